@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# test.sh - the whole cygnet test suite, as CI runs it. Run as root on Debian 12:
+# installs what it needs (scripts/install-deps.sh), then formatting, vet,
+# staticcheck, unit tests with the race detector, the network-namespace tests
+# (cygnet and strongSwan peers), and a short run of every fuzz target.
+#
+# Environment: FUZZTIME (default 5s per fuzz target), CYGNET_SKIP_FUZZ=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "dependencies"
+PATH="$(scripts/ensure-go.sh):$PATH"; export PATH
+scripts/install-deps.sh
+export PATH="/usr/local/go/bin:$PATH"
+export PATH="$(go env GOPATH)/bin:$PATH"
+go mod download
+
+step "gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [[ -n $bad ]]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+staticcheck ./...
+
+step "build"
+go build -o bin/cygnet ./cmd/cygnet
+
+step "unit tests (race detector)"
+# Packages whose tests need root and network namespaces run in the next step
+# without -race: they drive real processes, not shared memory.
+mapfile -t all < <(go list ./...)
+ns_pkgs=()
+pure_pkgs=()
+for p in "${all[@]}"; do
+  case $p in
+    */internal/testnet|*/internal/testnet/*|*/dataplane|*/daemon|*/cmd/cygnet|*/test/*) ns_pkgs+=("$p") ;;
+    *) pure_pkgs+=("$p") ;;
+  esac
+done
+go test -race -count=1 "${pure_pkgs[@]}"
+
+step "network-namespace tests (cygnet and strongSwan peers)"
+if [[ ${#ns_pkgs[@]} -gt 0 ]]; then
+  go test -count=1 -timeout 40m "${ns_pkgs[@]}"
+fi
+
+if [[ ${CYGNET_SKIP_FUZZ:-0} != 1 ]]; then
+  step "fuzz targets (${FUZZTIME:-5s} each)"
+  for p in "${all[@]}"; do
+    for f in $(go test -list '^Fuzz' "$p" 2>/dev/null | grep '^Fuzz' || true); do
+      echo "-- $p $f"
+      go test -run='^$' -fuzz="^$f\$" -fuzztime="${FUZZTIME:-5s}" "$p"
+    done
+  done
+fi
+
+step "all tests passed"

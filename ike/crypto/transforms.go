@@ -1,0 +1,143 @@
+package crypto
+
+import "fmt"
+
+// IANA Transform Type 1 (Encryption Algorithm) IDs used by this package.
+const (
+	EncrAESCBC           uint16 = 12 // ENCR_AES_CBC (RFC 3602)
+	EncrAESCTR           uint16 = 13 // ENCR_AES_CTR (RFC 5930), Child SA key lengths only
+	EncrNull             uint16 = 11 // ENCR_NULL, Child SA (ESP) only
+	EncrAESGCM8          uint16 = 18 // ENCR_AES_GCM_8 (RFC 4106), Child SA key lengths only
+	EncrAESGCM12         uint16 = 19 // ENCR_AES_GCM_12 (RFC 4106), Child SA key lengths only
+	EncrAESGCM16         uint16 = 20 // ENCR_AES_GCM_16 (RFC 5282 / RFC 4106)
+	EncrNullAuthAESGMAC  uint16 = 21 // ENCR_NULL_AUTH_AES_GMAC (RFC 4543), Child SA key lengths only
+	EncrChaCha20Poly1305 uint16 = 28 // ENCR_CHACHA20_POLY1305 (RFC 7634)
+)
+
+// IANA Transform Type 3 (Integrity Algorithm) IDs used by this package.
+const (
+	IntegNone          uint16 = 0  // NONE, with AEAD ciphers
+	IntegHMACSHA196    uint16 = 2  // AUTH_HMAC_SHA1_96, Child SA key lengths only
+	IntegHMACSHA256128 uint16 = 12 // AUTH_HMAC_SHA2_256_128 (RFC 4868)
+	IntegHMACSHA384192 uint16 = 13 // AUTH_HMAC_SHA2_384_192 (RFC 4868)
+	IntegHMACSHA512256 uint16 = 14 // AUTH_HMAC_SHA2_512_256 (RFC 4868)
+)
+
+// Suite is the set of transforms negotiated for an IKE SA: what the key
+// schedule needs to know to cut the keys (RFC 7296 section 2.14).
+type Suite struct {
+	Encr        uint16 // Transform Type 1 ID
+	EncrKeyBits int    // Key Length attribute in bits; 0 for ciphers with a fixed key (ChaCha20-Poly1305)
+	Integ       uint16 // Transform Type 3 ID; IntegNone with an AEAD cipher
+	PRF         uint16 // Transform Type 2 ID
+	// AllowLegacySHA1 permits PRF_HMAC_SHA1 (see PRFOptions).
+	AllowLegacySHA1 bool
+}
+
+// ChildSuite is the set of transforms negotiated for a Child SA, enough to cut
+// KEYMAT into keys (RFC 7296 section 2.17).
+type ChildSuite struct {
+	Encr        uint16 // Transform Type 1 ID; 0 for AH
+	EncrKeyBits int    // Key Length attribute in bits; 0 for fixed-key ciphers
+	Integ       uint16 // Transform Type 3 ID; IntegNone with an AEAD cipher
+}
+
+// EncrKeyLen returns the number of keying octets that the encryption transform
+// encr with key length keyBits takes from prf+ (RFC 7296 sections 2.14 and
+// 2.17): the cipher key plus, for AEAD and counter modes, the salt or nonce
+// that follows it (4 octets for AES-GCM, RFC 5282 section 7.1 and RFC 4106
+// section 8.1; ChaCha20-Poly1305, RFC 7634 section 4; AES-CTR, RFC 5930).
+// salt is the length of that trailing salt, and aead tells whether the cipher
+// provides integrity itself.
+func EncrKeyLen(encr uint16, keyBits int) (n, salt int, aead bool, err error) {
+	aesKey := func() (int, error) {
+		switch keyBits {
+		case 128, 192, 256:
+			return keyBits / 8, nil
+		}
+		return 0, fmt.Errorf("encryption transform %d with key length %d: %w", encr, keyBits, ErrUnsupported)
+	}
+	switch encr {
+	case 0, EncrNull:
+		return 0, 0, false, nil
+	case EncrAESCBC:
+		k, err := aesKey()
+		return k, 0, false, err
+	case EncrAESCTR:
+		k, err := aesKey()
+		return k + 4, 4, false, err
+	case EncrAESGCM8, EncrAESGCM12, EncrAESGCM16, EncrNullAuthAESGMAC:
+		k, err := aesKey()
+		return k + 4, 4, true, err
+	case EncrChaCha20Poly1305:
+		if keyBits != 0 && keyBits != 256 {
+			return 0, 0, false, fmt.Errorf("ENCR_CHACHA20_POLY1305 with key length %d: %w", keyBits, ErrUnsupported)
+		}
+		return 32 + 4, 4, true, nil
+	}
+	return 0, 0, false, fmt.Errorf("encryption transform %d: %w", encr, ErrUnsupported)
+}
+
+// IntegKeyLen returns the key length in octets of integrity transform integ
+// (RFC 4868 section 2.1.1 for the SHA-2 ones: the full hash output length).
+func IntegKeyLen(integ uint16) (int, error) {
+	switch integ {
+	case IntegNone:
+		return 0, nil
+	case IntegHMACSHA196:
+		return 20, nil
+	case IntegHMACSHA256128:
+		return 32, nil
+	case IntegHMACSHA384192:
+		return 48, nil
+	case IntegHMACSHA512256:
+		return 64, nil
+	}
+	return 0, fmt.Errorf("integrity transform %d: %w", integ, ErrUnsupported)
+}
+
+func encrName(encr uint16, bits int) string {
+	var n string
+	switch encr {
+	case EncrAESCBC:
+		n = "ENCR_AES_CBC"
+	case EncrAESCTR:
+		n = "ENCR_AES_CTR"
+	case EncrNull:
+		return "ENCR_NULL"
+	case EncrAESGCM8:
+		n = "ENCR_AES_GCM_8"
+	case EncrAESGCM12:
+		n = "ENCR_AES_GCM_12"
+	case EncrAESGCM16:
+		n = "ENCR_AES_GCM_16"
+	case EncrNullAuthAESGMAC:
+		n = "ENCR_NULL_AUTH_AES_GMAC"
+	case EncrChaCha20Poly1305:
+		return "ENCR_CHACHA20_POLY1305"
+	case 0:
+		return "none"
+	default:
+		n = fmt.Sprintf("ENCR(%d)", encr)
+	}
+	if bits != 0 {
+		n += fmt.Sprintf("/%d", bits)
+	}
+	return n
+}
+
+func integName(integ uint16) string {
+	switch integ {
+	case IntegNone:
+		return "NONE"
+	case IntegHMACSHA196:
+		return "AUTH_HMAC_SHA1_96"
+	case IntegHMACSHA256128:
+		return "AUTH_HMAC_SHA2_256_128"
+	case IntegHMACSHA384192:
+		return "AUTH_HMAC_SHA2_384_192"
+	case IntegHMACSHA512256:
+		return "AUTH_HMAC_SHA2_512_256"
+	}
+	return fmt.Sprintf("INTEG(%d)", integ)
+}

@@ -127,6 +127,9 @@ const (
 	// ClassPlaintext is any other packet whose source and destination are
 	// both inside the protected subnets: traffic that left unencrypted.
 	ClassPlaintext
+	// ClassLinkControl is link housekeeping: non-IP frames (ARP) and
+	// ICMPv6 neighbour discovery and multicast listener messages.
+	ClassLinkControl
 )
 
 func (c PacketClass) String() string {
@@ -145,6 +148,8 @@ func (c PacketClass) String() string {
 		return "AH"
 	case ClassPlaintext:
 		return "plaintext"
+	case ClassLinkControl:
+		return "link-control"
 	}
 	return fmt.Sprintf("PacketClass(%d)", int(c))
 }
@@ -177,6 +182,7 @@ const (
 	protoFragment = 44
 	protoESP      = 50
 	protoAH       = 51
+	protoICMPv6   = 58
 	protoDestOpts = 60
 )
 
@@ -184,9 +190,12 @@ const (
 // classifies it; protected are the subnets whose traffic must never appear
 // in clear. It never fails: what it cannot decode is ClassOther.
 func ClassifyPacket(linkType uint32, frame []byte, protected []netip.Prefix) Decoded {
-	ipPkt, ok := linkPayload(linkType, frame)
+	ipPkt, ok, ip := linkPayload(linkType, frame)
 	if !ok {
 		return Decoded{}
+	}
+	if !ip {
+		return Decoded{Class: ClassLinkControl}
 	}
 	var d Decoded
 	var l4 []byte
@@ -243,6 +252,12 @@ func ClassifyPacket(linkType uint32, frame []byte, protected []netip.Prefix) Dec
 			d.Class = ClassIKE
 			return d
 		}
+	case d.Proto == protoICMPv6 && !fragment && len(l4) >= 1:
+		switch l4[0] {
+		case 130, 131, 132, 133, 134, 135, 136, 137, 143:
+			d.Class = ClassLinkControl
+			return d
+		}
 	case d.Proto == protoTCP && !fragment && len(l4) >= 4:
 		d.SrcPort = binary.BigEndian.Uint16(l4)
 		d.DstPort = binary.BigEndian.Uint16(l4[2:])
@@ -290,45 +305,46 @@ func skipIPv6Extensions(next byte, b []byte) (proto uint8, l4 []byte, fragment b
 	return next, nil, fragment
 }
 
-// linkPayload strips the link-layer header and returns the IP packet.
-func linkPayload(linkType uint32, f []byte) ([]byte, bool) {
+// linkPayload strips the link-layer header and returns the IP packet; ok is
+// false for frames it cannot decode, isIP false for well-formed non-IP frames.
+func linkPayload(linkType uint32, f []byte) (pkt []byte, ok, isIP bool) {
 	var etherType uint16
 	switch linkType {
 	case LinkTypeEthernet:
 		if len(f) < 14 {
-			return nil, false
+			return nil, false, false
 		}
 		etherType, f = binary.BigEndian.Uint16(f[12:]), f[14:]
 		for etherType == 0x8100 || etherType == 0x88a8 {
 			if len(f) < 4 {
-				return nil, false
+				return nil, false, false
 			}
 			etherType, f = binary.BigEndian.Uint16(f[2:]), f[4:]
 		}
 	case LinkTypeLinuxSLL:
 		if len(f) < 16 {
-			return nil, false
+			return nil, false, false
 		}
 		etherType, f = binary.BigEndian.Uint16(f[14:]), f[16:]
 	case LinkTypeSLL2:
 		if len(f) < 20 {
-			return nil, false
+			return nil, false, false
 		}
 		etherType, f = binary.BigEndian.Uint16(f), f[20:]
 	case LinkTypeNull:
 		if len(f) < 4 {
-			return nil, false
+			return nil, false, false
 		}
-		return f[4:], true // family checked by the IP version nibble
+		return f[4:], true, true // family checked by the IP version nibble
 	case LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6:
-		return f, true
+		return f, true, true
 	default:
-		return nil, false
+		return nil, false, false
 	}
 	if etherType != 0x0800 && etherType != 0x86dd {
-		return nil, false
+		return nil, true, false
 	}
-	return f, true
+	return f, true, true
 }
 
 // CaptureSummary counts a capture's packets by class.
@@ -341,6 +357,7 @@ type CaptureSummary struct {
 	NATKeepalive int
 	AH           int
 	Plaintext    int
+	LinkControl  int // ARP, neighbour discovery, MLD
 	Other        int
 	// PlaintextSamples are the first few plaintext packets, for messages.
 	PlaintextSamples []Decoded
@@ -350,8 +367,8 @@ type CaptureSummary struct {
 func (s CaptureSummary) Encrypted() int { return s.ESP + s.ESPInUDP }
 
 func (s CaptureSummary) String() string {
-	return fmt.Sprintf("%d packets: %d ESP, %d ESP-in-UDP, %d IKE/500, %d IKE/4500, %d keepalive, %d AH, %d plaintext, %d other",
-		s.Total, s.ESP, s.ESPInUDP, s.IKE500, s.IKE4500, s.NATKeepalive, s.AH, s.Plaintext, s.Other)
+	return fmt.Sprintf("%d packets: %d ESP, %d ESP-in-UDP, %d IKE/500, %d IKE/4500, %d keepalive, %d AH, %d plaintext, %d link-control, %d other",
+		s.Total, s.ESP, s.ESPInUDP, s.IKE500, s.IKE4500, s.NATKeepalive, s.AH, s.Plaintext, s.LinkControl, s.Other)
 }
 
 // Summarize classifies every packet of a capture.
@@ -380,6 +397,8 @@ func Summarize(p *Pcap, protected []netip.Prefix) CaptureSummary {
 			if len(s.PlaintextSamples) < 5 {
 				s.PlaintextSamples = append(s.PlaintextSamples, d)
 			}
+		case ClassLinkControl:
+			s.LinkControl++
 		default:
 			s.Other++
 		}

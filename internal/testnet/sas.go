@@ -11,33 +11,33 @@ import (
 // IKESA is one IKE_SA as listed by `swanctl --list-sas --raw`.
 type IKESA struct {
 	// Name is the connection name.
-	Name          string
-	UniqueID      uint32
-	Version       int
-	State         string // e.g. ESTABLISHED, CONNECTING
-	LocalHost     netip.Addr
-	LocalPort     uint16
-	LocalID       string
-	RemoteHost    netip.Addr
-	RemotePort    uint16
-	RemoteID      string
-	Initiator     bool
-	InitiatorSPI  string // 16 hex digits
-	ResponderSPI  string
-	NATLocal      bool // this end is behind a NAT
-	NATRemote     bool // the peer is behind a NAT
-	NATFake       bool // NAT faked to force UDP encapsulation
-	NATAny        bool // any NAT detected or faked
-	EncrAlg       string
-	EncrKeySize   int
-	IntegAlg      string
-	IntegKeySize  int
-	PRFAlg        string
-	DHGroup       string
-	EstablishedS  int64 // seconds since establishment
-	RekeyTimeS    int64 // seconds until rekey
-	ReauthTimeS   int64
-	ChildSAs      []ChildSA
+	Name         string
+	UniqueID     uint32
+	Version      int
+	State        string // e.g. ESTABLISHED, CONNECTING
+	LocalHost    netip.Addr
+	LocalPort    uint16
+	LocalID      string
+	RemoteHost   netip.Addr
+	RemotePort   uint16
+	RemoteID     string
+	Initiator    bool
+	InitiatorSPI string // 16 hex digits
+	ResponderSPI string
+	NATLocal     bool // this end is behind a NAT
+	NATRemote    bool // the peer is behind a NAT
+	NATFake      bool // NAT faked to force UDP encapsulation
+	NATAny       bool // any NAT detected or faked
+	EncrAlg      string
+	EncrKeySize  int
+	IntegAlg     string
+	IntegKeySize int
+	PRFAlg       string
+	DHGroup      string
+	EstablishedS int64 // seconds since establishment
+	RekeyTimeS   int64 // seconds until rekey
+	ReauthTimeS  int64
+	ChildSAs     []ChildSA
 	// Fields holds every key/value of the IKE_SA as printed, including
 	// the ones without a typed field above.
 	Fields map[string]string

@@ -9,19 +9,20 @@ import (
 
 // parseBody parses the body of a payload of type t. flags is the generic header's second octet.
 func parseBody(t PayloadType, flags uint8, body cryptobyte.String) (Payload, error) {
+	n := len(body)
 	switch t {
 	case PayloadSA:
 		return parseSA(body)
 	case PayloadKE:
 		var method uint16
 		if !body.ReadUint16(&method) || !body.Skip(2) {
-			return nil, errf(ErrTruncated, "KE payload body of %d bytes, need at least 4", len(body))
+			return nil, errf(ErrTruncated, "KE payload body of %d bytes, need at least 4", n)
 		}
 		return &KE{Method: KEMethod(method), Data: body}, nil
 	case PayloadIDi, PayloadIDr:
 		var idType uint8
 		if !body.ReadUint8(&idType) || !body.Skip(3) {
-			return nil, errf(ErrTruncated, "ID payload body of %d bytes, need at least 4", len(body))
+			return nil, errf(ErrTruncated, "ID payload body of %d bytes, need at least 4", n)
 		}
 		return &ID{Responder: t == PayloadIDr, IDType: IDType(idType), Data: body}, nil
 	case PayloadCERT, PayloadCERTREQ:
@@ -36,7 +37,7 @@ func parseBody(t PayloadType, flags uint8, body cryptobyte.String) (Payload, err
 	case PayloadAUTH:
 		var method uint8
 		if !body.ReadUint8(&method) || !body.Skip(3) {
-			return nil, errf(ErrTruncated, "AUTH payload body of %d bytes, need at least 4", len(body))
+			return nil, errf(ErrTruncated, "AUTH payload body of %d bytes, need at least 4", n)
 		}
 		return &Auth{Method: AuthMethod(method), Data: body}, nil
 	case PayloadNonce:
@@ -49,7 +50,7 @@ func parseBody(t PayloadType, flags uint8, body cryptobyte.String) (Payload, err
 		var nt uint16
 		var spi []byte
 		if !body.ReadUint8(&proto) || !body.ReadUint8(&spiSize) || !body.ReadUint16(&nt) {
-			return nil, errf(ErrTruncated, "notify body of %d bytes, need at least 4", len(body))
+			return nil, errf(ErrTruncated, "notify body of %d bytes, need at least 4", n)
 		}
 		if !body.ReadBytes(&spi, int(spiSize)) {
 			return nil, errf(ErrTruncated, "notify %v: SPI size %d, %d bytes left", NotifyType(nt), spiSize, len(body))
@@ -57,16 +58,16 @@ func parseBody(t PayloadType, flags uint8, body cryptobyte.String) (Payload, err
 		return &Notify{Protocol: ProtocolID(proto), SPI: spi, NotifyType: NotifyType(nt), Data: body}, nil
 	case PayloadD:
 		var proto, spiSize uint8
-		var n uint16
-		if !body.ReadUint8(&proto) || !body.ReadUint8(&spiSize) || !body.ReadUint16(&n) {
-			return nil, errf(ErrTruncated, "delete body of %d bytes, need at least 4", len(body))
+		var count uint16
+		if !body.ReadUint8(&proto) || !body.ReadUint8(&spiSize) || !body.ReadUint16(&count) {
+			return nil, errf(ErrTruncated, "delete body of %d bytes, need at least 4", n)
 		}
-		if len(body) != int(n)*int(spiSize) {
-			return nil, errf(ErrInvalidLength, "delete payload: %d SPIs of %d bytes in %d bytes", n, spiSize, len(body))
+		if len(body) != int(count)*int(spiSize) {
+			return nil, errf(ErrInvalidLength, "delete payload: %d SPIs of %d bytes in %d bytes", count, spiSize, len(body))
 		}
 		d := &Delete{Protocol: ProtocolID(proto), SPISize: spiSize}
-		if n > 0 {
-			d.SPIs = make([][]byte, n)
+		if count > 0 {
+			d.SPIs = make([][]byte, count)
 			for i := range d.SPIs {
 				body.ReadBytes(&d.SPIs[i], int(spiSize))
 			}
@@ -82,21 +83,21 @@ func parseBody(t PayloadType, flags uint8, body cryptobyte.String) (Payload, err
 		}
 		return &Encrypted{Body: body}, nil
 	case PayloadSKF:
-		var n, total uint16
-		if !body.ReadUint16(&n) || !body.ReadUint16(&total) {
-			return nil, errf(ErrTruncated, "SKF body of %d bytes, need at least 4", len(body))
+		var num, total uint16
+		if !body.ReadUint16(&num) || !body.ReadUint16(&total) {
+			return nil, errf(ErrTruncated, "SKF body of %d bytes, need at least 4", n)
 		}
-		if err := checkFragment(n, total); err != nil {
+		if err := checkFragment(num, total); err != nil {
 			return nil, err
 		}
-		return &EncryptedFragment{Number: n, Total: total, Body: body}, nil
+		return &EncryptedFragment{Number: num, Total: total, Body: body}, nil
 	case PayloadCP:
 		return parseCP(body)
 	case PayloadEAP:
 		var code, id uint8
 		var l uint16
 		if !body.ReadUint8(&code) || !body.ReadUint8(&id) || !body.ReadUint16(&l) {
-			return nil, errf(ErrTruncated, "EAP payload body of %d bytes, need at least 4", len(body))
+			return nil, errf(ErrTruncated, "EAP payload body of %d bytes, need at least 4", n)
 		}
 		if int(l) != len(body)+4 {
 			return nil, errf(ErrInvalidLength, "EAP length field %d, payload carries %d bytes", l, len(body)+4)

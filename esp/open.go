@@ -1,0 +1,241 @@
+package esp
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/packet"
+	"github.com/cygnet-ipsec/cygnet/transform"
+)
+
+// Opened is the result of a successful Open.
+type Opened struct {
+	// Packet is the decapsulated IP packet: the inner packet in tunnel
+	// mode, the rebuilt original in transport mode. It aliases the buffer
+	// given to Open. It is nil for a dummy packet.
+	Packet []byte
+	// Seq is the full (ESN-inferred) sequence number.
+	Seq uint64
+	// NextHeader is the protocol the ESP trailer named.
+	NextHeader uint8
+	// Dummy is true for an authentic dummy packet (next header 59, RFC
+	// 4303 section 2.6): drop it silently, it is not an attack.
+	Dummy bool
+}
+
+// Open decapsulates an IPv4 or IPv6 packet carrying ESP, directly or in UDP
+// (RFC 3948), in place. It checks the SPI, the replay window, the ICV (before
+// decrypting), updates the window only after the ICV verified, checks the
+// padding and returns the inner packet (tunnel mode, TFC padding stripped,
+// RFC 6040 ECN applied) or the rebuilt original packet (transport mode).
+func (sa *SA) Open(pkt []byte) (Opened, error) {
+	if sa.dir != ipsec.Inbound {
+		return Opened{}, ErrWrongDirection
+	}
+	tl, err := packet.TotalLen(pkt)
+	if err != nil {
+		return Opened{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if tl > len(pkt) {
+		return Opened{}, fmt.Errorf("%w: IP packet claims %d octets, has %d", ErrMalformed, tl, len(pkt))
+	}
+	pkt = pkt[:tl]
+	u, err := packet.ParseUpperLayer(pkt)
+	if err != nil {
+		return Opened{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if u.Fragment || (packet.Version(pkt) == 4 && binary.BigEndian.Uint16(pkt[6:])&0x2000 != 0) {
+		return Opened{}, fmt.Errorf("%w: fragment (reassemble before ESP)", ErrMalformed)
+	}
+	hl := u.Offset
+	espOff := hl
+	encap := false
+	switch u.Proto {
+	case packet.ProtoESP:
+	case packet.ProtoUDP:
+		if len(pkt) < hl+udpHeaderLen {
+			return Opened{}, fmt.Errorf("%w: truncated UDP header", ErrMalformed)
+		}
+		if ul := int(binary.BigEndian.Uint16(pkt[hl+4:])); ul != len(pkt)-hl {
+			return Opened{}, fmt.Errorf("%w: UDP length %d, packet has %d", ErrMalformed, ul, len(pkt)-hl)
+		}
+		switch ClassifyUDP(pkt[hl+udpHeaderLen:]) {
+		case UDPKeepalive, UDPIKE:
+			return Opened{}, ErrNotESP
+		case UDPInvalid:
+			return Opened{}, fmt.Errorf("%w: truncated UDP-encapsulated ESP packet: %d bytes", ErrMalformed, len(pkt)-hl-udpHeaderLen)
+		}
+		espOff += udpHeaderLen
+		encap = true
+	default:
+		return Opened{}, fmt.Errorf("%w: protocol %d is not ESP", ErrMalformed, u.Proto)
+	}
+	if u.InsertAt != u.Offset {
+		return Opened{}, fmt.Errorf("%w: IPv6 destination options before ESP", ErrMalformed)
+	}
+
+	data, seq, nh, err := sa.unprotect(pkt[espOff:])
+	if err != nil {
+		return Opened{}, err
+	}
+	if nh == packet.ProtoNoNext {
+		return Opened{Seq: seq, NextHeader: nh, Dummy: true}, nil
+	}
+	if sa.mode == ipsec.ModeTunnel {
+		inner, err := sa.tunnelInner(data, nh, packet.TrafficClass(pkt))
+		return Opened{Packet: inner, Seq: seq, NextHeader: nh}, err
+	}
+
+	// Transport mode: move the IP header (and the extension headers
+	// before ESP) up against the payload and restore its fields.
+	dataStart := espOff + espHeaderLen + sa.ivLen
+	start := dataStart - hl
+	copy(pkt[start:dataStart], pkt[:hl])
+	out := pkt[start : dataStart+len(data)]
+	out[u.NextHeaderAt] = nh
+	if packet.Version(out) == 4 {
+		binary.BigEndian.PutUint16(out[2:], uint16(len(out)))
+		packet.SetIPv4Checksum(out)
+	} else {
+		binary.BigEndian.PutUint16(out[4:], uint16(len(out)-packet.IPv6HeaderLen))
+	}
+	if encap {
+		// RFC 3948 3.1.2: NAT rewrote the addresses the TCP/UDP checksum
+		// covers; the ICV already vouched for the data, so recompute it.
+		fixL4Checksum(out, hl, nh)
+	}
+	return Opened{Packet: out, Seq: seq, NextHeader: nh}, nil
+}
+
+// OpenESP decapsulates a tunnel-mode ESP packet given without its outer IP
+// and UDP headers, as a UDP socket delivers it; outerTC is the outer TOS /
+// Traffic Class octet (for RFC 6040 ECN and the DSCP copy).
+func (sa *SA) OpenESP(esp []byte, outerTC uint8) (Opened, error) {
+	if sa.dir != ipsec.Inbound {
+		return Opened{}, ErrWrongDirection
+	}
+	if sa.mode != ipsec.ModeTunnel {
+		return Opened{}, fmt.Errorf("esp: OpenESP needs tunnel mode: %w", ErrWrongDirection)
+	}
+	data, seq, nh, err := sa.unprotect(esp)
+	if err != nil {
+		return Opened{}, err
+	}
+	if nh == packet.ProtoNoNext {
+		return Opened{Seq: seq, NextHeader: nh, Dummy: true}, nil
+	}
+	inner, err := sa.tunnelInner(data, nh, outerTC)
+	return Opened{Packet: inner, Seq: seq, NextHeader: nh}, err
+}
+
+// unprotect runs SPI, replay, ICV and padding checks over an ESP packet and
+// returns the decrypted payload without padding and trailer.
+func (sa *SA) unprotect(esp []byte) (data []byte, seq uint64, nh uint8, err error) {
+	if sa.wiped.Load() {
+		return nil, 0, 0, transform.ErrWiped
+	}
+	if len(esp) < espHeaderLen+sa.ivLen+4+sa.icvLen {
+		return nil, 0, 0, fmt.Errorf("%w: truncated ESP packet: %d bytes", ErrMalformed, len(esp))
+	}
+	if binary.BigEndian.Uint32(esp) != sa.spi {
+		return nil, 0, 0, ErrUnknownSPI
+	}
+	seq = sa.win.Infer(binary.BigEndian.Uint32(esp[4:]))
+	if err := sa.win.Check(seq); err != nil {
+		return nil, seq, 0, err
+	}
+	if err := sa.x.Open(esp, seq, sa.esn); err != nil {
+		if errors.Is(err, transform.ErrLength) {
+			return nil, seq, 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		return nil, seq, 0, err
+	}
+	if err := sa.win.Accept(seq); err != nil {
+		return nil, seq, 0, err
+	}
+	payload := esp[espHeaderLen+sa.ivLen : len(esp)-sa.icvLen]
+	nh = payload[len(payload)-1]
+	padLen := int(payload[len(payload)-2])
+	if padLen+trailerLen > len(payload) {
+		return nil, seq, nh, fmt.Errorf("%w: pad length %d in a %d-octet payload", ErrBadPadding, padLen, len(payload))
+	}
+	end := len(payload) - trailerLen - padLen
+	for i, b := range payload[end : len(payload)-trailerLen] {
+		if b != byte(i+1) {
+			return nil, seq, nh, fmt.Errorf("%w: octet %d of the padding is %d", ErrBadPadding, i+1, b)
+		}
+	}
+	return payload[:end], seq, nh, nil
+}
+
+// tunnelInner checks the inner packet, strips TFC padding by its own length
+// and applies RFC 6040 ECN decapsulation and the DSCP copy.
+func (sa *SA) tunnelInner(data []byte, nh, outerTC uint8) ([]byte, error) {
+	want := 0
+	switch nh {
+	case packet.ProtoIPv4:
+		want = 4
+	case packet.ProtoIPv6:
+		want = 6
+	default:
+		return nil, fmt.Errorf("%w: %d in tunnel mode", ErrBadNextHeader, nh)
+	}
+	if packet.Version(data) != want {
+		return nil, fmt.Errorf("%w: next header %d but inner version %d", ErrMalformed, nh, packet.Version(data))
+	}
+	tl, err := packet.TotalLen(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: inner packet: %w", ErrMalformed, err)
+	}
+	minLen := packet.IPv4HeaderLen
+	if want == 6 {
+		minLen = packet.IPv6HeaderLen
+	}
+	if tl < minLen || tl > len(data) {
+		return nil, fmt.Errorf("%w: inner packet claims %d octets, payload has %d", ErrMalformed, tl, len(data))
+	}
+	inner := data[:tl]
+	innerTC := packet.TrafficClass(inner)
+	ecn, drop := packet.ECNDecapsulate(innerTC&0x03, outerTC&0x03)
+	if drop {
+		return nil, ErrECNDrop
+	}
+	tc := innerTC&^0x03 | ecn
+	if sa.copyDSCP {
+		tc = outerTC&^0x03 | ecn
+	}
+	if tc != innerTC {
+		packet.SetTrafficClass(inner, tc)
+	}
+	return inner, nil
+}
+
+// fixL4Checksum recomputes the TCP or UDP checksum of a transport-mode
+// packet after UDP decapsulation. A zero IPv4 UDP checksum stays zero.
+func fixL4Checksum(pkt []byte, hl int, proto uint8) {
+	l4 := pkt[hl:]
+	at := 0
+	switch {
+	case proto == packet.ProtoTCP && len(l4) >= 20:
+		at = 16
+	case proto == packet.ProtoUDP && len(l4) >= 8:
+		at = 6
+		if packet.Version(pkt) == 4 && binary.BigEndian.Uint16(l4[6:]) == 0 {
+			return
+		}
+	default:
+		return
+	}
+	src, dst, err := packet.Addrs(pkt)
+	if err != nil {
+		return
+	}
+	binary.BigEndian.PutUint16(l4[at:], 0)
+	c := ^packet.Fold(packet.Sum(l4, packet.PseudoHeaderSum(src, dst, proto, len(l4))))
+	if c == 0 && proto == packet.ProtoUDP {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(l4[at:], c)
+}

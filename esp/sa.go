@@ -1,0 +1,232 @@
+package esp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/packet"
+	"github.com/cygnet-ipsec/cygnet/replay"
+	"github.com/cygnet-ipsec/cygnet/transform"
+)
+
+const (
+	espHeaderLen = 8
+	udpHeaderLen = 8
+	// trailerLen is the pad length and next header octets.
+	trailerLen = 2
+	// defaultTTL is the outer IPv4 TTL / IPv6 hop limit in tunnel mode.
+	defaultTTL = 64
+)
+
+// ECNMode selects how tunnel mode treats the ECN field (RFC 6040).
+type ECNMode uint8
+
+const (
+	// ECNNormal is RFC 6040 normal mode: the outer header copies the inner
+	// ECN field, and decapsulation combines them per RFC 6040 figure 4.
+	ECNNormal ECNMode = iota
+	// ECNCompat is RFC 6040 compatibility mode: the outer header is
+	// Not-ECT; decapsulation still applies figure 4.
+	ECNCompat
+)
+
+// UDPEncap is the UDP encapsulation of ESP (RFC 3948), used behind NAT.
+type UDPEncap struct {
+	SrcPort, DstPort uint16
+}
+
+// Config describes one direction of an ESP SA.
+type Config struct {
+	// SPI is the Security Parameters Index the receiver chose.
+	SPI uint32
+	// Mode is tunnel or transport.
+	Mode ipsec.Mode
+	// Direction: Outbound SAs seal, Inbound SAs open.
+	Direction ipsec.Direction
+	// Transform is the SA's keyed algorithm. The SA owns it from now on
+	// and wipes it in Wipe.
+	Transform transform.ESP
+	// Src and Dst are the tunnel endpoints of the outer header (tunnel
+	// mode, outbound); both IPv4 or both IPv6. Inbound SAs ignore them.
+	Src, Dst netip.Addr
+	// ESN enables 64-bit extended sequence numbers.
+	ESN bool
+	// ReplayWindow is the inbound anti-replay window in packets (RFC 4303
+	// asks for at least 32, default 64); 0 disables replay protection.
+	ReplayWindow int
+	// TFCPadTo pads the inner packet of outbound tunnel-mode packets with
+	// zeros up to this many octets (RFC 4303 section 2.4); 0 is off.
+	TFCPadTo int
+	// CopyDSCP copies the DSCP from the inner to the outer header on
+	// encapsulation and from the outer to the inner one on decapsulation
+	// (the uniform model of RFC 2983); off, the outer DSCP is 0 and the
+	// inner one is left alone (the pipe model).
+	CopyDSCP bool
+	// ECN is the RFC 6040 mode for tunnel mode.
+	ECN ECNMode
+	// UDP, if set, encapsulates ESP in UDP (RFC 3948).
+	UDP *UDPEncap
+	// SoftSeqLimit is the outbound sequence number at which NeedsRekey
+	// turns true, so IKE can rekey before ErrSequenceExhausted; 0 means
+	// 2^32 - 2^24 without ESN and 2^63 with.
+	SoftSeqLimit uint64
+	// TTL is the outer TTL / hop limit in tunnel mode; 0 means 64.
+	TTL uint8
+}
+
+// SA is one direction of an ESP Security Association.
+type SA struct {
+	spi      uint32
+	mode     ipsec.Mode
+	dir      ipsec.Direction
+	x        transform.ESP
+	src, dst netip.Addr
+	outer6   bool
+	esn      bool
+	tfc      int
+	copyDSCP bool
+	ecn      ECNMode
+	udp      bool
+	sport    uint16
+	dport    uint16
+	ttl      uint8
+	ivLen    int
+	icvLen   int
+	align    int
+	hardSeq  uint64
+	softSeq  uint64
+	win      *replay.Window
+
+	seq   atomic.Uint64 // last sequence number used (outbound)
+	ipID  atomic.Uint32
+	wiped atomic.Bool
+}
+
+// New builds an SA from its configuration.
+func New(cfg Config) (*SA, error) {
+	if cfg.Transform == nil {
+		return nil, errors.New("esp: SA without transform")
+	}
+	if cfg.Mode != ipsec.ModeTunnel && cfg.Mode != ipsec.ModeTransport {
+		return nil, fmt.Errorf("esp: unknown mode %v", cfg.Mode)
+	}
+	sa := &SA{
+		spi:      cfg.SPI,
+		mode:     cfg.Mode,
+		dir:      cfg.Direction,
+		x:        cfg.Transform,
+		src:      cfg.Src.Unmap(),
+		dst:      cfg.Dst.Unmap(),
+		esn:      cfg.ESN,
+		tfc:      cfg.TFCPadTo,
+		copyDSCP: cfg.CopyDSCP,
+		ecn:      cfg.ECN,
+		ttl:      cfg.TTL,
+		ivLen:    cfg.Transform.IVLen(),
+		icvLen:   cfg.Transform.ICVLen(),
+		align:    max(cfg.Transform.BlockSize(), 4),
+	}
+	if sa.ttl == 0 {
+		sa.ttl = defaultTTL
+	}
+	if cfg.UDP != nil {
+		sa.udp, sa.sport, sa.dport = true, cfg.UDP.SrcPort, cfg.UDP.DstPort
+	}
+	if sa.tfc < 0 || sa.tfc > 65535 {
+		return nil, fmt.Errorf("esp: TFC padding size %d", sa.tfc)
+	}
+	if cfg.Direction == ipsec.Outbound && cfg.Mode == ipsec.ModeTunnel {
+		if !sa.src.IsValid() || !sa.dst.IsValid() || sa.src.Is4() != sa.dst.Is4() {
+			return nil, fmt.Errorf("esp: tunnel endpoints %v -> %v are not of one family", cfg.Src, cfg.Dst)
+		}
+		sa.outer6 = sa.src.Is6()
+	}
+	sa.hardSeq = 1<<32 - 1
+	sa.softSeq = 1<<32 - 1<<24
+	if sa.esn {
+		sa.hardSeq = ^uint64(0)
+		sa.softSeq = 1 << 63
+	}
+	if cfg.SoftSeqLimit != 0 {
+		sa.softSeq = min(cfg.SoftSeqLimit, sa.hardSeq)
+	}
+	if cfg.Direction == ipsec.Inbound {
+		w, err := replay.New(cfg.ReplayWindow, cfg.ESN)
+		if err != nil {
+			return nil, fmt.Errorf("esp: replay window: %w", err)
+		}
+		sa.win = w
+	}
+	return sa, nil
+}
+
+// SPI returns the SA's SPI.
+func (sa *SA) SPI() uint32 { return sa.spi }
+
+// Overhead returns the head room Seal needs in front of the inner packet and
+// the most tail room it needs after it (TFC padding, ESP padding, trailer and
+// ICV), so the data plane can lay out its buffers once.
+func (sa *SA) Overhead() (head, tail int) {
+	head = espHeaderLen + sa.ivLen
+	if sa.udp {
+		head += udpHeaderLen
+	}
+	if sa.mode == ipsec.ModeTunnel {
+		if sa.outer6 {
+			head += packet.IPv6HeaderLen
+		} else {
+			head += packet.IPv4HeaderLen
+		}
+	}
+	tail = sa.align - 1 + trailerLen + sa.icvLen
+	if sa.mode == ipsec.ModeTunnel {
+		tail += sa.tfc
+	}
+	return head, tail
+}
+
+// nextSeq reserves the next outbound sequence number; it never wraps.
+func (sa *SA) nextSeq() (uint64, error) {
+	for {
+		cur := sa.seq.Load()
+		if cur >= sa.hardSeq {
+			return 0, ErrSequenceExhausted
+		}
+		if sa.seq.CompareAndSwap(cur, cur+1) {
+			return cur + 1, nil
+		}
+	}
+}
+
+// SeqUsed returns the last outbound sequence number used, 0 before the
+// first packet.
+func (sa *SA) SeqUsed() uint64 { return sa.seq.Load() }
+
+// SetSeq sets the last outbound sequence number used, so the next packet
+// carries seq+1. It is for tests and for restoring state; it never lets the
+// counter go backwards.
+func (sa *SA) SetSeq(seq uint64) {
+	for {
+		cur := sa.seq.Load()
+		if seq <= cur || sa.seq.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// NeedsRekey reports that the outbound sequence numbers are running out
+// (the soft limit is reached): IKE should rekey the Child SA now.
+func (sa *SA) NeedsRekey() bool { return sa.seq.Load() >= sa.softSeq }
+
+// ReplayWindow returns the inbound anti-replay window, nil for outbound SAs.
+func (sa *SA) ReplayWindow() *replay.Window { return sa.win }
+
+// Wipe zeroes the keys of the SA's transform; the SA is unusable
+// afterwards. The SAD calls it when it deletes the SA.
+func (sa *SA) Wipe() {
+	sa.wiped.Store(true)
+	sa.x.Wipe()
+}

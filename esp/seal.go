@@ -1,0 +1,230 @@
+package esp
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/packet"
+	"github.com/cygnet-ipsec/cygnet/transform"
+)
+
+// Packet is an encapsulated packet Seal produced inside the caller's buffer.
+type Packet struct {
+	// Bytes is the whole outer packet, from the IP header to the ICV.
+	Bytes []byte
+	// UDP is the offset of the UDP header in Bytes, or -1 without UDP
+	// encapsulation.
+	UDP int
+	// ESP is the offset of the ESP header in Bytes: Bytes[ESP:] is what a
+	// UDP socket (RFC 3948) or a raw ESP socket sends.
+	ESP int
+}
+
+// Seal encapsulates the IP packet buf[off:off+n] in place. buf needs the
+// head room and tail room Overhead reports (at least the head room in front
+// of off, and the tail room after off+n); the outer packet is written around
+// the inner one and returned.
+//
+// Tunnel mode writes a new IPv4 or IPv6 header for the configured endpoints
+// (any inner family in any outer family). Transport mode moves the original
+// header, with the IPv6 extension headers that precede ESP (RFC 4303 3.1.1),
+// in front of the ESP header and fixes its protocol, lengths and checksum.
+func (sa *SA) Seal(buf []byte, off, n int) (Packet, error) {
+	if sa.dir != ipsec.Outbound {
+		return Packet{}, ErrWrongDirection
+	}
+	if off < 0 || n < 0 || off+n > len(buf) {
+		return Packet{}, fmt.Errorf("%w: inner packet [%d:%d] outside a %d-octet buffer", ErrBufferTooSmall, off, off+n, len(buf))
+	}
+	inner := buf[off : off+n]
+	tl, err := packet.TotalLen(inner)
+	if err != nil {
+		return Packet{}, fmt.Errorf("%w: inner packet: %w", ErrMalformed, err)
+	}
+	if tl != n {
+		return Packet{}, fmt.Errorf("%w: inner packet claims %d octets, has %d", ErrMalformed, tl, n)
+	}
+	if sa.mode == ipsec.ModeTransport {
+		return sa.sealTransport(buf, off, n)
+	}
+	nh := uint8(packet.ProtoIPv4)
+	if packet.Version(inner) == 6 {
+		nh = packet.ProtoIPv6
+	}
+	extra := 0
+	if sa.tfc > n {
+		extra = sa.tfc - n
+	}
+	return sa.sealTunnel(buf, off, n, extra, nh, packet.TrafficClass(inner))
+}
+
+// SealDummy builds a tunnel-mode dummy packet (next header 59, RFC 4303
+// section 2.6) with size octets of payload, for traffic flow
+// confidentiality. The payload starts at buf[off]; buf needs Overhead's head
+// room before it and size plus the tail room after it.
+func (sa *SA) SealDummy(buf []byte, off, size int) (Packet, error) {
+	if sa.dir != ipsec.Outbound {
+		return Packet{}, ErrWrongDirection
+	}
+	if sa.mode != ipsec.ModeTunnel {
+		return Packet{}, fmt.Errorf("esp: dummy packets need tunnel mode: %w", ErrWrongDirection)
+	}
+	if off < 0 || size < 0 || off+size > len(buf) {
+		return Packet{}, fmt.Errorf("%w: dummy payload [%d:%d] outside a %d-octet buffer", ErrBufferTooSmall, off, off+size, len(buf))
+	}
+	clear(buf[off : off+size])
+	return sa.sealTunnel(buf, off, size, 0, packet.ProtoNoNext, 0)
+}
+
+// trailer writes TFC padding (extra zero octets), the monotonic padding and
+// the pad length / next header after payload buf[:end], and returns the end
+// of the trailer.
+func (sa *SA) trailer(buf []byte, end, payloadLen, extra int, nh uint8) int {
+	clear(buf[end : end+extra])
+	end += extra
+	padLen := (sa.align - (payloadLen+extra+trailerLen)%sa.align) % sa.align
+	for i := 1; i <= padLen; i++ {
+		buf[end] = byte(i)
+		end++
+	}
+	buf[end] = byte(padLen)
+	buf[end+1] = nh
+	return end + trailerLen
+}
+
+func (sa *SA) tailNeed(payloadLen, extra int) int {
+	padLen := (sa.align - (payloadLen+extra+trailerLen)%sa.align) % sa.align
+	return extra + padLen + trailerLen + sa.icvLen
+}
+
+// protect writes the ESP header at espOff, takes a sequence number and runs
+// the transform over buf[espOff:end].
+func (sa *SA) protect(buf []byte, espOff, end int) error {
+	if sa.wiped.Load() {
+		return transform.ErrWiped
+	}
+	seq, err := sa.nextSeq()
+	if err != nil {
+		return err
+	}
+	binary.BigEndian.PutUint32(buf[espOff:], sa.spi)
+	binary.BigEndian.PutUint32(buf[espOff+4:], uint32(seq))
+	return sa.x.Seal(buf[espOff:end], seq, sa.esn)
+}
+
+func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8) (Packet, error) {
+	ipLen := packet.IPv4HeaderLen
+	if sa.outer6 {
+		ipLen = packet.IPv6HeaderLen
+	}
+	udpLen := 0
+	if sa.udp {
+		udpLen = udpHeaderLen
+	}
+	start := off - ipLen - udpLen - espHeaderLen - sa.ivLen
+	end := off + n + sa.tailNeed(n, extra)
+	if start < 0 || end > len(buf) {
+		return Packet{}, fmt.Errorf("%w: need %d octets before and %d after the inner packet", ErrBufferTooSmall, off-start, end-off-n)
+	}
+	espOff := start + ipLen + udpLen
+	trailerEnd := sa.trailer(buf, off+n, n, extra, nh)
+	if err := sa.protect(buf, espOff, trailerEnd+sa.icvLen); err != nil {
+		return Packet{}, err
+	}
+	out := buf[start:end]
+
+	var tc uint8
+	if sa.copyDSCP {
+		tc = innerTC &^ 0x03
+	}
+	if sa.ecn == ECNNormal {
+		tc |= packet.ECNEncapsulate(innerTC & 0x03)
+	}
+	proto := uint8(packet.ProtoESP)
+	if sa.udp {
+		proto = packet.ProtoUDP
+	}
+	if sa.outer6 {
+		h := packet.IPv6Header{TrafficClass: tc, PayloadLen: len(out) - ipLen, NextHeader: proto, HopLimit: sa.ttl, Src: sa.src, Dst: sa.dst}
+		h.Put(out)
+	} else {
+		h := packet.IPv4Header{TOS: tc, TotalLen: len(out), ID: uint16(sa.ipID.Add(1)), TTL: sa.ttl, Protocol: proto, Src: sa.src, Dst: sa.dst}
+		h.Put(out)
+	}
+	p := Packet{Bytes: out, UDP: -1, ESP: ipLen + udpLen}
+	if sa.udp {
+		p.UDP = ipLen
+		sa.putUDP(out, ipLen)
+	}
+	return p, nil
+}
+
+func (sa *SA) sealTransport(buf []byte, off, n int) (Packet, error) {
+	inner := buf[off : off+n]
+	u, err := packet.ParseUpperLayer(inner)
+	if err != nil {
+		return Packet{}, fmt.Errorf("%w: inner packet: %w", ErrMalformed, err)
+	}
+	if u.Fragment || (packet.Version(inner) == 4 && binary.BigEndian.Uint16(inner[6:])&0x2000 != 0) {
+		return Packet{}, fmt.Errorf("%w: transport mode cannot protect a fragment", ErrMalformed)
+	}
+	hl := u.InsertAt
+	nh := inner[u.NextHeaderAt]
+	udpLen := 0
+	if sa.udp {
+		udpLen = udpHeaderLen
+	}
+	shift := udpLen + espHeaderLen + sa.ivLen
+	start := off - shift
+	payloadLen := n - hl
+	end := off + n + sa.tailNeed(payloadLen, 0)
+	if start < 0 || end > len(buf) {
+		return Packet{}, fmt.Errorf("%w: need %d octets before and %d after the inner packet", ErrBufferTooSmall, shift, end-off-n)
+	}
+	copy(buf[start:start+hl], buf[off:off+hl])
+	out := buf[start:end]
+	espOff := hl + udpLen
+	trailerEnd := sa.trailer(buf, off+n, payloadLen, 0, nh)
+	if err := sa.protect(buf, start+espOff, trailerEnd+sa.icvLen); err != nil {
+		// Put the header back so the caller's packet is intact.
+		copy(buf[off:off+hl], buf[start:start+hl])
+		return Packet{}, err
+	}
+	proto := uint8(packet.ProtoESP)
+	if sa.udp {
+		proto = packet.ProtoUDP
+	}
+	out[u.NextHeaderAt] = proto
+	if packet.Version(out) == 4 {
+		binary.BigEndian.PutUint16(out[2:], uint16(len(out)))
+		packet.SetIPv4Checksum(out)
+	} else {
+		binary.BigEndian.PutUint16(out[4:], uint16(len(out)-packet.IPv6HeaderLen))
+	}
+	p := Packet{Bytes: out, UDP: -1, ESP: espOff}
+	if sa.udp {
+		p.UDP = hl
+		sa.putUDP(out, hl)
+	}
+	return p, nil
+}
+
+// putUDP writes the RFC 3948 UDP header at out[at:]: checksum 0 over IPv4,
+// computed over IPv6 where it is mandatory.
+func (sa *SA) putUDP(out []byte, at int) {
+	u := out[at:]
+	binary.BigEndian.PutUint16(u[0:], sa.sport)
+	binary.BigEndian.PutUint16(u[2:], sa.dport)
+	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
+	binary.BigEndian.PutUint16(u[6:], 0)
+	if packet.Version(out) == 6 {
+		src, dst, _ := packet.Addrs(out)
+		sum := packet.Sum(u, packet.PseudoHeaderSum(src, dst, packet.ProtoUDP, len(u)))
+		c := ^packet.Fold(sum)
+		if c == 0 {
+			c = 0xffff
+		}
+		binary.BigEndian.PutUint16(u[6:], c)
+	}
+}

@@ -269,10 +269,10 @@ func TestMalformed(t *testing.T) {
 	}
 	// offsets: header 0..27, N at 28 (length 16), D at 44 (length 12); 56 bytes
 	cases := []struct {
-		name    string
-		mutate  func([]byte) []byte
+		name     string
+		mutate   func([]byte) []byte
 		sentinel error
-		text    string
+		text     string
 	}{
 		{"short datagram", func(b []byte) []byte { return b[:27] }, ErrTruncated, "27 bytes, header needs 28"},
 		{"length field too big", func(b []byte) []byte { b[27]++; return b }, ErrInvalidLength, "length field 57, message has 56 bytes"},

@@ -23,17 +23,18 @@ type ctrScratch struct {
 // encThenMAC is a cipher (AES-CBC, 3DES-CBC, AES-CTR or NULL) followed by
 // an HMAC over SPI | seq-lo | IV | ciphertext [| seq-hi].
 type encThenMAC struct {
-	name  string
-	encr  EncrID
-	blk   cipher.Block // nil for ENCR_NULL
-	nonce [4]byte      // RFC 3686 nonce for AES-CTR
-	mac   *hmacIntegrity
-	ivLen int
-	align int
-	opts  Options
-	rand  io.Reader
-	ctrs  sync.Pool
-	wiped atomic.Bool
+	name   string
+	encr   EncrID
+	blk    cipher.Block // nil for ENCR_NULL
+	nonce  [4]byte      // RFC 3686 nonce for AES-CTR
+	mac    *hmacIntegrity
+	ivLen  int
+	icvLen int
+	align  int
+	opts   Options
+	rand   io.Reader
+	ctrs   sync.Pool
+	wiped  atomic.Bool
 }
 
 func newEncThenMAC(encr EncrID, bits int, blk cipher.Block, nonce [4]byte, mac *hmacIntegrity, opts Options) *encThenMAC {
@@ -52,24 +53,29 @@ func newEncThenMAC(encr EncrID, bits int, blk cipher.Block, nonce [4]byte, mac *
 		t.name, t.ivLen, t.align = fmt.Sprintf("AES-CTR %d", bits), 8, 4
 		t.ctrs.New = func() any { return new(ctrScratch) }
 	}
-	t.name += " " + mac.name
+	if mac != nil {
+		t.name += " " + mac.name
+		t.icvLen = mac.icvLen
+	} else {
+		t.name += " without integrity"
+	}
 	return t
 }
 
 func (t *encThenMAC) Name() string   { return t.name }
 func (t *encThenMAC) IVLen() int     { return t.ivLen }
 func (t *encThenMAC) BlockSize() int { return t.align }
-func (t *encThenMAC) ICVLen() int    { return t.mac.icvLen }
+func (t *encThenMAC) ICVLen() int    { return t.icvLen }
 
 // split checks the length and returns IV, payload and ICV.
 func (t *encThenMAC) split(esp []byte) (iv, payload, icv []byte, err error) {
-	n := len(esp) - 8 - t.ivLen - t.mac.icvLen
+	n := len(esp) - 8 - t.ivLen - t.icvLen
 	if n < 4 || n%t.align != 0 {
 		return nil, nil, nil, fmt.Errorf("%s: %d octets: %w", t.name, len(esp), ErrLength)
 	}
 	iv = esp[8 : 8+t.ivLen]
-	payload = esp[8+t.ivLen : len(esp)-t.mac.icvLen]
-	icv = esp[len(esp)-t.mac.icvLen:]
+	payload = esp[8+t.ivLen : len(esp)-t.icvLen]
+	icv = esp[len(esp)-t.icvLen:]
 	return iv, payload, icv, nil
 }
 
@@ -93,7 +99,9 @@ func (t *encThenMAC) Seal(esp []byte, seq uint64, esn bool) error {
 		counterIV(iv, seq, &t.opts)
 		t.ctr(iv, payload)
 	}
-	t.mac.seal(icv, esp[:len(esp)-len(icv)], seq, esn)
+	if t.mac != nil {
+		t.mac.seal(icv, esp[:len(esp)-len(icv)], seq, esn)
+	}
 	return nil
 }
 
@@ -105,7 +113,7 @@ func (t *encThenMAC) Open(esp []byte, seq uint64, esn bool) error {
 	if err != nil {
 		return err
 	}
-	if !t.mac.verify(icv, esp[:len(esp)-len(icv)], seq, esn) {
+	if t.mac != nil && !t.mac.verify(icv, esp[:len(esp)-len(icv)], seq, esn) {
 		return ErrAuth
 	}
 	switch t.encr {
@@ -120,7 +128,9 @@ func (t *encThenMAC) Open(esp []byte, seq uint64, esn bool) error {
 func (t *encThenMAC) Wipe() {
 	t.wiped.Store(true)
 	clear(t.nonce[:])
-	t.mac.Wipe()
+	if t.mac != nil {
+		t.mac.Wipe()
+	}
 }
 
 // cbcEncrypt encrypts p in place in CBC mode. It works on the packet

@@ -98,6 +98,11 @@ type Options struct {
 	// AllowLegacy permits 3DES-CBC and HMAC-SHA1-96, which are refused
 	// otherwise with ErrLegacyRefused.
 	AllowLegacy bool
+	// AllowNoIntegrity permits an encryption algorithm other than ENCR_NULL
+	// without an integrity algorithm: confidentiality-only ESP, which RFC
+	// 4303 section 3.2 allows but which cannot detect forgery. It exists
+	// for interoperability tests (e.g. the RFC 3602 packets) only.
+	AllowNoIntegrity bool
 	// Rand is the source of CBC IVs; nil means crypto/rand.
 	Rand io.Reader
 	// IV, if set, replaces the IV generation: it must fill iv for the
@@ -205,6 +210,7 @@ func NewESP(encr EncrID, encrKeyBits int, integ IntegID, key []byte, opts Option
 	switch {
 	case isAEAD(encr) && integ != IntegNone:
 		return nil, fmt.Errorf("%v with %v (combined mode takes no integrity algorithm): %w", encr, integ, ErrUnsupported)
+	case !isAEAD(encr) && integ == IntegNone && encr != EncrNull && opts.AllowNoIntegrity:
 	case !isAEAD(encr) && !isHMAC(integ):
 		return nil, fmt.Errorf("%v with %v (needs an HMAC integrity algorithm): %w", encr, integ, ErrUnsupported)
 	}
@@ -223,9 +229,11 @@ func NewESP(encr EncrID, encrKeyBits int, integ IntegID, key []byte, opts Option
 	case EncrNullAuthAESGMAC:
 		return newGMACESP(ekey, salt, opts)
 	}
-	mac, err := newHMAC(integ, ikey)
-	if err != nil {
-		return nil, err
+	var mac *hmacIntegrity
+	if integ != IntegNone {
+		if mac, err = newHMAC(integ, ikey); err != nil {
+			return nil, err
+		}
 	}
 	var blk cipher.Block
 	switch encr {

@@ -13,9 +13,9 @@ import (
 
 func TestRoundTripMatrix(t *testing.T) {
 	families := []struct {
-		name               string
-		inSrc, inDst       netip.Addr
-		outSrc, outDst     netip.Addr
+		name           string
+		inSrc, inDst   netip.Addr
+		outSrc, outDst netip.Addr
 	}{
 		{"4in4", in4a, in4b, out4a, out4b},
 		{"6in6", in6a, in6b, out6a, out6b},

@@ -115,7 +115,7 @@ func TestRekeyAndChildWithAdditionalKeyExchanges(t *testing.T) {
 	}
 	ei, ai := c.InitiatorToResponder()
 	er, ar := c.ResponderToInitiator()
-	if !bytes.Equal(ei, km[:20]) || !bytes.Equal(er, km[20:]) || ai != nil && len(ai) != 0 || len(ar) != 0 {
+	if !bytes.Equal(ei, km[:20]) || !bytes.Equal(er, km[20:]) || len(ai) != 0 || len(ar) != 0 {
 		t.Error("Child SA keys not cut in RFC 7296 section 2.17 order")
 	}
 }

@@ -123,6 +123,8 @@ type decoder struct {
 	opts     LoadOptions
 	problems Problems
 	creds    *credLoader
+	// ikeSecrets counts secrets.ike<suffix> sections, valid or not.
+	ikeSecrets int
 }
 
 // unknown reports an option or section cygnet does not know, with a hint
@@ -1091,6 +1093,9 @@ func (d *decoder) secrets(sec *Section, out *Secrets) {
 				break
 			}
 		}
+		if typ == "ike" {
+			d.ikeSecrets++
+		}
 		switch typ {
 		case "ike", "eap", "xauth":
 			ss := d.sharedSecret(s, path)
@@ -1138,7 +1143,7 @@ func decodeSecret(s string) ([]byte, error) {
 
 func (d *decoder) sharedSecret(sec *Section, path string) *SharedSecret {
 	ss := &SharedSecret{Name: sec.Name, Pos: sec.Pos}
-	found := false
+	found, bad := false, false
 	for _, kv := range sec.Settings {
 		switch {
 		case kv.Key == "secret":
@@ -1149,6 +1154,7 @@ func (d *decoder) sharedSecret(sec *Section, path string) *SharedSecret {
 			if err != nil {
 				// never echo the secret itself
 				d.problems.add(kv.Pos, "%s: invalid secret: %v", path, err)
+				bad = true
 				continue
 			}
 			ss.Secret, found = NewSecret(b), true
@@ -1164,7 +1170,9 @@ func (d *decoder) sharedSecret(sec *Section, path string) *SharedSecret {
 		d.unknown(sub.Pos, path, sub.Name, true, nil)
 	}
 	if !found {
-		d.problems.add(sec.Pos, "%s: missing secret", path)
+		if !bad {
+			d.problems.add(sec.Pos, "%s: missing secret", path)
+		}
 		return nil
 	}
 	return ss
@@ -1218,7 +1226,7 @@ func (d *decoder) crossChecks(cfg *Config) {
 			}
 		}
 		for _, a := range append(append([]*Auth{}, c.Local...), c.Remote...) {
-			if a.Method == AuthPSK && len(cfg.Secrets.IKE) == 0 {
+			if a.Method == AuthPSK && d.ikeSecrets == 0 {
 				d.problems.add(a.Pos, "%s.%s: auth = psk but secrets has no ike<suffix> section", path, a.Name)
 			}
 		}

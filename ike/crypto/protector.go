@@ -235,7 +235,8 @@ func (p *Protector) Seal(dst, ad, plaintext []byte) ([]byte, error) {
 // against ad, decrypts it and appends the inner payloads, without Padding and
 // Pad Length, to dst. Nothing is decrypted unless the ICV verifies; the ICV is
 // compared in constant time. To decrypt in place pass
-// body[IVLen():IVLen()] as dst. Errors: ErrSKTooShort, ErrSKBlockAlignment,
+// body[IVLen():IVLen()] as dst; any other overlap of dst and body is a
+// programming error. Errors: ErrSKTooShort, ErrSKBlockAlignment,
 // ErrIntegrity, ErrSKPadding (all wrapped).
 func (p *Protector) Open(dst, ad, body []byte) ([]byte, error) {
 	if p == nil || p.s == nil {

@@ -57,7 +57,14 @@ install_apt() {
   # update only when a package cannot be found in the current lists (a fresh
   # machine has none); the lock timeout waits for a concurrent apt/dpkg run
   if ! apt-get "${APT_OPTS[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
-    apt-get "${APT_OPTS[@]}" update -qq
+    # the lists lock may be held by a concurrent update: retry a few times
+    local try
+    for try in 1 2 3 4 5; do
+      apt-get "${APT_OPTS[@]}" update -qq && break
+      [[ $try == 5 ]] && die "apt-get update failed"
+      log "apt-get update failed (try $try), retrying in 10 s"
+      sleep 10
+    done
     apt-get "${APT_OPTS[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
   if [[ $tmp_policy == 1 ]]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi

@@ -80,9 +80,14 @@ func StartCapture(t testing.TB, ns, iface string, filter ...string) *Capture {
 // or p.B); see StartCapture.
 func (p *Pair) Capture(ns string, filter ...string) *Capture {
 	p.t.Helper()
-	iface := p.IfA
-	if ns == p.B {
+	var iface string
+	switch ns {
+	case p.A:
+		iface = p.IfA
+	case p.B:
 		iface = p.IfB
+	default:
+		p.t.Fatalf("testnet: Pair.Capture(%q): want %s or %s (use StartCapture for the router)", ns, p.A, p.B)
 	}
 	return StartCapture(p.t, ns, iface, filter...)
 }

@@ -1,0 +1,433 @@
+package ike
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
+	"github.com/cygnet-ipsec/cygnet/ipsec"
+)
+
+// PubkeyCredentials is what certificate authentication asks; the auth package
+// answers for the daemon. Private keys stay behind it.
+type PubkeyCredentials interface {
+	// LocalCertificates returns our chain for an identity, DER, end entity first.
+	LocalCertificates(local Identity) ([][]byte, error)
+	// Sign signs the octets for an identity, with RFC 7427 when the peer
+	// announced hash algorithms we can use.
+	Sign(local Identity, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error)
+	// VerifyPeer validates the peer's chain against our CAs, checks that it
+	// carries the identity, and verifies the AUTH data.
+	VerifyPeer(remote Identity, certs [][]byte, method wire.AuthMethod, auth, signedOctets []byte) error
+	// CertReq is the CERTREQ payload data naming our trusted CAs.
+	CertReq() []byte
+}
+
+// Hash algorithm identifiers of RFC 7427 that we accept in signatures.
+var ourSignatureHashes = []uint16{2, 3, 4, 5} // SHA2-256, SHA2-384, SHA2-512, Identity
+
+func signatureHashesNotify() *wire.Notify {
+	var b []byte
+	for _, h := range ourSignatureHashes {
+		b = binary.BigEndian.AppendUint16(b, h)
+	}
+	return &wire.Notify{NotifyType: wire.SIGNATURE_HASH_ALGORITHMS, Data: b}
+}
+
+func parseSignatureHashes(payloads []wire.Payload) []uint16 {
+	n := findNotify(payloads, wire.SIGNATURE_HASH_ALGORITHMS)
+	if n == nil {
+		return nil
+	}
+	var out []uint16
+	for i := 0; i+1 < len(n.Data); i += 2 {
+		out = append(out, binary.BigEndian.Uint16(n.Data[i:]))
+	}
+	return out
+}
+
+// localIdentity is the configured local ID, or the IKE address without one.
+func (sa *IKESA) localIdentity() Identity {
+	if sa.cfg.LocalID.IsAny() {
+		return IdentityFromAddr(sa.Local.Addr())
+	}
+	return sa.cfg.LocalID
+}
+
+// authData computes our AUTH payload over the signed octets (RFC 7296 2.15).
+func (sa *IKESA) authData(id *wire.ID) (*wire.Auth, error) {
+	realMessage, peerNonce := sa.initResp, sa.ni
+	if sa.Initiator {
+		realMessage, peerNonce = sa.initReq, sa.nr
+	}
+	octets, err := sa.keys.SignedOctets(nil, sa.Initiator, realMessage, peerNonce, id.Body())
+	if err != nil {
+		return nil, err
+	}
+	switch sa.cfg.LocalAuth {
+	case AuthPSK:
+		psk, ok := sa.m.creds.SharedKey(sa.LocalID, sa.remoteIDForSecret())
+		if !ok {
+			return nil, fmt.Errorf("no PSK for %s - %s in secrets", sa.LocalID, sa.remoteIDForSecret())
+		}
+		return &wire.Auth{Method: wire.AuthSharedKey, Data: ikecrypto.SharedKeyAuth(sa.keys.PRF(), psk, octets)}, nil
+	case AuthPubkey:
+		pk, ok := sa.m.creds.(PubkeyCredentials)
+		if !ok {
+			return nil, errors.New("certificate authentication is not available")
+		}
+		method, data, err := pk.Sign(sa.LocalID, octets, sa.signatureHashes)
+		if err != nil {
+			return nil, err
+		}
+		return &wire.Auth{Method: method, Data: data}, nil
+	}
+	return nil, fmt.Errorf("local authentication method %v not supported", sa.cfg.LocalAuth)
+}
+
+func (sa *IKESA) remoteIDForSecret() Identity {
+	if !sa.RemoteID.IsAny() {
+		return sa.RemoteID
+	}
+	return sa.cfg.RemoteID
+}
+
+// verifyPeerAuth checks the peer's AUTH payload against its identity.
+func (sa *IKESA) verifyPeerAuth(cfg *PeerConfig, id *wire.ID, auth *wire.Auth, certs [][]byte) error {
+	realMessage, peerNonce := sa.initReq, sa.nr
+	if sa.Initiator {
+		realMessage, peerNonce = sa.initResp, sa.ni
+	}
+	octets, err := sa.keys.SignedOctets(nil, !sa.Initiator, realMessage, peerNonce, id.Body())
+	if err != nil {
+		return err
+	}
+	switch cfg.RemoteAuth {
+	case AuthPSK:
+		if auth.Method != wire.AuthSharedKey {
+			return fmt.Errorf("peer authenticated with %v, we expect a PSK", auth.Method)
+		}
+		psk, ok := sa.m.creds.SharedKey(sa.LocalID, sa.RemoteID)
+		if !ok {
+			return fmt.Errorf("no PSK for %s - %s in secrets", sa.LocalID, sa.RemoteID)
+		}
+		if err := ikecrypto.VerifySharedKeyAuth(sa.keys.PRF(), psk, octets, auth.Data); err != nil {
+			return fmt.Errorf("PSK of %s does not match ours (%w)", sa.RemoteID, err)
+		}
+		return nil
+	case AuthPubkey:
+		if auth.Method == wire.AuthSharedKey {
+			return fmt.Errorf("peer authenticated with a PSK, we expect a certificate")
+		}
+		pk, ok := sa.m.creds.(PubkeyCredentials)
+		if !ok {
+			return errors.New("certificate authentication is not available")
+		}
+		return pk.VerifyPeer(sa.RemoteID, certs, auth.Method, auth.Data, octets)
+	}
+	return fmt.Errorf("remote authentication method %v not supported", cfg.RemoteAuth)
+}
+
+// sendAuth sends the initiator's IKE_AUTH request, with the first Child SA.
+func (sa *IKESA) sendAuth() error {
+	sa.state = stateAuthSent
+	sa.LocalID = sa.localIdentity()
+	idi := sa.LocalID.payload(false)
+	payloads := []wire.Payload{idi}
+	pk, _ := sa.m.creds.(PubkeyCredentials)
+	if sa.cfg.LocalAuth == AuthPubkey && pk != nil {
+		certs, err := pk.LocalCertificates(sa.LocalID)
+		if err != nil {
+			return sa.fail("no certificate for %s: %v", sa.LocalID, err)
+		}
+		for _, c := range certs {
+			payloads = append(payloads, &wire.Certificate{Encoding: wire.CertX509Signature, Data: c})
+		}
+	}
+	if sa.cfg.RemoteAuth == AuthPubkey && pk != nil && sa.cfg.SendCertReq {
+		if req := pk.CertReq(); len(req) > 0 {
+			payloads = append(payloads, &wire.CertificateRequest{Encoding: wire.CertX509Signature, Data: req})
+		}
+	}
+	if !sa.cfg.RemoteID.IsAny() {
+		payloads = append(payloads, sa.cfg.RemoteID.payload(true))
+	}
+	auth, err := sa.authData(idi)
+	if err != nil {
+		return sa.fail("computing AUTH: %v", err)
+	}
+	payloads = append(payloads, auth, &wire.Notify{NotifyType: wire.INITIAL_CONTACT})
+	var child *ChildSA
+	if cc := sa.firstChild; cc != nil {
+		c, err := sa.newChild(cc)
+		if err != nil {
+			return sa.fail("%v", err)
+		}
+		child = c
+		if cc.Mode == ipsec.ModeTransport {
+			payloads = append(payloads, &wire.Notify{NotifyType: wire.USE_TRANSPORT_MODE})
+		}
+		payloads = append(payloads,
+			childProposals(cc, c.SPIIn, false),
+			toWire(resolve(cc.LocalTS, sa.Local.Addr()), false),
+			toWire(resolve(cc.RemoteTS, sa.Remote.Addr()), true),
+		)
+	}
+	return sa.sendRequest(wire.IKE_AUTH, payloads, func(msg *wire.Message, payloads []wire.Payload) error {
+		return sa.handleAuthResponse(child, payloads)
+	}, func(string) {
+		if child != nil {
+			sa.releaseChild(child)
+		}
+	})
+}
+
+func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) error {
+	if n := findNotify(payloads, wire.AUTHENTICATION_FAILED); n != nil {
+		if child != nil {
+			sa.releaseChild(child)
+		}
+		return sa.fail("AUTHENTICATION_FAILED: peer %s rejected our authentication as %s", sa.Remote, sa.LocalID)
+	}
+	idr := idPayload(payloads, true)
+	auth := payloadOf[*wire.Auth](payloads)
+	if idr == nil || auth == nil {
+		if child != nil {
+			sa.releaseChild(child)
+		}
+		if n := firstError(payloads); n != nil {
+			return sa.fail("%v: peer %s refused IKE_AUTH", n.NotifyType, sa.Remote)
+		}
+		return sa.fail("IKE_AUTH response without IDr or AUTH")
+	}
+	peer := Identity{Type: idr.IDType, Data: clone(idr.Data)}
+	if !sa.cfg.RemoteID.Matches(peer) {
+		if child != nil {
+			sa.releaseChild(child)
+		}
+		return sa.fail("AUTHENTICATION_FAILED: peer identity %s does not match the configured %s", peer, sa.cfg.RemoteID)
+	}
+	sa.RemoteID = peer
+	if err := sa.verifyPeerAuth(sa.cfg, idr, auth, certsOf(payloads)); err != nil {
+		if child != nil {
+			sa.releaseChild(child)
+		}
+		return sa.fail("AUTHENTICATION_FAILED: %v", err)
+	}
+	sa.established()
+	if child == nil {
+		return nil
+	}
+	if n := firstError(payloads); n != nil {
+		sa.releaseChild(child)
+		sa.log.Warn(fmt.Sprintf("%v: peer refused Child SA %s", n.NotifyType, child.Name))
+		sa.m.emit(Event{Kind: EventIKEFailed, IKE: sa, Reason: fmt.Sprintf("Child SA %s: %v", child.Name, n.NotifyType)})
+		return nil
+	}
+	return sa.acceptChildResponse(child, payloads, sa.ni, sa.nr)
+}
+
+// acceptChildResponse checks and installs the Child SA a responder agreed to.
+func (sa *IKESA) acceptChildResponse(child *ChildSA, payloads []wire.Payload, ni, nr []byte, secrets ...[]byte) error {
+	cc := child.Config
+	saP := payloadOf[*wire.SA](payloads)
+	if saP == nil || len(saP.Proposals) != 1 {
+		sa.releaseChild(child)
+		return fmt.Errorf("child %s: response without a chosen proposal", cc.Name)
+	}
+	chosen := proposal.FromWire(saP.Proposals[0])
+	ours := cc.Proposals
+	if len(secrets) == 0 {
+		ours = withoutKE(ours)
+	}
+	if !acceptable(ours, chosen) {
+		sa.releaseChild(child)
+		return fmt.Errorf("child %s: peer chose %s, which we did not offer", cc.Name, chosen.String())
+	}
+	localTS := fromWire(tsPayload(payloads, false))
+	remoteTS := fromWire(tsPayload(payloads, true))
+	if len(localTS) == 0 || len(remoteTS) == 0 ||
+		!subsetOf(localTS, resolve(cc.LocalTS, sa.Local.Addr())) || !subsetOf(remoteTS, resolve(cc.RemoteTS, sa.Remote.Addr())) {
+		sa.releaseChild(child)
+		return fmt.Errorf("child %s: peer's traffic selectors %v === %v are not within ours", cc.Name, tsStrings(localTS), tsStrings(remoteTS))
+	}
+	child.Mode = ipsec.ModeTunnel
+	if findNotify(payloads, wire.USE_TRANSPORT_MODE) != nil {
+		child.Mode = ipsec.ModeTransport
+	}
+	if child.Mode != cc.Mode {
+		sa.releaseChild(child)
+		return fmt.Errorf("child %s: peer answered in %v mode, we asked for %v", cc.Name, child.Mode, cc.Mode)
+	}
+	if err := sa.completeChild(child, chosen, localTS, remoteTS, true, ni, nr, secrets...); err != nil {
+		sa.releaseChild(child)
+		return err
+	}
+	return nil
+}
+
+func certsOf(payloads []wire.Payload) [][]byte {
+	var out [][]byte
+	for _, p := range payloads {
+		if c, ok := p.(*wire.Certificate); ok && c.Encoding == wire.CertX509Signature {
+			out = append(out, c.Data)
+		}
+	}
+	return out
+}
+
+// established marks the IKE SA up and starts what waited for it.
+func (sa *IKESA) established() {
+	sa.state = stateEstablished
+	now := sa.m.clock.Now()
+	sa.Established = now
+	if sa.cfg.RekeyTime > 0 {
+		sa.RekeyAt = now.Add(sa.cfg.RekeyTime)
+	}
+	for k, v := range sa.m.halfOpen {
+		if v == sa {
+			delete(sa.m.halfOpen, k)
+		}
+	}
+	sa.initiateContact()
+	sa.log.Info("IKE SA established", "local", sa.Local, "remote", sa.Remote, "local_id", sa.LocalID.String(), "remote_id", sa.RemoteID.String(),
+		"nat_local", sa.NATLocal, "nat_remote", sa.NATRemote)
+	sa.m.emit(Event{Kind: EventIKEUp, IKE: sa})
+	pending := sa.pendingChildren
+	sa.pendingChildren = nil
+	for _, cc := range pending {
+		if err := sa.createChild(cc); err != nil {
+			sa.log.Warn("starting queued Child SA failed", "child", cc.Name, "err", err)
+		}
+	}
+}
+
+// initiateContact honours INITIAL_CONTACT: other IKE SAs between the same
+// identities are stale and go (RFC 7296 2.4).
+func (sa *IKESA) initiateContact() {
+	if !sa.peerInitialContact {
+		return
+	}
+	for _, other := range sa.m.SAs() {
+		if other != sa && other.state == stateEstablished && other.cfg == sa.cfg &&
+			other.RemoteID.Matches(sa.RemoteID) && other.LocalID.Matches(sa.LocalID) {
+			other.destroy("peer sent INITIAL_CONTACT")
+		}
+	}
+}
+
+// handleAuthRequest is the responder's side of IKE_AUTH.
+func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
+	id := msg.MessageID
+	reject := func(n wire.NotifyType, format string, args ...any) {
+		reason := fmt.Sprintf(format, args...)
+		sa.log.Warn(fmt.Sprintf("%v: %s", n, reason), "remote", sa.Remote)
+		sa.respond(wire.IKE_AUTH, id, []wire.Payload{&wire.Notify{NotifyType: n}})
+		sa.destroy(fmt.Sprintf("%v: %s", n, reason))
+	}
+	if sa.state != stateInitDone {
+		reject(wire.INVALID_SYNTAX, "IKE_AUTH in state %v", sa.state)
+		return
+	}
+	idi := idPayload(payloads, false)
+	auth := payloadOf[*wire.Auth](payloads)
+	if idi == nil || auth == nil {
+		reject(wire.INVALID_SYNTAX, "IKE_AUTH request without IDi or AUTH")
+		return
+	}
+	peer := Identity{Type: idi.IDType, Data: clone(idi.Data)}
+	var wantLocal Identity
+	if idr := idPayload(payloads, true); idr != nil {
+		wantLocal = Identity{Type: idr.IDType, Data: clone(idr.Data)}
+	}
+	cfg := sa.m.configForIdentities(sa, peer, wantLocal)
+	if cfg == nil {
+		reject(wire.AUTHENTICATION_FAILED, "no connection for peer identity %s (we are %s)", peer, wantLocal)
+		return
+	}
+	sa.cfg = cfg
+	sa.log = sa.m.log.With("conn", cfg.Name, "ike", sa.UniqueID)
+	sa.RemoteID = peer
+	sa.LocalID = sa.localIdentity()
+	if err := sa.verifyPeerAuth(cfg, idi, auth, certsOf(payloads)); err != nil {
+		reject(wire.AUTHENTICATION_FAILED, "%s: %v", peer, err)
+		return
+	}
+	sa.peerInitialContact = findNotify(payloads, wire.INITIAL_CONTACT) != nil
+	idr := sa.LocalID.payload(true)
+	out := []wire.Payload{idr}
+	if cfg.LocalAuth == AuthPubkey {
+		if pk, ok := sa.m.creds.(PubkeyCredentials); ok {
+			certs, err := pk.LocalCertificates(sa.LocalID)
+			if err != nil {
+				reject(wire.AUTHENTICATION_FAILED, "no certificate for %s: %v", sa.LocalID, err)
+				return
+			}
+			for _, c := range certs {
+				out = append(out, &wire.Certificate{Encoding: wire.CertX509Signature, Data: c})
+			}
+		}
+	}
+	ourAuth, err := sa.authData(idr)
+	if err != nil {
+		reject(wire.AUTHENTICATION_FAILED, "computing our AUTH: %v", err)
+		return
+	}
+	out = append(out, ourAuth)
+	sa.established()
+	if payloadOf[*wire.SA](payloads) != nil {
+		out = append(out, sa.respondChild(cfg, payloads, sa.ni, sa.nr, false, nil)...)
+	}
+	sa.respond(wire.IKE_AUTH, id, out)
+}
+
+// configForIdentities picks the connection an authenticated peer belongs to
+// among those whose addresses fit.
+func (m *Manager) configForIdentities(sa *IKESA, peer, wantLocal Identity) *PeerConfig {
+	for _, c := range m.matchConfigs(sa.Local.Addr(), sa.Remote.Addr()) {
+		if !c.RemoteID.Matches(peer) {
+			continue
+		}
+		if !wantLocal.IsAny() {
+			local := c.LocalID
+			if local.IsAny() {
+				local = IdentityFromAddr(sa.Local.Addr())
+			}
+			if !local.Matches(wantLocal) {
+				continue
+			}
+		}
+		return c
+	}
+	return nil
+}
+
+// respondChild negotiates a Child SA as responder and returns the payloads
+// of the answer: SA, TSi, TSr, or an error notification.
+func (sa *IKESA) respondChild(cfg *PeerConfig, payloads []wire.Payload, ni, nr []byte, pfs bool, secrets [][]byte) []wire.Payload {
+	cc, chosen, localTS, remoteTS, mode, fail, why := sa.negotiateChildAsResponder(cfg, payloads, pfs)
+	if fail != 0 {
+		sa.log.Warn(why, "remote", sa.Remote)
+		return []wire.Payload{&wire.Notify{NotifyType: fail}}
+	}
+	c, err := sa.newChild(cc)
+	if err != nil {
+		sa.log.Error("no Child SA SPI", "err", err)
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NO_ADDITIONAL_SAS}}
+	}
+	c.Mode = mode
+	if err := sa.completeChild(c, chosen, localTS, remoteTS, false, ni, nr, secrets...); err != nil {
+		sa.releaseChild(c)
+		sa.log.Error("installing Child SA failed", "child", cc.Name, "err", err)
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NO_PROPOSAL_CHOSEN}}
+	}
+	reply := chosen.Wire(spiBytes(c.SPIIn))
+	var out []wire.Payload
+	if mode == ipsec.ModeTransport {
+		out = append(out, &wire.Notify{NotifyType: wire.USE_TRANSPORT_MODE})
+	}
+	return append(out, &wire.SA{Proposals: []wire.Proposal{reply}}, toWire(remoteTS, false), toWire(localTS, true))
+}

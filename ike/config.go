@@ -1,0 +1,112 @@
+package ike
+
+import (
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
+	"net/netip"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/spd"
+)
+
+// PeerConfig is what the state machine needs to know about one connection
+// (swanctl.conf connections.<name>). The daemon builds it from the parsed
+// configuration; tests build it directly.
+type PeerConfig struct {
+	Name string
+	// LocalAddrs and RemoteAddrs restrict which addresses the connection
+	// uses; a responder accepts a peer whose address is in RemoteAddrs (an
+	// empty list or an invalid prefix stands for %any).
+	LocalAddrs  []netip.Prefix
+	RemoteAddrs []netip.Prefix
+	// Remote is where an initiator sends IKE_SA_INIT (port 500 by default).
+	Remote netip.AddrPort
+	// Proposals are the IKE proposals in our order of preference.
+	Proposals []proposal.Proposal
+	// LocalID and RemoteID are the identities; RemoteID may be AnyIdentity.
+	LocalID, RemoteID Identity
+	// LocalAuth and RemoteAuth say how each side authenticates.
+	LocalAuth, RemoteAuth AuthMethod
+	// Encap forces UDP encapsulation of ESP even without a NAT (swanctl
+	// encap = yes), by faking the NAT-D hash as RFC 7296 2.23 allows.
+	Encap bool
+	// RekeyTime, ReauthTime, OverTime, RandTime, DPDDelay and DPDTimeout are
+	// the IKE SA timers (zero disables).
+	RekeyTime, ReauthTime, OverTime, RandTime time.Duration
+	DPDDelay, DPDTimeout                      time.Duration
+	// SendCertReq sends CERTREQ payloads for the trusted CAs.
+	SendCertReq bool
+	// Children are the Child SA configurations, by name.
+	Children []*ChildConfig
+}
+
+// Child finds a child configuration by name.
+func (c *PeerConfig) Child(name string) *ChildConfig {
+	for _, ch := range c.Children {
+		if ch.Name == name {
+			return ch
+		}
+	}
+	return nil
+}
+
+// AuthMethod is how one side of an IKE SA authenticates.
+type AuthMethod uint8
+
+// Authentication methods.
+const (
+	AuthPSK AuthMethod = iota + 1
+	AuthPubkey
+)
+
+func (a AuthMethod) String() string {
+	switch a {
+	case AuthPSK:
+		return "psk"
+	case AuthPubkey:
+		return "pubkey"
+	}
+	return "none"
+}
+
+// ChildConfig is one Child SA configuration (swanctl.conf children.<name>).
+type ChildConfig struct {
+	Name string
+	Mode ipsec.Mode
+	// Protocol is ESP or AH.
+	Protocol ipsec.Protocol
+	// LocalTS and RemoteTS are our selectors; Dynamic entries stand for the
+	// IKE addresses and are resolved when the SA is negotiated.
+	LocalTS, RemoteTS []TrafficSelector
+	// Proposals are the ESP or AH proposals in our order of preference; the
+	// KE transform, when present, is used for PFS in CREATE_CHILD_SA.
+	Proposals []proposal.Proposal
+	// Lifetimes; zero disables.
+	RekeyTime, LifeTime, RandTime       time.Duration
+	RekeyBytes, LifeBytes               uint64
+	RekeyPackets, LifePackets           uint64
+	ReplayWindow                        uint32
+	TFCPadding                          uint32
+	StartAction, CloseAction, DPDAction Action
+	CopyDSCP, CopyECN                   bool
+	Updown                              string
+}
+
+// Action is a start, close or DPD action (swanctl.conf start_action and friends).
+type Action uint8
+
+// Actions as swanctl.conf names them.
+const (
+	ActionNone Action = iota
+	ActionTrap
+	ActionStart
+	ActionClear
+	ActionRestart
+)
+
+// TrafficSelector is one side of an IKEv2 traffic selector: addresses, IP
+// protocol and ports. Dynamic stands for the IKE address of that side.
+type TrafficSelector struct {
+	spd.Endpoint
+	Dynamic bool
+}

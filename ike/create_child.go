@@ -1,0 +1,150 @@
+package ike
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
+	"github.com/cygnet-ipsec/cygnet/ipsec"
+)
+
+// queueChild remembers a Child SA to create once the IKE SA is up.
+func (sa *IKESA) queueChild(cc *ChildConfig) {
+	sa.pendingChildren = append(sa.pendingChildren, cc)
+}
+
+// createChild starts a CREATE_CHILD_SA exchange for a new Child SA (RFC 7296
+// 1.3.1), with a key exchange when the child's proposals name one (PFS).
+func (sa *IKESA) createChild(cc *ChildConfig) error {
+	c, err := sa.newChild(cc)
+	if err != nil {
+		return err
+	}
+	nonce, err := sa.m.nonce()
+	if err != nil {
+		sa.releaseChild(c)
+		return err
+	}
+	payloads := []wire.Payload{}
+	if cc.Mode == ipsec.ModeTransport {
+		payloads = append(payloads, &wire.Notify{NotifyType: wire.USE_TRANSPORT_MODE})
+	}
+	payloads = append(payloads, childProposals(cc, c.SPIIn, true), &wire.Nonce{Data: nonce})
+	var kex ikecrypto.KeyExchange
+	if g := firstGroup(cc.Proposals); g != 0 {
+		if kex, err = ikecrypto.NewKeyExchange(g, sa.m.rand); err != nil {
+			sa.releaseChild(c)
+			return fmt.Errorf("child %s: key exchange: %w", cc.Name, err)
+		}
+		payloads = append(payloads, &wire.KE{Method: wire.KEMethod(g), Data: kex.PublicValue()})
+	}
+	payloads = append(payloads,
+		toWire(resolve(cc.LocalTS, sa.Local.Addr()), false),
+		toWire(resolve(cc.RemoteTS, sa.Remote.Addr()), true))
+	return sa.sendRequest(wire.CREATE_CHILD_SA, payloads, func(_ *wire.Message, resp []wire.Payload) error {
+		if n := firstError(resp); n != nil {
+			sa.releaseChild(c)
+			return fmt.Errorf("%v: peer refused Child SA %s", n.NotifyType, cc.Name)
+		}
+		nr := payloadOf[*wire.Nonce](resp)
+		if nr == nil {
+			sa.releaseChild(c)
+			return fmt.Errorf("child %s: CREATE_CHILD_SA response without nonce", cc.Name)
+		}
+		var secrets [][]byte
+		if kex != nil {
+			ke := payloadOf[*wire.KE](resp)
+			if ke == nil || uint16(ke.Method) != kex.Method() {
+				sa.releaseChild(c)
+				return fmt.Errorf("child %s: peer answered PFS with a different key exchange", cc.Name)
+			}
+			secret, err := kex.SharedSecret(ke.Data)
+			if err != nil {
+				sa.releaseChild(c)
+				return fmt.Errorf("child %s: key exchange: %w", cc.Name, err)
+			}
+			defer clear(secret)
+			secrets = append(secrets, secret)
+		}
+		return sa.acceptChildResponse(c, resp, nonce, nr.Data, secrets...)
+	}, func(string) { sa.releaseChild(c) })
+}
+
+// handleCreateChildRequest answers a peer's CREATE_CHILD_SA for a new Child SA.
+func (sa *IKESA) handleCreateChildRequest(msg *wire.Message, payloads []wire.Payload) {
+	id := msg.MessageID
+	refuse := func(n wire.NotifyType, data []byte) {
+		sa.respond(wire.CREATE_CHILD_SA, id, []wire.Payload{&wire.Notify{NotifyType: n, Data: data}})
+	}
+	if sa.state != stateEstablished {
+		refuse(wire.TEMPORARY_FAILURE, nil)
+		return
+	}
+	if findNotify(payloads, wire.REKEY_SA) != nil {
+		sa.log.Info("peer asks to rekey a Child SA; not supported yet")
+		refuse(wire.NO_ADDITIONAL_SAS, nil)
+		return
+	}
+	if payloadOf[*wire.TrafficSelectors](payloads) == nil {
+		sa.log.Info("peer asks to rekey the IKE SA; not supported yet")
+		refuse(wire.NO_ADDITIONAL_SAS, nil)
+		return
+	}
+	ni := payloadOf[*wire.Nonce](payloads)
+	if ni == nil {
+		refuse(wire.INVALID_SYNTAX, nil)
+		return
+	}
+	nr, err := sa.m.nonce()
+	if err != nil {
+		refuse(wire.TEMPORARY_FAILURE, nil)
+		return
+	}
+	ke := payloadOf[*wire.KE](payloads)
+	cc, chosen, _, _, _, fail, why := sa.negotiateChildAsResponder(sa.cfg, payloads, ke != nil)
+	if fail != 0 {
+		sa.log.Warn(why, "remote", sa.Remote)
+		refuse(fail, nil)
+		return
+	}
+	_ = cc
+	var secrets [][]byte
+	var kePayload *wire.KE
+	if g, ok := chosen.KEMethod(); ok {
+		if ke == nil || ke.Method != g {
+			var d [2]byte
+			binary.BigEndian.PutUint16(d[:], uint16(g))
+			sa.log.Info("INVALID_KE_PAYLOAD for Child SA", "want", g)
+			refuse(wire.INVALID_KE_PAYLOAD, d[:])
+			return
+		}
+		pub, secret, err := ikecrypto.Encapsulate(uint16(g), ke.Data, sa.m.rand)
+		if err != nil {
+			refuse(wire.INVALID_SYNTAX, nil)
+			return
+		}
+		defer clear(secret)
+		secrets = append(secrets, secret)
+		kePayload = &wire.KE{Method: g, Data: pub}
+	}
+	out := sa.respondChild(sa.cfg, payloads, ni.Data, nr, ke != nil, secrets)
+	if _, isErr := out[len(out)-1].(*wire.Notify); isErr && len(out) == 1 {
+		sa.respond(wire.CREATE_CHILD_SA, id, out)
+		return
+	}
+	resp := []wire.Payload{}
+	for _, p := range out {
+		resp = append(resp, p)
+		if _, ok := p.(*wire.SA); ok {
+			resp = append(resp, &wire.Nonce{Data: nr})
+			if kePayload != nil {
+				resp = append(resp, kePayload)
+			}
+		}
+	}
+	sa.respond(wire.CREATE_CHILD_SA, id, resp)
+}
+
+var _ = proposal.Format

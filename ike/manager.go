@@ -1,0 +1,345 @@
+package ike
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
+)
+
+// Clock tells the time; tests use a fake one.
+type Clock interface {
+	Now() time.Time
+}
+
+// Transport sends one IKE message. It adds the non-ESP marker when the
+// message goes from or to port 4500 (RFC 3948 section 2.2), so the state
+// machine never sees it.
+type Transport interface {
+	SendIKE(msg []byte, local, remote netip.AddrPort) error
+	// Source returns the local address and port IKE uses towards remote.
+	Source(remote netip.AddrPort) (netip.AddrPort, error)
+}
+
+// Installer puts negotiated Child SAs into the SAD and SPD and takes them out.
+// It owns the Child SA keys from the moment InstallChildSA is called.
+type Installer interface {
+	InstallChildSA(c *ChildSA) error
+	DeleteChildSA(c *ChildSA)
+}
+
+// Credentials answer the questions authentication asks; the auth package
+// implements it for the daemon.
+type Credentials interface {
+	// SharedKey returns the PSK for a pair of identities.
+	SharedKey(local, remote Identity) ([]byte, bool)
+}
+
+// Options are the Manager's tunables, with strongSwan's defaults where it has them.
+type Options struct {
+	// RetransmitTimeout, RetransmitBase and RetransmitTries shape the
+	// exponential back-off of requests: timeout * base^n for try n.
+	RetransmitTimeout time.Duration
+	RetransmitBase    float64
+	RetransmitTries   int
+	// HalfOpenTimeout drops IKE SAs that never finish IKE_AUTH.
+	HalfOpenTimeout time.Duration
+	// NATKeepalive is the interval of NAT keep-alive packets.
+	NATKeepalive time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.RetransmitTimeout == 0 {
+		o.RetransmitTimeout = 4 * time.Second
+	}
+	if o.RetransmitBase == 0 {
+		o.RetransmitBase = 1.8
+	}
+	if o.RetransmitTries == 0 {
+		o.RetransmitTries = 5
+	}
+	if o.HalfOpenTimeout == 0 {
+		o.HalfOpenTimeout = 30 * time.Second
+	}
+	if o.NATKeepalive == 0 {
+		o.NATKeepalive = 20 * time.Second
+	}
+}
+
+// Manager owns every IKE SA of the daemon. It is not safe for concurrent
+// use: the daemon calls it from one goroutine.
+type Manager struct {
+	conns     []*PeerConfig
+	creds     Credentials
+	transport Transport
+	installer Installer
+	clock     Clock
+	rand      io.Reader
+	log       *slog.Logger
+	opts      Options
+
+	sas      map[uint64]*IKESA   // by our own SPI
+	childSPI map[uint32]*ChildSA // inbound Child SA SPIs in use
+	halfOpen map[initKey]*IKESA
+	events   []Event
+
+	nextIKEUnique   uint32
+	nextChildUnique uint32
+
+	// Stats count what the Manager dropped, by reason.
+	Stats Stats
+}
+
+// Stats are the Manager's drop counters.
+type Stats struct {
+	Malformed, UnknownSPI, BadMessageID, Decrypt, Unsolicited uint64
+}
+
+type initKey struct {
+	spiI   uint64
+	remote netip.AddrPort
+}
+
+// Config gathers what NewManager needs.
+type Config struct {
+	Conns     []*PeerConfig
+	Creds     Credentials
+	Transport Transport
+	Installer Installer
+	Clock     Clock
+	Rand      io.Reader
+	Log       *slog.Logger
+	Options   Options
+}
+
+// NewManager builds a Manager.
+func NewManager(c Config) *Manager {
+	c.Options.setDefaults()
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{
+		conns: c.Conns, creds: c.Creds, transport: c.Transport, installer: c.Installer,
+		clock: c.Clock, rand: c.Rand, log: c.Log, opts: c.Options,
+		sas: map[uint64]*IKESA{}, childSPI: map[uint32]*ChildSA{}, halfOpen: map[initKey]*IKESA{},
+	}
+}
+
+// SetConns replaces the connection configurations (reload); running SAs keep
+// the configuration they were made with.
+func (m *Manager) SetConns(conns []*PeerConfig) { m.conns = conns }
+
+// Conns returns the current connection configurations.
+func (m *Manager) Conns() []*PeerConfig { return m.conns }
+
+// Conn finds a connection by name.
+func (m *Manager) Conn(name string) *PeerConfig {
+	for _, c := range m.conns {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// EventKind says what happened to an SA.
+type EventKind uint8
+
+// Event kinds.
+const (
+	EventIKEUp EventKind = iota + 1
+	EventIKEDown
+	EventChildUp
+	EventChildDown
+	EventIKEFailed
+)
+
+// Event is something the operator face reports (logs, updown, metrics).
+type Event struct {
+	Kind   EventKind
+	IKE    *IKESA
+	Child  *ChildSA
+	Reason string
+}
+
+// TakeEvents returns and clears the events raised since the last call.
+func (m *Manager) TakeEvents() []Event {
+	ev := m.events
+	m.events = nil
+	return ev
+}
+
+func (m *Manager) emit(e Event) { m.events = append(m.events, e) }
+
+// newSPI returns a fresh, unused, non-zero IKE SPI.
+func (m *Manager) newSPI() (uint64, error) {
+	var b [8]byte
+	for range 16 {
+		if _, err := io.ReadFull(m.rand, b[:]); err != nil {
+			return 0, fmt.Errorf("read random SPI: %w", err)
+		}
+		spi := binary.BigEndian.Uint64(b[:])
+		if spi != 0 && m.sas[spi] == nil {
+			return spi, nil
+		}
+	}
+	return 0, errors.New("no free IKE SPI")
+}
+
+func (m *Manager) nonce() ([]byte, error) {
+	n := make([]byte, 32)
+	if _, err := io.ReadFull(m.rand, n); err != nil {
+		return nil, fmt.Errorf("read nonce: %w", err)
+	}
+	return n, nil
+}
+
+// HandleIKE processes one IKE datagram (without the non-ESP marker) that
+// arrived at local from remote. Malformed and unexpected messages are
+// counted and dropped; nothing a peer sends can stop the Manager.
+func (m *Manager) HandleIKE(b []byte, local, remote netip.AddrPort) {
+	hdr, err := wire.ParseHeader(b)
+	if err != nil {
+		m.Stats.Malformed++
+		m.log.Debug("dropping malformed IKE message", "remote", remote, "err", err)
+		return
+	}
+	spiI := binary.BigEndian.Uint64(hdr.SPIi[:])
+	spiR := binary.BigEndian.Uint64(hdr.SPIr[:])
+	if hdr.Exchange == wire.IKE_SA_INIT && !hdr.IsResponse() && spiR == 0 {
+		if sa := m.halfOpen[initKey{spiI, remote}]; sa != nil {
+			sa.handle(b, hdr, local, remote)
+			return
+		}
+		m.respondInit(b, local, remote)
+		return
+	}
+	ours := spiI
+	if hdr.IsInitiator() {
+		ours = spiR
+	}
+	sa := m.sas[ours]
+	if sa == nil {
+		m.Stats.UnknownSPI++
+		m.log.Debug("dropping IKE message for unknown SPI", "remote", remote, "spi", fmt.Sprintf("%016x", ours), "exchange", hdr.Exchange)
+		return
+	}
+	sa.handle(b, hdr, local, remote)
+}
+
+// Tick runs timers: retransmissions, DPD, lifetimes, half-open timeouts.
+func (m *Manager) Tick() {
+	now := m.clock.Now()
+	for _, sa := range m.sas {
+		sa.tick(now)
+	}
+}
+
+// NextDeadline returns when Tick next has work to do, so the daemon can
+// sleep until then.
+func (m *Manager) NextDeadline() time.Time {
+	var next time.Time
+	for _, sa := range m.sas {
+		if d := sa.nextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	return next
+}
+
+// SAs returns the IKE SAs, in no particular order.
+func (m *Manager) SAs() []*IKESA {
+	out := make([]*IKESA, 0, len(m.sas))
+	for _, sa := range m.sas {
+		out = append(out, sa)
+	}
+	return out
+}
+
+func (m *Manager) register(sa *IKESA) {
+	m.sas[sa.ourSPI()] = sa
+}
+
+func (m *Manager) unregister(sa *IKESA) {
+	delete(m.sas, sa.ourSPI())
+	for k, v := range m.halfOpen {
+		if v == sa {
+			delete(m.halfOpen, k)
+		}
+	}
+}
+
+// Initiate starts the named Child SA of a connection, creating the IKE SA if
+// none is up; with child == "" only the IKE SA is set up.
+func (m *Manager) Initiate(connName, child string) error {
+	cfg := m.Conn(connName)
+	if cfg == nil {
+		return fmt.Errorf("initiate: no connection named %q", connName)
+	}
+	var cc *ChildConfig
+	if child != "" {
+		if cc = cfg.Child(child); cc == nil {
+			return fmt.Errorf("initiate: connection %q has no child %q", connName, child)
+		}
+	}
+	for _, sa := range m.sas {
+		if sa.cfg == cfg && sa.state != stateDeleting && sa.state != stateDead {
+			if cc == nil {
+				return nil
+			}
+			if sa.state == stateEstablished {
+				return sa.createChild(cc)
+			}
+			sa.queueChild(cc)
+			return nil
+		}
+	}
+	return m.initiate(cfg, cc)
+}
+
+// TerminateIKE deletes every IKE SA of a connection (and its Child SAs).
+func (m *Manager) TerminateIKE(connName string) error {
+	n := 0
+	for _, sa := range m.sas {
+		if sa.cfg.Name == connName && sa.state != stateDead {
+			sa.deleteIKE("terminated by operator")
+			n++
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("terminate: no IKE SA of connection %q", connName)
+	}
+	return nil
+}
+
+// TerminateChild deletes every Child SA with that configuration name.
+func (m *Manager) TerminateChild(childName string) error {
+	n := 0
+	for _, sa := range m.sas {
+		for _, c := range sa.children {
+			if c.Name == childName && c.state == childInstalled {
+				sa.deleteChild(c, "terminated by operator")
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("terminate: no Child SA named %q", childName)
+	}
+	return nil
+}
+
+// Shutdown deletes every SA, telling the peers, as a daemon does on SIGTERM.
+func (m *Manager) Shutdown() {
+	for _, sa := range m.sas {
+		if sa.state == stateEstablished {
+			sa.deleteIKE("daemon shutting down")
+		}
+		sa.destroy("daemon shutting down")
+	}
+}

@@ -1,0 +1,410 @@
+package ike
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"time"
+
+	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
+)
+
+// State is where an IKE SA is in its life.
+type State uint8
+
+const (
+	stateInitSent    State = iota + 1 // initiator: IKE_SA_INIT request sent
+	stateInitDone                     // responder: IKE_SA_INIT answered, waiting for IKE_AUTH
+	stateAuthSent                     // initiator: IKE_AUTH request sent
+	stateEstablished                  // both: authenticated
+	stateDeleting                     // DELETE sent, waiting for the answer
+	stateDead                         // gone; kept only until unregistered
+)
+
+func (s State) String() string {
+	switch s {
+	case stateInitSent, stateInitDone, stateAuthSent:
+		return "CONNECTING"
+	case stateEstablished:
+		return "ESTABLISHED"
+	case stateDeleting:
+		return "DELETING"
+	}
+	return "DESTROYING"
+}
+
+// IKESA is one IKE SA and the Child SAs it negotiated.
+type IKESA struct {
+	m   *Manager
+	cfg *PeerConfig
+	log *slog.Logger
+
+	UniqueID  uint32
+	Initiator bool
+	SPIi      uint64
+	SPIr      uint64
+	state     State
+
+	Local, Remote        netip.AddrPort
+	NATLocal, NATRemote  bool // a NAT in front of us / of the peer (as NAT-D says, or faked)
+	LocalID, RemoteID    Identity
+	Established          time.Time
+	RekeyAt              time.Time
+	suite                ikecrypto.Suite
+	Group                uint16
+	keys                 *ikecrypto.IKESAKeys
+	out, in              *ikecrypto.Protector
+	ni, nr               []byte
+	kex                  ikecrypto.KeyExchange
+	initReq, initResp    []byte
+	cookie               []byte
+	fragmentationSupport bool
+	signatureHashes      []uint16
+	peerInitialContact   bool
+	children             []*ChildSA
+	pendingChildren      []*ChildConfig
+	firstChild           *ChildConfig
+	created              time.Time
+	lastInbound          time.Time
+	initKEGroupsTried    int
+
+	// Our requests: one outstanding at a time (window size 1).
+	nextRequestID uint32
+	pending       *request
+	queue         []func() error
+
+	// Their requests: the next ID we expect and the last response, kept to
+	// answer a retransmitted request without processing it twice.
+	expectRequestID uint32
+	lastResponse    []byte
+	lastResponseID  uint32
+	haveResponse    bool
+}
+
+type request struct {
+	id       uint32
+	exchange wire.ExchangeType
+	packet   []byte
+	sentAt   time.Time
+	tries    int
+	next     time.Time
+	onReply  func(msg *wire.Message, payloads []wire.Payload) error
+	onFail   func(reason string)
+}
+
+// State returns the IKE SA's state as strongSwan names it (ESTABLISHED, ...).
+func (sa *IKESA) State() string { return sa.state.String() }
+
+// Config returns the connection configuration the SA was made with.
+func (sa *IKESA) Config() *PeerConfig { return sa.cfg }
+
+// Children returns the SA's Child SAs.
+func (sa *IKESA) Children() []*ChildSA { return sa.children }
+
+// Suite returns the negotiated IKE transforms.
+func (sa *IKESA) Suite() ikecrypto.Suite { return sa.suite }
+
+// Keys returns the IKE SA's key schedule, for the opt-in key log only.
+func (sa *IKESA) Keys() *ikecrypto.IKESAKeys { return sa.keys }
+
+func (sa *IKESA) ourSPI() uint64 {
+	if sa.Initiator {
+		return sa.SPIi
+	}
+	return sa.SPIr
+}
+
+func (sa *IKESA) header(exchange wire.ExchangeType, id uint32, response bool) wire.Header {
+	var h wire.Header
+	binary.BigEndian.PutUint64(h.SPIi[:], sa.SPIi)
+	binary.BigEndian.PutUint64(h.SPIr[:], sa.SPIr)
+	h.Exchange = exchange
+	h.MessageID = id
+	if sa.Initiator {
+		h.Flags |= wire.FlagInitiator
+	}
+	if response {
+		h.Flags |= wire.FlagResponse
+	}
+	return h
+}
+
+// seal builds an encrypted message with the given inner payloads.
+func (sa *IKESA) seal(h wire.Header, payloads []wire.Payload) ([]byte, error) {
+	first, plain, err := wire.MarshalPayloads(payloads)
+	if err != nil {
+		return nil, fmt.Errorf("marshal inner payloads: %w", err)
+	}
+	sk := &wire.Encrypted{FirstPayload: first}
+	msg := &wire.Message{Header: h, Payloads: []wire.Payload{sk}}
+	bodyLen := sa.out.SealedLen(len(plain))
+	ad, err := msg.AssociatedData(bodyLen)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, len(ad), len(ad)+bodyLen)
+	copy(out, ad)
+	out, err = sa.out.Seal(out, ad, plain)
+	if err != nil {
+		return nil, fmt.Errorf("seal %v: %w", h.Exchange, err)
+	}
+	return out, nil
+}
+
+// open decrypts a parsed message that ends with an SK payload.
+func (sa *IKESA) open(msg *wire.Message) ([]wire.Payload, error) {
+	if sa.in == nil {
+		return nil, errors.New("no keys yet")
+	}
+	var sk *wire.Encrypted
+	if n := len(msg.Payloads); n > 0 {
+		sk, _ = msg.Payloads[n-1].(*wire.Encrypted)
+	}
+	if sk == nil {
+		return nil, fmt.Errorf("%v without an SK payload", msg.Exchange)
+	}
+	ad, body, err := msg.EncryptedParts()
+	if err != nil {
+		return nil, err
+	}
+	plain, err := sa.in.Open(nil, ad, body)
+	if err != nil {
+		return nil, err
+	}
+	payloads, err := wire.ParsePayloads(sk.FirstPayload, plain)
+	if err != nil {
+		return nil, fmt.Errorf("parse decrypted payloads: %w", err)
+	}
+	return payloads, nil
+}
+
+// sendRequest sends (or queues, when a request is outstanding) an encrypted request.
+func (sa *IKESA) sendRequest(exchange wire.ExchangeType, payloads []wire.Payload, onReply func(*wire.Message, []wire.Payload) error, onFail func(string)) error {
+	if sa.pending != nil {
+		sa.queue = append(sa.queue, func() error { return sa.sendRequest(exchange, payloads, onReply, onFail) })
+		return nil
+	}
+	id := sa.nextRequestID
+	pkt, err := sa.seal(sa.header(exchange, id, false), payloads)
+	if err != nil {
+		return err
+	}
+	sa.nextRequestID++
+	sa.transmit(&request{id: id, exchange: exchange, packet: pkt, onReply: onReply, onFail: onFail})
+	return nil
+}
+
+// transmit sends a request for the first time and arms its retransmission.
+func (sa *IKESA) transmit(r *request) {
+	now := sa.m.clock.Now()
+	r.sentAt, r.next = now, now.Add(sa.m.opts.RetransmitTimeout)
+	sa.pending = r
+	sa.send(r.packet)
+}
+
+func (sa *IKESA) send(pkt []byte) {
+	if err := sa.m.transport.SendIKE(pkt, sa.Local, sa.Remote); err != nil {
+		sa.log.Warn("sending IKE message failed", "err", err)
+	}
+}
+
+// respond sends an encrypted response and caches it for retransmitted requests.
+func (sa *IKESA) respond(exchange wire.ExchangeType, id uint32, payloads []wire.Payload) {
+	pkt, err := sa.seal(sa.header(exchange, id, true), payloads)
+	if err != nil {
+		sa.log.Error("building response failed", "exchange", exchange, "err", err)
+		return
+	}
+	sa.cacheResponse(id, pkt)
+	sa.send(pkt)
+}
+
+func (sa *IKESA) cacheResponse(id uint32, pkt []byte) {
+	sa.lastResponse, sa.lastResponseID, sa.haveResponse = pkt, id, true
+	sa.expectRequestID = id + 1
+}
+
+// handle processes one message of this IKE SA.
+func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort) {
+	if hdr.IsResponse() {
+		sa.handleResponse(b, hdr, local, remote)
+		return
+	}
+	if sa.haveResponse && hdr.MessageID == sa.lastResponseID {
+		// A retransmitted request: answer from the cache, process nothing.
+		sa.log.Debug("retransmitting cached response", "exchange", hdr.Exchange, "id", hdr.MessageID)
+		sa.send(sa.lastResponse)
+		return
+	}
+	if hdr.MessageID != sa.expectRequestID {
+		sa.m.Stats.BadMessageID++
+		sa.log.Debug("dropping request with unexpected message ID", "id", hdr.MessageID, "want", sa.expectRequestID)
+		return
+	}
+	msg, err := wire.ParseMessage(b)
+	if err != nil {
+		sa.m.Stats.Malformed++
+		sa.log.Info("dropping malformed request", "err", err)
+		return
+	}
+	payloads, err := sa.open(msg)
+	if err != nil {
+		sa.m.Stats.Decrypt++
+		sa.log.Info("dropping request that does not decrypt", "exchange", hdr.Exchange, "err", err)
+		return
+	}
+	sa.lastInbound = sa.m.clock.Now()
+	sa.followPeer(local, remote)
+	if t, ok := wire.UnsupportedCritical(payloads); ok {
+		n := &wire.Notify{NotifyType: wire.UNSUPPORTED_CRITICAL_PAYLOAD, Data: []byte{byte(t)}}
+		sa.respond(hdr.Exchange, hdr.MessageID, []wire.Payload{n})
+		return
+	}
+	switch hdr.Exchange {
+	case wire.IKE_AUTH:
+		sa.handleAuthRequest(msg, payloads)
+	case wire.CREATE_CHILD_SA:
+		sa.handleCreateChildRequest(msg, payloads)
+	case wire.INFORMATIONAL:
+		sa.handleInformational(msg, payloads)
+	default:
+		sa.respond(hdr.Exchange, hdr.MessageID, nil)
+	}
+}
+
+// followPeer moves the SA to the address a peer behind a NAT now uses (RFC
+// 7296 2.23: only the responder to a NAT follows, and only on authenticated
+// messages).
+func (sa *IKESA) followPeer(local, remote netip.AddrPort) {
+	if remote == sa.Remote || !sa.NATRemote || sa.Initiator {
+		return
+	}
+	sa.log.Info("peer moved behind its NAT", "from", sa.Remote, "to", remote)
+	sa.Remote, sa.Local = remote, local
+	for _, c := range sa.children {
+		c.Remote = remote
+		if sa.m.installer != nil && c.state == childInstalled {
+			if err := sa.m.installer.InstallChildSA(c); err != nil {
+				sa.log.Warn("updating Child SA endpoint failed", "child", c.Name, "err", err)
+			}
+		}
+	}
+}
+
+func (sa *IKESA) handleResponse(b []byte, hdr wire.Header, local, remote netip.AddrPort) {
+	r := sa.pending
+	if r == nil || hdr.MessageID != r.id || hdr.Exchange != r.exchange {
+		sa.m.Stats.Unsolicited++
+		sa.log.Debug("dropping unexpected response", "exchange", hdr.Exchange, "id", hdr.MessageID)
+		return
+	}
+	msg, err := wire.ParseMessage(b)
+	if err != nil {
+		sa.m.Stats.Malformed++
+		sa.log.Info("dropping malformed response", "err", err)
+		return
+	}
+	var payloads []wire.Payload
+	if hdr.Exchange == wire.IKE_SA_INIT {
+		payloads = msg.Payloads
+	} else if payloads, err = sa.open(msg); err != nil {
+		sa.m.Stats.Decrypt++
+		sa.log.Info("dropping response that does not decrypt", "exchange", hdr.Exchange, "err", err)
+		return
+	}
+	sa.lastInbound = sa.m.clock.Now()
+	sa.pending = nil
+	if err := r.onReply(msg, payloads); err != nil {
+		sa.log.Warn("exchange failed", "exchange", hdr.Exchange, "err", err)
+	}
+	sa.runQueue()
+}
+
+func (sa *IKESA) runQueue() {
+	for sa.pending == nil && len(sa.queue) > 0 && sa.state != stateDead {
+		f := sa.queue[0]
+		sa.queue = sa.queue[1:]
+		if err := f(); err != nil {
+			sa.log.Warn("queued request failed", "err", err)
+		}
+	}
+}
+
+// retransmitDelay is timeout * base^tries, as strongSwan computes it.
+func (sa *IKESA) retransmitDelay(tries int) time.Duration {
+	o := sa.m.opts
+	return time.Duration(float64(o.RetransmitTimeout) * math.Pow(o.RetransmitBase, float64(tries)))
+}
+
+func (sa *IKESA) tick(now time.Time) {
+	if r := sa.pending; r != nil && !now.Before(r.next) {
+		if r.tries >= sa.m.opts.RetransmitTries {
+			sa.pending = nil
+			reason := fmt.Sprintf("giving up after %d retransmits of %v request %d: peer %s not answering", r.tries, r.exchange, r.id, sa.Remote)
+			sa.log.Warn(reason)
+			if r.onFail != nil {
+				r.onFail(reason)
+			}
+			sa.destroy(reason)
+			return
+		}
+		r.tries++
+		r.next = now.Add(sa.retransmitDelay(r.tries))
+		sa.log.Info("retransmitting request", "exchange", r.exchange, "id", r.id, "try", r.tries)
+		sa.send(r.packet)
+	}
+	if sa.state != stateEstablished && sa.state != stateDead && now.Sub(sa.created) > sa.m.opts.HalfOpenTimeout && sa.pending == nil {
+		sa.destroy("half-open IKE SA timed out")
+		return
+	}
+	if sa.state == stateEstablished {
+		sa.tickDPD(now)
+	}
+}
+
+func (sa *IKESA) nextDeadline() time.Time {
+	var next time.Time
+	if sa.pending != nil {
+		next = sa.pending.next
+	}
+	if sa.state != stateEstablished && sa.state != stateDead {
+		if d := sa.created.Add(sa.m.opts.HalfOpenTimeout); next.IsZero() || d.Before(next) {
+			next = d
+		}
+	}
+	if d := sa.dpdDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+		next = d
+	}
+	return next
+}
+
+// destroy removes the SA and its Child SAs locally, without telling the peer.
+func (sa *IKESA) destroy(reason string) {
+	if sa.state == stateDead {
+		return
+	}
+	wasUp := sa.state == stateEstablished || sa.state == stateDeleting
+	for _, c := range sa.children {
+		sa.uninstallChild(c, reason)
+	}
+	sa.children = nil
+	sa.state = stateDead
+	if sa.keys != nil {
+		sa.keys.Wipe()
+	}
+	if sa.out != nil {
+		sa.out.Wipe()
+		sa.in.Wipe()
+	}
+	sa.m.unregister(sa)
+	if wasUp {
+		sa.log.Info("IKE SA deleted", "reason", reason)
+		sa.m.emit(Event{Kind: EventIKEDown, IKE: sa, Reason: reason})
+	} else {
+		sa.m.emit(Event{Kind: EventIKEFailed, IKE: sa, Reason: reason})
+	}
+}

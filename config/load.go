@@ -727,6 +727,9 @@ func (d *decoder) auth(sec *Section, path string, local bool) *Auth {
 	if !local && a.ID.Text == "" {
 		a.ID = Value{Text: "%any", Pos: sec.Pos}
 	}
+	if a.EAPID.Text == "" {
+		a.EAPID = a.ID // swanctl.conf: eap_id defaults to id
+	}
 	return a
 }
 

@@ -225,7 +225,7 @@ type Auth struct {
 	// ID is the IKE identity. Empty for local means the certificate subject
 	// or, without one, the IP address; remote defaults to "%any".
 	ID    Value
-	EAPID Value // default: ID
+	EAPID Value // defaults to ID
 	AAAID Value
 	CAID  Value
 

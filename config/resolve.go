@@ -37,10 +37,11 @@ func (r *resolver) effective(sec *Section) *Section {
 	eff := &Section{Name: sec.Name, Pos: sec.Pos, Refs: sec.Refs}
 	for _, kv := range sec.Settings {
 		c := *kv
-		eff.Settings = append(eff.Settings, &c)
+		eff.set(&c)
 	}
 	for _, sub := range sec.Sections {
-		eff.Sections = append(eff.Sections, r.effective(sub))
+		e := r.effective(sub)
+		eff.addSection(e)
 	}
 	for _, ref := range sec.Refs {
 		target := r.lookup(ref.Path)
@@ -64,7 +65,7 @@ func inherit(dst, src *Section) {
 	for _, kv := range src.Settings {
 		if dst.Lookup(kv.Key) == nil {
 			c := *kv
-			dst.Settings = append(dst.Settings, &c)
+			dst.set(&c)
 		}
 	}
 	for _, sub := range src.Sections {
@@ -74,7 +75,7 @@ func inherit(dst, src *Section) {
 		}
 		c := &Section{Name: sub.Name, Pos: sub.Pos, Refs: sub.Refs}
 		inherit(c, sub)
-		dst.Sections = append(dst.Sections, c)
+		dst.addSection(c)
 	}
 }
 

@@ -37,10 +37,19 @@ type Section struct {
 	Refs     []Ref
 	Settings []*Setting
 	Sections []*Section
+
+	// indexes by name, kept by set and child while parsing so that huge
+	// sections do not make parsing quadratic; used while they are in step
+	// with the slices.
+	kvIndex  map[string]*Setting
+	secIndex map[string]*Section
 }
 
 // Lookup returns the setting named key, or nil.
 func (s *Section) Lookup(key string) *Setting {
+	if s.kvIndex != nil && len(s.kvIndex) == len(s.Settings) {
+		return s.kvIndex[key]
+	}
 	for _, kv := range s.Settings {
 		if kv.Key == key {
 			return kv
@@ -51,6 +60,9 @@ func (s *Section) Lookup(key string) *Setting {
 
 // Sub returns the subsection named name, or nil.
 func (s *Section) Sub(name string) *Section {
+	if s.secIndex != nil && len(s.secIndex) == len(s.Sections) {
+		return s.secIndex[name]
+	}
 	for _, sec := range s.Sections {
 		if sec.Name == name {
 			return sec
@@ -65,6 +77,12 @@ func (s *Section) set(kv *Setting) {
 		*old = *kv
 		return
 	}
+	if s.kvIndex == nil && len(s.Settings) == 0 {
+		s.kvIndex = map[string]*Setting{}
+	}
+	if s.kvIndex != nil {
+		s.kvIndex[kv.Key] = kv
+	}
 	s.Settings = append(s.Settings, kv)
 }
 
@@ -74,8 +92,19 @@ func (s *Section) child(name string, pos Pos) *Section {
 		return sec
 	}
 	sec := &Section{Name: name, Pos: pos}
-	s.Sections = append(s.Sections, sec)
+	s.addSection(sec)
 	return sec
+}
+
+// addSection appends a subsection known not to exist yet.
+func (s *Section) addSection(sec *Section) {
+	if s.secIndex == nil && len(s.Sections) == 0 {
+		s.secIndex = map[string]*Section{}
+	}
+	if s.secIndex != nil {
+		s.secIndex[sec.Name] = sec
+	}
+	s.Sections = append(s.Sections, sec)
 }
 
 // addRef adds a reference unless the section has it already.

@@ -260,3 +260,37 @@ func mustRead(t testing.TB, name string) []byte {
 	}
 	return b
 }
+
+// TestAgreesWithStrongSwan replays choices strongSwan 5.9.8 made as responder (configured with the interop
+// harness's multi-proposal list) for IKE_SA_INIT requests built by this package (TestProbeResponder); Select with
+// the same configuration, minus algorithms cygnet lacks (x448, SHA-1), must choose the same.
+func TestAgreesWithStrongSwan(t *testing.T) {
+	config := mustList(t, wire.ProtocolIKE, "aes128gcm16-prfsha256-x25519, aes256gcm16-prfsha384-ecp384, "+
+		"chacha20poly1305-prfsha256-x25519, aes128gcm16-prfsha256-ecp256, aes256-sha512-ecp521, aes128-sha256-modp2048")
+	cases := []struct {
+		offer    string
+		sentKE   wire.KEMethod
+		chosen   string
+		number   uint8
+		invalidK wire.KEMethod // KE strongSwan asked for with INVALID_KE_PAYLOAD, or KE_NONE
+	}{
+		{"default", wire.CURVE25519, "aes128gcm16-prfsha256-x25519", 1, wire.KE_NONE},
+		{"aes256gcm16-prfsha384-ecp384", wire.CURVE25519, "aes256gcm16-prfsha384-ecp384", 1, wire.ECP_384},
+		{"aes128-sha256-modp2048, chacha20poly1305-prfsha256-x25519", wire.CURVE25519, "chacha20poly1305-prfsha256-x25519", 2, wire.KE_NONE},
+	}
+	for _, c := range cases {
+		got, err := SelectPreferKE(config, mustList(t, wire.ProtocolIKE, c.offer), c.sentKE)
+		if err != nil {
+			t.Fatalf("%s: %v", c.offer, err)
+		}
+		if got.String() != c.chosen || got.Number != c.number {
+			t.Errorf("%s: chose %s #%d, strongSwan chose %s #%d", c.offer, got, got.Number, c.chosen, c.number)
+		}
+		if ke, _ := got.KEMethod(); c.invalidK != wire.KE_NONE && ke != c.invalidK {
+			t.Errorf("%s: would ask for %v, strongSwan asked for %v", c.offer, ke, c.invalidK)
+		}
+	}
+	if _, err := Select(config, mustList(t, wire.ProtocolIKE, "aes256-sha256-x25519")); !errors.Is(err, ErrNoProposalChosen) {
+		t.Errorf("strongSwan answered NO_PROPOSAL_CHOSEN to aes256-sha256-x25519; we selected: %v", err)
+	}
+}

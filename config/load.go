@@ -139,7 +139,7 @@ func (d *decoder) unknown(pos Pos, path, name string, section bool, known []stri
 		hint = fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	if path == "" {
-		d.problems.add(pos, "unknown %s %q%s", what, name, hint)
+		d.problems.add(pos, "unknown top-level %s %q%s", what, name, hint)
 		return
 	}
 	d.problems.add(pos, "%s: unknown %s %q%s", path, what, name, hint)

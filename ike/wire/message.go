@@ -6,6 +6,11 @@
 // Encrypted payloads (SK, SKF) are kept as raw bodies: decryption lives elsewhere, after which the caller parses
 // the plaintext chain with ParsePayloads. Message.AssociatedData and Message.EncryptedParts give the bytes that
 // the AEAD or integrity algorithm must authenticate (RFC 7296 3.14, RFC 5282).
+//
+// What is not kept: RESERVED fields, and the critical bit of payloads the codec knows (RFC 7296 2.5 says to ignore
+// it), are sent as zero; a received message that sets them re-marshals without them. Unknown header flag bits and
+// the minor version are kept. Authentication therefore always uses the received bytes (Raw, EncryptedParts), never
+// a re-marshalled message.
 package wire
 
 import (

@@ -1,0 +1,207 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
+	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/spd"
+)
+
+// ValidateProposal checks a proposal string for config.LoadOptions, so that a
+// bad one is refused with its file and line.
+func ValidateProposal(kind, s string) error {
+	proto := wire.ProtocolIKE
+	switch kind {
+	case "esp":
+		proto = wire.ProtocolESP
+	case "ah":
+		proto = wire.ProtocolAH
+	}
+	_, err := proposal.ParseList(proto, s, proposal.Options{})
+	return err
+}
+
+// LoadConfig reads a swanctl.conf the way the daemon and check-config do.
+func LoadConfig(path string) (*config.Config, error) {
+	return config.LoadOptions{ValidateProposal: ValidateProposal}.Load(path)
+}
+
+func parseProposals(proto wire.ProtocolID, list []config.Proposal) ([]proposal.Proposal, error) {
+	var out []proposal.Proposal
+	for _, p := range list {
+		ps, err := proposal.ParseList(proto, p.Text, proposal.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Pos, err)
+		}
+		out = append(out, ps...)
+	}
+	if len(out) == 0 {
+		out = proposal.Default(proto)
+	}
+	return out, nil
+}
+
+// parseAddrs reads local_addrs/remote_addrs: addresses or subnets; %any and
+// host names match anything (host names are resolved when initiating).
+func parseAddrs(vals []config.Value) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range vals {
+		for f := range strings.FieldsFuncSeq(v.Text, func(r rune) bool { return r == ',' || r == ' ' }) {
+			if a, err := netip.ParseAddr(f); err == nil {
+				out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			} else if p, err := netip.ParsePrefix(f); err == nil {
+				out = append(out, p.Masked())
+			} else if strings.HasPrefix(f, "%any") {
+				return nil
+			}
+		}
+	}
+	return out
+}
+
+func authMethod(a *config.Auth) (ike.AuthMethod, error) {
+	switch a.Method {
+	case config.AuthPSK:
+		return ike.AuthPSK, nil
+	case config.AuthPubkey:
+		return ike.AuthPubkey, nil
+	}
+	return 0, fmt.Errorf("%s: auth = %s is not supported by cygnet yet", a.Pos, a.AuthText)
+}
+
+// PeerConfigs turns the loaded connections into what the IKE state machine runs.
+func PeerConfigs(cfg *config.Config) ([]*ike.PeerConfig, error) {
+	var out []*ike.PeerConfig
+	var errs []error
+	for _, c := range cfg.Connections {
+		pc, err := peerConfig(c)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, pc)
+	}
+	return out, errors.Join(errs...)
+}
+
+func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
+	pc := &ike.PeerConfig{
+		Name:        c.Name,
+		LocalAddrs:  parseAddrs(c.LocalAddrs),
+		RemoteAddrs: parseAddrs(c.RemoteAddrs),
+		Encap:       c.Encap,
+		RekeyTime:   c.RekeyTime, ReauthTime: c.ReauthTime, OverTime: c.OverTime, RandTime: c.RandTime,
+		DPDDelay: c.DPDDelay, DPDTimeout: c.DPDTimeout,
+		SendCertReq: c.SendCertReq,
+	}
+	for _, p := range pc.RemoteAddrs {
+		if p.IsSingleIP() {
+			port := c.RemotePort
+			if port == 0 {
+				port = 500
+			}
+			pc.Remote = netip.AddrPortFrom(p.Addr(), port)
+			break
+		}
+	}
+	var err error
+	if pc.Proposals, err = parseProposals(wire.ProtocolIKE, c.Proposals); err != nil {
+		return nil, err
+	}
+	if len(c.Local) != 1 || len(c.Remote) != 1 {
+		return nil, fmt.Errorf("%s: connection %s: several authentication rounds are not supported by cygnet yet", c.Pos, c.Name)
+	}
+	if pc.LocalAuth, err = authMethod(c.Local[0]); err != nil {
+		return nil, err
+	}
+	if pc.RemoteAuth, err = authMethod(c.Remote[0]); err != nil {
+		return nil, err
+	}
+	if pc.LocalID, err = ike.ParseIdentity(c.Local[0].ID.Text); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Local[0].ID.Pos, err)
+	}
+	if pc.LocalID.IsAny() && len(c.Local[0].Certs) > 0 {
+		// strongSwan's default: the certificate's subject.
+		pc.LocalID = ike.Identity{Type: wire.ID_DER_ASN1_DN, Data: c.Local[0].Certs[0].X509.RawSubject}
+	}
+	if pc.RemoteID, err = ike.ParseIdentity(c.Remote[0].ID.Text); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Remote[0].ID.Pos, err)
+	}
+	for _, ch := range c.Children {
+		cc, err := childConfig(ch)
+		if err != nil {
+			return nil, err
+		}
+		pc.Children = append(pc.Children, cc)
+	}
+	return pc, nil
+}
+
+func childConfig(ch *config.Child) (*ike.ChildConfig, error) {
+	cc := &ike.ChildConfig{
+		Name: ch.Name, Protocol: ipsec.ProtoESP,
+		RekeyTime: ch.RekeyTime, LifeTime: ch.LifeTime, RandTime: ch.RandTime,
+		RekeyBytes: ch.RekeyBytes, LifeBytes: ch.LifeBytes, RekeyPackets: ch.RekeyPackets, LifePackets: ch.LifePackets,
+		ReplayWindow: ch.ReplayWindow, TFCPadding: ch.TFCPadding,
+		StartAction: action(ch.StartAction), CloseAction: action(ch.CloseAction), DPDAction: action(ch.DPDAction),
+		CopyDSCP: ch.CopyDSCP == config.CopyDSCPYes || ch.CopyDSCP == config.CopyDSCPOut, CopyECN: ch.CopyECN,
+		Updown: ch.Updown.Text,
+	}
+	switch ch.Mode {
+	case config.ModeTunnel:
+		cc.Mode = ipsec.ModeTunnel
+	case config.ModeTransport:
+		cc.Mode = ipsec.ModeTransport
+	default:
+		return nil, fmt.Errorf("%s: child %s: mode = %s is not supported by cygnet yet", ch.Pos, ch.Name, ch.Mode)
+	}
+	var err error
+	if len(ch.AHProposals) > 0 {
+		cc.Protocol = ipsec.ProtoAH
+		cc.Proposals, err = parseProposals(wire.ProtocolAH, ch.AHProposals)
+	} else {
+		cc.Proposals, err = parseProposals(wire.ProtocolESP, ch.ESPProposals)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cc.LocalTS = selectors(ch.LocalTS)
+	cc.RemoteTS = selectors(ch.RemoteTS)
+	return cc, nil
+}
+
+func action(a config.Action) ike.Action {
+	switch {
+	case a&config.ActionStart != 0:
+		return ike.ActionStart
+	case a&config.ActionTrap != 0:
+		return ike.ActionTrap
+	}
+	return ike.ActionNone
+}
+
+func selectors(list []config.TrafficSelector) []ike.TrafficSelector {
+	var out []ike.TrafficSelector
+	for _, ts := range list {
+		sel := ike.TrafficSelector{
+			Dynamic: ts.Dynamic,
+			Endpoint: spd.Endpoint{
+				Addrs: spd.AddrRange{From: ts.Start, To: ts.End},
+				Proto: ts.Protocol,
+				Ports: spd.PortRange{From: ts.FromPort, To: ts.ToPort},
+			},
+		}
+		out = append(out, sel)
+	}
+	if len(out) == 0 {
+		out = []ike.TrafficSelector{{Dynamic: true, Endpoint: spd.Endpoint{Ports: spd.AnyPort}}}
+	}
+	return out
+}

@@ -84,7 +84,12 @@ func (s *Signer) Public() crypto.PublicKey { return s.key.Public() }
 func (s *Signer) KeyType() KeyType { return s.kind }
 
 // String describes the key without its material ("RSA-3072 private key").
-func (s *Signer) String() string { return fmt.Sprintf("%v-%d private key", s.kind, s.bits) }
+func (s *Signer) String() string {
+	if s.kind == KeyEd25519 {
+		return "Ed25519 private key"
+	}
+	return fmt.Sprintf("%v-%d private key", s.kind, s.bits)
+}
 
 // Format writes the same as String for every verb.
 func (s *Signer) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }

@@ -53,6 +53,8 @@ func FuzzOpen(f *testing.F) {
 		f.Add(s, uint8(1))
 	}
 	f.Add([]byte{0x45, 0, 0, 20}, uint8(2))
+	f.Add(make([]byte, 20), uint8(0))
+	f.Add(append([]byte{0x45, 0, 0, 0}, make([]byte, 40)...), uint8(0)) // total length 0
 	f.Add(udpPacket(in4a, in4b, 0, []byte{1, 2, 2, 4}), uint8(3))
 	f.Fuzz(func(t *testing.T, data []byte, sel uint8) {
 		modes := []ipsec.Mode{ipsec.ModeTunnel, ipsec.ModeTransport}

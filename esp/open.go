@@ -42,9 +42,18 @@ func (sa *SA) Open(pkt []byte) (Opened, error) {
 		return Opened{}, fmt.Errorf("%w: IP packet claims %d octets, has %d", ErrMalformed, tl, len(pkt))
 	}
 	pkt = pkt[:tl]
-	u, err := packet.ParseUpperLayer(pkt)
-	if err != nil {
-		return Opened{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	var u packet.UpperLayer
+	switch {
+	case len(pkt) >= packet.IPv4HeaderLen && pkt[0] == 0x45:
+		// The common IPv4 header without options needs no walk.
+		u = packet.UpperLayer{Proto: pkt[9], Offset: packet.IPv4HeaderLen, InsertAt: packet.IPv4HeaderLen, NextHeaderAt: 9}
+		u.Fragment = binary.BigEndian.Uint16(pkt[6:])&0x3fff != 0
+	case len(pkt) >= packet.IPv6HeaderLen && pkt[0]>>4 == 6 && (pkt[6] == packet.ProtoESP || pkt[6] == packet.ProtoUDP):
+		u = packet.UpperLayer{Proto: pkt[6], Offset: packet.IPv6HeaderLen, InsertAt: packet.IPv6HeaderLen, NextHeaderAt: 6}
+	default:
+		if u, err = packet.ParseUpperLayer(pkt); err != nil {
+			return Opened{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
 	}
 	if u.Fragment || (packet.Version(pkt) == 4 && binary.BigEndian.Uint16(pkt[6:])&0x2000 != 0) {
 		return Opened{}, fmt.Errorf("%w: fragment (reassemble before ESP)", ErrMalformed)

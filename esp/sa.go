@@ -100,8 +100,13 @@ type SA struct {
 	softSeq  uint64
 	win      *replay.Window
 
+	// hdr is the outer header of tunnel mode, written once; per packet
+	// only the TOS / Traffic Class, the length, the IPv4 ID and checksum
+	// change. hdrSum is the checksum sum of its constant IPv4 words.
+	hdr    [packet.IPv6HeaderLen]byte
+	hdrSum uint64
+
 	seq   atomic.Uint64 // last sequence number used (outbound)
-	ipID  atomic.Uint32
 	wiped atomic.Bool
 }
 
@@ -143,6 +148,19 @@ func New(cfg Config) (*SA, error) {
 			return nil, fmt.Errorf("esp: tunnel endpoints %v -> %v are not of one family", cfg.Src, cfg.Dst)
 		}
 		sa.outer6 = sa.src.Is6()
+		proto := uint8(packet.ProtoESP)
+		if sa.udp {
+			proto = packet.ProtoUDP
+		}
+		if sa.outer6 {
+			h := packet.IPv6Header{NextHeader: proto, HopLimit: sa.ttl, Src: sa.src, Dst: sa.dst}
+			h.Put(sa.hdr[:])
+		} else {
+			h := packet.IPv4Header{TTL: sa.ttl, Protocol: proto, Src: sa.src, Dst: sa.dst}
+			h.Put(sa.hdr[:])
+			sa.hdr[10], sa.hdr[11] = 0, 0
+			sa.hdrSum = packet.Sum(sa.hdr[:packet.IPv4HeaderLen], 0)
+		}
 	}
 	sa.hardSeq = 1<<32 - 1
 	sa.softSeq = 1<<32 - 1<<24

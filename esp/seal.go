@@ -99,18 +99,18 @@ func (sa *SA) tailNeed(payloadLen, extra int) int {
 }
 
 // protect writes the ESP header at espOff, takes a sequence number and runs
-// the transform over buf[espOff:end].
-func (sa *SA) protect(buf []byte, espOff, end int) error {
+// the transform over buf[espOff:end]. It returns the sequence number used.
+func (sa *SA) protect(buf []byte, espOff, end int) (uint64, error) {
 	if sa.wiped.Load() {
-		return transform.ErrWiped
+		return 0, transform.ErrWiped
 	}
 	seq, err := sa.nextSeq()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	binary.BigEndian.PutUint32(buf[espOff:], sa.spi)
 	binary.BigEndian.PutUint32(buf[espOff+4:], uint32(seq))
-	return sa.x.Seal(buf[espOff:end], seq, sa.esn)
+	return seq, sa.x.Seal(buf[espOff:end], seq, sa.esn)
 }
 
 func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8) (Packet, error) {
@@ -129,7 +129,8 @@ func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8) (Pack
 	}
 	espOff := start + ipLen + udpLen
 	trailerEnd := sa.trailer(buf, off+n, n, extra, nh)
-	if err := sa.protect(buf, espOff, trailerEnd+sa.icvLen); err != nil {
+	seq, err := sa.protect(buf, espOff, trailerEnd+sa.icvLen)
+	if err != nil {
 		return Packet{}, err
 	}
 	out := buf[start:end]
@@ -141,16 +142,20 @@ func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8) (Pack
 	if sa.ecn == ECNNormal {
 		tc |= packet.ECNEncapsulate(innerTC & 0x03)
 	}
-	proto := uint8(packet.ProtoESP)
-	if sa.udp {
-		proto = packet.ProtoUDP
-	}
+	h := out[:ipLen]
+	copy(h, sa.hdr[:ipLen])
 	if sa.outer6 {
-		h := packet.IPv6Header{TrafficClass: tc, PayloadLen: len(out) - ipLen, NextHeader: proto, HopLimit: sa.ttl, Src: sa.src, Dst: sa.dst}
-		h.Put(out)
+		binary.BigEndian.PutUint16(h[0:], 6<<12|uint16(tc)<<4)
+		binary.BigEndian.PutUint16(h[4:], uint16(len(out)-ipLen))
 	} else {
-		h := packet.IPv4Header{TOS: tc, TotalLen: len(out), ID: uint16(sa.ipID.Add(1)), TTL: sa.ttl, Protocol: proto, Src: sa.src, Dst: sa.dst}
-		h.Put(out)
+		// The ID only has to be unique per source, destination and
+		// protocol while fragments live: the sequence number is.
+		id := uint16(seq)
+		h[1] = tc
+		binary.BigEndian.PutUint16(h[2:], uint16(len(out)))
+		binary.BigEndian.PutUint16(h[4:], id)
+		sum := sa.hdrSum + uint64(tc) + uint64(len(out)) + uint64(id)
+		binary.BigEndian.PutUint16(h[10:], ^packet.Fold(sum))
 	}
 	p := Packet{Bytes: out, UDP: -1, ESP: ipLen + udpLen}
 	if sa.udp {
@@ -186,7 +191,7 @@ func (sa *SA) sealTransport(buf []byte, off, n int) (Packet, error) {
 	out := buf[start:end]
 	espOff := hl + udpLen
 	trailerEnd := sa.trailer(buf, off+n, payloadLen, 0, nh)
-	if err := sa.protect(buf, start+espOff, trailerEnd+sa.icvLen); err != nil {
+	if _, err := sa.protect(buf, start+espOff, trailerEnd+sa.icvLen); err != nil {
 		// Put the header back so the caller's packet is intact.
 		copy(buf[off:off+hl], buf[start:start+hl])
 		return Packet{}, err

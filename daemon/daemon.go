@@ -1,0 +1,342 @@
+// Package daemon wires cygnet together: configuration -> IKE -> SAD/SPD ->
+// data plane, the control socket, reloads and signals. All IKE work runs on
+// one goroutine, the event loop, so the state machine needs no locks.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/auth"
+	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/control"
+	"github.com/cygnet-ipsec/cygnet/ike"
+)
+
+// Options configure a daemon run.
+type Options struct {
+	ConfigPath string
+	SocketPath string
+	Log        *slog.Logger
+	// TUNName names the data plane's TUN device.
+	TUNName string
+}
+
+// IKEDatagram is an IKE message the data plane received, without the
+// non-ESP marker.
+type IKEDatagram struct {
+	Data          []byte
+	Local, Remote netip.AddrPort
+}
+
+// PacketPath is what the daemon needs from the data plane: IKE transport,
+// received IKE messages, Child SA installation and counters.
+type PacketPath interface {
+	ike.Transport
+	ike.Installer
+	CounterSource
+	// IKE delivers received IKE messages.
+	IKE() <-chan IKEDatagram
+	// Close stops the data plane and removes its TUN and routes; the
+	// drop routes for protected traffic stay.
+	Close() error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// credentials answers the IKE state machine's questions from the loaded
+// secrets (PSKs) and certificates.
+type credentials struct {
+	secrets *auth.Secrets
+}
+
+func (c *credentials) SharedKey(local, remote ike.Identity) ([]byte, bool) {
+	return c.secrets.SharedKey(auth.ID(local), auth.ID(remote))
+}
+
+func newCredentials(cfg *config.Config) (*credentials, error) {
+	s, err := auth.NewSecrets(cfg.Secrets.IKE)
+	if err != nil {
+		return nil, err
+	}
+	return &credentials{secrets: s}, nil
+}
+
+// Daemon is a running cygnet.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	path    PacketPath
+	mgr     *ike.Manager
+	reqs    chan ctlCall
+	waiters []*waiter
+}
+
+type ctlCall struct {
+	req   control.Request
+	reply chan control.Response
+}
+
+// waiter is an initiate command waiting for its tunnel.
+type waiter struct {
+	conn, child string
+	deadline    time.Time
+	reply       chan control.Response
+	start       time.Time
+}
+
+// New loads the configuration and builds the daemon on a packet path.
+func New(opts Options, path PacketPath) (*Daemon, error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.SocketPath == "" {
+		opts.SocketPath = control.DefaultSocket
+	}
+	cfg, err := LoadConfig(opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	conns, err := PeerConfigs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := newCredentials(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall)}
+	d.mgr = ike.NewManager(ike.Config{
+		Conns: conns, Creds: creds, Transport: path, Installer: path,
+		Clock: realClock{}, Rand: rand.Reader, Log: opts.Log,
+	})
+	return d, nil
+}
+
+// Run serves until ctx ends or SIGTERM/SIGINT arrives, then deletes every SA
+// (telling the peers) and stops. SIGHUP reloads the configuration.
+func (d *Daemon) Run(ctx context.Context) error {
+	l, err := control.Listen(d.opts.SocketPath)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(d.opts.SocketPath)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go control.Serve(ctx, l, d.handle)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	d.log.Info("cygnet daemon started", "config", d.opts.ConfigPath, "socket", d.opts.SocketPath, "connections", len(d.mgr.Conns()))
+	d.startActions()
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return d.shutdown("stopped")
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				d.reload()
+				break
+			}
+			return d.shutdown("signal " + s.String())
+		case dg := <-d.path.IKE():
+			d.mgr.HandleIKE(dg.Data, dg.Local, dg.Remote)
+		case call := <-d.reqs:
+			d.dispatch(call)
+		case <-timer.C:
+			d.mgr.Tick()
+		}
+		d.afterStep()
+		next := time.Second
+		if dl := d.mgr.NextDeadline(); !dl.IsZero() {
+			next = min(next, max(time.Until(dl), time.Millisecond))
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+func (d *Daemon) shutdown(why string) error {
+	d.log.Info("cygnet daemon stopping", "reason", why)
+	d.mgr.Shutdown()
+	// Give the DELETE messages a moment on the wire; nothing waits for answers.
+	for _, w := range d.waiters {
+		w.reply <- control.Response{Error: "daemon stopping"}
+	}
+	return d.path.Close()
+}
+
+// startActions initiates the children with start_action = start.
+func (d *Daemon) startActions() {
+	for _, c := range d.mgr.Conns() {
+		for _, ch := range c.Children {
+			if ch.StartAction == ike.ActionStart {
+				if err := d.mgr.Initiate(c.Name, ch.Name); err != nil {
+					d.log.Warn("start_action failed", "conn", c.Name, "child", ch.Name, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// reload re-reads the configuration; a bad one is refused and the running
+// configuration stays in force.
+func (d *Daemon) reload() error {
+	cfg, err := LoadConfig(d.opts.ConfigPath)
+	var conns []*ike.PeerConfig
+	if err == nil {
+		conns, err = PeerConfigs(cfg)
+	}
+	if err != nil {
+		d.log.Error("reload refused, keeping the running configuration", "err", err)
+		return err
+	}
+	d.mgr.SetConns(conns)
+	d.log.Info("configuration reloaded", "connections", len(conns))
+	return nil
+}
+
+// afterStep logs events and answers waiting initiate commands.
+func (d *Daemon) afterStep() {
+	for _, ev := range d.mgr.TakeEvents() {
+		for i := 0; i < len(d.waiters); i++ {
+			w := d.waiters[i]
+			if ev.IKE == nil || ev.IKE.Config().Name != w.conn {
+				continue
+			}
+			var resp *control.Response
+			switch {
+			case ev.Kind == ike.EventChildUp && (w.child == "" || ev.Child.Name == w.child):
+				resp = &control.Response{Message: fmt.Sprintf("CHILD_SA %s{%d} established in %v", ev.Child.Name, ev.Child.UniqueID, time.Since(w.start).Round(time.Millisecond))}
+			case ev.Kind == ike.EventIKEUp && w.child == "":
+				resp = &control.Response{Message: fmt.Sprintf("IKE_SA %s[%d] established in %v", w.conn, ev.IKE.UniqueID, time.Since(w.start).Round(time.Millisecond))}
+			case ev.Kind == ike.EventIKEFailed || ev.Kind == ike.EventIKEDown:
+				resp = &control.Response{Error: fmt.Sprintf("initiating %s failed: %s", w.conn, ev.Reason)}
+			}
+			if resp != nil {
+				w.reply <- *resp
+				d.waiters = append(d.waiters[:i], d.waiters[i+1:]...)
+				i--
+			}
+		}
+	}
+	now := time.Now()
+	for i := 0; i < len(d.waiters); i++ {
+		if w := d.waiters[i]; now.After(w.deadline) {
+			w.reply <- control.Response{Error: fmt.Sprintf("initiating %s: no answer within %v", w.conn, w.deadline.Sub(w.start).Round(time.Second))}
+			d.waiters = append(d.waiters[:i], d.waiters[i+1:]...)
+			i--
+		}
+	}
+}
+
+// handle runs on the control socket's goroutines and hands the request to
+// the event loop.
+func (d *Daemon) handle(req control.Request) control.Response {
+	reply := make(chan control.Response, 1)
+	select {
+	case d.reqs <- ctlCall{req, reply}:
+	case <-time.After(10 * time.Second):
+		return control.Response{Error: "daemon busy"}
+	}
+	select {
+	case r := <-reply:
+		return r
+	case <-time.After(60 * time.Second):
+		return control.Response{Error: "no answer from the daemon's event loop"}
+	}
+}
+
+func (d *Daemon) dispatch(call ctlCall) {
+	req := call.req
+	switch req.Command {
+	case control.CmdListSAs:
+		call.reply <- control.Response{IKESAs: ListSAs(d.mgr.SAs(), d.path, time.Now())}
+	case control.CmdListConns:
+		call.reply <- control.Response{Conns: ListConns(d.mgr.Conns())}
+	case control.CmdInitiate:
+		conn := req.IKE
+		if conn == "" {
+			conn = d.connOfChild(req.Child)
+		}
+		if conn == "" {
+			call.reply <- control.Response{Error: fmt.Sprintf("no connection has a child named %q", req.Child)}
+			return
+		}
+		if d.childUp(conn, req.Child) {
+			call.reply <- control.Response{Message: "already established"}
+			return
+		}
+		if err := d.mgr.Initiate(conn, req.Child); err != nil {
+			call.reply <- control.Response{Error: err.Error()}
+			return
+		}
+		now := time.Now()
+		d.waiters = append(d.waiters, &waiter{conn: conn, child: req.Child, reply: call.reply, start: now, deadline: now.Add(25 * time.Second)})
+	case control.CmdTerminate:
+		var err error
+		if req.IKE != "" {
+			err = d.mgr.TerminateIKE(req.IKE)
+		} else {
+			err = d.mgr.TerminateChild(req.Child)
+		}
+		if err != nil {
+			call.reply <- control.Response{Error: err.Error()}
+			return
+		}
+		call.reply <- control.Response{Message: "terminated"}
+	case control.CmdReload:
+		if err := d.reload(); err != nil {
+			call.reply <- control.Response{Error: err.Error()}
+			return
+		}
+		call.reply <- control.Response{Message: "configuration reloaded"}
+	default:
+		call.reply <- control.Response{Error: fmt.Sprintf("unknown command %q", req.Command)}
+	}
+}
+
+func (d *Daemon) connOfChild(child string) string {
+	for _, c := range d.mgr.Conns() {
+		if c.Child(child) != nil {
+			return c.Name
+		}
+	}
+	return ""
+}
+
+func (d *Daemon) childUp(conn, child string) bool {
+	for _, sa := range d.mgr.SAs() {
+		if sa.Config().Name != conn || sa.State() != "ESTABLISHED" {
+			continue
+		}
+		if child == "" {
+			return true
+		}
+		for _, c := range sa.Children() {
+			if c.Name == child && c.State() == "INSTALLED" {
+				return true
+			}
+		}
+	}
+	return false
+}
+

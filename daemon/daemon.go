@@ -110,7 +110,11 @@ func New(opts Options, path PacketPath) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	creds, err := newCredentials(cfg)
+	base, err := newCredentials(cfg)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := newPubkeyCredentials(cfg, base)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,113 @@
+package daemon
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/auth"
+	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
+)
+
+// identityCert is one of our certificates with the signer for its key.
+type identityCert struct {
+	cert   *x509.Certificate
+	signer *auth.Signer
+}
+
+// pubkeyCredentials adds certificate authentication to credentials: our
+// certificates with their private keys (held only by auth.Signer), and the
+// CAs we trust for peers.
+type pubkeyCredentials struct {
+	*credentials
+	own   []identityCert
+	trust *auth.TrustStore
+}
+
+func newPubkeyCredentials(cfg *config.Config, base *credentials) (*pubkeyCredentials, error) {
+	pc := &pubkeyCredentials{credentials: base, trust: auth.NewTrustStore()}
+	var certs []*config.Cert
+	certs = append(certs, cfg.Credentials.Certs...)
+	for _, c := range cfg.Connections {
+		for _, a := range c.Local {
+			certs = append(certs, a.Certs...)
+		}
+		for _, a := range c.Remote {
+			for _, ca := range a.CACerts {
+				pc.trust.Add(ca.X509)
+			}
+		}
+	}
+	for _, ca := range cfg.Credentials.CACerts {
+		pc.trust.Add(ca.X509)
+	}
+	for _, a := range cfg.Authorities {
+		if a.CACert != nil {
+			pc.trust.Add(a.CACert.X509)
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range certs {
+		if c.X509 == nil || seen[string(c.X509.Raw)] {
+			continue
+		}
+		seen[string(c.X509.Raw)] = true
+		key := cfg.Credentials.PrivateKeyFor(c.X509.PublicKey)
+		if key == nil {
+			continue
+		}
+		s, err := auth.NewSigner(key.Signer, auth.SignerOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Path, err)
+		}
+		pc.own = append(pc.own, identityCert{cert: c.X509, signer: s})
+	}
+	return pc, nil
+}
+
+func (p *pubkeyCredentials) find(local ike.Identity) (identityCert, error) {
+	for _, o := range p.own {
+		if local.IsAny() || auth.MatchIdentity(o.cert, local.Type, local.Data) == nil {
+			return o, nil
+		}
+	}
+	return identityCert{}, fmt.Errorf("no certificate with a private key carries the identity %s", local)
+}
+
+func (p *pubkeyCredentials) LocalCertificates(local ike.Identity) ([][]byte, error) {
+	o, err := p.find(local)
+	if err != nil {
+		return nil, err
+	}
+	return [][]byte{o.cert.Raw}, nil
+}
+
+func (p *pubkeyCredentials) Sign(local ike.Identity, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
+	o, err := p.find(local)
+	if err != nil {
+		return 0, nil, err
+	}
+	return o.signer.Sign(signedOctets, peerHashes)
+}
+
+func (p *pubkeyCredentials) VerifyPeer(remote ike.Identity, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
+	if len(certs) == 0 {
+		return errors.New("peer sent no certificate")
+	}
+	end, err := x509.ParseCertificate(certs[0])
+	if err != nil {
+		return fmt.Errorf("peer's certificate: %w", err)
+	}
+	if err := p.trust.VerifyChain(end, certs[1:], time.Now()); err != nil {
+		return err
+	}
+	if err := auth.MatchIdentity(end, remote.Type, remote.Data); err != nil {
+		return err
+	}
+	return auth.Verify(end.PublicKey, method, authData, signedOctets)
+}
+
+func (p *pubkeyCredentials) CertReq() []byte { return p.trust.CertReqData() }

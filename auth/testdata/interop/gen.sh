@@ -15,13 +15,13 @@ q $P --gen --type ed25519 --outform pem > ed25519.key
 # (the same signature_params_build as in RFC 7427 AUTH payloads) and signs
 # the TBSCertificate.
 for d in sha256 sha384 sha512; do
-	q $P --self --in rsa.key --type rsa --dn "C=CH, O=cygnet, CN=rsa-$d" --digest $d --rsa-padding pkcs1 --outform pem > rsa-$d.crt
-	q $P --self --in rsa.key --type rsa --dn "C=CH, O=cygnet, CN=pss-$d" --digest $d --rsa-padding pss --outform pem > pss-$d.crt
+	q $P --self --ca --in rsa.key --type rsa --dn "C=CH, O=cygnet, CN=rsa-$d" --digest $d --rsa-padding pkcs1 --outform pem > rsa-$d.crt
+	q $P --self --ca --in rsa.key --type rsa --dn "C=CH, O=cygnet, CN=pss-$d" --digest $d --rsa-padding pss --outform pem > pss-$d.crt
 done
-q $P --self --in ec256.key --type ecdsa --dn "C=CH, O=cygnet, CN=ec256" --digest sha256 --outform pem > ec256-sha256.crt
-q $P --self --in ec384.key --type ecdsa --dn "C=CH, O=cygnet, CN=ec384" --digest sha384 --outform pem > ec384-sha384.crt
-q $P --self --in ec521.key --type ecdsa --dn "C=CH, O=cygnet, CN=ec521" --digest sha512 --outform pem > ec521-sha512.crt
-q $P --self --in ed25519.key --type ed25519 --dn "C=CH, O=cygnet, CN=ed25519" --outform pem > ed25519.crt
+q $P --self --ca --in ec256.key --type ecdsa --dn "C=CH, O=cygnet, CN=ec256" --digest sha256 --outform pem > ec256-sha256.crt
+q $P --self --ca --in ec384.key --type ecdsa --dn "C=CH, O=cygnet, CN=ec384" --digest sha384 --outform pem > ec384-sha384.crt
+q $P --self --ca --in ec521.key --type ecdsa --dn "C=CH, O=cygnet, CN=ec521" --digest sha512 --outform pem > ec521-sha512.crt
+q $P --self --ca --in ed25519.key --type ed25519 --dn "C=CH, O=cygnet, CN=ed25519" --outform pem > ed25519.crt
 for c in rsa-sha256 ec384-sha384 ed25519; do
 	q $P --keyid --in $c.crt --type x509 | tr -d ' :\n' | sed 's/.*subjectPublicKeyInfo)//' > $c.keyid
 done

@@ -1,0 +1,357 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/spd"
+)
+
+// Default ports and timings.
+const (
+	DefaultIKEPort  = 500
+	DefaultNATTPort = 4500
+	// DefaultKeepalive is the NAT-keepalive interval (RFC 3948 section 4
+	// leaves it to the implementation; strongSwan uses 20 s).
+	DefaultKeepalive = 20 * time.Second
+	// DefaultBatch is how many packets one read or send call moves.
+	DefaultBatch = 64
+	// tunWriteOffset is the head room the TUN write path gets in front of
+	// every packet (the virtio header of an offloading TUN is 10 octets).
+	tunWriteOffset = 16
+	// maxDatagram is the largest datagram a socket can hand over (after
+	// the kernel's reassembly); inbound buffers are this large so nothing
+	// is truncated and the TUN's receive coalescing never reallocates.
+	maxDatagram = 65535
+)
+
+// Config configures a DataPlane.
+type Config struct {
+	// TUNName names the TUN device to create (e.g. "cygnet0"), unless TUN
+	// is given.
+	TUNName string
+	// TUN is an existing device to use instead (tests, or a device the
+	// daemon created). The DataPlane closes it in Close.
+	TUN tun.Device
+	// MTU is the initial TUN MTU; 0 keeps what the device has (1420 from
+	// CreateTUN without one). Lower it with SetMTU once SAs are known.
+	MTU int
+	// UnderlayMTU is the MTU of the path to the peers (default 1500); it
+	// bounds the inner packets and the buffers.
+	UnderlayMTU int
+	// SPD is the policy database the packet path looks up. Required.
+	SPD *spd.DB
+	// Local4 and Local6 are the addresses the IKE and ESP-in-UDP sockets
+	// bind to; invalid (the zero Addr) means the wildcard. IPv6 sockets are
+	// opened only when the host has IPv6 (NoIPv6 turns them off).
+	Local4, Local6 netip.Addr
+	NoIPv6         bool
+	// IKEPort and NATTPort default to 500 and 4500.
+	IKEPort, NATTPort uint16
+	// IKE receives every IKE message (the non-ESP marker stripped) with
+	// the local and remote address and port. It is called from several
+	// socket goroutines, so it must serialise itself; msg is valid only
+	// during the call. Nil drops IKE messages (counted).
+	IKE func(msg []byte, local, remote netip.AddrPort)
+	// Batch is the packets per read or send call (default 64).
+	Batch int
+	// Keepalive is the NAT-keepalive interval (default 20 s).
+	Keepalive time.Duration
+	// Events receives acquires and soft expiries; the packet path never
+	// blocks on it (events are dropped when it is full). Nil discards them.
+	Events chan<- Event
+}
+
+// DataPlane moves packets between a TUN device and the IPsec sockets. Its
+// methods are safe for concurrent use.
+type DataPlane struct {
+	cfg  Config
+	tun  tun.Device
+	name string
+	spd  *spd.DB
+	sas  saTable
+	ctr  counters
+
+	// socks holds the sockets by role; nil entries are not open.
+	socks [numSocks]*socket
+
+	mu     sync.Mutex // guards mtu and closed
+	mtu    int
+	closed bool
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// New creates the TUN device (unless cfg.TUN is given) and opens the
+// sockets; call Start to run the packet path and Close to stop it. It needs
+// CAP_NET_ADMIN and CAP_NET_RAW.
+func New(cfg Config) (*DataPlane, error) {
+	if cfg.SPD == nil {
+		return nil, errors.New("dataplane: no SPD")
+	}
+	if cfg.UnderlayMTU == 0 {
+		cfg.UnderlayMTU = DefaultUnderlayMTU
+	}
+	if cfg.UnderlayMTU < minIPv4MTU || cfg.UnderlayMTU > maxDatagram-HeadRoom-TailRoom {
+		return nil, fmt.Errorf("dataplane: underlay MTU %d out of range", cfg.UnderlayMTU)
+	}
+	if cfg.IKEPort == 0 {
+		cfg.IKEPort = DefaultIKEPort
+	}
+	if cfg.NATTPort == 0 {
+		cfg.NATTPort = DefaultNATTPort
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = DefaultBatch
+	}
+	if cfg.Keepalive <= 0 {
+		cfg.Keepalive = DefaultKeepalive
+	}
+	dp := &DataPlane{cfg: cfg, spd: cfg.SPD, done: make(chan struct{})}
+	if err := dp.openSockets(); err != nil {
+		dp.closeSockets()
+		return nil, err
+	}
+	dev := cfg.TUN
+	if dev == nil {
+		mtu := cfg.MTU
+		if mtu == 0 {
+			mtu = 1420
+		}
+		var err error
+		if dev, err = tun.CreateTUN(cfg.TUNName, mtu); err != nil {
+			dp.closeSockets()
+			return nil, fmt.Errorf("dataplane: create TUN %q: %w", cfg.TUNName, err)
+		}
+	}
+	dp.tun = dev
+	name, err := dev.Name()
+	if err != nil {
+		dp.closeSockets()
+		dev.Close()
+		return nil, fmt.Errorf("dataplane: TUN name: %w", err)
+	}
+	dp.name = name
+	if cfg.MTU != 0 {
+		if err := dp.SetMTU(cfg.MTU); err != nil {
+			dp.closeSockets()
+			dev.Close()
+			return nil, err
+		}
+	} else if dp.mtu, err = dev.MTU(); err != nil {
+		dp.closeSockets()
+		dev.Close()
+		return nil, fmt.Errorf("dataplane: TUN MTU: %w", err)
+	}
+	return dp, nil
+}
+
+// TUNName returns the TUN device's name, for netcfg.
+func (dp *DataPlane) TUNName() string { return dp.name }
+
+// Start runs the packet path: one goroutine reading the TUN (outbound), one
+// per socket (inbound, IKE), and one sending NAT-keepalives.
+func (dp *DataPlane) Start() {
+	dp.wg.Add(2)
+	go func() { defer dp.wg.Done(); dp.runOutbound() }()
+	go func() { defer dp.wg.Done(); dp.runKeepalives() }()
+	go func() {
+		// Drain device events so the TUN's listener never blocks.
+		for range dp.tun.Events() {
+		}
+	}()
+	for _, s := range dp.socks {
+		if s == nil {
+			continue
+		}
+		dp.wg.Add(1)
+		go func() { defer dp.wg.Done(); dp.runInbound(s) }()
+	}
+}
+
+// Close stops the packet path, closes the sockets and deletes the TUN
+// device. Routes into the TUN vanish with it; netcfg's leak protection
+// routes stay.
+func (dp *DataPlane) Close() error {
+	dp.mu.Lock()
+	if dp.closed {
+		dp.mu.Unlock()
+		return nil
+	}
+	dp.closed = true
+	dp.mu.Unlock()
+	close(dp.done)
+	dp.closeSockets()
+	err := dp.tun.Close()
+	dp.wg.Wait()
+	return err
+}
+
+// SetMTU sets the TUN device's MTU, normally to the smallest [InnerMTU] of
+// the SAs for the configured underlay MTU. Packets the kernel hands over
+// above an SA's own limit are still fragmented or answered with ICMP.
+func (dp *DataPlane) SetMTU(mtu int) error {
+	if mtu < minIPv4MTU || mtu > dp.cfg.UnderlayMTU {
+		return fmt.Errorf("dataplane: MTU %d outside [%d, %d]", mtu, minIPv4MTU, dp.cfg.UnderlayMTU)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("dataplane: set MTU: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(dp.name)
+	if err != nil {
+		return fmt.Errorf("dataplane: set MTU: %w", err)
+	}
+	ifr.SetUint32(uint32(mtu))
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFMTU, ifr); err != nil {
+		return fmt.Errorf("dataplane: set MTU of %s to %d: %w", dp.name, mtu, err)
+	}
+	dp.mu.Lock()
+	dp.mtu = mtu
+	dp.mu.Unlock()
+	return nil
+}
+
+// MTU returns the TUN MTU last set.
+func (dp *DataPlane) MTU() int {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	return dp.mtu
+}
+
+// UnderlayMTU returns the configured underlay MTU, for [InnerMTU].
+func (dp *DataPlane) UnderlayMTU() int { return dp.cfg.UnderlayMTU }
+
+// AddSA makes sa known to the packet path: inbound SAs are looked up by
+// SPI, outbound SAs get keepalives (Encap) and counters by SPI. Sealing
+// uses the SA once a Route's SetOutbound names it.
+func (dp *DataPlane) AddSA(sa *SA) error {
+	if err := sa.validate(); err != nil {
+		return err
+	}
+	k := saKey{sa.Protocol(), sa.Direction, sa.SPI()}
+	return dp.sas.update(func(m map[saKey]*SA) error {
+		if _, dup := m[k]; dup {
+			return fmt.Errorf("dataplane: %v %v SA %#x already installed", k.proto, k.dir, k.spi)
+		}
+		m[k] = sa
+		return nil
+	})
+}
+
+// RemoveSA forgets an SA; packets for it are then counted as NoSA. The
+// daemon also clears the route's outbound SA if it is this one.
+func (dp *DataPlane) RemoveSA(proto ipsec.Protocol, dir ipsec.Direction, spi uint32) {
+	_ = dp.sas.update(func(m map[saKey]*SA) error {
+		delete(m, saKey{proto, dir, spi})
+		return nil
+	})
+}
+
+// SA returns an installed SA, nil when there is none; its Counters feed
+// list-sas.
+func (dp *DataPlane) SA(proto ipsec.Protocol, dir ipsec.Direction, spi uint32) *SA {
+	return dp.sas.lookup(proto, dir, spi)
+}
+
+// Stats returns the packet counters.
+func (dp *DataPlane) Stats() Stats { return dp.ctr.snapshot() }
+
+func (dp *DataPlane) emit(e Event) {
+	if dp.cfg.Events == nil {
+		return
+	}
+	select {
+	case dp.cfg.Events <- e:
+	default:
+	}
+}
+
+// SendIKE sends an IKE message from the socket bound to local's port (the
+// NAT-T port adds the non-ESP marker, RFC 3948 section 2.2) and, when
+// local's address is set, from that address. It implements ike.Transport.
+func (dp *DataPlane) SendIKE(msg []byte, local, remote netip.AddrPort) error {
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	v6 := remote.Addr().Is6()
+	var s *socket
+	marker := false
+	switch local.Port() {
+	case dp.cfg.NATTPort:
+		s, marker = dp.socks[pick(sockUDP4NATT, v6)], true
+	case dp.cfg.IKEPort, 0:
+		s = dp.socks[pick(sockUDP4IKE, v6)]
+	default:
+		return fmt.Errorf("dataplane: send IKE: no socket on local port %d", local.Port())
+	}
+	if s == nil {
+		return fmt.Errorf("dataplane: send IKE to %v: no socket for this family", remote)
+	}
+	return s.sendIKE(msg, marker, local.Addr(), remote)
+}
+
+// Source returns the local address the kernel's routing picks toward
+// remote, with the port IKE uses for it (the NAT-T port when remote is on
+// it, the IKE port otherwise). It implements ike.Transport.
+func (dp *DataPlane) Source(remote netip.AddrPort) (netip.AddrPort, error) {
+	ra := remote.Addr().Unmap()
+	port := dp.cfg.IKEPort
+	if remote.Port() == dp.cfg.NATTPort {
+		port = dp.cfg.NATTPort
+	}
+	if ra.Is4() && dp.cfg.Local4.IsValid() && !dp.cfg.Local4.IsUnspecified() {
+		return netip.AddrPortFrom(dp.cfg.Local4, port), nil
+	}
+	if ra.Is6() && dp.cfg.Local6.IsValid() && !dp.cfg.Local6.IsUnspecified() {
+		return netip.AddrPortFrom(dp.cfg.Local6, port), nil
+	}
+	// A connected UDP socket sends nothing; its local address is the
+	// routing decision.
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ra, max(remote.Port(), 1))))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("dataplane: source address toward %v: %w", remote, err)
+	}
+	defer c.Close()
+	la := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	return netip.AddrPortFrom(la.Addr().Unmap(), port), nil
+}
+
+// runKeepalives sends a NAT-keepalive (one 0xFF octet, RFC 3948 section
+// 2.3) toward every UDP-encapsulated outbound SA's peer each interval.
+func (dp *DataPlane) runKeepalives() {
+	t := time.NewTicker(dp.cfg.Keepalive)
+	defer t.Stop()
+	for {
+		select {
+		case <-dp.done:
+			return
+		case <-t.C:
+			dp.sendKeepalives()
+		}
+	}
+}
+
+var keepalive = []byte{0xff}
+
+func (dp *DataPlane) sendKeepalives() {
+	for _, sa := range dp.sas.all() {
+		if sa.Direction != ipsec.Outbound || !sa.Encap {
+			continue
+		}
+		s := dp.socks[pick(sockUDP4NATT, sa.Peer.Addr().Is6())]
+		if s == nil {
+			continue
+		}
+		if _, err := s.udp.WriteToUDPAddrPort(keepalive, sa.Peer); err != nil {
+			dp.ctr.sendErrors.Add(1)
+		}
+	}
+}

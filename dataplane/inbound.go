@@ -1,0 +1,292 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+
+	"github.com/cygnet-ipsec/cygnet/esp"
+	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/packet"
+	"github.com/cygnet-ipsec/cygnet/spd"
+)
+
+const (
+	espHeaderLen = 8
+	udpHeaderLen = 8
+	ahMinLen     = 12
+)
+
+// inPath is one socket's inbound worker state, allocated once.
+type inPath struct {
+	dp       *DataPlane
+	role     int
+	v6       bool
+	local    netip.Addr // the bound address, for sockets without packet info
+	slots    [][]byte
+	rx       [][]byte
+	meta     []rxMeta
+	tunOut   [][]byte
+	writeTUN func(bufs [][]byte)
+}
+
+func (dp *DataPlane) newInPath(role int, batch int) *inPath {
+	p := &inPath{
+		dp:       dp,
+		role:     role,
+		v6:       role%2 == 1,
+		slots:    slab(batch, HeadRoom+maxDatagram),
+		rx:       make([][]byte, batch),
+		meta:     make([]rxMeta, batch),
+		tunOut:   make([][]byte, 0, batch),
+		writeTUN: dp.writeTUN,
+	}
+	p.local = dp.cfg.Local4
+	if p.v6 {
+		p.local = dp.cfg.Local6
+	}
+	for i, s := range p.slots {
+		p.rx[i] = s[HeadRoom:]
+	}
+	return p
+}
+
+func (dp *DataPlane) runInbound(s *socket) {
+	p := dp.newInPath(s.role, dp.cfg.Batch)
+	for {
+		n, err := s.io.recv(p.rx, p.meta)
+		if err != nil {
+			select {
+			case <-dp.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			dp.ctr.other.Add(1)
+			continue
+		}
+		p.process(n)
+	}
+}
+
+// process handles the n datagrams in p.slots (each at HeadRoom, described
+// by p.meta) and writes the inner packets to the TUN in one call.
+func (p *inPath) process(n int) {
+	dp := p.dp
+	for i := range n {
+		m := &p.meta[i]
+		slot := p.slots[i]
+		if m.Trunc || m.N <= 0 || HeadRoom+m.N > len(slot) {
+			dp.ctr.malformed.Add(1)
+			continue
+		}
+		if !m.Dst.IsValid() {
+			m.Dst = p.local
+		}
+		b := slot[HeadRoom : HeadRoom+m.N]
+		switch p.role &^ 1 {
+		case sockUDP4IKE:
+			p.ike(b, dp.cfg.IKEPort, m)
+		case sockUDP4NATT:
+			switch esp.ClassifyUDP(b) {
+			case esp.UDPKeepalive:
+				dp.ctr.keepalives.Add(1)
+			case esp.UDPIKE:
+				p.ike(b[4:], dp.cfg.NATTPort, m)
+			case esp.UDPESP:
+				p.espOnly(slot, m, true)
+			default:
+				dp.ctr.malformed.Add(1)
+			}
+		case sockESP4:
+			if p.v6 {
+				p.espOnly(slot, m, false)
+			} else {
+				p.whole(slot, b, ipsec.ProtoESP)
+			}
+		case sockAH4:
+			if p.v6 {
+				// The IPv6 socket strips the header the ICV covers: put a
+				// plain one back (extension headers are not recovered,
+				// so AH over IPv6 with them fails authentication).
+				start := HeadRoom - packet.IPv6HeaderLen
+				h := packet.IPv6Header{TrafficClass: m.TOS, PayloadLen: m.N, NextHeader: packet.ProtoAH, HopLimit: 64, Src: m.Src.Addr(), Dst: m.Dst}
+				if !h.Src.Is6() || !h.Dst.Is6() {
+					dp.ctr.malformed.Add(1)
+					continue
+				}
+				h.Put(slot[start:])
+				b = slot[start : HeadRoom+m.N]
+			}
+			p.whole(slot, b, ipsec.ProtoAH)
+		}
+	}
+	if len(p.tunOut) > 0 {
+		p.writeTUN(p.tunOut)
+		clear(p.tunOut)
+		p.tunOut = p.tunOut[:0]
+	}
+}
+
+// ike hands an IKE message to the daemon.
+func (p *inPath) ike(msg []byte, port uint16, m *rxMeta) {
+	p.dp.ctr.ike.Add(1)
+	if p.dp.cfg.IKE == nil {
+		return
+	}
+	p.dp.cfg.IKE(msg, netip.AddrPortFrom(m.Dst, port), m.Src)
+}
+
+// whole opens a whole IP packet b (from a raw IPv4 socket, or an IPv6 one
+// with its header rebuilt) that lives in slot.
+func (p *inPath) whole(slot, b []byte, proto ipsec.Protocol) {
+	dp := p.dp
+	u, err := packet.ParseUpperLayer(b)
+	if err != nil {
+		dp.ctr.malformed.Add(1)
+		return
+	}
+	need := espHeaderLen
+	spiAt := u.Offset
+	if proto == ipsec.ProtoAH {
+		need, spiAt = ahMinLen, u.Offset+4
+	}
+	if len(b) < u.Offset+need {
+		dp.ctr.malformed.Add(1)
+		return
+	}
+	sa := dp.sas.lookup(proto, ipsec.Inbound, binary.BigEndian.Uint32(b[spiAt:]))
+	if sa == nil {
+		dp.ctr.noSA.Add(1)
+		return
+	}
+	if sa.ESP != nil {
+		op, err := sa.ESP.Open(b)
+		if err != nil {
+			dp.ctr.drop(err)
+			return
+		}
+		p.deliver(sa, slot, op.Packet, op.Dummy)
+		return
+	}
+	op, err := sa.AH.Open(b)
+	if err != nil {
+		dp.ctr.drop(err)
+		return
+	}
+	p.deliver(sa, slot, op.Packet, false)
+}
+
+// espOnly opens an ESP packet that arrived without its IP header (UDP, or
+// a raw IPv6 socket) at slot[HeadRoom:]. Tunnel mode needs only the outer
+// TOS; transport mode gets its outer header (and UDP header) rebuilt in the
+// head room from the socket's addresses, so the engine can restore the
+// original packet and fix its checksums behind a NAT.
+func (p *inPath) espOnly(slot []byte, m *rxMeta, encap bool) {
+	dp := p.dp
+	b := slot[HeadRoom : HeadRoom+m.N]
+	if len(b) < espHeaderLen {
+		dp.ctr.malformed.Add(1)
+		return
+	}
+	sa := dp.sas.lookup(ipsec.ProtoESP, ipsec.Inbound, binary.BigEndian.Uint32(b))
+	if sa == nil || sa.ESP == nil {
+		dp.ctr.noSA.Add(1)
+		return
+	}
+	if sa.Mode == ipsec.ModeTunnel {
+		op, err := sa.ESP.OpenESP(b, m.TOS)
+		if err != nil {
+			dp.ctr.drop(err)
+			return
+		}
+		p.deliver(sa, slot, op.Packet, op.Dummy)
+		return
+	}
+	start, ok := rebuildOuter(slot, m, encap, dp.cfg.NATTPort)
+	if !ok {
+		dp.ctr.malformed.Add(1)
+		return
+	}
+	op, err := sa.ESP.Open(slot[start : HeadRoom+m.N])
+	if err != nil {
+		dp.ctr.drop(err)
+		return
+	}
+	p.deliver(sa, slot, op.Packet, op.Dummy)
+}
+
+// rebuildOuter writes an IP header (and a UDP header when encap) in front
+// of the ESP packet at slot[HeadRoom:HeadRoom+m.N] and returns where it
+// starts.
+func rebuildOuter(slot []byte, m *rxMeta, encap bool, nattPort uint16) (int, bool) {
+	src, dst := m.Src.Addr(), m.Dst
+	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() {
+		return 0, false
+	}
+	start := HeadRoom
+	proto := uint8(packet.ProtoESP)
+	if encap {
+		start -= udpHeaderLen
+		proto = packet.ProtoUDP
+		u := slot[start:]
+		binary.BigEndian.PutUint16(u[0:], m.Src.Port())
+		binary.BigEndian.PutUint16(u[2:], nattPort)
+		binary.BigEndian.PutUint16(u[4:], uint16(udpHeaderLen+m.N))
+		binary.BigEndian.PutUint16(u[6:], 0)
+	}
+	l := HeadRoom + m.N - start
+	if src.Is4() {
+		start -= packet.IPv4HeaderLen
+		h := packet.IPv4Header{TOS: m.TOS, TotalLen: packet.IPv4HeaderLen + l, TTL: 64, Protocol: proto, Src: src, Dst: dst}
+		if h.TotalLen > 0xffff {
+			return 0, false
+		}
+		h.Put(slot[start:])
+	} else {
+		start -= packet.IPv6HeaderLen
+		h := packet.IPv6Header{TrafficClass: m.TOS, PayloadLen: l, NextHeader: proto, HopLimit: 64, Src: src, Dst: dst}
+		h.Put(slot[start:])
+	}
+	return start, true
+}
+
+// deliver checks a decrypted inner packet against the SA's inbound policy
+// and queues it for the TUN.
+func (p *inPath) deliver(sa *SA, slot, inner []byte, dummy bool) {
+	dp := p.dp
+	if dummy {
+		dp.ctr.dummy.Add(1)
+		return
+	}
+	f, err := spd.ExtractFlow(inner)
+	if err != nil {
+		dp.ctr.malformed.Add(1)
+		return
+	}
+	act, pol := dp.spd.Lookup(spd.In, f)
+	if act != spd.Protect || pol.Handle != any(sa.Route) {
+		dp.ctr.policy.Add(1)
+		return
+	}
+	if sa.Account != nil {
+		if err := sa.Account(len(inner)); err != nil {
+			dp.ctr.expired.Add(1)
+			return
+		}
+	}
+	start := cap(slot) - cap(inner)
+	end := start + len(inner)
+	if start < tunWriteOffset || end > len(slot) {
+		dp.ctr.other.Add(1)
+		return
+	}
+	p.tunOut = append(p.tunOut, slot[start-tunWriteOffset:end])
+	sa.bytes.Add(uint64(len(inner)))
+	sa.packets.Add(1)
+	dp.ctr.inPackets.Add(1)
+	dp.ctr.inBytes.Add(uint64(len(inner)))
+}

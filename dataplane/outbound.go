@@ -1,0 +1,290 @@
+package dataplane
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"time"
+
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/cygnet-ipsec/cygnet/ah"
+	"github.com/cygnet-ipsec/cygnet/esp"
+	"github.com/cygnet-ipsec/cygnet/packet"
+	"github.com/cygnet-ipsec/cygnet/replay"
+	"github.com/cygnet-ipsec/cygnet/spd"
+	"github.com/cygnet-ipsec/cygnet/transform"
+)
+
+// outPath is the outbound worker's state: the TUN read batch, spare buffers
+// for fragments and ICMP errors, and the per-socket send lists. All of it
+// is allocated once; a batch allocates nothing.
+type outPath struct {
+	dp       *DataPlane
+	bufs     [][]byte
+	sizes    []int
+	spares   [][]byte
+	nSpare   int
+	tx       [numSocks][]txMsg
+	tunOut   [][]byte
+	send     func(role int, msgs []txMsg)
+	writeTUN func(bufs [][]byte)
+}
+
+// slotLen is the size of an outbound buffer: head room, the largest inner
+// packet the underlay can carry, tail room.
+func (dp *DataPlane) slotLen() int { return HeadRoom + dp.cfg.UnderlayMTU + TailRoom }
+
+func (dp *DataPlane) newOutPath(batch int) *outPath {
+	o := &outPath{dp: dp, sizes: make([]int, batch), tunOut: make([][]byte, 0, batch)}
+	o.bufs = slab(batch, dp.slotLen())
+	o.spares = slab(batch, dp.slotLen())
+	for i := range o.tx {
+		o.tx[i] = make([]txMsg, 0, 2*batch)
+	}
+	o.send = dp.sendBatch
+	o.writeTUN = dp.writeTUN
+	return o
+}
+
+// slab cuts n buffers of size octets out of one allocation; each buffer's
+// capacity ends where the next begins.
+func slab(n, size int) [][]byte {
+	all := make([]byte, n*size)
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = all[i*size : (i+1)*size : (i+1)*size]
+	}
+	return out
+}
+
+func (dp *DataPlane) runOutbound() {
+	batch := max(dp.cfg.Batch, dp.tun.BatchSize())
+	o := dp.newOutPath(batch)
+	for {
+		n, err := dp.tun.Read(o.bufs, o.sizes, HeadRoom)
+		if err != nil {
+			select {
+			case <-dp.done:
+				return
+			default:
+			}
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			if errors.Is(err, tun.ErrTooManySegments) {
+				dp.ctr.malformed.Add(1)
+			} else {
+				dp.ctr.tunErrors.Add(1)
+				// A persistent error must not spin: back off a little.
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n == 0 {
+				continue
+			}
+		}
+		o.process(n)
+	}
+}
+
+// process runs the n packets in o.bufs (each at HeadRoom, o.sizes long)
+// through the SPD and the SAs and sends them.
+func (o *outPath) process(n int) {
+	dp := o.dp
+	tbl := dp.spd.Table()
+	for i := range n {
+		buf := o.bufs[i]
+		size := o.sizes[i]
+		if size <= 0 || HeadRoom+size > len(buf) {
+			dp.ctr.malformed.Add(1)
+			continue
+		}
+		pkt := buf[HeadRoom : HeadRoom+size]
+		f, err := spd.ExtractFlow(pkt)
+		if err != nil {
+			dp.ctr.malformed.Add(1)
+			continue
+		}
+		pol := tbl.Lookup(spd.Out, f)
+		if pol == nil || pol.Action == spd.Discard {
+			dp.ctr.discarded.Add(1)
+			continue
+		}
+		if pol.Action == spd.Bypass {
+			dp.ctr.bypassed.Add(1)
+			continue
+		}
+		route, _ := pol.Handle.(*Route)
+		if route == nil {
+			dp.ctr.noSA.Add(1)
+			continue
+		}
+		sa := route.Outbound()
+		if sa == nil {
+			dp.ctr.noSA.Add(1)
+			dp.acquire(route, pol.ID)
+			continue
+		}
+		limit := InnerMTU(sa, dp.cfg.UnderlayMTU)
+		if size <= limit {
+			o.seal(sa, buf, size)
+			continue
+		}
+		o.oversized(sa, pkt, limit)
+	}
+	o.flush()
+}
+
+// oversized answers a packet above the SA's limit with ICMP (DF or IPv6) or
+// fragments it (IPv4 without DF) and seals the fragments.
+func (o *outPath) oversized(sa *SA, pkt []byte, limit int) {
+	dp := o.dp
+	if dontFragment(pkt) {
+		dp.ctr.tooBig.Add(1)
+		spare := o.spare()
+		if m := buildTooBig(spare[tunWriteOffset:], pkt, limit); m > 0 {
+			o.tunOut = append(o.tunOut, spare[:tunWriteOffset+m])
+		}
+		return
+	}
+	k := fragmentCount(pkt, limit)
+	if k == 0 || k > len(o.spares) {
+		dp.ctr.tooBig.Add(1)
+		return
+	}
+	dp.ctr.fragmented.Add(1)
+	if o.nSpare+k > len(o.spares) {
+		o.flush()
+	}
+	for j := range k {
+		spare := o.spare()
+		m := fragment4(spare[HeadRoom:], pkt, limit, j)
+		o.seal(sa, spare, m)
+	}
+}
+
+// spare returns a free spare buffer, flushing the batch when all are used.
+func (o *outPath) spare() []byte {
+	if o.nSpare == len(o.spares) {
+		o.flush()
+	}
+	b := o.spares[o.nSpare]
+	o.nSpare++
+	return b
+}
+
+// seal seals the inner packet buf[HeadRoom:HeadRoom+n] in place and queues
+// it on the SA's socket.
+func (o *outPath) seal(sa *SA, buf []byte, n int) {
+	dp := o.dp
+	if sa.Account != nil {
+		if err := sa.Account(n); err != nil {
+			dp.ctr.expired.Add(1)
+			return
+		}
+	}
+	var out []byte
+	var role int
+	to := sa.Peer
+	if sa.ESP != nil {
+		p, err := sa.ESP.Seal(buf, HeadRoom, n)
+		if err != nil {
+			dp.ctr.drop(err)
+			return
+		}
+		if sa.Encap {
+			out, role = p.Bytes[p.ESP:], pick(sockUDP4NATT, to.Addr().Is6())
+		} else {
+			out, role = p.Bytes, pick(sockESP4, packet.Version(p.Bytes) == 6)
+			to = netip.AddrPortFrom(to.Addr(), 0)
+		}
+	} else {
+		p, err := sa.AH.Seal(buf, HeadRoom, n)
+		if err != nil {
+			dp.ctr.drop(err)
+			return
+		}
+		out, role = p.Bytes, pick(sockAH4, packet.Version(p.Bytes) == 6)
+		to = netip.AddrPortFrom(to.Addr(), 0)
+	}
+	o.tx[role] = append(o.tx[role], txMsg{b: out, to: to})
+	sa.bytes.Add(uint64(n))
+	sa.packets.Add(1)
+	dp.ctr.outPackets.Add(1)
+	dp.ctr.outBytes.Add(uint64(len(out)))
+	if sa.needsRekey() && sa.rekeyRaised.CompareAndSwap(false, true) {
+		dp.emit(Event{Kind: SoftExpire, Route: sa.Route, SPI: sa.SPI(), Protocol: sa.Protocol()})
+	}
+}
+
+// flush sends the queued packets (one call per socket) and the ICMP errors
+// (one TUN write), and frees the spare buffers.
+func (o *outPath) flush() {
+	for role := range o.tx {
+		if len(o.tx[role]) > 0 {
+			o.send(role, o.tx[role])
+			clear(o.tx[role])
+			o.tx[role] = o.tx[role][:0]
+		}
+	}
+	if len(o.tunOut) > 0 {
+		o.writeTUN(o.tunOut)
+		clear(o.tunOut)
+		o.tunOut = o.tunOut[:0]
+	}
+	o.nSpare = 0
+}
+
+// acquire raises an acquire for route, at most once a second per route.
+func (dp *DataPlane) acquire(route *Route, policyID uint64) {
+	now := time.Now().UnixNano()
+	last := route.lastAcquire.Load()
+	if now-last < int64(time.Second) || !route.lastAcquire.CompareAndSwap(last, now) {
+		return
+	}
+	dp.emit(Event{Kind: Acquire, Route: route, PolicyID: policyID})
+}
+
+// sendBatch sends msgs through the socket of role.
+func (dp *DataPlane) sendBatch(role int, msgs []txMsg) {
+	s := dp.socks[role]
+	if s == nil {
+		dp.ctr.sendErrors.Add(uint64(len(msgs)))
+		return
+	}
+	if failed, _ := s.io.send(msgs); failed > 0 {
+		dp.ctr.sendErrors.Add(uint64(failed))
+	}
+}
+
+// writeTUN writes packets that start tunWriteOffset octets into each
+// buffer to the TUN in one call.
+func (dp *DataPlane) writeTUN(bufs [][]byte) {
+	if _, err := dp.tun.Write(bufs, tunWriteOffset); err != nil {
+		dp.ctr.tunErrors.Add(1)
+	}
+}
+
+// drop counts a packet the engines refused, by reason.
+func (c *counters) drop(err error) {
+	switch {
+	case errors.Is(err, transform.ErrAuth):
+		c.authFailed.Add(1)
+	case errors.Is(err, replay.ErrReplayed), errors.Is(err, replay.ErrTooOld), errors.Is(err, replay.ErrOutOfWindow):
+		c.replay.Add(1)
+	case errors.Is(err, esp.ErrUnknownSPI), errors.Is(err, ah.ErrUnknownSPI):
+		c.noSA.Add(1)
+	case errors.Is(err, esp.ErrSequenceExhausted), errors.Is(err, ah.ErrSequenceExhausted), errors.Is(err, transform.ErrWiped):
+		c.expired.Add(1)
+	case errors.Is(err, esp.ErrECNDrop), errors.Is(err, ah.ErrECNDrop):
+		c.ecnDrop.Add(1)
+	case errors.Is(err, esp.ErrBufferTooSmall), errors.Is(err, ah.ErrBufferTooSmall):
+		c.tooBig.Add(1)
+	case errors.Is(err, esp.ErrMalformed), errors.Is(err, esp.ErrBadPadding), errors.Is(err, esp.ErrBadNextHeader),
+		errors.Is(err, ah.ErrMalformed), errors.Is(err, ah.ErrBadNextHeader), errors.Is(err, ah.ErrUnsupportedHeader),
+		errors.Is(err, esp.ErrNotESP):
+		c.malformed.Add(1)
+	default:
+		c.other.Add(1)
+	}
+}

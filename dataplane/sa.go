@@ -1,0 +1,224 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cygnet-ipsec/cygnet/ah"
+	"github.com/cygnet-ipsec/cygnet/esp"
+	"github.com/cygnet-ipsec/cygnet/ipsec"
+)
+
+// SA is the data plane's view of one direction of a Child SA: the engine
+// that seals or opens its packets and where they go. The daemon builds one
+// per esp.SA or ah.SA it installs and hands it to [DataPlane.AddSA].
+type SA struct {
+	// ESP or AH is the engine; exactly one is set.
+	ESP *esp.SA
+	AH  *ah.SA
+	// Direction says whether the SA seals (Outbound) or opens (Inbound).
+	Direction ipsec.Direction
+	// Mode must be the engine's mode: the inbound path needs it to rebuild
+	// the outer header a socket strips.
+	Mode ipsec.Mode
+	// Peer is where an outbound SA's packets go: the peer's address (raw
+	// ESP / AH; the port is ignored) or its address and NAT-T port (Encap).
+	Peer netip.AddrPort
+	// Encap sends an outbound ESP SA's packets in UDP from the local port
+	// 4500 socket (RFC 3948) and keeps the NAT mapping alive with
+	// NAT-keepalives. The engine must be configured with esp.UDPEncap too.
+	Encap bool
+	// Route is the Child SA this SA belongs to. An inbound SA's decrypted
+	// packets must match an In policy whose Handle is this same *Route.
+	Route *Route
+	// Account, if set, is called once per packet with the inner packet
+	// length, to charge the SAD's lifetimes; a non-nil error drops the
+	// packet (counted as Expired). It must not block.
+	Account func(bytes int) error
+
+	bytes, packets atomic.Uint64
+	rekeyRaised    atomic.Bool
+}
+
+// Counters returns the SA's byte and packet counters.
+func (sa *SA) Counters() SACounters {
+	return SACounters{Bytes: sa.bytes.Load(), Packets: sa.packets.Load()}
+}
+
+// SPI returns the engine's SPI.
+func (sa *SA) SPI() uint32 {
+	if sa.ESP != nil {
+		return sa.ESP.SPI()
+	}
+	if sa.AH != nil {
+		return sa.AH.SPI()
+	}
+	return 0
+}
+
+// Protocol returns ESP or AH.
+func (sa *SA) Protocol() ipsec.Protocol {
+	if sa.AH != nil {
+		return ipsec.ProtoAH
+	}
+	return ipsec.ProtoESP
+}
+
+// overhead returns the engine's head and tail room.
+func (sa *SA) overhead() (head, tail int) {
+	if sa.ESP != nil {
+		return sa.ESP.Overhead()
+	}
+	return sa.AH.Overhead()
+}
+
+// needsRekey reports the engine's soft sequence limit.
+func (sa *SA) needsRekey() bool {
+	if sa.ESP != nil {
+		return sa.ESP.NeedsRekey()
+	}
+	return sa.AH.NeedsRekey()
+}
+
+func (sa *SA) validate() error {
+	if (sa.ESP == nil) == (sa.AH == nil) {
+		return errors.New("dataplane: SA needs exactly one of ESP and AH")
+	}
+	if sa.Direction != ipsec.Inbound && sa.Direction != ipsec.Outbound {
+		return fmt.Errorf("dataplane: SA direction %v", sa.Direction)
+	}
+	if sa.AH != nil && sa.AH.Mode() != sa.Mode {
+		return fmt.Errorf("dataplane: SA mode %v but AH engine mode %v", sa.Mode, sa.AH.Mode())
+	}
+	if sa.Encap && sa.AH != nil {
+		return errors.New("dataplane: AH cannot be UDP-encapsulated")
+	}
+	if sa.Direction == ipsec.Outbound {
+		if !sa.Peer.Addr().IsValid() {
+			return errors.New("dataplane: outbound SA without peer address")
+		}
+		if sa.Encap && sa.Peer.Port() == 0 {
+			return errors.New("dataplane: UDP-encapsulated SA without peer port")
+		}
+	} else if sa.Route == nil {
+		return errors.New("dataplane: inbound SA without route")
+	}
+	head, tail := sa.overhead()
+	if head > HeadRoom || tail > TailRoom {
+		return fmt.Errorf("dataplane: SA %#x needs %d/%d octets of head/tail room, the data plane has %d/%d", sa.SPI(), head, tail, HeadRoom, TailRoom)
+	}
+	return nil
+}
+
+// Route binds SPD policies to a Child SA. The daemon puts one *Route in the
+// Handle of the Child SA's Out and In protect policies; the outbound path
+// seals with the route's current outbound SA, and the inbound path accepts
+// an inner packet only when the In policy it matches carries the route of
+// the SA that decrypted it. Rekeying swaps the outbound SA with
+// SetOutbound; old and new inbound SAs share the route.
+type Route struct {
+	// Name identifies the Child SA in events (e.g. its configured name).
+	Name        string
+	out         atomic.Pointer[SA]
+	lastAcquire atomic.Int64
+}
+
+// SetOutbound makes sa the SA new packets are sealed with; nil makes the
+// route raise acquires again.
+func (r *Route) SetOutbound(sa *SA) { r.out.Store(sa) }
+
+// Outbound returns the current outbound SA, nil when there is none.
+func (r *Route) Outbound() *SA { return r.out.Load() }
+
+// saKey names an SA in the table; outbound SPIs are the peer's choice and
+// may equal inbound ones.
+type saKey struct {
+	proto ipsec.Protocol
+	dir   ipsec.Direction
+	spi   uint32
+}
+
+// saTable is copy-on-write: lookups read an immutable map through an atomic
+// pointer; writers are rare (SA installs) and serialised.
+type saTable struct {
+	mu  sync.Mutex
+	cur atomic.Pointer[map[saKey]*SA]
+}
+
+func (t *saTable) lookup(proto ipsec.Protocol, dir ipsec.Direction, spi uint32) *SA {
+	m := t.cur.Load()
+	if m == nil {
+		return nil
+	}
+	return (*m)[saKey{proto, dir, spi}]
+}
+
+func (t *saTable) update(fn func(m map[saKey]*SA) error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	next := make(map[saKey]*SA)
+	if m := t.cur.Load(); m != nil {
+		for k, v := range *m {
+			next[k] = v
+		}
+	}
+	if err := fn(next); err != nil {
+		return err
+	}
+	t.cur.Store(&next)
+	return nil
+}
+
+// all returns the SAs in no particular order.
+func (t *saTable) all() []*SA {
+	m := t.cur.Load()
+	if m == nil {
+		return nil
+	}
+	out := make([]*SA, 0, len(*m))
+	for _, sa := range *m {
+		out = append(out, sa)
+	}
+	return out
+}
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// Events the data plane raises for IKE.
+const (
+	// Acquire: traffic matched a protect policy whose route has no
+	// outbound SA (RFC 4301 section 5.1, step 3c).
+	Acquire EventKind = iota + 1
+	// SoftExpire: an outbound SA's sequence numbers passed the soft
+	// limit; rekey it.
+	SoftExpire
+)
+
+// String names the kind.
+func (k EventKind) String() string {
+	switch k {
+	case Acquire:
+		return "acquire"
+	case SoftExpire:
+		return "soft-expire"
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+// Event is raised by the packet path; it never blocks on it (events are
+// dropped when the channel is full, and acquires are rate-limited per route
+// by the daemon re-arming it).
+type Event struct {
+	Kind EventKind
+	// Route is the Child SA concerned.
+	Route *Route
+	// PolicyID is the matched policy (Acquire).
+	PolicyID uint64
+	// SPI and Protocol name the SA (SoftExpire).
+	SPI      uint32
+	Protocol ipsec.Protocol
+}

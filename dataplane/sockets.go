@@ -1,0 +1,202 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket roles; every IPv6 role is its IPv4 role plus one.
+const (
+	sockUDP4IKE = iota
+	sockUDP6IKE
+	sockUDP4NATT
+	sockUDP6NATT
+	sockESP4
+	sockESP6
+	sockAH4
+	sockAH6
+	numSocks
+)
+
+// pick returns the IPv6 role for an IPv4 one when v6 is set.
+func pick(role4 int, v6 bool) int {
+	if v6 {
+		return role4 + 1
+	}
+	return role4
+}
+
+// socket is one open socket and its batch state.
+type socket struct {
+	role int
+	v6   bool
+	pc   net.PacketConn
+	udp  *net.UDPConn // UDP roles only
+	io   *batchIO
+
+	ikeMu  sync.Mutex // guards ikeBuf and ikeOOB
+	ikeBuf []byte
+	ikeOOB []byte
+}
+
+func (dp *DataPlane) openSockets() error {
+	for role := range numSocks {
+		v6 := role%2 == 1
+		if v6 && dp.cfg.NoIPv6 {
+			continue
+		}
+		local := dp.cfg.Local4
+		if v6 {
+			local = dp.cfg.Local6
+		}
+		s, err := dp.openSocket(role, v6, local)
+		if err != nil {
+			if v6 && !local.IsValid() {
+				continue // no IPv6 on this host: run IPv4 only
+			}
+			return err
+		}
+		dp.socks[role] = s
+	}
+	return nil
+}
+
+func (dp *DataPlane) openSocket(role int, v6 bool, local netip.Addr) (*socket, error) {
+	s := &socket{role: role, v6: v6}
+	fam, ipnet := "udp4", "ip4"
+	if v6 {
+		fam, ipnet = "udp6", "ip6"
+	}
+	host := ""
+	if local.IsValid() {
+		host = local.String()
+	}
+	var err error
+	switch role &^ 1 {
+	case sockUDP4IKE, sockUDP4NATT:
+		port := dp.cfg.IKEPort
+		if role&^1 == sockUDP4NATT {
+			port = dp.cfg.NATTPort
+		}
+		var laddr *net.UDPAddr
+		if local.IsValid() {
+			laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, port))
+		} else {
+			laddr = &net.UDPAddr{Port: int(port)}
+		}
+		s.udp, err = net.ListenUDP(fam, laddr)
+		s.pc = s.udp
+	case sockESP4:
+		s.pc, err = net.ListenPacket(ipnet+":50", host)
+	case sockAH4:
+		s.pc, err = net.ListenPacket(ipnet+":51", host)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: open socket %d (%s): %w", role, fam, err)
+	}
+	sc, err := s.pc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		s.pc.Close()
+		return nil, fmt.Errorf("dataplane: socket %d: %w", role, err)
+	}
+	raw := role >= sockESP4
+	var serr error
+	cerr := sc.Control(func(fd uintptr) {
+		set := func(level, opt, v int) {
+			if e := unix.SetsockoptInt(int(fd), level, opt, v); e != nil && serr == nil {
+				serr = fmt.Errorf("setsockopt %d/%d: %w", level, opt, e)
+			}
+		}
+		if v6 {
+			set(unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
+			set(unix.IPPROTO_IPV6, unix.IPV6_RECVTCLASS, 1)
+			if raw {
+				// The sealed packet carries its own IPv6 header.
+				set(unix.IPPROTO_IPV6, unix.IPV6_HDRINCL, 1)
+			}
+		} else {
+			set(unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+			set(unix.IPPROTO_IP, unix.IP_RECVTOS, 1)
+			if raw {
+				set(unix.IPPROTO_IP, unix.IP_HDRINCL, 1)
+			} else {
+				// Let the kernel fragment outer packets larger than the
+				// path rather than refuse them.
+				set(unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
+			}
+		}
+		set(unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+		set(unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	})
+	if cerr == nil {
+		cerr = serr
+	}
+	if cerr != nil {
+		s.pc.Close()
+		return nil, fmt.Errorf("dataplane: socket %d: %w", role, cerr)
+	}
+	s.io = newBatchIO(sc, dp.cfg.Batch)
+	return s, nil
+}
+
+func (dp *DataPlane) closeSockets() {
+	for _, s := range dp.socks {
+		if s != nil {
+			s.pc.Close()
+		}
+	}
+}
+
+// sendIKE writes one IKE message, with the non-ESP marker in front when
+// marker is set, from src when it is a specific address.
+func (s *socket) sendIKE(msg []byte, marker bool, src netip.Addr, remote netip.AddrPort) error {
+	s.ikeMu.Lock()
+	defer s.ikeMu.Unlock()
+	b := s.ikeBuf[:0]
+	if marker {
+		b = append(b, 0, 0, 0, 0)
+	}
+	b = append(b, msg...)
+	s.ikeBuf = b
+	oob := s.ikeOOB[:0]
+	if src.IsValid() && !src.IsUnspecified() {
+		oob = appendPktinfo(oob, src.Unmap())
+	}
+	s.ikeOOB = oob
+	if _, _, err := s.udp.WriteMsgUDPAddrPort(b, oob, remote); err != nil {
+		return fmt.Errorf("dataplane: send IKE to %v: %w", remote, err)
+	}
+	return nil
+}
+
+// appendPktinfo appends an IP_PKTINFO or IPV6_PKTINFO control message that
+// sets the source address.
+func appendPktinfo(b []byte, src netip.Addr) []byte {
+	var level, typ, dlen int
+	if src.Is4() {
+		level, typ, dlen = unix.IPPROTO_IP, unix.IP_PKTINFO, unix.SizeofInet4Pktinfo
+	} else {
+		level, typ, dlen = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unix.SizeofInet6Pktinfo
+	}
+	start := len(b)
+	b = append(b, make([]byte, unix.CmsgSpace(dlen))...)
+	c := b[start:]
+	binary.NativeEndian.PutUint64(c[0:], uint64(unix.CmsgLen(dlen)))
+	binary.NativeEndian.PutUint32(c[8:], uint32(level))
+	binary.NativeEndian.PutUint32(c[12:], uint32(typ))
+	d := c[unix.SizeofCmsghdr:]
+	if src.Is4() {
+		a := src.As4()
+		copy(d[4:8], a[:]) // ipi_spec_dst
+	} else {
+		a := src.As16()
+		copy(d[0:16], a[:])
+	}
+	return b
+}

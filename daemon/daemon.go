@@ -94,8 +94,9 @@ type waiter struct {
 	start       time.Time
 }
 
-// New loads the configuration and builds the daemon on a packet path.
-func New(opts Options, path PacketPath) (*Daemon, error) {
+// New loads the configuration and, once it is known to be good, builds the
+// daemon on the packet path newPath makes.
+func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -115,6 +116,10 @@ func New(opts Options, path PacketPath) (*Daemon, error) {
 		return nil, err
 	}
 	creds, err := newPubkeyCredentials(cfg, base)
+	if err != nil {
+		return nil, err
+	}
+	path, err := newPath()
 	if err != nil {
 		return nil, err
 	}

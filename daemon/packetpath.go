@@ -1,0 +1,291 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"math/bits"
+	"net/netip"
+	"sync"
+
+	"github.com/cygnet-ipsec/cygnet/ah"
+	"github.com/cygnet-ipsec/cygnet/dataplane"
+	"github.com/cygnet-ipsec/cygnet/esp"
+	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/spd"
+	"github.com/cygnet-ipsec/cygnet/transform"
+)
+
+// Routes is what the packet path asks of the host's routing: send a
+// remote subnet into the TUN, and stop doing so.
+type Routes interface {
+	AddRoutes(dev string, remote []spd.AddrRange, src netip.Addr) error
+	DelRoutes(dev string, remote []spd.AddrRange)
+}
+
+// packetPath binds the IKE state machine to the data plane: it turns
+// negotiated Child SAs into ESP/AH SAs, SPD policies and routes.
+type packetPath struct {
+	dp     *dataplane.DataPlane
+	spd    *spd.DB
+	routes Routes
+	log    *slog.Logger
+	ike    chan IKEDatagram
+
+	mu       sync.Mutex
+	children map[uint32]*installed // by ChildSA.UniqueID
+	nextID   uint64
+}
+
+// installed is what one Child SA put into the data plane.
+type installed struct {
+	child    *ike.ChildSA
+	in, out  *dataplane.SA
+	route    *dataplane.Route
+	policies []spd.Policy
+}
+
+// NewPacketPath creates the TUN device, the sockets and the SPD.
+func NewPacketPath(tunName string, routes Routes, log *slog.Logger) (PacketPath, error) {
+	p := &packetPath{spd: &spd.DB{}, routes: routes, log: log, ike: make(chan IKEDatagram, 256), children: map[uint32]*installed{}}
+	dp, err := dataplane.New(dataplane.Config{
+		TUNName: tunName,
+		SPD:     p.spd,
+		IKE: func(msg []byte, local, remote netip.AddrPort) {
+			select {
+			case p.ike <- IKEDatagram{Data: append([]byte(nil), msg...), Local: local, Remote: remote}:
+			default:
+				// The event loop is behind; IKE retransmits.
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.dp = dp
+	dp.Start()
+	return p, nil
+}
+
+func (p *packetPath) IKE() <-chan IKEDatagram { return p.ike }
+
+func (p *packetPath) SendIKE(msg []byte, local, remote netip.AddrPort) error {
+	return p.dp.SendIKE(msg, local, remote)
+}
+
+func (p *packetPath) Source(remote netip.AddrPort) (netip.AddrPort, error) { return p.dp.Source(remote) }
+
+func (p *packetPath) Close() error { return p.dp.Close() }
+
+func (p *packetPath) Counters(spiIn, spiOut uint32) (bytesIn, packetsIn, bytesOut, packetsOut uint64) {
+	for _, proto := range []ipsec.Protocol{ipsec.ProtoESP, ipsec.ProtoAH} {
+		if sa := p.dp.SA(proto, ipsec.Inbound, spiIn); sa != nil {
+			c := sa.Counters()
+			bytesIn, packetsIn = c.Bytes, c.Packets
+		}
+		if sa := p.dp.SA(proto, ipsec.Outbound, spiOut); sa != nil {
+			c := sa.Counters()
+			bytesOut, packetsOut = c.Bytes, c.Packets
+		}
+	}
+	return
+}
+
+// engines builds the inbound and outbound ESP or AH SAs of a Child SA.
+func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
+	window := 128
+	tfc, copyDSCP := 0, false
+	if cc := c.Config; cc != nil {
+		if cc.ReplayWindow > 0 {
+			window = int(cc.ReplayWindow)
+		}
+		tfc, copyDSCP = int(cc.TFCPadding), cc.CopyDSCP
+	}
+	mk := func(dir ipsec.Direction, spi uint32, encrKey, integKey []byte) (*dataplane.SA, error) {
+		key := append(append([]byte(nil), encrKey...), integKey...)
+		defer clear(key)
+		sa := &dataplane.SA{Direction: dir, Mode: c.Mode, Peer: c.Remote, Encap: c.Encap}
+		if c.Protocol == ipsec.ProtoAH {
+			x, err := transform.NewIntegrity(transform.IntegID(c.Integ), key, transform.Options{})
+			if err != nil {
+				return nil, err
+			}
+			a, err := ah.New(ah.Config{SPI: spi, Mode: c.Mode, Direction: dir, Integrity: x, Src: c.Local.Addr(), Dst: c.Remote.Addr(),
+				ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP})
+			if err != nil {
+				return nil, err
+			}
+			sa.AH = a
+			return sa, nil
+		}
+		x, err := transform.NewESP(transform.EncrID(c.Encr), c.EncrKeyBits, transform.IntegID(c.Integ), key, transform.Options{})
+		if err != nil {
+			return nil, err
+		}
+		cfg := esp.Config{SPI: spi, Mode: c.Mode, Direction: dir, Transform: x, Src: c.Local.Addr(), Dst: c.Remote.Addr(),
+			ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP}
+		if dir == ipsec.Outbound {
+			cfg.TFCPadTo = tfc
+		}
+		if c.Encap {
+			cfg.UDP = &esp.UDPEncap{SrcPort: c.Local.Port(), DstPort: c.Remote.Port()}
+		}
+		e, err := esp.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		sa.ESP = e
+		return sa, nil
+	}
+	if in, err = mk(ipsec.Inbound, c.SPIIn, c.EncrKeyIn, c.IntegKeyIn); err != nil {
+		return nil, nil, fmt.Errorf("inbound SA %08x: %w", c.SPIIn, err)
+	}
+	if out, err = mk(ipsec.Outbound, c.SPIOut, c.EncrKeyOut, c.IntegKeyOut); err != nil {
+		return nil, nil, fmt.Errorf("outbound SA %08x: %w", c.SPIOut, err)
+	}
+	return in, out, nil
+}
+
+// rangeBits is how many address bits a range fixes: 32 for a host, 24 for
+// a /24; more specific policies win.
+func rangeBits(r spd.AddrRange) int {
+	a, b := r.From.As16(), r.To.As16()
+	n := 0
+	for i := range a {
+		x := a[i] ^ b[i]
+		if x == 0 {
+			n += 8
+			continue
+		}
+		n += bits.LeadingZeros8(x)
+		break
+	}
+	if r.From.Is4() {
+		n -= 96
+	}
+	return n
+}
+
+// InstallChildSA puts a negotiated Child SA into the data plane: both SAs,
+// the Out and In protect policies, and routes for the remote selectors.
+func (p *packetPath) InstallChildSA(c *ike.ChildSA) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old := p.children[c.UniqueID]; old != nil {
+		// The peer moved (NAT mapping change): re-point the outbound SA.
+		p.removeLocked(old)
+	}
+	in, out, err := engines(c)
+	if err != nil {
+		return err
+	}
+	route := &dataplane.Route{Name: c.Name}
+	in.Route, out.Route = route, route
+	if err := p.dp.AddSA(in); err != nil {
+		return err
+	}
+	if err := p.dp.AddSA(out); err != nil {
+		p.dp.RemoveSA(c.Protocol, ipsec.Inbound, c.SPIIn)
+		return err
+	}
+	route.SetOutbound(out)
+	sels := spd.CrossProduct(c.LocalTS, c.RemoteTS)
+	prio := uint32(1000)
+	for _, s := range sels {
+		prio = min(prio, uint32(1000-rangeBits(s.Local)-rangeBits(s.Remote)))
+	}
+	inst := &installed{child: c, in: in, out: out, route: route}
+	for _, dir := range []spd.Direction{spd.Out, spd.In} {
+		p.nextID++
+		inst.policies = append(inst.policies, spd.Policy{ID: p.nextID, Direction: dir, Action: spd.Protect, Priority: prio, Selectors: sels, Handle: route})
+	}
+	p.children[c.UniqueID] = inst
+	if err := p.replacePolicies(); err != nil {
+		delete(p.children, c.UniqueID)
+		p.dp.RemoveSA(c.Protocol, ipsec.Inbound, c.SPIIn)
+		p.dp.RemoveSA(c.Protocol, ipsec.Outbound, c.SPIOut)
+		return err
+	}
+	if c.Mode == ipsec.ModeTunnel && p.routes != nil {
+		var remote []spd.AddrRange
+		for _, t := range c.RemoteTS {
+			remote = append(remote, t.Addrs)
+		}
+		if err := p.routes.AddRoutes(p.dp.TUNName(), remote, localSource(c.LocalTS)); err != nil {
+			p.log.Warn("adding routes failed", "child", c.Name, "err", err)
+		}
+	}
+	p.adjustMTU()
+	return nil
+}
+
+// localSource picks a host address for route source hints: the first
+// single-address local selector, or the first address of a local subnet
+// that is configured on this host.
+func localSource(local []spd.Endpoint) netip.Addr {
+	for _, t := range local {
+		if t.Addrs.From == t.Addrs.To {
+			return t.Addrs.From
+		}
+	}
+	return netip.Addr{}
+}
+
+func (p *packetPath) replacePolicies() error {
+	var all []spd.Policy
+	for _, inst := range p.children {
+		all = append(all, inst.policies...)
+	}
+	return p.spd.Replace(all)
+}
+
+// DeleteChildSA takes a Child SA out of the data plane.
+func (p *packetPath) DeleteChildSA(c *ike.ChildSA) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	inst := p.children[c.UniqueID]
+	if inst == nil {
+		return
+	}
+	p.removeLocked(inst)
+	if err := p.replacePolicies(); err != nil {
+		p.log.Warn("updating policies failed", "err", err)
+	}
+	if c.Mode == ipsec.ModeTunnel && p.routes != nil {
+		var remote []spd.AddrRange
+		for _, t := range c.RemoteTS {
+			remote = append(remote, t.Addrs)
+		}
+		p.routes.DelRoutes(p.dp.TUNName(), remote)
+	}
+}
+
+func (p *packetPath) removeLocked(inst *installed) {
+	c := inst.child
+	inst.route.SetOutbound(nil)
+	p.dp.RemoveSA(c.Protocol, ipsec.Inbound, inst.in.SPI())
+	p.dp.RemoveSA(c.Protocol, ipsec.Outbound, inst.out.SPI())
+	for _, sa := range []*dataplane.SA{inst.in, inst.out} {
+		if sa.ESP != nil {
+			sa.ESP.Wipe()
+		}
+		if sa.AH != nil {
+			sa.AH.Wipe()
+		}
+	}
+	delete(p.children, c.UniqueID)
+}
+
+// adjustMTU sets the TUN MTU so the largest inner packet still fits the
+// underlay after the heaviest installed SA's overhead.
+func (p *packetPath) adjustMTU() {
+	mtu := p.dp.UnderlayMTU()
+	for _, inst := range p.children {
+		mtu = min(mtu, dataplane.InnerMTU(inst.out, p.dp.UnderlayMTU()))
+	}
+	if mtu != p.dp.MTU() {
+		if err := p.dp.SetMTU(mtu); err != nil {
+			p.log.Warn("setting the TUN MTU failed", "mtu", mtu, "err", err)
+		}
+	}
+}

@@ -104,6 +104,7 @@ type certSpec struct {
 	emails    []string
 	ips       []net.IP
 	keyUsage  x509.KeyUsage
+	ski       []byte
 	key       crypto.Signer
 }
 
@@ -129,6 +130,7 @@ func makeCert(t testing.TB, spec certSpec, issuer *x509.Certificate, issuerKey c
 		KeyUsage:              spec.keyUsage,
 		BasicConstraintsValid: true,
 		IsCA:                  spec.ca,
+		SubjectKeyId:          spec.ski,
 	}
 	if spec.ca && tmpl.KeyUsage == 0 {
 		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign

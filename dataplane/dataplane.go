@@ -3,10 +3,10 @@ package dataplane
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
@@ -65,6 +65,10 @@ type Config struct {
 	Batch int
 	// Keepalive is the NAT-keepalive interval (default 20 s).
 	Keepalive time.Duration
+	// FwMark, if non-zero, is set (SO_MARK) on every socket, so a policy
+	// routing rule can keep the data plane's own packets out of the
+	// routes into the TUN (netcfg's rule skips this mark).
+	FwMark uint32
 	// Events receives acquires and soft expiries; the packet path never
 	// blocks on it (events are dropped when it is full). Nil discards them.
 	Events chan<- Event
@@ -82,6 +86,12 @@ type DataPlane struct {
 
 	// socks holds the sockets by role; nil entries are not open.
 	socks [numSocks]*socket
+
+	// ctl4 and ctl6 are unbound UDP sockets opened in New (so in the
+	// network namespace New ran in): SetMTU's ioctls and Source's route
+	// lookups (connect, getsockname) use them.
+	ctl4, ctl6 int
+	ctlMu      sync.Mutex // serialises Source
 
 	mu     sync.Mutex // guards mtu and closed
 	mtu    int
@@ -115,7 +125,10 @@ func New(cfg Config) (*DataPlane, error) {
 	if cfg.Keepalive <= 0 {
 		cfg.Keepalive = DefaultKeepalive
 	}
-	dp := &DataPlane{cfg: cfg, spd: cfg.SPD, done: make(chan struct{})}
+	dp := &DataPlane{cfg: cfg, spd: cfg.SPD, done: make(chan struct{}), ctl4: -1, ctl6: -1}
+	if err := dp.openControl(); err != nil {
+		return nil, err
+	}
 	if err := dp.openSockets(); err != nil {
 		dp.closeSockets()
 		return nil, err
@@ -202,17 +215,12 @@ func (dp *DataPlane) SetMTU(mtu int) error {
 	if mtu < minIPv4MTU || mtu > dp.cfg.UnderlayMTU {
 		return fmt.Errorf("dataplane: MTU %d outside [%d, %d]", mtu, minIPv4MTU, dp.cfg.UnderlayMTU)
 	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("dataplane: set MTU: %w", err)
-	}
-	defer unix.Close(fd)
 	ifr, err := unix.NewIfreq(dp.name)
 	if err != nil {
 		return fmt.Errorf("dataplane: set MTU: %w", err)
 	}
 	ifr.SetUint32(uint32(mtu))
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFMTU, ifr); err != nil {
+	if err := unix.IoctlIfreq(dp.ctl4, unix.SIOCSIFMTU, ifr); err != nil {
 		return fmt.Errorf("dataplane: set MTU of %s to %d: %w", dp.name, mtu, err)
 	}
 	dp.mu.Lock()
@@ -313,15 +321,68 @@ func (dp *DataPlane) Source(remote netip.AddrPort) (netip.AddrPort, error) {
 	if ra.Is6() && dp.cfg.Local6.IsValid() && !dp.cfg.Local6.IsUnspecified() {
 		return netip.AddrPortFrom(dp.cfg.Local6, port), nil
 	}
-	// A connected UDP socket sends nothing; its local address is the
-	// routing decision.
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ra, max(remote.Port(), 1))))
+	// Connecting a UDP socket sends nothing; its local address is then
+	// the routing decision (with the data plane's mark).
+	fd := dp.ctl4
+	if ra.Is6() {
+		fd = dp.ctl6
+	}
+	if fd < 0 {
+		return netip.AddrPort{}, fmt.Errorf("dataplane: source address toward %v: no socket of that family", remote)
+	}
+	dp.ctlMu.Lock()
+	defer dp.ctlMu.Unlock()
+	var sa unix.Sockaddr
+	if ra.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(max(remote.Port(), 1)), Addr: ra.As4()}
+	} else {
+		sa = &unix.SockaddrInet6{Port: int(max(remote.Port(), 1)), Addr: ra.As16()}
+	}
+	if err := unix.Connect(fd, sa); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("dataplane: source address toward %v: %w", remote, err)
+	}
+	defer disconnect(fd)
+	la, err := unix.Getsockname(fd)
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("dataplane: source address toward %v: %w", remote, err)
 	}
-	defer c.Close()
-	la := c.LocalAddr().(*net.UDPAddr).AddrPort()
-	return netip.AddrPortFrom(la.Addr().Unmap(), port), nil
+	var a netip.Addr
+	switch la := la.(type) {
+	case *unix.SockaddrInet4:
+		a = netip.AddrFrom4(la.Addr)
+	case *unix.SockaddrInet6:
+		a = netip.AddrFrom16(la.Addr).Unmap()
+	}
+	return netip.AddrPortFrom(a, port), nil
+}
+
+// disconnect dissolves a UDP socket's association (connect to AF_UNSPEC).
+func disconnect(fd int) {
+	var unspec [unix.SizeofSockaddrInet6]byte
+	_, _, _ = unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&unspec[0])), uintptr(len(unspec)))
+}
+
+// openControl opens the control sockets.
+func (dp *DataPlane) openControl() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("dataplane: control socket: %w", err)
+	}
+	dp.ctl4 = fd
+	if fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err == nil {
+		dp.ctl6 = fd
+	}
+	if dp.cfg.FwMark != 0 {
+		for _, fd := range []int{dp.ctl4, dp.ctl6} {
+			if fd < 0 {
+				continue
+			}
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(dp.cfg.FwMark)); err != nil {
+				return fmt.Errorf("dataplane: SO_MARK: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // runKeepalives sends a NAT-keepalive (one 0xFF octet, RFC 3948 section

@@ -131,6 +131,9 @@ func (dp *DataPlane) openSocket(role int, v6 bool, local netip.Addr) (*socket, e
 				set(unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
 			}
 		}
+		if dp.cfg.FwMark != 0 {
+			set(unix.SOL_SOCKET, unix.SO_MARK, int(dp.cfg.FwMark))
+		}
 		set(unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
 		set(unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 	})
@@ -146,6 +149,12 @@ func (dp *DataPlane) openSocket(role int, v6 bool, local netip.Addr) (*socket, e
 }
 
 func (dp *DataPlane) closeSockets() {
+	for _, fd := range []int{dp.ctl4, dp.ctl6} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	dp.ctl4, dp.ctl6 = -1, -1
 	for _, s := range dp.socks {
 		if s != nil {
 			s.pc.Close()

@@ -6,12 +6,14 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"unsafe"
 )
 
-// maxSpan is the number of elementary intervals a selector may cover on an axis and still
-// be listed in each of them. Wider selectors move to the next axis, so every selector adds
-// at most maxSpan list entries and the index stays linear in the number of selectors
-// however much the ranges overlap.
+// maxSpan bounds the index memory: an axis lists its candidates in every elementary
+// interval they cover, at most maxSpan entries per candidate on average. Candidates are
+// admitted narrowest first until that budget is spent; the rest move to the next axis.
+// The index thus stays linear in the number of selectors however much the ranges
+// overlap, while realistic supernets spanning a few hundred sites still get listed.
 const maxSpan = 32
 
 // u128 is an address as a 128-bit big-endian integer (IPv4 in its IPv4-mapped form).
@@ -120,16 +122,22 @@ func (s *csel) match(p *probe) bool {
 	return s.lp.Contains(p.lport) && s.rp.Contains(p.rport)
 }
 
-// axis maps an address to its elementary interval and each interval to the ranks of the
-// selectors covering it, ascending.
-type axis struct {
-	bounds []u128   // sorted starts of intervals 1..n; interval 0 starts below everything
-	off    []uint32 // interval i lists ents[off[i]:off[i+1]]
-	ents   []uint32
+// interval is an elementary interval of an axis: no selector listed on the axis starts
+// or ends strictly inside it, so they all cover it entirely or not at all.
+type interval struct {
+	start    u128   // first key; interval 0 starts at zero, below every address
+	off, end uint32 // the covering selectors' ranks, ascending, are ents[off:end]
+}
 
-	// Bucket accelerator: the bounds between lowEnd and highStart share their first
-	// shift bits (pmin..pmax); the next bbits bits select a bucket, and buckets[j]
-	// is the index of the first bound in bucket j or later.
+// axis maps an address to its elementary interval and each interval to the ranks of the
+// selectors covering it.
+type axis struct {
+	ivs  []interval // sorted by start
+	ents []uint32
+
+	// Bucket accelerator: the interval starts between lowEnd and highEnd share their
+	// first shift bits (pmin..pmax); the next bbits bits select a bucket, and
+	// buckets[j] is the index of the first of them in bucket j or later.
 	buckets         []uint32
 	pmin, pmax      u128
 	shift, bbits    uint
@@ -150,58 +158,72 @@ func upperBound(b []u128, k u128) int {
 	return lo
 }
 
+// startsUpTo returns how many of the sorted intervals start at or below k.
+func startsUpTo(ivs []interval, k u128) int {
+	lo, hi := 0, len(ivs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if k.less(ivs[m].start) {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo
+}
+
+// interval returns the index of the interval holding k; the axis must not be empty.
 func (a *axis) interval(k u128) int {
 	if a.buckets == nil {
-		return upperBound(a.bounds, k)
+		return startsUpTo(a.ivs, k) - 1
 	}
 	if k.less(a.pmin) {
-		return upperBound(a.bounds[:a.lowEnd], k)
+		return startsUpTo(a.ivs[:a.lowEnd], k) - 1
 	}
 	if a.pmax.less(k) {
-		return a.highEnd + upperBound(a.bounds[a.highEnd:], k)
+		return a.highEnd + startsUpTo(a.ivs[a.highEnd:], k) - 1
 	}
 	j := k.shl(a.shift).hi >> (64 - a.bbits)
 	lo, hi := int(a.buckets[j]), int(a.buckets[j+1])
-	return lo + upperBound(a.bounds[lo:hi], k)
+	return lo + startsUpTo(a.ivs[lo:hi], k) - 1
 }
 
 func (a *axis) list(k u128) []uint32 {
-	if a.off == nil {
+	if a.ivs == nil {
 		return nil
 	}
-	i := a.interval(k)
-	return a.ents[a.off[i]:a.off[i+1]]
+	iv := &a.ivs[a.interval(k)]
+	return a.ents[iv.off:iv.end]
 }
 
 func (a *axis) buildBuckets() {
-	n := len(a.bounds)
+	n := len(a.ivs)
 	if n < 16 {
 		return
 	}
 	// Trim a few outliers so one stray range does not spoil the shared prefix.
-	lo, hi := a.bounds[n/32], a.bounds[n-1-n/32]
+	lo, hi := a.ivs[1+n/32].start, a.ivs[n-1-n/32].start
 	shift := commonPrefixLen(lo, hi)
-	bbits := uint(bits.Len(uint(n))) + 1
+	bbits := uint(bits.Len(uint(n)))
 	bbits = min(bbits, 20, 128-shift)
 	if bbits == 0 {
 		return
 	}
 	a.shift, a.bbits = shift, bbits
 	a.pmin, a.pmax = prefixBounds(lo, shift)
-	a.lowEnd = upperBound(a.bounds, a.pmin)
-	if a.lowEnd > 0 && a.bounds[a.lowEnd-1] == a.pmin {
-		a.lowEnd-- // bounds equal to pmin belong to the middle part
+	a.lowEnd = startsUpTo(a.ivs, a.pmin)
+	if a.lowEnd > 0 && a.ivs[a.lowEnd-1].start == a.pmin {
+		a.lowEnd-- // a start equal to pmin belongs to the middle part
 	}
-	a.highEnd = upperBound(a.bounds, a.pmax)
+	a.highEnd = startsUpTo(a.ivs, a.pmax)
 	a.buckets = make([]uint32, 1<<bbits+1)
 	i := a.lowEnd
 	for j := range a.buckets {
-		for i < a.highEnd && a.bounds[i].shl(shift).hi>>(64-bbits) < uint64(j) {
+		for i < a.highEnd && a.ivs[i].start.shl(shift).hi>>(64-bbits) < uint64(j) {
 			i++
 		}
 		a.buckets[j] = uint32(i)
 	}
-	a.buckets[len(a.buckets)-1] = uint32(a.highEnd)
 }
 
 // axisKey picks which address of a selector an axis is built on.
@@ -244,34 +266,43 @@ func axisBounds(sels []csel, ranks []uint32, k axisKey, famLo, famHi u128) []u12
 }
 
 // buildAxis indexes the candidate ranks (ascending) on axis k and returns the ranks
-// that cover more than maxSpan intervals, left for the next level.
+// left out by the memory budget, for the next level.
 func buildAxis(sels []csel, cand []uint32, k axisKey, famLo, famHi u128) (axis, []uint32) {
 	var a axis
 	if len(cand) == 0 {
 		return a, nil
 	}
 	all := axisBounds(sels, cand, k, famLo, famHi)
-	var narrow, wide []uint32
+	spans := make([]int, len(sels))
+	bySpan := slices.Clone(cand)
 	for _, r := range cand {
 		lo, hi := sels[r].span(k)
-		if upperBound(all, hi)-upperBound(all, lo)+1 <= maxSpan {
-			narrow = append(narrow, r)
-		} else {
-			wide = append(wide, r)
+		spans[r] = upperBound(all, hi) - upperBound(all, lo) + 1
+	}
+	slices.SortStableFunc(bySpan, func(a, b uint32) int { return spans[a] - spans[b] })
+	budget := maxSpan * len(cand)
+	admitted := len(bySpan)
+	for i, r := range bySpan {
+		if budget -= spans[r]; budget < 0 {
+			admitted = i
+			break
 		}
 	}
+	narrow, wide := bySpan[:admitted], bySpan[admitted:]
+	slices.Sort(narrow)
+	slices.Sort(wide)
 	if len(narrow) == 0 {
 		return a, wide
 	}
-	a.bounds = axisBounds(sels, narrow, k, famLo, famHi)
-	n := len(a.bounds) + 1
+	bounds := axisBounds(sels, narrow, k, famLo, famHi)
+	n := len(bounds) + 1
 	// Two passes over the narrow ranks in ascending order: count, then fill. An
 	// interval is closed once an entry matching all of it has been listed.
 	counts := make([]uint32, n+1)
 	closed := make([]bool, n)
 	for _, r := range narrow {
 		lo, hi := sels[r].span(k)
-		for i := upperBound(a.bounds, lo); i <= upperBound(a.bounds, hi); i++ {
+		for i := upperBound(bounds, lo); i <= upperBound(bounds, hi); i++ {
 			if !closed[i] {
 				counts[i+1]++
 				closed[i] = sels[r].closes(k)
@@ -281,16 +312,21 @@ func buildAxis(sels []csel, cand []uint32, k axisKey, famLo, famHi u128) (axis, 
 	for i := 1; i <= n; i++ {
 		counts[i] += counts[i-1]
 	}
-	a.off = counts
+	a.ivs = make([]interval, n)
+	for i := range a.ivs {
+		a.ivs[i].off, a.ivs[i].end = counts[i], counts[i]
+		if i > 0 {
+			a.ivs[i].start = bounds[i-1]
+		}
+	}
 	a.ents = make([]uint32, counts[n])
-	fill := slices.Clone(counts[:n])
 	clear(closed)
 	for _, r := range narrow {
 		lo, hi := sels[r].span(k)
-		for i := upperBound(a.bounds, lo); i <= upperBound(a.bounds, hi); i++ {
+		for i := upperBound(bounds, lo); i <= upperBound(bounds, hi); i++ {
 			if !closed[i] {
-				a.ents[fill[i]] = r
-				fill[i]++
+				a.ents[a.ivs[i].end] = r
+				a.ivs[i].end++
 				closed[i] = sels[r].closes(k)
 			}
 		}
@@ -351,5 +387,5 @@ func (ix *famIndex) lookup(p *probe) uint32 {
 }
 
 func (a *axis) bytes() int {
-	return len(a.bounds)*16 + len(a.off)*4 + len(a.ents)*4 + len(a.buckets)*4
+	return len(a.ivs)*int(unsafe.Sizeof(interval{})) + len(a.ents)*4 + len(a.buckets)*4
 }

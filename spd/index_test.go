@@ -45,26 +45,26 @@ func describe(p *Policy) string {
 	return fmt.Sprintf("policy %d prio %d %v", p.ID, p.Priority, p.Selectors)
 }
 
-// TestIndexWideSelectors forces every level of the index: narrow on remote, wide on
-// remote but narrow on local, and wide on both.
+// TestIndexWideSelectors forces every level of the index: selectors listed on the
+// remote axis, on the local axis once the remote budget is spent, and in the list of
+// selectors wide on both, and checks hand-picked and random flows against a scan.
 func TestIndexWideSelectors(t *testing.T) {
 	var ps []Policy
-	id := uint64(0)
-	add := func(prio uint32, local, remote string, act Action) {
-		id++
-		ps = append(ps, Policy{ID: id, Direction: Out, Action: act, Priority: prio,
-			Selectors: []TrafficSelector{NewSelector(mustPrefix(local), mustPrefix(remote))}})
+	add := func(prio uint32, s TrafficSelector) {
+		ps = append(ps, Policy{ID: uint64(len(ps) + 1), Direction: Out, Action: Bypass, Priority: prio, Selectors: []TrafficSelector{s}})
 	}
-	for i := range 100 {
-		add(10, "192.168.0.0/24", fmt.Sprintf("10.%d.%d.0/24", i/10, i%10), Bypass)
+	for i := range 100 { // IDs 1-100: narrow sites
+		add(10, NewSelector(mustPrefix("192.168.0.0/24"), mustPrefix(fmt.Sprintf("10.0.%d.0/24", i))))
 	}
-	add(5, "192.168.0.0/25", "10.0.0.0/8", Protect)  // wide on remote, narrow on local
-	add(7, "0.0.0.0/0", "10.0.0.0/12", Bypass)       // wide on both
-	add(100, "0.0.0.0/0", "0.0.0.0/0", Discard)      // catch-all
-	add(1, "192.168.0.7/32", "10.0.5.9/32", Discard) // narrow, best
-	for i := range 40 {                              // many local boundaries among remote-wide selectors
-		add(50, fmt.Sprintf("172.16.0.%d/32", i), "0.0.0.0/0", Bypass)
+	for i := range 300 { // IDs 101-400: wide on remote, narrow on local
+		add(20, NewSelector(mustPrefix(fmt.Sprintf("172.16.%d.%d/32", i/100, 2*(i%100))), mustPrefix("0.0.0.0/0")))
 	}
+	for i := range 300 { // IDs 401-700: wide on both, told apart only by port
+		s := NewSelector(mustPrefix("0.0.0.0/0"), mustPrefix("0.0.0.0/0"))
+		s.Proto, s.RemotePorts = ProtoTCP, Port(uint16(1000+i))
+		add(uint32(5+i%30), s)
+	}
+	add(100, NewSelector(mustPrefix("0.0.0.0/0"), mustPrefix("0.0.0.0/0"))) // ID 701: catch-all
 	tab, err := Compile(ps)
 	if err != nil {
 		t.Fatal(err)
@@ -75,24 +75,28 @@ func TestIndexWideSelectors(t *testing.T) {
 	}
 	tests := []struct {
 		src, dst string
+		port     uint16
 		want     uint64
 	}{
-		{"192.168.0.7", "10.0.5.9", 104},
-		{"192.168.0.7", "10.0.5.8", 101},   // /25 local beats the /24 bypass
-		{"192.168.0.200", "10.0.5.8", 102}, // outside the /25: the /12 wide entry
-		{"192.168.0.200", "10.9.9.1", 102},
-		{"192.168.0.200", "10.99.9.1", 103},
-		{"192.168.0.1", "10.99.9.1", 101},
-		{"1.1.1.1", "8.8.8.8", 103},
-		{"172.16.0.3", "10.99.9.1", 108},
-		{"172.16.0.3", "10.9.9.1", 102},
+		{"192.168.0.7", "10.0.5.9", 80, 6},
+		{"192.168.0.7", "10.0.5.9", 1000, 401}, // priority 5 beats the site's 10
+		{"192.168.0.7", "10.0.5.9", 1059, 6},   // priority 34 loses to it
+		{"172.16.0.6", "10.0.5.9", 80, 104},
+		{"172.16.0.6", "10.0.5.9", 1040, 441},
+		{"172.16.0.7", "8.8.8.8", 80, 701},
 	}
 	for _, tt := range tests {
-		f := Flow{Src: mustAddr(tt.src), Dst: mustAddr(tt.dst)}
+		f := Flow{Src: mustAddr(tt.src), Dst: mustAddr(tt.dst), Proto: ProtoTCP, DstPort: tt.port}
 		got := tab.Lookup(Out, f)
 		if got == nil || got.ID != tt.want {
-			t.Errorf("%s -> %s: got %s, want policy %d", tt.src, tt.dst, describe(got), tt.want)
+			t.Errorf("%s -> %s:%d: got %s, want policy %d", tt.src, tt.dst, tt.port, describe(got), tt.want)
 		}
+		checkAgainstNaive(t, tab, ps, Out, f)
+	}
+	r := newRand(9)
+	for range 5000 {
+		f := Flow{Src: netip.AddrFrom4([4]byte{[]byte{192, 172, 1}[r.IntN(3)], []byte{168, 16}[r.IntN(2)], byte(r.IntN(4)), byte(r.IntN(210))}),
+			Dst: netip.AddrFrom4([4]byte{10, 0, byte(r.IntN(110)), 1}), Proto: ProtoTCP, DstPort: uint16(995 + r.IntN(310))}
 		checkAgainstNaive(t, tab, ps, Out, f)
 	}
 }

@@ -184,8 +184,10 @@ func (h handlers) names() []string {
 }
 
 // settings runs the handler of every set option of sec; unknown options are
-// problems.
-func (d *decoder) settings(sec *Section, path string, h handlers) {
+// problems. It returns where each option was set, so that later layers can
+// name the line of an option they cannot honour.
+func (d *decoder) settings(sec *Section, path string, h handlers) map[string]Pos {
+	set := make(map[string]Pos, len(sec.Settings))
 	for _, kv := range sec.Settings {
 		f, ok := h[kv.Key]
 		if !ok {
@@ -195,8 +197,10 @@ func (d *decoder) settings(sec *Section, path string, h handlers) {
 		if !kv.Set {
 			continue // "key =": strongSwan's "not set", the default applies
 		}
+		set[kv.Key] = kv.Pos
 		f(kv)
 	}
+	return set
 }
 
 // Typed option helpers: each parses kv.Value into *out or reports why not.
@@ -444,7 +448,7 @@ func (d *decoder) connection(sec *Section) *Connection {
 		"mediated_by":    d.notSupported(path, "IKEv2 mediation extension"),
 		"mediation_peer": d.notSupported(path, "IKEv2 mediation extension"),
 	}
-	d.settings(sec, path, h)
+	c.Set = d.settings(sec, path, h)
 
 	// IKE_SA lifetimes as vici_config.c derives them.
 	if !rekeySet && !reauthSet {
@@ -705,7 +709,7 @@ func (d *decoder) auth(sec *Section, path string, local bool) *Auth {
 			h[k] = func(*Setting) {}
 		}
 	}
-	d.settings(sec, path, h)
+	a.Set = d.settings(sec, path, h)
 	for _, sub := range sec.Sections {
 		lower := strings.ToLower(sub.Name)
 		switch {
@@ -902,7 +906,7 @@ func (d *decoder) child(sec *Section, path string) *Child {
 		"label":      d.notSupported(path, "security labels"),
 		"label_mode": d.notSupported(path, "security labels"),
 	}
-	d.settings(sec, path, h)
+	ch.Set = d.settings(sec, path, h)
 	for _, sub := range sec.Sections {
 		d.unknown(sub.Pos, path, sub.Name, true, nil)
 	}

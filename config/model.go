@@ -160,6 +160,9 @@ type Connection struct {
 	Remote []*Auth
 
 	Children []*Child
+
+	// Set maps each option written in this section to its position.
+	Set map[string]Pos
 }
 
 // Child finds a child by name.
@@ -234,6 +237,9 @@ type Auth struct {
 	Pubkeys []*PublicKey
 
 	Revocation Revocation
+
+	// Set maps each option written in this section to its position.
+	Set map[string]Pos
 }
 
 // Mode is a CHILD_SA's IPsec mode.
@@ -367,6 +373,9 @@ type Child struct {
 	SHA256_96      bool
 	ForwardICMP    bool // icmp = yes
 	HWOffload      HWOffload
+
+	// Set maps each option written in this section to its position.
+	Set map[string]Pos
 }
 
 // Authority is authorities.<name>: a CA with its revocation sources.

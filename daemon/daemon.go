@@ -44,6 +44,9 @@ type PacketPath interface {
 	CounterSource
 	// IKE delivers received IKE messages.
 	IKE() <-chan IKEDatagram
+	// Protect keeps the connections' remote subnets unreachable unless a
+	// Child SA carries them.
+	Protect(conns []*ike.PeerConfig) error
 	// Close stops the data plane and removes its TUN and routes; the
 	// drop routes for protected traffic stay.
 	Close() error
@@ -121,6 +124,10 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	}
 	path, err := newPath()
 	if err != nil {
+		return nil, err
+	}
+	if err := path.Protect(conns); err != nil {
+		path.Close()
 		return nil, err
 	}
 	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall)}
@@ -217,6 +224,9 @@ func (d *Daemon) reload() error {
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)
 		return err
+	}
+	if err := d.path.Protect(conns); err != nil {
+		d.log.Warn("protecting the new connections' subnets failed", "err", err)
 	}
 	d.mgr.SetConns(conns)
 	d.log.Info("configuration reloaded", "connections", len(conns))

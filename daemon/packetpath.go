@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/bits"
+	"net"
 	"net/netip"
 	"sync"
 
@@ -11,16 +12,33 @@ import (
 	"github.com/cygnet-ipsec/cygnet/dataplane"
 	"github.com/cygnet-ipsec/cygnet/esp"
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/netcfg"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/spd"
 	"github.com/cygnet-ipsec/cygnet/transform"
 )
 
-// Routes is what the packet path asks of the host's routing: send a
-// remote subnet into the TUN, and stop doing so.
+// Routes is what the packet path asks of the host's routing (netcfg does it
+// with netlink): send remote subnets into the TUN and stop doing so, and
+// keep protected subnets unreachable while no tunnel carries them.
 type Routes interface {
-	AddRoutes(dev string, remote []spd.AddrRange, src netip.Addr) error
-	DelRoutes(dev string, remote []spd.AddrRange)
+	AddRule() error
+	LinkUp(dev string) error
+	AddRoutes(dev string, prefixes []netip.Prefix, src netip.Addr) error
+	DelRoutes(dev string, prefixes []netip.Prefix) error
+	Protect(prefixes []netip.Prefix) error
+}
+
+// rangesToPrefixes turns selector ranges into the prefixes that cover them.
+func rangesToPrefixes(ts []spd.Endpoint) []netip.Prefix {
+	var out []netip.Prefix
+	for _, t := range ts {
+		ps, err := netcfg.RangePrefixes(t.Addrs.From, t.Addrs.To)
+		if err == nil {
+			out = append(out, ps...)
+		}
+	}
+	return out
 }
 
 // packetPath binds the IKE state machine to the data plane: it turns
@@ -45,11 +63,16 @@ type installed struct {
 	policies []spd.Policy
 }
 
-// NewPacketPath creates the TUN device, the sockets and the SPD.
+// NewPacketPath creates the TUN device, the sockets, the SPD and the
+// routing rule that sends protected traffic into the TUN.
 func NewPacketPath(tunName string, routes Routes, log *slog.Logger) (PacketPath, error) {
 	p := &packetPath{spd: &spd.DB{}, routes: routes, log: log, ike: make(chan IKEDatagram, 256), children: map[uint32]*installed{}}
+	if err := routes.AddRule(); err != nil {
+		return nil, err
+	}
 	dp, err := dataplane.New(dataplane.Config{
 		TUNName: tunName,
+		FwMark:  netcfg.DefaultFwMark,
 		SPD:     p.spd,
 		IKE: func(msg []byte, local, remote netip.AddrPort) {
 			select {
@@ -63,8 +86,34 @@ func NewPacketPath(tunName string, routes Routes, log *slog.Logger) (PacketPath,
 		return nil, err
 	}
 	p.dp = dp
+	if err := routes.LinkUp(dp.TUNName()); err != nil {
+		dp.Close()
+		return nil, err
+	}
 	dp.Start()
 	return p, nil
+}
+
+// Protect keeps the remote subnets of the configured tunnels unreachable
+// unless a Child SA routes them into the TUN: nothing leaves in clear text
+// while an SA is being set up, or after the daemon stops.
+func (p *packetPath) Protect(conns []*ike.PeerConfig) error {
+	var prefixes []netip.Prefix
+	for _, c := range conns {
+		for _, ch := range c.Children {
+			if ch.Mode != ipsec.ModeTunnel {
+				continue
+			}
+			var eps []spd.Endpoint
+			for _, t := range ch.RemoteTS {
+				if !t.Dynamic {
+					eps = append(eps, t.Endpoint)
+				}
+			}
+			prefixes = append(prefixes, rangesToPrefixes(eps)...)
+		}
+	}
+	return p.routes.Protect(prefixes)
 }
 
 func (p *packetPath) IKE() <-chan IKEDatagram { return p.ike }
@@ -207,11 +256,7 @@ func (p *packetPath) InstallChildSA(c *ike.ChildSA) error {
 		return err
 	}
 	if c.Mode == ipsec.ModeTunnel && p.routes != nil {
-		var remote []spd.AddrRange
-		for _, t := range c.RemoteTS {
-			remote = append(remote, t.Addrs)
-		}
-		if err := p.routes.AddRoutes(p.dp.TUNName(), remote, localSource(c.LocalTS)); err != nil {
+		if err := p.routes.AddRoutes(p.dp.TUNName(), rangesToPrefixes(c.RemoteTS), localSource(c.LocalTS)); err != nil {
 			p.log.Warn("adding routes failed", "child", c.Name, "err", err)
 		}
 	}
@@ -226,6 +271,18 @@ func localSource(local []spd.Endpoint) netip.Addr {
 	for _, t := range local {
 		if t.Addrs.From == t.Addrs.To {
 			return t.Addrs.From
+		}
+	}
+	// strongSwan does the same: a host address inside the local subnet
+	// makes locally generated traffic match the policy.
+	addrs, _ := net.InterfaceAddrs()
+	for _, t := range local {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok && t.Addrs.Contains(ip.Unmap()) {
+					return ip.Unmap()
+				}
+			}
 		}
 	}
 	return netip.Addr{}
@@ -252,11 +309,9 @@ func (p *packetPath) DeleteChildSA(c *ike.ChildSA) {
 		p.log.Warn("updating policies failed", "err", err)
 	}
 	if c.Mode == ipsec.ModeTunnel && p.routes != nil {
-		var remote []spd.AddrRange
-		for _, t := range c.RemoteTS {
-			remote = append(remote, t.Addrs)
+		if err := p.routes.DelRoutes(p.dp.TUNName(), rangesToPrefixes(c.RemoteTS)); err != nil {
+			p.log.Warn("removing routes failed", "child", c.Name, "err", err)
 		}
-		p.routes.DelRoutes(p.dp.TUNName(), remote)
 	}
 }
 

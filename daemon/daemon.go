@@ -358,4 +358,3 @@ func (d *Daemon) childUp(conn, child string) bool {
 	}
 	return false
 }
-

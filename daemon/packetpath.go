@@ -12,8 +12,8 @@ import (
 	"github.com/cygnet-ipsec/cygnet/dataplane"
 	"github.com/cygnet-ipsec/cygnet/esp"
 	"github.com/cygnet-ipsec/cygnet/ike"
-	"github.com/cygnet-ipsec/cygnet/netcfg"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/netcfg"
 	"github.com/cygnet-ipsec/cygnet/spd"
 	"github.com/cygnet-ipsec/cygnet/transform"
 )
@@ -122,7 +122,9 @@ func (p *packetPath) SendIKE(msg []byte, local, remote netip.AddrPort) error {
 	return p.dp.SendIKE(msg, local, remote)
 }
 
-func (p *packetPath) Source(remote netip.AddrPort) (netip.AddrPort, error) { return p.dp.Source(remote) }
+func (p *packetPath) Source(remote netip.AddrPort) (netip.AddrPort, error) {
+	return p.dp.Source(remote)
+}
 
 func (p *packetPath) Close() error { return p.dp.Close() }
 

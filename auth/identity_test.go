@@ -129,7 +129,7 @@ func TestDNString(t *testing.T) {
 		t.Errorf("ID.String = %q", got)
 	}
 	for id, want := range map[*ID]string{
-		{}:                                           "%any",
+		{}: "%any",
 		{Type: wire.ID_IPV4_ADDR, Data: []byte{10, 0, 0, 1}}: "10.0.0.1",
 		{Type: wire.ID_FQDN, Data: []byte("a.b")}:            "a.b",
 		{Type: wire.ID_KEY_ID, Data: []byte{0xab}}:           "@#ab",

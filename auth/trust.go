@@ -59,7 +59,9 @@ func (t *TrustStore) has(c *x509.Certificate) bool {
 }
 
 // Certificates returns the trusted certificates, in the order added.
-func (t *TrustStore) Certificates() []*x509.Certificate { return append([]*x509.Certificate(nil), t.certs...) }
+func (t *TrustStore) Certificates() []*x509.Certificate {
+	return append([]*x509.Certificate(nil), t.certs...)
+}
 
 func isCA(c *x509.Certificate) bool {
 	return c.IsCA || (!c.BasicConstraintsValid && c.Version < 3 && bytes.Equal(c.RawIssuer, c.RawSubject))

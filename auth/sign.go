@@ -37,6 +37,11 @@ type SignerOptions struct {
 	// SIGNATURE_HASH_ALGORITHMS. strongSwan does this silently; cygnet
 	// refuses unless asked, since SHA-1 has chosen-prefix collisions.
 	AllowLegacySHA1 bool
+	// Schemes, when set, are the only RFC 7427 schemes to sign with, in
+	// order of preference (ParseConstraints of the local auth round).
+	// Schemes for other key types are ignored. Classic signatures (peer
+	// without RFC 7427) do not consult them, as in strongSwan.
+	Schemes []SignatureScheme
 	// Rand is the randomness for ECDSA and RSASSA-PSS; nil is crypto/rand.
 	Rand io.Reader
 }
@@ -108,11 +113,21 @@ func curveBytes(c elliptic.Curve) int {
 	return 0
 }
 
-// Schemes lists the RFC 7427 schemes the signer would use, best first, in
+// Schemes lists the RFC 7427 schemes the signer would use, best first: the
+// configured SignerOptions.Schemes for the key type, or by default in
 // strongSwan's order: the hash that matches the key strength first (RSA up
 // to 3072 bits SHA-256, up to 7680 bits SHA-384, then SHA-512; ECDSA by curve
 // size), then the stronger ones, and for RSA finally the weaker ones.
 func (s *Signer) Schemes() []SignatureScheme {
+	if len(s.opts.Schemes) > 0 {
+		var out []SignatureScheme
+		for _, sc := range s.opts.Schemes {
+			if sc.Key == s.kind && (sc.Hash != crypto.SHA1 || s.opts.AllowLegacySHA1) {
+				out = append(out, sc)
+			}
+		}
+		return out
+	}
 	switch s.kind {
 	case KeyEd25519:
 		return []SignatureScheme{Ed25519Scheme}
@@ -149,7 +164,11 @@ func (s *Signer) Schemes() []SignatureScheme {
 // Choose picks the scheme for a peer that announced peerHashes in its
 // SIGNATURE_HASH_ALGORITHMS notification.
 func (s *Signer) Choose(peerHashes []uint16) (SignatureScheme, error) {
-	for _, sc := range s.Schemes() {
+	schemes := s.Schemes()
+	if len(schemes) == 0 {
+		return SignatureScheme{}, fmt.Errorf("sign with %v: %w: no configured signature scheme is for this key", s, ErrNoCommonHash)
+	}
+	for _, sc := range schemes {
 		if slices.Contains(peerHashes, sc.HashID()) {
 			return sc, nil
 		}

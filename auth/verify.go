@@ -27,6 +27,9 @@ var (
 	ErrUnsupportedMethod = errors.New("unsupported AUTH method")
 	// ErrKeyUsage: the certificate may not be used for signatures.
 	ErrKeyUsage = errors.New("certificate key usage forbids signatures")
+	// ErrSchemeNotAllowed: the signature scheme is not among the
+	// configured constraints.
+	ErrSchemeNotAllowed = errors.New("not allowed by the auth constraints")
 )
 
 // Verifier checks AUTH payloads made with public keys. The zero value is
@@ -37,6 +40,10 @@ type Verifier struct {
 	// peers that do not announce hash algorithms. ECDSA with SHA-1 and
 	// SHA-1 RSASSA-PSS are never accepted.
 	AllowLegacySHA1 bool
+	// Schemes, when set, are the only signature schemes accepted
+	// (ParseConstraints of the remote auth round); classic methods count
+	// as their scheme (method 9 is ecdsa-with-SHA256, 1 sha1WithRSA...).
+	Schemes []SignatureScheme
 }
 
 // Verify checks a peer's AUTH payload with the strict default policy; see
@@ -104,9 +111,12 @@ func (v Verifier) verify(pub crypto.PublicKey, method wire.AuthMethod, authData,
 		if !v.AllowLegacySHA1 {
 			return fmt.Errorf("AUTH: %v (PKCS#1 v1.5 with SHA-1) refused: %w%s", method, ErrLegacySHA1, who)
 		}
+		if !allowed(v.Schemes, sc) {
+			return fmt.Errorf("AUTH: %v %w%s", method, ErrSchemeNotAllowed, who)
+		}
 		return check(sc, pub, authData, signedOctets, who)
 	case wire.AuthECDSASHA256P256, wire.AuthECDSASHA384P384, wire.AuthECDSASHA512P521:
-		return verifyRFC4754(pub, kt, kname, method, authData, signedOctets, who)
+		return v.verifyRFC4754(pub, kt, kname, method, authData, signedOctets, who)
 	case wire.AuthDigitalSignature:
 		if len(authData) < 1 || len(authData) < 1+int(authData[0]) {
 			return fmt.Errorf("AUTH: %w: %v data of %d bytes too short for its AlgorithmIdentifier%s", ErrMalformed, method, len(authData), who)
@@ -122,12 +132,15 @@ func (v Verifier) verify(pub crypto.PublicKey, method wire.AuthMethod, authData,
 		if sc.Hash == crypto.SHA1 && (!v.AllowLegacySHA1 || sc.Key != KeyRSA || sc.PSS) {
 			return fmt.Errorf("AUTH: %v refused: %w%s", sc, ErrLegacySHA1, who)
 		}
+		if !allowed(v.Schemes, sc) {
+			return fmt.Errorf("AUTH: signature scheme %v %w%s", sc, ErrSchemeNotAllowed, who)
+		}
 		return check(sc, pub, authData[1+n:], signedOctets, who)
 	}
 	return fmt.Errorf("AUTH: %w %v (not a signature)%s", ErrUnsupportedMethod, method, who)
 }
 
-func verifyRFC4754(pub crypto.PublicKey, kt KeyType, kname string, method wire.AuthMethod, sig, msg []byte, who string) error {
+func (v Verifier) verifyRFC4754(pub crypto.PublicKey, kt KeyType, kname string, method wire.AuthMethod, sig, msg []byte, who string) error {
 	var sc SignatureScheme
 	var bits int
 	switch method {
@@ -140,6 +153,9 @@ func verifyRFC4754(pub crypto.PublicKey, kt KeyType, kname string, method wire.A
 	}
 	if kt != KeyECDSA || pub.(*ecdsa.PublicKey).Curve.Params().BitSize != bits {
 		return fmt.Errorf("AUTH: %v %w (%s)%s", method, ErrKeyMismatch, kname, who)
+	}
+	if !allowed(v.Schemes, sc) {
+		return fmt.Errorf("AUTH: %v (%v) %w%s", method, sc, ErrSchemeNotAllowed, who)
 	}
 	n := curveBytes(pub.(*ecdsa.PublicKey).Curve)
 	if len(sig) != 2*n {

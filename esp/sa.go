@@ -134,6 +134,9 @@ func New(cfg Config) (*SA, error) {
 		icvLen:   cfg.Transform.ICVLen(),
 		align:    max(cfg.Transform.BlockSize(), 4),
 	}
+	if sa.align&(sa.align-1) != 0 || sa.align > 256 {
+		return nil, fmt.Errorf("esp: transform block size %d is not a power of two", sa.align)
+	}
 	if sa.ttl == 0 {
 		sa.ttl = defaultTTL
 	}

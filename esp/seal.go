@@ -77,13 +77,20 @@ func (sa *SA) SealDummy(buf []byte, off, size int) (Packet, error) {
 	return sa.sealTunnel(buf, off, size, 0, packet.ProtoNoNext, 0)
 }
 
-// trailer writes TFC padding (extra zero octets), the monotonic padding and
-// the pad length / next header after payload buf[:end], and returns the end
-// of the trailer.
-func (sa *SA) trailer(buf []byte, end, payloadLen, extra int, nh uint8) int {
-	clear(buf[end : end+extra])
-	end += extra
-	padLen := (sa.align - (payloadLen+extra+trailerLen)%sa.align) % sa.align
+// padLen is the ESP padding for a payload of n octets: up to the
+// alignment, a power of two.
+func (sa *SA) padLen(n int) int {
+	return -(n + trailerLen) & (sa.align - 1)
+}
+
+// trailer writes TFC padding (extra zero octets), padLen octets of
+// monotonic padding and the pad length / next header after payload
+// buf[:end], and returns the end of the trailer.
+func (sa *SA) trailer(buf []byte, end, extra, padLen int, nh uint8) int {
+	if extra > 0 {
+		clear(buf[end : end+extra])
+		end += extra
+	}
 	for i := 1; i <= padLen; i++ {
 		buf[end] = byte(i)
 		end++
@@ -91,11 +98,6 @@ func (sa *SA) trailer(buf []byte, end, payloadLen, extra int, nh uint8) int {
 	buf[end] = byte(padLen)
 	buf[end+1] = nh
 	return end + trailerLen
-}
-
-func (sa *SA) tailNeed(payloadLen, extra int) int {
-	padLen := (sa.align - (payloadLen+extra+trailerLen)%sa.align) % sa.align
-	return extra + padLen + trailerLen + sa.icvLen
 }
 
 // protect writes the ESP header at espOff, takes a sequence number and runs
@@ -123,12 +125,13 @@ func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8) (Pack
 		udpLen = udpHeaderLen
 	}
 	start := off - ipLen - udpLen - espHeaderLen - sa.ivLen
-	end := off + n + sa.tailNeed(n, extra)
+	padLen := sa.padLen(n + extra)
+	end := off + n + extra + padLen + trailerLen + sa.icvLen
 	if start < 0 || end > len(buf) {
 		return Packet{}, fmt.Errorf("%w: need %d octets before and %d after the inner packet", ErrBufferTooSmall, off-start, end-off-n)
 	}
 	espOff := start + ipLen + udpLen
-	trailerEnd := sa.trailer(buf, off+n, n, extra, nh)
+	trailerEnd := sa.trailer(buf, off+n, extra, padLen, nh)
 	seq, err := sa.protect(buf, espOff, trailerEnd+sa.icvLen)
 	if err != nil {
 		return Packet{}, err
@@ -183,14 +186,15 @@ func (sa *SA) sealTransport(buf []byte, off, n int) (Packet, error) {
 	shift := udpLen + espHeaderLen + sa.ivLen
 	start := off - shift
 	payloadLen := n - hl
-	end := off + n + sa.tailNeed(payloadLen, 0)
+	padLen := sa.padLen(payloadLen)
+	end := off + n + padLen + trailerLen + sa.icvLen
 	if start < 0 || end > len(buf) {
 		return Packet{}, fmt.Errorf("%w: need %d octets before and %d after the inner packet", ErrBufferTooSmall, shift, end-off-n)
 	}
 	copy(buf[start:start+hl], buf[off:off+hl])
 	out := buf[start:end]
 	espOff := hl + udpLen
-	trailerEnd := sa.trailer(buf, off+n, payloadLen, 0, nh)
+	trailerEnd := sa.trailer(buf, off+n, 0, padLen, nh)
 	if _, err := sa.protect(buf, start+espOff, trailerEnd+sa.icvLen); err != nil {
 		// Put the header back so the caller's packet is intact.
 		copy(buf[off:off+hl], buf[start:start+hl])

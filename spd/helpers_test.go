@@ -1,6 +1,7 @@
 package spd
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -189,3 +190,15 @@ func (g randGen) flow() Flow {
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+
+// list returns all ranks listed for k on the axis, for tests.
+func (a *axis) list(k u128) []uint32 {
+	if a.ivs == nil {
+		return nil
+	}
+	iv := &a.ivs[a.interval(k)]
+	if iv.first == math.MaxUint32 {
+		return nil
+	}
+	return append([]uint32{iv.first}, a.ents[iv.off:iv.end]...)
+}

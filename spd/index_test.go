@@ -2,6 +2,7 @@ package spd
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -60,7 +61,7 @@ func TestIndexWideSelectors(t *testing.T) {
 		add(20, NewSelector(mustPrefix(fmt.Sprintf("172.16.%d.%d/32", i/100, 2*(i%100))), mustPrefix("0.0.0.0/0")))
 	}
 	for i := range 300 { // IDs 401-700: wide on both, told apart only by port
-		s := NewSelector(mustPrefix("0.0.0.0/0"), mustPrefix("0.0.0.0/0"))
+		s := NewSelector(mustPrefix("128.0.0.0/1"), mustPrefix("0.0.0.0/1"))
 		s.Proto, s.RemotePorts = ProtoTCP, Port(uint16(1000+i))
 		add(uint32(5+i%30), s)
 	}
@@ -70,8 +71,17 @@ func TestIndexWideSelectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	ix := &tab.idx[Out-1][0]
-	if len(ix.remote.ents) == 0 || len(ix.local.ents) == 0 || len(ix.wide) == 0 {
-		t.Fatalf("levels not all used: remote %d local %d wide %d", len(ix.remote.ents), len(ix.local.ents), len(ix.wide))
+	listed := func(a *axis) int {
+		n := 0
+		for _, iv := range a.ivs {
+			if iv.first != math.MaxUint32 {
+				n += 1 + int(iv.end-iv.off)
+			}
+		}
+		return n
+	}
+	if listed(&ix.remote) == 0 || listed(&ix.local) == 0 || len(ix.wide) < 2 {
+		t.Fatalf("levels not all used: remote %d local %d wide %d", listed(&ix.remote), listed(&ix.local), len(ix.wide))
 	}
 	tests := []struct {
 		src, dst string

@@ -57,10 +57,10 @@ func TestICMPPortRange(t *testing.T) {
 		want       []ICMPTypeCodes
 	}{
 		{0, 65535, []ICMPTypeCodes{{AnyPort, AnyPort}}},
-		{0x0800, 0x0800, []ICMPTypeCodes{tc(8, 8, 0, 0)}},                           // echo request
-		{0x0300, 0x03ff, []ICMPTypeCodes{{Port(3), AnyPort}}},                       // destination unreachable, any code
-		{0x0300, 0x0304, []ICMPTypeCodes{tc(3, 3, 0, 4)}},                           // some codes
-		{0x0000, 0x0bff, []ICMPTypeCodes{{PortRange{0, 11}, AnyPort}}},              // types 0-11
+		{0x0800, 0x0800, []ICMPTypeCodes{tc(8, 8, 0, 0)}},              // echo request
+		{0x0300, 0x03ff, []ICMPTypeCodes{{Port(3), AnyPort}}},          // destination unreachable, any code
+		{0x0300, 0x0304, []ICMPTypeCodes{tc(3, 3, 0, 4)}},              // some codes
+		{0x0000, 0x0bff, []ICMPTypeCodes{{PortRange{0, 11}, AnyPort}}}, // types 0-11
 		{0x0305, 0x0b02, []ICMPTypeCodes{tc(3, 3, 5, 255), {PortRange{4, 10}, AnyPort}, tc(11, 11, 0, 2)}},
 		{0x0305, 0x0402, []ICMPTypeCodes{tc(3, 3, 5, 255), tc(4, 4, 0, 2)}},
 	}

@@ -38,14 +38,18 @@ func NewTrustStore(certs ...*x509.Certificate) *TrustStore {
 	return t
 }
 
-// Add trusts more certificates; duplicates are ignored.
+// Add trusts more certificates; duplicates are ignored. CA certificates
+// become trust anchors; an end-entity certificate is trusted only as itself
+// and can never issue (Go would otherwise accept any root as an issuer).
 func (t *TrustStore) Add(certs ...*x509.Certificate) {
 	for _, c := range certs {
 		if c == nil || t.has(c) {
 			continue
 		}
 		t.certs = append(t.certs, c)
-		t.pool.AddCert(c)
+		if isCA(c) {
+			t.pool.AddCert(c)
+		}
 	}
 }
 
@@ -88,6 +92,14 @@ func (t *TrustStore) verify(end *x509.Certificate, intermediates [][]byte, now t
 	if end == nil {
 		return nil, errors.New("verify certificate: no certificate")
 	}
+	for _, c := range t.certs {
+		if !isCA(c) && bytes.Equal(c.Raw, end.Raw) {
+			if now.Before(c.NotBefore) || now.After(c.NotAfter) {
+				return nil, expiredError(c, now)
+			}
+			return []*x509.Certificate{c}, nil
+		}
+	}
 	inter := x509.NewCertPool()
 	var parsed []*x509.Certificate
 	for i, der := range intermediates {
@@ -110,9 +122,7 @@ func (t *TrustStore) verify(end *x509.Certificate, intermediates [][]byte, now t
 	subject, issuer := DNString(end.RawSubject), DNString(end.RawIssuer)
 	var invalid x509.CertificateInvalidError
 	if errors.As(err, &invalid) && invalid.Reason == x509.Expired {
-		c := invalid.Cert
-		return nil, fmt.Errorf("certificate %s: %w: %s is outside %s..%s", DNString(c.RawSubject), ErrCertExpired,
-			now.UTC().Format(time.RFC3339), c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
+		return nil, expiredError(invalid.Cert, now)
 	}
 	var unknown x509.UnknownAuthorityError
 	if errors.As(err, &unknown) {
@@ -120,6 +130,11 @@ func (t *TrustStore) verify(end *x509.Certificate, intermediates [][]byte, now t
 			subject, issuer, ErrUntrusted, DNString(lastIssuer(end, parsed)), t.names())
 	}
 	return nil, fmt.Errorf("certificate %s issued by %s is %w: %v", subject, issuer, ErrUntrusted, err)
+}
+
+func expiredError(c *x509.Certificate, now time.Time) error {
+	return fmt.Errorf("certificate %s: %w: %s is outside %s..%s", DNString(c.RawSubject), ErrCertExpired,
+		now.UTC().Format(time.RFC3339), c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
 }
 
 // lastIssuer follows issuer names through the peer's intermediates to the

@@ -18,7 +18,7 @@ type pki struct {
 
 // newPKI builds root -> intermediate -> moon, root -> sun, and an unrelated
 // root -> other.
-func newPKI(t *testing.T) pki {
+func newPKI(t testing.TB) pki {
 	rootKey, interKey, otherKey := key(t, "p384"), key(t, "p256"), key(t, "p521")
 	var p pki
 	p.root = makeCert(t, certSpec{subject: name("strongSwan Root CA"), ca: true, key: rootKey}, nil, nil)
@@ -73,6 +73,14 @@ func TestVerifyChain(t *testing.T) {
 	// A pinned end-entity certificate is trusted as such.
 	if err := NewTrustStore(p.other).VerifyChain(p.other, nil, now); err != nil {
 		t.Fatalf("pinned: %v", err)
+	}
+	// ...but cannot issue: whoever holds its key cannot mint other identities.
+	minted := makeCert(t, certSpec{subject: name("moon.strongswan.org"), key: key(t, "p384")}, p.other, key(t, "p256"))
+	if err := NewTrustStore(p.other).VerifyChain(minted, nil, now); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("certificate issued by a pinned end-entity certificate: %v", err)
+	}
+	if err := NewTrustStore(p.other).VerifyChain(p.other, nil, now.AddDate(20, 0, 0)); !errors.Is(err, ErrCertExpired) {
+		t.Fatalf("expired pinned certificate: %v", err)
 	}
 	// Garbage in a CERT payload.
 	if err := store.VerifyChain(p.moon, [][]byte{{0x30, 0x03, 1, 2, 3}}, now); err == nil || !strings.Contains(err.Error(), "CERT payload 1") {

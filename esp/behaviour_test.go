@@ -458,6 +458,12 @@ func TestErrors(t *testing.T) {
 	if _, err := out.Seal(buf, 10, len(inner)); !errors.Is(err, ErrBufferTooSmall) {
 		t.Errorf("no head room: %v", err)
 	}
+	big := udpPacket(in4a, in4b, 0, make([]byte, 65535-28))
+	bigBuf := make([]byte, 100+len(big)+100)
+	copy(bigBuf[100:], big)
+	if _, err := out.Seal(bigBuf, 100, len(big)); !errors.Is(err, ErrTooBig) {
+		t.Errorf("oversized packet: %v", err)
+	}
 	p, s := seal(t, out, inner)
 	short := append([]byte(nil), s[:p.ESP+13]...)
 	binary.BigEndian.PutUint16(short[2:], uint16(len(short)))

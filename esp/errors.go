@@ -40,6 +40,9 @@ var (
 	// ErrBufferTooSmall means the caller's buffer lacks the head or tail
 	// room Overhead asks for.
 	ErrBufferTooSmall = errors.New("buffer lacks head or tail room")
+	// ErrTooBig means the encapsulated packet would exceed the 65535
+	// octets an IP length field can express.
+	ErrTooBig = errors.New("encapsulated packet too big")
 	// ErrWrongDirection means Seal on an inbound SA or Open on an outbound
 	// one.
 	ErrWrongDirection = errors.New("operation does not match the SA direction")

@@ -130,6 +130,9 @@ func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8) (Pack
 	if start < 0 || end > len(buf) {
 		return Packet{}, fmt.Errorf("%w: need %d octets before and %d after the inner packet", ErrBufferTooSmall, off-start, end-off-n)
 	}
+	if end-start > 65535 {
+		return Packet{}, fmt.Errorf("%w: %d octets", ErrTooBig, end-start)
+	}
 	espOff := start + ipLen + udpLen
 	trailerEnd := sa.trailer(buf, off+n, extra, padLen, nh)
 	seq, err := sa.protect(buf, espOff, trailerEnd+sa.icvLen)
@@ -190,6 +193,9 @@ func (sa *SA) sealTransport(buf []byte, off, n int) (Packet, error) {
 	end := off + n + padLen + trailerLen + sa.icvLen
 	if start < 0 || end > len(buf) {
 		return Packet{}, fmt.Errorf("%w: need %d octets before and %d after the inner packet", ErrBufferTooSmall, shift, end-off-n)
+	}
+	if end-start > 65535 {
+		return Packet{}, fmt.Errorf("%w: %d octets", ErrTooBig, end-start)
 	}
 	copy(buf[start:start+hl], buf[off:off+hl])
 	out := buf[start:end]

@@ -99,7 +99,6 @@ var notImplemented = map[string]map[string]string{
 		"vips": "virtual IPs", "pools": "address pools", "dscp": "DSCP of IKE packets", "mobike": "MOBIKE",
 		"childless": "childless IKE SAs", "if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces",
 		"reauth_time": "reauthentication", "keyingtries": "keying retries", "unique": "uniqueness policies",
-		"send_cert": "send_cert policies",
 	},
 	"auth": {
 		"eap_id": "EAP", "aaa_id": "EAP", "ca_id": "CA identity constraints", "pubkeys": "raw public keys",
@@ -149,6 +148,12 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 		RekeyTime:   c.RekeyTime, ReauthTime: c.ReauthTime, OverTime: c.OverTime, RandTime: c.RandTime,
 		DPDDelay: c.DPDDelay, DPDTimeout: c.DPDTimeout,
 		SendCertReq: c.SendCertReq,
+	}
+	switch c.SendCert {
+	case config.SendCertAlways:
+		pc.SendCert = ike.SendCertAlways
+	case config.SendCertNever:
+		pc.SendCert = ike.SendCertNever
 	}
 	for _, p := range pc.RemoteAddrs {
 		if p.IsSingleIP() {

@@ -57,6 +57,35 @@ func (sa *IKESA) localIdentity() Identity {
 	return sa.cfg.LocalID
 }
 
+// sendCert applies send_cert: our certificate goes when the peer asked for
+// one with CERTREQ, unless the policy says always or never.
+func (sa *IKESA) sendCert() bool {
+	switch sa.cfg.SendCert {
+	case SendCertAlways:
+		return true
+	case SendCertNever:
+		return false
+	}
+	return sa.peerCertReq
+}
+
+// certReqPayload names the CAs we trust, when we authenticate peers with
+// certificates and have CAs to name.
+func (sa *IKESA) certReqPayload(cfg *PeerConfig) *wire.CertificateRequest {
+	if cfg.RemoteAuth != AuthPubkey || !cfg.SendCertReq {
+		return nil
+	}
+	pk, ok := sa.m.creds.(PubkeyCredentials)
+	if !ok {
+		return nil
+	}
+	req := pk.CertReq()
+	if len(req) == 0 {
+		return nil
+	}
+	return &wire.CertificateRequest{Encoding: wire.CertX509Signature, Data: req}
+}
+
 // authData computes our AUTH payload over the signed octets (RFC 7296 2.15).
 func (sa *IKESA) authData(id *wire.ID) (*wire.Auth, error) {
 	realMessage, peerNonce := sa.initResp, sa.ni
@@ -138,7 +167,7 @@ func (sa *IKESA) sendAuth() error {
 	idi := sa.LocalID.payload(false)
 	payloads := []wire.Payload{idi}
 	pk, _ := sa.m.creds.(PubkeyCredentials)
-	if sa.cfg.LocalAuth == AuthPubkey && pk != nil {
+	if sa.cfg.LocalAuth == AuthPubkey && pk != nil && sa.sendCert() {
 		certs, err := pk.LocalCertificates(sa.LocalID)
 		if err != nil {
 			return sa.fail("no certificate for %s: %v", sa.LocalID, err)
@@ -147,10 +176,8 @@ func (sa *IKESA) sendAuth() error {
 			payloads = append(payloads, &wire.Certificate{Encoding: wire.CertX509Signature, Data: c})
 		}
 	}
-	if sa.cfg.RemoteAuth == AuthPubkey && pk != nil && sa.cfg.SendCertReq {
-		if req := pk.CertReq(); len(req) > 0 {
-			payloads = append(payloads, &wire.CertificateRequest{Encoding: wire.CertX509Signature, Data: req})
-		}
+	if req := sa.certReqPayload(sa.cfg); req != nil {
+		payloads = append(payloads, req)
 	}
 	if !sa.cfg.RemoteID.IsAny() {
 		payloads = append(payloads, sa.cfg.RemoteID.payload(true))
@@ -358,8 +385,9 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 	}
 	sa.peerInitialContact = findNotify(payloads, wire.INITIAL_CONTACT) != nil
 	idr := sa.LocalID.payload(true)
+	sa.peerCertReq = sa.peerCertReq || payloadOf[*wire.CertificateRequest](payloads) != nil
 	out := []wire.Payload{idr}
-	if cfg.LocalAuth == AuthPubkey {
+	if cfg.LocalAuth == AuthPubkey && sa.sendCert() {
 		if pk, ok := sa.m.creds.(PubkeyCredentials); ok {
 			certs, err := pk.LocalCertificates(sa.LocalID)
 			if err != nil {

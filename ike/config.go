@@ -36,6 +36,8 @@ type PeerConfig struct {
 	DPDDelay, DPDTimeout                      time.Duration
 	// SendCertReq sends CERTREQ payloads for the trusted CAs.
 	SendCertReq bool
+	// SendCert says when our certificate goes to the peer (swanctl send_cert).
+	SendCert SendCertPolicy
 	// Children are the Child SA configurations, by name.
 	Children []*ChildConfig
 }
@@ -49,6 +51,17 @@ func (c *PeerConfig) Child(name string) *ChildConfig {
 	}
 	return nil
 }
+
+// SendCertPolicy is when to send our certificate.
+type SendCertPolicy uint8
+
+// send_cert values: ifasked (the default) sends it when the peer sent a
+// CERTREQ, always sends it, never does not.
+const (
+	SendCertIfAsked SendCertPolicy = iota
+	SendCertAlways
+	SendCertNever
+)
 
 // AuthMethod is how one side of an IKE SA authenticates.
 type AuthMethod uint8

@@ -157,6 +157,7 @@ func (sa *IKESA) handleInitResponse(msg *wire.Message, payloads []wire.Payload) 
 	}
 	sa.fragmentationSupport = findNotify(payloads, wire.IKEV2_FRAGMENTATION_SUPPORTED) != nil
 	sa.signatureHashes = parseSignatureHashes(payloads)
+	sa.peerCertReq = payloadOf[*wire.CertificateRequest](payloads) != nil
 	sa.log.Debug("IKE_SA_INIT done", "suite", chosen.String(), "nat_local", sa.NATLocal, "nat_remote", sa.NATRemote)
 	return sa.sendAuth()
 }
@@ -315,6 +316,9 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.IKEV2_FRAGMENTATION_SUPPORTED})
 	}
 	payloads = append(payloads, signatureHashesNotify())
+	if req := sa.certReqPayload(cfg); req != nil {
+		payloads = append(payloads, req)
+	}
 	out, err := (&wire.Message{Header: sa.header(wire.IKE_SA_INIT, 0, true), Payloads: payloads}).Marshal()
 	if err != nil {
 		m.log.Error("building IKE_SA_INIT response failed", "err", err)

@@ -65,6 +65,8 @@ type IKESA struct {
 	fragmentationSupport bool
 	signatureHashes      []uint16
 	peerInitialContact   bool
+	peerCertReq          bool
+	frags                *fragments
 	children             []*ChildSA
 	pendingChildren      []*ChildConfig
 	firstChild           *ChildConfig
@@ -251,7 +253,16 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 		sa.log.Info("dropping malformed request", "err", err)
 		return
 	}
-	payloads, err := sa.open(msg)
+	var payloads []wire.Payload
+	if f, ok := isFragment(msg); ok {
+		var done bool
+		payloads, done, err = sa.collectFragment(msg, f)
+		if err == nil && !done {
+			return
+		}
+	} else {
+		payloads, err = sa.open(msg)
+	}
 	if err != nil {
 		sa.m.Stats.Decrypt++
 		sa.log.Info("dropping request that does not decrypt", "exchange", hdr.Exchange, "err", err)
@@ -311,7 +322,15 @@ func (sa *IKESA) handleResponse(b []byte, hdr wire.Header, local, remote netip.A
 	var payloads []wire.Payload
 	if hdr.Exchange == wire.IKE_SA_INIT {
 		payloads = msg.Payloads
-	} else if payloads, err = sa.open(msg); err != nil {
+	} else if f, ok := isFragment(msg); ok {
+		var done bool
+		if payloads, done, err = sa.collectFragment(msg, f); err == nil && !done {
+			return
+		}
+	} else {
+		payloads, err = sa.open(msg)
+	}
+	if err != nil {
 		sa.m.Stats.Decrypt++
 		sa.log.Info("dropping response that does not decrypt", "exchange", hdr.Exchange, "err", err)
 		return

@@ -75,3 +75,34 @@ func TestStrongSwanInitiatesToCygnetPSK(t *testing.T) {
 		t.Errorf("cygnet's view: %+v / %+v", ikeB, childB)
 	}
 }
+
+func TestCygnetToStrongSwanCertificates(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	for _, kt := range []testnet.KeyType{testnet.KeyECDSAP256, testnet.KeyRSA3072, testnet.KeyEd25519} {
+		t.Run(string(kt), func(t *testing.T) {
+			pki, err := testnet.GeneratePKI(kt, "a", "b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			confA, confB := pairConfigs("pubkey")
+			sw := testnet.StartStrongSwan(t, p.B, nil)
+			if err := sw.InstallCerts(pki, "b"); err != nil {
+				t.Fatal(err)
+			}
+			if err := sw.Load(confB.Swanctl()); err != nil {
+				t.Fatal(err)
+			}
+			a := startCygnet(t, p.A, confA.Swanctl(), pki, "a")
+			capture := p.Capture(p.B)
+			d := a.initiate("tun", "net")
+			t.Logf("cygnet -> strongSwan (%s): tunnel up in %v", kt, d)
+			a.initiate("tun", "net6")
+			if _, _, err := sw.WaitChildSA("net", 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			checkTraffic(t, p, capture)
+		})
+	}
+}

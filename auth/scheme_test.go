@@ -90,6 +90,11 @@ func TestParseAlgorithmIdentifierVariants(t *testing.T) {
 			 a00f 300d 0609608648016503040201 0500
 			 a11c 301a 06092a864886f70d010108 300d 0609608648016503040201 0500
 			 a203 020120 a303 020101`, RSAPSSSHA256},
+		{"A.4.2 RSASSA-PSS explicit default parameters (SHA-1)",
+			`303e 06092a864886f70d01010a 3031
+			 a00b 3009 06052b0e03021a 0500
+			 a118 3016 06092a864886f70d010108 3009 06052b0e03021a 0500
+			 a203 020114 a303 020101`, SignatureScheme{Key: KeyRSA, Hash: crypto.SHA1, PSS: true, SaltLength: 20}},
 		{"PSS SHA-256 no salt", `3041 06092a864886f70d01010a 3034
 			 a00f 300d 0609608648016503040201 0500
 			 a11c 301a 06092a864886f70d010108 300d 0609608648016503040201 0500
@@ -104,6 +109,24 @@ func TestParseAlgorithmIdentifierVariants(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// RSASSA-PSS with all defaults encodes as an empty parameter SEQUENCE, as
+// strongSwan builds it (test_signature_params.c).
+func TestPSSDefaultsEncodeEmpty(t *testing.T) {
+	got, err := SignatureScheme{Key: KeyRSA, Hash: crypto.SHA1, PSS: true, SaltLength: 20}.AlgorithmIdentifier()
+	if err != nil || hex.EncodeToString(got) != "300d06092a864886f70d01010a3000" {
+		t.Fatalf("got %x, %v", got, err)
+	}
+	got, err = SignatureScheme{Key: KeyRSA, Hash: crypto.SHA256, PSS: true, SaltLength: 20}.AlgorithmIdentifier()
+	// Salt 20 is the default and left out.
+	want := "303c 06092a864886f70d01010a 302f a00f300d06096086480165030402010500 a11c301a06092a864886f70d010108300d06096086480165030402010500"
+	if err != nil || !bytes.Equal(got, unhex(t, want)) {
+		t.Fatalf("got %x, %v", got, err)
+	}
+	if _, err := (SignatureScheme{Key: KeyECDSA, Hash: crypto.SHA224}).AlgorithmIdentifier(); !errors.Is(err, errUnknownAlgorithm) {
+		t.Fatalf("SHA-224 ECDSA encoded: %v", err)
 	}
 }
 

@@ -5,6 +5,7 @@
 // must come back byte for byte, and a flipped octet must be refused.
 //
 // The tests need Debian's python3-scapy, imported by /usr/bin/python3; they
-// skip when it is missing. One Python process (scapy_ipsec.py) serves each
+// skip when it is missing (CYGNET_REQUIRE_SCAPY=1 turns the skip into a
+// failure). One Python process (scapy_ipsec.py) serves each
 // test over JSON lines.
 package crosscheck

@@ -235,3 +235,60 @@ func mutateEnRoute(pkt []byte) {
 		next, off = pkt[off], end
 	}
 }
+
+// routedPacket builds an IPv6/UDP packet with a type 0 routing header that
+// still has hops segments to visit: the destination is the first hop, the
+// header lists the other hops and then the final destination.
+func routedPacket(rng *rand.Rand, hops int, payloadLen int) []byte {
+	addr := func(net, host byte) []byte {
+		return []byte{0x20, 0x01, 0x0d, 0xb8, 0, net, 14: 0, 15: host}
+	}
+	rh := []byte{packet.ProtoUDP, byte(2 * hops), 0, byte(hops), 0, 0, 0, 0}
+	for i := range hops {
+		rh = append(rh, addr(0xa0, byte(i+2))...)
+	}
+	data := randBytes(rng, payloadLen)
+	l4 := l4Header(rng, packet.ProtoUDP, len(data))
+	pkt := make([]byte, packet.IPv6HeaderLen+len(rh)+len(l4)+len(data))
+	h := packet.IPv6Header{
+		TrafficClass: byte(rng.IntN(256)),
+		FlowLabel:    rng.Uint32() & 0xfffff,
+		PayloadLen:   len(pkt) - packet.IPv6HeaderLen,
+		NextHeader:   packet.ProtoRouting,
+		HopLimit:     64,
+		Src:          netip.AddrFrom16([16]byte(addr(1, 1))),
+		Dst:          netip.AddrFrom16([16]byte(addr(0xa0, 1))),
+	}
+	h.Put(pkt)
+	off := packet.IPv6HeaderLen
+	off += copy(pkt[off:], rh)
+	copy(pkt[off:], l4)
+	copy(pkt[off+len(l4):], data)
+	// The pseudo-header names the final destination (RFC 8200 8.1).
+	final := netip.AddrFrom16([16]byte(rh[len(rh)-16:]))
+	setL4Checksum(pkt[off:], packet.ProtoUDP, h.Src, final)
+	return pkt
+}
+
+// routeHop does what the node a packet is addressed to does with a type 0
+// routing header that has segments left (RFC 2460 4.4): swap the
+// destination with the next address and count one segment less; the hop
+// limit goes down on the way. It reports false when nothing was left.
+func routeHop(pkt []byte) bool {
+	next, off := pkt[6], packet.IPv6HeaderLen
+	for next == packet.ProtoHopByHop || next == packet.ProtoDstOpts {
+		next, off = pkt[off], off+(int(pkt[off+1])+1)*8
+	}
+	if next != packet.ProtoRouting || pkt[off+3] == 0 {
+		return false
+	}
+	n, sl := int(pkt[off+1])/2, int(pkt[off+3])
+	a := pkt[off+8+16*(n-sl):]
+	var tmp [16]byte
+	copy(tmp[:], pkt[24:40])
+	copy(pkt[24:40], a[:16])
+	copy(a[:16], tmp[:])
+	pkt[off+3]--
+	pkt[7]--
+	return true
+}

@@ -27,7 +27,8 @@ var (
 )
 
 // requireScapy skips the test when python3-scapy (with its cryptography
-// backend) cannot be imported.
+// backend) cannot be imported; CYGNET_REQUIRE_SCAPY=1 makes that a failure
+// (for CI).
 func requireScapy(t *testing.T) {
 	t.Helper()
 	scapyOnce.Do(func() {
@@ -37,6 +38,9 @@ func requireScapy(t *testing.T) {
 		}
 	})
 	if scapyErr != nil {
+		if os.Getenv("CYGNET_REQUIRE_SCAPY") == "1" {
+			t.Fatal(scapyErr)
+		}
 		t.Skip(scapyErr)
 	}
 }

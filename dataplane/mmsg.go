@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"encoding/binary"
-	"errors"
 	"net/netip"
 	"syscall"
 	"unsafe"
@@ -238,6 +237,3 @@ func parseCmsgs(oob []byte, m *rxMeta) {
 		oob = oob[adv:]
 	}
 }
-
-// errClosed reports a socket closed under a blocked reader.
-var errClosed = errors.New("dataplane: closed")

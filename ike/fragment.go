@@ -78,3 +78,40 @@ func (sa *IKESA) collectFragment(msg *wire.Message, f *wire.EncryptedFragment) (
 	}
 	return payloads, true, nil
 }
+
+// sealFragments builds a message as RFC 7383 fragments whose inner payload
+// chunks are at most size octets each.
+func (sa *IKESA) sealFragments(h wire.Header, payloads []wire.Payload, size int) ([][]byte, error) {
+	first, plain, err := wire.MarshalPayloads(payloads)
+	if err != nil {
+		return nil, fmt.Errorf("marshal inner payloads: %w", err)
+	}
+	if size <= 0 {
+		return nil, errors.New("fragment size must be positive")
+	}
+	total := (len(plain) + size - 1) / size
+	if total > maxFragments {
+		return nil, fmt.Errorf("%d fragments needed, at most %d allowed", total, maxFragments)
+	}
+	var out [][]byte
+	for i := range total {
+		chunk := plain[i*size : min(len(plain), (i+1)*size)]
+		f := &wire.EncryptedFragment{Number: uint16(i + 1), Total: uint16(total)}
+		if i == 0 {
+			f.FirstPayload = first
+		}
+		msg := &wire.Message{Header: h, Payloads: []wire.Payload{f}}
+		bodyLen := sa.out.SealedLen(len(chunk))
+		ad, err := msg.AssociatedData(bodyLen)
+		if err != nil {
+			return nil, err
+		}
+		pkt := make([]byte, len(ad), len(ad)+bodyLen)
+		copy(pkt, ad)
+		if pkt, err = sa.out.Seal(pkt, ad, chunk); err != nil {
+			return nil, fmt.Errorf("seal fragment %d: %w", i+1, err)
+		}
+		out = append(out, pkt)
+	}
+	return out, nil
+}

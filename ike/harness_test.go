@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +34,6 @@ type peer struct {
 	m       *Manager
 	out     []datagram
 	logs    *bytes.Buffer
-	mu      sync.Mutex
 	childUp []*ChildSA
 	keys    map[uint32][4][]byte // SPIIn -> encrIn, integIn, encrOut, integOut
 	deleted []uint32

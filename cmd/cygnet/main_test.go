@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cygnet-ipsec/cygnet/control"
+)
+
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func writeConf(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "swanctl.conf")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const goodConf = `connections {
+  home {
+    remote_addrs = 192.0.2.1
+    proposals = aes256gcm16-prfsha384-ecp384
+    local {
+      auth = psk
+      id = moon.example
+    }
+    remote {
+      auth = psk
+      id = sun.example
+    }
+    children {
+      net {
+        local_ts = 10.1.0.0/16
+        remote_ts = 10.2.0.0/16
+        esp_proposals = aes256gcm16
+        start_action = start
+      }
+    }
+  }
+}
+secrets {
+  ike-1 {
+    id = sun.example
+    secret = 0sdGVzdC1zZWNyZXQtdmFsdWU=
+  }
+}
+`
+
+func TestCheckConfigAcceptsGoodConfig(t *testing.T) {
+	code, out, errOut := runCmd("check-config", writeConf(t, goodConf))
+	if code != 0 || !strings.Contains(out, "ok (1 connections)") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func TestCheckConfigNamesEveryProblemWithFileAndLine(t *testing.T) {
+	bad := strings.NewReplacer(
+		"proposals = aes256gcm16-prfsha384-ecp384", "proposals = aes256-sha1-modp1024",
+		"esp_proposals = aes256gcm16", "esp_proposals = aes256gcm16\n        ipcomp = yes\n        frobnicate = 1",
+	).Replace(goodConf)
+	path := writeConf(t, bad)
+	code, out, _ := runCmd("check-config", path)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; output:\n%s", code, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := []string{
+		path + ":4: ",  // weak proposal
+		path + ":18: ", // ipcomp
+		path + ":19: ", // unknown option
+	}
+	for _, w := range want {
+		found := false
+		for _, l := range lines {
+			if strings.HasPrefix(l, w) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no problem reported at %s; got:\n%s", w, out)
+		}
+	}
+	if !strings.Contains(out, "sha1") || !strings.Contains(out, `unknown option "frobnicate"`) || !strings.Contains(out, "ipcomp") {
+		t.Errorf("reasons missing:\n%s", out)
+	}
+}
+
+func TestCheckConfigMissingCertificate(t *testing.T) {
+	conf := strings.Replace(goodConf, "      auth = psk\n      id = moon.example", "      auth = pubkey\n      certs = moon.crt", 1)
+	path := writeConf(t, conf)
+	code, out, _ := runCmd("check-config", path)
+	if code != 1 || !strings.Contains(out, path+":") || !strings.Contains(out, "moon.crt") {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+}
+
+// list-sas --json is a contract: scripts read these field names, which are
+// strongSwan's VICI names.
+func TestListSAsJSONFieldNames(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "c.sock")
+	l, err := control.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go control.Serve(ctx, l, func(req control.Request) control.Response {
+		if req.Command != control.CmdListSAs {
+			return control.Response{Error: "unexpected " + req.Command}
+		}
+		return control.Response{IKESAs: []control.IKESA{{Name: "home", State: "ESTABLISHED", Version: 2,
+			ChildSAs: []control.ChildSA{{Name: "net", State: "INSTALLED", LocalTS: []string{"10.1.0.0/16"}, RemoteTS: []string{"10.2.0.0/16"}}}}}}
+	})
+	code, out, errOut := runCmd("--socket", sock, "list-sas", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var sas []map[string]any
+	if err := json.Unmarshal([]byte(out), &sas); err != nil || len(sas) != 1 {
+		t.Fatalf("not a JSON array of one SA: %v\n%s", err, out)
+	}
+	for _, k := range []string{"name", "uniqueid", "state", "version", "local_host", "local_port", "local_id", "remote_host",
+		"remote_port", "remote_id", "initiator", "encr_alg", "encr_keysize", "integ_alg", "prf_alg", "dh_group", "nat_local",
+		"nat_remote", "established", "rekey_time", "child_sas"} {
+		if _, ok := sas[0][k]; !ok && k != "integ_alg" {
+			t.Errorf("IKE SA lacks %q", k)
+		}
+	}
+	children, _ := sas[0]["child_sas"].([]any)
+	if len(children) != 1 {
+		t.Fatalf("child_sas: %v", sas[0]["child_sas"])
+	}
+	child := children[0].(map[string]any)
+	for _, k := range []string{"name", "uniqueid", "state", "mode", "protocol", "encap", "spi_in", "spi_out", "encr_alg",
+		"encr_keysize", "bytes_in", "packets_in", "bytes_out", "packets_out", "rekey_time", "life_time", "local_ts", "remote_ts"} {
+		if _, ok := child[k]; !ok {
+			t.Errorf("Child SA lacks %q", k)
+		}
+	}
+	if ts, _ := child["local_ts"].([]any); len(ts) != 1 || ts[0] != "10.1.0.0/16" {
+		t.Errorf("local_ts %v", child["local_ts"])
+	}
+}
+
+func TestControlCommandWithoutDaemonSaysSo(t *testing.T) {
+	code, _, errOut := runCmd("--socket", filepath.Join(t.TempDir(), "none.sock"), "list-sas")
+	if code != 1 || !strings.Contains(errOut, "cannot reach the cygnet daemon") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	if code, _, _ := runCmd("frobnicate"); code != 2 {
+		t.Errorf("unknown command: exit %d", code)
+	}
+	if code, _, errOut := runCmd("terminate"); code != 2 || !strings.Contains(errOut, "--ike") {
+		t.Errorf("terminate without target: exit %d %q", code, errOut)
+	}
+}

@@ -193,6 +193,11 @@ func (t *Table) Lookup(dir Direction, f Flow) *Policy {
 // Overlapping policies are allowed, whatever their actions; the order between them is
 // decided by priority, then position.
 func Compile(policies []Policy) (*Table, error) {
+	return compile(policies, maxSpan)
+}
+
+// compile is Compile with an explicit list budget per selector (see maxSpan).
+func compile(policies []Policy, span int) (*Table, error) {
 	t := &Table{policies: make([]Policy, len(policies))}
 	ids := make(map[uint64]struct{}, len(policies))
 	type keyed struct {
@@ -231,7 +236,7 @@ func Compile(policies []Policy) (*Table, error) {
 			for i := range ks {
 				cs[i] = ks[i].s
 			}
-			t.idx[d][f] = buildFamIndex(cs, f == 0)
+			t.idx[d][f] = buildFamIndex(cs, f == 0, span)
 		}
 	}
 	return t, nil

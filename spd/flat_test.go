@@ -24,6 +24,7 @@ func TestLookupWorkFlat(t *testing.T) {
 				fam = 1
 			}
 			ix := &tab.idx[Out-1][fam]
+			naive := newNaive(ps)
 			tested, searched := 0, 0
 			for _, f := range flows {
 				p := probe{l: addrKey(f.Src), r: addrKey(f.Dst), lport: f.SrcPort, rport: f.DstPort, proto: f.Proto}
@@ -46,9 +47,7 @@ func TestLookupWorkFlat(t *testing.T) {
 				} else {
 					searched += len(a.ivs)
 				}
-				if got, want := tab.Lookup(Out, f), naiveLookup(ps, Out, f); got.ID != want.ID {
-					t.Fatalf("flow %+v: %s, want %s", f, describe(got), describe(want))
-				}
+				checkNaive(t, tab, naive, Out, f)
 			}
 			avgTested := float64(tested) / float64(len(flows))
 			avgSearched := float64(searched) / float64(len(flows))

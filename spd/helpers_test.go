@@ -10,6 +10,16 @@ import (
 // naiveLookup is the specification the index must agree with: scan every policy in
 // priority order, ties by position, and return the first whose selector matches.
 func naiveLookup(ps []Policy, dir Direction, f Flow) *Policy {
+	return newNaive(ps).lookup(dir, f)
+}
+
+// naiveSPD is naiveLookup with the priority order computed once.
+type naiveSPD struct {
+	ps    []Policy
+	order []int
+}
+
+func newNaive(ps []Policy) *naiveSPD {
 	order := make([]int, len(ps))
 	for i := range order {
 		order[i] = i
@@ -23,13 +33,17 @@ func naiveLookup(ps []Policy, dir Direction, f Flow) *Policy {
 		}
 		return 0
 	})
-	for _, i := range order {
-		if ps[i].Direction != dir {
+	return &naiveSPD{ps, order}
+}
+
+func (n *naiveSPD) lookup(dir Direction, f Flow) *Policy {
+	for _, i := range n.order {
+		if n.ps[i].Direction != dir {
 			continue
 		}
-		for _, s := range ps[i].Selectors {
+		for _, s := range n.ps[i].Selectors {
 			if naiveMatch(s, dir, f) {
-				return &ps[i]
+				return &n.ps[i]
 			}
 		}
 	}

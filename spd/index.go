@@ -277,7 +277,7 @@ func axisBounds(sels []csel, ranks []uint32, k axisKey, famLo, famHi u128) []u12
 
 // buildAxis indexes the candidate ranks (ascending) on axis k and returns the ranks
 // left out by the memory budget, for the next level.
-func buildAxis(sels []csel, cand []uint32, k axisKey, famLo, famHi u128) (axis, []uint32) {
+func buildAxis(sels []csel, cand []uint32, k axisKey, famLo, famHi u128, span int) (axis, []uint32) {
 	var a axis
 	if len(cand) == 0 {
 		return a, nil
@@ -299,7 +299,7 @@ func buildAxis(sels []csel, cand []uint32, k axisKey, famLo, famHi u128) (axis, 
 		spans[r] = upperBound(all, hi) - upperBound(all, lo) + 1
 	}
 	slices.SortStableFunc(bySpan, func(a, b uint32) int { return spans[a] - spans[b] })
-	budget := maxSpan * len(cand)
+	budget := span * len(cand)
 	admitted := len(bySpan)
 	for i, r := range bySpan {
 		if budget -= spans[r]; budget < 0 {
@@ -372,7 +372,7 @@ type famIndex struct {
 	wide   []uint32
 }
 
-func buildFamIndex(sels []csel, is4 bool) famIndex {
+func buildFamIndex(sels []csel, is4 bool, span int) famIndex {
 	ix := famIndex{sels: sels}
 	if len(sels) == 0 {
 		return ix
@@ -383,8 +383,8 @@ func buildFamIndex(sels []csel, is4 bool) famIndex {
 		all[i] = uint32(i)
 	}
 	var rest []uint32
-	ix.remote, rest = buildAxis(sels, all, onRemote, famLo, famHi)
-	ix.local, rest = buildAxis(sels, rest, onLocal, famLo, famHi)
+	ix.remote, rest = buildAxis(sels, all, onRemote, famLo, famHi, span)
+	ix.local, rest = buildAxis(sels, rest, onLocal, famLo, famHi, span)
 	for _, r := range rest {
 		ix.wide = append(ix.wide, r)
 		if s := &sels[r]; s.fullLocal && s.fullRemote && s.unconstrained() {

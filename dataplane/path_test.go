@@ -386,6 +386,9 @@ func TestAddSAValidation(t *testing.T) {
 }
 
 func TestZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	s := tunnelSpec(ua4, ub4, true)
 	a, b := makeLink(t, s)
 	dpA, dpB := memDP(t, a), memDP(t, b)

@@ -12,10 +12,12 @@ import (
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
-// identityCert is one of our certificates with the signer for its key.
+// identityCert is one of our certificates with the signer for its key and
+// the intermediates that go with it.
 type identityCert struct {
-	cert   *x509.Certificate
-	signer *auth.Signer
+	cert          *x509.Certificate
+	intermediates []*x509.Certificate
+	signer        *auth.Signer
 }
 
 // pubkeyCredentials adds certificate authentication to credentials: our
@@ -28,25 +30,11 @@ type pubkeyCredentials struct {
 }
 
 func newPubkeyCredentials(cfg *config.Config, base *credentials) (*pubkeyCredentials, error) {
-	pc := &pubkeyCredentials{credentials: base, trust: auth.NewTrustStore()}
-	var certs []*config.Cert
-	certs = append(certs, cfg.Credentials.Certs...)
+	pc := &pubkeyCredentials{credentials: base, trust: auth.TrustStoreFromConfig(cfg)}
+	certs := append([]*config.Cert(nil), cfg.Credentials.Certs...)
 	for _, c := range cfg.Connections {
 		for _, a := range c.Local {
 			certs = append(certs, a.Certs...)
-		}
-		for _, a := range c.Remote {
-			for _, ca := range a.CACerts {
-				pc.trust.Add(ca.X509)
-			}
-		}
-	}
-	for _, ca := range cfg.Credentials.CACerts {
-		pc.trust.Add(ca.X509)
-	}
-	for _, a := range cfg.Authorities {
-		if a.CACert != nil {
-			pc.trust.Add(a.CACert.X509)
 		}
 	}
 	seen := map[string]bool{}
@@ -55,15 +43,14 @@ func newPubkeyCredentials(cfg *config.Config, base *credentials) (*pubkeyCredent
 			continue
 		}
 		seen[string(c.X509.Raw)] = true
-		key := cfg.Credentials.PrivateKeyFor(c.X509.PublicKey)
-		if key == nil {
-			continue
+		s, err := auth.SignerForCert(&cfg.Credentials, c.X509, auth.SignerOptions{})
+		if errors.Is(err, auth.ErrNoPrivateKey) {
+			continue // a peer's or a CA's certificate
 		}
-		s, err := auth.NewSigner(key.Signer, auth.SignerOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Path, err)
 		}
-		pc.own = append(pc.own, identityCert{cert: c.X509, signer: s})
+		pc.own = append(pc.own, identityCert{cert: c.X509, intermediates: pc.trust.Issuers(c.X509), signer: s})
 	}
 	return pc, nil
 }
@@ -77,12 +64,24 @@ func (p *pubkeyCredentials) find(local ike.Identity) (identityCert, error) {
 	return identityCert{}, fmt.Errorf("no certificate with a private key carries the identity %s", local)
 }
 
+// LocalCertificates returns our certificate for an identity and the
+// intermediates below the root, end entity first.
 func (p *pubkeyCredentials) LocalCertificates(local ike.Identity) ([][]byte, error) {
 	o, err := p.find(local)
 	if err != nil {
 		return nil, err
 	}
-	return [][]byte{o.cert.Raw}, nil
+	out := [][]byte{o.cert.Raw}
+	for _, c := range o.intermediates {
+		if !isSelfSigned(c) {
+			out = append(out, c.Raw)
+		}
+	}
+	return out, nil
+}
+
+func isSelfSigned(c *x509.Certificate) bool {
+	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
 
 func (p *pubkeyCredentials) Sign(local ike.Identity, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
@@ -93,6 +92,8 @@ func (p *pubkeyCredentials) Sign(local ike.Identity, signedOctets []byte, peerHa
 	return o.signer.Sign(signedOctets, peerHashes)
 }
 
+// VerifyPeer checks the peer's chain up to a trusted CA, that the end
+// certificate carries the identity the peer claimed, and its AUTH signature.
 func (p *pubkeyCredentials) VerifyPeer(remote ike.Identity, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
 	if len(certs) == 0 {
 		return errors.New("peer sent no certificate")
@@ -107,7 +108,7 @@ func (p *pubkeyCredentials) VerifyPeer(remote ike.Identity, certs [][]byte, meth
 	if err := auth.MatchIdentity(end, remote.Type, remote.Data); err != nil {
 		return err
 	}
-	return auth.Verify(end.PublicKey, method, authData, signedOctets)
+	return auth.Verifier{}.VerifyCert(end, method, authData, signedOctets)
 }
 
 func (p *pubkeyCredentials) CertReq() []byte { return p.trust.CertReqData() }

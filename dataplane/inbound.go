@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/cygnet-ipsec/cygnet/esp"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
@@ -66,6 +67,8 @@ func (dp *DataPlane) runInbound(s *socket) {
 				return
 			}
 			dp.ctr.other.Add(1)
+			// A persistent error must not spin: back off a little.
+			time.Sleep(10 * time.Millisecond)
 			continue
 		}
 		p.process(n)

@@ -314,3 +314,28 @@ func TestNetnsIKETransport(t *testing.T) {
 		}
 	}
 }
+
+// TestNetnsStopped: after the data plane on A stops (its TUN disappears,
+// as when the daemon is killed), traffic to B's protected subnet fails
+// locally and nothing leaves A in clear, although a default route toward
+// B would carry it.
+func TestNetnsStopped(t *testing.T) {
+	testnet.RequireRoot(t)
+	p, sa, _ := tunnelPair(t, false, false, 0)
+	p.Exec(p.A, "ip", "route", "add", "default", "via", testnet.UnderlayB.String())
+	testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 1)
+	if err := sa.dp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	capt := p.Capture(p.A)
+	if r, _ := testnet.TryPing(p.A, netip.Addr{}, testnet.HostB, 2); r.Received != 0 {
+		t.Errorf("ping answered after stop: %s", r.Output)
+	}
+	sum, err := capt.Summary(testnet.ProtectedSubnets()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Plaintext != 0 {
+		t.Errorf("plaintext left A after stop: %s", sum)
+	}
+}

@@ -10,8 +10,9 @@
 // one, never a mix, and readers take no lock. Lookups do not allocate and do not scan
 // every policy: each (direction, address family) pair has an index of elementary
 // intervals over the remote address, a second one over the local address for selectors
-// that span many remote intervals, and a short priority-ordered list for selectors wide
-// on both axes. See [Table] for the cost and memory bounds.
+// too wide to list on the first, and a short priority-ordered list for the rest. See
+// [Table] for the cost and memory bounds. [ExtractFlow] reads the lookup key from a
+// raw IPv4 or IPv6 packet.
 //
 // The package is pure: no I/O, no goroutines, no global state.
 package spd

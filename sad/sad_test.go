@@ -149,7 +149,6 @@ func TestAddInvalid(t *testing.T) {
 	}{
 		{espID(0), &fakeTransform{}, Lifetime{}, "add SA ESP SPI 0x00000000 dst 192.0.2.1: SPI 0 is reserved"},
 		{ID{SPI: 5, Protocol: 6, Dst: dst4}, &fakeTransform{}, Lifetime{}, "add SA protocol(6) SPI 0x00000005 dst 192.0.2.1: protocol must be ESP or AH"},
-		{ID{SPI: 5, Protocol: ipsec.ProtoESP}, &fakeTransform{}, Lifetime{}, "add SA ESP SPI 0x00000005 dst invalid IP: no destination address"},
 		{espID(5), nil, Lifetime{}, "add SA ESP SPI 0x00000005 dst 192.0.2.1: no transform"},
 		{espID(5), &fakeTransform{}, Lifetime{SoftBytes: 10, HardBytes: 5}, "add SA ESP SPI 0x00000005 dst 192.0.2.1: soft byte lifetime 10 exceeds hard lifetime 5"},
 		{espID(5), &fakeTransform{}, Lifetime{SoftPackets: 10, HardPackets: 5}, "add SA ESP SPI 0x00000005 dst 192.0.2.1: soft packet lifetime 10 exceeds hard lifetime 5"},
@@ -163,6 +162,18 @@ func TestAddInvalid(t *testing.T) {
 	}
 	if db.Len() != 0 {
 		t.Errorf("Len = %d after refused adds", db.Len())
+	}
+}
+
+// An SA whose SPI we chose is found by SPI and protocol alone.
+func TestAddWithoutDestination(t *testing.T) {
+	db, _ := newDB(t, 0)
+	id := ID{SPI: 5, Protocol: ipsec.ProtoESP}
+	if _, err := db.Add(id, &fakeTransform{}, Lifetime{}); err != nil {
+		t.Fatal(err)
+	}
+	if db.Lookup(id) == nil || db.Lookup(ID{SPI: 5, Protocol: ipsec.ProtoAH}) != nil || db.Lookup(espID(5)) != nil {
+		t.Fatal("lookup by SPI and protocol does not find exactly the SA added without destination")
 	}
 }
 

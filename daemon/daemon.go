@@ -18,6 +18,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/control"
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/sad"
 )
 
 // Options configure a daemon run.
@@ -44,6 +45,11 @@ type PacketPath interface {
 	CounterSource
 	// IKE delivers received IKE messages.
 	IKE() <-chan IKEDatagram
+	// Lifetimes delivers the SAD's soft and hard expiry events; Expire
+	// advances the SAD's clock; ChildOf names the Child SA of an entry.
+	Lifetimes() <-chan sad.Event
+	Expire(now time.Time)
+	ChildOf(id sad.ID) (uint32, bool)
 	// Protect keeps the connections' remote subnets unreachable unless a
 	// Child SA carries them.
 	Protect(conns []*ike.PeerConfig) error
@@ -172,7 +178,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.mgr.HandleIKE(dg.Data, dg.Local, dg.Remote)
 		case call := <-d.reqs:
 			d.dispatch(call)
+		case ev := <-d.path.Lifetimes():
+			d.lifetimeEvent(ev)
 		case <-timer.C:
+			d.path.Expire(time.Now())
 			d.mgr.Tick()
 		}
 		d.afterStep()
@@ -231,6 +240,16 @@ func (d *Daemon) reload() error {
 	d.mgr.SetConns(conns)
 	d.log.Info("configuration reloaded", "connections", len(conns))
 	return nil
+}
+
+// lifetimeEvent hands an SA's expiry to IKE: a hard expiry deletes the Child
+// SA (telling the peer); a soft one asks for a rekey.
+func (d *Daemon) lifetimeEvent(ev sad.Event) {
+	u, ok := d.path.ChildOf(ev.ID)
+	if !ok {
+		return
+	}
+	d.mgr.ChildExpired(u, ev.Kind == sad.HardExpire, ev.Reason.String())
 }
 
 // afterStep logs events and answers waiting initiate commands.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/cygnet-ipsec/cygnet/ah"
 	"github.com/cygnet-ipsec/cygnet/dataplane"
@@ -14,6 +15,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/netcfg"
+	"github.com/cygnet-ipsec/cygnet/sad"
 	"github.com/cygnet-ipsec/cygnet/spd"
 	"github.com/cygnet-ipsec/cygnet/transform"
 )
@@ -52,6 +54,7 @@ type packetPath struct {
 
 	mu       sync.Mutex
 	children map[uint32]*installed // by ChildSA.UniqueID
+	bySA     map[sad.ID]uint32     // SAD entry -> ChildSA.UniqueID, for lifetime events
 	nextID   uint64
 }
 
@@ -66,7 +69,7 @@ type installed struct {
 // NewPacketPath creates the TUN device, the sockets, the SPD and the
 // routing rule that sends protected traffic into the TUN.
 func NewPacketPath(tunName string, routes Routes, log *slog.Logger) (PacketPath, error) {
-	p := &packetPath{spd: &spd.DB{}, routes: routes, log: log, ike: make(chan IKEDatagram, 256), children: map[uint32]*installed{}}
+	p := &packetPath{spd: &spd.DB{}, routes: routes, log: log, ike: make(chan IKEDatagram, 256), children: map[uint32]*installed{}, bySA: map[sad.ID]uint32{}}
 	if err := routes.AddRule(); err != nil {
 		return nil, err
 	}
@@ -128,18 +131,51 @@ func (p *packetPath) Source(remote netip.AddrPort) (netip.AddrPort, error) {
 
 func (p *packetPath) Close() error { return p.dp.Close() }
 
-func (p *packetPath) Counters(spiIn, spiOut uint32) (bytesIn, packetsIn, bytesOut, packetsOut uint64) {
-	for _, proto := range []ipsec.Protocol{ipsec.ProtoESP, ipsec.ProtoAH} {
-		if sa := p.dp.SA(proto, ipsec.Inbound, spiIn); sa != nil {
-			c := sa.Counters()
-			bytesIn, packetsIn = c.Bytes, c.Packets
-		}
-		if sa := p.dp.SA(proto, ipsec.Outbound, spiOut); sa != nil {
-			c := sa.Counters()
-			bytesOut, packetsOut = c.Bytes, c.Packets
-		}
+func (p *packetPath) Counters(c *ike.ChildSA) (bytesIn, packetsIn, bytesOut, packetsOut uint64) {
+	p.mu.Lock()
+	inst := p.children[c.UniqueID]
+	p.mu.Unlock()
+	if inst == nil {
+		return
 	}
-	return
+	in, out := inst.in.Counters(), inst.out.Counters()
+	return in.Bytes, in.Packets, out.Bytes, out.Packets
+}
+
+// Lifetimes returns the SAD's lifetime events, and Expire drives its clock.
+func (p *packetPath) Lifetimes() <-chan sad.Event { return p.dp.SAD().Events() }
+
+func (p *packetPath) Expire(now time.Time) { p.dp.SAD().Expire(now) }
+
+// ChildOf names the Child SA a SAD entry belongs to.
+func (p *packetPath) ChildOf(id sad.ID) (uint32, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	u, ok := p.bySA[id]
+	return u, ok
+}
+
+// lifetime is a Child SA's soft and hard limits in the SAD's terms: soft is
+// when IKE rekeys, hard when the SA goes.
+func lifetime(cc *ike.ChildConfig) sad.Lifetime {
+	if cc == nil {
+		return sad.Lifetime{}
+	}
+	l := sad.Lifetime{
+		SoftTime: cc.RekeyTime, HardTime: cc.LifeTime,
+		SoftBytes: cc.RekeyBytes, HardBytes: cc.LifeBytes,
+		SoftPackets: cc.RekeyPackets, HardPackets: cc.LifePackets,
+	}
+	if l.HardTime != 0 && l.SoftTime > l.HardTime {
+		l.SoftTime = l.HardTime
+	}
+	if l.HardBytes != 0 && l.SoftBytes > l.HardBytes {
+		l.SoftBytes = l.HardBytes
+	}
+	if l.HardPackets != 0 && l.SoftPackets > l.HardPackets {
+		l.SoftPackets = l.HardPackets
+	}
+	return l
 }
 
 // engines builds the inbound and outbound ESP or AH SAs of a Child SA.
@@ -232,13 +268,16 @@ func (p *packetPath) InstallChildSA(c *ike.ChildSA) error {
 	}
 	route := &dataplane.Route{Name: c.Name}
 	in.Route, out.Route = route, route
-	if err := p.dp.AddSA(in); err != nil {
+	life := lifetime(c.Config)
+	if err := p.dp.AddSA(in, life); err != nil {
 		return err
 	}
-	if err := p.dp.AddSA(out); err != nil {
-		p.dp.RemoveSA(c.Protocol, ipsec.Inbound, c.SPIIn)
+	if err := p.dp.AddSA(out, life); err != nil {
+		p.dp.RemoveSA(in)
 		return err
 	}
+	p.bySA[in.Entry().ID()] = c.UniqueID
+	p.bySA[out.Entry().ID()] = c.UniqueID
 	route.SetOutbound(out)
 	sels := spd.CrossProduct(c.LocalTS, c.RemoteTS)
 	prio := uint32(1000)
@@ -252,9 +291,7 @@ func (p *packetPath) InstallChildSA(c *ike.ChildSA) error {
 	}
 	p.children[c.UniqueID] = inst
 	if err := p.replacePolicies(); err != nil {
-		delete(p.children, c.UniqueID)
-		p.dp.RemoveSA(c.Protocol, ipsec.Inbound, c.SPIIn)
-		p.dp.RemoveSA(c.Protocol, ipsec.Outbound, c.SPIOut)
+		p.removeLocked(inst)
 		return err
 	}
 	if c.Mode == ipsec.ModeTunnel && p.routes != nil {
@@ -317,20 +354,16 @@ func (p *packetPath) DeleteChildSA(c *ike.ChildSA) {
 	}
 }
 
+// removeLocked takes a Child SA's SAs out of the SAD, which wipes their keys.
 func (p *packetPath) removeLocked(inst *installed) {
-	c := inst.child
 	inst.route.SetOutbound(nil)
-	p.dp.RemoveSA(c.Protocol, ipsec.Inbound, inst.in.SPI())
-	p.dp.RemoveSA(c.Protocol, ipsec.Outbound, inst.out.SPI())
 	for _, sa := range []*dataplane.SA{inst.in, inst.out} {
-		if sa.ESP != nil {
-			sa.ESP.Wipe()
+		if e := sa.Entry(); e != nil {
+			delete(p.bySA, e.ID())
 		}
-		if sa.AH != nil {
-			sa.AH.Wipe()
-		}
+		p.dp.RemoveSA(sa)
 	}
-	delete(p.children, c.UniqueID)
+	delete(p.children, inst.child.UniqueID)
 }
 
 // adjustMTU sets the TUN MTU so the largest inner packet still fits the

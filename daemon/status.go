@@ -31,10 +31,9 @@ func groupName(id uint16) string {
 	return wire.KEMethod(id).String()
 }
 
-// CounterSource reads a Child SA's traffic counters by its inbound and
-// outbound SPI.
+// CounterSource reads a Child SA's traffic counters from the SAD.
 type CounterSource interface {
-	Counters(spiIn, spiOut uint32) (bytesIn, packetsIn, bytesOut, packetsOut uint64)
+	Counters(c *ike.ChildSA) (bytesIn, packetsIn, bytesOut, packetsOut uint64)
 }
 
 func secondsUntil(t, now time.Time) int64 {
@@ -82,7 +81,7 @@ func ListSAs(sas []*ike.IKESA, counters CounterSource, now time.Time) []control.
 				cs.EncrKeysize = 256
 			}
 			if counters != nil {
-				cs.BytesIn, cs.PacketsIn, cs.BytesOut, cs.PacketsOut = counters.Counters(c.SPIIn, c.SPIOut)
+				cs.BytesIn, cs.PacketsIn, cs.BytesOut, cs.PacketsOut = counters.Counters(c)
 			}
 			is.ChildSAs = append(is.ChildSAs, cs)
 		}

@@ -12,6 +12,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/sad"
 	"github.com/cygnet-ipsec/cygnet/spd"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 	UnderlayMTU int
 	// SPD is the policy database the packet path looks up. Required.
 	SPD *spd.DB
+	// SAD is the SA database the packet path finds SAs in; a new one is
+	// made if nil.
+	SAD *sad.DB
 	// Local4 and Local6 are the addresses the IKE and ESP-in-UDP sockets
 	// bind to; invalid (the zero Addr) means the wildcard. IPv6 sockets are
 	// opened only when the host has IPv6 (NoIPv6 turns them off).
@@ -81,7 +85,7 @@ type DataPlane struct {
 	tun  tun.Device
 	name string
 	spd  *spd.DB
-	sas  saTable
+	sad  *sad.DB
 	ctr  counters
 
 	// socks holds the sockets by role; nil entries are not open.
@@ -125,7 +129,10 @@ func New(cfg Config) (*DataPlane, error) {
 	if cfg.Keepalive <= 0 {
 		cfg.Keepalive = DefaultKeepalive
 	}
-	dp := &DataPlane{cfg: cfg, spd: cfg.SPD, done: make(chan struct{}), ctl4: -1, ctl6: -1}
+	if cfg.SAD == nil {
+		cfg.SAD = sad.New(sad.Config{})
+	}
+	dp := &DataPlane{cfg: cfg, spd: cfg.SPD, sad: cfg.SAD, done: make(chan struct{}), ctl4: -1, ctl6: -1}
 	if err := dp.openControl(); err != nil {
 		return nil, err
 	}
@@ -239,37 +246,46 @@ func (dp *DataPlane) MTU() int {
 // UnderlayMTU returns the configured underlay MTU, for [InnerMTU].
 func (dp *DataPlane) UnderlayMTU() int { return dp.cfg.UnderlayMTU }
 
-// AddSA makes sa known to the packet path: inbound SAs are looked up by
-// SPI, outbound SAs get keepalives (Encap) and counters by SPI. Sealing
-// uses the SA once a Route's SetOutbound names it.
-func (dp *DataPlane) AddSA(sa *SA) error {
+// AddSA puts sa into the SAD with its lifetimes, which makes it known to the
+// packet path: inbound SAs are found by SPI, outbound SAs get keepalives
+// (Encap) and counters. Sealing uses an outbound SA once a Route's
+// SetOutbound names it.
+func (dp *DataPlane) AddSA(sa *SA, life sad.Lifetime) error {
 	if err := sa.validate(); err != nil {
 		return err
 	}
-	k := saKey{sa.Protocol(), sa.Direction, sa.SPI()}
-	return dp.sas.update(func(m map[saKey]*SA) error {
-		if _, dup := m[k]; dup {
-			return fmt.Errorf("dataplane: %v %v SA %#x already installed", k.proto, k.dir, k.spi)
-		}
-		m[k] = sa
-		return nil
-	})
+	e, err := dp.sad.Add(sa.sadID(), sa, life)
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	sa.entry.Store(e)
+	return nil
 }
 
-// RemoveSA forgets an SA; packets for it are then counted as NoSA. The
-// daemon also clears the route's outbound SA if it is this one.
-func (dp *DataPlane) RemoveSA(proto ipsec.Protocol, dir ipsec.Direction, spi uint32) {
-	_ = dp.sas.update(func(m map[saKey]*SA) error {
-		delete(m, saKey{proto, dir, spi})
-		return nil
-	})
+// RemoveSA deletes sa from the SAD, which wipes its keys; packets for it are
+// then counted as NoSA. The daemon also clears the route's outbound SA if it
+// is this one.
+func (dp *DataPlane) RemoveSA(sa *SA) {
+	if e := sa.entry.Load(); e != nil {
+		_ = dp.sad.Delete(e.ID())
+	}
 }
 
-// SA returns an installed SA, nil when there is none; its Counters feed
-// list-sas.
-func (dp *DataPlane) SA(proto ipsec.Protocol, dir ipsec.Direction, spi uint32) *SA {
-	return dp.sas.lookup(proto, dir, spi)
+// inbound finds an inbound SA by protocol and SPI.
+func (dp *DataPlane) inbound(proto ipsec.Protocol, spi uint32) *SA {
+	e := dp.sad.Lookup(sad.ID{SPI: spi, Protocol: proto})
+	if e == nil {
+		return nil
+	}
+	sa, _ := e.Transform().(*SA)
+	if sa == nil || sa.entry.Load() == nil {
+		return nil // still being added
+	}
+	return sa
 }
+
+// SAD returns the SA database.
+func (dp *DataPlane) SAD() *sad.DB { return dp.sad }
 
 // Stats returns the packet counters.
 func (dp *DataPlane) Stats() Stats { return dp.ctr.snapshot() }
@@ -403,8 +419,9 @@ func (dp *DataPlane) runKeepalives() {
 var keepalive = []byte{0xff}
 
 func (dp *DataPlane) sendKeepalives() {
-	for _, sa := range dp.sas.all() {
-		if sa.Direction != ipsec.Outbound || !sa.Encap {
+	for e := range dp.sad.All() {
+		sa, ok := e.Transform().(*SA)
+		if !ok || sa.Direction != ipsec.Outbound || !sa.Encap {
 			continue
 		}
 		s := dp.socks[pick(sockUDP4NATT, sa.Peer.Addr().Is6())]

@@ -8,6 +8,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/esp"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/packet"
+	"github.com/cygnet-ipsec/cygnet/sad"
 	"github.com/cygnet-ipsec/cygnet/spd"
 	"github.com/cygnet-ipsec/cygnet/transform"
 )
@@ -115,6 +116,7 @@ func memDP(t testing.TB, st *site) *DataPlane {
 	dp := &DataPlane{
 		cfg:  Config{UnderlayMTU: DefaultUnderlayMTU, IKEPort: DefaultIKEPort, NATTPort: DefaultNATTPort, Batch: 64},
 		spd:  st.db,
+		sad:  sad.New(sad.Config{}),
 		ctl4: -1, ctl6: -1,
 		done: make(chan struct{}),
 	}
@@ -122,7 +124,7 @@ func memDP(t testing.TB, st *site) *DataPlane {
 		if sa == nil {
 			continue
 		}
-		if err := dp.AddSA(sa); err != nil {
+		if err := dp.AddSA(sa, sad.Lifetime{}); err != nil {
 			t.Fatal(err)
 		}
 	}

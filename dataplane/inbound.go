@@ -161,7 +161,7 @@ func (p *inPath) whole(slot, b []byte, proto ipsec.Protocol) {
 		dp.ctr.malformed.Add(1)
 		return
 	}
-	sa := dp.sas.lookup(proto, ipsec.Inbound, binary.BigEndian.Uint32(b[spiAt:]))
+	sa := dp.inbound(proto, binary.BigEndian.Uint32(b[spiAt:]))
 	if sa == nil {
 		dp.ctr.noSA.Add(1)
 		return
@@ -195,7 +195,7 @@ func (p *inPath) espOnly(slot []byte, m *rxMeta, encap bool) {
 		dp.ctr.malformed.Add(1)
 		return
 	}
-	sa := dp.sas.lookup(ipsec.ProtoESP, ipsec.Inbound, binary.BigEndian.Uint32(b))
+	sa := dp.inbound(ipsec.ProtoESP, binary.BigEndian.Uint32(b))
 	if sa == nil || sa.ESP == nil {
 		dp.ctr.noSA.Add(1)
 		return
@@ -275,11 +275,9 @@ func (p *inPath) deliver(sa *SA, slot, inner []byte, dummy bool) {
 		dp.ctr.policy.Add(1)
 		return
 	}
-	if sa.Account != nil {
-		if err := sa.Account(len(inner)); err != nil {
-			dp.ctr.expired.Add(1)
-			return
-		}
+	if err := sa.account(len(inner)); err != nil {
+		dp.ctr.expired.Add(1)
+		return
 	}
 	start := cap(slot) - cap(inner)
 	end := start + len(inner)
@@ -288,8 +286,6 @@ func (p *inPath) deliver(sa *SA, slot, inner []byte, dummy bool) {
 		return
 	}
 	p.tunOut = append(p.tunOut, slot[start-tunWriteOffset:end])
-	sa.bytes.Add(uint64(len(inner)))
-	sa.packets.Add(1)
 	dp.ctr.inPackets.Add(1)
 	dp.ctr.inBytes.Add(uint64(len(inner)))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/internal/testnet"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/netcfg"
+	"github.com/cygnet-ipsec/cygnet/sad"
 	"github.com/cygnet-ipsec/cygnet/spd"
 )
 
@@ -42,7 +43,7 @@ func startSite(t *testing.T, ns string, st *site, remote []netip.Prefix, src4, s
 	}
 	t.Cleanup(func() { dp.Close() })
 	for _, sa := range []*SA{st.out, st.in} {
-		if err := dp.AddSA(sa); err != nil {
+		if err := dp.AddSA(sa, sad.Lifetime{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -136,7 +137,7 @@ func TestNetnsTunnel(t *testing.T) {
 				if st.AuthFailed+st.Replay+st.Malformed+st.PolicyMismatch+st.SendErrors != 0 {
 					t.Errorf("%s: unexpected drops %+v", s.ns, st)
 				}
-				c := s.dp.SA(ipsec.ProtoESP, ipsec.Inbound, s.site.in.SPI()).Counters()
+				c := s.dp.inbound(ipsec.ProtoESP, s.site.in.SPI()).Counters()
 				if c.Packets == 0 {
 					t.Errorf("%s: inbound SA counted nothing", s.ns)
 				}

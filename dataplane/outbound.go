@@ -177,11 +177,9 @@ func (o *outPath) spare() []byte {
 // it on the SA's socket.
 func (o *outPath) seal(sa *SA, buf []byte, n int) {
 	dp := o.dp
-	if sa.Account != nil {
-		if err := sa.Account(n); err != nil {
-			dp.ctr.expired.Add(1)
-			return
-		}
+	if err := sa.account(n); err != nil {
+		dp.ctr.expired.Add(1)
+		return
 	}
 	var out []byte
 	var role int
@@ -208,8 +206,6 @@ func (o *outPath) seal(sa *SA, buf []byte, n int) {
 		to = netip.AddrPortFrom(to.Addr(), 0)
 	}
 	o.tx[role] = append(o.tx[role], txMsg{b: out, to: to})
-	sa.bytes.Add(uint64(n))
-	sa.packets.Add(1)
 	dp.ctr.outPackets.Add(1)
 	dp.ctr.outBytes.Add(uint64(len(out)))
 	if sa.needsRekey() && sa.rekeyRaised.CompareAndSwap(false, true) {

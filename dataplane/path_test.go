@@ -9,6 +9,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/esp"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/packet"
+	"github.com/cygnet-ipsec/cygnet/sad"
 	"github.com/cygnet-ipsec/cygnet/spd"
 )
 
@@ -118,7 +119,7 @@ func TestRoundTrip(t *testing.T) {
 					t.Errorf("packet %d differs after the round trip", i)
 				}
 			}
-			sa := dpB.SA(ipsec.ProtoESP, ipsec.Inbound, b.in.SPI())
+			sa := dpB.inbound(ipsec.ProtoESP, b.in.SPI())
 			var n uint64
 			for _, p := range pkts {
 				n += uint64(len(p))
@@ -369,19 +370,22 @@ func TestAddSAValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dp.AddSA(&SA{ESP: x, Direction: ipsec.Inbound}); err == nil {
+	if err := dp.AddSA(&SA{ESP: x, Direction: ipsec.Inbound}, sad.Lifetime{}); err == nil {
 		t.Error("inbound SA without route accepted")
 	}
 	sa := &SA{ESP: x, Direction: ipsec.Inbound, Route: &Route{}}
-	if err := dp.AddSA(sa); err != nil {
+	if err := dp.AddSA(sa, sad.Lifetime{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := dp.AddSA(sa); err == nil {
+	if err := dp.AddSA(sa, sad.Lifetime{}); err == nil {
 		t.Error("duplicate accepted")
 	}
-	dp.RemoveSA(ipsec.ProtoESP, ipsec.Inbound, 9)
-	if dp.SA(ipsec.ProtoESP, ipsec.Inbound, 9) != nil {
+	dp.RemoveSA(sa)
+	if dp.inbound(ipsec.ProtoESP, 9) != nil {
 		t.Error("SA still there")
+	}
+	if _, err := x.Open(make([]byte, 64)); err == nil {
+		t.Error("a removed SA still opens packets: its keys were not wiped")
 	}
 }
 

@@ -4,17 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 
 	"github.com/cygnet-ipsec/cygnet/ah"
 	"github.com/cygnet-ipsec/cygnet/esp"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/sad"
 )
 
 // SA is the data plane's view of one direction of a Child SA: the engine
 // that seals or opens its packets and where they go. The daemon builds one
-// per esp.SA or ah.SA it installs and hands it to [DataPlane.AddSA].
+// per esp.SA or ah.SA it installs and hands it to [DataPlane.AddSA], which
+// puts it into the SAD; the SAD entry counts its traffic and lifetimes.
 type SA struct {
 	// ESP or AH is the engine; exactly one is set.
 	ESP *esp.SA
@@ -34,18 +35,55 @@ type SA struct {
 	// Route is the Child SA this SA belongs to. An inbound SA's decrypted
 	// packets must match an In policy whose Handle is this same *Route.
 	Route *Route
-	// Account, if set, is called once per packet with the inner packet
-	// length, to charge the SAD's lifetimes; a non-nil error drops the
-	// packet (counted as Expired). It must not block.
-	Account func(bytes int) error
 
-	bytes, packets atomic.Uint64
-	rekeyRaised    atomic.Bool
+	entry atomic.Pointer[sad.Entry] // set by AddSA
+
+	rekeyRaised atomic.Bool
 }
 
-// Counters returns the SA's byte and packet counters.
+// Counters returns the SA's byte and packet counters, from its SAD entry.
 func (sa *SA) Counters() SACounters {
-	return SACounters{Bytes: sa.bytes.Load(), Packets: sa.packets.Load()}
+	e := sa.entry.Load()
+	if e == nil {
+		return SACounters{}
+	}
+	st := e.Stats()
+	return SACounters{Bytes: st.Bytes, Packets: st.Packets}
+}
+
+// account charges one packet to the SA's lifetimes; an error drops it.
+func (sa *SA) account(n int) error {
+	e := sa.entry.Load()
+	if e == nil {
+		return sad.ErrDeleted
+	}
+	return e.Account(n)
+}
+
+// Entry returns the SA's SAD entry (nil before AddSA).
+func (sa *SA) Entry() *sad.Entry { return sa.entry.Load() }
+
+// Wipe zeroes the engine's keys; the SAD calls it when the SA is deleted
+// or hard-expires.
+func (sa *SA) Wipe() {
+	if sa.ESP != nil {
+		sa.ESP.Wipe()
+	}
+	if sa.AH != nil {
+		sa.AH.Wipe()
+	}
+}
+
+// sadID is the SA's key in the SAD. Inbound SPIs are chosen by this host
+// and unique per protocol, so inbound SAs are found by SPI and protocol
+// alone (RFC 4301 section 4.1 allows it for unicast SAs); outbound SAs carry
+// the peer's address, since peers choose their SPIs independently.
+func (sa *SA) sadID() sad.ID {
+	id := sad.ID{SPI: sa.SPI(), Protocol: sa.Protocol()}
+	if sa.Direction == ipsec.Outbound {
+		id.Dst = sa.Peer.Addr().Unmap()
+	}
+	return id
 }
 
 // SPI returns the engine's SPI.
@@ -132,58 +170,6 @@ func (r *Route) SetOutbound(sa *SA) { r.out.Store(sa) }
 
 // Outbound returns the current outbound SA, nil when there is none.
 func (r *Route) Outbound() *SA { return r.out.Load() }
-
-// saKey names an SA in the table; outbound SPIs are the peer's choice and
-// may equal inbound ones.
-type saKey struct {
-	proto ipsec.Protocol
-	dir   ipsec.Direction
-	spi   uint32
-}
-
-// saTable is copy-on-write: lookups read an immutable map through an atomic
-// pointer; writers are rare (SA installs) and serialised.
-type saTable struct {
-	mu  sync.Mutex
-	cur atomic.Pointer[map[saKey]*SA]
-}
-
-func (t *saTable) lookup(proto ipsec.Protocol, dir ipsec.Direction, spi uint32) *SA {
-	m := t.cur.Load()
-	if m == nil {
-		return nil
-	}
-	return (*m)[saKey{proto, dir, spi}]
-}
-
-func (t *saTable) update(fn func(m map[saKey]*SA) error) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	next := make(map[saKey]*SA)
-	if m := t.cur.Load(); m != nil {
-		for k, v := range *m {
-			next[k] = v
-		}
-	}
-	if err := fn(next); err != nil {
-		return err
-	}
-	t.cur.Store(&next)
-	return nil
-}
-
-// all returns the SAs in no particular order.
-func (t *saTable) all() []*SA {
-	m := t.cur.Load()
-	if m == nil {
-		return nil
-	}
-	out := make([]*SA, 0, len(*m))
-	for _, sa := range *m {
-		out = append(out, sa)
-	}
-	return out
-}
 
 // EventKind says what an Event reports.
 type EventKind uint8

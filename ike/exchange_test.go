@@ -289,3 +289,20 @@ func TestMalformedInputIsCountedNotFatal(t *testing.T) {
 		t.Fatal("junk stopped the responder from serving")
 	}
 }
+
+func TestHardLifetimeDeletesChildWithPeer(t *testing.T) {
+	p := newPair(t, siteConfig(t, 1, 2), siteConfig(t, 2, 1), testPSK, testPSK)
+	a, b := establish(t, p)
+	p.a.m.ChildExpired(a.Children()[0].UniqueID, false, "time")
+	if len(a.Children()) != 1 || !logHas(p.a, "soft lifetime") {
+		t.Fatal("a soft expiry must keep the Child SA")
+	}
+	p.a.m.ChildExpired(a.Children()[0].UniqueID, true, "bytes")
+	p.pump()
+	if len(a.Children())+len(b.Children()) != 0 || len(p.b.deleted) != 1 {
+		t.Fatalf("after hard expiry: a %d children, b %d, b deleted %v", len(a.Children()), len(b.Children()), p.b.deleted)
+	}
+	if !logHas(p.a, `reason="hard bytes lifetime reached"`) {
+		t.Fatalf("log:\n%s", p.a.logs)
+	}
+}

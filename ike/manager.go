@@ -334,6 +334,25 @@ func (m *Manager) TerminateChild(childName string) error {
 	return nil
 }
 
+// ChildExpired handles a Child SA whose SA reached a lifetime in the SAD: a
+// hard limit deletes it (and tells the peer); a soft one is where a rekey
+// starts, which is not implemented yet, so it is logged.
+func (m *Manager) ChildExpired(uniqueID uint32, hard bool, reason string) {
+	for _, sa := range m.sas {
+		for _, c := range sa.children {
+			if c.UniqueID != uniqueID || c.state != childInstalled {
+				continue
+			}
+			if hard {
+				sa.deleteChild(c, "hard "+reason+" lifetime reached")
+			} else {
+				sa.log.Info("Child SA reached its soft lifetime; rekeying is not implemented yet", "child", c.Name, "reason", reason)
+			}
+			return
+		}
+	}
+}
+
 // Shutdown deletes every SA, telling the peers, as a daemon does on SIGTERM.
 func (m *Manager) Shutdown() {
 	for _, sa := range m.sas {

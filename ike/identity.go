@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/cygnet-ipsec/cygnet/auth"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
@@ -81,26 +82,7 @@ func (id Identity) Matches(peer Identity) bool {
 }
 
 // String prints the identity as strongSwan does.
-func (id Identity) String() string {
-	switch id.Type {
-	case 0:
-		return "%any"
-	case wire.ID_IPV4_ADDR, wire.ID_IPV6_ADDR:
-		if a, ok := netip.AddrFromSlice(id.Data); ok {
-			return a.String()
-		}
-	case wire.ID_FQDN, wire.ID_RFC822_ADDR:
-		return string(id.Data)
-	case wire.ID_DER_ASN1_DN:
-		var rdn pkix.RDNSequence
-		if _, err := asn1.Unmarshal(id.Data, &rdn); err == nil {
-			var n pkix.Name
-			n.FillFromRDNSequence(&rdn)
-			return dnString(rdn)
-		}
-	}
-	return fmt.Sprintf("%v:%x", id.Type, id.Data)
-}
+func (id Identity) String() string { return auth.ID(id).String() }
 
 // payload returns the identity as an IDi or IDr payload.
 func (id Identity) payload(responder bool) *wire.ID {
@@ -148,25 +130,4 @@ func parseDN(s string) ([]byte, error) {
 		return nil, fmt.Errorf("empty distinguished name")
 	}
 	return asn1.Marshal(rdn)
-}
-
-func dnString(rdn pkix.RDNSequence) string {
-	names := map[string]string{}
-	for k, oid := range dnKeys {
-		if k == "EMAILADDRESS" || k == "EMAIL" {
-			k = "E"
-		}
-		names[oid.String()] = k
-	}
-	var parts []string
-	for _, set := range rdn {
-		for _, atv := range set {
-			k, ok := names[atv.Type.String()]
-			if !ok {
-				k = atv.Type.String()
-			}
-			parts = append(parts, fmt.Sprintf("%s=%v", k, atv.Value))
-		}
-	}
-	return strings.Join(parts, ", ")
 }

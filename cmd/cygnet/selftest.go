@@ -121,27 +121,38 @@ func runESP(s espSuite, mode ipsec.Mode, fam, size int, dur time.Duration) (int,
 	if err != nil {
 		return 0, 0, err
 	}
-	head, tail := out.Overhead()
-	buf := make([]byte, head+size+tail)
 	is, id, _, _ := addrs(fam)
 	if mode == ipsec.ModeTransport {
 		_, _, is, id = addrs(fam)
 	}
-	want := append([]byte(nil), innerPacket(make([]byte, size), is, id, size)...)
+	head, tail := out.Overhead()
+	return measure(head, tail, size, dur, innerPacket(make([]byte, size), is, id, size), func(buf []byte) ([]byte, error) {
+		p, err := out.Seal(buf, head, size)
+		if err != nil {
+			return nil, fmt.Errorf("seal: %w", err)
+		}
+		o, err := in.Open(p.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("open: %w", err)
+		}
+		return o.Packet, nil
+	})
+}
+
+// measure runs roundTrip (seal then open, in buf) on copies of want for
+// dur and checks every packet comes back intact.
+func measure(head, tail, size int, dur time.Duration, want []byte, roundTrip func(buf []byte) ([]byte, error)) (int, float64, error) {
+	buf := make([]byte, head+size+tail)
 	n := 0
 	start := time.Now()
 	for time.Since(start) < dur {
 		for range 64 {
 			copy(buf[head:], want)
-			p, err := out.Seal(buf, head, size)
+			got, err := roundTrip(buf)
 			if err != nil {
-				return n, 0, fmt.Errorf("seal: %w", err)
+				return n, 0, err
 			}
-			o, err := in.Open(p.Bytes)
-			if err != nil {
-				return n, 0, fmt.Errorf("open: %w", err)
-			}
-			if !bytes.Equal(o.Packet, want) {
+			if !bytes.Equal(got, want) {
 				return n, 0, fmt.Errorf("packet %d came back different", n)
 			}
 			n++
@@ -174,32 +185,20 @@ func runAH(integ transform.IntegID, mode ipsec.Mode, size int, dur time.Duration
 	if err != nil {
 		return 0, 0, err
 	}
-	head, tail := out.Overhead()
-	buf := make([]byte, head+size+tail)
 	is, id, _, _ := addrs(4)
 	if mode == ipsec.ModeTransport {
 		_, _, is, id = addrs(4)
 	}
-	want := append([]byte(nil), innerPacket(make([]byte, size), is, id, size)...)
-	n := 0
-	start := time.Now()
-	for time.Since(start) < dur {
-		for range 64 {
-			copy(buf[head:], want)
-			p, err := out.Seal(buf, head, size)
-			if err != nil {
-				return n, 0, fmt.Errorf("seal: %w", err)
-			}
-			o, err := in.Open(p.Bytes)
-			if err != nil {
-				return n, 0, fmt.Errorf("open: %w", err)
-			}
-			if !bytes.Equal(o.Packet, want) {
-				return n, 0, fmt.Errorf("packet %d came back different", n)
-			}
-			n++
+	head, tail := out.Overhead()
+	return measure(head, tail, size, dur, innerPacket(make([]byte, size), is, id, size), func(buf []byte) ([]byte, error) {
+		p, err := out.Seal(buf, head, size)
+		if err != nil {
+			return nil, fmt.Errorf("seal: %w", err)
 		}
-	}
-	el := time.Since(start).Seconds()
-	return n, float64(n*size*8) / el / 1e6, nil
+		o, err := in.Open(p.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("open: %w", err)
+		}
+		return o.Packet, nil
+	})
 }

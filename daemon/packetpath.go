@@ -294,7 +294,12 @@ func (p *packetPath) InstallChildSA(c *ike.ChildSA) error {
 		p.removeLocked(inst)
 		return err
 	}
-	if c.Mode == ipsec.ModeTunnel && p.routes != nil {
+	// Transport mode needs the routes as much as tunnel mode: without
+	// them the host-to-host traffic the SA protects never enters the TUN
+	// and leaves in clear text. The daemon's own IKE and ESP sockets carry
+	// the fwmark that skips the table, so a route to the peer's underlay
+	// address does not swallow IKE.
+	if p.routes != nil {
 		if err := p.routes.AddRoutes(p.dp.TUNName(), rangesToPrefixes(c.RemoteTS), localSource(c.LocalTS)); err != nil {
 			p.log.Warn("adding routes failed", "child", c.Name, "err", err)
 		}
@@ -347,7 +352,7 @@ func (p *packetPath) DeleteChildSA(c *ike.ChildSA) {
 	if err := p.replacePolicies(); err != nil {
 		p.log.Warn("updating policies failed", "err", err)
 	}
-	if c.Mode == ipsec.ModeTunnel && p.routes != nil {
+	if p.routes != nil {
 		if err := p.routes.DelRoutes(p.dp.TUNName(), rangesToPrefixes(c.RemoteTS)); err != nil {
 			p.log.Warn("removing routes failed", "child", c.Name, "err", err)
 		}

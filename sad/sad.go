@@ -167,6 +167,10 @@ type Config struct {
 	// EventBuffer is the capacity of the Events channel; 64 if zero.
 	// Events that do not fit wait for the next Expire call.
 	EventBuffer int
+	// Capacity is the number of SAs the index is sized for; 1<<20 if
+	// zero. More SAs still fit, only adding and deleting get slower.
+	// The index takes 0.5 MB at the default, 3 KB at 1000.
+	Capacity int
 }
 
 // DB is the Security Association Database. It is safe for concurrent use;
@@ -189,8 +193,7 @@ type DB struct {
 	pending []Event // events that did not fit into the channel, in order
 }
 
-// New returns an empty database. An empty database takes about 0.5 MB: the
-// index is sized for millions of SAs.
+// New returns an empty database.
 func New(cfg Config) *DB {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -198,7 +201,12 @@ func New(cfg Config) *DB {
 	if cfg.EventBuffer <= 0 {
 		cfg.EventBuffer = 64
 	}
-	return &DB{now: cfg.Now, events: make(chan Event, cfg.EventBuffer)}
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 1 << 20
+	}
+	db := &DB{now: cfg.Now, events: make(chan Event, cfg.EventBuffer)}
+	db.sas.init(cfg.Capacity)
+	return db
 }
 
 // Entry state bits.

@@ -49,8 +49,13 @@ func espID(spi uint32) ID { return ID{SPI: spi, Protocol: ipsec.ProtoESP, Dst: d
 
 func newDB(t testing.TB, buf int) (*DB, *fakeClock) {
 	t.Helper()
+	return newDBCap(t, buf, 1000)
+}
+
+func newDBCap(t testing.TB, buf, capacity int) (*DB, *fakeClock) {
+	t.Helper()
 	c := &fakeClock{t: t0}
-	return New(Config{Now: c.Now, EventBuffer: buf}), c
+	return New(Config{Now: c.Now, EventBuffer: buf, Capacity: capacity}), c
 }
 
 func mustAdd(t testing.TB, db *DB, id ID, life Lifetime) (*Entry, *fakeTransform) {

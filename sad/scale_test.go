@@ -60,7 +60,7 @@ func TestMillionSAs(t *testing.T) {
 		n = 100_000
 	}
 	before := heapInUse()
-	db, clock := newDB(t, 0)
+	db, clock := newDBCap(t, 0, n)
 	start := time.Now()
 	fill(t, db, n)
 	added := time.Since(start)
@@ -110,7 +110,7 @@ func benchDB(b *testing.B, n int) *DB {
 	if db := benchDBs[n]; db != nil {
 		return db
 	}
-	db, _ := newDB(b, 0)
+	db, _ := newDBCap(b, 0, n)
 	fill(b, db, n)
 	benchDBs[n] = db
 	return db
@@ -236,7 +236,7 @@ func BenchmarkExpire(b *testing.B) {
 	// Every call finds one SA's soft deadline due, raises its event and
 	// reschedules it for its hard deadline.
 	b.Run("one-due/n=1e6", func(b *testing.B) {
-		db, clock := newDB(b, 1024)
+		db, clock := newDBCap(b, 1024, n)
 		fill(b, db, n)
 		start := clock.Now().Add(time.Hour)
 		b.ReportAllocs()
@@ -244,8 +244,8 @@ func BenchmarkExpire(b *testing.B) {
 		for b.Loop() {
 			db.Expire(start.Add(time.Duration(i%n) * time.Millisecond))
 			i++
-			if i%512 == 0 {
-				drain(db)
+			for len(db.Events()) > 512 {
+				<-db.Events()
 			}
 		}
 	})

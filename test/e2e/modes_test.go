@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"net/netip"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/internal/testnet"
+)
+
+// TestCygnetModes covers what strongSwan's user-space data plane cannot
+// peer with: transport mode, and the choice between raw ESP (protocol 50)
+// and ESP-in-UDP forced with encap = yes, cygnet against cygnet.
+func TestCygnetModes(t *testing.T) {
+	testnet.RequireRoot(t)
+	for _, c := range []struct {
+		name      string
+		transport bool
+		encap     bool
+		six       bool // IKE, ESP and (in transport mode) the protected hosts on IPv6
+	}{
+		{"transport/raw-esp/ipv4", true, false, false},
+		{"transport/raw-esp/ipv6", true, false, true},
+		{"transport/esp-in-udp/ipv4", true, true, false},
+		{"tunnel/esp-in-udp/ipv4", false, true, false},
+		{"tunnel/esp-in-udp/ipv6", false, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			confA, confB := pairConfigsOn("psk", c.six)
+			confA.Encap, confB.Encap = c.encap, c.encap
+			hostA, hostB := testnet.UnderlayA, testnet.UnderlayB
+			if c.six {
+				hostA, hostB = testnet.UnderlayA6, testnet.UnderlayB6
+			}
+			child := "net"
+			tr := tunnelTraffic(c.encap)
+			wantTSA, wantTSB := []string{testnet.SubnetA.String()}, []string{testnet.SubnetB.String()}
+			if c.transport {
+				// Host to host between the underlay addresses, the
+				// addresses IKE itself runs between.
+				child = "host"
+				confA.Children = []testnet.ChildConfig{{Name: child, Mode: "transport"}}
+				confB.Children = []testnet.ChildConfig{{Name: child, Mode: "transport"}}
+				pa, pb := netip.PrefixFrom(hostA, hostA.BitLen()), netip.PrefixFrom(hostB, hostB.BitLen())
+				tr = traffic{protected: []netip.Prefix{pa, pb}, encap: c.encap}
+				if c.six {
+					tr.a6, tr.b6 = hostA, hostB
+				} else {
+					tr.a4, tr.b4 = hostA, hostB
+				}
+				wantTSA, wantTSB = []string{pa.String()}, []string{pb.String()}
+			}
+			b := startCygnet(t, p.B, confB.Swanctl(), nil, "")
+			a := startCygnet(t, p.A, confA.Swanctl(), nil, "")
+			warmUnderlay(t, p, hostB)
+			capture := p.Capture(p.B)
+			children := []string{child}
+			if !c.transport {
+				children = append(children, "net6")
+			}
+			bEnd := cygnetEnd{b}
+			for _, ch := range children {
+				up, err := a.tryInitiate("tun", ch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%s: initiate to usable Child SA %s: %v", c.name, ch, up)
+				if _, err := bEnd.view(ch, 5*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := checkTraffic(t, p, capture, tr)
+			mode := "TUNNEL"
+			if c.transport {
+				mode = "TRANSPORT"
+			}
+			for i, ch := range children {
+				bytes := res.xfer4.Bytes
+				if i == 1 || c.six && c.transport {
+					bytes = res.xfer6.Bytes
+				}
+				if i == 1 {
+					wantTSA, wantTSB = []string{testnet.SubnetA6.String()}, []string{testnet.SubnetB6.String()}
+				}
+				va, err := cygnetEnd{a}.view(ch, time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				vb, err := bEnd.view(ch, time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkSAs(t, va, vb, wantSA{hostA: hostA, hostB: hostB, mode: mode, encap: c.encap,
+					tsA: wantTSA, tsB: wantTSB, bytesAToB: bytes, implA: implCygnet, implB: implCygnet})
+			}
+			t.Logf("%s: %.0f Mbit/s IPv4, %.0f Mbit/s IPv6", c.name, res.xfer4.Mbps(), res.xfer6.Mbps())
+
+			// IKE still reaches the peer while the SA's policy and route
+			// cover the peer's whole address: the DELETE gets through.
+			if err := a.terminate("tun"); err != nil {
+				t.Fatal(err)
+			}
+			if !logHas(bEnd, regexp.MustCompile(`msg="IKE SA deleted".*reason="deleted by peer"`), 5*time.Second) {
+				t.Errorf("B never saw A's DELETE:\n%s", b.logText())
+			}
+			if sas, err := bEnd.ikeSAs(); err != nil || len(sas) != 0 {
+				t.Errorf("B still lists IKE SAs %v after the DELETE (%v)", sas, err)
+			}
+		})
+	}
+}

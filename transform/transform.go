@@ -103,7 +103,9 @@ type Options struct {
 	// 4303 section 3.2 allows but which cannot detect forgery. It exists
 	// for interoperability tests (e.g. the RFC 3602 packets) only.
 	AllowNoIntegrity bool
-	// Rand is the source of CBC IVs; nil means crypto/rand.
+	// Rand is the source of CBC IVs, safe for concurrent use; nil means
+	// crypto/rand (on Linux 6.11+ served by the vDSO getrandom, so no
+	// batching is needed).
 	Rand io.Reader
 	// IV, if set, replaces the IV generation: it must fill iv for the
 	// packet with sequence number seq. It exists for known-answer and

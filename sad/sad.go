@@ -49,6 +49,9 @@ type ID struct {
 }
 
 func (id ID) String() string {
+	if !id.Dst.IsValid() {
+		return fmt.Sprintf("%v SPI 0x%08x", id.Protocol, id.SPI)
+	}
 	return fmt.Sprintf("%v SPI 0x%08x dst %v", id.Protocol, id.SPI, id.Dst)
 }
 

@@ -180,6 +180,9 @@ func TestAddWithoutDestination(t *testing.T) {
 	if db.Lookup(id) == nil || db.Lookup(ID{SPI: 5, Protocol: ipsec.ProtoAH}) != nil || db.Lookup(espID(5)) != nil {
 		t.Fatal("lookup by SPI and protocol does not find exactly the SA added without destination")
 	}
+	if got, want := id.String(), "ESP SPI 0x00000005"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
 }
 
 func TestDeleteWipes(t *testing.T) {

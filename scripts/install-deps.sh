@@ -9,7 +9,7 @@
 #     libcharon-extauth-plugins              eap-mschapv2
 #     libstrongswan-standard-plugins         openssl plugin (AES-GCM, ChaCha20, X25519, ...)
 #     strongswan-pki                         pki (optional cross-checks of our certs)
-#   network test tools: iproute2 iputils-ping iperf3 tcpdump nftables procps
+#   network test tools: iproute2 iputils-ping iperf3 tcpdump nftables conntrack procps
 #     util-linux (unshare, mount) python3-scapy tshark
 #   Go: the toolchain is expected at /usr/local/go (not installed here);
 #     staticcheck is installed with `go install` at a pinned version.
@@ -31,7 +31,7 @@ die() { log "error: $*"; exit 1; }
 
 PKGS=(strongswan-charon strongswan-swanctl libcharon-extra-plugins libcharon-extauth-plugins
       libstrongswan-standard-plugins strongswan-pki
-      iproute2 iputils-ping iperf3 tcpdump nftables procps util-linux python3-scapy tshark
+      iproute2 iputils-ping iperf3 tcpdump nftables conntrack procps util-linux python3-scapy tshark
       ca-certificates git)
 
 install_apt() {

@@ -306,3 +306,26 @@ func TestHardLifetimeDeletesChildWithPeer(t *testing.T) {
 		t.Fatalf("log:\n%s", p.a.logs)
 	}
 }
+
+// An attacker who sends an IKE_SA_INIT with the initiator's SPI and address
+// first must not capture the real exchange: only an identical message is a
+// retransmission (RFC 7296 2.1).
+func TestSpoofedInitWithSameSPI(t *testing.T) {
+	p := newPair(t, siteConfig(t, 1, 2), siteConfig(t, 2, 1), testPSK, testPSK)
+	spoofed := false
+	p.drop = func(from *peer, d datagram) bool {
+		if from != p.a || spoofed {
+			return false
+		}
+		spoofed = true
+		fake := append([]byte(nil), d.b...)
+		fake[len(fake)-40] ^= 0xff // somewhere in the payloads; same SPI, same source
+		p.b.m.HandleIKE(fake, d.remote, d.local)
+		p.b.out = nil // the answer goes to the attacker's spoofed source, not to A
+		return false
+	}
+	a, _ := establish(t, p)
+	if a.State() != "ESTABLISHED" || len(a.Children()) != 1 {
+		t.Fatalf("real exchange captured by a spoofed IKE_SA_INIT: state %s", a.State())
+	}
+}

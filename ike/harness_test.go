@@ -70,14 +70,14 @@ func (s psks) SharedKey(local, remote Identity) ([]byte, bool) {
 
 // pair is two peers wired together through queues, with one fake clock.
 type pair struct {
-	t     *testing.T
+	t     testing.TB
 	clock *fakeClock
 	a, b  *peer
 	// drop, when set, decides whether a datagram from -> to is lost.
 	drop func(from *peer, d datagram) bool
 }
 
-func mustProposals(t *testing.T, proto wire.ProtocolID, s string) []proposal.Proposal {
+func mustProposals(t testing.TB, proto wire.ProtocolID, s string) []proposal.Proposal {
 	t.Helper()
 	ps, err := proposal.ParseList(proto, s, proposal.Options{})
 	if err != nil {
@@ -88,7 +88,7 @@ func mustProposals(t *testing.T, proto wire.ProtocolID, s string) []proposal.Pro
 
 // siteConfig is a site-to-site PSK connection from self (10.99.0.x) to the
 // other side, protecting 10.99.<self>.0/24.
-func siteConfig(t *testing.T, self, other int) *PeerConfig {
+func siteConfig(t testing.TB, self, other int) *PeerConfig {
 	local := netip.MustParseAddr(fmt.Sprintf("10.99.0.%d", self))
 	remote := netip.MustParseAddr(fmt.Sprintf("10.99.0.%d", other))
 	lid, _ := ParseIdentity(fmt.Sprintf("%c.cygnet.test", 'a'+self-1))
@@ -112,7 +112,7 @@ func siteConfig(t *testing.T, self, other int) *PeerConfig {
 
 var testPSK = psks{"a.cygnet.test|b.cygnet.test": "cygnet-test-psk-0123456789"}
 
-func newPair(t *testing.T, ca, cb *PeerConfig, credsA, credsB Credentials) *pair {
+func newPair(t testing.TB, ca, cb *PeerConfig, credsA, credsB Credentials) *pair {
 	clock := &fakeClock{now: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	mk := func(name string, addr string, cfg *PeerConfig, creds Credentials, seed uint64) *peer {
 		p := &peer{name: name, addr: netip.MustParseAddr(addr), logs: &bytes.Buffer{}, keys: map[uint32][4][]byte{}}
@@ -167,7 +167,7 @@ func (p *pair) advance(d time.Duration) {
 	p.pump()
 }
 
-func onlySA(t *testing.T, p *peer) *IKESA {
+func onlySA(t testing.TB, p *peer) *IKESA {
 	t.Helper()
 	sas := p.m.SAs()
 	if len(sas) != 1 {

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -212,7 +213,10 @@ func (m *Manager) HandleIKE(b []byte, local, remote netip.AddrPort) {
 	spiI := binary.BigEndian.Uint64(hdr.SPIi[:])
 	spiR := binary.BigEndian.Uint64(hdr.SPIr[:])
 	if hdr.Exchange == wire.IKE_SA_INIT && !hdr.IsResponse() && spiR == 0 {
-		if sa := m.halfOpen[initKey{spiI, remote}]; sa != nil {
+		// A retransmission is the same message again (RFC 7296 2.1); a
+		// different request that reuses an SPI, e.g. a spoofed one sent
+		// first, must not capture the real initiator's exchange.
+		if sa := m.halfOpen[initKey{spiI, remote}]; sa != nil && bytes.Equal(sa.initReq, b) {
 			sa.handle(b, hdr, local, remote)
 			return
 		}

@@ -324,8 +324,15 @@ func TestSpoofedInitWithSameSPI(t *testing.T) {
 		p.b.out = nil // the answer goes to the attacker's spoofed source, not to A
 		return false
 	}
-	a, _ := establish(t, p)
+	if err := p.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	a := onlySA(t, p.a)
 	if a.State() != "ESTABLISHED" || len(a.Children()) != 1 {
 		t.Fatalf("real exchange captured by a spoofed IKE_SA_INIT: state %s", a.State())
+	}
+	if n := len(p.b.m.SAs()); n != 2 {
+		t.Fatalf("responder has %d SAs, want the spoofed half-open one and the real one", n)
 	}
 }

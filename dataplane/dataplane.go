@@ -428,7 +428,7 @@ func (dp *DataPlane) sendKeepalives() {
 		if s == nil {
 			continue
 		}
-		if _, err := s.udp.WriteToUDPAddrPort(keepalive, sa.Peer); err != nil {
+		if _, err := s.udp.WriteToUDPAddrPort(keepalive, sa.CurrentPeer()); err != nil {
 			dp.ctr.sendErrors.Add(1)
 		}
 	}

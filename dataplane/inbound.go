@@ -206,6 +206,9 @@ func (p *inPath) espOnly(slot []byte, m *rxMeta, encap bool) {
 			dp.ctr.drop(err)
 			return
 		}
+		if encap {
+			p.checkSource(sa, m.Src)
+		}
 		p.deliver(sa, slot, op.Packet, op.Dummy)
 		return
 	}
@@ -219,7 +222,30 @@ func (p *inPath) espOnly(slot []byte, m *rxMeta, encap bool) {
 		dp.ctr.drop(err)
 		return
 	}
+	if encap {
+		p.checkSource(sa, m.Src)
+	}
 	p.deliver(sa, slot, op.Packet, op.Dummy)
+}
+
+// checkSource raises PeerMoved when an authenticated (opened, not
+// replayed) ESP-in-UDP packet came from somewhere other than the SA's
+// peer: the peer's NAT mapping changed (RFC 3948). Only IKE moves the SA,
+// after checking the peer answers there (RFC 7296 section 2.23).
+func (p *inPath) checkSource(sa *SA, src netip.AddrPort) {
+	if !sa.Encap || !sa.Peer.IsValid() {
+		return
+	}
+	cur := sa.CurrentPeer()
+	if src.Addr().Unmap() == cur.Addr().Unmap() && src.Port() == cur.Port() {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := sa.lastMoved.Load()
+	if now-last < int64(time.Second) || !sa.lastMoved.CompareAndSwap(last, now) {
+		return
+	}
+	p.dp.emit(Event{Kind: PeerMoved, Route: sa.Route, SPI: sa.SPI(), Protocol: ipsec.ProtoESP, From: src})
 }
 
 // rebuildOuter writes an IP header (and a UDP header when encap) in front

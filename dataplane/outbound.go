@@ -183,7 +183,7 @@ func (o *outPath) seal(sa *SA, buf []byte, n int) {
 	}
 	var out []byte
 	var role int
-	to := sa.Peer
+	to := sa.CurrentPeer()
 	if sa.ESP != nil {
 		p, err := sa.ESP.Seal(buf, HeadRoom, n)
 		if err != nil {
@@ -272,7 +272,7 @@ func (c *counters) drop(err error) {
 		c.noSA.Add(1)
 	case errors.Is(err, esp.ErrSequenceExhausted), errors.Is(err, ah.ErrSequenceExhausted), errors.Is(err, transform.ErrWiped):
 		c.expired.Add(1)
-	case errors.Is(err, esp.ErrECNDrop), errors.Is(err, ah.ErrECNDrop):
+	case errors.Is(err, packet.ErrECNDrop):
 		c.ecnDrop.Add(1)
 	case errors.Is(err, esp.ErrBufferTooSmall), errors.Is(err, ah.ErrBufferTooSmall):
 		c.tooBig.Add(1)

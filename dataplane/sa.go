@@ -39,6 +39,25 @@ type SA struct {
 	entry atomic.Pointer[sad.Entry] // set by AddSA
 
 	rekeyRaised atomic.Bool
+
+	// moved is where the peer is now when its NAT mapping changed after
+	// AddSA (SetPeer); nil means Peer. lastMoved rate-limits PeerMoved.
+	moved     atomic.Pointer[netip.AddrPort]
+	lastMoved atomic.Int64
+}
+
+// SetPeer moves the SA to the peer's new address and port, as IKE learned
+// them after the peer's NAT mapping changed (RFC 7296 section 2.23): an
+// outbound SA sends there from now on (keys, sequence numbers and the SAD
+// entry stay), an inbound one stops reporting PeerMoved for that source.
+func (sa *SA) SetPeer(p netip.AddrPort) { sa.moved.Store(&p) }
+
+// CurrentPeer returns where the peer is now: Peer, or what SetPeer set.
+func (sa *SA) CurrentPeer() netip.AddrPort {
+	if p := sa.moved.Load(); p != nil {
+		return *p
+	}
+	return sa.Peer
 }
 
 // Counters returns the SA's byte and packet counters, from its SAD entry.
@@ -182,6 +201,11 @@ const (
 	// SoftExpire: an outbound SA's sequence numbers passed the soft
 	// limit; rekey it.
 	SoftExpire
+	// PeerMoved: an inbound UDP-encapsulated ESP SA authenticated a packet
+	// from a source other than its peer's (a NAT in front of the peer
+	// changed its mapping). Raised at most once a second per SA; IKE
+	// decides whether to follow (it checks liveness there first).
+	PeerMoved
 )
 
 // String names the kind.
@@ -191,6 +215,8 @@ func (k EventKind) String() string {
 		return "acquire"
 	case SoftExpire:
 		return "soft-expire"
+	case PeerMoved:
+		return "peer-moved"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -204,7 +230,9 @@ type Event struct {
 	Route *Route
 	// PolicyID is the matched policy (Acquire).
 	PolicyID uint64
-	// SPI and Protocol name the SA (SoftExpire).
+	// SPI and Protocol name the SA (SoftExpire, PeerMoved).
 	SPI      uint32
 	Protocol ipsec.Protocol
+	// From is the packet's source (PeerMoved).
+	From netip.AddrPort
 }

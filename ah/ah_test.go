@@ -418,18 +418,18 @@ func TestECNAndDSCP(t *testing.T) {
 	cases := []struct {
 		name      string
 		copyDSCP  bool
-		ecn       ECNMode
+		ecn       packet.ECNMode
 		innerTC   uint8
 		wantOuter uint8
 		routerCE  bool
 		wantInner uint8
 		wantErr   error
 	}{
-		{"pipe/ect0", false, ECNNormal, 0xb8 | packet.ECT0, packet.ECT0, false, 0xb8 | packet.ECT0, nil},
-		{"uniform/ect0", true, ECNNormal, 0xb8 | packet.ECT0, 0xb8 | packet.ECT0, false, 0xb8 | packet.ECT0, nil},
-		{"ce-mark", false, ECNNormal, 0x20 | packet.ECT1, packet.ECT1, true, 0x20 | packet.CE, nil},
-		{"compat", true, ECNCompat, 0x20 | packet.ECT0, 0x20, false, 0x20 | packet.ECT0, nil},
-		{"not-ect-ce", false, ECNNormal, 0x20, 0, true, 0, ErrECNDrop},
+		{"pipe/ect0", false, packet.ECNNormal, 0xb8 | packet.ECT0, packet.ECT0, false, 0xb8 | packet.ECT0, nil},
+		{"uniform/ect0", true, packet.ECNNormal, 0xb8 | packet.ECT0, 0xb8 | packet.ECT0, false, 0xb8 | packet.ECT0, nil},
+		{"ce-mark", false, packet.ECNNormal, 0x20 | packet.ECT1, packet.ECT1, true, 0x20 | packet.CE, nil},
+		{"compat", true, packet.ECNCompat, 0x20 | packet.ECT0, 0x20, false, 0x20 | packet.ECT0, nil},
+		{"not-ect-ce", false, packet.ECNNormal, 0x20, 0, true, 0, ErrECNDrop},
 	}
 	for _, c := range cases {
 		for _, outer6 := range []bool{false, true} {

@@ -3,6 +3,7 @@ package ah
 import (
 	"errors"
 
+	"github.com/cygnet-ipsec/cygnet/packet"
 	"github.com/cygnet-ipsec/cygnet/replay"
 	"github.com/cygnet-ipsec/cygnet/transform"
 )
@@ -37,7 +38,7 @@ var (
 	ErrSequenceExhausted = errors.New("sequence number space exhausted")
 	// ErrECNDrop means RFC 6040 decapsulation requires the drop (outer CE
 	// on a not-ECN-capable inner packet).
-	ErrECNDrop = errors.New("ECN decapsulation drop (CE on Not-ECT inner)")
+	ErrECNDrop = packet.ErrECNDrop
 	// ErrBufferTooSmall means the caller's buffer lacks the head room
 	// Overhead asks for.
 	ErrBufferTooSmall = errors.New("buffer lacks head room")

@@ -67,7 +67,7 @@ type saOpts struct {
 	esn      bool
 	window   int
 	copyDSCP bool
-	ecn      ECNMode
+	ecn      packet.ECNMode
 	spi      uint32
 }
 

@@ -124,8 +124,8 @@ func (sa *SA) validLen(ahLen int, v6 bool) bool {
 	return ahLen == sa.len4 || ahLen == sa.len6
 }
 
-// tunnelInner checks the inner packet, cuts it to its own length and
-// applies RFC 6040 ECN decapsulation and the DSCP copy.
+// tunnelInner checks the inner packet a tunnel-mode next header names and
+// applies RFC 6040 ECN decapsulation and the DSCP copy (packet.TunnelInner).
 func (sa *SA) tunnelInner(data []byte, nh, outerTC uint8) ([]byte, error) {
 	want := 0
 	switch nh {
@@ -136,32 +136,9 @@ func (sa *SA) tunnelInner(data []byte, nh, outerTC uint8) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("%w: %d in tunnel mode", ErrBadNextHeader, nh)
 	}
-	if packet.Version(data) != want {
-		return nil, fmt.Errorf("%w: next header %d but inner version %d", ErrMalformed, nh, packet.Version(data))
+	inner, err := packet.TunnelInner(data, want, outerTC, sa.copyDSCP)
+	if err != nil && !errors.Is(err, packet.ErrECNDrop) {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	tl, err := packet.TotalLen(data)
-	if err != nil {
-		return nil, fmt.Errorf("%w: inner packet: %w", ErrMalformed, err)
-	}
-	minLen := packet.IPv4HeaderLen
-	if want == 6 {
-		minLen = packet.IPv6HeaderLen
-	}
-	if tl < minLen || tl > len(data) {
-		return nil, fmt.Errorf("%w: inner packet claims %d octets, payload has %d", ErrMalformed, tl, len(data))
-	}
-	inner := data[:tl]
-	innerTC := packet.TrafficClass(inner)
-	ecn, drop := packet.ECNDecapsulate(innerTC&0x03, outerTC&0x03)
-	if drop {
-		return nil, ErrECNDrop
-	}
-	tc := innerTC&^0x03 | ecn
-	if sa.copyDSCP {
-		tc = outerTC&^0x03 | ecn
-	}
-	if tc != innerTC {
-		packet.SetTrafficClass(inner, tc)
-	}
-	return inner, nil
+	return inner, err
 }

@@ -23,18 +23,6 @@ const (
 	defaultTTL = 64
 )
 
-// ECNMode selects how tunnel mode treats the ECN field (RFC 6040).
-type ECNMode uint8
-
-const (
-	// ECNNormal is RFC 6040 normal mode: the outer header copies the inner
-	// ECN field, and decapsulation combines them per RFC 6040 figure 4.
-	ECNNormal ECNMode = iota
-	// ECNCompat is RFC 6040 compatibility mode: the outer header is
-	// Not-ECT; decapsulation still applies figure 4.
-	ECNCompat
-)
-
 // Config describes one direction of an AH SA.
 type Config struct {
 	// SPI is the Security Parameters Index the receiver chose.
@@ -61,7 +49,7 @@ type Config struct {
 	// class is not covered by the ICV either way.
 	CopyDSCP bool
 	// ECN is the RFC 6040 mode for tunnel mode.
-	ECN ECNMode
+	ECN packet.ECNMode
 	// SoftSeqLimit is the outbound sequence number at which NeedsRekey
 	// turns true, so IKE can rekey before ErrSequenceExhausted; 0 means
 	// 2^32 - 2^24 without ESN and 2^63 with.
@@ -80,7 +68,7 @@ type SA struct {
 	outer6   bool
 	esn      bool
 	copyDSCP bool
-	ecn      ECNMode
+	ecn      packet.ECNMode
 	ttl      uint8
 	icvLen   int
 	len4     int // AH header length over IPv4: ICV padded to 4 octets

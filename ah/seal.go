@@ -95,13 +95,7 @@ func (sa *SA) sealTunnel(buf []byte, off, n int) (Packet, error) {
 	}
 	out := buf[start : off+n]
 
-	var tc uint8
-	if sa.copyDSCP {
-		tc = innerTC &^ 0x03
-	}
-	if sa.ecn == ECNNormal {
-		tc |= packet.ECNEncapsulate(innerTC & 0x03)
-	}
+	tc := packet.OuterTrafficClass(innerTC, sa.copyDSCP, sa.ecn)
 	if sa.outer6 {
 		h := packet.IPv6Header{TrafficClass: tc, PayloadLen: len(out) - ipLen, NextHeader: packet.ProtoAH, HopLimit: sa.ttl, Src: sa.src, Dst: sa.dst}
 		h.Put(out)

@@ -278,14 +278,14 @@ func TestDummy(t *testing.T) {
 // mode) or writes Not-ECT (compatibility mode); decapsulation applies
 // figure 4, including the drop of CE on a Not-ECT inner packet.
 func TestECN(t *testing.T) {
-	for _, mode := range []ECNMode{ECNNormal, ECNCompat} {
+	for _, mode := range []packet.ECNMode{packet.ECNNormal, packet.ECNCompat} {
 		for inECN := range uint8(4) {
 			cfg := tunnel4()
 			cfg.ECN = mode
 			out, _ := pair(t, gcm128, cfg)
 			p, _ := seal(t, out, udpPacket(in4a, in4b, inECN, nil))
 			want := inECN
-			if mode == ECNCompat {
+			if mode == packet.ECNCompat {
 				want = packet.NotECT
 			}
 			if got := packet.TrafficClass(p.Bytes) & 3; got != want {
@@ -304,7 +304,7 @@ func TestECN(t *testing.T) {
 	for inECN := range uint8(4) {
 		for outECN := range uint8(4) {
 			cfg := tunnel4()
-			cfg.ECN = ECNCompat // outer starts Not-ECT; the test sets it
+			cfg.ECN = packet.ECNCompat // outer starts Not-ECT; the test sets it
 			out, in := pair(t, gcm128, cfg)
 			_, s := seal(t, out, udpPacket(in4a, in4b, inECN, []byte("ecn")))
 			packet.SetTrafficClass(s, packet.TrafficClass(s)&^3|outECN) // a router marks the outer header

@@ -3,6 +3,7 @@ package esp
 import (
 	"errors"
 
+	"github.com/cygnet-ipsec/cygnet/packet"
 	"github.com/cygnet-ipsec/cygnet/replay"
 	"github.com/cygnet-ipsec/cygnet/transform"
 )
@@ -33,7 +34,7 @@ var (
 	ErrSequenceExhausted = errors.New("sequence number space exhausted")
 	// ErrECNDrop means RFC 6040 decapsulation requires the drop (outer CE
 	// on a not-ECN-capable inner packet).
-	ErrECNDrop = errors.New("ECN decapsulation drop (CE on Not-ECT inner)")
+	ErrECNDrop = packet.ErrECNDrop
 	// ErrNotESP means a UDP-encapsulated datagram is an IKE message or a
 	// NAT-keepalive, not ESP (RFC 3948): hand it to IKE or ignore it.
 	ErrNotESP = errors.New("not an ESP packet")

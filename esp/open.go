@@ -179,8 +179,8 @@ func (sa *SA) unprotect(esp []byte) (data []byte, seq uint64, nh uint8, err erro
 	return payload[:end], seq, nh, nil
 }
 
-// tunnelInner checks the inner packet, strips TFC padding by its own length
-// and applies RFC 6040 ECN decapsulation and the DSCP copy.
+// tunnelInner checks the inner packet a tunnel-mode next header names and
+// applies RFC 6040 ECN decapsulation and the DSCP copy (packet.TunnelInner).
 func (sa *SA) tunnelInner(data []byte, nh, outerTC uint8) ([]byte, error) {
 	want := 0
 	switch nh {
@@ -191,34 +191,11 @@ func (sa *SA) tunnelInner(data []byte, nh, outerTC uint8) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("%w: %d in tunnel mode", ErrBadNextHeader, nh)
 	}
-	if packet.Version(data) != want {
-		return nil, fmt.Errorf("%w: next header %d but inner version %d", ErrMalformed, nh, packet.Version(data))
+	inner, err := packet.TunnelInner(data, want, outerTC, sa.copyDSCP)
+	if err != nil && !errors.Is(err, packet.ErrECNDrop) {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	tl, err := packet.TotalLen(data)
-	if err != nil {
-		return nil, fmt.Errorf("%w: inner packet: %w", ErrMalformed, err)
-	}
-	minLen := packet.IPv4HeaderLen
-	if want == 6 {
-		minLen = packet.IPv6HeaderLen
-	}
-	if tl < minLen || tl > len(data) {
-		return nil, fmt.Errorf("%w: inner packet claims %d octets, payload has %d", ErrMalformed, tl, len(data))
-	}
-	inner := data[:tl]
-	innerTC := packet.TrafficClass(inner)
-	ecn, drop := packet.ECNDecapsulate(innerTC&0x03, outerTC&0x03)
-	if drop {
-		return nil, ErrECNDrop
-	}
-	tc := innerTC&^0x03 | ecn
-	if sa.copyDSCP {
-		tc = outerTC&^0x03 | ecn
-	}
-	if tc != innerTC {
-		packet.SetTrafficClass(inner, tc)
-	}
-	return inner, nil
+	return inner, err
 }
 
 // fixL4Checksum recomputes the TCP or UDP checksum of a transport-mode

@@ -21,18 +21,6 @@ const (
 	defaultTTL = 64
 )
 
-// ECNMode selects how tunnel mode treats the ECN field (RFC 6040).
-type ECNMode uint8
-
-const (
-	// ECNNormal is RFC 6040 normal mode: the outer header copies the inner
-	// ECN field, and decapsulation combines them per RFC 6040 figure 4.
-	ECNNormal ECNMode = iota
-	// ECNCompat is RFC 6040 compatibility mode: the outer header is
-	// Not-ECT; decapsulation still applies figure 4.
-	ECNCompat
-)
-
 // UDPEncap is the UDP encapsulation of ESP (RFC 3948), used behind NAT.
 type UDPEncap struct {
 	SrcPort, DstPort uint16
@@ -66,7 +54,7 @@ type Config struct {
 	// inner one is left alone (the pipe model).
 	CopyDSCP bool
 	// ECN is the RFC 6040 mode for tunnel mode.
-	ECN ECNMode
+	ECN packet.ECNMode
 	// UDP, if set, encapsulates ESP in UDP (RFC 3948).
 	UDP *UDPEncap
 	// SoftSeqLimit is the outbound sequence number at which NeedsRekey
@@ -88,7 +76,7 @@ type SA struct {
 	esn      bool
 	tfc      int
 	copyDSCP bool
-	ecn      ECNMode
+	ecn      packet.ECNMode
 	udp      bool
 	sport    uint16
 	dport    uint16

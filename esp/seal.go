@@ -141,13 +141,7 @@ func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8) (Pack
 	}
 	out := buf[start:end]
 
-	var tc uint8
-	if sa.copyDSCP {
-		tc = innerTC &^ 0x03
-	}
-	if sa.ecn == ECNNormal {
-		tc |= packet.ECNEncapsulate(innerTC & 0x03)
-	}
+	tc := packet.OuterTrafficClass(innerTC, sa.copyDSCP, sa.ecn)
 	h := out[:ipLen]
 	copy(h, sa.hdr[:ipLen])
 	if sa.outer6 {

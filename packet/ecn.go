@@ -32,3 +32,30 @@ func ECNDecapsulate(inner, outer uint8) (ecn uint8, drop bool) {
 
 // DSCP returns the Differentiated Services codepoint of a TOS / Traffic Class octet.
 func DSCP(tc uint8) uint8 { return tc >> 2 }
+
+// ECNMode selects how tunnel mode treats the ECN field (RFC 6040).
+type ECNMode uint8
+
+const (
+	// ECNNormal is RFC 6040 normal mode: the outer header copies the inner
+	// ECN field, and decapsulation combines them per RFC 6040 figure 4.
+	ECNNormal ECNMode = iota
+	// ECNCompat is RFC 6040 compatibility mode: the outer header is
+	// Not-ECT; decapsulation still applies figure 4.
+	ECNCompat
+)
+
+// OuterTrafficClass is the TOS / Traffic Class octet of a tunnel's outer
+// header for an inner packet's innerTC: the DSCP copied when copyDSCP (the
+// uniform model of RFC 2983; otherwise 0, the pipe model) and the ECN field
+// as the RFC 6040 mode says.
+func OuterTrafficClass(innerTC uint8, copyDSCP bool, mode ECNMode) uint8 {
+	var tc uint8
+	if copyDSCP {
+		tc = innerTC &^ 0x03
+	}
+	if mode == ECNNormal {
+		tc |= ECNEncapsulate(innerTC & 0x03)
+	}
+	return tc
+}

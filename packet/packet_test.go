@@ -159,3 +159,40 @@ func BenchmarkSum1400(b *testing.B) {
 		Fold(Sum(buf, 0))
 	}
 }
+
+func TestOuterTrafficClass(t *testing.T) {
+	for _, tc := range []struct {
+		inner    uint8
+		copyDSCP bool
+		mode     ECNMode
+		want     uint8
+	}{
+		{0xb8 | ECT0, false, ECNNormal, ECT0},       // pipe model: DSCP 0, ECN copied
+		{0xb8 | ECT0, true, ECNNormal, 0xb8 | ECT0}, // uniform model
+		{0xb8 | CE, true, ECNCompat, 0xb8 | NotECT}, // compatibility mode: outer Not-ECT
+		{0x20 | CE, false, ECNNormal, CE},           // CE survives encapsulation
+	} {
+		if got := OuterTrafficClass(tc.inner, tc.copyDSCP, tc.mode); got != tc.want {
+			t.Errorf("OuterTrafficClass(%#x, %v, %v) = %#x, want %#x", tc.inner, tc.copyDSCP, tc.mode, got, tc.want)
+		}
+	}
+}
+
+func TestTunnelInnerChecksVersionAndLength(t *testing.T) {
+	b := make([]byte, 40)
+	h := IPv4Header{TotalLen: 28, TTL: 1, Protocol: ProtoUDP, Src: netip.MustParseAddr("1.2.3.4"), Dst: netip.MustParseAddr("5.6.7.8")}
+	h.Put(b)
+	inner, err := TunnelInner(b, 4, 0, false)
+	if err != nil || len(inner) != 28 {
+		t.Fatalf("inner %d octets, %v; want the 28 it claims (TFC padding cut)", len(inner), err)
+	}
+	if _, err := TunnelInner(b, 6, 0, false); err == nil {
+		t.Error("IPv4 packet accepted for an IPv6 next header")
+	}
+	if _, err := TunnelInner(b[:20], 4, 0, false); err == nil {
+		t.Error("packet shorter than its total length accepted")
+	}
+	if _, err := TunnelInner(b, 4, CE, false); err != ErrECNDrop {
+		t.Errorf("CE on a Not-ECT inner packet: %v, want ErrECNDrop", err)
+	}
+}

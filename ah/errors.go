@@ -2,6 +2,7 @@ package ah
 
 import (
 	"errors"
+	"github.com/cygnet-ipsec/cygnet/ipsec"
 
 	"github.com/cygnet-ipsec/cygnet/packet"
 	"github.com/cygnet-ipsec/cygnet/replay"
@@ -35,7 +36,7 @@ var (
 	ErrUnknownSPI = errors.New("unknown SPI")
 	// ErrSequenceExhausted means the outbound sequence number space is
 	// used up; the SA must be replaced (RFC 4302 section 2.5).
-	ErrSequenceExhausted = errors.New("sequence number space exhausted")
+	ErrSequenceExhausted = ipsec.ErrSequenceExhausted
 	// ErrECNDrop means RFC 6040 decapsulation requires the drop (outer CE
 	// on a not-ECN-capable inner packet).
 	ErrECNDrop = packet.ErrECNDrop

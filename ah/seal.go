@@ -89,7 +89,7 @@ func (sa *SA) sealTunnel(buf []byte, off, n int) (Packet, error) {
 		nh = packet.ProtoIPv6
 	}
 	innerTC := packet.TrafficClass(inner)
-	seq, err := sa.nextSeq()
+	seq, err := sa.seq.Next()
 	if err != nil {
 		return Packet{}, err
 	}
@@ -132,7 +132,7 @@ func (sa *SA) sealTransport(buf []byte, off, n int) (Packet, error) {
 	if err := checkSize(v6, n+ahLen); err != nil {
 		return Packet{}, err
 	}
-	seq, err := sa.nextSeq()
+	seq, err := sa.seq.Next()
 	if err != nil {
 		return Packet{}, err
 	}

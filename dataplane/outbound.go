@@ -10,6 +10,7 @@ import (
 
 	"github.com/cygnet-ipsec/cygnet/ah"
 	"github.com/cygnet-ipsec/cygnet/esp"
+	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/packet"
 	"github.com/cygnet-ipsec/cygnet/replay"
 	"github.com/cygnet-ipsec/cygnet/spd"
@@ -270,7 +271,7 @@ func (c *counters) drop(err error) {
 		c.replay.Add(1)
 	case errors.Is(err, esp.ErrUnknownSPI), errors.Is(err, ah.ErrUnknownSPI):
 		c.noSA.Add(1)
-	case errors.Is(err, esp.ErrSequenceExhausted), errors.Is(err, ah.ErrSequenceExhausted), errors.Is(err, transform.ErrWiped):
+	case errors.Is(err, ipsec.ErrSequenceExhausted), errors.Is(err, transform.ErrWiped):
 		c.expired.Add(1)
 	case errors.Is(err, packet.ErrECNDrop):
 		c.ecnDrop.Add(1)

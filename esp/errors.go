@@ -2,6 +2,7 @@ package esp
 
 import (
 	"errors"
+	"github.com/cygnet-ipsec/cygnet/ipsec"
 
 	"github.com/cygnet-ipsec/cygnet/packet"
 	"github.com/cygnet-ipsec/cygnet/replay"
@@ -31,7 +32,7 @@ var (
 	ErrUnknownSPI = errors.New("unknown SPI")
 	// ErrSequenceExhausted means the outbound sequence number space is
 	// used up; the SA must be replaced (RFC 4303 section 3.3.3).
-	ErrSequenceExhausted = errors.New("sequence number space exhausted")
+	ErrSequenceExhausted = ipsec.ErrSequenceExhausted
 	// ErrECNDrop means RFC 6040 decapsulation requires the drop (outer CE
 	// on a not-ECN-capable inner packet).
 	ErrECNDrop = packet.ErrECNDrop

@@ -84,8 +84,6 @@ type SA struct {
 	ivLen    int
 	icvLen   int
 	align    int
-	hardSeq  uint64
-	softSeq  uint64
 	win      *replay.Window
 
 	// hdr is the outer header of tunnel mode, written once; per packet
@@ -94,7 +92,7 @@ type SA struct {
 	hdr    [packet.IPv6HeaderLen]byte
 	hdrSum uint64
 
-	seq   atomic.Uint64 // last sequence number used (outbound)
+	seq   ipsec.SequenceCounter // outbound
 	wiped atomic.Bool
 }
 
@@ -153,15 +151,7 @@ func New(cfg Config) (*SA, error) {
 			sa.hdrSum = packet.Sum(sa.hdr[:packet.IPv4HeaderLen], 0)
 		}
 	}
-	sa.hardSeq = 1<<32 - 1
-	sa.softSeq = 1<<32 - 1<<24
-	if sa.esn {
-		sa.hardSeq = ^uint64(0)
-		sa.softSeq = 1 << 63
-	}
-	if cfg.SoftSeqLimit != 0 {
-		sa.softSeq = min(cfg.SoftSeqLimit, sa.hardSeq)
-	}
+	sa.seq.Init(cfg.ESN, cfg.SoftSeqLimit)
 	if cfg.Direction == ipsec.Inbound {
 		w, err := replay.New(cfg.ReplayWindow, cfg.ESN)
 		if err != nil {
@@ -197,38 +187,18 @@ func (sa *SA) Overhead() (head, tail int) {
 	return head, tail
 }
 
-// nextSeq reserves the next outbound sequence number; it never wraps.
-func (sa *SA) nextSeq() (uint64, error) {
-	for {
-		cur := sa.seq.Load()
-		if cur >= sa.hardSeq {
-			return 0, ErrSequenceExhausted
-		}
-		if sa.seq.CompareAndSwap(cur, cur+1) {
-			return cur + 1, nil
-		}
-	}
-}
-
 // SeqUsed returns the last outbound sequence number used, 0 before the
 // first packet.
-func (sa *SA) SeqUsed() uint64 { return sa.seq.Load() }
+func (sa *SA) SeqUsed() uint64 { return sa.seq.Used() }
 
 // SetSeq sets the last outbound sequence number used, so the next packet
 // carries seq+1. It is for tests and for restoring state; it never lets the
 // counter go backwards.
-func (sa *SA) SetSeq(seq uint64) {
-	for {
-		cur := sa.seq.Load()
-		if seq <= cur || sa.seq.CompareAndSwap(cur, seq) {
-			return
-		}
-	}
-}
+func (sa *SA) SetSeq(seq uint64) { sa.seq.Set(seq) }
 
 // NeedsRekey reports that the outbound sequence numbers are running out
 // (the soft limit is reached): IKE should rekey the Child SA now.
-func (sa *SA) NeedsRekey() bool { return sa.seq.Load() >= sa.softSeq }
+func (sa *SA) NeedsRekey() bool { return sa.seq.NeedsRekey() }
 
 // ReplayWindow returns the inbound anti-replay window, nil for outbound SAs.
 func (sa *SA) ReplayWindow() *replay.Window { return sa.win }

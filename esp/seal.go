@@ -106,7 +106,7 @@ func (sa *SA) protect(buf []byte, espOff, end int) (uint64, error) {
 	if sa.wiped.Load() {
 		return 0, transform.ErrWiped
 	}
-	seq, err := sa.nextSeq()
+	seq, err := sa.seq.Next()
 	if err != nil {
 		return 0, err
 	}

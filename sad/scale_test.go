@@ -233,20 +233,45 @@ func BenchmarkExpire(b *testing.B) {
 			db.Expire(now)
 		}
 	})
-	// Every call finds one SA's soft deadline due, raises its event and
-	// reschedules it for its hard deadline.
+	// Every call finds one SA's soft deadline due: it raises the event
+	// and leaves the heap. After n calls the deadlines are re-armed with
+	// the timer stopped.
 	b.Run("one-due/n=1e6", func(b *testing.B) {
-		db, clock := newDBCap(b, 1024, n)
-		fill(b, db, n)
-		start := clock.Now().Add(time.Hour)
+		db, _ := newDBCap(b, 1024, n)
+		entries := make([]*Entry, n)
+		for i := range entries {
+			e, err := db.Add(scaleID(i), nopTransform{}, Lifetime{SoftTime: time.Duration(i+1) * time.Millisecond})
+			if err != nil {
+				b.Fatal(err)
+			}
+			entries[i] = e
+		}
+		base := t0
 		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			db.Expire(start.Add(time.Duration(i%n) * time.Millisecond))
-			i++
+		b.ResetTimer()
+		for i := range b.N {
+			j := i % n
+			if j == 0 && i > 0 {
+				b.StopTimer()
+				base = base.Add(time.Hour)
+				db.timeMu.Lock()
+				for k, e := range entries {
+					e.state.Store(0)
+					e.added = base
+					e.deadline = base.Add(time.Duration(k+1) * time.Millisecond)
+					db.heap.push(e)
+				}
+				db.timeMu.Unlock()
+				b.StartTimer()
+			}
+			db.Expire(base.Add(time.Duration(j+1) * time.Millisecond))
 			for len(db.Events()) > 512 {
 				<-db.Events()
 			}
+		}
+		b.StopTimer()
+		if db.PendingEvents() != 0 {
+			b.Fatalf("%d events pending", db.PendingEvents())
 		}
 	})
 }

@@ -314,11 +314,7 @@ func (sa *IKESA) established() {
 	if sa.cfg.RekeyTime > 0 {
 		sa.RekeyAt = now.Add(sa.cfg.RekeyTime)
 	}
-	for k, v := range sa.m.halfOpen {
-		if v == sa {
-			delete(sa.m.halfOpen, k)
-		}
-	}
+	sa.m.removeHalfOpen(sa)
 	sa.initiateContact()
 	sa.log.Info("IKE SA established", "local", sa.Local, "remote", sa.Remote, "local_id", sa.LocalID.String(), "remote_id", sa.RemoteID.String(),
 		"nat_local", sa.NATLocal, "nat_remote", sa.NATRemote)

@@ -30,6 +30,8 @@ type PeerConfig struct {
 	// Encap forces UDP encapsulation of ESP even without a NAT (swanctl
 	// encap = yes), by faking the NAT-D hash as RFC 7296 2.23 allows.
 	Encap bool
+	// Fragmentation is the RFC 7383 policy (swanctl fragmentation).
+	Fragmentation Fragmentation
 	// RekeyTime, ReauthTime, OverTime, RandTime, DPDDelay and DPDTimeout are
 	// the IKE SA timers (zero disables).
 	RekeyTime, ReauthTime, OverTime, RandTime time.Duration

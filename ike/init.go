@@ -73,7 +73,9 @@ func (sa *IKESA) sendInit(group uint16) error {
 		return err
 	}
 	payloads = append(payloads, natd...)
-	payloads = append(payloads, &wire.Notify{NotifyType: wire.IKEV2_FRAGMENTATION_SUPPORTED})
+	if announceFragmentation(sa.cfg) {
+		payloads = append(payloads, &wire.Notify{NotifyType: wire.IKEV2_FRAGMENTATION_SUPPORTED})
+	}
 	payloads = append(payloads, signatureHashesNotify())
 	msg := &wire.Message{Header: sa.header(wire.IKE_SA_INIT, 0, false), Payloads: payloads}
 	pkt, err := msg.Marshal()
@@ -155,7 +157,7 @@ func (sa *IKESA) handleInitResponse(msg *wire.Message, payloads []wire.Payload) 
 		}
 		sa.floatToNATPort()
 	}
-	sa.fragmentationSupport = findNotify(payloads, wire.IKEV2_FRAGMENTATION_SUPPORTED) != nil
+	sa.fragmentationSupport = announceFragmentation(sa.cfg) && findNotify(payloads, wire.IKEV2_FRAGMENTATION_SUPPORTED) != nil
 	sa.signatureHashes = parseSignatureHashes(payloads)
 	sa.peerCertReq = payloadOf[*wire.CertificateRequest](payloads) != nil
 	sa.log.Debug("IKE_SA_INIT done", "suite", chosen.String(), "nat_local", sa.NATLocal, "nat_remote", sa.NATRemote)
@@ -297,7 +299,7 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 	if present && cfg.Encap && !natLocal && !natRemote {
 		sa.NATLocal = true
 	}
-	sa.fragmentationSupport = findNotify(msg.Payloads, wire.IKEV2_FRAGMENTATION_SUPPORTED) != nil
+	sa.fragmentationSupport = announceFragmentation(cfg) && findNotify(msg.Payloads, wire.IKEV2_FRAGMENTATION_SUPPORTED) != nil
 	sa.signatureHashes = parseSignatureHashes(msg.Payloads)
 	sa.initReq = append([]byte(nil), b...)
 	payloads := []wire.Payload{
@@ -327,7 +329,7 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 	sa.initResp = out
 	sa.cacheResponse(0, out)
 	m.register(sa)
-	m.halfOpen[initKey{spiI, remote}] = sa
+	m.addHalfOpen(initKey{spiI, remote}, sa)
 	sa.log.Info("answering IKE_SA_INIT", "remote", remote, "suite", chosen.String())
 	sa.send(out)
 }

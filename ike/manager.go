@@ -52,6 +52,26 @@ type Options struct {
 	HalfOpenTimeout time.Duration
 	// NATKeepalive is the interval of NAT keep-alive packets.
 	NATKeepalive time.Duration
+	// CookieThreshold is the number of half-open IKE SAs from which
+	// IKE_SA_INIT requests must carry a cookie (RFC 7296 2.6; default 10,
+	// strongSwan's cookie_threshold); a negative value demands cookies
+	// always. CookieThresholdPerSource does the same for the half-open SAs
+	// of one source address (default 3, cookie_threshold_ip).
+	CookieThreshold          int
+	CookieThresholdPerSource int
+	// CookieSecretLifetime is how often the cookie secret changes; a cookie
+	// stays valid for one to two lifetimes (default 2 minutes).
+	CookieSecretLifetime time.Duration
+	// HalfOpenPerSource caps the half-open IKE SAs of one source address
+	// (default 5, strongSwan's block_threshold) and HalfOpenLimit all of
+	// them (default 1000); requests beyond either are dropped unanswered.
+	HalfOpenPerSource int
+	HalfOpenLimit     int
+	// FragmentSize is the largest IP datagram an IKE fragment (RFC 7383)
+	// may fill, headers included (default 1280, strongSwan's
+	// fragment_size); encrypted messages that would not fit are fragmented
+	// when the peer supports it.
+	FragmentSize int
 }
 
 func (o *Options) setDefaults() {
@@ -69,6 +89,16 @@ func (o *Options) setDefaults() {
 	}
 	if o.NATKeepalive == 0 {
 		o.NATKeepalive = 20 * time.Second
+	}
+	o.CookieThreshold = orDefault(o.CookieThreshold, defaultCookieThreshold)
+	o.CookieThresholdPerSource = orDefault(o.CookieThresholdPerSource, defaultCookieThresholdPerSource)
+	o.HalfOpenPerSource = orDefault(o.HalfOpenPerSource, defaultHalfOpenPerSource)
+	o.HalfOpenLimit = orDefault(o.HalfOpenLimit, defaultHalfOpenLimit)
+	if o.CookieSecretLifetime == 0 {
+		o.CookieSecretLifetime = 2 * time.Minute
+	}
+	if o.FragmentSize == 0 {
+		o.FragmentSize = defaultFragmentSize
 	}
 }
 
@@ -89,6 +119,11 @@ type Manager struct {
 	halfOpen map[initKey]*IKESA
 	events   []Event
 
+	// halfOpenBySource counts half-open SAs per source address; cookies
+	// holds the cookie secrets and scratch space (halfopen.go, cookie.go).
+	halfOpenBySource map[netip.Addr]int
+	cookies          cookieJar
+
 	nextIKEUnique   uint32
 	nextChildUnique uint32
 
@@ -96,9 +131,32 @@ type Manager struct {
 	Stats Stats
 }
 
-// Stats are the Manager's drop counters.
+// Stats are the Manager's drop counters and the counters of its defences.
 type Stats struct {
-	Malformed, UnknownSPI, BadMessageID, Decrypt, Unsolicited uint64
+	Malformed    uint64 `json:"malformed"`
+	UnknownSPI   uint64 `json:"unknown_spi"`
+	BadMessageID uint64 `json:"bad_message_id"`
+	Decrypt      uint64 `json:"decrypt"`
+	Unsolicited  uint64 `json:"unsolicited"`
+
+	// Cookies (RFC 7296 2.6): answers with N(COOKIE), and requests that
+	// came back with a valid, a forged or an outdated one.
+	CookiesSent           uint64 `json:"cookies_sent"`
+	CookiesValid          uint64 `json:"cookies_valid"`
+	CookiesInvalid        uint64 `json:"cookies_invalid"`
+	CookiesStale          uint64 `json:"cookies_stale"`
+	CookieSecretRotations uint64 `json:"cookie_secret_rotations"`
+	// Half-open IKE SAs: requests dropped at the per-source and global
+	// caps, and SAs that never finished IKE_AUTH.
+	HalfOpenRefusedSource uint64 `json:"half_open_refused_source"`
+	HalfOpenRefusedLimit  uint64 `json:"half_open_refused_limit"`
+	HalfOpenTimeouts      uint64 `json:"half_open_timeouts"`
+	// Fragments (RFC 7383): sent, received (authenticated), messages
+	// reassembled, and fragments dropped as duplicates or out of range.
+	FragmentsSent        uint64 `json:"fragments_sent"`
+	FragmentsReceived    uint64 `json:"fragments_received"`
+	FragmentsReassembled uint64 `json:"fragments_reassembled"`
+	FragmentsDropped     uint64 `json:"fragments_dropped"`
 }
 
 type initKey struct {
@@ -128,6 +186,7 @@ func NewManager(c Config) *Manager {
 		conns: c.Conns, creds: c.Creds, transport: c.Transport, installer: c.Installer,
 		clock: c.Clock, rand: c.Rand, log: c.Log, opts: c.Options,
 		sas: map[uint64]*IKESA{}, childSPI: map[uint32]*ChildSA{}, halfOpen: map[initKey]*IKESA{},
+		halfOpenBySource: map[netip.Addr]int{},
 	}
 }
 
@@ -220,7 +279,9 @@ func (m *Manager) HandleIKE(b []byte, local, remote netip.AddrPort) {
 			sa.handle(b, hdr, local, remote)
 			return
 		}
-		m.respondInit(b, local, remote)
+		if m.admitInit(b, hdr, local, remote) {
+			m.respondInit(b, local, remote)
+		}
 		return
 	}
 	ours := spiI
@@ -271,11 +332,7 @@ func (m *Manager) register(sa *IKESA) {
 
 func (m *Manager) unregister(sa *IKESA) {
 	delete(m.sas, sa.ourSPI())
-	for k, v := range m.halfOpen {
-		if v == sa {
-			delete(m.halfOpen, k)
-		}
-	}
+	m.removeHalfOpen(sa)
 }
 
 // Initiate starts the named Child SA of a connection, creating the IKE SA if

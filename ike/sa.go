@@ -85,12 +85,20 @@ type IKESA struct {
 	lastResponse    []byte
 	lastResponseID  uint32
 	haveResponse    bool
+	// lastResponseFragments replaces lastResponse when it was fragmented.
+	lastResponseFragments [][]byte
+
+	// halfOpenKey is where a responder SA sits in Manager.halfOpen while
+	// isHalfOpen (halfopen.go).
+	halfOpenKey initKey
+	isHalfOpen  bool
 }
 
 type request struct {
 	id       uint32
 	exchange wire.ExchangeType
 	packet   []byte
+	frags    [][]byte // RFC 7383 fragments, sent instead of packet
 	sentAt   time.Time
 	tries    int
 	next     time.Time
@@ -191,12 +199,12 @@ func (sa *IKESA) sendRequest(exchange wire.ExchangeType, payloads []wire.Payload
 		return nil
 	}
 	id := sa.nextRequestID
-	pkt, err := sa.seal(sa.header(exchange, id, false), payloads)
+	pkt, frags, err := sa.sealMessage(sa.header(exchange, id, false), payloads)
 	if err != nil {
 		return err
 	}
 	sa.nextRequestID++
-	sa.transmit(&request{id: id, exchange: exchange, packet: pkt, onReply: onReply, onFail: onFail})
+	sa.transmit(&request{id: id, exchange: exchange, packet: pkt, frags: frags, onReply: onReply, onFail: onFail})
 	return nil
 }
 
@@ -205,7 +213,7 @@ func (sa *IKESA) transmit(r *request) {
 	now := sa.m.clock.Now()
 	r.sentAt, r.next = now, now.Add(sa.m.opts.RetransmitTimeout)
 	sa.pending = r
-	sa.send(r.packet)
+	sa.sendMessage(r.packet, r.frags)
 }
 
 func (sa *IKESA) send(pkt []byte) {
@@ -216,17 +224,19 @@ func (sa *IKESA) send(pkt []byte) {
 
 // respond sends an encrypted response and caches it for retransmitted requests.
 func (sa *IKESA) respond(exchange wire.ExchangeType, id uint32, payloads []wire.Payload) {
-	pkt, err := sa.seal(sa.header(exchange, id, true), payloads)
+	pkt, frags, err := sa.sealMessage(sa.header(exchange, id, true), payloads)
 	if err != nil {
 		sa.log.Error("building response failed", "exchange", exchange, "err", err)
 		return
 	}
 	sa.cacheResponse(id, pkt)
-	sa.send(pkt)
+	sa.lastResponseFragments = frags
+	sa.sendMessage(pkt, frags)
 }
 
 func (sa *IKESA) cacheResponse(id uint32, pkt []byte) {
 	sa.lastResponse, sa.lastResponseID, sa.haveResponse = pkt, id, true
+	sa.lastResponseFragments = nil
 	sa.expectRequestID = id + 1
 }
 
@@ -239,7 +249,7 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 	if sa.haveResponse && hdr.MessageID == sa.lastResponseID {
 		// A retransmitted request: answer from the cache, process nothing.
 		sa.log.Debug("retransmitting cached response", "exchange", hdr.Exchange, "id", hdr.MessageID)
-		sa.send(sa.lastResponse)
+		sa.resendResponse(b)
 		return
 	}
 	if hdr.MessageID != sa.expectRequestID {
@@ -374,9 +384,12 @@ func (sa *IKESA) tick(now time.Time) {
 		r.tries++
 		r.next = now.Add(sa.retransmitDelay(r.tries))
 		sa.log.Info("retransmitting request", "exchange", r.exchange, "id", r.id, "try", r.tries)
-		sa.send(r.packet)
+		sa.sendMessage(r.packet, r.frags)
 	}
 	if sa.state != stateEstablished && sa.state != stateDead && now.Sub(sa.created) > sa.m.opts.HalfOpenTimeout && sa.pending == nil {
+		if sa.isHalfOpen {
+			sa.m.Stats.HalfOpenTimeouts++
+		}
 		sa.destroy("half-open IKE SA timed out")
 		return
 	}

@@ -235,6 +235,7 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 		if child != nil {
 			sa.releaseChild(child)
 		}
+		sa.tellAuthFailed()
 		return sa.fail("AUTHENTICATION_FAILED: peer identity %s does not match the configured %s", peer, sa.cfg.RemoteID)
 	}
 	sa.RemoteID = peer
@@ -242,6 +243,7 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 		if child != nil {
 			sa.releaseChild(child)
 		}
+		sa.tellAuthFailed()
 		return sa.fail("AUTHENTICATION_FAILED: %v", err)
 	}
 	sa.established()
@@ -255,6 +257,23 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 		return nil
 	}
 	return sa.acceptChildResponse(child, payloads, sa.ni, sa.nr)
+}
+
+// tellAuthFailed tells a responder that we, the initiator, refused its
+// authentication, in a separate INFORMATIONAL request (RFC 7296 2.21.2).
+// The responder considers its IKE SA (and the first Child SA) established
+// once it has answered IKE_AUTH; without this it would keep them until
+// liveness checks fail. The request is sent once and not awaited: this side
+// forgets the SA right away.
+func (sa *IKESA) tellAuthFailed() {
+	pkt, err := sa.seal(sa.header(wire.INFORMATIONAL, sa.nextRequestID, false),
+		[]wire.Payload{&wire.Notify{NotifyType: wire.AUTHENTICATION_FAILED}})
+	if err != nil {
+		sa.log.Warn("building the AUTHENTICATION_FAILED notification failed", "err", err)
+		return
+	}
+	sa.nextRequestID++
+	sa.send(pkt)
 }
 
 // acceptChildResponse checks and installs the Child SA a responder agreed to.

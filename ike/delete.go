@@ -53,6 +53,15 @@ func protocolID(p ipsec.Protocol) wire.ProtocolID {
 
 // handleInformational answers DELETE, liveness checks and notifications.
 func (sa *IKESA) handleInformational(msg *wire.Message, payloads []wire.Payload) {
+	if findNotify(payloads, wire.AUTHENTICATION_FAILED) != nil && !sa.Initiator {
+		// The initiator refused our authentication after we answered its
+		// IKE_AUTH (RFC 7296 2.21.2): the SA never was mutually
+		// authenticated.
+		sa.log.Warn(fmt.Sprintf("AUTHENTICATION_FAILED: peer %s rejected our authentication as %s", sa.Remote, sa.LocalID))
+		sa.respond(wire.INFORMATIONAL, msg.MessageID, nil)
+		sa.destroy("peer rejected our authentication")
+		return
+	}
 	var reply []wire.Payload
 	for _, p := range payloads {
 		d, ok := p.(*wire.Delete)

@@ -112,3 +112,30 @@ func (p *pubkeyCredentials) VerifyPeer(remote ike.Identity, certs [][]byte, meth
 }
 
 func (p *pubkeyCredentials) CertReq() []byte { return p.trust.CertReqData() }
+
+// reloadableCreds is what the IKE manager holds: the credentials of the
+// configuration in force, which a reload replaces. Both the manager and
+// reload run on the event loop, so the swap needs no lock.
+type reloadableCreds struct {
+	cur *pubkeyCredentials
+}
+
+func (r *reloadableCreds) SharedKey(local, remote ike.Identity) ([]byte, bool) {
+	return r.cur.SharedKey(local, remote)
+}
+
+func (r *reloadableCreds) LocalCertificates(local ike.Identity) ([][]byte, error) {
+	return r.cur.LocalCertificates(local)
+}
+
+func (r *reloadableCreds) Sign(local ike.Identity, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
+	return r.cur.Sign(local, signedOctets, peerHashes)
+}
+
+func (r *reloadableCreds) VerifyPeer(remote ike.Identity, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
+	return r.cur.VerifyPeer(remote, certs, method, authData, signedOctets)
+}
+
+func (r *reloadableCreds) CertReq() []byte { return r.cur.CertReq() }
+
+var _ ike.PubkeyCredentials = (*reloadableCreds)(nil)

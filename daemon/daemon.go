@@ -86,6 +86,7 @@ type Daemon struct {
 	log     *slog.Logger
 	path    PacketPath
 	mgr     *ike.Manager
+	creds   *reloadableCreds
 	reqs    chan ctlCall
 	waiters []*waiter
 }
@@ -124,7 +125,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	creds, err := newPubkeyCredentials(cfg, base)
+	pc, err := newPubkeyCredentials(cfg, base)
 	if err != nil {
 		return nil, err
 	}
@@ -136,9 +137,9 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		path.Close()
 		return nil, err
 	}
-	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall)}
+	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}}
 	d.mgr = ike.NewManager(ike.Config{
-		Conns: conns, Creds: creds, Transport: path, Installer: path,
+		Conns: conns, Creds: d.creds, Transport: path, Installer: path,
 		Clock: realClock{}, Rand: rand.Reader, Log: opts.Log,
 	})
 	return d, nil
@@ -227,13 +228,23 @@ func (d *Daemon) startActions() {
 func (d *Daemon) reload() error {
 	cfg, err := LoadConfig(d.opts.ConfigPath)
 	var conns []*ike.PeerConfig
+	var creds *pubkeyCredentials
 	if err == nil {
 		conns, err = PeerConfigs(cfg)
+	}
+	if err == nil {
+		// Secrets and certificates are part of the configuration too:
+		// a corrected PSK or a renewed certificate takes effect now.
+		var base *credentials
+		if base, err = newCredentials(cfg); err == nil {
+			creds, err = newPubkeyCredentials(cfg, base)
+		}
 	}
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)
 		return err
 	}
+	d.creds.cur = creds
 	if err := d.path.Protect(conns); err != nil {
 		d.log.Warn("protecting the new connections' subnets failed", "err", err)
 	}

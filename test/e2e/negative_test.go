@@ -41,8 +41,8 @@ func negativeCases() []negativeCase {
 	return []negativeCase{
 		{
 			name: "wrong-psk", auth: "psk",
-			breakConf:     func(c *testnet.TunnelConfig) { c.PSK = "not-the-" + testnet.PSK },
-			notify:        "AUTHENTICATION_FAILED", swanNotify: "AUTH_FAILED",
+			breakConf: func(c *testnet.TunnelConfig) { c.PSK = "not-the-" + testnet.PSK },
+			notify:    "AUTHENTICATION_FAILED", swanNotify: "AUTH_FAILED",
 			cygnetDetects: regexp.MustCompile(`AUTHENTICATION_FAILED: a\.cygnet\.test: PSK of a\.cygnet\.test does not match ours`),
 			// cygnet as initiator: strongSwan finds the MAC mismatch and tells us.
 			cygnetReceives: authFailedRecv,
@@ -63,8 +63,8 @@ func negativeCases() []negativeCase {
 		},
 		{
 			name: "no-common-ike-proposal", auth: "psk",
-			breakConf:      func(c *testnet.TunnelConfig) { c.Proposals = "aes256-sha384-x25519" },
-			notify:         "NO_PROPOSAL_CHOSEN", swanNotify: "NO_PROP",
+			breakConf: func(c *testnet.TunnelConfig) { c.Proposals = "aes256-sha384-x25519" },
+			notify:    "NO_PROPOSAL_CHOSEN", swanNotify: "NO_PROP",
 			cygnetDetects:  regexp.MustCompile(`NO_PROPOSAL_CHOSEN: peer offered aes256-sha384-x25519, we accept aes128gcm16-prfsha256-x25519`),
 			cygnetReceives: regexp.MustCompile(`NO_PROPOSAL_CHOSEN: peer \S+ refused IKE_SA_INIT; we offered aes128gcm16-prfsha256-x25519`),
 		},

@@ -163,6 +163,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	d.log.Info("cygnet daemon started", "config", d.opts.ConfigPath, "socket", d.opts.SocketPath, "connections", len(d.mgr.Conns()))
 	d.startActions()
+	dpEvents := dataplaneEvents(d.path)
 	timer := time.NewTimer(time.Second)
 	defer timer.Stop()
 	for {
@@ -181,6 +182,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.dispatch(call)
 		case ev := <-d.path.Lifetimes():
 			d.lifetimeEvent(ev)
+		case ev := <-dpEvents:
+			d.dataplaneEvent(ev)
 		case <-timer.C:
 			d.path.Expire(time.Now())
 			d.mgr.Tick()

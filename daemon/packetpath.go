@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -51,6 +52,7 @@ type packetPath struct {
 	routes Routes
 	log    *slog.Logger
 	ike    chan IKEDatagram
+	events chan dataplane.Event
 
 	mu       sync.Mutex
 	children map[uint32]*installed // by ChildSA.UniqueID
@@ -69,14 +71,17 @@ type installed struct {
 // NewPacketPath creates the TUN device, the sockets, the SPD and the
 // routing rule that sends protected traffic into the TUN.
 func NewPacketPath(tunName string, routes Routes, log *slog.Logger) (PacketPath, error) {
-	p := &packetPath{spd: &spd.DB{}, routes: routes, log: log, ike: make(chan IKEDatagram, 256), children: map[uint32]*installed{}, bySA: map[sad.ID]uint32{}}
+	p := &packetPath{spd: &spd.DB{}, routes: routes, log: log, ike: make(chan IKEDatagram, 256), events: make(chan dataplane.Event, 64),
+		children: map[uint32]*installed{}, bySA: map[sad.ID]uint32{}}
 	if err := routes.AddRule(); err != nil {
 		return nil, err
 	}
 	dp, err := dataplane.New(dataplane.Config{
-		TUNName: tunName,
-		FwMark:  netcfg.DefaultFwMark,
-		SPD:     p.spd,
+		TUNName:   tunName,
+		FwMark:    netcfg.DefaultFwMark,
+		SPD:       p.spd,
+		Events:    p.events,
+		Keepalive: natKeepalive(log),
 		IKE: func(msg []byte, local, remote netip.AddrPort) {
 			select {
 			case p.ike <- IKEDatagram{Data: append([]byte(nil), msg...), Local: local, Remote: remote}:
@@ -382,5 +387,61 @@ func (p *packetPath) adjustMTU() {
 		if err := p.dp.SetMTU(mtu); err != nil {
 			p.log.Warn("setting the TUN MTU failed", "mtu", mtu, "err", err)
 		}
+	}
+}
+
+// NATKeepaliveEnv names the environment variable that sets the
+// NAT-keepalive interval (a Go duration such as "5s"; default 20 s, as
+// strongSwan's charon.keep_alive). Tests shorten it to see keepalives.
+const NATKeepaliveEnv = "CYGNET_NAT_KEEPALIVE"
+
+func natKeepalive(log *slog.Logger) time.Duration {
+	v := os.Getenv(NATKeepaliveEnv)
+	if v == "" {
+		return dataplane.DefaultKeepalive
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 100*time.Millisecond {
+		log.Warn("ignoring a bad NAT-keepalive interval", "env", NATKeepaliveEnv, "value", v)
+		return dataplane.DefaultKeepalive
+	}
+	return d
+}
+
+// MoveChildSA re-points an installed Child SA at its new remote endpoint
+// after the peer's NAT mapping changed: the outbound SA sends there, the
+// inbound one expects ESP from there. Keys, sequence numbers and replay
+// windows stay. It implements ike.ChildSAMover.
+func (p *packetPath) MoveChildSA(c *ike.ChildSA) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	inst := p.children[c.UniqueID]
+	if inst == nil {
+		return fmt.Errorf("move Child SA %s{%d}: not installed", c.Name, c.UniqueID)
+	}
+	inst.in.SetPeer(c.Remote)
+	inst.out.SetPeer(c.Remote)
+	return nil
+}
+
+// DataplaneEvents delivers what the packet path raises for IKE.
+func (p *packetPath) DataplaneEvents() <-chan dataplane.Event { return p.events }
+
+// dataplaneEvents returns the packet path's event channel, nil (never
+// ready) for one without.
+func dataplaneEvents(path PacketPath) <-chan dataplane.Event {
+	if s, ok := path.(interface{ DataplaneEvents() <-chan dataplane.Event }); ok {
+		return s.DataplaneEvents()
+	}
+	return nil
+}
+
+// dataplaneEvent hands a packet path event to IKE.
+func (d *Daemon) dataplaneEvent(ev dataplane.Event) {
+	switch ev.Kind {
+	case dataplane.PeerMoved:
+		d.mgr.PeerMoved(ev.SPI, ev.From)
+	default:
+		d.log.Debug("data plane event not handled", "kind", ev.Kind, "spi", fmt.Sprintf("%08x", ev.SPI))
 	}
 }

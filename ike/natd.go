@@ -3,6 +3,7 @@ package ike
 import (
 	"bytes"
 	"net/netip"
+	"time"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
@@ -75,3 +76,176 @@ func (sa *IKESA) floatToNATPort() {
 
 // UDPEncap reports whether ESP of this IKE SA's Child SAs is UDP-encapsulated.
 func (sa *IKESA) UDPEncap() bool { return sa.NATLocal || sa.NATRemote }
+
+// How a NAT mapping change is recovered from (RFC 7296 2.23, RFC 3948).
+//
+// A NAT in front of the initiator may drop its mapping (a reboot, a
+// conntrack flush, an idle timeout) and give the initiator's next packet a
+// new public port. The responder must keep sending to the old one until an
+// authenticated IKE message arrives from the new one; two things make that
+// message come promptly:
+//
+//   - The side behind the NAT watches its Child SAs' counters: when ESP
+//     keeps leaving but nothing has come back for natStallAfter, it sends a
+//     liveness check (an empty INFORMATIONAL). It leaves from the new port,
+//     and the responder (cygnet, or strongSwan, which updates its SAs on any
+//     authenticated IKE message) follows it. At most one such check per
+//     natReprobe, so one-way traffic costs one exchange per natReprobe.
+//   - The responder's data plane reports ESP-in-UDP that authenticated under
+//     a Child SA but came from a source other than the peer's
+//     (Manager.PeerMoved). ESP alone does not move the SA: the responder
+//     sends a liveness check to the new source and follows on the
+//     authenticated answer. This is what lets a cygnet responder recover
+//     from a peer that never probes (strongSwan with kernel-libipsec as the
+//     initiator, which reports no mapping changes).
+//
+// NAT-keepalives (RFC 3948 section 4) carry no authentication and never
+// move an SA.
+const (
+	natStallAfter = 2 * time.Second
+	natReprobe    = 10 * time.Second
+	// natProbeEvery bounds the liveness checks a responder sends toward one
+	// new source address, however much ESP arrives from there.
+	natProbeEvery = time.Second
+)
+
+// ChildSAMover is an Installer that can re-point an installed Child SA at
+// the IKE SA's new remote endpoint in place, keeping its keys, sequence
+// numbers and replay windows (the daemon's packet path is one). An Installer
+// without it gets InstallChildSA again.
+type ChildSAMover interface {
+	MoveChildSA(c *ChildSA) error
+}
+
+// ChildCounters is an Installer that counts a Child SA's traffic (the
+// daemon's packet path does); the side behind a NAT reads it to notice ESP
+// that goes out while nothing comes back.
+type ChildCounters interface {
+	Counters(c *ChildSA) (bytesIn, packetsIn, bytesOut, packetsOut uint64)
+}
+
+// natState is an IKE SA's bookkeeping for NAT mapping changes.
+type natState struct {
+	// Responder: the last liveness check sent toward a new source.
+	probeTo netip.AddrPort
+	probeAt time.Time
+	// Behind the NAT: the Child SA packet counters at the last tick, since
+	// when ESP has gone out with nothing coming back, and the last check.
+	packetsIn, packetsOut uint64
+	stalledSince          time.Time
+	stallProbeAt          time.Time
+}
+
+// PeerMoved is the data plane's report that ESP-in-UDP authenticated under
+// the Child SA with inbound SPI spiIn arrived from src, which is not the
+// peer's known address. A responder to a peer behind a NAT sends a liveness
+// check to src and follows the peer there once the answer, authenticated,
+// comes from src (RFC 7296 2.23 lets only IKE messages move an SA).
+func (m *Manager) PeerMoved(spiIn uint32, src netip.AddrPort) {
+	c := m.childSPI[spiIn]
+	if c == nil || c.IKE == nil {
+		return
+	}
+	sa := c.IKE
+	if sa.state != stateEstablished || !sa.NATRemote || sa.Initiator || src == sa.Remote || !src.IsValid() {
+		return
+	}
+	now := m.clock.Now()
+	if src == sa.nat.probeTo && now.Sub(sa.nat.probeAt) < natProbeEvery {
+		return
+	}
+	sa.nat.probeTo, sa.nat.probeAt = src, now
+	sa.log.Info("ESP from a new source of the peer, checking liveness there before following", "child", c.Name, "from", sa.Remote, "to", src)
+	if sa.pending == nil {
+		if err := sa.sendRequest(wire.INFORMATIONAL, nil, func(*wire.Message, []wire.Payload) error { return nil }, nil); err != nil {
+			sa.log.Warn("sending liveness check failed", "err", err)
+			return
+		}
+	}
+	// The request in flight (the new check, or one that was already
+	// outstanding) goes to the new source too; a copy to the old one is a
+	// retransmission the peer answers from its cache.
+	if r := sa.pending; r != nil {
+		if err := sa.m.transport.SendIKE(r.packet, sa.Local, src); err != nil {
+			sa.log.Warn("sending liveness check failed", "to", src, "err", err)
+		}
+	}
+}
+
+// tickNAT sends a liveness check from behind a NAT when the Child SAs send
+// but receive nothing for natStallAfter: the NAT may have given us a new
+// public port the peer does not know yet.
+func (sa *IKESA) tickNAT(now time.Time) {
+	cs, ok := sa.m.installer.(ChildCounters)
+	if !ok || sa.state != stateEstablished || !sa.NATLocal {
+		return
+	}
+	var in, out uint64
+	for _, c := range sa.children {
+		if c.state == childInstalled && c.Encap {
+			_, pi, _, po := cs.Counters(c)
+			in, out = in+pi, out+po
+		}
+	}
+	prevIn, prevOut := sa.nat.packetsIn, sa.nat.packetsOut
+	sa.nat.packetsIn, sa.nat.packetsOut = in, out
+	switch {
+	case in != prevIn || out < prevOut || in < prevIn:
+		sa.nat.stalledSince = time.Time{} // traffic comes back (or the children changed)
+		return
+	case out == prevOut:
+		return // idle: keepalives hold the mapping
+	case sa.nat.stalledSince.IsZero():
+		sa.nat.stalledSince = now
+		return
+	}
+	if now.Sub(sa.nat.stalledSince) < natStallAfter || sa.pending != nil ||
+		(!sa.nat.stallProbeAt.IsZero() && now.Sub(sa.nat.stallProbeAt) < natReprobe) {
+		return
+	}
+	sa.nat.stallProbeAt = now
+	sa.log.Info("ESP leaves but nothing comes back; checking liveness so the peer learns our NAT mapping",
+		"for", now.Sub(sa.nat.stalledSince).Round(time.Millisecond), "packets_out", out-prevOut)
+	if err := sa.sendRequest(wire.INFORMATIONAL, nil, func(*wire.Message, []wire.Payload) error { return nil }, nil); err != nil {
+		sa.log.Warn("sending liveness check failed", "err", err)
+	}
+}
+
+// natDeadline is when tickNAT may next send a check, if that is still to
+// come; the daemon ticks every second regardless, which is when the
+// counters are read.
+func (sa *IKESA) natDeadline() time.Time {
+	if sa.nat.stalledSince.IsZero() || sa.state != stateEstablished || sa.pending != nil {
+		return time.Time{}
+	}
+	d := sa.nat.stalledSince.Add(natStallAfter)
+	if !sa.nat.stallProbeAt.IsZero() {
+		if r := sa.nat.stallProbeAt.Add(natReprobe); r.After(d) {
+			d = r
+		}
+	}
+	if !d.After(sa.m.clock.Now()) {
+		return time.Time{}
+	}
+	return d
+}
+
+// moveChildren re-points the installed Child SAs at the IKE SA's endpoints.
+func (sa *IKESA) moveChildren() {
+	mover, canMove := sa.m.installer.(ChildSAMover)
+	for _, c := range sa.children {
+		c.Local, c.Remote = sa.Local, sa.Remote
+		if sa.m.installer == nil || c.state != childInstalled {
+			continue
+		}
+		var err error
+		if canMove {
+			err = mover.MoveChildSA(c)
+		} else {
+			err = sa.m.installer.InstallChildSA(c)
+		}
+		if err != nil {
+			sa.log.Warn("updating Child SA endpoint failed", "child", c.Name, "err", err)
+		}
+	}
+}

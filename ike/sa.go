@@ -72,6 +72,7 @@ type IKESA struct {
 	firstChild           *ChildConfig
 	created              time.Time
 	lastInbound          time.Time
+	nat                  natState
 	initKEGroupsTried    int
 
 	// Our requests: one outstanding at a time (window size 1).
@@ -306,14 +307,7 @@ func (sa *IKESA) followPeer(local, remote netip.AddrPort) {
 	}
 	sa.log.Info("peer moved behind its NAT", "from", sa.Remote, "to", remote)
 	sa.Remote, sa.Local = remote, local
-	for _, c := range sa.children {
-		c.Remote = remote
-		if sa.m.installer != nil && c.state == childInstalled {
-			if err := sa.m.installer.InstallChildSA(c); err != nil {
-				sa.log.Warn("updating Child SA endpoint failed", "child", c.Name, "err", err)
-			}
-		}
-	}
+	sa.moveChildren()
 }
 
 func (sa *IKESA) handleResponse(b []byte, hdr wire.Header, local, remote netip.AddrPort) {
@@ -346,6 +340,9 @@ func (sa *IKESA) handleResponse(b []byte, hdr wire.Header, local, remote netip.A
 		return
 	}
 	sa.lastInbound = sa.m.clock.Now()
+	if hdr.Exchange != wire.IKE_SA_INIT {
+		sa.followPeer(local, remote) // authenticated, so it may move the SA
+	}
 	sa.pending = nil
 	if err := r.onReply(msg, payloads); err != nil {
 		sa.log.Warn("exchange failed", "exchange", hdr.Exchange, "err", err)
@@ -395,6 +392,7 @@ func (sa *IKESA) tick(now time.Time) {
 	}
 	if sa.state == stateEstablished {
 		sa.tickDPD(now)
+		sa.tickNAT(now)
 	}
 }
 
@@ -409,6 +407,9 @@ func (sa *IKESA) nextDeadline() time.Time {
 		}
 	}
 	if d := sa.dpdDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+		next = d
+	}
+	if d := sa.natDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
 		next = d
 	}
 	return next

@@ -149,16 +149,6 @@ func (c *cygnet) reload(conf string) error {
 	return nil
 }
 
-// writeFile writes a file below the daemon's configuration folder (e.g. a
-// certificate under x509ca/), for a reload to pick up.
-func (c *cygnet) writeFile(rel string, data []byte) error {
-	p := filepath.Join(c.dir, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(p, data, 0o600)
-}
-
 // logText is what the daemon has logged so far.
 func (c *cygnet) logText() string { return c.proc.Output() }
 

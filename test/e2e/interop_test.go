@@ -78,12 +78,8 @@ func (c cygnetEnd) initiate(ike, child string) (time.Duration, error) {
 func (c cygnetEnd) load(conf string) error { return c.reload(conf) }
 
 func (c cygnetEnd) ikeSAs() ([]string, error) {
-	resp, err := control.Call(c.socket, control.Request{Command: control.CmdListSAs}, 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
 	var out []string
-	for _, sa := range resp.IKESAs {
+	for _, sa := range c.listSAs() {
 		out = append(out, sa.State)
 	}
 	return out, nil

@@ -216,9 +216,7 @@ func runNegative(t *testing.T, nc negativeCase, peerImpl string, cygnetInitiates
 	if d, err = initiator.initiate("tun", "net"); err != nil {
 		t.Fatalf("after fixing the peer, %s initiating again: %v\ncygnet's log:\n%s", initiator.impl(), err, tailLines(cyg.logText(), 20))
 	}
-	if _, err := cygEnd.view("net", 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	cyg.waitChild("net", 5*time.Second)
 	if cyg.proc.Exited() {
 		t.Fatal("cygnet exited")
 	}

@@ -109,7 +109,7 @@ func (sa *IKESA) collectFragment(msg *wire.Message, f *wire.EncryptedFragment) (
 	}
 	b := sa.frags
 	if b != nil && b.id == msg.MessageID && b.response == msg.IsResponse() {
-		if f.Total < b.total || b.parts[f.Number-1] != nil {
+		if f.Total < b.total || (f.Total == b.total && b.parts[f.Number-1] != nil) {
 			// A duplicate, or left over from an earlier, finer
 			// fragmentation: RFC 7383 2.6 says to ignore it. Checked
 			// before decrypting, so repeats cost no crypto.

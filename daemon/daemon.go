@@ -87,6 +87,7 @@ type Daemon struct {
 	path    PacketPath
 	mgr     *ike.Manager
 	creds   *reloadableCreds
+	updown  *updowns
 	reqs    chan ctlCall
 	waiters []*waiter
 }
@@ -142,6 +143,8 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		Conns: conns, Creds: d.creds, Transport: path, Installer: path,
 		Clock: realClock{}, Rand: rand.Reader, Log: opts.Log,
 	})
+	d.updown = newUpdowns(opts.Log)
+	d.updown.configure(cfg, conns)
 	return d, nil
 }
 
@@ -206,6 +209,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) shutdown(why string) error {
 	d.log.Info("cygnet daemon stopping", "reason", why)
 	d.mgr.Shutdown()
+	for _, ev := range d.mgr.TakeEvents() {
+		d.updown.event(ev)
+	}
+	// Down scripts clean up after the tunnels before the TUN goes away.
+	d.updown.wait(updownTimeout + 5*time.Second)
 	// Give the DELETE messages a moment on the wire; nothing waits for answers.
 	for _, w := range d.waiters {
 		w.reply <- control.Response{Error: "daemon stopping"}
@@ -252,6 +260,7 @@ func (d *Daemon) reload() error {
 		d.log.Warn("protecting the new connections' subnets failed", "err", err)
 	}
 	d.mgr.SetConns(conns)
+	d.updown.configure(cfg, conns)
 	d.log.Info("configuration reloaded", "connections", len(conns))
 	return nil
 }
@@ -269,6 +278,7 @@ func (d *Daemon) lifetimeEvent(ev sad.Event) {
 // afterStep logs events and answers waiting initiate commands.
 func (d *Daemon) afterStep() {
 	for _, ev := range d.mgr.TakeEvents() {
+		d.updown.event(ev)
 		for i := 0; i < len(d.waiters); i++ {
 			w := d.waiters[i]
 			if ev.IKE == nil || ev.IKE.Config().Name != w.conn {

@@ -105,8 +105,7 @@ var notImplemented = map[string]map[string]string{
 		"revocation": "revocation checking",
 	},
 	"child": {
-		"updown": "updown scripts", "hostaccess": "updown scripts", "inactivity": "inactivity timeouts",
-		"reqid": "fixed reqids", "priority": "fixed policy priorities", "interface": "interface-bound policies",
+		"inactivity": "inactivity timeouts", "reqid": "fixed reqids", "priority": "fixed policy priorities", "interface": "interface-bound policies",
 		"mark_in": "marks", "mark_in_sa": "marks", "mark_out": "marks", "set_mark_in": "marks", "set_mark_out": "marks",
 		"if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces", "policies": "policy-less SAs",
 		"policies_fwd_out": "forward policies", "sha256_96": "truncated SHA-256", "icmp": "ICMP forwarding",
@@ -206,6 +205,8 @@ func childConfig(ch *config.Child) (*ike.ChildConfig, error) {
 		ReplayWindow: ch.ReplayWindow, TFCPadding: ch.TFCPadding,
 		StartAction: action(ch.StartAction), CloseAction: action(ch.CloseAction), DPDAction: action(ch.DPDAction),
 		CopyDSCP: ch.CopyDSCP == config.CopyDSCPYes || ch.CopyDSCP == config.CopyDSCPOut, CopyECN: ch.CopyECN,
+		// hostaccess is not in ike.ChildConfig; the daemon's updown runner
+		// reads it from the configuration (updowns.configure).
 		Updown: ch.Updown.Text,
 	}
 	switch ch.Mode {

@@ -365,6 +365,8 @@ func (d *Daemon) dispatch(call ctlCall) {
 			return
 		}
 		call.reply <- control.Response{Message: "terminated"}
+	case control.CmdStats:
+		call.reply <- control.Response{Stats: d.mgr.StatsJSON()}
 	case control.CmdReload:
 		if err := d.reload(); err != nil {
 			call.reply <- control.Response{Error: err.Error()}

@@ -148,6 +148,7 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 		DPDDelay: c.DPDDelay, DPDTimeout: c.DPDTimeout,
 		SendCertReq: c.SendCertReq,
 	}
+	pc.Fragmentation = fragmentation(c.Fragmentation)
 	switch c.SendCert {
 	case config.SendCertAlways:
 		pc.SendCert = ike.SendCertAlways
@@ -259,4 +260,17 @@ func selectors(list []config.TrafficSelector) []ike.TrafficSelector {
 		out = []ike.TrafficSelector{{Dynamic: true, Endpoint: spd.Endpoint{Ports: spd.AnyPort}}}
 	}
 	return out
+}
+
+// fragmentation maps swanctl's fragmentation option to the IKE policy.
+func fragmentation(f config.Fragmentation) ike.Fragmentation {
+	switch f {
+	case config.FragmentationAccept:
+		return ike.FragmentationAccept
+	case config.FragmentationNo:
+		return ike.FragmentationNo
+	case config.FragmentationForce:
+		return ike.FragmentationForce
+	}
+	return ike.FragmentationYes
 }

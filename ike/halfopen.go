@@ -2,6 +2,7 @@ package ike
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"net/netip"
 
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
@@ -126,4 +127,18 @@ func orDefault(v, d int) int {
 		return 0
 	}
 	return v
+}
+
+// StatsJSON is Stats with the current number of IKE SAs and half-open SAs,
+// as JSON for the control socket's stats command.
+func (m *Manager) StatsJSON() []byte {
+	b, err := json.Marshal(struct {
+		Stats
+		IKESAs   int `json:"ike_sas"`
+		HalfOpen int `json:"half_open"`
+	}{m.Stats, len(m.sas), len(m.halfOpen)})
+	if err != nil {
+		return nil // a struct of integers always marshals
+	}
+	return b
 }

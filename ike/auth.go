@@ -186,7 +186,10 @@ func (sa *IKESA) sendAuth() error {
 	if err != nil {
 		return sa.fail("computing AUTH: %v", err)
 	}
-	payloads = append(payloads, auth, &wire.Notify{NotifyType: wire.INITIAL_CONTACT})
+	payloads = append(payloads, auth)
+	if sa.sendInitialContact() {
+		payloads = append(payloads, &wire.Notify{NotifyType: wire.INITIAL_CONTACT})
+	}
 	var child *ChildSA
 	if cc := sa.firstChild; cc != nil {
 		c, err := sa.newChild(cc)
@@ -334,7 +337,6 @@ func (sa *IKESA) established() {
 		sa.RekeyAt = now.Add(sa.cfg.RekeyTime)
 	}
 	sa.m.removeHalfOpen(sa)
-	sa.initiateContact()
 	sa.log.Info("IKE SA established", "local", sa.Local, "remote", sa.Remote, "local_id", sa.LocalID.String(), "remote_id", sa.RemoteID.String(),
 		"nat_local", sa.NATLocal, "nat_remote", sa.NATRemote)
 	sa.m.emit(Event{Kind: EventIKEUp, IKE: sa})
@@ -343,20 +345,6 @@ func (sa *IKESA) established() {
 	for _, cc := range pending {
 		if err := sa.createChild(cc); err != nil {
 			sa.log.Warn("starting queued Child SA failed", "child", cc.Name, "err", err)
-		}
-	}
-}
-
-// initiateContact honours INITIAL_CONTACT: other IKE SAs between the same
-// identities are stale and go (RFC 7296 2.4).
-func (sa *IKESA) initiateContact() {
-	if !sa.peerInitialContact {
-		return
-	}
-	for _, other := range sa.m.SAs() {
-		if other != sa && other.state == stateEstablished && other.cfg == sa.cfg &&
-			other.RemoteID.Matches(sa.RemoteID) && other.LocalID.Matches(sa.LocalID) {
-			other.destroy("peer sent INITIAL_CONTACT")
 		}
 	}
 }
@@ -399,6 +387,10 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 		return
 	}
 	sa.peerInitialContact = findNotify(payloads, wire.INITIAL_CONTACT) != nil
+	if sa.enforceUnique() {
+		reject(wire.AUTHENTICATION_FAILED, "canceling IKE SA setup due to uniqueness policy (unique = keep): %s already has an IKE SA", peer)
+		return
+	}
 	idr := sa.LocalID.payload(true)
 	sa.peerCertReq = sa.peerCertReq || payloadOf[*wire.CertificateRequest](payloads) != nil
 	out := []wire.Payload{idr}

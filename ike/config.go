@@ -40,6 +40,13 @@ type PeerConfig struct {
 	SendCertReq bool
 	// SendCert says when our certificate goes to the peer (swanctl send_cert).
 	SendCert SendCertPolicy
+	// Unique is the policy for several IKE SAs between the same identities
+	// (swanctl unique).
+	Unique UniquePolicy
+	// KeyingTries is how many times an initiator tries to reach an
+	// unresponsive peer before giving up (swanctl keyingtries). Zero means
+	// one try, strongSwan's default; KeyingTriesForever is swanctl's 0.
+	KeyingTries uint32
 	// Children are the Child SA configurations, by name.
 	Children []*ChildConfig
 }

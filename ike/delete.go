@@ -63,6 +63,7 @@ func (sa *IKESA) handleInformational(msg *wire.Message, payloads []wire.Payload)
 		return
 	}
 	var reply []wire.Payload
+	var closed []*ChildSA // deleted by the peer while installed: close_action applies
 	for _, p := range payloads {
 		d, ok := p.(*wire.Delete)
 		if !ok {
@@ -71,7 +72,7 @@ func (sa *IKESA) handleInformational(msg *wire.Message, payloads []wire.Payload)
 		switch d.Protocol {
 		case wire.ProtocolIKE:
 			sa.respond(wire.INFORMATIONAL, msg.MessageID, nil)
-			sa.destroy("deleted by peer")
+			sa.closedByPeer()
 			return
 		case wire.ProtocolESP, wire.ProtocolAH:
 			var ours [][]byte
@@ -85,6 +86,9 @@ func (sa *IKESA) handleInformational(msg *wire.Message, payloads []wire.Payload)
 						if c.state != childDeleting {
 							ours = append(ours, spiBytes(c.SPIIn))
 						}
+						if c.state == childInstalled {
+							closed = append(closed, c)
+						}
 						sa.uninstallChild(c, "deleted by peer")
 						sa.removeChild(c)
 						break
@@ -97,6 +101,9 @@ func (sa *IKESA) handleInformational(msg *wire.Message, payloads []wire.Payload)
 		}
 	}
 	sa.respond(wire.INFORMATIONAL, msg.MessageID, reply)
+	for _, c := range closed {
+		sa.childClosedByPeer(c)
+	}
 }
 
 var _ = fmt.Sprint

@@ -12,31 +12,38 @@ import (
 
 // initiate creates an IKE SA as initiator and sends IKE_SA_INIT.
 func (m *Manager) initiate(cfg *PeerConfig, child *ChildConfig) error {
-	if !cfg.Remote.IsValid() {
-		return fmt.Errorf("initiate %s: no remote address configured (remote_addrs)", cfg.Name)
+	_, err := m.initiateTo(cfg, cfg.Remote, child)
+	return err
+}
+
+// initiateTo is initiate towards remote, which a responder that restarts a
+// connection without remote_addrs takes from the old IKE SA.
+func (m *Manager) initiateTo(cfg *PeerConfig, remote netip.AddrPort, child *ChildConfig) (*IKESA, error) {
+	if !remote.IsValid() {
+		return nil, fmt.Errorf("initiate %s: no remote address configured (remote_addrs)", cfg.Name)
 	}
 	spi, err := m.newSPI()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	local, err := m.transport.Source(cfg.Remote)
+	local, err := m.transport.Source(remote)
 	if err != nil {
-		return fmt.Errorf("initiate %s: no route to %s: %w", cfg.Name, cfg.Remote, err)
+		return nil, fmt.Errorf("initiate %s: no route to %s: %w", cfg.Name, remote, err)
 	}
 	m.nextIKEUnique++
 	sa := &IKESA{
 		m: m, cfg: cfg, UniqueID: m.nextIKEUnique, Initiator: true, SPIi: spi,
-		state: stateInitSent, Local: local, Remote: cfg.Remote, firstChild: child,
+		state: stateInitSent, Local: local, Remote: remote, firstChild: child,
 		created: m.clock.Now(),
 	}
 	sa.log = m.log.With("conn", cfg.Name, "ike", sa.UniqueID)
 	m.register(sa)
 	if err := sa.sendInit(firstGroup(cfg.Proposals)); err != nil {
 		sa.destroy(err.Error())
-		return err
+		return nil, err
 	}
 	sa.log.Info("initiating IKE SA", "remote", sa.Remote, "local", sa.Local)
-	return nil
+	return sa, nil
 }
 
 // sendInit (re)builds and sends the IKE_SA_INIT request with a key exchange

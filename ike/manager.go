@@ -52,6 +52,10 @@ type Options struct {
 	HalfOpenTimeout time.Duration
 	// NATKeepalive is the interval of NAT keep-alive packets.
 	NATKeepalive time.Duration
+	// RetryInterval, RetryJitter and RetryMax space the keyingtries of an
+	// unreachable peer: try n+1 starts RetryInterval*2^(n-1) (at most
+	// RetryMax) minus a random part of RetryJitter after try n gave up.
+	RetryInterval, RetryJitter, RetryMax time.Duration
 	// CookieThreshold is the number of half-open IKE SAs from which
 	// IKE_SA_INIT requests must carry a cookie (RFC 7296 2.6; default 10,
 	// strongSwan's cookie_threshold); a negative value demands cookies
@@ -90,6 +94,15 @@ func (o *Options) setDefaults() {
 	if o.NATKeepalive == 0 {
 		o.NATKeepalive = 20 * time.Second
 	}
+	if o.RetryInterval == 0 {
+		o.RetryInterval = 15 * time.Second // strongSwan's RETRY_INTERVAL
+	}
+	if o.RetryJitter == 0 {
+		o.RetryJitter = 10 * time.Second // strongSwan's RETRY_JITTER
+	}
+	if o.RetryMax == 0 {
+		o.RetryMax = 5 * time.Minute
+	}
 	o.CookieThreshold = orDefault(o.CookieThreshold, defaultCookieThreshold)
 	o.CookieThresholdPerSource = orDefault(o.CookieThresholdPerSource, defaultCookieThresholdPerSource)
 	o.HalfOpenPerSource = orDefault(o.HalfOpenPerSource, defaultHalfOpenPerSource)
@@ -126,6 +139,9 @@ type Manager struct {
 
 	nextIKEUnique   uint32
 	nextChildUnique uint32
+
+	// live holds traps and scheduled re-initiations (liveness.go, actions.go).
+	live liveness
 
 	// Stats count what the Manager dropped, by reason.
 	Stats Stats
@@ -303,12 +319,13 @@ func (m *Manager) Tick() {
 	for _, sa := range m.sas {
 		sa.tick(now)
 	}
+	m.tickLiveness(now)
 }
 
 // NextDeadline returns when Tick next has work to do, so the daemon can
 // sleep until then.
 func (m *Manager) NextDeadline() time.Time {
-	var next time.Time
+	next := m.livenessDeadline()
 	for _, sa := range m.sas {
 		if d := sa.nextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
 			next = d

@@ -74,6 +74,7 @@ type IKESA struct {
 	lastInbound          time.Time
 	nat                  natState
 	initKEGroupsTried    int
+	keyingTry            int // this SA is the keyingTry'th attempt (0 and 1: the first)
 
 	// Our requests: one outstanding at a time (window size 1).
 	nextRequestID uint32
@@ -375,7 +376,7 @@ func (sa *IKESA) tick(now time.Time) {
 			if r.onFail != nil {
 				r.onFail(reason)
 			}
-			sa.destroy(reason)
+			sa.giveUp(reason)
 			return
 		}
 		r.tries++

@@ -333,9 +333,7 @@ func (sa *IKESA) established() {
 	sa.state = stateEstablished
 	now := sa.m.clock.Now()
 	sa.Established = now
-	if sa.cfg.RekeyTime > 0 {
-		sa.RekeyAt = now.Add(sa.cfg.RekeyTime)
-	}
+	sa.setIKELifetimes(now)
 	sa.m.removeHalfOpen(sa)
 	sa.log.Info("IKE SA established", "local", sa.Local, "remote", sa.Remote, "local_id", sa.LocalID.String(), "remote_id", sa.RemoteID.String(),
 		"nat_local", sa.NATLocal, "nat_remote", sa.NATRemote)

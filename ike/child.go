@@ -21,6 +21,7 @@ const (
 	childInstalled
 	childDeleting
 	childDeleted
+	childRekeyed // replaced by a rekey; lingers so packets in flight decrypt
 )
 
 func (s childState) String() string {
@@ -31,6 +32,8 @@ func (s childState) String() string {
 		return "INSTALLED"
 	case childDeleting:
 		return "DELETING"
+	case childRekeyed:
+		return "REKEYED"
 	}
 	return "DELETED"
 }
@@ -66,10 +69,30 @@ type ChildSA struct {
 
 	Installed          time.Time
 	RekeyAt, ExpiresAt time.Time
+
+	// Rekeys is the Child SA this one replaces (rekey or reauthentication):
+	// the Installer installs it under the old one's route and policies.
+	Rekeys *ChildSA
+
+	rekey        *childRekey // our rekey of this SA, while in flight (rekey.go)
+	supersededBy *ChildSA    // the Child SA that replaced this one
+	successor    *ChildSA    // installed to replace this one, not sealing yet
+	outbound     bool        // the data plane seals with this SA's outbound SA
+	adopted      bool        // Rekeys was found by reauthentication, not a rekey
+	redundant    bool        // lost a simultaneous rekey; being deleted
+	deleteSent   bool        // we sent a DELETE for it
+	retireAt     time.Time   // when a replaced SA leaves the SAD
+	retryAt      time.Time   // next rekey attempt after a failure
 }
 
-// State returns the Child SA's state as strongSwan names it (INSTALLED, ...).
-func (c *ChildSA) State() string { return c.state.String() }
+// State returns the Child SA's state as strongSwan names it (INSTALLED,
+// REKEYING, REKEYED, ...).
+func (c *ChildSA) State() string {
+	if c.rekey != nil && c.state == childInstalled {
+		return "REKEYING"
+	}
+	return c.state.String()
+}
 
 func (c *ChildSA) wipeKeys() {
 	for _, k := range [][]byte{c.EncrKeyIn, c.IntegKeyIn, c.EncrKeyOut, c.IntegKeyOut} {
@@ -158,14 +181,8 @@ func (sa *IKESA) completeChild(c *ChildSA, chosen proposal.Proposal, localTS, re
 	c.Local, c.Remote, c.Encap = sa.Local, sa.Remote, sa.UDPEncap()
 	now := sa.m.clock.Now()
 	c.Installed = now
-	if cc := c.Config; cc != nil {
-		if cc.RekeyTime > 0 {
-			c.RekeyAt = now.Add(cc.RekeyTime)
-		}
-		if cc.LifeTime > 0 {
-			c.ExpiresAt = now.Add(cc.LifeTime)
-		}
-	}
+	sa.setChildLifetimes(c, now)
+	sa.adoptReplaced(c)
 	if sa.m.installer != nil {
 		if err := sa.m.installer.InstallChildSA(c); err != nil {
 			c.wipeKeys()
@@ -177,7 +194,7 @@ func (sa *IKESA) completeChild(c *ChildSA, chosen proposal.Proposal, localTS, re
 	sa.children = append(sa.children, c)
 	sa.log.Info("Child SA installed", "child", c.Name, "spi_in", fmt.Sprintf("%08x", c.SPIIn), "spi_out", fmt.Sprintf("%08x", c.SPIOut),
 		"mode", c.Mode, "encap", c.Encap, "local_ts", tsStrings(c.LocalTS), "remote_ts", tsStrings(c.RemoteTS))
-	sa.m.emit(Event{Kind: EventChildUp, IKE: sa, Child: c})
+	sa.childInstalled(c, initiator)
 	return nil
 }
 
@@ -203,7 +220,8 @@ func (sa *IKESA) uninstallChild(c *ChildSA, reason string) {
 	if c.state == childDeleted {
 		return
 	}
-	wasInstalled := c.state == childInstalled || c.state == childDeleting
+	wasInstalled := c.state == childInstalled || c.state == childDeleting || c.state == childRekeyed
+	quiet := wasInstalled && sa.quietGone(c)
 	c.state = childDeleted
 	delete(sa.m.childSPI, c.SPIIn)
 	if wasInstalled {
@@ -211,7 +229,9 @@ func (sa *IKESA) uninstallChild(c *ChildSA, reason string) {
 			sa.m.installer.DeleteChildSA(c)
 		}
 		sa.log.Info("Child SA deleted", "child", c.Name, "spi_in", fmt.Sprintf("%08x", c.SPIIn), "reason", reason)
-		sa.m.emit(Event{Kind: EventChildDown, IKE: sa, Child: c, Reason: reason})
+		if !quiet {
+			sa.m.emit(Event{Kind: EventChildDown, IKE: sa, Child: c, Reason: reason})
+		}
 	}
 }
 

@@ -82,14 +82,12 @@ func (sa *IKESA) handleCreateChildRequest(msg *wire.Message, payloads []wire.Pay
 		refuse(wire.TEMPORARY_FAILURE, nil)
 		return
 	}
-	if findNotify(payloads, wire.REKEY_SA) != nil {
-		sa.log.Info("peer asks to rekey a Child SA; not supported yet")
-		refuse(wire.NO_ADDITIONAL_SAS, nil)
+	if n := findNotify(payloads, wire.REKEY_SA); n != nil {
+		sa.handleChildRekeyRequest(id, payloads, n)
 		return
 	}
 	if payloadOf[*wire.TrafficSelectors](payloads) == nil {
-		sa.log.Info("peer asks to rekey the IKE SA; not supported yet")
-		refuse(wire.NO_ADDITIONAL_SAS, nil)
+		sa.handleIKERekeyRequest(id, payloads)
 		return
 	}
 	ni := payloadOf[*wire.Nonce](payloads)

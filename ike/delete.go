@@ -71,6 +71,9 @@ func (sa *IKESA) handleInformational(msg *wire.Message, payloads []wire.Payload)
 		}
 		switch d.Protocol {
 		case wire.ProtocolIKE:
+			if sa.rekeyedIKEDeleted(msg.MessageID) {
+				return
+			}
 			sa.respond(wire.INFORMATIONAL, msg.MessageID, nil)
 			sa.closedByPeer()
 			return
@@ -83,6 +86,12 @@ func (sa *IKESA) handleInformational(msg *wire.Message, payloads []wire.Payload)
 				out := binary.BigEndian.Uint32(spi)
 				for _, c := range sa.children {
 					if c.SPIOut == out && protocolID(c.Protocol) == d.Protocol {
+						if spi, ok := sa.rekeyedDeletedByPeer(c); ok {
+							if spi != nil {
+								ours = append(ours, spi)
+							}
+							break
+						}
 						if c.state != childDeleting {
 							ours = append(ours, spiBytes(c.SPIIn))
 						}

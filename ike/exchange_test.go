@@ -297,6 +297,13 @@ func TestHardLifetimeDeletesChildWithPeer(t *testing.T) {
 	if len(a.Children()) != 1 || !logHas(p.a, "soft lifetime") {
 		t.Fatal("a soft expiry must keep the Child SA")
 	}
+	// The soft expiry rekeyed it; the replaced pair leaves after its grace.
+	p.pump()
+	p.advance(rekeyGrace)
+	if len(a.Children()) != 1 || len(b.Children()) != 1 || len(p.b.deleted) != 1 {
+		t.Fatalf("after the rekey: a %d children, b %d, b deleted %v", len(a.Children()), len(b.Children()), p.b.deleted)
+	}
+	p.b.deleted = nil
 	p.a.m.ChildExpired(a.Children()[0].UniqueID, true, "bytes")
 	p.pump()
 	if len(a.Children())+len(b.Children()) != 0 || len(p.b.deleted) != 1 {

@@ -233,6 +233,12 @@ const (
 	EventChildUp
 	EventChildDown
 	EventIKEFailed
+	// EventChildRekeyed: Child is the new Child SA that took over from
+	// Child.Rekeys (a rekey or reauthentication); the tunnel never went down.
+	EventChildRekeyed
+	// EventIKERekeyed: IKE is the new IKE SA that replaced a rekeyed one and
+	// carries its Child SAs.
+	EventIKERekeyed
 )
 
 // Event is something the operator face reports (logs, updown, metrics).
@@ -412,9 +418,9 @@ func (m *Manager) TerminateChild(childName string) error {
 	return nil
 }
 
-// ChildExpired handles a Child SA whose SA reached a lifetime in the SAD: a
-// hard limit deletes it (and tells the peer); a soft one is where a rekey
-// starts, which is not implemented yet, so it is logged.
+// ChildExpired handles a Child SA whose SA reached a lifetime in the SAD, or
+// whose outbound sequence numbers run low: a hard limit deletes it (and
+// tells the peer); a soft one rekeys it.
 func (m *Manager) ChildExpired(uniqueID uint32, hard bool, reason string) {
 	for _, sa := range m.sas {
 		for _, c := range sa.children {
@@ -424,7 +430,9 @@ func (m *Manager) ChildExpired(uniqueID uint32, hard bool, reason string) {
 			if hard {
 				sa.deleteChild(c, "hard "+reason+" lifetime reached")
 			} else {
-				sa.log.Info("Child SA reached its soft lifetime; rekeying is not implemented yet", "child", c.Name, "reason", reason)
+				if err := sa.rekeyChild(c, "soft lifetime reached ("+reason+")"); err != nil {
+					sa.log.Warn("starting Child SA rekey failed", "child", c.Name, "err", err)
+				}
 			}
 			return
 		}

@@ -76,6 +76,16 @@ type IKESA struct {
 	initKEGroupsTried    int
 	keyingTry            int // this SA is the keyingTry'th attempt (0 and 1: the first)
 
+	// Rekeying and reauthentication (rekey_ike.go, lifetime.go).
+	ReauthAt, ExpireAt time.Time
+	ikeRekey           *ikeRekey // our rekey of this IKE SA, while in flight
+	ikeRetryAt         time.Time // next rekey or reauthentication attempt
+	superseded         *IKESA    // the IKE SA that replaced this one
+	redundant          bool      // lost a simultaneous rekey; being deleted
+	quietExpireAt      time.Time // made answering a colliding rekey: removed unless claimed
+	reauthOf           *IKESA    // the IKE SA this one reauthenticates
+	reauthing          *IKESA    // the IKE SA reauthenticating this one
+
 	// Our requests: one outstanding at a time (window size 1).
 	nextRequestID uint32
 	pending       *request
@@ -108,8 +118,18 @@ type request struct {
 	onFail   func(reason string)
 }
 
-// State returns the IKE SA's state as strongSwan names it (ESTABLISHED, ...).
-func (sa *IKESA) State() string { return sa.state.String() }
+// State returns the IKE SA's state as strongSwan names it (ESTABLISHED,
+// REKEYING, REKEYED, ...).
+func (sa *IKESA) State() string {
+	switch {
+	case sa.state == stateDead:
+	case sa.superseded != nil:
+		return "REKEYED"
+	case sa.ikeRekey != nil && sa.state == stateEstablished:
+		return "REKEYING"
+	}
+	return sa.state.String()
+}
 
 // Config returns the connection configuration the SA was made with.
 func (sa *IKESA) Config() *PeerConfig { return sa.cfg }
@@ -395,6 +415,7 @@ func (sa *IKESA) tick(now time.Time) {
 		sa.tickDPD(now)
 		sa.tickNAT(now)
 	}
+	sa.tickLifetimes(now)
 }
 
 func (sa *IKESA) nextDeadline() time.Time {
@@ -413,7 +434,7 @@ func (sa *IKESA) nextDeadline() time.Time {
 	if d := sa.natDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
 		next = d
 	}
-	return next
+	return earliest(next, sa.lifetimeDeadline())
 }
 
 // destroy removes the SA and its Child SAs locally, without telling the peer.
@@ -435,6 +456,9 @@ func (sa *IKESA) destroy(reason string) {
 		sa.in.Wipe()
 	}
 	sa.m.unregister(sa)
+	if sa.retired(reason) {
+		return
+	}
 	if wasUp {
 		sa.log.Info("IKE SA deleted", "reason", reason)
 		sa.m.emit(Event{Kind: EventIKEDown, IKE: sa, Reason: reason})

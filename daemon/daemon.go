@@ -142,6 +142,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	d.mgr = ike.NewManager(ike.Config{
 		Conns: conns, Creds: d.creds, Transport: path, Installer: path,
 		Clock: realClock{}, Rand: rand.Reader, Log: opts.Log,
+		Options: charonOptions(opts.ConfigPath, opts.Log),
 	})
 	d.updown = newUpdowns(opts.Log)
 	d.updown.configure(cfg, conns)
@@ -228,6 +229,11 @@ func (d *Daemon) startActions() {
 			if ch.StartAction == ike.ActionStart {
 				if err := d.mgr.Initiate(c.Name, ch.Name); err != nil {
 					d.log.Warn("start_action failed", "conn", c.Name, "child", ch.Name, "err", err)
+				}
+			}
+			if ch.StartAction == ike.ActionTrap {
+				if err := d.mgr.InstallTrap(c.Name, ch.Name); err != nil {
+					d.log.Warn("start_action trap failed", "conn", c.Name, "child", ch.Name, "err", err)
 				}
 			}
 		}

@@ -56,6 +56,7 @@ type packetPath struct {
 
 	mu       sync.Mutex
 	children map[uint32]*installed // by ChildSA.UniqueID
+	traps    map[uint32]*trapped   // by Trap.ID (trap.go)
 	bySA     map[sad.ID]uint32     // SAD entry -> ChildSA.UniqueID, for lifetime events
 	nextID   uint64
 }
@@ -342,6 +343,9 @@ func (p *packetPath) replacePolicies() error {
 	for _, inst := range p.children {
 		all = append(all, inst.policies...)
 	}
+	for _, t := range p.traps {
+		all = append(all, t.policy)
+	}
 	return p.spd.Replace(all)
 }
 
@@ -361,6 +365,7 @@ func (p *packetPath) DeleteChildSA(c *ike.ChildSA) {
 		if err := p.routes.DelRoutes(p.dp.TUNName(), rangesToPrefixes(c.RemoteTS)); err != nil {
 			p.log.Warn("removing routes failed", "child", c.Name, "err", err)
 		}
+		p.restoreRoutesLocked(rangesToPrefixes(c.RemoteTS))
 	}
 }
 
@@ -441,6 +446,8 @@ func (d *Daemon) dataplaneEvent(ev dataplane.Event) {
 	switch ev.Kind {
 	case dataplane.PeerMoved:
 		d.mgr.PeerMoved(ev.SPI, ev.From)
+	case dataplane.Acquire:
+		d.acquire(ev)
 	default:
 		d.log.Debug("data plane event not handled", "kind", ev.Kind, "spi", fmt.Sprintf("%08x", ev.SPI))
 	}

@@ -98,7 +98,7 @@ var notImplemented = map[string]map[string]string{
 	"connection": {
 		"vips": "virtual IPs", "pools": "address pools", "dscp": "DSCP of IKE packets", "mobike": "MOBIKE",
 		"childless": "childless IKE SAs", "if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces",
-		"reauth_time": "reauthentication", "keyingtries": "keying retries", "unique": "uniqueness policies",
+		"reauth_time": "reauthentication",
 	},
 	"auth": {
 		"eap_id": "EAP", "aaa_id": "EAP", "ca_id": "CA identity constraints", "pubkeys": "raw public keys",
@@ -109,7 +109,7 @@ var notImplemented = map[string]map[string]string{
 		"mark_in": "marks", "mark_in_sa": "marks", "mark_out": "marks", "set_mark_in": "marks", "set_mark_out": "marks",
 		"if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces", "policies": "policy-less SAs",
 		"policies_fwd_out": "forward policies", "sha256_96": "truncated SHA-256", "icmp": "ICMP forwarding",
-		"close_action": "close actions", "dpd_action": "DPD actions", "rekey_bytes": "volume-based rekeying",
+		"rekey_bytes": "volume-based rekeying",
 		"life_bytes": "volume lifetimes", "rand_bytes": "volume lifetimes", "rekey_packets": "packet-based rekeying",
 		"life_packets": "packet lifetimes", "rand_packets": "packet lifetimes", "ah_proposals": "AH over IKE (the engine has AH; negotiation follows)",
 		"copy_df": "DF bit handling",
@@ -147,6 +147,7 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 		RekeyTime:   c.RekeyTime, ReauthTime: c.ReauthTime, OverTime: c.OverTime, RandTime: c.RandTime,
 		DPDDelay: c.DPDDelay, DPDTimeout: c.DPDTimeout,
 		SendCertReq: c.SendCertReq,
+		Unique:      uniquePolicy(c.Unique), KeyingTries: keyingTries(c.Keyingtries),
 	}
 	pc.Fragmentation = fragmentation(c.Fragmentation)
 	switch c.SendCert {

@@ -229,6 +229,9 @@ func checkSAs(t *testing.T, a, b saView, want wantSA) {
 	}{{a, b, a.PacketsOut, b.PacketsIn, want.implB}, {b, a, b.PacketsOut, a.PacketsIn, want.implA}} {
 		if d.rcvd > d.sent || d.receiver == implCygnet && d.rcvd != d.sent {
 			bad("packet counters disagree: %d sealed, %d opened by %s", d.sent, d.rcvd, d.receiver)
+		} else if d.rcvd < d.sent {
+			t.Logf("Child SA %s: %s accepted %d of the %d packets sealed for it (%.1f%% lost in its receive path)",
+				a.Child, d.receiver, d.rcvd, d.sent, 100*float64(d.sent-d.rcvd)/float64(d.sent))
 		}
 	}
 }

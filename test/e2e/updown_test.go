@@ -465,3 +465,29 @@ func TestUpdownNoRunOnRekey(t *testing.T) {
 	checkRun(t, "A", ra[1], map[string]string{"PLUTO_VERB": "down-client", "PLUTO_REQID": ra[0]["PLUTO_REQID"]})
 	checkRun(t, "B", rb[1], map[string]string{"PLUTO_VERB": "down-client", "PLUTO_REQID": rb[0]["PLUTO_REQID"]})
 }
+
+// TestUpdownOnShutdown stops a daemon with SIGTERM while a Child SA is up:
+// its down script still runs (firewall rules do not outlive the tunnel),
+// and the peer, told by DELETE, runs its own.
+func TestUpdownOnShutdown(t *testing.T) {
+	testnet.RequireRoot(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	confA, confB := pairConfigs("psk")
+	recA, recB := newUpdownRecorder(t, "a"), newUpdownRecorder(t, "b")
+	updownChildren(&confA, recA)
+	updownChildren(&confB, recB)
+	startCygnet(t, p.B, confB.Swanctl(), nil, "")
+	a := startCygnet(t, p.A, confA.Swanctl(), nil, "")
+	warmUnderlay(t, p, testnet.UnderlayB)
+	a.initiate("tun", "net")
+	recA.wait(t, 1, 10*time.Second)
+	recB.wait(t, 1, 10*time.Second)
+
+	start := time.Now()
+	if err := a.proc.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("SIGTERM to daemon exit: %v", time.Since(start).Round(time.Millisecond))
+	checkRun(t, "A", recA.wait(t, 2, 5*time.Second)[1], map[string]string{"PLUTO_VERB": "down-client", "PLUTO_CONNECTION": "net"})
+	checkRun(t, "B", recB.wait(t, 2, 5*time.Second)[1], map[string]string{"PLUTO_VERB": "down-client", "PLUTO_CONNECTION": "net"})
+}

@@ -267,3 +267,18 @@ func TestParallelBound(t *testing.T) {
 	}
 	t.Logf("six 200ms scripts, two at a time: %v", took.Round(time.Millisecond))
 }
+
+// BenchmarkExec is the cost of one script run (fork, /bin/sh, wait), what
+// each Child SA pays per selector pair on up and on down.
+func BenchmarkExec(b *testing.B) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		b.Skip("no /bin/sh")
+	}
+	r := NewRunner(RunnerConfig{})
+	env := []string{"PATH=/usr/bin:/bin", "PLUTO_VERB=up-client"}
+	for b.Loop() {
+		if res := r.Exec("true", env); res.Err != nil {
+			b.Fatal(res.Err)
+		}
+	}
+}

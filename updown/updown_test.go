@@ -2,6 +2,7 @@ package updown
 
 import (
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -277,3 +278,44 @@ func BenchmarkEnv(b *testing.B) {
 		e.Env(p, "/usr/bin:/bin")
 	}
 }
+
+// FuzzEnv feeds selectors as a peer may send them (any addresses, mixed
+// families, reversed ranges, any ports and protocols) through Pairs and Env:
+// no panic, one value per variable, and a verb and client strongSwan's
+// syntax allows.
+func FuzzEnv(f *testing.F) {
+	f.Add([]byte{10, 1, 0, 0}, []byte{10, 1, 255, 255}, uint8(0), uint16(0), uint16(65535), []byte{10, 2, 0, 0}, []byte{10, 2, 255, 255}, uint8(0), uint16(0), uint16(65535), true)
+	f.Add([]byte{192, 0, 2, 1}, []byte{192, 0, 2, 1}, uint8(6), uint16(80), uint16(80), []byte{10, 2, 0, 0}, []byte{10, 2, 0, 9}, uint8(6), uint16(1024), uint16(2048), false)
+	f.Add(netip.MustParseAddr("fd00::").AsSlice(), netip.MustParseAddr("fd00::ffff").AsSlice(), uint8(58), uint16(128<<8), uint16(128<<8|255),
+		netip.MustParseAddr("fd01::").AsSlice(), []byte{10, 0, 0, 1}, uint8(1), uint16(0), uint16(0), true)
+	f.Fuzz(func(t *testing.T, lf, lt []byte, lp uint8, lpf, lpt uint16, rf, rt []byte, rp uint8, rpf, rpt uint16, up bool) {
+		mk := func(from, to []byte, proto uint8, pf, pt uint16) spd.Endpoint {
+			a, _ := netip.AddrFromSlice(from)
+			b, _ := netip.AddrFromSlice(to)
+			return spd.Endpoint{Addrs: spd.AddrRange{From: a, To: b}, Proto: proto, Ports: spd.PortRange{From: pf, To: pt}}
+		}
+		e := &Event{
+			Up: up, Name: "fuzz", Me: netip.MustParseAddrPort("192.0.2.1:4500"), Peer: netip.MustParseAddrPort("192.0.2.2:4500"),
+			LocalTS:  []spd.Endpoint{mk(lf, lt, lp, lpf, lpt)},
+			RemoteTS: []spd.Endpoint{mk(rf, rt, rp, rpf, rpt)},
+		}
+		for _, p := range e.Pairs() {
+			m := envMap(t, e.Env(p, "/bin"))
+			if !verbRE.MatchString(m["PLUTO_VERB"]) {
+				t.Fatalf("PLUTO_VERB=%q", m["PLUTO_VERB"])
+			}
+			for _, k := range []string{"PLUTO_MY_CLIENT", "PLUTO_PEER_CLIENT"} {
+				if _, err := netip.ParsePrefix(m[k]); err != nil {
+					t.Fatalf("%s=%q: %v", k, m[k], err)
+				}
+			}
+			for _, k := range []string{"PLUTO_MY_CLIENT_MASK", "PLUTO_PEER_CLIENT_MASK", "PLUTO_MY_CLIENT_NET"} {
+				if _, err := netip.ParseAddr(m[k]); err != nil {
+					t.Fatalf("%s=%q: %v", k, m[k], err)
+				}
+			}
+		}
+	})
+}
+
+var verbRE = regexp.MustCompile(`^(up|down)-(host|client)(-v6)?$`)

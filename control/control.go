@@ -26,6 +26,7 @@ const (
 	CmdListConns = "list-conns"
 	CmdInitiate  = "initiate"
 	CmdTerminate = "terminate"
+	CmdRekey     = "rekey"
 	CmdReload    = "reload"
 	CmdStats     = "stats"
 )
@@ -35,6 +36,8 @@ type Request struct {
 	Command string `json:"command"`
 	IKE     string `json:"ike,omitempty"`
 	Child   string `json:"child,omitempty"`
+	// Reauth asks rekey to reauthenticate the IKE SA instead.
+	Reauth bool `json:"reauth,omitempty"`
 }
 
 // Response answers a Request. Error is set when the command failed.

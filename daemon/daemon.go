@@ -371,6 +371,18 @@ func (d *Daemon) dispatch(call ctlCall) {
 			return
 		}
 		call.reply <- control.Response{Message: "terminated"}
+	case control.CmdRekey:
+		var err error
+		if req.IKE != "" {
+			err = d.mgr.RekeyIKE(req.IKE, req.Reauth)
+		} else {
+			err = d.mgr.RekeyChild(req.Child)
+		}
+		if err != nil {
+			call.reply <- control.Response{Error: err.Error()}
+			return
+		}
+		call.reply <- control.Response{Message: "rekey started"}
 	case control.CmdStats:
 		call.reply <- control.Response{Stats: d.mgr.StatsJSON()}
 	case control.CmdReload:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/bits"
+	mathrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -169,8 +170,8 @@ func lifetime(cc *ike.ChildConfig) sad.Lifetime {
 	}
 	l := sad.Lifetime{
 		SoftTime: cc.RekeyTime, HardTime: cc.LifeTime,
-		SoftBytes: cc.RekeyBytes, HardBytes: cc.LifeBytes,
-		SoftPackets: cc.RekeyPackets, HardPackets: cc.LifePackets,
+		SoftBytes: cc.RekeyBytes - jitter(cc.RandBytes, cc.RekeyBytes), HardBytes: cc.LifeBytes,
+		SoftPackets: cc.RekeyPackets - jitter(cc.RandPackets, cc.RekeyPackets), HardPackets: cc.LifePackets,
 	}
 	if l.HardTime != 0 && l.SoftTime > l.HardTime {
 		l.SoftTime = l.HardTime
@@ -268,6 +269,11 @@ func (p *packetPath) InstallChildSA(c *ike.ChildSA) error {
 		// The peer moved (NAT mapping change): re-point the outbound SA.
 		p.removeLocked(old)
 	}
+	if c.Rekeys != nil {
+		if prev := p.children[c.Rekeys.UniqueID]; prev != nil {
+			return p.installSuccessorLocked(c, prev)
+		}
+	}
 	in, out, err := engines(c)
 	if err != nil {
 		return err
@@ -357,7 +363,15 @@ func (p *packetPath) DeleteChildSA(c *ike.ChildSA) {
 	if inst == nil {
 		return
 	}
+	heir := p.sharerLocked(inst)
 	p.removeLocked(inst)
+	if heir != nil {
+		// Rekeyed: the successor keeps the route, policies and routes.
+		if heir.policies == nil {
+			heir.policies = inst.policies
+		}
+		return
+	}
 	if err := p.replacePolicies(); err != nil {
 		p.log.Warn("updating policies failed", "err", err)
 	}
@@ -371,7 +385,9 @@ func (p *packetPath) DeleteChildSA(c *ike.ChildSA) {
 
 // removeLocked takes a Child SA's SAs out of the SAD, which wipes their keys.
 func (p *packetPath) removeLocked(inst *installed) {
-	inst.route.SetOutbound(nil)
+	if inst.route.Outbound() == inst.out {
+		inst.route.SetOutbound(nil)
+	}
 	for _, sa := range []*dataplane.SA{inst.in, inst.out} {
 		if e := sa.Entry(); e != nil {
 			delete(p.bySA, e.ID())
@@ -446,9 +462,95 @@ func (d *Daemon) dataplaneEvent(ev dataplane.Event) {
 	switch ev.Kind {
 	case dataplane.PeerMoved:
 		d.mgr.PeerMoved(ev.SPI, ev.From)
+	case dataplane.SoftExpire:
+		d.seqSoftExpire(ev)
 	case dataplane.Acquire:
 		d.acquire(ev)
 	default:
 		d.log.Debug("data plane event not handled", "kind", ev.Kind, "spi", fmt.Sprintf("%08x", ev.SPI))
 	}
+}
+
+// installSuccessorLocked installs c, which replaces prev (a rekey or a
+// reauthentication), make before break: its SAs join prev's route, so the
+// policies and routes stay, and the route keeps sealing with prev's
+// outbound SA until SwitchOutbound.
+func (p *packetPath) installSuccessorLocked(c *ike.ChildSA, prev *installed) error {
+	in, out, err := engines(c)
+	if err != nil {
+		return err
+	}
+	in.Route, out.Route = prev.route, prev.route
+	life := lifetime(c.Config)
+	if err := p.dp.AddSA(in, life); err != nil {
+		return err
+	}
+	if err := p.dp.AddSA(out, life); err != nil {
+		p.dp.RemoveSA(in)
+		return err
+	}
+	p.bySA[in.Entry().ID()] = c.UniqueID
+	p.bySA[out.Entry().ID()] = c.UniqueID
+	p.children[c.UniqueID] = &installed{child: c, in: in, out: out, route: prev.route}
+	p.adjustMTU()
+	return nil
+}
+
+// SwitchOutbound makes a rekeyed Child SA's outbound SA the one its route
+// seals with; it implements ike.OutboundSwitcher.
+func (p *packetPath) SwitchOutbound(c *ike.ChildSA) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	inst := p.children[c.UniqueID]
+	if inst == nil {
+		return fmt.Errorf("switch outbound SA of %s{%d}: not installed", c.Name, c.UniqueID)
+	}
+	inst.route.SetOutbound(inst.out)
+	return nil
+}
+
+// sharerLocked returns another installed Child SA on inst's route (its
+// successor or predecessor in a rekey), nil without one.
+func (p *packetPath) sharerLocked(inst *installed) *installed {
+	for _, x := range p.children {
+		if x != inst && x.route == inst.route {
+			return x
+		}
+	}
+	return nil
+}
+
+// ChildOfOutboundSPI names the Child SA whose outbound SA has the SPI.
+func (p *packetPath) ChildOfOutboundSPI(spi uint32, proto ipsec.Protocol) (uint32, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for u, inst := range p.children {
+		if inst.out.SPI() == spi && inst.out.Protocol() == proto {
+			return u, true
+		}
+	}
+	return 0, false
+}
+
+// seqSoftExpire rekeys a Child SA whose outbound sequence numbers passed
+// the soft limit, long before the counter would run out (RFC 4303 3.3.3).
+func (d *Daemon) seqSoftExpire(ev dataplane.Event) {
+	s, ok := d.path.(interface {
+		ChildOfOutboundSPI(uint32, ipsec.Protocol) (uint32, bool)
+	})
+	if !ok {
+		return
+	}
+	if u, ok := s.ChildOfOutboundSPI(ev.SPI, ev.Protocol); ok {
+		d.mgr.ChildExpired(u, false, "sequence number")
+	}
+}
+
+// jitter is a random part of rand, less than limit: swanctl's rand_bytes
+// and rand_packets spread the soft limits of SAs set up together.
+func jitter(rand, limit uint64) uint64 {
+	if rand == 0 || limit == 0 {
+		return 0
+	}
+	return mathrand.Uint64N(min(rand, limit))
 }

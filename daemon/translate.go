@@ -98,7 +98,6 @@ var notImplemented = map[string]map[string]string{
 	"connection": {
 		"vips": "virtual IPs", "pools": "address pools", "dscp": "DSCP of IKE packets", "mobike": "MOBIKE",
 		"childless": "childless IKE SAs", "if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces",
-		"reauth_time": "reauthentication",
 	},
 	"auth": {
 		"eap_id": "EAP", "aaa_id": "EAP", "ca_id": "CA identity constraints", "pubkeys": "raw public keys",
@@ -109,10 +108,7 @@ var notImplemented = map[string]map[string]string{
 		"mark_in": "marks", "mark_in_sa": "marks", "mark_out": "marks", "set_mark_in": "marks", "set_mark_out": "marks",
 		"if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces", "policies": "policy-less SAs",
 		"policies_fwd_out": "forward policies", "sha256_96": "truncated SHA-256", "icmp": "ICMP forwarding",
-		"rekey_bytes": "volume-based rekeying",
-		"life_bytes": "volume lifetimes", "rand_bytes": "volume lifetimes", "rekey_packets": "packet-based rekeying",
-		"life_packets": "packet lifetimes", "rand_packets": "packet lifetimes", "ah_proposals": "AH over IKE (the engine has AH; negotiation follows)",
-		"copy_df": "DF bit handling",
+		"ah_proposals": "AH over IKE (the engine has AH; negotiation follows)", "copy_df": "DF bit handling",
 	},
 }
 
@@ -204,6 +200,7 @@ func childConfig(ch *config.Child) (*ike.ChildConfig, error) {
 		Name: ch.Name, Protocol: ipsec.ProtoESP,
 		RekeyTime: ch.RekeyTime, LifeTime: ch.LifeTime, RandTime: ch.RandTime,
 		RekeyBytes: ch.RekeyBytes, LifeBytes: ch.LifeBytes, RekeyPackets: ch.RekeyPackets, LifePackets: ch.LifePackets,
+		RandBytes: ch.RandBytes, RandPackets: ch.RandPackets,
 		ReplayWindow: ch.ReplayWindow, TFCPadding: ch.TFCPadding,
 		StartAction: action(ch.StartAction), CloseAction: action(ch.CloseAction), DPDAction: action(ch.DPDAction),
 		CopyDSCP: ch.CopyDSCP == config.CopyDSCPYes || ch.CopyDSCP == config.CopyDSCPOut, CopyECN: ch.CopyECN,

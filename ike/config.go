@@ -103,10 +103,12 @@ type ChildConfig struct {
 	// Proposals are the ESP or AH proposals in our order of preference; the
 	// KE transform, when present, is used for PFS in CREATE_CHILD_SA.
 	Proposals []proposal.Proposal
-	// Lifetimes; zero disables.
+	// Lifetimes; zero disables. The Rand values are the jitter taken off
+	// the rekey limits, as swanctl's rand_time, rand_bytes, rand_packets.
 	RekeyTime, LifeTime, RandTime       time.Duration
-	RekeyBytes, LifeBytes               uint64
+	RekeyBytes, LifeBytes, RandBytes    uint64
 	RekeyPackets, LifePackets           uint64
+	RandPackets                         uint64
 	ReplayWindow                        uint32
 	TFCPadding                          uint32
 	StartAction, CloseAction, DPDAction Action

@@ -50,6 +50,23 @@ func cmdTerminate(args []string, socket string, out io.Writer) error {
 	return simple(socket, control.Request{Command: control.CmdTerminate, IKE: *ikeName, Child: *child}, out)
 }
 
+func cmdRekey(args []string, socket string, out io.Writer) error {
+	fs := newFlags("rekey")
+	child := fs.String("child", "", "Child SA to rekey")
+	ikeName := fs.String("ike", "", "IKE SA (connection) to rekey")
+	reauth := fs.Bool("reauth", false, "reauthenticate the IKE SA instead of rekeying it")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if (*child == "") == (*ikeName == "") {
+		return usageError{"need exactly one of --child NAME or --ike NAME"}
+	}
+	if *reauth && *ikeName == "" {
+		return usageError{"--reauth needs --ike NAME"}
+	}
+	return simple(socket, control.Request{Command: control.CmdRekey, IKE: *ikeName, Child: *child, Reauth: *reauth}, out)
+}
+
 func printJSON(out io.Writer, v any) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")

@@ -4,6 +4,7 @@
 //	cygnet [--socket PATH] list-sas [--json] | list-conns [--json]
 //	cygnet [--socket PATH] initiate --child NAME | --ike NAME
 //	cygnet [--socket PATH] terminate --ike NAME | --child NAME
+//	cygnet [--socket PATH] rekey --child NAME | --ike NAME [--reauth]
 //	cygnet check-config FILE
 //	cygnet demo
 package main
@@ -29,6 +30,8 @@ commands:
                             set up a Child SA (and its IKE SA), or only an IKE SA
   terminate --ike NAME | --child NAME
                             delete an IKE SA (with its Child SAs) or a Child SA
+  rekey --child NAME | --ike NAME [--reauth]
+                            rekey a Child SA or an IKE SA (or reauthenticate it)
   reload                    re-read the configuration (as SIGHUP does)
   check-config FILE         validate a swanctl.conf without a daemon
   demo                      two namespaces, two daemons, a tunnel, a ping
@@ -82,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdInitiate(rest, socket, stdout)
 	case "terminate":
 		err = cmdTerminate(rest, socket, stdout)
+	case "rekey":
+		err = cmdRekey(rest, socket, stdout)
 	case "reload":
 		err = simple(socket, control.Request{Command: control.CmdReload}, stdout)
 	case "check-config":

@@ -1,0 +1,274 @@
+package e2e
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/control"
+	"github.com/cygnet-ipsec/cygnet/internal/testnet"
+)
+
+// Short liveness timers for the DPD tests: a check after 2 s without
+// traffic, the peer dead when it does not answer within 3 s (or after the
+// lowered retransmissions: 1 s, 1.4 s, 1.96 s).
+const (
+	dpdDelay   = 2 * time.Second
+	dpdTimeout = 3 * time.Second
+	// fastRetransmit is the charon section both implementations read.
+	fastRetransmit = "charon {\n  retransmit_timeout = 1.0\n  retransmit_base = 1.4\n  retransmit_tries = 2\n}\n"
+)
+
+// startCygnetFiles is startCygnet with extra files (e.g. strongswan.conf)
+// written next to swanctl.conf before the daemon starts.
+func startCygnetFiles(t *testing.T, ns, conf string, files map[string]string) *cygnet {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cyg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	files["swanctl.conf"] = conf
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &cygnet{t: t, ns: ns, dir: dir, socket: filepath.Join(dir, "cygnet.sock")}
+	c.proc = testnet.StartProcess(t, ns, cygnetBin, "--socket", c.socket, "daemon", "--debug", "--config", filepath.Join(dir, "swanctl.conf"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := control.Call(c.socket, control.Request{Command: control.CmdListConns}, time.Second); err == nil {
+			return c
+		}
+		if c.proc.Exited() || time.Now().After(deadline) {
+			t.Fatalf("cygnet in %s did not start:\n%s", ns, c.proc.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// dpdPeer is the far end of a DPD test: strongSwan or cygnet, which the
+// test kills without a chance to say goodbye and starts again.
+type dpdPeer struct {
+	t    *testing.T
+	impl string
+	ns   string
+	conf string
+	sw   *testnet.StrongSwan
+	cyg  *cygnet
+}
+
+func (p *dpdPeer) start() {
+	p.t.Helper()
+	switch p.impl {
+	case implStrongSwan:
+		p.sw = testnet.StartStrongSwan(p.t, p.ns, &testnet.StrongSwanOptions{ExtraConf: fastRetransmit})
+		if err := p.sw.Load(p.conf); err != nil {
+			p.t.Fatal(err)
+		}
+	default:
+		p.cyg = startCygnetFiles(p.t, p.ns, p.conf, map[string]string{"strongswan.conf": fastRetransmit})
+	}
+}
+
+// kill ends the peer with SIGKILL: no DELETE reaches us.
+func (p *dpdPeer) kill() {
+	p.t.Helper()
+	if p.sw != nil {
+		if err := syscall.Kill(-p.sw.Pid(), syscall.SIGKILL); err != nil {
+			p.t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for p.sw.Running() && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		return
+	}
+	if err := syscall.Kill(p.cyg.proc.Pid(), syscall.SIGKILL); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := p.cyg.proc.Wait(5 * time.Second); err == nil {
+		p.t.Log("peer daemon exited")
+	}
+}
+
+func (p *dpdPeer) logText() string {
+	if p.sw != nil {
+		return p.sw.LogTail(1 << 20)
+	}
+	return p.cyg.logText()
+}
+
+// waitLog polls a log until re matches it, returning when it did.
+func waitLog(t *testing.T, log func() string, re *regexp.Regexp, timeout time.Duration) (time.Time, bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if re.MatchString(log()) {
+			return time.Now(), true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Time{}, false
+}
+
+var (
+	dpdSentRE = regexp.MustCompile(`msg="sending DPD request"`)
+	deadRE    = regexp.MustCompile(`msg="peer is dead, deleting IKE SA".*dpd_action="net=restart"`)
+)
+
+// Cygnet checks liveness only when the peer is idle, declares a killed
+// peer dead within dpd_delay + dpd_timeout, and dpd_action = restart
+// brings the tunnel back once the peer is up again.
+func TestDPDRestartAfterPeerKilled(t *testing.T) {
+	testnet.RequireRoot(t)
+	for _, impl := range []string{implStrongSwan, implCygnet} {
+		t.Run(impl, func(t *testing.T) {
+			if impl == implStrongSwan {
+				testnet.RequireStrongSwan(t)
+			}
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			confA, confB := dpdConfigs()
+			confA.Extra = "dpd_delay = 2s\n    dpd_timeout = 3s\n    keyingtries = 0"
+			confA.Children[0].Extra = "dpd_action = restart"
+			confB.Extra = "dpd_delay = 2s"
+			peer := &dpdPeer{t: t, impl: impl, ns: p.B, conf: confB.Swanctl()}
+			peer.start()
+			a := startCygnetFiles(t, p.A, confA.Swanctl(), map[string]string{"strongswan.conf": fastRetransmit})
+			a.initiate("tun", "net")
+
+			// Busy: a ping every 200 ms for 4 s, twice dpd_delay: no DPD.
+			testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 20)
+			if n := len(dpdSentRE.FindAllString(a.logText(), -1)); n != 0 {
+				t.Errorf("cygnet sent %d DPD requests while ESP kept arriving", n)
+			}
+			// Idle: liveness checks go out, and the peer answers them.
+			idleStart := time.Now()
+			if _, ok := waitLog(t, a.logText, dpdSentRE, 3*dpdDelay); !ok {
+				t.Fatal("no DPD request after the tunnel went idle")
+			}
+			firstDPD := time.Since(idleStart)
+			time.Sleep(2 * dpdDelay)
+			a.waitChild("net", time.Second)
+			t.Logf("%s: first DPD %v after the traffic stopped; %d answered in %v idle", impl, firstDPD.Round(10*time.Millisecond),
+				len(dpdSentRE.FindAllString(a.logText(), -1)), time.Since(idleStart).Round(10*time.Millisecond))
+
+			// The peer dies and comes back without its state.
+			killed := time.Now()
+			peer.kill()
+			peer.start()
+			restarted := time.Now()
+			deadAt, ok := waitLog(t, a.logText, deadRE, dpdDelay+dpdTimeout+5*time.Second)
+			if !ok {
+				t.Fatalf("peer not declared dead within %v", dpdDelay+dpdTimeout+5*time.Second)
+			}
+			detect := deadAt.Sub(killed)
+			// The last ESP or DPD answer may predate the kill by up to
+			// dpd_delay; the SAD's last-use clock ticks once a second.
+			if detect > dpdDelay+dpdTimeout+time.Second {
+				t.Errorf("dead peer detected after %v, want at most dpd_delay + dpd_timeout (%v) + 1 s", detect, dpdDelay+dpdTimeout)
+			}
+			a.waitChild("net", 40*time.Second)
+			back := time.Since(deadAt)
+			testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
+			t.Logf("%s: peer killed and restarted (up again after %v); dead after %v (dpd_delay %v, dpd_timeout %v); tunnel re-established by dpd_action = restart %v later",
+				impl, restarted.Sub(killed).Round(10*time.Millisecond), detect.Round(10*time.Millisecond), dpdDelay, dpdTimeout, back.Round(10*time.Millisecond))
+			if !strings.Contains(a.logText(), "restarting Child SA (dpd_action)") {
+				t.Error("no restart logged")
+			}
+		})
+	}
+}
+
+// A child with start_action = trap comes up on the first packet, and
+// comes back the same way after the peer deleted it.
+func TestTrapChildOnFirstPing(t *testing.T) {
+	testnet.RequireRoot(t)
+	for _, impl := range []string{implStrongSwan, implCygnet} {
+		t.Run(impl, func(t *testing.T) {
+			if impl == implStrongSwan {
+				testnet.RequireStrongSwan(t)
+			}
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			confA, confB := dpdConfigs()
+			confA.Children[0].Extra = "start_action = trap"
+			peer := &dpdPeer{t: t, impl: impl, ns: p.B, conf: confB.Swanctl()}
+			peer.start()
+			a := startCygnet(t, p.A, confA.Swanctl(), nil, "")
+			if len(a.listSAs()) != 0 {
+				t.Fatal("a trapped child came up without traffic")
+			}
+			for round := 1; round <= 2; round++ {
+				start := time.Now()
+				upc := make(chan time.Duration, 1)
+				go func() { upc <- childUpAfter(a.socket, "net", start, 5*time.Second) }()
+				r, _ := testnet.TryPing(p.A, testnet.HostA, testnet.HostB, 10)
+				if r.Received == 0 {
+					t.Fatalf("round %d: no ping answered through the trapped child:\n%s", round, r.Output)
+				}
+				up := <-upc
+				_, ch := a.waitChild("net", 5*time.Second)
+				testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
+				t.Logf("%s round %d: Child SA %s{%d} installed %v after the first ping, %d of 10 pings (every 200 ms) answered",
+					impl, round, ch.Name, ch.UniqueID, up.Round(10*time.Millisecond), r.Received)
+				if round == 2 {
+					break
+				}
+				// The peer deletes the IKE SA; the trap stays.
+				var err error
+				if peer.sw != nil {
+					err = peer.sw.Terminate("tun")
+				} else {
+					err = peer.cyg.terminate("tun")
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				deadline := time.Now().Add(5 * time.Second)
+				for len(a.listSAs()) != 0 && time.Now().Before(deadline) {
+					time.Sleep(50 * time.Millisecond)
+				}
+				if len(a.listSAs()) != 0 {
+					t.Fatal("IKE SA still listed after the peer deleted it")
+				}
+			}
+			if n := strings.Count(a.logText(), "acquire: initiating Child SA for trapped traffic"); n != 2 {
+				t.Errorf("%d acquires started a negotiation, want 2 (one per round)", n)
+			}
+		})
+	}
+}
+
+// dpdConfigs is one IPv4 child between A's and B's subnets, PSK.
+func dpdConfigs() (a, b testnet.TunnelConfig) {
+	a, b = pairConfigs("psk")
+	a.Children = a.Children[:1]
+	b.Children = b.Children[:1]
+	a.Children[0].LocalTS = []netip.Prefix{testnet.SubnetA}
+	return a, b
+}
+
+// childUpAfter polls the daemon until the named Child SA is installed and
+// returns how long after start that was (-1 on timeout).
+func childUpAfter(socket, child string, start time.Time, timeout time.Duration) time.Duration {
+	for time.Since(start) < timeout {
+		resp, err := control.Call(socket, control.Request{Command: control.CmdListSAs}, time.Second)
+		if err == nil {
+			for _, sa := range resp.IKESAs {
+				for _, ch := range sa.ChildSAs {
+					if ch.Name == child && ch.State == "INSTALLED" {
+						return time.Since(start)
+					}
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return -1
+}

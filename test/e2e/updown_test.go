@@ -415,8 +415,10 @@ func TestUpdownTransportHost(t *testing.T) {
 	}
 }
 
-// TestUpdownNoRunOnRekey rekeys a Child SA with `cygnet rekey --child`
-// and checks that no script runs: the tunnel never went down.
+// TestUpdownNoRunOnRekey rekeys a Child SA with `cygnet rekey --child`,
+// then reauthenticates the IKE SA, and checks that no script runs on either
+// end (the tunnel never went down) until the final delete runs down-client
+// with the first up run's reqid. It skips while the command does not exist.
 func TestUpdownNoRunOnRekey(t *testing.T) {
 	testnet.RequireRoot(t)
 	if out, err := exec.Command(cygnetBin, "--socket", "/nonexistent/cygnet.sock", "rekey", "--child", "net").CombinedOutput(); err != nil &&
@@ -429,7 +431,7 @@ func TestUpdownNoRunOnRekey(t *testing.T) {
 	recA, recB := newUpdownRecorder(t, "a"), newUpdownRecorder(t, "b")
 	updownChildren(&confA, recA)
 	updownChildren(&confB, recB)
-	startCygnet(t, p.B, confB.Swanctl(), nil, "")
+	b := startCygnet(t, p.B, confB.Swanctl(), nil, "")
 	a := startCygnet(t, p.A, confA.Swanctl(), nil, "")
 	warmUnderlay(t, p, testnet.UnderlayB)
 	a.initiate("tun", "net")
@@ -453,10 +455,46 @@ func TestUpdownNoRunOnRekey(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("rekey command to new SPIs: %v", time.Since(start).Round(time.Millisecond))
-	// Give a wrong down/up pair time to show, and the old SA time to go.
-	time.Sleep(2 * time.Second)
+	// The replaced SA lingers a few seconds; its removal must run nothing either.
+	for _, c := range []*cygnet{a, b} {
+		deadline := time.Now().Add(15 * time.Second)
+		for netChildren(c.listSAs()) > 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("cygnet in %s still lists the replaced Child SA after 15s", c.ns)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	t.Logf("rekey command to the replaced SAs gone on both ends: %v", time.Since(start).Round(time.Millisecond))
+	time.Sleep(300 * time.Millisecond)
 	if na, nb := len(recA.runs(t)), len(recB.runs(t)); na != 1 || nb != 1 {
 		t.Errorf("after a rekey: %d runs on A and %d on B, want only the first up run each", na, nb)
+	}
+
+	// Make-before-break reauthentication builds a new IKE SA and Child SA
+	// before the old ones go: the tunnel stays up, so nothing runs either
+	// (strongSwan would run up for the new and down for the old SA, with
+	// the same net effect on firewall rules).
+	oldIKE, _ := a.waitChild("net", 5*time.Second)
+	start = time.Now()
+	if out, err := exec.Command(cygnetBin, "--socket", a.socket, "rekey", "--ike", "tun", "--reauth").CombinedOutput(); err != nil {
+		t.Fatalf("cygnet rekey --ike tun --reauth: %v: %s", err, out)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		sas := a.listSAs()
+		if len(sas) == 1 && sas[0].UniqueID != oldIKE.UniqueID && netChildren(sas) == 1 && netChildren(b.listSAs()) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no clean reauthentication after 15s: A lists %+v", sas)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("reauth command to the old IKE SA gone: %v", time.Since(start).Round(time.Millisecond))
+	time.Sleep(300 * time.Millisecond)
+	if na, nb := len(recA.runs(t)), len(recB.runs(t)); na != 1 || nb != 1 {
+		t.Errorf("after a reauthentication: %d runs on A and %d on B, want only the first up run each", na, nb)
 	}
 	if err := a.terminate("tun"); err != nil {
 		t.Fatal(err)
@@ -490,4 +528,17 @@ func TestUpdownOnShutdown(t *testing.T) {
 	t.Logf("SIGTERM to daemon exit: %v", time.Since(start).Round(time.Millisecond))
 	checkRun(t, "A", recA.wait(t, 2, 5*time.Second)[1], map[string]string{"PLUTO_VERB": "down-client", "PLUTO_CONNECTION": "net"})
 	checkRun(t, "B", recB.wait(t, 2, 5*time.Second)[1], map[string]string{"PLUTO_VERB": "down-client", "PLUTO_CONNECTION": "net"})
+}
+
+// netChildren counts the Child SAs named net, in any state.
+func netChildren(sas []control.IKESA) int {
+	n := 0
+	for _, sa := range sas {
+		for _, ch := range sa.ChildSAs {
+			if ch.Name == "net" {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -129,9 +129,9 @@ func (u *updowns) event(ev ike.Event) {
 		u.up(ev.IKE, c)
 	case ike.EventChildDown:
 		u.down(ev.IKE, c)
-	default:
-		// A rekey event names the new Child SA: it joins its predecessor's
-		// record so that its deletion later runs "down".
+	case ike.EventChildRekeyed:
+		// The new Child SA joins its predecessor's record, so that its
+		// deletion later runs "down"; the rekey itself runs nothing.
 		if u.installed(c) {
 			if r := u.records[keyOf(c)]; r != nil {
 				u.join(r, c)

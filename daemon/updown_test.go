@@ -123,7 +123,7 @@ func TestUpdownUpDown(t *testing.T) {
 // A rekey is make-before-break: whatever events package ike raises for it
 // (a rekey event, or up for the new SA before down for the old), no script runs.
 func TestUpdownRekeyRunsNothing(t *testing.T) {
-	const rekeyEvent ike.EventKind = 200 // stands for ike's rekey event
+	const rekeyEvent = ike.EventChildRekeyed
 	for _, tc := range []struct {
 		name   string
 		events func(f *updownFixture, old, new *ike.ChildSA)

@@ -253,9 +253,9 @@ func checkTraffic(t *testing.T, p *testnet.Pair, capture *testnet.Capture, tr tr
 		frags, others := describeOther(path, tr.protected)
 		res.ikeFragments = frags
 		if frags > 0 {
-			// cygnet announces RFC 7383 support but does not fragment yet
-			// (see TestIKEFragmentation): big IKE_AUTH messages (RSA-3072
-			// certificates) leave as IP fragments.
+			// Big IKE messages (RSA-3072 certificates) to or from a peer
+			// without RFC 7383 support leave as IP fragments; between
+			// peers that support it TestIKEFragmentation fails instead.
 			t.Logf("capture has %d IP fragments of UDP (IKE messages larger than the MTU)", frags)
 		}
 		if others != "" {

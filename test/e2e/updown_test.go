@@ -542,3 +542,37 @@ func netChildren(sas []control.IKESA) int {
 	}
 	return n
 }
+
+// TestUpdownHangingScriptDoesNotStallIKE gives A's IPv4 child a script
+// that hangs and B's IPv6 child one that fails: the other child still comes
+// up at once, the daemons keep answering, and the failure is logged with
+// its exit status and output.
+func TestUpdownHangingScriptDoesNotStallIKE(t *testing.T) {
+	testnet.RequireRoot(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	confA, confB := pairConfigs("psk")
+	recA := newUpdownRecorder(t, "a")
+	confA.Children[0].Extra = "updown = sleep 60"
+	confA.Children[1].Extra = "updown = " + recA.script
+	confB.Children[1].Extra = `updown = "echo no route to fd00:99:1::/64; exit 3"`
+	b := startCygnet(t, p.B, confB.Swanctl(), nil, "")
+	a := startCygnet(t, p.A, confA.Swanctl(), nil, "")
+	warmUnderlay(t, p, testnet.UnderlayB)
+
+	upNet := a.initiate("tun", "net")
+	upNet6 := a.initiate("tun", "net6")
+	recA.wait(t, 1, 5*time.Second)
+	t.Logf("initiate net (script hangs): %v; initiate net6 after it: %v", upNet.Round(time.Millisecond), upNet6.Round(time.Millisecond))
+	if upNet6 > 5*time.Second {
+		t.Errorf("net6 took %v to come up while net's script hangs", upNet6)
+	}
+	start := time.Now()
+	if n := netChildren(a.listSAs()); n != 1 {
+		t.Errorf("A lists %d Child SAs named net", n)
+	}
+	t.Logf("list-sas while a script hangs: %v", time.Since(start).Round(time.Millisecond))
+	re := regexp.MustCompile(`level=WARN msg="updown script failed" err="updown script exited with status 3" exit_status=3 .*child=net6 .*verb=up-client-v6 output="no route to fd00:99:1::/64"`)
+	if !logHas(cygnetEnd{b}, re, 5*time.Second) {
+		t.Errorf("B did not log the failed script:\n%s", b.logText())
+	}
+}

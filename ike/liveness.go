@@ -292,3 +292,22 @@ func (m *Manager) retryPending(cfg *PeerConfig, cc *ChildConfig) bool {
 	}
 	return false
 }
+
+// cancelRetries drops the scheduled keying retries of a connection (the
+// operator terminated it) and returns how many there were.
+func (m *Manager) cancelRetries(conn string) int {
+	n := 0
+	rest := m.live.retries[:0:0]
+	for _, r := range m.live.retries {
+		if r.cfg.Name == conn {
+			n++
+			continue
+		}
+		rest = append(rest, r)
+	}
+	m.live.retries = rest
+	if n > 0 {
+		m.log.Info("keying retries cancelled", "conn", conn)
+	}
+	return n
+}

@@ -625,3 +625,26 @@ func TestInitialContact(t *testing.T) {
 		})
 	}
 }
+
+func TestTerminateCancelsKeyingRetry(t *testing.T) {
+	ca := siteConfig(t, 1, 2)
+	ca.KeyingTries = KeyingTriesForever
+	p := newPair(t, ca, siteConfig(t, 2, 1), testPSK, testPSK)
+	p.a.m.opts.RetransmitTries = 1
+	p.drop = func(*peer, datagram) bool { return true }
+	if err := p.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	stepUntil(t, p, time.Second, time.Minute, func() bool { return len(p.a.m.SAs()) == 0 })
+	if p.a.m.NextDeadline().IsZero() {
+		t.Fatal("no retry scheduled")
+	}
+	if err := p.a.m.TerminateIKE("site"); err != nil {
+		t.Fatal(err)
+	}
+	p.advance(10 * time.Minute)
+	if len(p.a.m.SAs()) != 0 || !p.a.m.NextDeadline().IsZero() {
+		t.Fatal("retried after terminate")
+	}
+}

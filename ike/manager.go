@@ -395,6 +395,7 @@ func (m *Manager) TerminateIKE(connName string) error {
 			n++
 		}
 	}
+	n += m.cancelRetries(connName)
 	if n == 0 {
 		return fmt.Errorf("terminate: no IKE SA of connection %q", connName)
 	}

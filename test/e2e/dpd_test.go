@@ -304,3 +304,100 @@ func childUpAfter(socket, child string, start time.Time, timeout time.Duration) 
 	}
 	return -1
 }
+
+// DELETE of Child and IKE SAs works both ways with strongSwan, and
+// close_action = start brings back what strongSwan deleted.
+func TestDeleteBothWaysAndCloseActionWithStrongSwan(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	confA, confB := dpdConfigs()
+	confA.Children[0].Extra = "close_action = start"
+	sw := testnet.StartStrongSwan(t, p.B, nil)
+	if err := sw.Load(confB.Swanctl()); err != nil {
+		t.Fatal(err)
+	}
+	a := startCygnet(t, p.A, confA.Swanctl(), nil, "")
+	a.initiate("tun", "net")
+	swChildren := func() int {
+		sas, err := sw.ListSAs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, sa := range sas {
+			n += len(sa.ChildSAs)
+		}
+		return n
+	}
+	waitFor := func(what string, cond func() bool) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for time.Since(start) < 10*time.Second {
+			if cond() {
+				return time.Since(start)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("%s: not within 10 s", what)
+		return 0
+	}
+
+	// cygnet deletes the Child SA: strongSwan drops its side, the IKE SA stays.
+	if _, err := control.Call(a.socket, control.Request{Command: control.CmdTerminate, Child: "net"}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	d := waitFor("strongSwan deleting its Child SA", func() bool { return swChildren() == 0 })
+	if sas, _ := sw.ListSAs(); len(sas) != 1 {
+		t.Fatalf("strongSwan has %d IKE SAs after the Child SA delete", len(sas))
+	}
+	t.Logf("Child SA deleted by cygnet: gone on strongSwan after %v", d.Round(time.Millisecond))
+
+	// strongSwan deletes the Child SA: close_action = start re-creates it.
+	a.initiate("tun", "net")
+	_, before := a.waitChild("net", 5*time.Second)
+	if _, err := sw.Swanctl("--terminate", "--child", "net", "--timeout", "10"); err != nil {
+		t.Fatal(err)
+	}
+	d = waitFor("cygnet re-creating the Child SA", func() bool {
+		for _, sa := range a.listSAs() {
+			for _, ch := range sa.ChildSAs {
+				if ch.Name == "net" && ch.State == "INSTALLED" && ch.UniqueID != before.UniqueID {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
+	t.Logf("Child SA deleted by strongSwan: re-created by close_action = start after %v", d.Round(time.Millisecond))
+
+	// strongSwan deletes the IKE SA: close_action = start re-establishes it.
+	ikeBefore, _ := a.waitChild("net", time.Second)
+	if err := sw.Terminate("tun"); err != nil {
+		t.Fatal(err)
+	}
+	d = waitFor("cygnet re-establishing the IKE SA", func() bool {
+		for _, sa := range a.listSAs() {
+			if sa.UniqueID != ikeBefore.UniqueID && sa.State == "ESTABLISHED" && len(sa.ChildSAs) == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("IKE SA deleted by strongSwan: re-established by close_action = start after %v", d.Round(time.Millisecond))
+
+	// cygnet deletes the IKE SA: strongSwan drops it, nothing comes back.
+	if err := a.terminate("tun"); err != nil {
+		t.Fatal(err)
+	}
+	d = waitFor("strongSwan deleting its IKE SA", func() bool {
+		sas, err := sw.ListSAs()
+		return err == nil && len(sas) == 0
+	})
+	time.Sleep(time.Second)
+	if n := len(a.listSAs()); n != 0 {
+		t.Fatalf("cygnet has %d IKE SAs after terminating its own", n)
+	}
+	t.Logf("IKE SA deleted by cygnet: gone on strongSwan after %v", d.Round(time.Millisecond))
+}

@@ -111,7 +111,11 @@ func (sa *IKESA) tickLifetimes(now time.Time) {
 		case !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt):
 			sa.deleteChild(c, "hard lifetime reached")
 		case childRekeyable(c) && due(now, c.RekeyAt, c.retryAt):
-			if err := sa.rekeyChild(c, "soft lifetime reached"); err != nil {
+			why := "soft lifetime reached"
+			if !c.retryAt.IsZero() {
+				why = "retry"
+			}
+			if err := sa.rekeyChild(c, why); err != nil {
 				sa.log.Warn("starting Child SA rekey failed", "child", c.Name, "err", err)
 				c.retryAt = now.Add(sa.m.rekeyDelay())
 			}
@@ -122,10 +126,18 @@ func (sa *IKESA) tickLifetimes(now time.Time) {
 		switch {
 		case !sa.ExpireAt.IsZero() && !now.Before(sa.ExpireAt):
 			sa.deleteIKE("IKE SA lifetime expired before it was replaced")
-		case due(now, sa.ReauthAt, sa.ikeRetryAt):
-			sa.ikeRetryAt = time.Time{}
+		case !sa.ikeRetryAt.IsZero():
+			if !now.Before(sa.ikeRetryAt) {
+				if sa.ikeRetryReauth {
+					sa.ikeRetryAt = time.Time{}
+					err = sa.reauthenticate()
+				} else {
+					err = sa.rekeyIKE()
+				}
+			}
+		case due(now, sa.ReauthAt, time.Time{}):
 			err = sa.reauthenticate()
-		case due(now, sa.RekeyAt, sa.ikeRetryAt):
+		case due(now, sa.RekeyAt, time.Time{}):
 			err = sa.rekeyIKE()
 		}
 		if err != nil {

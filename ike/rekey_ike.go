@@ -60,7 +60,7 @@ func (m *Manager) RekeyIKE(conn string, reauth bool) error {
 // childExchangeBusy reports Child SA exchanges in flight, during which an
 // IKE SA rekey must wait (RFC 7296 2.25.2).
 func (sa *IKESA) childExchangeBusy() bool {
-	if sa.pending != nil && sa.pending.exchange == wire.CREATE_CHILD_SA {
+	if sa.pending != nil && sa.pending.exchange == wire.CREATE_CHILD_SA && sa.ikeRekey == nil {
 		return true
 	}
 	for _, c := range sa.children {
@@ -77,12 +77,13 @@ func (sa *IKESA) rekeyIKE() error {
 	if sa.state != stateEstablished || sa.superseded != nil || sa.redundant || sa.ikeRekey != nil || sa.reauthing != nil {
 		return nil
 	}
-	if sa.childExchangeBusy() {
+	if sa.childExchangeBusy() || sa.pending != nil {
+		// Our IKE rekey request must be the one in flight while it is.
 		sa.ikeRetryAt = sa.m.clock.Now().Add(sa.m.rekeyDelay())
-		sa.log.Info("Child SA exchange in flight; rekeying the IKE SA later", "retry_at", sa.ikeRetryAt)
+		sa.log.Info("an exchange is in flight; rekeying the IKE SA later", "retry_at", sa.ikeRetryAt)
 		return nil
 	}
-	sa.ikeRetryAt = time.Time{}
+	sa.ikeRetryAt, sa.ikeRetryReauth = time.Time{}, false
 	sa.log.Info("rekeying IKE SA", "spi_i", fmt.Sprintf("%016x", sa.SPIi), "spi_r", fmt.Sprintf("%016x", sa.SPIr))
 	sa.ikeRekey = &ikeRekey{}
 	if err := sa.sendIKERekey(sa.Group); err != nil {
@@ -324,7 +325,7 @@ func (sa *IKESA) handleIKERekeyRequest(id uint32, payloads []wire.Payload) {
 func (sa *IKESA) retired(reason string) bool {
 	if old := sa.reauthOf; old != nil && old.reauthing == sa {
 		old.reauthing = nil
-		old.ikeRetryAt = sa.m.clock.Now().Add(sa.m.rekeyDelay())
+		old.ikeRetryAt, old.ikeRetryReauth = sa.m.clock.Now().Add(sa.m.rekeyDelay()), true
 		old.log.Warn("reauthentication failed; the old IKE SA stays", "reason", reason)
 	}
 	if sa.superseded != nil || sa.redundant || !sa.quietExpireAt.IsZero() {

@@ -484,3 +484,34 @@ func TestReauthenticationMakeBeforeBreak(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A lost IKE rekey response: the request is retransmitted on the old IKE
+// SA, which answers from its cache; one new IKE SA results.
+func TestIKERekeyLostResponse(t *testing.T) {
+	p := newPair(t, siteConfig(t, 1, 2), siteConfig(t, 2, 1), testPSK, testPSK)
+	ma, mb := models(p)
+	establish(t, p)
+	lost := 0
+	p.drop = func(from *peer, d datagram) bool {
+		if h, err := wire.ParseHeader(d.b); err == nil && from == p.b && h.Exchange == wire.CREATE_CHILD_SA && lost == 0 {
+			lost++
+			return true
+		}
+		return false
+	}
+	if err := p.a.m.RekeyIKE("site", false); err != nil {
+		t.Fatal(err)
+	}
+	p.pumpChecked(func() error { return flows(ma, mb) })
+	if got := onlySA(t, p.a).State(); got != "REKEYING" {
+		t.Fatalf("a's IKE SA %s while the response is lost", got)
+	}
+	p.advance(4 * time.Second)
+	na, nb := onlySA(t, p.a), onlySA(t, p.b)
+	if na.SPIi != nb.SPIi || na.SPIr != nb.SPIr || len(na.Children()) != 1 || len(nb.Children()) != 1 {
+		t.Fatal("IKE SAs do not match after the retransmitted rekey")
+	}
+	if err := flows(ma, mb); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -80,6 +80,7 @@ type IKESA struct {
 	ReauthAt, ExpireAt time.Time
 	ikeRekey           *ikeRekey // our rekey of this IKE SA, while in flight
 	ikeRetryAt         time.Time // next rekey or reauthentication attempt
+	ikeRetryReauth     bool      // the retry is a reauthentication
 	superseded         *IKESA    // the IKE SA that replaced this one
 	redundant          bool      // lost a simultaneous rekey; being deleted
 	quietExpireAt      time.Time // made answering a colliding rekey: removed unless claimed

@@ -178,8 +178,12 @@ func TestDPDRestartAfterPeerKilled(t *testing.T) {
 			firstDPD := time.Since(idleStart)
 			time.Sleep(2 * dpdDelay)
 			a.waitChild("net", time.Second)
-			t.Logf("%s: first DPD %v after the traffic stopped; %d answered in %v idle", impl, firstDPD.Round(10*time.Millisecond),
-				len(dpdSentRE.FindAllString(a.logText(), -1)), time.Since(idleStart).Round(10*time.Millisecond))
+			peerDPD := len(regexp.MustCompile(`sending DPD request`).FindAllString(peer.logText(), -1))
+			if peerDPD == 0 {
+				t.Errorf("%s with dpd_delay = 2s sent no DPD request in %v idle", impl, time.Since(idleStart).Round(10*time.Millisecond))
+			}
+			t.Logf("%s: cygnet's first DPD %v after the traffic stopped; in %v idle cygnet sent %d and the peer %d liveness checks, all answered", impl,
+				firstDPD.Round(10*time.Millisecond), time.Since(idleStart).Round(10*time.Millisecond), len(dpdSentRE.FindAllString(a.logText(), -1)), peerDPD)
 
 			// The peer dies and comes back without its state.
 			killed := time.Now()

@@ -228,6 +228,12 @@ func (p *inPath) espOnly(slot []byte, m *rxMeta, encap bool) {
 	p.deliver(sa, slot, op.Packet, op.Dummy)
 }
 
+// peerMovedEvery bounds PeerMoved events per SA: each makes IKE send a
+// liveness check, so packets whose source an on-path attacker rewrites cost
+// at most a few checks a second, while a real move (which may take two new
+// ports when the NAT flushes its table under load) is reported promptly.
+const peerMovedEvery = 250 * time.Millisecond
+
 // checkSource raises PeerMoved when an authenticated (opened, not
 // replayed) ESP-in-UDP packet came from somewhere other than the SA's
 // peer: the peer's NAT mapping changed (RFC 3948). Only IKE moves the SA,
@@ -242,7 +248,7 @@ func (p *inPath) checkSource(sa *SA, src netip.AddrPort) {
 	}
 	now := time.Now().UnixNano()
 	last := sa.lastMoved.Load()
-	if now-last < int64(time.Second) || !sa.lastMoved.CompareAndSwap(last, now) {
+	if now-last < int64(peerMovedEvery) || !sa.lastMoved.CompareAndSwap(last, now) {
 		return
 	}
 	p.dp.emit(Event{Kind: PeerMoved, Route: sa.Route, SPI: sa.SPI(), Protocol: ipsec.ProtoESP, From: src})

@@ -6,7 +6,7 @@ import (
 )
 
 // TestPeerMoved: authenticated ESP-in-UDP from a new source (the peer's NAT
-// changed its mapping) raises one PeerMoved per second; a forged packet
+// changed its mapping) raises one PeerMoved per peerMovedEvery; a forged packet
 // from yet another source raises none; SetPeer re-points the outbound SA
 // without touching its sequence numbers.
 func TestPeerMoved(t *testing.T) {

@@ -203,7 +203,7 @@ const (
 	SoftExpire
 	// PeerMoved: an inbound UDP-encapsulated ESP SA authenticated a packet
 	// from a source other than its peer's (a NAT in front of the peer
-	// changed its mapping). Raised at most once a second per SA; IKE
+	// changed its mapping). Raised at most every 250 ms per SA; IKE
 	// decides whether to follow (it checks liveness there first).
 	PeerMoved
 )

@@ -30,6 +30,9 @@ type negativeCase struct {
 	// cygnet is the side that finds the problem (and says why), or the
 	// side that is told.
 	cygnetDetects, cygnetReceives *regexp.Regexp
+	// swanDetects matches strongSwan's reason when it is the side that
+	// finds the problem (as responder, cygnet initiating).
+	swanDetects *regexp.Regexp
 	// childOnly: the IKE SA comes up, only the Child SA is refused.
 	childOnly bool
 }
@@ -46,6 +49,7 @@ func negativeCases() []negativeCase {
 			cygnetDetects: regexp.MustCompile(`AUTHENTICATION_FAILED: a\.cygnet\.test: PSK of a\.cygnet\.test does not match ours`),
 			// cygnet as initiator: strongSwan finds the MAC mismatch and tells us.
 			cygnetReceives: authFailedRecv,
+			swanDetects:    regexp.MustCompile(`tried 1 shared key for 'b\.cygnet\.test' - 'a\.cygnet\.test', but MAC mismatched`),
 		},
 		{
 			name: "untrusted-certificate", auth: "pubkey", untrusted: true,
@@ -60,6 +64,7 @@ func negativeCases() []negativeCase {
 			notify: "AUTHENTICATION_FAILED", swanNotify: "AUTH_FAILED",
 			cygnetDetects:  regexp.MustCompile(`AUTHENTICATION_FAILED: no connection for peer identity c\.cygnet\.test`),
 			cygnetReceives: authFailedRecv,
+			swanDetects:    regexp.MustCompile(`no matching peer config found`),
 		},
 		{
 			name: "no-common-ike-proposal", auth: "psk",
@@ -67,6 +72,7 @@ func negativeCases() []negativeCase {
 			notify:    "NO_PROPOSAL_CHOSEN", swanNotify: "NO_PROP",
 			cygnetDetects:  regexp.MustCompile(`NO_PROPOSAL_CHOSEN: peer offered aes256-sha384-x25519, we accept aes128gcm16-prfsha256-x25519`),
 			cygnetReceives: regexp.MustCompile(`NO_PROPOSAL_CHOSEN: peer \S+ refused IKE_SA_INIT; we offered aes128gcm16-prfsha256-x25519`),
+			swanDetects:    regexp.MustCompile(`received proposals unacceptable`),
 		},
 		{
 			name: "no-common-esp-proposal", auth: "psk", childOnly: true,
@@ -76,6 +82,7 @@ func negativeCases() []negativeCase {
 			notify: "NO_PROPOSAL_CHOSEN", swanNotify: "NO_PROP",
 			cygnetDetects:  regexp.MustCompile(`NO_PROPOSAL_CHOSEN: peer offered aes256-sha256, we accept aes128gcm16`),
 			cygnetReceives: regexp.MustCompile(`NO_PROPOSAL_CHOSEN: peer refused Child SA net`),
+			swanDetects:    regexp.MustCompile(`no acceptable proposal found`),
 		},
 		{
 			name: "traffic-selectors-do-not-fit", auth: "psk", childOnly: true,
@@ -85,6 +92,7 @@ func negativeCases() []negativeCase {
 			notify: "TS_UNACCEPTABLE", swanNotify: "TS_UNACCEPT",
 			cygnetDetects:  regexp.MustCompile(`TS_UNACCEPTABLE: peer proposed TSi \S+ TSr \S+ .*no child of tun accepts them`),
 			cygnetReceives: regexp.MustCompile(`TS_UNACCEPTABLE: peer refused Child SA net`),
+			swanDetects:    regexp.MustCompile(`traffic selectors 10\.99\.2\.0/24 === 10\.99\.1\.0/24 unacceptable`),
 		},
 	}
 }
@@ -194,6 +202,13 @@ func runNegative(t *testing.T, nc negativeCase, peerImpl string, cygnetInitiates
 	} else {
 		t.Logf("%s peer logged: %s", peerImpl, grepLine(peer.logText(), peerNotify))
 	}
+	if peerImpl == implStrongSwan && cygnetInitiates && nc.swanDetects != nil {
+		if !logHas(peer, nc.swanDetects, 3*time.Second) {
+			t.Errorf("strongSwan's log does not say why (%q):\n%s", nc.swanDetects, tailLines(peer.logText(), 40))
+		} else {
+			t.Logf("strongSwan says why: %s", grepLine(peer.logText(), nc.swanDetects))
+		}
+	}
 	if nc.childOnly {
 		// The IKE SA itself is fine; the initiator deletes it so the retry
 		// starts from scratch under the fixed configuration.
@@ -201,7 +216,11 @@ func runNegative(t *testing.T, nc negativeCase, peerImpl string, cygnetInitiates
 			t.Logf("terminate after the refused Child SA: %v", err)
 		}
 	}
+	// Neither side keeps anything of the failed attempt (when cygnet, as
+	// initiator, refuses the responder's certificate, it must tell the
+	// responder, which has already installed its side).
 	waitNoIKESAs(t, cygEnd, 5*time.Second)
+	waitNoIKESAs(t, peer, 5*time.Second)
 
 	// 2. The peer is fixed without restarting anything; the same cygnet
 	// daemon establishes a tunnel with it.

@@ -210,6 +210,35 @@ func TestNATMappingChangeInitiatorChecks(t *testing.T) {
 	if n := p.requests[wire.INFORMATIONAL] - before; n != 0 {
 		t.Errorf("%d liveness checks while traffic flows both ways", n)
 	}
+	// A sender that backs off (TCP): one burst, then silence. The check
+	// still goes out natStallAfter after the burst.
+	p.nat.flush()
+	before = p.requests[wire.INFORMATIONAL]
+	p.aCounters.out += 20
+	p.advance(500 * time.Millisecond)
+	for range 3 {
+		p.advance(500 * time.Millisecond)
+	}
+	if n := p.requests[wire.INFORMATIONAL] - before; n != 1 || b.Remote != p.nat.out[aNATT] {
+		t.Errorf("after one burst: %d checks in 2 s, b at %v, a's mapping %v", n, b.Remote, p.nat.out[aNATT])
+	}
+	for range 4 {
+		p.aCounters.out += 5
+		p.aCounters.in += 5
+		p.advance(500 * time.Millisecond)
+	}
+
+	// A second flush soon after: the new stall is checked at once, not
+	// natReprobe after the last check.
+	p.nat.flush()
+	before = p.requests[wire.INFORMATIONAL]
+	for range 5 {
+		p.aCounters.out += 5
+		p.advance(500 * time.Millisecond)
+	}
+	if n := p.requests[wire.INFORMATIONAL] - before; n != 1 || b.Remote != p.nat.out[aNATT] {
+		t.Errorf("second flush: %d checks in 2.5 s, b at %v, a's mapping %v", n, b.Remote, p.nat.out[aNATT])
+	}
 }
 
 // TestNATMappingChangeResponderChecks: the NAT forgets a's mapping and a's

@@ -89,8 +89,9 @@ func (sa *IKESA) UDPEncap() bool { return sa.NATLocal || sa.NATRemote }
 //     keeps leaving but nothing has come back for natStallAfter, it sends a
 //     liveness check (an empty INFORMATIONAL). It leaves from the new port,
 //     and the responder (cygnet, or strongSwan, which updates its SAs on any
-//     authenticated IKE message) follows it. At most one such check per
-//     natReprobe, so one-way traffic costs one exchange per natReprobe.
+//     authenticated IKE message) follows it. Until ESP comes back, at most
+//     one such check per natReprobe, so one-way traffic costs one exchange
+//     per natReprobe.
 //   - The responder's data plane reports ESP-in-UDP that authenticated under
 //     a Child SA but came from a source other than the peer's
 //     (Manager.PeerMoved). ESP alone does not move the SA: the responder
@@ -102,7 +103,7 @@ func (sa *IKESA) UDPEncap() bool { return sa.NATLocal || sa.NATRemote }
 // NAT-keepalives (RFC 3948 section 4) carry no authentication and never
 // move an SA.
 const (
-	natStallAfter = 2 * time.Second
+	natStallAfter = time.Second
 	natReprobe    = 10 * time.Second
 	// natProbeEvery bounds the liveness checks a responder sends toward one
 	// new source address, however much ESP arrives from there.
@@ -190,15 +191,19 @@ func (sa *IKESA) tickNAT(now time.Time) {
 	prevIn, prevOut := sa.nat.packetsIn, sa.nat.packetsOut
 	sa.nat.packetsIn, sa.nat.packetsOut = in, out
 	switch {
-	case in != prevIn || out < prevOut || in < prevIn:
-		sa.nat.stalledSince = time.Time{} // traffic comes back (or the children changed)
+	case in != prevIn || out < prevOut:
+		// Traffic comes back (or the children changed): the next stall
+		// is a new one and may be checked at once.
+		sa.nat.stalledSince, sa.nat.stallProbeAt = time.Time{}, time.Time{}
 		return
-	case out == prevOut:
+	case sa.nat.stalledSince.IsZero() && out == prevOut:
 		return // idle: keepalives hold the mapping
 	case sa.nat.stalledSince.IsZero():
 		sa.nat.stalledSince = now
 		return
 	}
+	// Stalled: something went out since stalledSince and nothing came in,
+	// whether or not more went out since the last tick (TCP backs off).
 	if now.Sub(sa.nat.stalledSince) < natStallAfter || sa.pending != nil ||
 		(!sa.nat.stallProbeAt.IsZero() && now.Sub(sa.nat.stallProbeAt) < natReprobe) {
 		return

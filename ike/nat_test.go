@@ -193,8 +193,8 @@ func TestNATMappingChangeInitiatorChecks(t *testing.T) {
 	for range 40 {
 		p.aCounters.out += 5
 		p.advance(500 * time.Millisecond)
-		if d := p.a.m.NextDeadline(); !d.IsZero() && d.Before(p.clock.now) {
-			t.Fatalf("next deadline %v is in the past (now %v): the daemon would spin", d, p.clock.now)
+		if d := p.a.m.NextDeadline(); d.IsZero() || !d.After(p.clock.now) || d.After(p.clock.now.Add(natLookEvery)) {
+			t.Fatalf("next deadline %v, now %v: want one within %v, never in the past (the daemon would spin)", d, p.clock.now, natLookEvery)
 		}
 	}
 	if n := p.requests[wire.INFORMATIONAL] - before; n < 1 || n > 2 {

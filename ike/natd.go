@@ -108,6 +108,10 @@ const (
 	// natProbeEvery bounds the liveness checks a responder sends toward one
 	// new source address, however much ESP arrives from there.
 	natProbeEvery = time.Second
+	// natLookEvery is how often the side behind a NAT reads its Child SA
+	// counters. It is a deadline of its own so that a daemon busy with
+	// other events (whose timer never reaches its idle second) still looks.
+	natLookEvery = 500 * time.Millisecond
 )
 
 // ChildSAMover is an Installer that can re-point an installed Child SA at
@@ -130,8 +134,10 @@ type natState struct {
 	// Responder: the last liveness check sent toward a new source.
 	probeTo netip.AddrPort
 	probeAt time.Time
-	// Behind the NAT: the Child SA packet counters at the last tick, since
-	// when ESP has gone out with nothing coming back, and the last check.
+	// Behind the NAT: when the Child SA packet counters were last read and
+	// what they said, since when ESP has gone out with nothing coming back,
+	// and the last check.
+	lookedAt              time.Time
 	packetsIn, packetsOut uint64
 	stalledSince          time.Time
 	stallProbeAt          time.Time
@@ -177,10 +183,11 @@ func (m *Manager) PeerMoved(spiIn uint32, src netip.AddrPort) {
 // but receive nothing for natStallAfter: the NAT may have given us a new
 // public port the peer does not know yet.
 func (sa *IKESA) tickNAT(now time.Time) {
-	cs, ok := sa.m.installer.(ChildCounters)
-	if !ok || sa.state != stateEstablished || !sa.NATLocal {
+	cs, ok := sa.natWatch()
+	if !ok {
 		return
 	}
+	sa.nat.lookedAt = now
 	var in, out uint64
 	for _, c := range sa.children {
 		if c.state == childInstalled && c.Encap {
@@ -216,23 +223,23 @@ func (sa *IKESA) tickNAT(now time.Time) {
 	}
 }
 
-// natDeadline is when tickNAT may next send a check, if that is still to
-// come; the daemon ticks every second regardless, which is when the
-// counters are read.
+// natWatch returns the counters to watch when this end is behind a NAT.
+func (sa *IKESA) natWatch() (ChildCounters, bool) {
+	cs, ok := sa.m.installer.(ChildCounters)
+	return cs, ok && sa.state == stateEstablished && sa.NATLocal
+}
+
+// natDeadline is when tickNAT next reads the counters: every natLookEvery
+// while this end is behind a NAT. tickNAT moves it on each time, so a past
+// deadline is met by the next Tick and never spins.
 func (sa *IKESA) natDeadline() time.Time {
-	if sa.nat.stalledSince.IsZero() || sa.state != stateEstablished || sa.pending != nil {
+	if _, ok := sa.natWatch(); !ok {
 		return time.Time{}
 	}
-	d := sa.nat.stalledSince.Add(natStallAfter)
-	if !sa.nat.stallProbeAt.IsZero() {
-		if r := sa.nat.stallProbeAt.Add(natReprobe); r.After(d) {
-			d = r
-		}
+	if sa.nat.lookedAt.IsZero() {
+		return sa.m.clock.Now()
 	}
-	if !d.After(sa.m.clock.Now()) {
-		return time.Time{}
-	}
-	return d
+	return sa.nat.lookedAt.Add(natLookEvery)
 }
 
 // moveChildren re-points the installed Child SAs at the IKE SA's endpoints.

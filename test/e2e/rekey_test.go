@@ -1,0 +1,343 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/control"
+	"github.com/cygnet-ipsec/cygnet/internal/testnet"
+)
+
+// rekeyEnd is what the rekey test asks of a peer beyond tunnelEnd: rekey on
+// command, as swanctl --rekey does.
+func rekeyChild(e tunnelEnd, child string) error {
+	switch x := e.(type) {
+	case cygnetEnd:
+		_, err := control.Call(x.socket, control.Request{Command: control.CmdRekey, Child: child}, 10*time.Second)
+		return err
+	case swanEnd:
+		_, err := x.Swanctl("--rekey", "--child", child)
+		return err
+	}
+	return fmt.Errorf("rekey: unknown end %T", e)
+}
+
+func rekeyIKE(e tunnelEnd, ike string) error {
+	switch x := e.(type) {
+	case cygnetEnd:
+		_, err := control.Call(x.socket, control.Request{Command: control.CmdRekey, IKE: ike}, 10*time.Second)
+		return err
+	case swanEnd:
+		_, err := x.Swanctl("--rekey", "--ike", ike)
+		return err
+	}
+	return fmt.Errorf("rekey: unknown end %T", e)
+}
+
+// blockIKE drops IKE (UDP 500, and UDP 4500 with the non-ESP marker) in
+// and out of namespace ns until the returned function is called; ESP, in
+// UDP or not, passes.
+func blockIKE(ns string) (unblock func() error, err error) {
+	const table = "cygnet_rekey_test"
+	script := "add table inet " + table + "\n" +
+		"add chain inet " + table + " in { type filter hook input priority 0; }\n" +
+		"add chain inet " + table + " out { type filter hook output priority 0; }\n"
+	for _, chain := range []string{"in", "out"} {
+		script += "add rule inet " + table + " " + chain + " udp dport 500 drop\n" +
+			"add rule inet " + table + " " + chain + " udp sport 500 drop\n" +
+			"add rule inet " + table + " " + chain + " udp dport 4500 @th,64,32 0 drop\n" +
+			"add rule inet " + table + " " + chain + " udp sport 4500 @th,64,32 0 drop\n"
+	}
+	f, err := os.CreateTemp("", "rekey-nft-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(script); err != nil {
+		f.Close()
+		return nil, err
+	}
+	f.Close()
+	if out, err := testnet.ExecIn(ns, 10*time.Second, "nft", "-f", f.Name()); err != nil {
+		return nil, fmt.Errorf("nft: %w: %s", err, out)
+	}
+	return func() error {
+		if out, err := testnet.ExecIn(ns, 10*time.Second, "nft", "delete", "table", "inet", table); err != nil {
+			return fmt.Errorf("nft: %w: %s", err, out)
+		}
+		return nil
+	}, nil
+}
+
+var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
+
+// floodPing sends count echo requests every interval from A's host to B's
+// and reports how many were sent and answered, and the sequence numbers
+// whose answer had not come when the next echo left (ping -O; late, not
+// necessarily lost).
+func floodPing(p *testnet.Pair, count int, interval time.Duration) (sent, received int, late []int, err error) {
+	out, err := testnet.ExecIn(p.A, 2*time.Duration(count)*interval+30*time.Second, "ping", "-n", "-O", "-c", strconv.Itoa(count),
+		"-i", fmt.Sprintf("%.3f", interval.Seconds()), "-W", "2", "-I", testnet.HostA.String(), testnet.HostB.String())
+	m := pingSummary.FindStringSubmatch(out)
+	if m == nil {
+		return 0, 0, nil, fmt.Errorf("ping: %v, no summary in %q", err, rekeyTail(out, 5))
+	}
+	sent, _ = strconv.Atoi(m[1])
+	received, _ = strconv.Atoi(m[2])
+	for _, l := range regexp.MustCompile(`no answer yet for icmp_seq=(\d+)`).FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(l[1])
+		late = append(late, n)
+	}
+	return sent, received, late, nil
+}
+
+func rekeyTail(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+var logTime = regexp.MustCompile(`time=(\S+) level=\w+ msg="([^"]+)"`)
+
+// rekeyDurations pairs cygnet's "rekeying ..." log lines with the next
+// "... rekeyed" line and returns how long each rekey took.
+func rekeyDurations(log, start, done string) []time.Duration {
+	var out []time.Duration
+	var began time.Time
+	for _, m := range logTime.FindAllStringSubmatch(log, -1) {
+		t, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil {
+			continue
+		}
+		switch m[2] {
+		case start:
+			if began.IsZero() {
+				began = t
+			}
+		case done:
+			if !began.IsZero() {
+				out = append(out, t.Sub(began))
+				began = time.Time{}
+			}
+		}
+	}
+	return out
+}
+
+// collisionLines picks a daemon's log lines about colliding exchanges.
+func collisionLines(who, log string) []string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "simultaneous") || strings.Contains(l, "collision") || strings.Contains(l, "TEMPORARY_FAILURE") ||
+			strings.Contains(l, "redundant") || strings.Contains(l, "lowest nonce") {
+			out = append(out, who+": "+strings.TrimSpace(l))
+		}
+	}
+	return out
+}
+
+func durationSummary(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return fmt.Sprintf("%d, median %v, max %v", len(s), s[len(s)/2].Round(10*time.Microsecond), s[len(s)-1].Round(10*time.Microsecond))
+}
+
+// TestRekeyUnderLoad runs a ping flood (one echo every 10 ms for a minute)
+// across a tunnel whose Child SA cygnet rekeys every 10 s with PFS, rekeys
+// the IKE SA on command, and forces simultaneous Child SA and IKE SA rekeys
+// from both ends; not one echo may be lost. The peer is strongSwan
+// (kernel-libipsec, so ESP in UDP) or cygnet.
+func TestRekeyUnderLoad(t *testing.T) {
+	for _, peer := range []string{implStrongSwan, implCygnet} {
+		t.Run("cygnet-"+peer, func(t *testing.T) {
+			if peer == implStrongSwan {
+				testnet.RequireStrongSwan(t)
+			} else {
+				testnet.RequireRoot(t)
+			}
+			runRekeyUnderLoad(t, peer)
+		})
+	}
+}
+
+func runRekeyUnderLoad(t *testing.T, peer string) {
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	confA, confB := pairConfigs("psk")
+	confA.Children, confB.Children = confA.Children[:1], confB.Children[:1]
+	for _, c := range []*testnet.TunnelConfig{&confA, &confB} {
+		c.Children[0].ESPProposals = "aes128gcm16-x25519"
+	}
+	// A rekeys the Child SA every 9 to 10 s; B would only after an hour.
+	confA.Children[0].Extra = "rekey_time = 10s\n        life_time = 40s\n        rand_time = 1s"
+	b := startEnd(t, peer, p.B, confB.Swanctl(), nil, "b")
+	a := startEnd(t, implCygnet, p.A, confA.Swanctl(), nil, "a")
+	warmUnderlay(t, p, testnet.UnderlayB)
+	up, err := a.initiate("tun", "net")
+	if err != nil {
+		t.Fatalf("initiate: %v", err)
+	}
+	first, err := a.view("net", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cygnet -> %s: tunnel up in %v, Child SA %08x/%08x, encap %v", peer, up, first.SPIIn, first.SPIOut, first.Encap)
+
+	const count, interval = 6000, 10 * time.Millisecond
+	type pingResult struct {
+		sent, received int
+		late           []int
+		err            error
+	}
+	done := make(chan pingResult, 1)
+	start := time.Now()
+	go func() {
+		var r pingResult
+		r.sent, r.received, r.late, r.err = floodPing(p, count, interval)
+		done <- r
+	}()
+
+	// Operator rekeys on top of the automatic ones, at fixed points of the
+	// minute: an IKE SA rekey, then both ends at once.
+	type step struct {
+		at   time.Duration
+		name string
+		run  func() error
+	}
+	both := func(f func(tunnelEnd) error) func() error {
+		return func() error {
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i, e := range []tunnelEnd{a, b} {
+				wg.Go(func() { errs[i] = f(e) })
+			}
+			wg.Wait()
+			if errs[0] != nil {
+				return fmt.Errorf("cygnet: %w", errs[0])
+			}
+			if errs[1] != nil {
+				return fmt.Errorf("%s: %w", peer, errs[1])
+			}
+			return nil
+		}
+	}
+	// On a veth both requests would hardly ever cross, so B drops IKE for
+	// a moment: both requests are lost, and their retransmissions meet a
+	// peer whose own request is still unanswered.
+	forced := func(f func(tunnelEnd) error) func() error {
+		return func() error {
+			unblock, err := blockIKE(p.B)
+			if err != nil {
+				return err
+			}
+			errc := make(chan error, 1)
+			go func() { errc <- both(f)() }()
+			<-time.After(1500 * time.Millisecond)
+			if err := unblock(); err != nil {
+				return err
+			}
+			return <-errc
+		}
+	}
+	steps := []step{
+		{25 * time.Second, "IKE SA rekey by cygnet", func() error { return rekeyIKE(a, "tun") }},
+		{32 * time.Second, "simultaneous Child SA rekey", forced(func(e tunnelEnd) error { return rekeyChild(e, "net") })},
+		{42 * time.Second, "simultaneous IKE SA rekey", forced(func(e tunnelEnd) error { return rekeyIKE(e, "tun") })},
+		{52 * time.Second, "Child SA rekey by " + peer, func() error { return rekeyChild(b, "net") }},
+	}
+	var res pingResult
+	timer := time.NewTimer(time.Until(start.Add(steps[0].at)))
+	defer timer.Stop()
+	next := 0
+	for finished := false; !finished; {
+		select {
+		case res = <-done:
+			finished = true
+		case <-timer.C:
+			s := steps[next]
+			if err := s.run(); err != nil {
+				t.Errorf("%s at %v: %v", s.name, time.Since(start).Round(time.Millisecond), err)
+			} else {
+				t.Logf("%s at %v", s.name, time.Since(start).Round(time.Millisecond))
+			}
+			if next++; next < len(steps) {
+				timer.Reset(time.Until(start.Add(steps[next].at)))
+			}
+		}
+	}
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	elapsed := time.Since(start)
+
+	logA := a.logText()
+	childRekeys := rekeyDurations(logA, "rekeying Child SA", "Child SA rekeyed")
+	ikeRekeys := rekeyDurations(logA, "rekeying IKE SA", "IKE SA rekeyed")
+	t.Logf("cygnet -> %s: %d echoes sent in %v (ping -i 0.01 on a shared machine), %d answered, %d lost; %d answers came after the next echo left (icmp_seq %v)",
+		peer, res.sent, elapsed.Round(time.Millisecond), res.received, res.sent-res.received, len(res.late), res.late)
+	t.Logf("cygnet's Child SA rekeys started here: %s; IKE SA rekeys started here: %s", durationSummary(childRekeys), durationSummary(ikeRekeys))
+	logB := b.logText()
+	t.Logf("cygnet's log: %d \"Child SA rekeyed\", %d \"IKE SA rekeyed\", %d lines on simultaneous rekeys, %d TEMPORARY_FAILURE; %s's log: %d lines on collisions or simultaneous rekeys",
+		strings.Count(logA, `msg="Child SA rekeyed"`), strings.Count(logA, `msg="IKE SA rekeyed"`),
+		strings.Count(logA, "simultaneous"), strings.Count(logA, "TEMPORARY_FAILURE"),
+		peer, strings.Count(logB, "collision")+strings.Count(logB, "simultaneous"))
+	for _, l := range collisionLines("cygnet", logA) {
+		t.Log(l)
+	}
+	for _, l := range collisionLines(peer, logB) {
+		t.Log(l)
+	}
+	if strings.Count(logA, "simultaneous")+strings.Count(logB, "collision")+strings.Count(logB, "simultaneous") == 0 {
+		t.Errorf("the forced rekeys did not collide")
+	}
+
+	if res.sent != count || res.received != res.sent {
+		t.Errorf("lost %d of %d echoes across the rekeys (late or lost icmp_seq %v)", res.sent-res.received, res.sent, res.late)
+	}
+	if n := strings.Count(logA, `msg="Child SA rekeyed"`); n < 6 {
+		t.Errorf("only %d Child SA rekeys in a minute; want one every 10 s plus the forced ones", n)
+	}
+	if n := strings.Count(logA, `msg="IKE SA rekeyed"`); n < 2 {
+		t.Errorf("only %d IKE SA rekeys; want the commanded and the simultaneous ones", n)
+	}
+
+	// One tunnel is left, the same on both ends, and it carries traffic.
+	va, err := a.view("net", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := b.view("net", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if va.SPIIn != vb.SPIOut || va.SPIOut != vb.SPIIn || va.SPIIn == first.SPIIn || va.SPIi != vb.SPIi || va.SPIr != vb.SPIr || va.SPIi == first.SPIi {
+		t.Errorf("after the rekeys: cygnet IKE %s_%s child %08x/%08x, %s IKE %s_%s child %08x/%08x (first child %08x, IKE %s)",
+			va.SPIi, va.SPIr, va.SPIIn, va.SPIOut, peer, vb.SPIi, vb.SPIr, vb.SPIIn, vb.SPIOut, first.SPIIn, first.SPIi)
+	}
+	for _, e := range []tunnelEnd{a, b} {
+		states, err := e.ikeSAs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(states) != 1 || states[0] != "ESTABLISHED" {
+			t.Errorf("%s has IKE SAs %v, want one ESTABLISHED", e.impl(), states)
+		}
+	}
+	testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
+	testnet.PingFrom(t, p.B, testnet.HostB, testnet.HostA, 3)
+	if t.Failed() {
+		t.Logf("cygnet log tail:\n%s", rekeyTail(logA, 80))
+		t.Logf("%s log tail:\n%s", peer, rekeyTail(logB, 80))
+	}
+}

@@ -532,8 +532,13 @@ func (sa *IKESA) childInstalled(c *ChildSA, initiator bool) {
 // installed Child SA of another IKE SA with the same peer, configuration and
 // selectors: reauthentication (RFC 7296 2.8.3) builds the tunnel anew, and
 // sharing the old one's route and policies keeps it unbroken.
+//
+// As the initiator of the new IKE SA we know: only a reauthentication
+// adopts. As its responder we cannot tell a reauthentication from a
+// duplicate, so the new Child SA waits, installed, and takes over only when
+// the old one goes; traffic flows over either meanwhile.
 func (sa *IKESA) adoptReplaced(c *ChildSA) {
-	if c.Rekeys != nil || c.Config == nil {
+	if c.Rekeys != nil || c.Config == nil || (sa.Initiator && sa.reauthOf == nil) {
 		return
 	}
 	for _, other := range sa.m.sas {

@@ -3,10 +3,12 @@ package ike
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
@@ -514,4 +516,66 @@ func TestIKERekeyLostResponse(t *testing.T) {
 	if err := flows(ma, mb); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzRekeyRequest feeds decrypted CREATE_CHILD_SA and INFORMATIONAL
+// payloads (what an authenticated but hostile or broken peer could send)
+// to an established IKE SA, while a rekey of ours is in flight: nothing may
+// panic, and the tunnel must stay usable.
+func FuzzRekeyRequest(f *testing.F) {
+	seed := func(exchange byte, payloads ...wire.Payload) {
+		first, b, err := wire.MarshalPayloads(payloads)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(exchange, byte(first), b)
+	}
+	esp := mustProposals(f, wire.ProtocolESP, "aes128gcm16-x25519")
+	ike := mustProposals(f, wire.ProtocolIKE, "aes128gcm16-prfsha256-x25519")
+	ts := func(s string, r bool) *wire.TrafficSelectors {
+		return toWire(resolve([]TrafficSelector{PrefixSelector(netip.MustParsePrefix(s))}, netip.Addr{}), r)
+	}
+	nonce := &wire.Nonce{Data: bytes.Repeat([]byte{7}, 32)}
+	ke := &wire.KE{Method: 31, Data: bytes.Repeat([]byte{9}, 32)}
+	rekey := &wire.Notify{Protocol: wire.ProtocolESP, SPI: []byte{1, 2, 3, 4}, NotifyType: wire.REKEY_SA}
+	seed(0, rekey, proposal.ToWire(esp, []byte{5, 6, 7, 8}), nonce, ke, ts("10.99.1.0/24", false), ts("10.99.2.0/24", true))
+	seed(0, rekey, proposal.ToWire(esp, []byte{5, 6, 7, 8}), nonce, ts("10.99.1.0/24", false), ts("10.99.2.0/24", true))
+	seed(0, proposal.ToWire(ike, bytes.Repeat([]byte{3}, 8)), nonce, ke)
+	seed(0, proposal.ToWire(ike, []byte{3}), nonce, &wire.KE{Method: 19, Data: []byte{1}})
+	seed(1, &wire.Delete{Protocol: wire.ProtocolESP, SPISize: 4, SPIs: [][]byte{{1, 2, 3, 4}}})
+	seed(1, &wire.Delete{Protocol: wire.ProtocolIKE})
+	f.Fuzz(func(t *testing.T, exchange, first byte, b []byte) {
+		p := collisionPair(t, 0)
+		_, mb := models(p)
+		if err := p.a.m.Initiate("site", "net"); err != nil {
+			t.Fatal(err)
+		}
+		p.pump()
+		sa := onlySA(t, p.b)
+		old := sa.Children()[0]
+		// Aim the fuzzed REKEY_SA and DELETE at the real Child SA.
+		b = bytes.ReplaceAll(b, []byte{1, 2, 3, 4}, spiBytes(old.SPIOut))
+		payloads, err := wire.ParsePayloads(wire.PayloadType(first), b)
+		if err != nil {
+			return
+		}
+		if err := p.b.m.RekeyChild("net"); err != nil {
+			t.Fatal(err)
+		}
+		p.b.out = nil // our request is "in flight"
+		msg := &wire.Message{Header: wire.Header{MessageID: sa.expectRequestID}}
+		if exchange%2 == 0 {
+			sa.handleCreateChildRequest(msg, payloads)
+		} else {
+			sa.handleInformational(msg, payloads)
+		}
+		p.b.out = nil
+		// Whatever happened, b's tunnel state stays consistent: every
+		// Child SA it seals with can be opened by its own records.
+		for name, spi := range mb.seal {
+			if spi != 0 && !mb.out[spi] {
+				t.Fatalf("b seals %s with %08x, which it does not have", name, spi)
+			}
+		}
+	})
 }

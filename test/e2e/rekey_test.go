@@ -341,3 +341,121 @@ func runRekeyUnderLoad(t *testing.T, peer string) {
 		t.Logf("%s log tail:\n%s", peer, rekeyTail(logB, 80))
 	}
 }
+
+// TestReauthUnderLoad reauthenticates the IKE SA make before break (a new
+// IKE_SA_INIT and IKE_AUTH with the Child SA, then the old IKE SA deleted)
+// twice during a ping flood; not one echo may be lost.
+func TestReauthUnderLoad(t *testing.T) {
+	for _, peer := range []string{implStrongSwan, implCygnet} {
+		t.Run("cygnet-"+peer, func(t *testing.T) {
+			if peer == implStrongSwan {
+				testnet.RequireStrongSwan(t)
+			} else {
+				testnet.RequireRoot(t)
+			}
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			confA, confB := pairConfigs("psk")
+			confA.Children, confB.Children = confA.Children[:1], confB.Children[:1]
+			b := startEnd(t, peer, p.B, confB.Swanctl(), nil, "b")
+			a := startEnd(t, implCygnet, p.A, confA.Swanctl(), nil, "a")
+			warmUnderlay(t, p, testnet.UnderlayB)
+			if _, err := a.initiate("tun", "net"); err != nil {
+				t.Fatal(err)
+			}
+			first, err := a.view("net", 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const count, interval = 2000, 10 * time.Millisecond
+			type result struct {
+				sent, received int
+				late           []int
+				err            error
+			}
+			done := make(chan result, 1)
+			start := time.Now()
+			go func() {
+				var r result
+				r.sent, r.received, r.late, r.err = floodPing(p, count, interval)
+				done <- r
+			}()
+			reauth := func() error {
+				_, err := control.Call(a.(cygnetEnd).socket, control.Request{Command: control.CmdRekey, IKE: "tun", Reauth: true}, 10*time.Second)
+				return err
+			}
+			var res result
+			ticker := time.NewTicker(6 * time.Second)
+			defer ticker.Stop()
+			for finished, n := false, 0; !finished; {
+				select {
+				case res = <-done:
+					finished = true
+				case <-ticker.C:
+					if n < 2 {
+						n++
+						if err := reauth(); err != nil {
+							t.Errorf("reauthenticate: %v", err)
+						}
+						t.Logf("reauthentication %d at %v", n, time.Since(start).Round(time.Millisecond))
+					}
+				}
+			}
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			logA := a.logText()
+			t.Logf("cygnet -> %s: %d echoes sent in %v, %d answered, %d lost; %d late; cygnet logged %d \"IKE SA reauthenticated\", %d \"Child SA rekeyed\"",
+				peer, res.sent, time.Since(start).Round(time.Millisecond), res.received, res.sent-res.received, len(res.late),
+				strings.Count(logA, "IKE SA reauthenticated"), strings.Count(logA, `msg="Child SA rekeyed"`))
+			if res.sent != count || res.received != res.sent {
+				t.Errorf("lost %d of %d echoes across the reauthentications (late or lost icmp_seq %v)", res.sent-res.received, res.sent, res.late)
+			}
+			if n := strings.Count(logA, "IKE SA reauthenticated"); n != 2 {
+				t.Errorf("%d reauthentications, want 2", n)
+			}
+			va, err := a.view("net", 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vb, err := b.view("net", 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if va.SPIi == first.SPIi || va.SPIi != vb.SPIi || va.SPIIn == first.SPIIn || va.SPIIn != vb.SPIOut {
+				t.Errorf("after reauthentication: cygnet IKE %s child %08x, %s IKE %s child out %08x (first IKE %s child %08x)",
+					va.SPIi, va.SPIIn, peer, vb.SPIi, vb.SPIOut, first.SPIi, first.SPIIn)
+			}
+			for _, e := range []tunnelEnd{a, b} {
+				if err := pollIKECount(e, 1, 10*time.Second); err != nil {
+					t.Error(err)
+				}
+			}
+			if t.Failed() {
+				t.Logf("cygnet log tail:\n%s", rekeyTail(logA, 80))
+				t.Logf("%s log tail:\n%s", peer, rekeyTail(b.logText(), 80))
+			}
+		})
+	}
+}
+
+// pollIKECount waits until an end has exactly n IKE SAs, all ESTABLISHED.
+func pollIKECount(e tunnelEnd, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		states, err := e.ikeSAs()
+		if err != nil {
+			return err
+		}
+		ok := len(states) == n
+		for _, s := range states {
+			ok = ok && s == "ESTABLISHED"
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s has IKE SAs %v, want %d ESTABLISHED", e.impl(), states, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -80,7 +80,8 @@ func (m *Manager) rekeyDelay() time.Duration {
 // rekeyChild starts rekeying c unless that is under way or impossible now;
 // a busy IKE SA retries later.
 func (sa *IKESA) rekeyChild(c *ChildSA, why string) error {
-	if c.state != childInstalled || c.rekey != nil || c.supersededBy != nil || c.Config == nil || sa.m.waitingSuccessor(c) != nil {
+	if c.state != childInstalled || c.rekey != nil || c.supersededBy != nil || c.Config == nil || c.redundant ||
+		(c.Rekeys != nil && !c.outbound) || sa.m.waitingSuccessor(c) != nil {
 		// Nothing to rekey, or already under way (by us or the peer).
 		return nil
 	}

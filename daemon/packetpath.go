@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -220,6 +221,7 @@ func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
 			ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP}
 		if dir == ipsec.Outbound {
 			cfg.TFCPadTo = tfc
+			cfg.SoftSeqLimit = softSeqLimit()
 		}
 		if c.Encap {
 			cfg.UDP = &esp.UDPEncap{SrcPort: c.Local.Port(), DstPort: c.Remote.Port()}
@@ -553,4 +555,18 @@ func jitter(rand, limit uint64) uint64 {
 		return 0
 	}
 	return mathrand.Uint64N(min(rand, limit))
+}
+
+// SoftSeqLimitEnv names the environment variable that sets the outbound
+// sequence number at which a Child SA is rekeyed (default: the esp
+// package's, far below 2^32). Tests lower it to watch sequence-number
+// rekeys happen.
+const SoftSeqLimitEnv = "CYGNET_SOFT_SEQ_LIMIT"
+
+func softSeqLimit() uint64 {
+	n, err := strconv.ParseUint(os.Getenv(SoftSeqLimitEnv), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }

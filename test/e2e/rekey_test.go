@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/control"
+	"github.com/cygnet-ipsec/cygnet/daemon"
 	"github.com/cygnet-ipsec/cygnet/internal/testnet"
 )
 
@@ -457,5 +458,54 @@ func pollIKECount(e tunnelEnd, n int, timeout time.Duration) error {
 			return fmt.Errorf("%s has IKE SAs %v, want %d ESTABLISHED", e.impl(), states, n)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestSequenceNumberRekey lowers cygnet's soft sequence-number limit to 500
+// packets: the data plane's soft-expire event must rekey the Child SA long
+// before the counter runs out, again and again during a ping flood, with
+// nothing lost.
+func TestSequenceNumberRekey(t *testing.T) {
+	for _, peer := range []string{implStrongSwan, implCygnet} {
+		t.Run("cygnet-"+peer, func(t *testing.T) {
+			if peer == implStrongSwan {
+				testnet.RequireStrongSwan(t)
+			} else {
+				testnet.RequireRoot(t)
+			}
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			confA, confB := pairConfigs("psk")
+			confA.Children, confB.Children = confA.Children[:1], confB.Children[:1]
+			b := startEnd(t, peer, p.B, confB.Swanctl(), nil, "b")
+			t.Setenv(daemon.SoftSeqLimitEnv, "500")
+			a := startEnd(t, implCygnet, p.A, confA.Swanctl(), nil, "a")
+			warmUnderlay(t, p, testnet.UnderlayB)
+			if _, err := a.initiate("tun", "net"); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			sent, received, late, err := floodPing(p, 2000, 10*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logA := a.logText()
+			n := strings.Count(logA, "soft lifetime reached (sequence number)")
+			t.Logf("cygnet -> %s: %d echoes in %v, %d answered, %d lost, %d late; %d rekeys on the sequence-number soft limit of 500, %d \"Child SA rekeyed\"",
+				peer, sent, time.Since(start).Round(time.Millisecond), received, sent-received, len(late), n, strings.Count(logA, `msg="Child SA rekeyed"`))
+			if sent != 2000 || received != sent {
+				t.Errorf("lost %d of %d echoes (late or lost icmp_seq %v)", sent-received, sent, late)
+			}
+			// 2000 echo requests (plus the warm-up ping) on the outbound
+			// SAs: a rekey near every 500.
+			if n < 3 {
+				t.Errorf("%d sequence-number rekeys, want at least 3", n)
+			}
+			if _, err := b.view("net", 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if t.Failed() {
+				t.Logf("cygnet log tail:\n%s", rekeyTail(logA, 60))
+			}
+		})
 	}
 }

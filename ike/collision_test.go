@@ -20,7 +20,8 @@ import (
 
 // collisionPair is newPair without the log dump on failure (thousands of
 // pairs are made); the failing order is reported instead.
-func collisionPair(t *testing.T, skew int) *pair {
+func collisionPair(tb testing.TB, skew int) *pair {
+	t, _ := tb.(*testing.T) // nil in benchmarks: pump's endless-talk check then panics
 	clock := &fakeClock{now: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	mk := func(name, addr string, cfg *PeerConfig, seed byte) *peer {
 		p := &peer{name: name, addr: netip.MustParseAddr(addr), logs: &bytes.Buffer{}, keys: map[uint32][4][]byte{}}
@@ -32,7 +33,7 @@ func collisionPair(t *testing.T, skew int) *pair {
 		})
 		return p
 	}
-	p := &pair{t: t, clock: clock, a: mk("a", "10.99.0.1", siteConfig(t, 1, 2), 1), b: mk("b", "10.99.0.2", siteConfig(t, 2, 1), 2)}
+	p := &pair{t: t, clock: clock, a: mk("a", "10.99.0.1", siteConfig(tb, 1, 2), 1), b: mk("b", "10.99.0.2", siteConfig(tb, 2, 1), 2)}
 	// Shift b's random stream so that different skews give different nonce
 	// orders, and so different winners of simultaneous rekeys.
 	_, _ = p.b.m.rand.Read(make([]byte, skew))

@@ -579,3 +579,44 @@ func FuzzRekeyRequest(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkChildRekey measures one complete Child SA rekey between two
+// in-process peers: CREATE_CHILD_SA with PFS (X25519) both ways, key
+// derivation, install, DELETE of the old pair and its removal after the
+// grace time.
+func BenchmarkChildRekey(b *testing.B) {
+	for _, esp := range []string{"aes128gcm16-x25519", "aes128gcm16"} {
+		b.Run(esp, func(b *testing.B) {
+			ca, cb := siteConfig(b, 1, 2), siteConfig(b, 2, 1)
+			ca.Children[0].Proposals = mustProposals(b, wire.ProtocolESP, esp)
+			cb.Children[0].Proposals = ca.Children[0].Proposals
+			p := collisionPair(b, 0)
+			p.a.m.SetConns([]*PeerConfig{ca})
+			p.b.m.SetConns([]*PeerConfig{cb})
+			if err := p.a.m.Initiate("site", "net"); err != nil {
+				b.Fatal(err)
+			}
+			p.pump()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := p.a.m.RekeyChild("net"); err != nil {
+					b.Fatal(err)
+				}
+				p.pump()
+				p.clock.now = p.clock.now.Add(rekeyGrace)
+				p.a.m.Tick()
+				p.b.m.Tick()
+				p.a.logs.Reset()
+				p.b.logs.Reset()
+				p.a.childUp, p.b.childUp, p.a.deleted, p.b.deleted = nil, nil, nil, nil
+				clear(p.a.keys)
+				clear(p.b.keys)
+			}
+			b.StopTimer()
+			if n := len(installed(p.a)); n != 1 {
+				b.Fatalf("%d Child SAs after %d rekeys", n, b.N)
+			}
+		})
+	}
+}

@@ -509,3 +509,83 @@ func TestSequenceNumberRekey(t *testing.T) {
 		})
 	}
 }
+
+// TestStrongSwanReauthToCygnet has strongSwan, the responder of the IKE SA,
+// reauthenticate it make before break (charon.make_before_break = yes): a
+// new IKE SA with IKE_AUTH and no INITIAL_CONTACT, then a DELETE of the old
+// one. cygnet, answering, installs the new Child SA beside the old one and
+// seals with it once the old IKE SA is deleted; no echo may be lost.
+func TestStrongSwanReauthToCygnet(t *testing.T) {
+	testnet.RequireStrongSwan(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	confA, confB := pairConfigs("psk")
+	confA.Children, confB.Children = confA.Children[:1], confB.Children[:1]
+	sw := testnet.StartStrongSwan(t, p.B, &testnet.StrongSwanOptions{ExtraConf: "charon {\n  make_before_break = yes\n}\n"})
+	if err := sw.Load(confB.Swanctl()); err != nil {
+		t.Fatal(err)
+	}
+	b := swanEnd{sw}
+	a := startEnd(t, implCygnet, p.A, confA.Swanctl(), nil, "a")
+	warmUnderlay(t, p, testnet.UnderlayB)
+	if _, err := a.initiate("tun", "net"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.view("net", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		sent, received int
+		late           []int
+		err            error
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		var r result
+		r.sent, r.received, r.late, r.err = floodPing(p, 1500, 10*time.Millisecond)
+		done <- r
+	}()
+	var res result
+	select {
+	case res = <-done:
+		t.Fatal("ping ended before the reauthentication")
+	case <-time.After(5 * time.Second):
+		if _, err := sw.Swanctl("--rekey", "--ike", "tun", "--reauth"); err != nil {
+			t.Fatalf("swanctl --rekey --reauth: %v", err)
+		}
+		t.Logf("strongSwan reauthenticates at %v", time.Since(start).Round(time.Millisecond))
+		res = <-done
+	}
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	logA := a.logText()
+	t.Logf("strongswan -> cygnet reauthentication: %d echoes in %v, %d answered, %d lost, %d late; cygnet logged %d \"Child SA rekeyed\", %d \"IKE SA deleted\"",
+		res.sent, time.Since(start).Round(time.Millisecond), res.received, res.sent-res.received, len(res.late),
+		strings.Count(logA, `msg="Child SA rekeyed"`), strings.Count(logA, `msg="IKE SA deleted"`))
+	if res.received != res.sent {
+		t.Errorf("lost %d of %d echoes (late or lost icmp_seq %v)", res.sent-res.received, res.sent, res.late)
+	}
+	va, err := a.view("net", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := b.view("net", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if va.SPIi == first.SPIi || va.SPIi != vb.SPIi || va.SPIIn != vb.SPIOut || va.SPIOut != vb.SPIIn {
+		t.Errorf("after reauthentication: cygnet IKE %s child %08x/%08x, strongSwan IKE %s child %08x/%08x (first IKE %s)",
+			va.SPIi, va.SPIIn, va.SPIOut, vb.SPIi, vb.SPIIn, vb.SPIOut, first.SPIi)
+	}
+	for _, e := range []tunnelEnd{a, b} {
+		if err := pollIKECount(e, 1, 10*time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+	if t.Failed() {
+		t.Logf("cygnet log tail:\n%s", rekeyTail(logA, 60))
+		t.Logf("strongSwan log tail:\n%s", rekeyTail(b.logText(), 120))
+	}
+}

@@ -171,4 +171,10 @@ func TestUsageErrors(t *testing.T) {
 	if code, _, errOut := runCmd("terminate"); code != 2 || !strings.Contains(errOut, "--ike") {
 		t.Errorf("terminate without target: exit %d %q", code, errOut)
 	}
+	if code, _, errOut := runCmd("rekey", "--child", "net", "--ike", "tun"); code != 2 || !strings.Contains(errOut, "exactly one") {
+		t.Errorf("rekey with two targets: exit %d %q", code, errOut)
+	}
+	if code, _, errOut := runCmd("rekey", "--child", "net", "--reauth"); code != 2 || !strings.Contains(errOut, "--reauth needs --ike") {
+		t.Errorf("rekey --reauth of a Child SA: exit %d %q", code, errOut)
+	}
 }

@@ -103,6 +103,8 @@ func (sa *IKESA) tickLifetimes(now time.Time) {
 	}
 	for _, c := range slices.Clone(sa.children) {
 		switch {
+		case c.state == childDeleted:
+			sa.removeChild(c) // gone, but left in the list by a request of a replaced IKE SA
 		case c.state == childRekeyed || c.redundant:
 			if (!c.retireAt.IsZero() && !now.Before(c.retireAt)) || (!c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt)) {
 				sa.retireChild(c)

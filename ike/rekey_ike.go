@@ -183,6 +183,9 @@ func (sa *IKESA) ikeRekeyResponse(r *ikeRekey, kex ikecrypto.KeyExchange, resp [
 		sa.log.Info("simultaneous IKE SA rekey: ours wins, the peer deletes its redundant IKE SA", "new", n.UniqueID)
 		p.redundant = true
 	}
+	if len(sa.queue) > 0 {
+		sa.log.Warn("requests queued behind the IKE SA rekey are dropped with the old IKE SA", "requests", len(sa.queue))
+	}
 	sa.handOver(n)
 	sa.deleteIKE("IKE SA rekeyed")
 	return nil
@@ -251,8 +254,10 @@ func (sa *IKESA) handleIKERekeyRequest(id uint32, payloads []wire.Payload) {
 		refuse(wire.TEMPORARY_FAILURE, nil)
 		return
 	}
-	if sa.childExchangeBusy() {
-		sa.log.Info("TEMPORARY_FAILURE: peer asks to rekey the IKE SA while a Child SA exchange is in flight")
+	if sa.childExchangeBusy() || (sa.pending != nil && sa.ikeRekey == nil) || len(sa.queue) > 0 {
+		// Requests of ours in flight or queued belong to this IKE SA; the
+		// peer retries once they are done (RFC 7296 2.25.2).
+		sa.log.Info("TEMPORARY_FAILURE: peer asks to rekey the IKE SA while an exchange of ours is in flight")
 		refuse(wire.TEMPORARY_FAILURE, nil)
 		return
 	}

@@ -108,17 +108,25 @@ func NewPacketPath(tunName string, routes Routes, log *slog.Logger) (PacketPath,
 // Protect keeps the remote subnets of the configured tunnels unreachable
 // unless a Child SA routes them into the TUN: nothing leaves in clear text
 // while an SA is being set up, or after the daemon stops.
+//
+// A dynamic remote selector (transport mode, host-to-host tunnels) stands
+// for the peer's own address: when the configuration names it, that host is
+// protected too. IKE and ESP to the peer still flow, because the data
+// plane's sockets carry the fwmark the routing rule skips.
 func (p *packetPath) Protect(conns []*ike.PeerConfig) error {
 	var prefixes []netip.Prefix
 	for _, c := range conns {
 		for _, ch := range c.Children {
-			if ch.Mode != ipsec.ModeTunnel {
-				continue
-			}
 			var eps []spd.Endpoint
 			for _, t := range ch.RemoteTS {
 				if !t.Dynamic {
 					eps = append(eps, t.Endpoint)
+					continue
+				}
+				for _, r := range c.RemoteAddrs {
+					if r.IsSingleIP() {
+						prefixes = append(prefixes, r)
+					}
 				}
 			}
 			prefixes = append(prefixes, rangesToPrefixes(eps)...)

@@ -52,9 +52,17 @@ func TestCygnetModes(t *testing.T) {
 				}
 				wantTSA, wantTSB = []string{pa.String()}, []string{pb.String()}
 			}
+			// Before the daemons start: a transport-mode configuration
+			// protects the peer's address itself, so afterwards only IKE
+			// and ESP reach it until the SA is up.
+			warmUnderlay(t, p, hostB)
 			b := startCygnet(t, p.B, confB.Swanctl(), nil, "")
 			a := startCygnet(t, p.A, confA.Swanctl(), nil, "")
-			warmUnderlay(t, p, hostB)
+			if c.transport {
+				if r, err := testnet.TryPing(p.A, netip.Addr{}, hostB, 1); err == nil && r.Received > 0 {
+					t.Fatalf("plain ping to the transport-mode peer %s crossed before the SA was up", hostB)
+				}
+			}
 			capture := p.Capture(p.B)
 			children := []string{child}
 			if !c.transport {

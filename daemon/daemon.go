@@ -6,6 +6,7 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -50,6 +51,8 @@ type PacketPath interface {
 	Lifetimes() <-chan sad.Event
 	Expire(now time.Time)
 	ChildOf(id sad.ID) (uint32, bool)
+	// Stats returns the data plane's packet counters.
+	Stats() any
 	// Protect keeps the connections' remote subnets unreachable unless a
 	// Child SA carries them.
 	Protect(conns []*ike.PeerConfig) error
@@ -384,7 +387,15 @@ func (d *Daemon) dispatch(call ctlCall) {
 		}
 		call.reply <- control.Response{Message: "rekey started"}
 	case control.CmdStats:
-		call.reply <- control.Response{Stats: d.mgr.StatsJSON()}
+		b, err := json.Marshal(struct {
+			IKE       json.RawMessage `json:"ike"`
+			Dataplane any             `json:"dataplane"`
+		}{d.mgr.StatsJSON(), d.path.Stats()})
+		if err != nil {
+			call.reply <- control.Response{Error: err.Error()}
+			return
+		}
+		call.reply <- control.Response{Stats: b}
 	case control.CmdReload:
 		if err := d.reload(); err != nil {
 			call.reply <- control.Response{Error: err.Error()}

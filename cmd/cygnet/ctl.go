@@ -168,3 +168,18 @@ func cmdListConns(args []string, socket string, out io.Writer) error {
 	}
 	return nil
 }
+
+func cmdStats(args []string, socket string, out io.Writer) error {
+	if err := parse(newFlags("stats"), args); err != nil {
+		return err
+	}
+	resp, err := control.Call(socket, control.Request{Command: control.CmdStats}, callTimeout)
+	if err != nil {
+		return err
+	}
+	var v any
+	if err := json.Unmarshal(resp.Stats, &v); err != nil {
+		return fmt.Errorf("daemon's stats: %w", err)
+	}
+	return printJSON(out, v)
+}

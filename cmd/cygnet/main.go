@@ -33,6 +33,7 @@ commands:
   rekey --child NAME | --ike NAME [--reauth]
                             rekey a Child SA or an IKE SA (or reauthenticate it)
   reload                    re-read the configuration (as SIGHUP does)
+  stats                     IKE and data plane counters (drops by reason), as JSON
   check-config FILE         validate a swanctl.conf without a daemon
   demo                      two namespaces, two daemons, a tunnel, a ping
   selftest                  seal and open traffic with every algorithm and mode
@@ -87,6 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdTerminate(rest, socket, stdout)
 	case "rekey":
 		err = cmdRekey(rest, socket, stdout)
+	case "stats":
+		err = cmdStats(rest, socket, stdout)
 	case "reload":
 		err = simple(socket, control.Request{Command: control.CmdReload}, stdout)
 	case "check-config":

@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"encoding/json"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/control"
 	"github.com/cygnet-ipsec/cygnet/internal/testnet"
 )
 
@@ -27,6 +29,24 @@ func TestNoPlaintextWhileTunnelDownOrDaemonKilled(t *testing.T) {
 	}
 	a.initiate("tun", "net")
 	testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 2)
+	// The operator's view of the same: packets through, nothing dropped.
+	resp, err := control.Call(a.socket, control.Request{Command: control.CmdStats}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		IKE struct {
+			IKESAs int `json:"ike_sas"`
+		} `json:"ike"`
+		Dataplane struct{ OutPackets, InPackets, AuthFailed, Replay uint64 }
+	}
+	if err := json.Unmarshal(resp.Stats, &st); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats: %s", resp.Stats)
+	if st.IKE.IKESAs != 1 || st.Dataplane.OutPackets < 2 || st.Dataplane.InPackets < 2 || st.Dataplane.AuthFailed+st.Dataplane.Replay != 0 {
+		t.Errorf("stats after two pings: %+v", st)
+	}
 
 	if err := syscall.Kill(a.proc.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)

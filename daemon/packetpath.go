@@ -200,12 +200,12 @@ func lifetime(cc *ike.ChildConfig) sad.Lifetime {
 // engines builds the inbound and outbound ESP or AH SAs of a Child SA.
 func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
 	window := 128
-	tfc, copyDSCP := 0, false
+	tfc, copyDSCP, copyDF := 0, false, true
 	if cc := c.Config; cc != nil {
 		if cc.ReplayWindow > 0 {
 			window = int(cc.ReplayWindow)
 		}
-		tfc, copyDSCP = int(cc.TFCPadding), cc.CopyDSCP
+		tfc, copyDSCP, copyDF = int(cc.TFCPadding), cc.CopyDSCP, cc.CopyDF
 	}
 	mk := func(dir ipsec.Direction, spi uint32, encrKey, integKey []byte) (*dataplane.SA, error) {
 		key := append(append([]byte(nil), encrKey...), integKey...)
@@ -229,7 +229,7 @@ func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
 			return nil, err
 		}
 		cfg := esp.Config{SPI: spi, Mode: c.Mode, Direction: dir, Transform: x, Src: c.Local.Addr(), Dst: c.Remote.Addr(),
-			ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP}
+			ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP, CopyDF: copyDF}
 		if dir == ipsec.Outbound {
 			cfg.TFCPadTo = tfc
 			cfg.SoftSeqLimit = softSeqLimit()

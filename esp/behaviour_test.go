@@ -361,6 +361,30 @@ func TestDSCPCopy(t *testing.T) {
 	}
 }
 
+func TestCopyDF(t *testing.T) {
+	for _, copyDF := range []bool{false, true} {
+		for _, innerDF := range []bool{false, true} {
+			inner := udpPacket(in4a, in4b, 0, nil)
+			if innerDF {
+				inner[6] |= 0x40
+				packet.SetIPv4Checksum(inner)
+			}
+			cfg := Config{SPI: 1, Mode: ipsec.ModeTunnel, Src: out4a, Dst: out4b, CopyDF: copyDF}
+			out, in := pair(t, gcm128, cfg)
+			p, s := seal(t, out, inner)
+			if got, want := p.Bytes[6]&0x40 != 0, copyDF && innerDF; got != want {
+				t.Errorf("copy_df=%v inner DF=%v: outer DF %v, want %v", copyDF, innerDF, got, want)
+			}
+			if packet.Fold(packet.Sum(p.Bytes[:packet.IPv4HeaderLen], 0)) != 0xffff {
+				t.Errorf("copy_df=%v inner DF=%v: bad outer header checksum", copyDF, innerDF)
+			}
+			if _, err := in.Open(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 func TestUDPClassify(t *testing.T) {
 	cases := []struct {
 		b    []byte

@@ -53,6 +53,10 @@ type Config struct {
 	// (the uniform model of RFC 2983); off, the outer DSCP is 0 and the
 	// inner one is left alone (the pipe model).
 	CopyDSCP bool
+	// CopyDF sets DF in the outer IPv4 header of tunnel mode when the inner
+	// IPv4 packet has it (swanctl's copy_df, on by default there), so
+	// path-MTU discovery works through the tunnel.
+	CopyDF bool
 	// ECN is the RFC 6040 mode for tunnel mode.
 	ECN packet.ECNMode
 	// UDP, if set, encapsulates ESP in UDP (RFC 3948).
@@ -76,6 +80,7 @@ type SA struct {
 	esn      bool
 	tfc      int
 	copyDSCP bool
+	copyDF   bool
 	ecn      packet.ECNMode
 	udp      bool
 	sport    uint16
@@ -114,6 +119,7 @@ func New(cfg Config) (*SA, error) {
 		esn:      cfg.ESN,
 		tfc:      cfg.TFCPadTo,
 		copyDSCP: cfg.CopyDSCP,
+		copyDF:   cfg.CopyDF,
 		ecn:      cfg.ECN,
 		ttl:      cfg.TTL,
 		ivLen:    cfg.Transform.IVLen(),

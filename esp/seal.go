@@ -56,7 +56,8 @@ func (sa *SA) Seal(buf []byte, off, n int) (Packet, error) {
 	if sa.tfc > n {
 		extra = sa.tfc - n
 	}
-	return sa.sealTunnel(buf, off, n, extra, nh, packet.TrafficClass(inner))
+	df := sa.copyDF && nh == packet.ProtoIPv4 && inner[6]&0x40 != 0
+	return sa.sealTunnel(buf, off, n, extra, nh, packet.TrafficClass(inner), df)
 }
 
 // SealDummy builds a tunnel-mode dummy packet (next header 59, RFC 4303
@@ -74,7 +75,7 @@ func (sa *SA) SealDummy(buf []byte, off, size int) (Packet, error) {
 		return Packet{}, fmt.Errorf("%w: dummy payload [%d:%d] outside a %d-octet buffer", ErrBufferTooSmall, off, off+size, len(buf))
 	}
 	clear(buf[off : off+size])
-	return sa.sealTunnel(buf, off, size, 0, packet.ProtoNoNext, 0)
+	return sa.sealTunnel(buf, off, size, 0, packet.ProtoNoNext, 0, false)
 }
 
 // padLen is the ESP padding for a payload of n octets: up to the
@@ -115,7 +116,9 @@ func (sa *SA) protect(buf []byte, espOff, end int) (uint64, error) {
 	return seq, sa.x.Seal(buf[espOff:end], seq, sa.esn)
 }
 
-func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8) (Packet, error) {
+// sealTunnel encapsulates in tunnel mode; df sets DF in an IPv4 outer
+// header (copy_df, decided before the inner packet is encrypted).
+func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8, df bool) (Packet, error) {
 	ipLen := packet.IPv4HeaderLen
 	if sa.outer6 {
 		ipLen = packet.IPv6HeaderLen
@@ -155,6 +158,10 @@ func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8) (Pack
 		binary.BigEndian.PutUint16(h[2:], uint16(len(out)))
 		binary.BigEndian.PutUint16(h[4:], id)
 		sum := sa.hdrSum + uint64(tc) + uint64(len(out)) + uint64(id)
+		if df {
+			h[6] |= 0x40
+			sum += 0x4000
+		}
 		binary.BigEndian.PutUint16(h[10:], ^packet.Fold(sum))
 	}
 	p := Packet{Bytes: out, UDP: -1, ESP: ipLen + udpLen}

@@ -112,7 +112,7 @@ type ChildConfig struct {
 	ReplayWindow                        uint32
 	TFCPadding                          uint32
 	StartAction, CloseAction, DPDAction Action
-	CopyDSCP, CopyECN                   bool
+	CopyDSCP, CopyECN, CopyDF           bool
 	Updown                              string
 }
 

@@ -53,21 +53,12 @@ func (sa *IKESA) createChild(cc *ChildConfig) error {
 			sa.releaseChild(c)
 			return fmt.Errorf("child %s: CREATE_CHILD_SA response without nonce", cc.Name)
 		}
-		var secrets [][]byte
-		if kex != nil {
-			ke := payloadOf[*wire.KE](resp)
-			if ke == nil || uint16(ke.Method) != kex.Method() {
-				sa.releaseChild(c)
-				return fmt.Errorf("child %s: peer answered PFS with a different key exchange", cc.Name)
-			}
-			secret, err := kex.SharedSecret(ke.Data)
-			if err != nil {
-				sa.releaseChild(c)
-				return fmt.Errorf("child %s: key exchange: %w", cc.Name, err)
-			}
-			defer clear(secret)
-			secrets = append(secrets, secret)
+		secrets, err := pfsSecrets(kex, resp)
+		if err != nil {
+			sa.releaseChild(c)
+			return fmt.Errorf("child %s: %w", cc.Name, err)
 		}
+		defer clearAll(secrets)
 		return sa.acceptChildResponse(c, resp, nonce, nr.Data, secrets...)
 	}, func(string) { sa.releaseChild(c) })
 }
@@ -146,3 +137,28 @@ func (sa *IKESA) handleCreateChildRequest(msg *wire.Message, payloads []wire.Pay
 }
 
 var _ = proposal.Format
+
+// pfsSecrets completes the key exchange a CREATE_CHILD_SA request started
+// (PFS): the response must carry a KE payload of the same method. Without
+// one started it returns nothing.
+func pfsSecrets(kex ikecrypto.KeyExchange, resp []wire.Payload) ([][]byte, error) {
+	if kex == nil {
+		return nil, nil
+	}
+	ke := payloadOf[*wire.KE](resp)
+	if ke == nil || uint16(ke.Method) != kex.Method() {
+		return nil, fmt.Errorf("peer answered PFS with a different key exchange")
+	}
+	secret, err := kex.SharedSecret(ke.Data)
+	if err != nil {
+		return nil, fmt.Errorf("key exchange: %w", err)
+	}
+	return [][]byte{secret}, nil
+}
+
+// clearAll zeroes shared secrets once the keys are derived.
+func clearAll(secrets [][]byte) {
+	for _, s := range secrets {
+		clear(s)
+	}
+}

@@ -209,21 +209,12 @@ func (sa *IKESA) childRekeyResponse(c *ChildSA, r *childRekey, n *ChildSA, kex i
 		sa.deleteRedundant(n, false)
 		return nil
 	}
-	var secrets [][]byte
-	if kex != nil {
-		ke := payloadOf[*wire.KE](resp)
-		if ke == nil || uint16(ke.Method) != kex.Method() {
-			sa.releaseChild(n)
-			return fmt.Errorf("rekey child %s: peer answered PFS with a different key exchange", c.Name)
-		}
-		secret, err := kex.SharedSecret(ke.Data)
-		if err != nil {
-			sa.releaseChild(n)
-			return fmt.Errorf("rekey child %s: key exchange: %w", c.Name, err)
-		}
-		defer clear(secret)
-		secrets = append(secrets, secret)
+	secrets, err := pfsSecrets(kex, resp)
+	if err != nil {
+		sa.releaseChild(n)
+		return fmt.Errorf("rekey child %s: %w", c.Name, err)
 	}
+	defer clearAll(secrets)
 	if err := sa.acceptChildResponse(n, resp, r.ni, r.nr, secrets...); err != nil {
 		return err
 	}

@@ -99,6 +99,25 @@ func floodPing(p *testnet.Pair, count int, interval time.Duration) (sent, receiv
 	return sent, received, late, nil
 }
 
+// pingRun is the outcome of a floodPing run in the background.
+type pingRun struct {
+	sent, received int
+	late           []int
+	err            error
+}
+
+// startFloodPing runs floodPing in the background; the result arrives on
+// the channel when ping ends.
+func startFloodPing(p *testnet.Pair, count int, interval time.Duration) <-chan pingRun {
+	done := make(chan pingRun, 1)
+	go func() {
+		var r pingRun
+		r.sent, r.received, r.late, r.err = floodPing(p, count, interval)
+		done <- r
+	}()
+	return done
+}
+
 func rekeyTail(s string, n int) string {
 	l := strings.Split(strings.TrimSpace(s), "\n")
 	if len(l) > n {
@@ -196,18 +215,8 @@ func runRekeyUnderLoad(t *testing.T, peer string) {
 	t.Logf("cygnet -> %s: tunnel up in %v, Child SA %08x/%08x, encap %v", peer, up, first.SPIIn, first.SPIOut, first.Encap)
 
 	const count, interval = 6000, 10 * time.Millisecond
-	type pingResult struct {
-		sent, received int
-		late           []int
-		err            error
-	}
-	done := make(chan pingResult, 1)
 	start := time.Now()
-	go func() {
-		var r pingResult
-		r.sent, r.received, r.late, r.err = floodPing(p, count, interval)
-		done <- r
-	}()
+	done := startFloodPing(p, count, interval)
 
 	// Operator rekeys on top of the automatic ones, at fixed points of the
 	// minute: an IKE SA rekey, then both ends at once.
@@ -257,7 +266,7 @@ func runRekeyUnderLoad(t *testing.T, peer string) {
 		{42 * time.Second, "simultaneous IKE SA rekey", forced(func(e tunnelEnd) error { return rekeyIKE(e, "tun") })},
 		{52 * time.Second, "Child SA rekey by " + peer, func() error { return rekeyChild(b, "net") }},
 	}
-	var res pingResult
+	var res pingRun
 	timer := time.NewTimer(time.Until(start.Add(steps[0].at)))
 	defer timer.Stop()
 	next := 0
@@ -368,23 +377,13 @@ func TestReauthUnderLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			const count, interval = 2000, 10 * time.Millisecond
-			type result struct {
-				sent, received int
-				late           []int
-				err            error
-			}
-			done := make(chan result, 1)
 			start := time.Now()
-			go func() {
-				var r result
-				r.sent, r.received, r.late, r.err = floodPing(p, count, interval)
-				done <- r
-			}()
+			done := startFloodPing(p, count, interval)
 			reauth := func() error {
 				_, err := control.Call(a.(cygnetEnd).socket, control.Request{Command: control.CmdRekey, IKE: "tun", Reauth: true}, 10*time.Second)
 				return err
 			}
-			var res result
+			var res pingRun
 			ticker := time.NewTicker(6 * time.Second)
 			defer ticker.Stop()
 			for finished, n := false, 0; !finished; {
@@ -534,19 +533,9 @@ func TestStrongSwanReauthToCygnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type result struct {
-		sent, received int
-		late           []int
-		err            error
-	}
-	done := make(chan result, 1)
 	start := time.Now()
-	go func() {
-		var r result
-		r.sent, r.received, r.late, r.err = floodPing(p, 1500, 10*time.Millisecond)
-		done <- r
-	}()
-	var res result
+	done := startFloodPing(p, 1500, 10*time.Millisecond)
+	var res pingRun
 	select {
 	case res = <-done:
 		t.Fatal("ping ended before the reauthentication")

@@ -178,10 +178,10 @@ func TestDPDRestartAfterPeerKilled(t *testing.T) {
 			firstDPD := time.Since(idleStart)
 			time.Sleep(2 * dpdDelay)
 			a.waitChild("net", time.Second)
+			// The peer may send none: our checks reach it as IKE traffic,
+			// which restarts its own dpd_delay (RFC 7296 2.4), so whoever
+			// fires first keeps the other quiet.
 			peerDPD := len(regexp.MustCompile(`sending DPD request`).FindAllString(peer.logText(), -1))
-			if peerDPD == 0 {
-				t.Errorf("%s with dpd_delay = 2s sent no DPD request in %v idle", impl, time.Since(idleStart).Round(10*time.Millisecond))
-			}
 			t.Logf("%s: cygnet's first DPD %v after the traffic stopped; in %v idle cygnet sent %d and the peer %d liveness checks, all answered", impl,
 				firstDPD.Round(10*time.Millisecond), time.Since(idleStart).Round(10*time.Millisecond), len(dpdSentRE.FindAllString(a.logText(), -1)), peerDPD)
 

@@ -52,8 +52,19 @@ fi
 if [[ ${CYGNET_SKIP_FUZZ:-0} != 1 ]]; then
   step "fuzz targets (${FUZZTIME:-5s} each)"
   for p in "${all[@]}"; do
+    dir=$(go list -f '{{.Dir}}' "$p")
     for f in $(go test -list '^Fuzz' "$p" 2>/dev/null | grep '^Fuzz' || true); do
       echo "-- $p $f"
+      if go test -run='^$' -fuzz="^$f\$" -fuzztime="${FUZZTIME:-5s}" "$p"; then
+        continue
+      fi
+      # A finding leaves its input in testdata/fuzz and fails the suite.
+      # Without one the fuzzing engine itself stumbled (a worker killed
+      # or starved on a busy machine): say so and run the target again.
+      if [[ -n $(git -C "$dir" status --porcelain -- "testdata/fuzz/$f" 2>/dev/null) ]]; then
+        echo "fuzz target $f found a failing input (see $dir/testdata/fuzz/$f)"; exit 1
+      fi
+      echo "-- $p $f failed without a finding; running it again"
       go test -run='^$' -fuzz="^$f\$" -fuzztime="${FUZZTIME:-5s}" "$p"
     done
   done

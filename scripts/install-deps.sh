@@ -11,6 +11,7 @@
 #     strongswan-pki                         pki (optional cross-checks of our certs)
 #   network test tools: iproute2 iputils-ping iperf3 tcpdump nftables conntrack procps
 #     util-linux (unshare, mount) python3-scapy tshark
+#   wireguard-tools (wg; configures wireguard-go in scripts/bench-compare.sh)
 #   Go: the toolchain is expected at /usr/local/go (not installed here);
 #     staticcheck is installed with `go install` at a pinned version.
 #
@@ -32,7 +33,7 @@ die() { log "error: $*"; exit 1; }
 PKGS=(strongswan-charon strongswan-swanctl libcharon-extra-plugins libcharon-extauth-plugins
       libstrongswan-standard-plugins strongswan-pki
       iproute2 iputils-ping iperf3 tcpdump nftables conntrack procps util-linux python3-scapy tshark
-      ca-certificates git)
+      wireguard-tools ca-certificates git)
 
 install_apt() {
   local missing=() p st

@@ -58,6 +58,7 @@ PFX="bc$(( $$ % 10000 ))"          # + one letter per contestant: <= 7 chars
 WORK=$(mktemp -d /tmp/cygnet-bench.XXXXXX)
 PAIRS=()                            # netns.sh prefixes created by us
 PIDS=()                             # background processes started by us
+WG_SOCKS=()                         # wireguard-go's UAPI sockets (left behind by a SIGKILL)
 FAILED=1
 
 cleanup() {
@@ -68,6 +69,7 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
+  for p in "${WG_SOCKS[@]}"; do rm -f "$p"; done
   # netns.sh down also stops anything still running inside the namespaces
   for p in "${PAIRS[@]}"; do test/netns.sh down "$p" >/dev/null 2>&1 || log "warning: could not remove namespaces $p-*"; done
   if [[ $KEEP == 1 || $FAILED == 1 ]]; then
@@ -91,12 +93,11 @@ wait_for() {
   done
 }
 
-# bg LOGFILE CMD... : start CMD in the background, remember its pid in BGPID
-bg() {
+# start_bg LOGFILE CMD... : start CMD in the background, remember its pid
+start_bg() {
   local logf=$1; shift
   "$@" </dev/null >>"$logf" 2>&1 &
-  BGPID=$!
-  PIDS+=("$BGPID")
+  PIDS+=("$!")
 }
 
 median() { # numbers on stdin -> median (empty input -> "n/a")
@@ -187,7 +188,7 @@ setup_cygnet() {
     else
       swanctl_conf $B_UL $A_UL b.bench.cygnet a.bench.cygnet $B_NET $A_NET >"$dir/swanctl.conf"
     fi
-    bg "$dir/daemon.log" ip netns exec "$ns" "$CYGNET" --socket "$dir/cygnet.sock" daemon --config "$dir/swanctl.conf"
+    start_bg "$dir/daemon.log" ip netns exec "$ns" "$CYGNET" --socket "$dir/cygnet.sock" daemon --config "$dir/swanctl.conf"
     wait_for 15 "cygnet daemon in $ns" timeout 5 "$CYGNET" --socket "$dir/cygnet.sock" list-conns ||
       { tail -n 20 "$dir/daemon.log" >&2; return 1; }
   done
@@ -230,7 +231,7 @@ setup_strongswan() {
     CYGNET_SS_LOGLEVEL=0 CYGNET_SS_LOGLEVEL_IKE=0 timeout 30 $SS start "$ns" "$dir" >"$dir/start.out" ||
       { cat "$dir/start.out" >&2; return 1; }
     PIDS+=("$(tail -n 1 "$dir/start.out")")
-    timeout 30 $SS load "$ns" "$dir" >/dev/null
+    timeout 30 $SS load "$ns" "$dir" >/dev/null || return 1
   done
 }
 swan_a() { timeout 40 $SS swanctl "${PFX}s-a" "$WORK/swan-a" "$@"; }
@@ -253,12 +254,13 @@ setup_wireguard() {
     else
       peer_pub=$(<"$WORK/wg/a.pub") endpoint=$A_UL peer_net=$A_NET src=$B_HOST
     fi
-    bg "$WORK/wg/$side.log" env WG_PROCESS_FOREGROUND=1 ip netns exec "$ns" "$WGGO" -f "$ifn"
-    wait_for 10 "wireguard-go $ifn in $ns" ip netns exec "$ns" wg show "$ifn"
+    start_bg "$WORK/wg/$side.log" env WG_PROCESS_FOREGROUND=1 ip netns exec "$ns" "$WGGO" -f "$ifn"
+    WG_SOCKS+=("/var/run/wireguard/$ifn.sock")
+    wait_for 10 "wireguard-go $ifn in $ns" ip netns exec "$ns" wg show "$ifn" || return 1
     ip netns exec "$ns" wg set "$ifn" private-key "$WORK/wg/$side.key" listen-port 51820 \
-      peer "$peer_pub" endpoint "$endpoint:51820" allowed-ips "$peer_net"
-    ip -n "$ns" link set "$ifn" up
-    ip -n "$ns" route add "$peer_net" dev "$ifn" src "$src"
+      peer "$peer_pub" endpoint "$endpoint:51820" allowed-ips "$peer_net" || return 1
+    ip -n "$ns" link set "$ifn" up || return 1
+    ip -n "$ns" route add "$peer_net" dev "$ifn" src "$src" || return 1
   done
   wait_for 10 "ping through the WireGuard tunnel" tunnel_ping "${PFX}w-a"
 }
@@ -266,7 +268,7 @@ setup_wireguard() {
 # ---------------------------------------------------------------- measurements
 # iperf_server NS ADDR : iperf3 server in NS bound to ADDR, port 5201
 iperf_server() {
-  bg "$WORK/iperf-$1.log" ip netns exec "$1" iperf3 -s -B "$2" -p 5201
+  start_bg "$WORK/iperf-$1.log" ip netns exec "$1" iperf3 -s -B "$2" -p 5201
   wait_for 10 "iperf3 server in $1" bash -c "ip netns exec '$1' ss -Hltn 'sport = :5201' | grep -q LISTEN"
 }
 

@@ -244,9 +244,8 @@ swan_down() { swan_a --terminate --ike bench --timeout 20 >/dev/null; }
 setup_wireguard() {
   local side ns dir ifn peer_pub endpoint peer_net route_net src
   mkdir -p "$WORK/wg"
-  wg genkey >"$WORK/wg/a.key"; wg pubkey <"$WORK/wg/a.key" >"$WORK/wg/a.pub"
-  wg genkey >"$WORK/wg/b.key"; wg pubkey <"$WORK/wg/b.key" >"$WORK/wg/b.pub"
-  chmod 600 "$WORK/wg/"*.key
+  (umask 077; wg genkey >"$WORK/wg/a.key"; wg genkey >"$WORK/wg/b.key") || return 1
+  wg pubkey <"$WORK/wg/a.key" >"$WORK/wg/a.pub"; wg pubkey <"$WORK/wg/b.key" >"$WORK/wg/b.pub"
   for side in a b; do
     ns="${PFX}w-$side" ifn="${PFX}w$side"
     if [[ $side == a ]]; then
@@ -318,6 +317,12 @@ setup_wireguard || die "wireguard-go setup failed"
 cygnet_up || die "cygnet tunnel did not come up"
 swan_up || die "strongSwan tunnel did not come up"
 wait_for 10 "ping through the strongSwan tunnel" tunnel_ping "${PFX}s-a" || die "strongSwan tunnel carries no traffic"
+# what the SAs really are, not what the configs ask for
+cyg list-sas >"$WORK/cygnet-sas.txt"
+swan_a --list-sas >"$WORK/swan-sas.txt"
+encap_of() { if grep -q -- '-in-UDP' "$1"; then echo ESP-in-UDP; else echo raw ESP; fi; }
+CYG_ENC=$(encap_of "$WORK/cygnet-sas.txt") SS_ENC=$(encap_of "$WORK/swan-sas.txt")
+log "cygnet CHILD_SA: $CYG_ENC; strongSwan CHILD_SA: $SS_ENC"
 
 iperf_server "${PFX}p-b" "$B_UL"
 for c in c s w; do iperf_server "$PFX$c-b" "$B_HOST"; done
@@ -353,12 +358,12 @@ echo "cygnet benchmark comparison, $DATE, $(nproc) CPUs, kernel $(uname -r)"
 echo "strongSwan $(dpkg-query -W -f='${Version}' strongswan-charon 2>/dev/null || echo '?') (kernel-libipsec), wireguard-go $(go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard 2>/dev/null || echo '?'), iperf3 $(iperf3 --version 2>/dev/null | awk 'NR==1 {print $2}')"
 echo "runs: $RUNS x $SECS s, medians; load average start $LOAD_START, end $LOAD_END"
 echo
-printf '%-14s %-34s %16s %16s\n' contestant "data path" "TCP Mbit/s" "tunnels/s"
-printf '%-14s %-34s %16s %16s\n' -------------- ---------------------------------- ---------------- ----------------
-declare -A DESC=([veth]="plain veth, no tunnel" [cygnet]="ESP AES-128-GCM, raw ESP, TUN"
-  [strongswan]="ESP AES-128-GCM, ESP-in-UDP, libipsec" [wireguard-go]="ChaCha20-Poly1305, UDP, TUN")
+printf '%-14s %-36s %16s %16s\n' contestant "data path" "TCP Mbit/s" "tunnels/s"
+printf '%-14s %-36s %16s %16s\n' -------------- ------------------------------------ ---------------- ----------------
+declare -A DESC=([veth]="plain veth, no tunnel" [cygnet]="AES-128-GCM, $CYG_ENC, TUN"
+  [strongswan]="AES-128-GCM, $SS_ENC, libipsec TUN" [wireguard-go]="ChaCha20-Poly1305, UDP, TUN")
 for name in "${NAMES[@]}"; do
-  printf '%-14s %-34s %16s %16s\n' "$name" "${DESC[$name]}" "${TPM[$name]}" "${HSM[$name]}"
+  printf '%-14s %-36s %16s %16s\n' "$name" "${DESC[$name]}" "${TPM[$name]}" "${HSM[$name]}"
 done
 echo
 echo "per-run values:"

@@ -163,11 +163,13 @@ func daemonStats(t *testing.T, c *cygnet) map[string]uint64 {
 	if err != nil {
 		t.Fatalf("stats: %v", err)
 	}
-	var m map[string]uint64
-	if err := json.Unmarshal(resp.Stats, &m); err != nil {
+	var st struct {
+		IKE map[string]uint64 `json:"ike"`
+	}
+	if err := json.Unmarshal(resp.Stats, &st); err != nil || st.IKE == nil {
 		t.Fatalf("stats %s: %v", resp.Stats, err)
 	}
-	return m
+	return st.IKE
 }
 
 func formatStats(m map[string]uint64) string {

@@ -156,7 +156,10 @@ func TestDPDRestartAfterPeerKilled(t *testing.T) {
 			confA, confB := dpdConfigs()
 			confA.Extra = "dpd_delay = 2s\n    dpd_timeout = 3s\n    keyingtries = 0"
 			confA.Children[0].Extra = "dpd_action = restart"
-			confB.Extra = "dpd_delay = 2s"
+			// The peer checks far less often, so the idle phase below sees
+			// cygnet's own checks: any IKE message from the peer would
+			// restart cygnet's dpd_delay, as RFC 7296 2.4 wants.
+			confB.Extra = "dpd_delay = 30s"
 			peer := &dpdPeer{t: t, impl: impl, ns: p.B, conf: confB.Swanctl()}
 			peer.start()
 			a := startCygnetFiles(t, p.A, confA.Swanctl(), map[string]string{"strongswan.conf": fastRetransmit})

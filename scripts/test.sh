@@ -17,6 +17,10 @@ export PATH="/usr/local/go/bin:$PATH"
 export PATH="$(go env GOPATH)/bin:$PATH"
 go mod download
 
+# Everything the namespace and cross-check tests need was just installed:
+# make a missing piece fail them instead of letting them skip.
+export CYGNET_REQUIRE_NETNS=1 CYGNET_REQUIRE_SCAPY=1
+
 step "gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [[ -n $bad ]]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi

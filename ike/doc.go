@@ -9,6 +9,8 @@
 // a complete test bed for every exchange and failure path.
 //
 // Each exchange lives in its own file: init.go (IKE_SA_INIT), auth.go
-// (IKE_AUTH), child.go (CREATE_CHILD_SA for new Child SAs), delete.go and
-// dpd.go (INFORMATIONAL), natd.go (NAT detection).
+// (IKE_AUTH), create_child.go (CREATE_CHILD_SA for new Child SAs), rekey.go
+// and rekey_ike.go (rekeying), delete.go and dpd.go (INFORMATIONAL),
+// natd.go (NAT detection), fragment.go (RFC 7383), cookie.go (RFC 7296 2.6);
+// docs/IKE.md has the full map.
 package ike

@@ -33,7 +33,7 @@ var (
 	// (tunnel mode carries only IPv4 or IPv6).
 	ErrBadNextHeader = errors.New("unexpected AH next header")
 	// ErrUnknownSPI means the packet's SPI is not this SA's.
-	ErrUnknownSPI = errors.New("unknown SPI")
+	ErrUnknownSPI = ipsec.ErrUnknownSPI
 	// ErrSequenceExhausted means the outbound sequence number space is
 	// used up; the SA must be replaced (RFC 4302 section 2.5).
 	ErrSequenceExhausted = ipsec.ErrSequenceExhausted
@@ -45,5 +45,5 @@ var (
 	ErrBufferTooSmall = errors.New("buffer lacks head room")
 	// ErrWrongDirection means Seal on an inbound SA or Open on an outbound
 	// one.
-	ErrWrongDirection = errors.New("operation does not match the SA direction")
+	ErrWrongDirection = ipsec.ErrWrongDirection
 )

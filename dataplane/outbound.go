@@ -269,7 +269,7 @@ func (c *counters) drop(err error) {
 		c.authFailed.Add(1)
 	case errors.Is(err, replay.ErrReplayed), errors.Is(err, replay.ErrTooOld), errors.Is(err, replay.ErrOutOfWindow):
 		c.replay.Add(1)
-	case errors.Is(err, esp.ErrUnknownSPI), errors.Is(err, ah.ErrUnknownSPI):
+	case errors.Is(err, ipsec.ErrUnknownSPI):
 		c.noSA.Add(1)
 	case errors.Is(err, ipsec.ErrSequenceExhausted), errors.Is(err, transform.ErrWiped):
 		c.expired.Add(1)

@@ -29,7 +29,7 @@ var (
 	// SA's mode (tunnel mode carries only IPv4 or IPv6).
 	ErrBadNextHeader = errors.New("unexpected ESP next header")
 	// ErrUnknownSPI means the packet's SPI is not this SA's.
-	ErrUnknownSPI = errors.New("unknown SPI")
+	ErrUnknownSPI = ipsec.ErrUnknownSPI
 	// ErrSequenceExhausted means the outbound sequence number space is
 	// used up; the SA must be replaced (RFC 4303 section 3.3.3).
 	ErrSequenceExhausted = ipsec.ErrSequenceExhausted
@@ -47,5 +47,5 @@ var (
 	ErrTooBig = errors.New("encapsulated packet too big")
 	// ErrWrongDirection means Seal on an inbound SA or Open on an outbound
 	// one.
-	ErrWrongDirection = errors.New("operation does not match the SA direction")
+	ErrWrongDirection = ipsec.ErrWrongDirection
 )

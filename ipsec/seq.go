@@ -59,3 +59,11 @@ func (c *SequenceCounter) Set(seq uint64) {
 
 // NeedsRekey reports that the soft limit is reached.
 func (c *SequenceCounter) NeedsRekey() bool { return c.last.Load() >= c.soft }
+
+// Errors ESP and AH share, so the data plane counts them with one errors.Is.
+var (
+	// ErrUnknownSPI means a packet's SPI is not the SA's it was handed to.
+	ErrUnknownSPI = errors.New("unknown SPI")
+	// ErrWrongDirection means Seal on an inbound SA or Open on an outbound one.
+	ErrWrongDirection = errors.New("operation does not match the SA direction")
+)

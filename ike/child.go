@@ -246,7 +246,13 @@ func (sa *IKESA) removeChild(c *ChildSA) {
 
 // negotiateChildAsResponder picks a proposal and narrows selectors for a
 // Child SA request. It returns the notification to send on failure.
-func (sa *IKESA) negotiateChildAsResponder(cfg *PeerConfig, payloads []wire.Payload, pfs bool) (cc *ChildConfig, chosen proposal.Proposal, localTS, remoteTS []spd.Endpoint, mode ipsec.Mode, fail wire.NotifyType, why string) {
+//
+// withKE is true in CREATE_CHILD_SA, where our key exchange methods take part
+// in the selection: a proposal that names a method requires PFS, and a peer
+// that proposes none is refused unless we also allow NONE (RFC 7296 1.3.1,
+// 2.8). In IKE_AUTH the first Child SA takes its keys from the IKE SA, so our
+// methods are ignored there (RFC 7296 1.2).
+func (sa *IKESA) negotiateChildAsResponder(cfg *PeerConfig, payloads []wire.Payload, withKE bool) (cc *ChildConfig, chosen proposal.Proposal, localTS, remoteTS []spd.Endpoint, mode ipsec.Mode, fail wire.NotifyType, why string) {
 	saP := payloadOf[*wire.SA](payloads)
 	tsi, tsr := fromWire(tsPayload(payloads, false)), fromWire(tsPayload(payloads, true))
 	if saP == nil || len(tsi) == 0 || len(tsr) == 0 {
@@ -268,7 +274,7 @@ func (sa *IKESA) negotiateChildAsResponder(cfg *PeerConfig, payloads []wire.Payl
 			continue
 		}
 		ours := c.Proposals
-		if !pfs {
+		if !withKE {
 			ours = withoutKE(ours)
 		}
 		offered = append(offered, ours...)
@@ -286,8 +292,11 @@ func (sa *IKESA) negotiateChildAsResponder(cfg *PeerConfig, payloads []wire.Payl
 		return nil, chosen, nil, nil, 0, wire.TS_UNACCEPTABLE,
 			fmt.Sprintf("TS_UNACCEPTABLE: peer proposed TSi %s TSr %s (mode %s), no child of %s accepts them", tsStrings(tsi), tsStrings(tsr), modeName(wantTransport), cfg.Name)
 	}
-	return nil, chosen, nil, nil, 0, wire.NO_PROPOSAL_CHOSEN,
-		fmt.Sprintf("NO_PROPOSAL_CHOSEN: peer offered %s, we accept %s", proposal.Format(theirs), proposal.Format(offered))
+	why = fmt.Sprintf("NO_PROPOSAL_CHOSEN: peer offered %s, we accept %s", proposal.Format(theirs), proposal.Format(offered))
+	if withKE && payloadOf[*wire.KE](payloads) == nil && requireKE(offered) {
+		why += " (PFS required: the peer sent no key exchange)"
+	}
+	return nil, chosen, nil, nil, 0, wire.NO_PROPOSAL_CHOSEN, why
 }
 
 func modeName(transport bool) string {

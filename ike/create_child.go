@@ -92,7 +92,7 @@ func (sa *IKESA) handleCreateChildRequest(msg *wire.Message, payloads []wire.Pay
 		return
 	}
 	ke := payloadOf[*wire.KE](payloads)
-	cc, chosen, _, _, _, fail, why := sa.negotiateChildAsResponder(sa.cfg, payloads, ke != nil)
+	cc, chosen, _, _, _, fail, why := sa.negotiateChildAsResponder(sa.cfg, payloads, true)
 	if fail != 0 {
 		sa.log.Warn(why, "remote", sa.Remote)
 		refuse(fail, nil)
@@ -118,7 +118,7 @@ func (sa *IKESA) handleCreateChildRequest(msg *wire.Message, payloads []wire.Pay
 		secrets = append(secrets, secret)
 		kePayload = &wire.KE{Method: g, Data: pub}
 	}
-	out := sa.respondChild(sa.cfg, payloads, ni.Data, nr, ke != nil, secrets)
+	out := sa.respondChild(sa.cfg, payloads, ni.Data, nr, true, secrets)
 	if _, isErr := out[len(out)-1].(*wire.Notify); isErr && len(out) == 1 {
 		sa.respond(wire.CREATE_CHILD_SA, id, out)
 		return

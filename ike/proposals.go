@@ -1,6 +1,8 @@
 package ike
 
 import (
+	"slices"
+
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
@@ -79,6 +81,19 @@ func withoutKE(ps []proposal.Proposal) []proposal.Proposal {
 		out = append(out, q)
 	}
 	return out
+}
+
+// requireKE reports whether every proposal names a key exchange method and
+// none of them allows NONE: a Child SA negotiated from them needs PFS.
+func requireKE(ps []proposal.Proposal) bool {
+	for _, p := range ps {
+		if _, ok := p.KEMethod(); !ok || slices.ContainsFunc(p.Transforms, func(t proposal.Transform) bool {
+			return t.Type == wire.TransformKE && t.ID == uint16(wire.KE_NONE)
+		}) {
+			return false
+		}
+	}
+	return len(ps) > 0
 }
 
 // acceptable reports whether a proposal the peer chose is one we offered:

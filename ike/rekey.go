@@ -446,7 +446,7 @@ func (sa *IKESA) handleChildRekeyRequest(id uint32, payloads []wire.Payload, rn 
 	}
 	ke := payloadOf[*wire.KE](payloads)
 	only := &PeerConfig{Name: sa.cfg.Name, Children: []*ChildConfig{c.Config}}
-	cc, chosen, localTS, remoteTS, mode, fail, why := sa.negotiateChildAsResponder(only, payloads, ke != nil)
+	cc, chosen, localTS, remoteTS, mode, fail, why := sa.negotiateChildAsResponder(only, payloads, true)
 	if fail != 0 {
 		sa.log.Warn(why, "remote", sa.Remote, "rekey", c.Name)
 		refuse(&wire.Notify{NotifyType: fail})

@@ -53,6 +53,10 @@ func (sa *IKESA) createChild(cc *ChildConfig) error {
 			sa.releaseChild(c)
 			return fmt.Errorf("child %s: CREATE_CHILD_SA response without nonce", cc.Name)
 		}
+		if err := checkNonce(nr.Data, sa.keys.PRF().ID()); err != nil {
+			sa.releaseChild(c)
+			return fmt.Errorf("child %s: CREATE_CHILD_SA response: %w", cc.Name, err)
+		}
 		secrets, err := pfsSecrets(kex, resp)
 		if err != nil {
 			sa.releaseChild(c)
@@ -83,6 +87,11 @@ func (sa *IKESA) handleCreateChildRequest(msg *wire.Message, payloads []wire.Pay
 	}
 	ni := payloadOf[*wire.Nonce](payloads)
 	if ni == nil {
+		refuse(wire.INVALID_SYNTAX, nil)
+		return
+	}
+	if err := checkNonce(ni.Data, sa.keys.PRF().ID()); err != nil {
+		sa.log.Info("INVALID_SYNTAX: CREATE_CHILD_SA request: "+err.Error(), "remote", sa.Remote)
 		refuse(wire.INVALID_SYNTAX, nil)
 		return
 	}

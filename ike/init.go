@@ -143,6 +143,9 @@ func (sa *IKESA) handleInitResponse(msg *wire.Message, payloads []wire.Payload) 
 		return sa.fail("NO_PROPOSAL_CHOSEN: peer chose %s, which we did not offer", chosen.String())
 	}
 	neg := transformsOf(chosen)
+	if err := checkNonce(nr.Data, neg.prf); err != nil {
+		return sa.fail("IKE_SA_INIT response from %s: %v", sa.Remote, err)
+	}
 	if uint16(ke.Method) != neg.group || neg.group != sa.kex.Method() {
 		return sa.fail("peer answered with key exchange %v, the proposal says %v", ke.Method, wire.KEMethod(neg.group))
 	}
@@ -268,6 +271,12 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 		return
 	}
 	neg := transformsOf(chosen)
+	if err := checkNonce(ni.Data, neg.prf); err != nil {
+		m.Stats.Malformed++
+		m.log.Info("INVALID_SYNTAX: IKE_SA_INIT "+err.Error(), "remote", remote)
+		reply(&wire.Notify{NotifyType: wire.INVALID_SYNTAX})
+		return
+	}
 	if uint16(ke.Method) != neg.group {
 		m.log.Info("INVALID_KE_PAYLOAD: asking peer for another key exchange method", "remote", remote, "got", ke.Method, "want", wire.KEMethod(neg.group))
 		var g [2]byte

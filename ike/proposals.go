@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"fmt"
 	"slices"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
@@ -81,6 +82,15 @@ func withoutKE(ps []proposal.Proposal) []proposal.Proposal {
 		out = append(out, q)
 	}
 	return out
+}
+
+// checkNonce refuses a peer's nonce shorter than RFC 7296 2.10 allows for
+// the negotiated PRF.
+func checkNonce(n []byte, prf uint16) error {
+	if min := ikecrypto.MinNonceLen(prf); len(n) < min {
+		return fmt.Errorf("nonce of %d octets is shorter than %d, half the key size of the PRF (RFC 7296 2.10)", len(n), min)
+	}
+	return nil
 }
 
 // requireKE reports whether every proposal names a key exchange method and

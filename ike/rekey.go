@@ -201,6 +201,10 @@ func (sa *IKESA) childRekeyResponse(c *ChildSA, r *childRekey, n *ChildSA, kex i
 		sa.releaseChild(n)
 		return fmt.Errorf("rekey child %s: CREATE_CHILD_SA response without nonce", c.Name)
 	}
+	if err := checkNonce(nr.Data, sa.keys.PRF().ID()); err != nil {
+		sa.releaseChild(n)
+		return fmt.Errorf("rekey child %s: CREATE_CHILD_SA response: %w", c.Name, err)
+	}
 	r.nr = clone(nr.Data)
 	if c.state != childInstalled || c.supersededBy != nil {
 		// The peer deleted the old SA while we rekeyed it, or its own rekey
@@ -441,6 +445,11 @@ func (sa *IKESA) handleChildRekeyRequest(id uint32, payloads []wire.Payload, rn 
 	}
 	ni := payloadOf[*wire.Nonce](payloads)
 	if ni == nil {
+		refuse(&wire.Notify{NotifyType: wire.INVALID_SYNTAX})
+		return
+	}
+	if err := checkNonce(ni.Data, sa.keys.PRF().ID()); err != nil {
+		sa.log.Info("INVALID_SYNTAX: Child SA rekey request: "+err.Error(), "child", c.Name)
 		refuse(&wire.Notify{NotifyType: wire.INVALID_SYNTAX})
 		return
 	}

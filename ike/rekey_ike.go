@@ -160,6 +160,9 @@ func (sa *IKESA) ikeRekeyResponse(r *ikeRekey, kex ikecrypto.KeyExchange, resp [
 		return fmt.Errorf("NO_PROPOSAL_CHOSEN: peer chose %s with a %d-octet SPI to rekey the IKE SA", chosen.String(), len(chosen.SPI))
 	}
 	neg := transformsOf(chosen)
+	if err := checkNonce(nr.Data, neg.prf); err != nil {
+		return fmt.Errorf("IKE SA rekey response: %w", err)
+	}
 	if uint16(ke.Method) != kex.Method() || neg.group != kex.Method() {
 		return fmt.Errorf("peer answered the IKE SA rekey with key exchange %v, we sent %v", ke.Method, wire.KEMethod(kex.Method()))
 	}
@@ -280,6 +283,11 @@ func (sa *IKESA) handleIKERekeyRequest(id uint32, payloads []wire.Payload) {
 		return
 	}
 	neg := transformsOf(chosen)
+	if err := checkNonce(ni.Data, neg.prf); err != nil {
+		sa.log.Info("INVALID_SYNTAX: IKE SA rekey request: " + err.Error())
+		refuse(wire.INVALID_SYNTAX, nil)
+		return
+	}
 	if uint16(ke.Method) != neg.group {
 		var d [2]byte
 		binary.BigEndian.PutUint16(d[:], neg.group)

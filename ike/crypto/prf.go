@@ -79,6 +79,25 @@ func (p PRF) ID() uint16 { return p.id }
 // (RFC 7296 section 2.14).
 func (p PRF) Size() int { return p.size }
 
+// MinNonceLen returns the shortest nonce acceptable with PRF transform prf:
+// at least 128 bits and at least half the PRF's key size, which for the HMAC
+// PRFs is their output size (RFC 7296 2.10). Shorter nonces weaken the keys
+// derived from them.
+func MinNonceLen(prf uint16) int {
+	size := 0
+	switch prf {
+	case PRFHMACSHA1:
+		size = sha1.Size
+	case PRFHMACSHA2256:
+		size = sha256.Size
+	case PRFHMACSHA2384:
+		size = sha512.Size384
+	case PRFHMACSHA2512:
+		size = sha512.Size
+	}
+	return max(16, size/2)
+}
+
 // String returns the IANA name of the PRF.
 func (p PRF) String() string {
 	switch p.id {

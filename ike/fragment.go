@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -126,6 +127,9 @@ func (sa *IKESA) collectFragment(msg *wire.Message, f *wire.EncryptedFragment) (
 		return nil, false, err
 	}
 	sa.m.Stats.FragmentsReceived++
+	if f.Number == 1 && !msg.IsResponse() {
+		sa.requestDigest = sha256.Sum256(msg.Raw()) // what a retransmission must repeat
+	}
 	if b == nil || b.id != msg.MessageID || b.response != msg.IsResponse() || f.Total > b.total {
 		// A new message, or the sender fragmented this one again in more
 		// pieces (smaller MTU): start over (RFC 7383 2.6).
@@ -221,11 +225,20 @@ func (sa *IKESA) sendMessage(pkt []byte, frags [][]byte) {
 	sa.m.Stats.FragmentsSent += uint64(len(frags))
 }
 
-// resendResponse answers a retransmitted request from the response cache.
-func (sa *IKESA) resendResponse(b []byte) {
+// resendResponse answers a retransmitted request from the response cache:
+// the same datagram again (or fragment 1 of the same fragmented request).
+// Anything else that reuses the message ID is dropped unprocessed, so a
+// forged or replayed datagram cannot make us send the response again.
+func (sa *IKESA) resendResponse(b []byte, hdr wire.Header) {
 	if !resendTrigger(b) {
 		return
 	}
+	if sha256.Sum256(b) != sa.lastRequestDigest {
+		sa.m.Stats.BadMessageID++
+		sa.log.Debug("dropping a request that reuses the ID of the last one answered but is not its retransmission", "exchange", hdr.Exchange, "id", hdr.MessageID)
+		return
+	}
+	sa.log.Debug("retransmitting cached response", "exchange", hdr.Exchange, "id", hdr.MessageID)
 	sa.sendMessage(sa.lastResponse, sa.lastResponseFragments)
 }
 

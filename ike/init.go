@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
@@ -343,6 +344,7 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 		return
 	}
 	sa.initResp = out
+	sa.requestDigest = sha256.Sum256(b)
 	sa.cacheResponse(0, out)
 	m.register(sa)
 	m.addHalfOpen(initKey{spiI, remote}, sa)

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -98,6 +99,12 @@ type IKESA struct {
 	lastResponse    []byte
 	lastResponseID  uint32
 	haveResponse    bool
+	// requestDigest identifies the request being answered and
+	// lastRequestDigest the one lastResponse answers: SHA-256 of the
+	// datagram, or of fragment 1 of a fragmented request. Only the same
+	// request again is a retransmission (RFC 7296 2.1), not any message
+	// that reuses its ID.
+	requestDigest, lastRequestDigest [sha256.Size]byte
 	// lastResponseFragments replaces lastResponse when it was fragmented.
 	lastResponseFragments [][]byte
 
@@ -259,6 +266,7 @@ func (sa *IKESA) respond(exchange wire.ExchangeType, id uint32, payloads []wire.
 
 func (sa *IKESA) cacheResponse(id uint32, pkt []byte) {
 	sa.lastResponse, sa.lastResponseID, sa.haveResponse = pkt, id, true
+	sa.lastRequestDigest = sa.requestDigest
 	sa.lastResponseFragments = nil
 	sa.expectRequestID = id + 1
 }
@@ -270,9 +278,7 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 		return
 	}
 	if sa.haveResponse && hdr.MessageID == sa.lastResponseID {
-		// A retransmitted request: answer from the cache, process nothing.
-		sa.log.Debug("retransmitting cached response", "exchange", hdr.Exchange, "id", hdr.MessageID)
-		sa.resendResponse(b)
+		sa.resendResponse(b, hdr)
 		return
 	}
 	if hdr.MessageID != sa.expectRequestID {
@@ -293,8 +299,8 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 		if err == nil && !done {
 			return
 		}
-	} else {
-		payloads, err = sa.open(msg)
+	} else if payloads, err = sa.open(msg); err == nil {
+		sa.requestDigest = sha256.Sum256(b)
 	}
 	if err != nil {
 		sa.m.Stats.Decrypt++

@@ -151,6 +151,7 @@ func (sa *IKESA) handleInitResponse(msg *wire.Message, payloads []wire.Payload) 
 		return sa.fail("peer answered with key exchange %v, the proposal says %v", ke.Method, wire.KEMethod(neg.group))
 	}
 	secret, err := sa.kex.SharedSecret(ke.Data)
+	sa.kex = nil // the private value has served its purpose
 	if err != nil {
 		return sa.fail("key exchange with %s: %v", sa.Remote, err)
 	}

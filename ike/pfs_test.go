@@ -80,3 +80,24 @@ func TestPFSNotAskedInIKEAuth(t *testing.T) {
 		t.Fatalf("first child %s group %d", c.State(), c.Group)
 	}
 }
+
+// The initiator holds its IKE_SA_INIT private value only until the shared
+// secret is computed.
+func TestInitiatorDropsKeyExchangePrivate(t *testing.T) {
+	p := newPair(t, siteConfig(t, 1, 2), siteConfig(t, 2, 1), testPSK, testPSK)
+	if err := p.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	sa := onlySA(t, p.a)
+	if sa.kex == nil {
+		t.Fatal("no key exchange while IKE_SA_INIT is in flight")
+	}
+	kex := sa.kex
+	p.pump()
+	if sa.State() != "ESTABLISHED" || sa.kex != nil {
+		t.Fatalf("state %s, key exchange still held: %v", sa.State(), sa.kex != nil)
+	}
+	if _, err := kex.SharedSecret(kex.PublicValue()); err == nil {
+		t.Fatal("the dropped key exchange still computes a secret")
+	}
+}

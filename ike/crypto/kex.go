@@ -33,6 +33,10 @@ const (
 // ML-KEM key or ciphertext.
 var ErrInvalidPublicValue = errors.New("invalid key exchange data")
 
+// ErrKeyExchangeDone is returned by SharedSecret once the shared secret was
+// computed and the private value dropped.
+var ErrKeyExchangeDone = errors.New("key exchange already completed, private value dropped")
+
 // KeyExchange is one side's state of a key exchange method: a Diffie-Hellman
 // group or a KEM (RFC 9370). The initiator of an exchange creates one with
 // NewKeyExchange, sends PublicValue in its KE payload and feeds the peer's KE
@@ -51,7 +55,9 @@ type KeyExchange interface {
 	// ECP point x | y, the X25519 public key, or the ML-KEM encapsulation key.
 	PublicValue() []byte
 	// SharedSecret validates the peer's Key Exchange Data (for a KEM: the
-	// ciphertext) and returns the shared secret.
+	// ciphertext) and returns the shared secret. It succeeds once: the
+	// private value is dropped as soon as the secret is computed, so it
+	// cannot outlive its use (later calls return ErrKeyExchangeDone).
 	SharedSecret(peer []byte) ([]byte, error)
 }
 
@@ -241,6 +247,9 @@ func (k *modpKE) Method() uint16      { return k.method }
 func (k *modpKE) PublicValue() []byte { return bytes.Clone(k.pub) }
 
 func (k *modpKE) SharedSecret(peer []byte) ([]byte, error) {
+	if k.x == nil {
+		return nil, ErrKeyExchangeDone
+	}
 	if len(peer) != k.grp.size {
 		return nil, fmt.Errorf("MODP group %d: %d octets, want %d: %w", k.method, len(peer), k.grp.size, ErrInvalidPublicValue)
 	}
@@ -253,7 +262,10 @@ func (k *modpKE) SharedSecret(peer []byte) ([]byte, error) {
 	if y.IsZero()|y.IsOne()|y.IsMinusOne(k.grp.p) == 1 {
 		return nil, fmt.Errorf("MODP group %d: value not in (1, p-1): %w", k.method, ErrInvalidPublicValue)
 	}
-	return bigmod.NewNat().Exp(y, k.x, k.grp.p).Bytes(k.grp.p), nil
+	s := bigmod.NewNat().Exp(y, k.x, k.grp.p).Bytes(k.grp.p)
+	clear(k.x)
+	k.x = nil
+	return s, nil
 }
 
 // --- ECP groups (RFC 5903) and Curve25519 (RFC 8031) ---
@@ -262,7 +274,8 @@ type ecdhKE struct {
 	method uint16
 	curve  ecdh.Curve
 	priv   *ecdh.PrivateKey
-	coord  int // octets of one coordinate; 0 for X25519
+	pub    []byte // Key Exchange Data, kept after priv is dropped
+	coord  int    // octets of one coordinate; 0 for X25519
 }
 
 func newECDH(method uint16, rand io.Reader) (*ecdhKE, error) {
@@ -294,7 +307,11 @@ func newECDH(method uint16, rand io.Reader) (*ecdhKE, error) {
 		b[0] &= mask
 		priv, err := k.curve.NewPrivateKey(b)
 		if err == nil {
-			k.priv = priv
+			k.priv, k.pub = priv, priv.PublicKey().Bytes()
+			if k.coord != 0 {
+				// Uncompressed SEC1 point without the 0x04 prefix (RFC 5903 section 7).
+				k.pub = k.pub[1:]
+			}
 			return k, nil
 		}
 	}
@@ -303,16 +320,12 @@ func newECDH(method uint16, rand io.Reader) (*ecdhKE, error) {
 
 func (k *ecdhKE) Method() uint16 { return k.method }
 
-func (k *ecdhKE) PublicValue() []byte {
-	pub := k.priv.PublicKey().Bytes()
-	if k.coord != 0 {
-		// Uncompressed SEC1 point without the 0x04 prefix (RFC 5903 section 7).
-		return pub[1:]
-	}
-	return pub
-}
+func (k *ecdhKE) PublicValue() []byte { return k.pub }
 
 func (k *ecdhKE) SharedSecret(peer []byte) ([]byte, error) {
+	if k.priv == nil {
+		return nil, ErrKeyExchangeDone
+	}
 	want := 2 * k.coord
 	if k.coord == 0 {
 		want = 32
@@ -335,6 +348,7 @@ func (k *ecdhKE) SharedSecret(peer []byte) ([]byte, error) {
 		// section 2.3, RFC 7748 section 6.1).
 		return nil, fmt.Errorf("key exchange method %d: %v: %w", k.method, err, ErrInvalidPublicValue)
 	}
+	k.priv = nil
 	return s, nil
 }
 
@@ -344,6 +358,7 @@ type mlkemKE struct {
 	method uint16
 	dk768  *mlkem.DecapsulationKey768
 	dk1024 *mlkem.DecapsulationKey1024
+	ek     []byte // encapsulation key, kept after the decapsulation key is dropped
 }
 
 func newMLKEM(method uint16, rand io.Reader) (*mlkemKE, error) {
@@ -362,23 +377,26 @@ func newMLKEM(method uint16, rand io.Reader) (*mlkemKE, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ML-KEM: %w", err)
 	}
+	if k.dk768 != nil {
+		k.ek = k.dk768.EncapsulationKey().Bytes()
+	} else {
+		k.ek = k.dk1024.EncapsulationKey().Bytes()
+	}
 	return k, nil
 }
 
 func (k *mlkemKE) Method() uint16 { return k.method }
 
-func (k *mlkemKE) PublicValue() []byte {
-	if k.dk768 != nil {
-		return k.dk768.EncapsulationKey().Bytes()
-	}
-	return k.dk1024.EncapsulationKey().Bytes()
-}
+func (k *mlkemKE) PublicValue() []byte { return k.ek }
 
 func (k *mlkemKE) SharedSecret(ciphertext []byte) ([]byte, error) {
 	var (
 		s   []byte
 		err error
 	)
+	if k.dk768 == nil && k.dk1024 == nil {
+		return nil, ErrKeyExchangeDone
+	}
 	if k.dk768 != nil {
 		if len(ciphertext) != mlkem.CiphertextSize768 {
 			return nil, fmt.Errorf("ML-KEM-768 ciphertext of %d octets: %w", len(ciphertext), ErrInvalidPublicValue)
@@ -393,5 +411,6 @@ func (k *mlkemKE) SharedSecret(ciphertext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ML-KEM decapsulate: %w", ErrInvalidPublicValue)
 	}
+	k.dk768, k.dk1024 = nil, nil
 	return s, nil
 }

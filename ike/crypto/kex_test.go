@@ -80,10 +80,22 @@ func TestECPKnownAnswers(t *testing.T) {
 			t.Errorf("group %d: responder side differs from RFC 5903", c.method)
 		}
 
+		// The private value is gone once the secret is computed.
+		if _, err := ke.SharedSecret(gr); !errors.Is(err, ErrKeyExchangeDone) {
+			t.Errorf("group %d: second SharedSecret: %v", c.method, err)
+		}
+		if !bytes.Equal(ke.PublicValue(), gi) {
+			t.Errorf("group %d: public value changed after completion", c.method)
+		}
+
 		// Peer validation: not on the curve, wrong length, the SEC1 prefix.
 		bad := bytes.Clone(gr)
 		bad[len(bad)-1] ^= 1
 		for _, peer := range [][]byte{bad, gr[:len(gr)-1], append([]byte{4}, gr...), make([]byte, len(gr))} {
+			ke, err := NewKeyExchange(c.method, bytes.NewReader(unhex(t, c.i)))
+			if err != nil {
+				t.Fatal(err)
+			}
 			if _, err := ke.SharedSecret(peer); !errors.Is(err, ErrInvalidPublicValue) {
 				t.Errorf("group %d: bad peer value accepted (%v)", c.method, err)
 			}
@@ -125,10 +137,12 @@ func TestX25519KnownAnswers(t *testing.T) {
 		"0100000000000000000000000000000000000000000000000000000000000000",
 		"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
 	} {
+		alice, _ := NewKeyExchange(KECurve25519, bytes.NewReader(unhex(t, "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")))
 		if _, err := alice.SharedSecret(unhex(t, low)); !errors.Is(err, ErrInvalidPublicValue) {
 			t.Errorf("low-order point %s accepted (%v)", low, err)
 		}
 	}
+	alice, _ = NewKeyExchange(KECurve25519, bytes.NewReader(unhex(t, "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")))
 	if _, err := alice.SharedSecret(make([]byte, 31)); !errors.Is(err, ErrInvalidPublicValue) {
 		t.Errorf("31-octet value accepted")
 	}
@@ -215,9 +229,20 @@ func TestMODPAgreementAndValidation(t *testing.T) {
 			"short": bPub[1:],
 			"long":  append([]byte{0}, bPub...),
 		} {
+			a, err := NewKeyExchange(m, seeded(uint64(m)))
+			if err != nil {
+				t.Fatal(err)
+			}
 			if _, err := a.SharedSecret(v); !errors.Is(err, ErrInvalidPublicValue) {
 				t.Errorf("group %d: peer value %s accepted (%v)", m, name, err)
 			}
+		}
+		if _, err := a.SharedSecret(val(big.NewInt(2))); !errors.Is(err, ErrKeyExchangeDone) {
+			t.Errorf("group %d: SharedSecret after completion: %v", m, err)
+		}
+		a, err = NewKeyExchange(m, seeded(uint64(m)))
+		if err != nil {
+			t.Fatal(err)
 		}
 		if _, err := a.SharedSecret(val(big.NewInt(2))); err != nil {
 			t.Errorf("group %d: generator rejected: %v", m, err)
@@ -248,6 +273,12 @@ func TestMLKEM(t *testing.T) {
 		got, err := ke.SharedSecret(ct)
 		if err != nil || !bytes.Equal(got, secret) || len(secret) != 32 {
 			t.Fatalf("ML-KEM %d: decapsulated %x, encapsulated %x, %v", m, got, secret, err)
+		}
+		if _, err := ke.SharedSecret(ct); !errors.Is(err, ErrKeyExchangeDone) {
+			t.Errorf("second decapsulation: %v", err)
+		}
+		if ke, err = NewKeyExchange(m, seeded(1)); err != nil {
+			t.Fatal(err)
 		}
 		if _, err := ke.SharedSecret(ct[1:]); !errors.Is(err, ErrInvalidPublicValue) {
 			t.Errorf("short ciphertext: %v", err)

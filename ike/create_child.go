@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
-	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 )
@@ -145,7 +144,6 @@ func (sa *IKESA) handleCreateChildRequest(msg *wire.Message, payloads []wire.Pay
 	sa.respond(wire.CREATE_CHILD_SA, id, resp)
 }
 
-var _ = proposal.Format
 
 // pfsSecrets completes the key exchange a CREATE_CHILD_SA request started
 // (PFS): the response must carry a KE payload of the same method. Without

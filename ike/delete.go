@@ -115,4 +115,3 @@ func (sa *IKESA) handleInformational(msg *wire.Message, payloads []wire.Payload)
 	}
 }
 
-var _ = fmt.Sprint

@@ -144,7 +144,6 @@ func (sa *IKESA) handleCreateChildRequest(msg *wire.Message, payloads []wire.Pay
 	sa.respond(wire.CREATE_CHILD_SA, id, resp)
 }
 
-
 // pfsSecrets completes the key exchange a CREATE_CHILD_SA request started
 // (PFS): the response must carry a KE payload of the same method. Without
 // one started it returns nothing.

@@ -114,4 +114,3 @@ func (sa *IKESA) handleInformational(msg *wire.Message, payloads []wire.Payload)
 		sa.childClosedByPeer(c)
 	}
 }
-

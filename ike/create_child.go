@@ -100,13 +100,12 @@ func (sa *IKESA) handleCreateChildRequest(msg *wire.Message, payloads []wire.Pay
 		return
 	}
 	ke := payloadOf[*wire.KE](payloads)
-	cc, chosen, _, _, _, fail, why := sa.negotiateChildAsResponder(sa.cfg, payloads, true)
+	_, chosen, _, _, _, fail, why := sa.negotiateChildAsResponder(sa.cfg, payloads, true)
 	if fail != 0 {
 		sa.log.Warn(why, "remote", sa.Remote)
 		refuse(fail, nil)
 		return
 	}
-	_ = cc
 	var secrets [][]byte
 	var kePayload *wire.KE
 	if g, ok := chosen.KEMethod(); ok {

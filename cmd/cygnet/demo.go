@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -81,6 +82,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The daemons die with the demo, also a killed one (their parent-death
+	// signal). That signal fires when the thread that forked them exits, so
+	// the demo keeps its thread until the daemons are stopped.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 
 	tmp, err := os.MkdirTemp("", "cygnet-demo-")
 	if err != nil {
@@ -144,6 +150,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		}
 		defer logf.Close()
 		h.daemon.Stdout, h.daemon.Stderr = logf, logf
+		h.daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := h.daemon.Start(); err != nil {
 			return fmt.Errorf("start daemon in %s: %w", h.ns, err)
 		}

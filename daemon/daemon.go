@@ -1,6 +1,9 @@
 // Package daemon wires cygnet together: configuration -> IKE -> SAD/SPD ->
 // data plane, the control socket, reloads and signals. All IKE work runs on
-// one goroutine, the event loop, so the state machine needs no locks.
+// one goroutine, the event loop, so the state machine needs no locks. A panic
+// in one step of the loop (one IKE message, one control request, one timer
+// round) is recovered, logged with its stack and counted in stats: it costs
+// that step, not the daemon and every tunnel.
 package daemon
 
 import (

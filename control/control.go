@@ -49,7 +49,9 @@ type Response struct {
 	Stats   json.RawMessage `json:"stats,omitempty"`
 }
 
-// IKESA is one IKE SA as list-sas shows it.
+// IKESA is one IKE SA as list-sas shows it. Every field is always present in
+// the JSON, with an empty value where it does not apply: scripts read these
+// names as a contract.
 type IKESA struct {
 	Name         string    `json:"name"`
 	UniqueID     uint32    `json:"uniqueid"`
@@ -66,7 +68,7 @@ type IKESA struct {
 	ResponderSPI string    `json:"responder_spi"`
 	EncrAlg      string    `json:"encr_alg"`
 	EncrKeysize  int       `json:"encr_keysize"`
-	IntegAlg     string    `json:"integ_alg,omitempty"`
+	IntegAlg     string    `json:"integ_alg"` // "" with an AEAD
 	PRFAlg       string    `json:"prf_alg"`
 	DHGroup      string    `json:"dh_group"`
 	NATLocal     bool      `json:"nat_local"`
@@ -88,8 +90,8 @@ type ChildSA struct {
 	SPIOut      string   `json:"spi_out"`
 	EncrAlg     string   `json:"encr_alg"`
 	EncrKeysize int      `json:"encr_keysize"`
-	IntegAlg    string   `json:"integ_alg,omitempty"`
-	DHGroup     string   `json:"dh_group,omitempty"`
+	IntegAlg    string   `json:"integ_alg"` // "" with an AEAD
+	DHGroup     string   `json:"dh_group"`  // "" without PFS
 	ESN         bool     `json:"esn"`
 	BytesIn     uint64   `json:"bytes_in"`
 	PacketsIn   uint64   `json:"packets_in"`

@@ -1,12 +1,14 @@
 // Package daemon wires cygnet together: configuration -> IKE -> SAD/SPD ->
 // data plane, the control socket, reloads and signals. All IKE work runs on
-// one goroutine, the event loop, so the state machine needs no locks.
+// one goroutine, the event loop, so the state machine needs no locks. A panic
+// in one step of the loop (one IKE message, one control request, one timer
+// round) is recovered, logged with its stack and counted in stats: it costs
+// that step, not the daemon and every tunnel.
 package daemon
 
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -18,6 +20,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/auth"
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/control"
+	"github.com/cygnet-ipsec/cygnet/dataplane"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/sad"
 )
@@ -52,7 +55,7 @@ type PacketPath interface {
 	Expire(now time.Time)
 	ChildOf(id sad.ID) (uint32, bool)
 	// Stats returns the data plane's packet counters.
-	Stats() any
+	Stats() dataplane.Stats
 	// Protect keeps the connections' remote subnets unreachable unless a
 	// Child SA carries them.
 	Protect(conns []*ike.PeerConfig) error
@@ -93,6 +96,7 @@ type Daemon struct {
 	updown  *updowns
 	reqs    chan ctlCall
 	waiters []*waiter
+	panics  panicCounters
 }
 
 type ctlCall struct {
@@ -184,18 +188,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			return d.shutdown("signal " + s.String())
 		case dg := <-d.path.IKE():
-			d.mgr.HandleIKE(dg.Data, dg.Local, dg.Remote)
+			d.handleIKE(dg)
 		case call := <-d.reqs:
-			d.dispatch(call)
+			d.dispatchGuarded(call)
 		case ev := <-d.path.Lifetimes():
-			d.lifetimeEvent(ev)
+			d.guardIKE("an SA lifetime event", func() { d.lifetimeEvent(ev) })
 		case ev := <-dpEvents:
-			d.dataplaneEvent(ev)
+			d.guardIKE("a data plane event", func() { d.dataplaneEvent(ev) })
 		case <-timer.C:
-			d.path.Expire(time.Now())
-			d.mgr.Tick()
+			d.guardIKE("the IKE timers", func() {
+				d.path.Expire(time.Now())
+				d.mgr.Tick()
+			})
 		}
-		d.afterStep()
+		d.guardIKE("IKE events", d.afterStep)
 		next := time.Second
 		if dl := d.mgr.NextDeadline(); !dl.IsZero() {
 			next = min(next, max(time.Until(dl), time.Millisecond))
@@ -321,7 +327,12 @@ func (d *Daemon) afterStep() {
 
 // handle runs on the control socket's goroutines and hands the request to
 // the event loop.
-func (d *Daemon) handle(req control.Request) control.Response {
+func (d *Daemon) handle(req control.Request) (resp control.Response) {
+	defer func() {
+		if d.recovered(recover(), &d.panics.control, "a control request", "command", req.Command) {
+			resp = control.Response{Error: fmt.Sprintf("internal error handling %q (logged)", req.Command)}
+		}
+	}()
 	reply := make(chan control.Response, 1)
 	select {
 	case d.reqs <- ctlCall{req, reply}:
@@ -387,10 +398,7 @@ func (d *Daemon) dispatch(call ctlCall) {
 		}
 		call.reply <- control.Response{Message: "rekey started"}
 	case control.CmdStats:
-		b, err := json.Marshal(struct {
-			IKE       json.RawMessage `json:"ike"`
-			Dataplane any             `json:"dataplane"`
-		}{d.mgr.StatsJSON(), d.path.Stats()})
+		b, err := d.stats()
 		if err != nil {
 			call.reply <- control.Response{Error: err.Error()}
 			return

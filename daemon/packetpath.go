@@ -138,7 +138,7 @@ func (p *packetPath) Protect(conns []*ike.PeerConfig) error {
 func (p *packetPath) IKE() <-chan IKEDatagram { return p.ike }
 
 // Stats returns the data plane's drop and traffic counters.
-func (p *packetPath) Stats() any { return p.dp.Stats() }
+func (p *packetPath) Stats() dataplane.Stats { return p.dp.Stats() }
 
 func (p *packetPath) SendIKE(msg []byte, local, remote netip.AddrPort) error {
 	return p.dp.SendIKE(msg, local, remote)

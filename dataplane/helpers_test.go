@@ -22,7 +22,6 @@ type linkSpec struct {
 	netsA, netsB []netip.Prefix // protected on each side
 	spiBase      uint32
 	portA        uint16 // A's NAT-T port as B sees it (encap)
-	noReplay     bool   // inbound SAs without anti-replay (benchmarks)
 }
 
 // site is one end: its SPD, route and SAs.
@@ -53,9 +52,6 @@ func newTransform(t testing.TB, seed byte) transform.ESP {
 func newESP(t testing.TB, dir ipsec.Direction, spi uint32, seed byte, s linkSpec, src, dst netip.Addr, sport, dport uint16) *esp.SA {
 	t.Helper()
 	cfg := esp.Config{SPI: spi, Mode: s.mode, Direction: dir, Transform: newTransform(t, seed), Src: src, Dst: dst, ReplayWindow: 128}
-	if s.noReplay {
-		cfg.ReplayWindow = 0
-	}
 	if s.encap {
 		cfg.UDP = &esp.UDPEncap{SrcPort: sport, DstPort: dport}
 	}

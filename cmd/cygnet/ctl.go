@@ -169,8 +169,12 @@ func cmdListConns(args []string, socket string, out io.Writer) error {
 	return nil
 }
 
+// cmdStats prints the daemon's counters. They are JSON either way; --json is
+// accepted so that scripts can ask for it as they do of list-sas.
 func cmdStats(args []string, socket string, out io.Writer) error {
-	if err := parse(newFlags("stats"), args); err != nil {
+	fs := newFlags("stats")
+	fs.Bool("json", true, "print JSON (the only format)")
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	resp, err := control.Call(socket, control.Request{Command: control.CmdStats}, callTimeout)

@@ -9,26 +9,47 @@ import (
 	"github.com/cygnet-ipsec/cygnet/netcfg"
 )
 
+// daemonArgs are the daemon command's settings.
+type daemonArgs struct {
+	config, socket, tun string
+	debug               bool
+}
+
+// parseDaemonArgs reads the daemon command's flags. The control socket may
+// be given before the command (`cygnet --socket PATH daemon`), arriving here
+// as socket, or as the daemon's own flag (`cygnet daemon --config FILE
+// --socket PATH`, the form the documentation and scripts use); the daemon's
+// own flag wins.
+func parseDaemonArgs(args []string, socket string) (daemonArgs, error) {
+	a := daemonArgs{socket: socket}
+	fs := newFlags("daemon")
+	fs.StringVar(&a.config, "config", "/etc/swanctl/swanctl.conf", "swanctl.conf to load")
+	fs.StringVar(&a.socket, "socket", socket, "control socket to listen on")
+	fs.StringVar(&a.tun, "tun", "cygnet0", "name of the TUN device")
+	fs.BoolVar(&a.debug, "debug", false, "log IKE details")
+	if err := parse(fs, args); err != nil {
+		return daemonArgs{}, err
+	}
+	return a, nil
+}
+
 // cmdDaemon runs the daemon in the foreground until SIGTERM.
 func cmdDaemon(args []string, socket string, stderr io.Writer) error {
-	fs := newFlags("daemon")
-	conf := fs.String("config", "/etc/swanctl/swanctl.conf", "swanctl.conf to load")
-	tunName := fs.String("tun", "cygnet0", "name of the TUN device")
-	debug := fs.Bool("debug", false, "log IKE details")
-	if err := parse(fs, args); err != nil {
+	a, err := parseDaemonArgs(args, socket)
+	if err != nil {
 		return err
 	}
 	level := slog.LevelInfo
-	if *debug {
+	if a.debug {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	d, err := daemon.New(daemon.Options{ConfigPath: *conf, SocketPath: socket, Log: log}, func() (daemon.PacketPath, error) {
+	d, err := daemon.New(daemon.Options{ConfigPath: a.config, SocketPath: a.socket, Log: log}, func() (daemon.PacketPath, error) {
 		routes, err := netcfg.New(netcfg.Config{})
 		if err != nil {
 			return nil, err
 		}
-		return daemon.NewPacketPath(*tunName, routes, log)
+		return daemon.NewPacketPath(a.tun, routes, log)
 	})
 	if err != nil {
 		return err

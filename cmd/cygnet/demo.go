@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -81,6 +82,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The daemons die with the demo, also a killed one (their parent-death
+	// signal). That signal fires when the thread that forked them exits, so
+	// the demo keeps its thread until the daemons are stopped.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 
 	tmp, err := os.MkdirTemp("", "cygnet-demo-")
 	if err != nil {
@@ -144,6 +150,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		}
 		defer logf.Close()
 		h.daemon.Stdout, h.daemon.Stderr = logf, logf
+		h.daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := h.daemon.Start(); err != nil {
 			return fmt.Errorf("start daemon in %s: %w", h.ns, err)
 		}
@@ -162,10 +169,19 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	say("tunnel up in %v", time.Since(start).Round(time.Millisecond))
 
 	say("ping from %s to %s through the tunnel:", a.host, b.host)
-	ping := exec.CommandContext(ctx, "ip", "netns", "exec", a.ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", a.host, b.host)
+	ping := exec.CommandContext(ctx, "ip", "netns", "exec", a.ns, "ping", "-c", fmt.Sprint(demoPings), "-i", "0.2", "-W", "2", "-I", a.host, b.host)
 	ping.Stdout, ping.Stderr = stdout, stderr
 	if err := ping.Run(); err != nil {
 		return fmt.Errorf("ping through the tunnel failed: %w", err)
+	}
+	// An answered ping proves only that the hosts reach each other; the
+	// Child SA's counters show that ESP carried it.
+	pktsOut, pktsIn, err := demoChildPackets(a.socket)
+	if err != nil {
+		return err
+	}
+	if pktsOut < demoPings || pktsIn < demoPings {
+		return fmt.Errorf("the ping was answered, but the Child SA sealed %d and opened %d packets (want %d each): it did not go through the tunnel", pktsOut, pktsIn, demoPings)
 	}
 	say("cygnet list-sas in %s:", a.ns)
 	if err := cmdListSAs(nil, a.socket, stdout); err != nil {
@@ -175,8 +191,25 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		say("running until Ctrl-C; try: %s --socket %s list-sas", self, a.socket)
 		<-ctx.Done()
 	}
-	say("demo finished: the tunnel carried the ping")
+	say("demo finished: the tunnel carried the ping (ESP: %d packets sealed, %d opened)", pktsOut, pktsIn)
 	return nil
+}
+
+// demoPings is how many echo requests the demo sends.
+const demoPings = 3
+
+// demoChildPackets returns the packets the demo's Child SA sealed and opened.
+func demoChildPackets(socket string) (out, in uint64, err error) {
+	resp, err := control.Call(socket, control.Request{Command: control.CmdListSAs}, callTimeout)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list-sas after the ping: %w", err)
+	}
+	for _, sa := range resp.IKESAs {
+		for _, c := range sa.ChildSAs {
+			out, in = out+c.PacketsOut, in+c.PacketsIn
+		}
+	}
+	return out, in, nil
 }
 
 func waitSocket(ctx context.Context, path string, timeout time.Duration) error {

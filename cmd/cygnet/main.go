@@ -1,6 +1,7 @@
 // Command cygnet is the cygnet IPsec daemon and its control tool.
 //
 //	cygnet daemon --config FILE [--socket PATH]
+//	cygnet [--socket PATH] stats [--json]
 //	cygnet [--socket PATH] list-sas [--json] | list-conns [--json]
 //	cygnet [--socket PATH] initiate --child NAME | --ike NAME
 //	cygnet [--socket PATH] terminate --ike NAME | --child NAME
@@ -23,7 +24,8 @@ import (
 const usage = `usage: cygnet [--socket PATH] COMMAND [ARGS]
 
 commands:
-  daemon --config FILE      run the IKE daemon and data plane in the foreground
+  daemon --config FILE [--socket PATH] [--tun NAME] [--debug]
+                            run the IKE daemon and data plane in the foreground
   list-sas [--json]         show the IKE and Child SAs
   list-conns [--json]       show the loaded connections
   initiate --child NAME [--ike NAME] | --ike NAME
@@ -33,7 +35,7 @@ commands:
   rekey --child NAME | --ike NAME [--reauth]
                             rekey a Child SA or an IKE SA (or reauthenticate it)
   reload                    re-read the configuration (as SIGHUP does)
-  stats                     IKE and data plane counters (drops by reason), as JSON
+  stats [--json]            IKE and data plane counters (drops by reason), as JSON
   check-config FILE         validate a swanctl.conf without a daemon
   demo                      two namespaces, two daemons, a tunnel, a ping
   selftest                  seal and open traffic with every algorithm and mode

@@ -137,7 +137,7 @@ func TestListSAsJSONFieldNames(t *testing.T) {
 	for _, k := range []string{"name", "uniqueid", "state", "version", "local_host", "local_port", "local_id", "remote_host",
 		"remote_port", "remote_id", "initiator", "encr_alg", "encr_keysize", "integ_alg", "prf_alg", "dh_group", "nat_local",
 		"nat_remote", "established", "rekey_time", "child_sas"} {
-		if _, ok := sas[0][k]; !ok && k != "integ_alg" {
+		if _, ok := sas[0][k]; !ok {
 			t.Errorf("IKE SA lacks %q", k)
 		}
 	}
@@ -147,13 +147,48 @@ func TestListSAsJSONFieldNames(t *testing.T) {
 	}
 	child := children[0].(map[string]any)
 	for _, k := range []string{"name", "uniqueid", "state", "mode", "protocol", "encap", "spi_in", "spi_out", "encr_alg",
-		"encr_keysize", "bytes_in", "packets_in", "bytes_out", "packets_out", "rekey_time", "life_time", "local_ts", "remote_ts"} {
+		"encr_keysize", "integ_alg", "dh_group", "bytes_in", "packets_in", "bytes_out", "packets_out", "rekey_time",
+		"life_time", "local_ts", "remote_ts"} {
 		if _, ok := child[k]; !ok {
 			t.Errorf("Child SA lacks %q", k)
 		}
 	}
 	if ts, _ := child["local_ts"].([]any); len(ts) != 1 || ts[0] != "10.1.0.0/16" {
 		t.Errorf("local_ts %v", child["local_ts"])
+	}
+	// With an AEAD and without PFS the fields are there, empty.
+	if sas[0]["integ_alg"] != "" || child["integ_alg"] != "" || child["dh_group"] != "" {
+		t.Errorf("integ_alg %q / %q, dh_group %q; want empty strings", sas[0]["integ_alg"], child["integ_alg"], child["dh_group"])
+	}
+}
+
+// stats takes --json as list-sas does, and prints the daemon's counters.
+func TestStatsJSON(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "c.sock")
+	l, err := control.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go control.Serve(ctx, l, func(req control.Request) control.Response {
+		if req.Command != control.CmdStats {
+			return control.Response{Error: "unexpected " + req.Command}
+		}
+		return control.Response{Stats: json.RawMessage(`{"ike_sas":1,"drops":{"replay":2}}`)}
+	})
+	for _, args := range [][]string{{"stats"}, {"stats", "--json"}} {
+		code, out, errOut := runCmd(append([]string{"--socket", sock}, args...)...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d: %s", args, code, errOut)
+		}
+		var st struct {
+			IKESAs int `json:"ike_sas"`
+			Drops  struct{ Replay int }
+		}
+		if err := json.Unmarshal([]byte(out), &st); err != nil || st.IKESAs != 1 || st.Drops.Replay != 2 {
+			t.Errorf("%q: %v %+v\n%s", args, err, st, out)
+		}
 	}
 }
 
@@ -192,5 +227,48 @@ func TestCheckConfigRefusesOnlyUnimplementedValues(t *testing.T) {
 	code, out, _ := runCmd("check-config", path)
 	if code != 1 || !strings.Contains(out, path+":4: connections.home.mobike: not implemented by cygnet yet (MOBIKE") {
 		t.Fatalf("mobike = yes: exit %d\n%s", code, out)
+	}
+}
+
+// The daemon takes its control socket either before the command, as every
+// control command does, or as its own flag in the order the documentation
+// gives: `cygnet daemon --config FILE --socket PATH`.
+func TestDaemonSocketFlagBothForms(t *testing.T) {
+	for _, tc := range []struct {
+		args         []string
+		config, sock string
+	}{
+		{[]string{"--socket", "/g.sock", "daemon", "--config", "/c.conf"}, "/c.conf", "/g.sock"},
+		{[]string{"daemon", "--config", "/c.conf", "--socket", "/d.sock"}, "/c.conf", "/d.sock"},
+		{[]string{"daemon", "--config", "/c.conf", "--socket=/e.sock"}, "/c.conf", "/e.sock"},
+		{[]string{"daemon", "--socket", "/f.sock", "--config=/c.conf"}, "/c.conf", "/f.sock"},
+		{[]string{"--socket=/g.sock", "daemon", "--socket", "/h.sock"}, "/etc/swanctl/swanctl.conf", "/h.sock"},
+		{[]string{"daemon"}, "/etc/swanctl/swanctl.conf", control.DefaultSocket},
+	} {
+		// run's own parsing of the global flags, then the daemon's.
+		global := control.DefaultSocket
+		args := tc.args
+		for args[0] != "daemon" {
+			if v, ok := strings.CutPrefix(args[0], "--socket="); ok {
+				global, args = v, args[1:]
+			} else {
+				global, args = args[1], args[2:]
+			}
+		}
+		a, err := parseDaemonArgs(args[1:], global)
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if a.config != tc.config || a.socket != tc.sock {
+			t.Errorf("%q: config %q socket %q, want %q %q", tc.args, a.config, a.socket, tc.config, tc.sock)
+		}
+	}
+	// Through run: the daemon form with its own --socket gets as far as
+	// loading the configuration (a usage error would exit 2).
+	missing := filepath.Join(t.TempDir(), "missing.conf")
+	code, _, errOut := runCmd("daemon", "--config", missing, "--socket", filepath.Join(t.TempDir(), "s.sock"))
+	if code != 1 || !strings.Contains(errOut, "missing.conf") {
+		t.Errorf("daemon --config MISSING --socket PATH: exit %d, stderr %q; want exit 1 naming the file", code, errOut)
 	}
 }

@@ -81,6 +81,11 @@ func NewPair(t testing.TB, opts PairOptions) *Pair {
 		p.R = prefix + "-r"
 		p.LocalA, p.LocalA6 = NATInsideA, NATInsideA6
 	}
+	if removed, err := sweepOnceStale(); err != nil {
+		t.Logf("testnet: removing stale namespaces: %v", err)
+	} else if len(removed) > 0 {
+		t.Logf("testnet: removed namespaces left by dead test processes: %s", strings.Join(removed, " "))
+	}
 	for _, ns := range p.Namespaces() {
 		if NamespaceExists(ns) {
 			t.Fatalf("testnet: namespace %s already exists", ns)
@@ -144,6 +149,9 @@ func (p *Pair) setup(opts PairOptions) error {
 		add("-n", ns, "addr", "add", host6.String()+"/128", "dev", "lo")
 	}
 	for _, ns := range p.Namespaces() {
+		if err := markNamespace(ns); err != nil {
+			return err
+		}
 		add("netns", "add", ns)
 	}
 	if !p.NAT {
@@ -200,6 +208,7 @@ func (p *Pair) remove() error {
 	var errs []error
 	for _, ns := range p.Namespaces() {
 		if !NamespaceExists(ns) {
+			unmarkNamespace(ns)
 			continue
 		}
 		if err := killNamespaceProcesses(ns); err != nil {
@@ -207,7 +216,9 @@ func (p *Pair) remove() error {
 		}
 		if _, err := ip("netns", "del", ns); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		unmarkNamespace(ns)
 	}
 	return errors.Join(errs...)
 }

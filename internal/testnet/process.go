@@ -29,7 +29,8 @@ type Process struct {
 
 // StartProcess starts `ip netns exec ns args...` in its own process group.
 // The process is stopped at test cleanup (SIGTERM, SIGKILL after 3 s) and
-// its output is logged when the test failed.
+// its output is logged when the test failed; it dies with the test process
+// if that ends without cleaning up.
 func StartProcess(t testing.TB, ns string, args ...string) *Process {
 	t.Helper()
 	if len(args) == 0 {
@@ -46,7 +47,7 @@ func StartProcess(t testing.TB, ns string, args ...string) *Process {
 	cmd.Stderr = f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr := &Process{NS: ns, Args: args, LogPath: f.Name(), cmd: cmd, done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
+	if err := startWithParent(cmd); err != nil {
 		t.Fatalf("testnet: start %s in %s: %v", strings.Join(args, " "), ns, err)
 	}
 	go func() {

@@ -155,7 +155,9 @@ swanctl {
 	s.cmd.Stdout = out
 	s.cmd.Stderr = out
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
+	// charon dies with the test process, also one killed by go test
+	// -timeout.
+	if err := startWithParent(s.cmd); err != nil {
 		return fmt.Errorf("start charon: %w", err)
 	}
 	go func() {

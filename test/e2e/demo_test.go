@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,8 @@ import (
 )
 
 // TestDemo runs `cygnet demo` as a new user would: it must exit 0, show
-// the ping through the tunnel answered, and leave no namespace and no
-// daemon behind.
+// the ping through the tunnel answered and counted by the Child SA, and
+// leave no namespace and no daemon behind.
 func TestDemo(t *testing.T) {
 	testnet.RequireRoot(t)
 	testnet.RequireTools(t, "ping")
@@ -43,6 +44,17 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(text, "the tunnel carried the ping") {
 		t.Error("the demo does not say the tunnel carried the ping")
+	}
+	// An answered ping is not proof of a tunnel: the Child SA's counters
+	// in the list-sas the demo prints must show ESP carrying the three
+	// echo requests out and the three replies in.
+	counted := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^\s+(in|out)\s+[0-9a-f]{8},\s+(\d+) bytes,\s+(\d+) packets$`).FindAllStringSubmatch(text, -1) {
+		n, _ := strconv.Atoi(m[3])
+		counted[m[1]] += n
+	}
+	if counted["in"] < 3 || counted["out"] < 3 {
+		t.Errorf("the Child SA counted %d packets out and %d in, want at least 3 each: the ping did not go through ESP", counted["out"], counted["in"])
 	}
 	if m := regexp.MustCompile(`tunnel up in (\S+)`).FindStringSubmatch(text); m != nil {
 		t.Logf("demo tunnel up in %s", m[1])

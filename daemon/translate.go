@@ -24,8 +24,24 @@ func ValidateProposal(kind, s string) error {
 	case "ah":
 		proto = wire.ProtocolAH
 	}
-	_, err := proposal.ParseList(proto, s, proposal.Options{})
+	_, err := parseRunnable(proto, s)
 	return err
+}
+
+// parseRunnable parses a configured proposal list and refuses algorithms
+// the syntax knows but cygnet's IKE or ESP engine cannot run, so that they
+// are refused at load rather than when a tunnel comes up.
+func parseRunnable(proto wire.ProtocolID, s string) ([]proposal.Proposal, error) {
+	ps, err := proposal.ParseList(proto, s, proposal.Options{})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if err := p.Runnable(); err != nil {
+			return nil, fmt.Errorf("%v proposal %q: %w", proto, p.String(), err)
+		}
+	}
+	return ps, nil
 }
 
 // LoadConfig reads a swanctl.conf the way the daemon and check-config do.
@@ -36,7 +52,7 @@ func LoadConfig(path string) (*config.Config, error) {
 func parseProposals(proto wire.ProtocolID, list []config.Proposal) ([]proposal.Proposal, error) {
 	var out []proposal.Proposal
 	for _, p := range list {
-		ps, err := proposal.ParseList(proto, p.Text, proposal.Options{})
+		ps, err := parseRunnable(proto, p.Text)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Pos, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/replay"
 	"github.com/cygnet-ipsec/cygnet/spd"
 )
 
@@ -138,6 +139,12 @@ func refuseUnimplemented(kind, path string, set map[string]config.Pos) error {
 	return errors.Join(errs...)
 }
 
+// maxTFCPadding is the largest tfc_padding cygnet installs: the data plane
+// leaves dataplane.TailRoom (256) octets behind every packet, which also
+// hold the ESP padding (up to 15), the trailer (2) and the ICV (up to 32).
+// TestChildOptionsTakeEffect checks that it fits every transform.
+const maxTFCPadding = 200
+
 // refuseValues reports options whose value (not their mere presence) asks
 // for something cygnet does not do; the defaults, often written out in
 // real configurations, are what cygnet does and pass.
@@ -159,6 +166,12 @@ func refuseValues(c *config.Connection) []error {
 		refuse(ch.Set, p, "policies", !ch.Policies, "policy-less SAs")
 		refuse(ch.Set, p, "sha256_96", ch.SHA256_96, "truncated SHA-256")
 		refuse(ch.Set, p, "icmp", ch.ForwardICMP, "ICMP forwarding")
+		refuse(ch.Set, p, "tfc_padding", ch.TFCPadding == config.TFCPaddingMTU,
+			fmt.Sprintf("padding to the path MTU; the data plane has tail room for up to %d octets of TFC padding, give a size", maxTFCPadding))
+		refuse(ch.Set, p, "tfc_padding", ch.TFCPadding != config.TFCPaddingMTU && ch.TFCPadding > maxTFCPadding,
+			fmt.Sprintf("the data plane has tail room for up to %d octets of TFC padding", maxTFCPadding))
+		refuse(ch.Set, p, "replay_window", ch.ReplayWindow > replay.MaxSize,
+			fmt.Sprintf("replay windows hold up to %d packets", replay.MaxSize))
 	}
 	return errs
 }
@@ -243,7 +256,9 @@ func childConfig(ch *config.Child) (*ike.ChildConfig, error) {
 		RandBytes: ch.RandBytes, RandPackets: ch.RandPackets,
 		ReplayWindow: ch.ReplayWindow, TFCPadding: ch.TFCPadding,
 		StartAction: action(ch.StartAction), CloseAction: action(ch.CloseAction), DPDAction: action(ch.DPDAction),
-		CopyDSCP: ch.CopyDSCP == config.CopyDSCPYes || ch.CopyDSCP == config.CopyDSCPOut, CopyECN: ch.CopyECN, CopyDF: ch.CopyDF,
+		CopyDSCPOut: ch.CopyDSCP == config.CopyDSCPYes || ch.CopyDSCP == config.CopyDSCPOut,
+		CopyDSCPIn:  ch.CopyDSCP == config.CopyDSCPYes || ch.CopyDSCP == config.CopyDSCPIn,
+		CopyECN:     ch.CopyECN, CopyDF: ch.CopyDF,
 		// hostaccess is not in ike.ChildConfig; the daemon's updown runner
 		// reads it from the configuration (updowns.configure).
 		Updown: ch.Updown.Text,

@@ -1,16 +1,20 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/netcfg"
 	"github.com/cygnet-ipsec/cygnet/replay"
 	"github.com/cygnet-ipsec/cygnet/spd"
 )
@@ -65,22 +69,74 @@ func parseProposals(proto wire.ProtocolID, list []config.Proposal) ([]proposal.P
 	return out, nil
 }
 
-// parseAddrs reads local_addrs/remote_addrs: addresses or subnets; %any and
-// host names match anything (host names are resolved when initiating).
-func parseAddrs(vals []config.Value) []netip.Prefix {
-	var out []netip.Prefix
+// lookupHost resolves a host name in local_addrs or remote_addrs; tests
+// replace it. The daemon resolves names when it loads (and reloads) the
+// configuration, so an initiator sends to, and a responder accepts, the
+// addresses the name has then.
+var lookupHost = func(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+}
+
+// resolveTimeout bounds one host name lookup at load.
+const resolveTimeout = 5 * time.Second
+
+// parseAddrs reads local_addrs/remote_addrs as strongSwan matches them:
+// addresses, subnets, ranges a-b (split into the prefixes that cover them
+// exactly), %any4 and %any6 (one address family), %any (anything: nil) and
+// host names, resolved here. A name that does not resolve is an error with
+// its line, never a silent match of any address. hosts are the entries that
+// name one host (an address or a resolved name), which an initiator can
+// send to; ranges and subnets only restrict what a responder accepts.
+func parseAddrs(path, key string, vals []config.Value) (out []netip.Prefix, hosts []netip.Addr, err error) {
 	for _, v := range vals {
 		for f := range strings.FieldsFuncSeq(v.Text, func(r rune) bool { return r == ',' || r == ' ' }) {
 			if a, err := netip.ParseAddr(f); err == nil {
-				out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			} else if p, err := netip.ParsePrefix(f); err == nil {
+				a = a.Unmap()
+				out, hosts = append(out, netip.PrefixFrom(a, a.BitLen())), append(hosts, a)
+				continue
+			}
+			if p, err := netip.ParsePrefix(f); err == nil {
 				out = append(out, p.Masked())
-			} else if strings.HasPrefix(f, "%any") {
-				return nil
+				continue
+			}
+			switch strings.ToLower(f) {
+			case "%any":
+				return nil, nil, nil
+			case "%any4":
+				out = append(out, netip.PrefixFrom(netip.IPv4Unspecified(), 0))
+				continue
+			case "%any6":
+				out = append(out, netip.PrefixFrom(netip.IPv6Unspecified(), 0))
+				continue
+			}
+			if lo, hi, ok := strings.Cut(f, "-"); ok {
+				a, err1 := netip.ParseAddr(lo)
+				b, err2 := netip.ParseAddr(hi)
+				if err1 == nil && err2 == nil {
+					ps, err := netcfg.RangePrefixes(a, b)
+					if err != nil {
+						return nil, nil, fmt.Errorf("%s: %s.%s: range %q: %w", v.Pos, path, key, f, err)
+					}
+					out = append(out, ps...)
+					continue
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+			addrs, err := lookupHost(ctx, f)
+			cancel()
+			if err == nil && len(addrs) == 0 {
+				err = errors.New("no addresses")
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %s.%s: cannot resolve host name %q: %w", v.Pos, path, key, f, err)
+			}
+			for _, a := range addrs {
+				a = a.Unmap()
+				out, hosts = append(out, netip.PrefixFrom(a, a.BitLen())), append(hosts, a)
 			}
 		}
 	}
-	return out
+	return out, hosts, nil
 }
 
 func authMethod(a *config.Auth) (ike.AuthMethod, error) {
@@ -189,14 +245,21 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 		return nil, err
 	}
 	pc := &ike.PeerConfig{
-		Name:        c.Name,
-		LocalAddrs:  parseAddrs(c.LocalAddrs),
-		RemoteAddrs: parseAddrs(c.RemoteAddrs),
-		Encap:       c.Encap,
-		RekeyTime:   c.RekeyTime, ReauthTime: c.ReauthTime, OverTime: c.OverTime, RandTime: c.RandTime,
+		Name:      c.Name,
+		Encap:     c.Encap,
+		RekeyTime: c.RekeyTime, ReauthTime: c.ReauthTime, OverTime: c.OverTime, RandTime: c.RandTime,
 		DPDDelay: c.DPDDelay, DPDTimeout: c.DPDTimeout,
 		SendCertReq: c.SendCertReq,
 		Unique:      uniquePolicy(c.Unique), KeyingTries: keyingTries(c.Keyingtries),
+	}
+	var err error
+	path := "connections." + c.Name
+	if pc.LocalAddrs, _, err = parseAddrs(path, "local_addrs", c.LocalAddrs); err != nil {
+		return nil, err
+	}
+	var remoteHosts []netip.Addr
+	if pc.RemoteAddrs, remoteHosts, err = parseAddrs(path, "remote_addrs", c.RemoteAddrs); err != nil {
+		return nil, err
 	}
 	pc.Fragmentation = fragmentation(c.Fragmentation)
 	switch c.SendCert {
@@ -205,17 +268,13 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	case config.SendCertNever:
 		pc.SendCert = ike.SendCertNever
 	}
-	for _, p := range pc.RemoteAddrs {
-		if p.IsSingleIP() {
-			port := c.RemotePort
-			if port == 0 {
-				port = 500
-			}
-			pc.Remote = netip.AddrPortFrom(p.Addr(), port)
-			break
+	if len(remoteHosts) > 0 {
+		port := c.RemotePort
+		if port == 0 {
+			port = 500
 		}
+		pc.Remote = netip.AddrPortFrom(remoteHosts[0], port)
 	}
-	var err error
 	if pc.Proposals, err = parseProposals(wire.ProtocolIKE, c.Proposals); err != nil {
 		return nil, err
 	}

@@ -1164,7 +1164,7 @@ func (d *decoder) sharedSecret(sec *Section, path string) *SharedSecret {
 				bad = true
 				continue
 			}
-			ss.Secret, found = NewSecret(b), true
+			ss.Secret, ss.SecretPos, found = NewSecret(b), kv.Pos, true
 		case strings.HasPrefix(kv.Key, "id"):
 			if kv.Set {
 				ss.Owners = append(ss.Owners, Value{Text: kv.Value, Pos: kv.Pos})

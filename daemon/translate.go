@@ -153,6 +153,12 @@ func authMethod(a *config.Auth) (ike.AuthMethod, error) {
 func PeerConfigs(cfg *config.Config) ([]*ike.PeerConfig, error) {
 	var out []*ike.PeerConfig
 	var errs []error
+	for _, a := range cfg.Authorities {
+		if a.CertURIBase.Text != "" {
+			errs = append(errs, fmt.Errorf("%s: authorities.%s.cert_uri_base: not implemented by cygnet yet (hash-and-URL certificates, RFC 7296 3.6; cygnet sends whole certificates)",
+				a.CertURIBase.Pos, a.Name))
+		}
+	}
 	for _, c := range cfg.Connections {
 		pc, err := peerConfig(c)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,5 +193,26 @@ func TestCheckConfigRefusesOnlyUnimplementedValues(t *testing.T) {
 	code, out, _ := runCmd("check-config", path)
 	if code != 1 || !strings.Contains(out, path+":4: connections.home.mobike: not implemented by cygnet yet (MOBIKE") {
 		t.Fatalf("mobike = yes: exit %d\n%s", code, out)
+	}
+}
+
+// check-config prints warnings with their line and still exits 0: a PSK
+// shorter than 20 characters is accepted, but the user is told.
+func TestCheckConfigWarnsShortPSK(t *testing.T) {
+	path := writeConf(t, goodConf)
+	line := 0
+	for i, l := range strings.Split(goodConf, "\n") {
+		if strings.Contains(l, "secret =") {
+			line = i + 1
+		}
+	}
+	code, out, _ := runCmd("check-config", path)
+	want := fmt.Sprintf("%s:%d: warning: secrets.ike-1: the pre-shared key has 17 characters; use at least 20", path, line)
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "ok (1 connections)") {
+		t.Fatalf("exit %d, output:\n%s\nwant a line starting %q", code, out, want)
+	}
+	long := strings.Replace(goodConf, "0sdGVzdC1zZWNyZXQtdmFsdWU=", `"a pre-shared key of 30 letters"`, 1)
+	if code, out, _ := runCmd("check-config", writeConf(t, long)); code != 0 || strings.Contains(out, "warning") {
+		t.Errorf("a 30-character PSK: exit %d, output:\n%s", code, out)
 	}
 }

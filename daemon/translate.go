@@ -220,6 +220,7 @@ func refuseValues(c *config.Connection) []error {
 	path := "connections." + c.Name
 	refuse(c.Set, path, "mobike", c.MOBIKE, "MOBIKE; mobike = no is what cygnet does")
 	refuse(c.Set, path, "childless", c.Childless != config.ChildlessAllow, "childless IKE SAs")
+	refuse(c.Set, path, "local_port", c.LocalPort != 500, "IKE on another port than 500 (and 4500 for NAT traversal)")
 	for _, a := range c.Remote {
 		refuse(a.Set, path+"."+a.Name, "revocation", a.Revocation != config.RevocationRelaxed, "revocation checking")
 	}
@@ -228,6 +229,10 @@ func refuseValues(c *config.Connection) []error {
 		refuse(ch.Set, p, "policies", !ch.Policies, "policy-less SAs")
 		refuse(ch.Set, p, "sha256_96", ch.SHA256_96, "truncated SHA-256")
 		refuse(ch.Set, p, "icmp", ch.ForwardICMP, "ICMP forwarding")
+		both := config.ActionTrap | config.ActionStart
+		refuse(ch.Set, p, "start_action", ch.StartAction == both, "trap|start, both at once; choose trap or start")
+		refuse(ch.Set, p, "close_action", ch.CloseAction == both, "trap|start, both at once; choose trap or start")
+		refuse(ch.Set, p, "dpd_action", ch.DPDAction == both, "trap|restart, both at once; choose trap or restart")
 		refuse(ch.Set, p, "tfc_padding", ch.TFCPadding == config.TFCPaddingMTU,
 			fmt.Sprintf("padding to the path MTU; the data plane has tail room for up to %d octets of TFC padding, give a size", maxTFCPadding))
 		refuse(ch.Set, p, "tfc_padding", ch.TFCPadding != config.TFCPaddingMTU && ch.TFCPadding > maxTFCPadding,

@@ -31,6 +31,17 @@ func Warnings(cfg *config.Config) config.Problems {
 				"a short key can be guessed offline from one captured IKE_AUTH", s.Name, n, MinPSKLen)
 		}
 	}
+	for _, list := range []struct {
+		secrets []*config.SharedSecret
+		why     string
+	}{{cfg.Secrets.EAP, "EAP is not implemented by cygnet yet"}, {cfg.Secrets.XAuth, "XAuth belongs to IKEv1, which cygnet does not speak"}} {
+		for _, s := range list.secrets {
+			warn(s.Pos, "secrets.%s: %s; this secret is not used", s.Name, list.why)
+		}
+	}
+	for _, k := range cfg.Secrets.Keys {
+		warn(k.Pos, "secrets.%s: cygnet reads only unencrypted private keys, so this passphrase is not used", k.Name)
+	}
 	for _, a := range cfg.Authorities {
 		path := "authorities." + a.Name
 		for _, u := range a.CRLURIs {

@@ -19,6 +19,10 @@ type LoadOptions struct {
 	// SkipCredentials leaves certificate and key files unread (for parsing
 	// a configuration away from its credential folders).
 	SkipCredentials bool
+
+	// probe, when set, receives the known option names of a section in
+	// place of the problem for the option probeKey (see Options).
+	probe func(path string, known []string)
 }
 
 // Load reads a swanctl.conf, everything it includes and the credentials
@@ -130,6 +134,10 @@ type decoder struct {
 // unknown reports an option or section cygnet does not know, with a hint
 // when the name looks like a typo of a known one.
 func (d *decoder) unknown(pos Pos, path, name string, section bool, known []string) {
+	if d.opts.probe != nil && name == probeKey {
+		d.opts.probe(path, known)
+		return
+	}
 	what := "option"
 	if section {
 		what = "section"

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -193,9 +195,10 @@ var notImplemented = map[string]map[string]string{
 // refuseUnimplemented reports the options of a section the daemon cannot honour yet.
 func refuseUnimplemented(kind, path string, set map[string]config.Pos) error {
 	var errs []error
-	for opt, pos := range set {
+	// in the order of the lines, so check-config's output is stable
+	for _, opt := range slices.SortedFunc(maps.Keys(set), func(a, b string) int { return set[a].Line - set[b].Line }) {
 		if why, ok := notImplemented[kind][opt]; ok {
-			errs = append(errs, fmt.Errorf("%s: %s.%s: not implemented by cygnet yet (%s)", pos, path, opt, why))
+			errs = append(errs, fmt.Errorf("%s: %s.%s: not implemented by cygnet yet (%s)", set[opt], path, opt, why))
 		}
 	}
 	return errors.Join(errs...)

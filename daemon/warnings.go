@@ -51,12 +51,22 @@ func Warnings(cfg *config.Config) config.Problems {
 			warn(u.Pos, "%s.ocsp_uris: cygnet does not check certificate revocation yet; %s is not queried and revoked certificates are accepted", path, u.Text)
 		}
 	}
+	for _, p := range cfg.Pools {
+		// A connection that names a pool is refused; an unused pool is
+		// only dead configuration.
+		warn(p.Pos, "pools.%s: address pools are not implemented by cygnet yet; this pool is not used", p.Name)
+	}
 	for _, c := range cfg.Connections {
 		for _, r := range c.Remote {
 			// strict and ifuri are refused (refuseValues): without
 			// revocation data they would fail every certificate.
 			if pos, ok := r.Set["revocation"]; ok && r.Revocation == config.RevocationRelaxed {
 				warn(pos, "connections.%s.%s.revocation: cygnet does not check certificate revocation yet; revoked certificates are accepted", c.Name, r.Name)
+			}
+		}
+		for _, l := range c.Local {
+			if pos, ok := l.Set["revocation"]; ok {
+				warn(pos, "connections.%s.%s.revocation: revocation checks the peer's certificates; it has no effect in a local round", c.Name, l.Name)
 			}
 		}
 	}

@@ -106,3 +106,47 @@ type peerResult struct {
 	local, remote []netip.Prefix
 	to            netip.AddrPort
 }
+
+// protectRecorder is a Routes that records what Protect is asked to
+// protect.
+type protectRecorder struct{ protected []netip.Prefix }
+
+func (r *protectRecorder) AddRule() error                                     { return nil }
+func (r *protectRecorder) LinkUp(string) error                                { return nil }
+func (r *protectRecorder) AddRoutes(string, []netip.Prefix, netip.Addr) error { return nil }
+func (r *protectRecorder) DelRoutes(string, []netip.Prefix) error             { return nil }
+func (r *protectRecorder) Protect(p []netip.Prefix) error {
+	r.protected = p
+	return nil
+}
+
+// TestProtectNamedHostsOnly: a host-to-host child (dynamic selectors) keeps
+// the peers remote_addrs names unreachable in clear text, but not the
+// pieces of a range that happen to be one address long.
+func TestProtectNamedHostsOnly(t *testing.T) {
+	path := confWithAddrs(t, "%any", "192.0.2.7, 192.0.2.10-192.0.2.20")
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.Replace(string(body), "        remote { auth = psk }\n", "        remote { auth = psk }\n        children { host { mode = transport } }\n", 1)
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcs, err := PeerConfigs(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &protectRecorder{}
+	p := &packetPath{routes: r}
+	if err := p.Protect(pcs); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.protected) != 1 || r.protected[0] != netip.MustParsePrefix("192.0.2.7/32") {
+		t.Errorf("protected %v, want only 192.0.2.7/32 (not 192.0.2.20/32, the last piece of the range)", r.protected)
+	}
+}

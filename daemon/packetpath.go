@@ -125,10 +125,10 @@ func (p *packetPath) Protect(conns []*ike.PeerConfig) error {
 					eps = append(eps, t.Endpoint)
 					continue
 				}
-				for _, r := range c.RemoteAddrs {
-					if r.IsSingleIP() {
-						prefixes = append(prefixes, r)
-					}
+				// the hosts remote_addrs names, not the pieces of
+				// a range that happen to be one address long
+				for _, h := range c.RemoteHosts {
+					prefixes = append(prefixes, netip.PrefixFrom(h, h.BitLen()))
 				}
 			}
 			prefixes = append(prefixes, rangesToPrefixes(eps)...)

@@ -271,8 +271,7 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	if pc.LocalAddrs, _, err = parseAddrs(path, "local_addrs", c.LocalAddrs); err != nil {
 		return nil, err
 	}
-	var remoteHosts []netip.Addr
-	if pc.RemoteAddrs, remoteHosts, err = parseAddrs(path, "remote_addrs", c.RemoteAddrs); err != nil {
+	if pc.RemoteAddrs, pc.RemoteHosts, err = parseAddrs(path, "remote_addrs", c.RemoteAddrs); err != nil {
 		return nil, err
 	}
 	pc.Fragmentation = fragmentation(c.Fragmentation)
@@ -282,12 +281,12 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	case config.SendCertNever:
 		pc.SendCert = ike.SendCertNever
 	}
-	if len(remoteHosts) > 0 {
+	if len(pc.RemoteHosts) > 0 {
 		port := c.RemotePort
 		if port == 0 {
 			port = 500
 		}
-		pc.Remote = netip.AddrPortFrom(remoteHosts[0], port)
+		pc.Remote = netip.AddrPortFrom(pc.RemoteHosts[0], port)
 	}
 	if pc.Proposals, err = parseProposals(wire.ProtocolIKE, c.Proposals); err != nil {
 		return nil, err

@@ -19,6 +19,9 @@ type PeerConfig struct {
 	// empty list or an invalid prefix stands for %any).
 	LocalAddrs  []netip.Prefix
 	RemoteAddrs []netip.Prefix
+	// RemoteHosts are the single peers remote_addrs names (addresses and
+	// resolved host names, not ranges or subnets), for leak protection.
+	RemoteHosts []netip.Addr
 	// Remote is where an initiator sends IKE_SA_INIT (port 500 by default).
 	Remote netip.AddrPort
 	// Proposals are the IKE proposals in our order of preference.

@@ -32,6 +32,9 @@ func ValidateProposal(kind, s string) error {
 		proto = wire.ProtocolAH
 	}
 	_, err := parseRunnable(proto, s)
+	if inner := errors.Unwrap(err); inner != nil {
+		return inner // the configuration's problem names the proposal already
+	}
 	return err
 }
 

@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/cygnet-ipsec/cygnet/config"
 )
@@ -70,6 +72,19 @@ func Warnings(cfg *config.Config) config.Problems {
 			}
 		}
 	}
+	// in the order of the files as read, then of the lines
+	rank := func(f string) int {
+		if i := slices.Index(cfg.Files, f); i >= 0 {
+			return i
+		}
+		return len(cfg.Files)
+	}
+	slices.SortStableFunc(ws, func(a, b config.Problem) int {
+		if c := cmp.Compare(rank(a.Pos.File), rank(b.Pos.File)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Pos.Line, b.Pos.Line)
+	})
 	return ws
 }
 

@@ -96,6 +96,14 @@ func TestAddrsRangesAndNames(t *testing.T) {
 		t.Errorf("remote_addrs = gw.example.net gives %v (local %v)", r.remote, r.local)
 	}
 
+	r, err = load("%any", "192.0.2.99, %any")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.remote != nil || r.to != netip.MustParseAddrPort("192.0.2.99:500") {
+		t.Errorf("remote_addrs = 192.0.2.99, %%any: accepts %v (want any), initiates to %v (want 192.0.2.99:500)", r.remote, r.to)
+	}
+
 	_, err = load("%any", "nx.example.net")
 	if err == nil || !strings.Contains(err.Error(), `swanctl.conf:4: connections.gw.remote_addrs: cannot resolve host name "nx.example.net": no such host`) {
 		t.Errorf("unresolvable remote_addrs: %v", err)

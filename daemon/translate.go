@@ -93,6 +93,7 @@ const resolveTimeout = 5 * time.Second
 // name one host (an address or a resolved name), which an initiator can
 // send to; ranges and subnets only restrict what a responder accepts.
 func parseAddrs(path, key string, vals []config.Value) (out []netip.Prefix, hosts []netip.Addr, err error) {
+	anyAddr := false
 	for _, v := range vals {
 		for f := range strings.FieldsFuncSeq(v.Text, func(r rune) bool { return r == ',' || r == ' ' }) {
 			if a, err := netip.ParseAddr(f); err == nil {
@@ -106,7 +107,8 @@ func parseAddrs(path, key string, vals []config.Value) (out []netip.Prefix, host
 			}
 			switch strings.ToLower(f) {
 			case "%any":
-				return nil, nil, nil
+				anyAddr = true // matches anything, but a host listed too is still where to initiate
+				continue
 			case "%any4":
 				out = append(out, netip.PrefixFrom(netip.IPv4Unspecified(), 0))
 				continue
@@ -140,6 +142,9 @@ func parseAddrs(path, key string, vals []config.Value) (out []netip.Prefix, host
 				out, hosts = append(out, netip.PrefixFrom(a, a.BitLen())), append(hosts, a)
 			}
 		}
+	}
+	if anyAddr {
+		out = nil
 	}
 	return out, hosts, nil
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
 )
 
 // ESPHeaderLen is the length of the ESP header (SPI and low 32 bits of the

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"errors"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -88,8 +89,15 @@ secrets {
 	if len(ws) != len(want) {
 		t.Errorf("got %d warnings, want %d:\n%v", len(ws), len(want), ws)
 	}
+	// The daemon logs them when it starts (before it builds its packet
+	// path, which this test does not need).
 	var buf bytes.Buffer
-	logWarnings(slog.New(slog.NewTextHandler(&buf, nil)), cfg)
+	_, err = New(Options{ConfigPath: path, Log: slog.New(slog.NewTextHandler(&buf, nil))}, func() (PacketPath, error) {
+		return nil, errors.New("no packet path in this test")
+	})
+	if err == nil || !strings.Contains(err.Error(), "no packet path in this test") {
+		t.Fatalf("New: %v", err)
+	}
 	for _, w := range want {
 		found := false
 		for _, p := range ws {

@@ -430,6 +430,10 @@ func TestECNAndDSCP(t *testing.T) {
 		{"ce-mark", false, packet.ECNNormal, 0x20 | packet.ECT1, packet.ECT1, true, 0x20 | packet.CE, nil},
 		{"compat", true, packet.ECNCompat, 0x20 | packet.ECT0, 0x20, false, 0x20 | packet.ECT0, nil},
 		{"not-ect-ce", false, packet.ECNNormal, 0x20, 0, true, 0, ErrECNDrop},
+		// copy_ecn = no: Not-ECT outside, the inner field untouched by a
+		// router's CE mark and no drop for a Not-ECT inner packet
+		{"off/ect1-ce", false, packet.ECNOff, 0x20 | packet.ECT1, 0, true, 0x20 | packet.ECT1, nil},
+		{"off/not-ect-ce", false, packet.ECNOff, 0x20, 0, true, 0x20, nil},
 	}
 	for _, c := range cases {
 		for _, outer6 := range []bool{false, true} {

@@ -136,6 +136,9 @@ func (sa *SA) tunnelInner(data []byte, nh, outerTC uint8) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("%w: %d in tunnel mode", ErrBadNextHeader, nh)
 	}
+	if sa.ecn == packet.ECNOff {
+		outerTC &^= 0x03 // a Not-ECT outer field leaves the inner one alone
+	}
 	inner, err := packet.TunnelInner(data, want, outerTC, sa.copyDSCP)
 	if err != nil && !errors.Is(err, packet.ErrECNDrop) {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)

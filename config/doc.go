@@ -11,4 +11,11 @@
 // and reports every problem at once as "file:line: reason": unknown options,
 // invalid values, and strongSwan features cygnet does not support, each
 // named precisely rather than ignored.
+//
+// Files: settings.go parses the syntax, resolve.go follows section
+// references; load.go holds Load, the decoder and the authentication rounds,
+// connection.go, child.go, pool.go (pools and authorities) and secrets.go one
+// section kind each, creds.go the credential folders. Options lists the
+// option names every section kind accepts; the daemon decides which of them
+// it implements, refuses or warns about.
 package config

@@ -412,6 +412,8 @@ type SharedSecret struct {
 	Pos    Pos
 	Owners []Value
 	Secret Secret
+	// SecretPos is where the secret was written.
+	SecretPos Pos
 }
 
 // KeyPassphrase is a secrets.private<suffix> (rsa, ecdsa, pkcs8) section:

@@ -129,6 +129,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	logWarnings(opts.Log, cfg)
 	base, err := newCredentials(cfg)
 	if err != nil {
 		return nil, err
@@ -270,6 +271,7 @@ func (d *Daemon) reload() error {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)
 		return err
 	}
+	logWarnings(d.log, cfg)
 	d.creds.cur = creds
 	if err := d.path.Protect(conns); err != nil {
 		d.log.Warn("protecting the new connections' subnets failed", "err", err)

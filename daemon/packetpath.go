@@ -18,6 +18,8 @@ import (
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/netcfg"
+	"github.com/cygnet-ipsec/cygnet/packet"
+	"github.com/cygnet-ipsec/cygnet/replay"
 	"github.com/cygnet-ipsec/cygnet/sad"
 	"github.com/cygnet-ipsec/cygnet/spd"
 	"github.com/cygnet-ipsec/cygnet/transform"
@@ -123,10 +125,10 @@ func (p *packetPath) Protect(conns []*ike.PeerConfig) error {
 					eps = append(eps, t.Endpoint)
 					continue
 				}
-				for _, r := range c.RemoteAddrs {
-					if r.IsSingleIP() {
-						prefixes = append(prefixes, r)
-					}
+				// the hosts remote_addrs names, not the pieces of
+				// a range that happen to be one address long
+				for _, h := range c.RemoteHosts {
+					prefixes = append(prefixes, netip.PrefixFrom(h, h.BitLen()))
 				}
 			}
 			prefixes = append(prefixes, rangesToPrefixes(eps)...)
@@ -197,15 +199,27 @@ func lifetime(cc *ike.ChildConfig) sad.Lifetime {
 	return l
 }
 
-// engines builds the inbound and outbound ESP or AH SAs of a Child SA.
+// engines builds the inbound and outbound ESP or AH SAs of a Child SA, with
+// the child's swanctl.conf options: replay_window (0 turns anti-replay off,
+// as in strongSwan), tfc_padding, copy_df, copy_ecn and copy_dscp (per
+// direction: out on the outbound SA, in on the inbound one).
 func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
 	window := 128
-	tfc, copyDSCP, copyDF := 0, false, true
+	tfc, copyDF := 0, true
+	copyDSCP := map[ipsec.Direction]bool{}
+	ecn := packet.ECNNormal
 	if cc := c.Config; cc != nil {
-		if cc.ReplayWindow > 0 {
-			window = int(cc.ReplayWindow)
+		window = int(cc.ReplayWindow)
+		if window > 0 && window < replay.MinSize {
+			// strongSwan takes any size; RFC 4303 asks for 32 at least
+			// and the window rounds up to 64-packet blocks anyway.
+			window = replay.MinSize
 		}
-		tfc, copyDSCP, copyDF = int(cc.TFCPadding), cc.CopyDSCP, cc.CopyDF
+		tfc, copyDF = int(cc.TFCPadding), cc.CopyDF
+		copyDSCP[ipsec.Inbound], copyDSCP[ipsec.Outbound] = cc.CopyDSCPIn, cc.CopyDSCPOut
+		if !cc.CopyECN {
+			ecn = packet.ECNOff
+		}
 	}
 	mk := func(dir ipsec.Direction, spi uint32, encrKey, integKey []byte) (*dataplane.SA, error) {
 		key := append(append([]byte(nil), encrKey...), integKey...)
@@ -217,7 +231,7 @@ func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
 				return nil, err
 			}
 			a, err := ah.New(ah.Config{SPI: spi, Mode: c.Mode, Direction: dir, Integrity: x, Src: c.Local.Addr(), Dst: c.Remote.Addr(),
-				ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP})
+				ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP[dir], ECN: ecn})
 			if err != nil {
 				return nil, err
 			}
@@ -229,7 +243,7 @@ func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
 			return nil, err
 		}
 		cfg := esp.Config{SPI: spi, Mode: c.Mode, Direction: dir, Transform: x, Src: c.Local.Addr(), Dst: c.Remote.Addr(),
-			ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP, CopyDF: copyDF}
+			ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP[dir], CopyDF: copyDF, ECN: ecn}
 		if dir == ipsec.Outbound {
 			cfg.TFCPadTo = tfc
 			cfg.SoftSeqLimit = softSeqLimit()

@@ -1,16 +1,23 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"net/netip"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/netcfg"
+	"github.com/cygnet-ipsec/cygnet/replay"
 	"github.com/cygnet-ipsec/cygnet/spd"
 )
 
@@ -24,8 +31,27 @@ func ValidateProposal(kind, s string) error {
 	case "ah":
 		proto = wire.ProtocolAH
 	}
-	_, err := proposal.ParseList(proto, s, proposal.Options{})
+	_, err := parseRunnable(proto, s)
+	if inner := errors.Unwrap(err); inner != nil {
+		return inner // the configuration's problem names the proposal already
+	}
 	return err
+}
+
+// parseRunnable parses a configured proposal list and refuses algorithms
+// the syntax knows but cygnet's IKE or ESP engine cannot run, so that they
+// are refused at load rather than when a tunnel comes up.
+func parseRunnable(proto wire.ProtocolID, s string) ([]proposal.Proposal, error) {
+	ps, err := proposal.ParseList(proto, s, proposal.Options{})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if err := p.Runnable(); err != nil {
+			return nil, fmt.Errorf("%v proposal %q: %w", proto, p.String(), err)
+		}
+	}
+	return ps, nil
 }
 
 // LoadConfig reads a swanctl.conf the way the daemon and check-config do.
@@ -36,7 +62,7 @@ func LoadConfig(path string) (*config.Config, error) {
 func parseProposals(proto wire.ProtocolID, list []config.Proposal) ([]proposal.Proposal, error) {
 	var out []proposal.Proposal
 	for _, p := range list {
-		ps, err := proposal.ParseList(proto, p.Text, proposal.Options{})
+		ps, err := parseRunnable(proto, p.Text)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Pos, err)
 		}
@@ -48,22 +74,79 @@ func parseProposals(proto wire.ProtocolID, list []config.Proposal) ([]proposal.P
 	return out, nil
 }
 
-// parseAddrs reads local_addrs/remote_addrs: addresses or subnets; %any and
-// host names match anything (host names are resolved when initiating).
-func parseAddrs(vals []config.Value) []netip.Prefix {
-	var out []netip.Prefix
+// lookupHost resolves a host name in local_addrs or remote_addrs; tests
+// replace it. The daemon resolves names when it loads (and reloads) the
+// configuration, so an initiator sends to, and a responder accepts, the
+// addresses the name has then.
+var lookupHost = func(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+}
+
+// resolveTimeout bounds one host name lookup at load.
+const resolveTimeout = 5 * time.Second
+
+// parseAddrs reads local_addrs/remote_addrs as strongSwan matches them:
+// addresses, subnets, ranges a-b (split into the prefixes that cover them
+// exactly), %any4 and %any6 (one address family), %any (anything: nil) and
+// host names, resolved here. A name that does not resolve is an error with
+// its line, never a silent match of any address. hosts are the entries that
+// name one host (an address or a resolved name), which an initiator can
+// send to; ranges and subnets only restrict what a responder accepts.
+func parseAddrs(path, key string, vals []config.Value) (out []netip.Prefix, hosts []netip.Addr, err error) {
+	anyAddr := false
 	for _, v := range vals {
 		for f := range strings.FieldsFuncSeq(v.Text, func(r rune) bool { return r == ',' || r == ' ' }) {
 			if a, err := netip.ParseAddr(f); err == nil {
-				out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			} else if p, err := netip.ParsePrefix(f); err == nil {
+				a = a.Unmap()
+				out, hosts = append(out, netip.PrefixFrom(a, a.BitLen())), append(hosts, a)
+				continue
+			}
+			if p, err := netip.ParsePrefix(f); err == nil {
 				out = append(out, p.Masked())
-			} else if strings.HasPrefix(f, "%any") {
-				return nil
+				continue
+			}
+			switch strings.ToLower(f) {
+			case "%any":
+				anyAddr = true // matches anything, but a host listed too is still where to initiate
+				continue
+			case "%any4":
+				out = append(out, netip.PrefixFrom(netip.IPv4Unspecified(), 0))
+				continue
+			case "%any6":
+				out = append(out, netip.PrefixFrom(netip.IPv6Unspecified(), 0))
+				continue
+			}
+			if lo, hi, ok := strings.Cut(f, "-"); ok {
+				a, err1 := netip.ParseAddr(lo)
+				b, err2 := netip.ParseAddr(hi)
+				if err1 == nil && err2 == nil {
+					ps, err := netcfg.RangePrefixes(a, b)
+					if err != nil {
+						return nil, nil, fmt.Errorf("%s: %s.%s: range %q: %w", v.Pos, path, key, f, err)
+					}
+					out = append(out, ps...)
+					continue
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+			addrs, err := lookupHost(ctx, f)
+			cancel()
+			if err == nil && len(addrs) == 0 {
+				err = errors.New("no addresses")
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %s.%s: cannot resolve host name %q: %w", v.Pos, path, key, f, err)
+			}
+			for _, a := range addrs {
+				a = a.Unmap()
+				out, hosts = append(out, netip.PrefixFrom(a, a.BitLen())), append(hosts, a)
 			}
 		}
 	}
-	return out
+	if anyAddr {
+		out = nil
+	}
+	return out, hosts, nil
 }
 
 func authMethod(a *config.Auth) (ike.AuthMethod, error) {
@@ -80,6 +163,12 @@ func authMethod(a *config.Auth) (ike.AuthMethod, error) {
 func PeerConfigs(cfg *config.Config) ([]*ike.PeerConfig, error) {
 	var out []*ike.PeerConfig
 	var errs []error
+	for _, a := range cfg.Authorities {
+		if a.CertURIBase.Text != "" {
+			errs = append(errs, fmt.Errorf("%s: authorities.%s.cert_uri_base: not implemented by cygnet yet (hash-and-URL certificates, RFC 7296 3.6; cygnet sends whole certificates)",
+				a.CertURIBase.Pos, a.Name))
+		}
+	}
 	for _, c := range cfg.Connections {
 		pc, err := peerConfig(c)
 		if err != nil {
@@ -114,13 +203,20 @@ var notImplemented = map[string]map[string]string{
 // refuseUnimplemented reports the options of a section the daemon cannot honour yet.
 func refuseUnimplemented(kind, path string, set map[string]config.Pos) error {
 	var errs []error
-	for opt, pos := range set {
+	// in the order of the lines, so check-config's output is stable
+	for _, opt := range slices.SortedFunc(maps.Keys(set), func(a, b string) int { return set[a].Line - set[b].Line }) {
 		if why, ok := notImplemented[kind][opt]; ok {
-			errs = append(errs, fmt.Errorf("%s: %s.%s: not implemented by cygnet yet (%s)", pos, path, opt, why))
+			errs = append(errs, fmt.Errorf("%s: %s.%s: not implemented by cygnet yet (%s)", set[opt], path, opt, why))
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// maxTFCPadding is the largest tfc_padding cygnet installs: the data plane
+// leaves dataplane.TailRoom (256) octets behind every packet, which also
+// hold the ESP padding (up to 15), the trailer (2) and the ICV (up to 32).
+// TestChildOptionsTakeEffect checks that it fits every transform.
+const maxTFCPadding = 200
 
 // refuseValues reports options whose value (not their mere presence) asks
 // for something cygnet does not do; the defaults, often written out in
@@ -135,6 +231,7 @@ func refuseValues(c *config.Connection) []error {
 	path := "connections." + c.Name
 	refuse(c.Set, path, "mobike", c.MOBIKE, "MOBIKE; mobike = no is what cygnet does")
 	refuse(c.Set, path, "childless", c.Childless != config.ChildlessAllow, "childless IKE SAs")
+	refuse(c.Set, path, "local_port", c.LocalPort != 500, "IKE on another port than 500 (and 4500 for NAT traversal)")
 	for _, a := range c.Remote {
 		refuse(a.Set, path+"."+a.Name, "revocation", a.Revocation != config.RevocationRelaxed, "revocation checking")
 	}
@@ -143,6 +240,16 @@ func refuseValues(c *config.Connection) []error {
 		refuse(ch.Set, p, "policies", !ch.Policies, "policy-less SAs")
 		refuse(ch.Set, p, "sha256_96", ch.SHA256_96, "truncated SHA-256")
 		refuse(ch.Set, p, "icmp", ch.ForwardICMP, "ICMP forwarding")
+		both := config.ActionTrap | config.ActionStart
+		refuse(ch.Set, p, "start_action", ch.StartAction == both, "trap|start, both at once; choose trap or start")
+		refuse(ch.Set, p, "close_action", ch.CloseAction == both, "trap|start, both at once; choose trap or start")
+		refuse(ch.Set, p, "dpd_action", ch.DPDAction == both, "trap|restart, both at once; choose trap or restart")
+		refuse(ch.Set, p, "tfc_padding", ch.TFCPadding == config.TFCPaddingMTU,
+			fmt.Sprintf("padding to the path MTU; the data plane has tail room for up to %d octets of TFC padding, give a size", maxTFCPadding))
+		refuse(ch.Set, p, "tfc_padding", ch.TFCPadding != config.TFCPaddingMTU && ch.TFCPadding > maxTFCPadding,
+			fmt.Sprintf("the data plane has tail room for up to %d octets of TFC padding", maxTFCPadding))
+		refuse(ch.Set, p, "replay_window", ch.ReplayWindow > replay.MaxSize,
+			fmt.Sprintf("replay windows hold up to %d packets", replay.MaxSize))
 	}
 	return errs
 }
@@ -160,14 +267,20 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 		return nil, err
 	}
 	pc := &ike.PeerConfig{
-		Name:        c.Name,
-		LocalAddrs:  parseAddrs(c.LocalAddrs),
-		RemoteAddrs: parseAddrs(c.RemoteAddrs),
-		Encap:       c.Encap,
-		RekeyTime:   c.RekeyTime, ReauthTime: c.ReauthTime, OverTime: c.OverTime, RandTime: c.RandTime,
+		Name:      c.Name,
+		Encap:     c.Encap,
+		RekeyTime: c.RekeyTime, ReauthTime: c.ReauthTime, OverTime: c.OverTime, RandTime: c.RandTime,
 		DPDDelay: c.DPDDelay, DPDTimeout: c.DPDTimeout,
 		SendCertReq: c.SendCertReq,
 		Unique:      uniquePolicy(c.Unique), KeyingTries: keyingTries(c.Keyingtries),
+	}
+	var err error
+	path := "connections." + c.Name
+	if pc.LocalAddrs, _, err = parseAddrs(path, "local_addrs", c.LocalAddrs); err != nil {
+		return nil, err
+	}
+	if pc.RemoteAddrs, pc.RemoteHosts, err = parseAddrs(path, "remote_addrs", c.RemoteAddrs); err != nil {
+		return nil, err
 	}
 	pc.Fragmentation = fragmentation(c.Fragmentation)
 	switch c.SendCert {
@@ -176,17 +289,13 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	case config.SendCertNever:
 		pc.SendCert = ike.SendCertNever
 	}
-	for _, p := range pc.RemoteAddrs {
-		if p.IsSingleIP() {
-			port := c.RemotePort
-			if port == 0 {
-				port = 500
-			}
-			pc.Remote = netip.AddrPortFrom(p.Addr(), port)
-			break
+	if len(pc.RemoteHosts) > 0 {
+		port := c.RemotePort
+		if port == 0 {
+			port = 500
 		}
+		pc.Remote = netip.AddrPortFrom(pc.RemoteHosts[0], port)
 	}
-	var err error
 	if pc.Proposals, err = parseProposals(wire.ProtocolIKE, c.Proposals); err != nil {
 		return nil, err
 	}
@@ -227,7 +336,9 @@ func childConfig(ch *config.Child) (*ike.ChildConfig, error) {
 		RandBytes: ch.RandBytes, RandPackets: ch.RandPackets,
 		ReplayWindow: ch.ReplayWindow, TFCPadding: ch.TFCPadding,
 		StartAction: action(ch.StartAction), CloseAction: action(ch.CloseAction), DPDAction: action(ch.DPDAction),
-		CopyDSCP: ch.CopyDSCP == config.CopyDSCPYes || ch.CopyDSCP == config.CopyDSCPOut, CopyECN: ch.CopyECN, CopyDF: ch.CopyDF,
+		CopyDSCPOut: ch.CopyDSCP == config.CopyDSCPYes || ch.CopyDSCP == config.CopyDSCPOut,
+		CopyDSCPIn:  ch.CopyDSCP == config.CopyDSCPYes || ch.CopyDSCP == config.CopyDSCPIn,
+		CopyECN:     ch.CopyECN, CopyDF: ch.CopyDF,
 		// hostaccess is not in ike.ChildConfig; the daemon's updown runner
 		// reads it from the configuration (updowns.configure).
 		Updown: ch.Updown.Text,

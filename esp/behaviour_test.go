@@ -329,6 +329,31 @@ func TestECN(t *testing.T) {
 	}
 }
 
+// TestECNOff: copy_ecn = no (packet.ECNOff) writes a Not-ECT outer header
+// and leaves the inner ECN field as it was sent, whatever a router marked
+// on the outer header: no CE propagated, no drop.
+func TestECNOff(t *testing.T) {
+	for inECN := range uint8(4) {
+		for outECN := range uint8(4) {
+			cfg := tunnel4()
+			cfg.ECN = packet.ECNOff
+			out, in := pair(t, gcm128, cfg)
+			p, s := seal(t, out, udpPacket(in4a, in4b, inECN, []byte("ecn")))
+			if got := packet.TrafficClass(p.Bytes) & 3; got != packet.NotECT {
+				t.Errorf("inner ECN %02b -> outer %02b, want Not-ECT", inECN, got)
+			}
+			packet.SetTrafficClass(s, packet.TrafficClass(s)&^3|outECN)
+			res, err := in.Open(s)
+			if err != nil {
+				t.Fatalf("inner %02b outer %02b: %v", inECN, outECN, err)
+			}
+			if got := packet.TrafficClass(res.Packet) & 3; got != inECN {
+				t.Errorf("inner %02b outer %02b: forwarded %02b, want the inner field unchanged", inECN, outECN, got)
+			}
+		}
+	}
+}
+
 func TestDSCPCopy(t *testing.T) {
 	const af41 = 34 << 2
 	for _, copyDSCP := range []bool{false, true} {

@@ -49,15 +49,18 @@ type Config struct {
 	// zeros up to this many octets (RFC 4303 section 2.4); 0 is off.
 	TFCPadTo int
 	// CopyDSCP copies the DSCP from the inner to the outer header on
-	// encapsulation and from the outer to the inner one on decapsulation
-	// (the uniform model of RFC 2983); off, the outer DSCP is 0 and the
-	// inner one is left alone (the pipe model).
+	// encapsulation (an outbound SA) and from the outer to the inner one on
+	// decapsulation (an inbound SA), the uniform model of RFC 2983; off,
+	// the outer DSCP is 0 and the inner one is left alone (the pipe model).
+	// Being per SA, it is per direction: swanctl's copy_dscp = out sets it
+	// on the outbound SA only, in on the inbound one, yes on both.
 	CopyDSCP bool
 	// CopyDF sets DF in the outer IPv4 header of tunnel mode when the inner
 	// IPv4 packet has it (swanctl's copy_df, on by default there), so
 	// path-MTU discovery works through the tunnel.
 	CopyDF bool
-	// ECN is the RFC 6040 mode for tunnel mode.
+	// ECN is the RFC 6040 mode for tunnel mode; packet.ECNOff is swanctl's
+	// copy_ecn = no.
 	ECN packet.ECNMode
 	// UDP, if set, encapsulates ESP in UDP (RFC 3948).
 	UDP *UDPEncap

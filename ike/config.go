@@ -19,6 +19,9 @@ type PeerConfig struct {
 	// empty list or an invalid prefix stands for %any).
 	LocalAddrs  []netip.Prefix
 	RemoteAddrs []netip.Prefix
+	// RemoteHosts are the single peers remote_addrs names (addresses and
+	// resolved host names, not ranges or subnets), for leak protection.
+	RemoteHosts []netip.Addr
 	// Remote is where an initiator sends IKE_SA_INIT (port 500 by default).
 	Remote netip.AddrPort
 	// Proposals are the IKE proposals in our order of preference.
@@ -112,8 +115,16 @@ type ChildConfig struct {
 	ReplayWindow                        uint32
 	TFCPadding                          uint32
 	StartAction, CloseAction, DPDAction Action
-	CopyDSCP, CopyECN, CopyDF           bool
-	Updown                              string
+	// CopyDSCPOut copies the inner DSCP to the outer header on the way
+	// out, CopyDSCPIn the outer one to the inner packet on the way in
+	// (swanctl's copy_dscp: out, in, yes for both, no for neither).
+	CopyDSCPOut, CopyDSCPIn bool
+	// CopyECN propagates ECN per RFC 6040; off, the outer header is
+	// Not-ECT and the inner ECN field is left alone (copy_ecn = no).
+	CopyECN bool
+	// CopyDF sets DF on the outer IPv4 header when the inner has it.
+	CopyDF bool
+	Updown string
 }
 
 // Action is a start, close or DPD action (swanctl.conf start_action and friends).

@@ -43,6 +43,10 @@ const (
 	// ECNCompat is RFC 6040 compatibility mode: the outer header is
 	// Not-ECT; decapsulation still applies figure 4.
 	ECNCompat
+	// ECNOff does not propagate ECN at all (swanctl's copy_ecn = no, Linux's
+	// XFRM_STATE_NOECN): the outer header is Not-ECT and decapsulation
+	// ignores the outer ECN field, leaving the inner one as it was sent.
+	ECNOff
 )
 
 // OuterTrafficClass is the TOS / Traffic Class octet of a tunnel's outer

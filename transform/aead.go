@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // aeadScratch holds the per-packet nonce and AAD. It lives in a sync.Pool
@@ -39,7 +41,7 @@ func newAEADESP(encr EncrID, key []byte, salt [4]byte, opts Options) (*aeadESP, 
 		}
 		t.name = fmt.Sprintf("AES-GCM-16 %d", len(key)*8)
 	case EncrChaCha20Poly1305:
-		t.aead, err = chachaNew(key)
+		t.aead, err = chacha20poly1305.New(key)
 		t.name = "ChaCha20-Poly1305"
 	}
 	if err != nil {

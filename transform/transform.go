@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // ESPHeaderLen is the length of the ESP header (SPI and low 32 bits of the
@@ -283,6 +281,3 @@ func counterIV(iv []byte, seq uint64, opts *Options) {
 	}
 	binary.BigEndian.PutUint64(iv, seq)
 }
-
-// chachaNew exists so the chacha20poly1305 import sits with the others.
-var chachaNew = chacha20poly1305.New

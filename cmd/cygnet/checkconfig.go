@@ -9,8 +9,9 @@ import (
 	"github.com/cygnet-ipsec/cygnet/daemon"
 )
 
-// cmdCheckConfig validates a configuration: exit 0 when cygnet can run it,
-// 1 with one "file:line: reason" line per problem otherwise.
+// cmdCheckConfig validates a configuration: exit 0 when cygnet can run it
+// (after one "file:line: warning: reason" line per warning), 1 with one
+// "file:line: reason" line per problem otherwise.
 func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	if len(args) != 1 {
 		fmt.Fprintln(stderr, "usage: cygnet check-config FILE")
@@ -21,6 +22,9 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		_, err = daemon.PeerConfigs(cfg)
 	}
 	if err == nil {
+		for _, w := range daemon.Warnings(cfg) {
+			fmt.Fprintf(stdout, "%s: warning: %s\n", w.Pos, w.Text)
+		}
 		fmt.Fprintf(stdout, "%s: ok (%d connections)\n", args[0], len(cfg.Connections))
 		return 0
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -270,5 +271,26 @@ func TestDaemonSocketFlagBothForms(t *testing.T) {
 	code, _, errOut := runCmd("daemon", "--config", missing, "--socket", filepath.Join(t.TempDir(), "s.sock"))
 	if code != 1 || !strings.Contains(errOut, "missing.conf") {
 		t.Errorf("daemon --config MISSING --socket PATH: exit %d, stderr %q; want exit 1 naming the file", code, errOut)
+	}
+}
+
+// check-config prints warnings with their line and still exits 0: a PSK
+// shorter than 20 characters is accepted, but the user is told.
+func TestCheckConfigWarnsShortPSK(t *testing.T) {
+	path := writeConf(t, goodConf)
+	line := 0
+	for i, l := range strings.Split(goodConf, "\n") {
+		if strings.Contains(l, "secret =") {
+			line = i + 1
+		}
+	}
+	code, out, _ := runCmd("check-config", path)
+	want := fmt.Sprintf("%s:%d: warning: secrets.ike-1: the pre-shared key has 17 characters; use at least 20", path, line)
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "ok (1 connections)") {
+		t.Fatalf("exit %d, output:\n%s\nwant a line starting %q", code, out, want)
+	}
+	long := strings.Replace(goodConf, "0sdGVzdC1zZWNyZXQtdmFsdWU=", `"a pre-shared key of 30 letters"`, 1)
+	if code, out, _ := runCmd("check-config", writeConf(t, long)); code != 0 || strings.Contains(out, "warning") {
+		t.Errorf("a 30-character PSK: exit %d, output:\n%s", code, out)
 	}
 }

@@ -12,19 +12,22 @@ import (
 	"sync"
 
 	"filippo.io/bigmod"
+
+	"github.com/cygnet-ipsec/cygnet/iana"
 )
 
-// IANA Transform Type 4 (Key Exchange Method, RFC 9370) IDs implemented here.
+// Key exchange methods implemented here, as uint16 IDs for the key
+// schedule; the numbers are package iana's (IANA Transform Type 4).
 const (
-	KEMODP2048   uint16 = 14 // 2048-bit MODP group (RFC 3526 section 3)
-	KEMODP3072   uint16 = 15 // 3072-bit MODP group (RFC 3526 section 4)
-	KEMODP4096   uint16 = 16 // 4096-bit MODP group (RFC 3526 section 5)
-	KEECP256     uint16 = 19 // 256-bit random ECP group (RFC 5903)
-	KEECP384     uint16 = 20 // 384-bit random ECP group (RFC 5903)
-	KEECP521     uint16 = 21 // 521-bit random ECP group (RFC 5903)
-	KECurve25519 uint16 = 31 // Curve25519 (RFC 8031)
-	KEMLKEM768   uint16 = 36 // ML-KEM-768 (FIPS 203, draft-ietf-ipsecme-ikev2-mlkem)
-	KEMLKEM1024  uint16 = 37 // ML-KEM-1024 (FIPS 203, draft-ietf-ipsecme-ikev2-mlkem)
+	KEMODP2048   uint16 = uint16(iana.MODP_2048)   // 2048-bit MODP group (RFC 3526 section 3)
+	KEMODP3072   uint16 = uint16(iana.MODP_3072)   // 3072-bit MODP group (RFC 3526 section 4)
+	KEMODP4096   uint16 = uint16(iana.MODP_4096)   // 4096-bit MODP group (RFC 3526 section 5)
+	KEECP256     uint16 = uint16(iana.ECP_256)     // 256-bit random ECP group (RFC 5903)
+	KEECP384     uint16 = uint16(iana.ECP_384)     // 384-bit random ECP group (RFC 5903)
+	KEECP521     uint16 = uint16(iana.ECP_521)     // 521-bit random ECP group (RFC 5903)
+	KECurve25519 uint16 = uint16(iana.CURVE25519)  // Curve25519 (RFC 8031)
+	KEMLKEM768   uint16 = uint16(iana.ML_KEM_768)  // ML-KEM-768 (FIPS 203, draft-ietf-ipsecme-ikev2-mlkem)
+	KEMLKEM1024  uint16 = uint16(iana.ML_KEM_1024) // ML-KEM-1024 (FIPS 203, draft-ietf-ipsecme-ikev2-mlkem)
 )
 
 // ErrInvalidPublicValue is returned (wrapped, with the reason) when the

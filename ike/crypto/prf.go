@@ -18,14 +18,17 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+
+	"github.com/cygnet-ipsec/cygnet/iana"
 )
 
-// IANA Transform Type 2 (Pseudorandom Function) IDs.
+// PRFs implemented here; the numbers are package iana's (IANA Transform
+// Type 2).
 const (
-	PRFHMACSHA1    uint16 = 2 // PRF_HMAC_SHA1, legacy only (RFC 7296)
-	PRFHMACSHA2256 uint16 = 5 // PRF_HMAC_SHA2_256 (RFC 4868)
-	PRFHMACSHA2384 uint16 = 6 // PRF_HMAC_SHA2_384 (RFC 4868)
-	PRFHMACSHA2512 uint16 = 7 // PRF_HMAC_SHA2_512 (RFC 4868)
+	PRFHMACSHA1    uint16 = uint16(iana.PRF_HMAC_SHA1)     // PRF_HMAC_SHA1, legacy only (RFC 7296)
+	PRFHMACSHA2256 uint16 = uint16(iana.PRF_HMAC_SHA2_256) // PRF_HMAC_SHA2_256 (RFC 4868)
+	PRFHMACSHA2384 uint16 = uint16(iana.PRF_HMAC_SHA2_384) // PRF_HMAC_SHA2_384 (RFC 4868)
+	PRFHMACSHA2512 uint16 = uint16(iana.PRF_HMAC_SHA2_512) // PRF_HMAC_SHA2_512 (RFC 4868)
 )
 
 // ErrUnsupported is returned (wrapped) for a transform ID this package does not

@@ -1,26 +1,32 @@
 package crypto
 
-import "fmt"
+import (
+	"fmt"
 
-// IANA Transform Type 1 (Encryption Algorithm) IDs used by this package.
-const (
-	EncrAESCBC           uint16 = 12 // ENCR_AES_CBC (RFC 3602)
-	EncrAESCTR           uint16 = 13 // ENCR_AES_CTR (RFC 5930), Child SA key lengths only
-	EncrNull             uint16 = 11 // ENCR_NULL, Child SA (ESP) only
-	EncrAESGCM8          uint16 = 18 // ENCR_AES_GCM_8 (RFC 4106), Child SA key lengths only
-	EncrAESGCM12         uint16 = 19 // ENCR_AES_GCM_12 (RFC 4106), Child SA key lengths only
-	EncrAESGCM16         uint16 = 20 // ENCR_AES_GCM_16 (RFC 5282 / RFC 4106)
-	EncrNullAuthAESGMAC  uint16 = 21 // ENCR_NULL_AUTH_AES_GMAC (RFC 4543), Child SA key lengths only
-	EncrChaCha20Poly1305 uint16 = 28 // ENCR_CHACHA20_POLY1305 (RFC 7634)
+	"github.com/cygnet-ipsec/cygnet/iana"
 )
 
-// IANA Transform Type 3 (Integrity Algorithm) IDs used by this package.
+// Encryption algorithms used by this package; the numbers are package
+// iana's (IANA Transform Type 1).
 const (
-	IntegNone          uint16 = 0  // NONE, with AEAD ciphers
-	IntegHMACSHA196    uint16 = 2  // AUTH_HMAC_SHA1_96, Child SA key lengths only
-	IntegHMACSHA256128 uint16 = 12 // AUTH_HMAC_SHA2_256_128 (RFC 4868)
-	IntegHMACSHA384192 uint16 = 13 // AUTH_HMAC_SHA2_384_192 (RFC 4868)
-	IntegHMACSHA512256 uint16 = 14 // AUTH_HMAC_SHA2_512_256 (RFC 4868)
+	EncrAESCBC           uint16 = uint16(iana.ENCR_AES_CBC)            // ENCR_AES_CBC (RFC 3602)
+	EncrAESCTR           uint16 = uint16(iana.ENCR_AES_CTR)            // ENCR_AES_CTR (RFC 5930), Child SA key lengths only
+	EncrNull             uint16 = uint16(iana.ENCR_NULL)               // ENCR_NULL, Child SA (ESP) only
+	EncrAESGCM8          uint16 = uint16(iana.ENCR_AES_GCM_8)          // ENCR_AES_GCM_8 (RFC 4106), Child SA key lengths only
+	EncrAESGCM12         uint16 = uint16(iana.ENCR_AES_GCM_12)         // ENCR_AES_GCM_12 (RFC 4106), Child SA key lengths only
+	EncrAESGCM16         uint16 = uint16(iana.ENCR_AES_GCM_16)         // ENCR_AES_GCM_16 (RFC 5282 / RFC 4106)
+	EncrNullAuthAESGMAC  uint16 = uint16(iana.ENCR_NULL_AUTH_AES_GMAC) // ENCR_NULL_AUTH_AES_GMAC (RFC 4543), Child SA key lengths only
+	EncrChaCha20Poly1305 uint16 = uint16(iana.ENCR_CHACHA20_POLY1305)  // ENCR_CHACHA20_POLY1305 (RFC 7634)
+)
+
+// Integrity algorithms used by this package; the numbers are package
+// iana's (IANA Transform Type 3).
+const (
+	IntegNone          uint16 = uint16(iana.AUTH_NONE)              // NONE, with AEAD ciphers
+	IntegHMACSHA196    uint16 = uint16(iana.AUTH_HMAC_SHA1_96)      // AUTH_HMAC_SHA1_96, Child SA key lengths only
+	IntegHMACSHA256128 uint16 = uint16(iana.AUTH_HMAC_SHA2_256_128) // AUTH_HMAC_SHA2_256_128 (RFC 4868)
+	IntegHMACSHA384192 uint16 = uint16(iana.AUTH_HMAC_SHA2_384_192) // AUTH_HMAC_SHA2_384_192 (RFC 4868)
+	IntegHMACSHA512256 uint16 = uint16(iana.AUTH_HMAC_SHA2_512_256) // AUTH_HMAC_SHA2_512_256 (RFC 4868)
 )
 
 // Suite is the set of transforms negotiated for an IKE SA: what the key

@@ -299,7 +299,9 @@ func Default(proto wire.ProtocolID) []Proposal {
 	case wire.ProtocolIKE:
 		s = []string{
 			"aes128gcm16-aes256gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-" + kes,
-			"aes128-aes192-aes256-aes128ctr-aes192ctr-aes256ctr-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512-" + kes,
+			// No AES-CTR here although strongSwan's default has it: the
+			// IKE SK payload protector implements CBC and the AEADs only.
+			"aes128-aes192-aes256-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512-" + kes,
 		}
 	case wire.ProtocolESP:
 		s = []string{
@@ -319,6 +321,29 @@ func Default(proto wire.ProtocolID) []Proposal {
 		out[i] = p
 	}
 	return out
+}
+
+// Runnable reports why cygnet's engines cannot run a proposal that Parse
+// accepted, nil when they can. Parse follows strongSwan's syntax and keeps
+// what selection needs to read a peer's proposals (ICV lengths of AES-GCM,
+// additional key exchanges); a configured proposal must also be one that the
+// IKE SK payload protector (ike/crypto) or the ESP engine (transform) can
+// install, or the tunnel would fail only when it comes up.
+func (p Proposal) Runnable() error {
+	for _, t := range p.Transforms {
+		switch {
+		case t.Type >= wire.TransformADDKE1 && t.Type <= wire.TransformADDKE7:
+			return fmt.Errorf("%s: additional key exchanges (RFC 9370) are not negotiated by cygnet yet: %w", format1(p.Protocol, t), ErrUnsupported)
+		case t.Type != wire.TransformENCR:
+		case t.ID == uint16(wire.ENCR_AES_GCM_8) || t.ID == uint16(wire.ENCR_AES_GCM_12):
+			return fmt.Errorf("%s: AES-GCM with an 8- or 12-octet ICV is not implemented by cygnet; use %s: %w",
+				format1(p.Protocol, t), format1(p.Protocol, Transform{Type: wire.TransformENCR, ID: uint16(wire.ENCR_AES_GCM_16), KeyLength: t.KeyLength}), ErrUnsupported)
+		case t.ID == uint16(wire.ENCR_AES_CTR) && p.Protocol == wire.ProtocolIKE:
+			return fmt.Errorf("%s: the IKE SA protector does not implement AES-CTR (RFC 5930); use aes*gcm16 or aes* (CBC) in proposals, AES-CTR works in esp_proposals: %w",
+				format1(p.Protocol, t), ErrUnsupported)
+		}
+	}
+	return nil
 }
 
 // String formats the proposal in canonical strongSwan syntax: canonical keywords, types in the order ENCR, INTEG,

@@ -67,8 +67,8 @@ func TestParse(t *testing.T) {
 			[]tr{gcm256, prfT(wire.PRF_HMAC_SHA2_384), keT(wire.CURVE25519), addke(1, wire.ML_KEM_768), addke(2, wire.ML_KEM_1024), addke(2, wire.KE_NONE)}},
 		{wire.ProtocolIKE, "aes128gcm16-aes128gcm16-prfsha256-x25519", "aes128gcm16-prfsha256-x25519",
 			[]tr{gcm128, prfT(wire.PRF_HMAC_SHA2_256), keT(wire.CURVE25519)}},
-		{wire.ProtocolIKE, " aes128ctr - sha512 - mlkem512 ", "aes128ctr-sha512-mlkem512",
-			[]tr{encr(wire.ENCR_AES_CTR, 128), integT(wire.AUTH_HMAC_SHA2_512_256), prfT(wire.PRF_HMAC_SHA2_512), keT(wire.ML_KEM_512)}},
+		{wire.ProtocolIKE, " aes128ctr - sha512 - mlkem768 ", "aes128ctr-sha512-mlkem768",
+			[]tr{encr(wire.ENCR_AES_CTR, 128), integT(wire.AUTH_HMAC_SHA2_512_256), prfT(wire.PRF_HMAC_SHA2_512), keT(wire.ML_KEM_768)}},
 
 		{wire.ProtocolESP, "aes128gcm16-x25519-esn", "aes128gcm16-x25519-esn", []tr{gcm128, keT(wire.CURVE25519), esnT(wire.ESN)}},
 		{wire.ProtocolESP, "aes128gcm16-x25519-noesn", "aes128gcm16-x25519", []tr{gcm128, keT(wire.CURVE25519), noESN}},
@@ -207,10 +207,53 @@ func TestAllowWeak(t *testing.T) {
 	}
 }
 
+// TestRunnable: proposals the syntax accepts but cygnet's engines cannot
+// install are refused with the reason; the defaults and the algorithms the
+// engines implement pass.
+func TestRunnable(t *testing.T) {
+	for _, c := range []struct {
+		proto wire.ProtocolID
+		in    string
+		want  string // "" for runnable
+	}{
+		{wire.ProtocolIKE, "aes128ctr-sha256-x25519", "aes128ctr: the IKE SA protector does not implement AES-CTR"},
+		{wire.ProtocolESP, "aes128ctr-sha256", ""},
+		{wire.ProtocolESP, "aes128gcm8", "aes128gcm8: AES-GCM with an 8- or 12-octet ICV is not implemented by cygnet; use aes128gcm16"},
+		{wire.ProtocolESP, "aes256gcm12-x25519", "aes256gcm12: AES-GCM with an 8- or 12-octet ICV"},
+		{wire.ProtocolIKE, "aes256gcm12-prfsha256-x25519", "aes256gcm12: AES-GCM with an 8- or 12-octet ICV"},
+		{wire.ProtocolIKE, "aes256gcm16-prfsha384-x25519-ke1_mlkem768", "ke1_mlkem768: additional key exchanges (RFC 9370) are not negotiated by cygnet yet"},
+		{wire.ProtocolESP, "aes256gcm16-ecp384-ke2_mlkem1024", "ke2_mlkem1024: additional key exchanges"},
+		{wire.ProtocolIKE, "aes256gcm16-prfsha384-mlkem768", ""},
+		{wire.ProtocolESP, "aes128gcm16-aes256gcm16-chacha20poly1305-x25519-esn", ""},
+	} {
+		p, err := Parse(c.proto, c.in, Options{})
+		if err != nil {
+			t.Fatalf("%q: %v", c.in, err)
+		}
+		err = p.Runnable()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v %q: %v", c.proto, c.in, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrUnsupported)):
+			t.Errorf("%v %q: got %v, want %q", c.proto, c.in, err, c.want)
+		}
+	}
+	if _, err := Parse(wire.ProtocolIKE, "aes128gcm16-prfsha256-mlkem512", Options{}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("mlkem512: %v, want ErrUnsupported (ike/crypto has no ML-KEM-512)", err)
+	}
+	for _, proto := range []wire.ProtocolID{wire.ProtocolIKE, wire.ProtocolESP, wire.ProtocolAH} {
+		for _, p := range Default(proto) {
+			if err := p.Runnable(); err != nil {
+				t.Errorf("%v default %s: %v", proto, p, err)
+			}
+		}
+	}
+}
+
 func TestDefault(t *testing.T) {
 	want := map[wire.ProtocolID]string{
 		wire.ProtocolIKE: "aes128gcm16-aes256gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-x25519-ecp256-ecp384-ecp521-modp3072-modp4096-modp2048, " +
-			"aes128-aes192-aes256-aes128ctr-aes192ctr-aes256ctr-sha256-sha384-sha512-x25519-ecp256-ecp384-ecp521-modp3072-modp4096-modp2048",
+			"aes128-aes192-aes256-sha256-sha384-sha512-x25519-ecp256-ecp384-ecp521-modp3072-modp4096-modp2048",
 		wire.ProtocolESP: "aes128gcm16-aes256gcm16-chacha20poly1305-x25519-ecp256-ecp384-ecp521-modp3072-modp4096-modp2048-none, " +
 			"aes128-aes192-aes256-aes128ctr-aes192ctr-aes256ctr-sha256-sha384-sha512-x25519-ecp256-ecp384-ecp521-modp3072-modp4096-modp2048-none",
 		wire.ProtocolAH: "sha256-sha384-sha512-x25519-ecp256-ecp384-ecp521-modp3072-modp4096-modp2048-none",

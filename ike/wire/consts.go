@@ -1,6 +1,10 @@
 package wire
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/cygnet-ipsec/cygnet/iana"
+)
 
 // ExchangeType is the IKE header's Exchange Type (IANA "IKEv2 Exchange Types").
 type ExchangeType uint8
@@ -157,185 +161,125 @@ func (t TransformType) IsKE() bool {
 	return t == TransformKE || (t >= TransformADDKE1 && t <= TransformADDKE7)
 }
 
-// EncrID is a Transform Type 1 (encryption algorithm) ID.
-type EncrID uint16
+// Transform IDs. The numbers live in package iana, the one table shared with
+// ike/crypto and the data plane's transform package; these names keep the
+// wire format's vocabulary (wire.ENCR_AES_CBC) for the IKE packages.
 
-// Encryption algorithm transform IDs.
+// EncrID is a Transform Type 1 (encryption algorithm) ID (see package iana).
+type EncrID = iana.EncrID
+
+// EncrID values.
 const (
-	ENCR_DES_IV64             EncrID = 1
-	ENCR_DES                  EncrID = 2
-	ENCR_3DES                 EncrID = 3
-	ENCR_RC5                  EncrID = 4
-	ENCR_IDEA                 EncrID = 5
-	ENCR_CAST                 EncrID = 6
-	ENCR_BLOWFISH             EncrID = 7
-	ENCR_3IDEA                EncrID = 8
-	ENCR_DES_IV32             EncrID = 9
-	ENCR_NULL                 EncrID = 11
-	ENCR_AES_CBC              EncrID = 12
-	ENCR_AES_CTR              EncrID = 13
-	ENCR_AES_CCM_8            EncrID = 14
-	ENCR_AES_CCM_12           EncrID = 15
-	ENCR_AES_CCM_16           EncrID = 16
-	ENCR_AES_GCM_8            EncrID = 18
-	ENCR_AES_GCM_12           EncrID = 19
-	ENCR_AES_GCM_16           EncrID = 20
-	ENCR_NULL_AUTH_AES_GMAC   EncrID = 21
-	ENCR_CAMELLIA_CBC         EncrID = 23
-	ENCR_CAMELLIA_CTR         EncrID = 24
-	ENCR_CAMELLIA_CCM_8       EncrID = 25
-	ENCR_CAMELLIA_CCM_12      EncrID = 26
-	ENCR_CAMELLIA_CCM_16      EncrID = 27
-	ENCR_CHACHA20_POLY1305    EncrID = 28
-	ENCR_KUZNYECHIK_MGM_KTREE EncrID = 32
-	ENCR_MAGMA_MGM_KTREE      EncrID = 33
+	ENCR_DES_IV64             = iana.ENCR_DES_IV64
+	ENCR_DES                  = iana.ENCR_DES
+	ENCR_3DES                 = iana.ENCR_3DES
+	ENCR_RC5                  = iana.ENCR_RC5
+	ENCR_IDEA                 = iana.ENCR_IDEA
+	ENCR_CAST                 = iana.ENCR_CAST
+	ENCR_BLOWFISH             = iana.ENCR_BLOWFISH
+	ENCR_3IDEA                = iana.ENCR_3IDEA
+	ENCR_DES_IV32             = iana.ENCR_DES_IV32
+	ENCR_NULL                 = iana.ENCR_NULL
+	ENCR_AES_CBC              = iana.ENCR_AES_CBC
+	ENCR_AES_CTR              = iana.ENCR_AES_CTR
+	ENCR_AES_CCM_8            = iana.ENCR_AES_CCM_8
+	ENCR_AES_CCM_12           = iana.ENCR_AES_CCM_12
+	ENCR_AES_CCM_16           = iana.ENCR_AES_CCM_16
+	ENCR_AES_GCM_8            = iana.ENCR_AES_GCM_8
+	ENCR_AES_GCM_12           = iana.ENCR_AES_GCM_12
+	ENCR_AES_GCM_16           = iana.ENCR_AES_GCM_16
+	ENCR_NULL_AUTH_AES_GMAC   = iana.ENCR_NULL_AUTH_AES_GMAC
+	ENCR_CAMELLIA_CBC         = iana.ENCR_CAMELLIA_CBC
+	ENCR_CAMELLIA_CTR         = iana.ENCR_CAMELLIA_CTR
+	ENCR_CAMELLIA_CCM_8       = iana.ENCR_CAMELLIA_CCM_8
+	ENCR_CAMELLIA_CCM_12      = iana.ENCR_CAMELLIA_CCM_12
+	ENCR_CAMELLIA_CCM_16      = iana.ENCR_CAMELLIA_CCM_16
+	ENCR_CHACHA20_POLY1305    = iana.ENCR_CHACHA20_POLY1305
+	ENCR_KUZNYECHIK_MGM_KTREE = iana.ENCR_KUZNYECHIK_MGM_KTREE
+	ENCR_MAGMA_MGM_KTREE      = iana.ENCR_MAGMA_MGM_KTREE
 )
 
-var encrNames = map[EncrID]string{
-	ENCR_DES_IV64: "ENCR_DES_IV64", ENCR_DES: "ENCR_DES", ENCR_3DES: "ENCR_3DES", ENCR_RC5: "ENCR_RC5",
-	ENCR_IDEA: "ENCR_IDEA", ENCR_CAST: "ENCR_CAST", ENCR_BLOWFISH: "ENCR_BLOWFISH", ENCR_3IDEA: "ENCR_3IDEA",
-	ENCR_DES_IV32: "ENCR_DES_IV32", ENCR_NULL: "ENCR_NULL", ENCR_AES_CBC: "ENCR_AES_CBC",
-	ENCR_AES_CTR: "ENCR_AES_CTR", ENCR_AES_CCM_8: "ENCR_AES_CCM_8", ENCR_AES_CCM_12: "ENCR_AES_CCM_12",
-	ENCR_AES_CCM_16: "ENCR_AES_CCM_16", ENCR_AES_GCM_8: "ENCR_AES_GCM_8", ENCR_AES_GCM_12: "ENCR_AES_GCM_12",
-	ENCR_AES_GCM_16: "ENCR_AES_GCM_16", ENCR_NULL_AUTH_AES_GMAC: "ENCR_NULL_AUTH_AES_GMAC",
-	ENCR_CAMELLIA_CBC: "ENCR_CAMELLIA_CBC", ENCR_CAMELLIA_CTR: "ENCR_CAMELLIA_CTR",
-	ENCR_CAMELLIA_CCM_8: "ENCR_CAMELLIA_CCM_8", ENCR_CAMELLIA_CCM_12: "ENCR_CAMELLIA_CCM_12",
-	ENCR_CAMELLIA_CCM_16: "ENCR_CAMELLIA_CCM_16", ENCR_CHACHA20_POLY1305: "ENCR_CHACHA20_POLY1305",
-	ENCR_KUZNYECHIK_MGM_KTREE: "ENCR_KUZNYECHIK_MGM_KTREE", ENCR_MAGMA_MGM_KTREE: "ENCR_MAGMA_MGM_KTREE",
-}
+// PRFID is a Transform Type 2 (pseudorandom function) ID (see package iana).
+type PRFID = iana.PRFID
 
-func (e EncrID) String() string { return name(encrNames, e, "ENCR") }
-
-// IsAEAD reports whether e is a combined-mode cipher that needs no INTEG transform (RFC 5282, RFC 7634).
-func (e EncrID) IsAEAD() bool {
-	switch e {
-	case ENCR_AES_CCM_8, ENCR_AES_CCM_12, ENCR_AES_CCM_16, ENCR_AES_GCM_8, ENCR_AES_GCM_12, ENCR_AES_GCM_16,
-		ENCR_CAMELLIA_CCM_8, ENCR_CAMELLIA_CCM_12, ENCR_CAMELLIA_CCM_16, ENCR_CHACHA20_POLY1305,
-		ENCR_KUZNYECHIK_MGM_KTREE, ENCR_MAGMA_MGM_KTREE:
-		return true
-	}
-	return false
-}
-
-// PRFID is a Transform Type 2 (pseudorandom function) ID.
-type PRFID uint16
-
-// Pseudorandom function transform IDs.
+// PRFID values.
 const (
-	PRF_HMAC_MD5          PRFID = 1
-	PRF_HMAC_SHA1         PRFID = 2
-	PRF_HMAC_TIGER        PRFID = 3
-	PRF_AES128_XCBC       PRFID = 4
-	PRF_HMAC_SHA2_256     PRFID = 5
-	PRF_HMAC_SHA2_384     PRFID = 6
-	PRF_HMAC_SHA2_512     PRFID = 7
-	PRF_AES128_CMAC       PRFID = 8
-	PRF_HMAC_STREEBOG_512 PRFID = 9
+	PRF_HMAC_MD5          = iana.PRF_HMAC_MD5
+	PRF_HMAC_SHA1         = iana.PRF_HMAC_SHA1
+	PRF_HMAC_TIGER        = iana.PRF_HMAC_TIGER
+	PRF_AES128_XCBC       = iana.PRF_AES128_XCBC
+	PRF_HMAC_SHA2_256     = iana.PRF_HMAC_SHA2_256
+	PRF_HMAC_SHA2_384     = iana.PRF_HMAC_SHA2_384
+	PRF_HMAC_SHA2_512     = iana.PRF_HMAC_SHA2_512
+	PRF_AES128_CMAC       = iana.PRF_AES128_CMAC
+	PRF_HMAC_STREEBOG_512 = iana.PRF_HMAC_STREEBOG_512
 )
 
-var prfNames = map[PRFID]string{
-	PRF_HMAC_MD5: "PRF_HMAC_MD5", PRF_HMAC_SHA1: "PRF_HMAC_SHA1", PRF_HMAC_TIGER: "PRF_HMAC_TIGER",
-	PRF_AES128_XCBC: "PRF_AES128_XCBC", PRF_HMAC_SHA2_256: "PRF_HMAC_SHA2_256",
-	PRF_HMAC_SHA2_384: "PRF_HMAC_SHA2_384", PRF_HMAC_SHA2_512: "PRF_HMAC_SHA2_512",
-	PRF_AES128_CMAC: "PRF_AES128_CMAC", PRF_HMAC_STREEBOG_512: "PRF_HMAC_STREEBOG_512",
-}
+// IntegID is a Transform Type 3 (integrity algorithm) ID (see package iana).
+type IntegID = iana.IntegID
 
-func (p PRFID) String() string { return name(prfNames, p, "PRF") }
-
-// IntegID is a Transform Type 3 (integrity algorithm) ID.
-type IntegID uint16
-
-// Integrity algorithm transform IDs.
+// IntegID values.
 const (
-	AUTH_NONE              IntegID = 0
-	AUTH_HMAC_MD5_96       IntegID = 1
-	AUTH_HMAC_SHA1_96      IntegID = 2
-	AUTH_DES_MAC           IntegID = 3
-	AUTH_KPDK_MD5          IntegID = 4
-	AUTH_AES_XCBC_96       IntegID = 5
-	AUTH_HMAC_MD5_128      IntegID = 6
-	AUTH_HMAC_SHA1_160     IntegID = 7
-	AUTH_AES_CMAC_96       IntegID = 8
-	AUTH_AES_128_GMAC      IntegID = 9
-	AUTH_AES_192_GMAC      IntegID = 10
-	AUTH_AES_256_GMAC      IntegID = 11
-	AUTH_HMAC_SHA2_256_128 IntegID = 12
-	AUTH_HMAC_SHA2_384_192 IntegID = 13
-	AUTH_HMAC_SHA2_512_256 IntegID = 14
+	AUTH_NONE              = iana.AUTH_NONE
+	AUTH_HMAC_MD5_96       = iana.AUTH_HMAC_MD5_96
+	AUTH_HMAC_SHA1_96      = iana.AUTH_HMAC_SHA1_96
+	AUTH_DES_MAC           = iana.AUTH_DES_MAC
+	AUTH_KPDK_MD5          = iana.AUTH_KPDK_MD5
+	AUTH_AES_XCBC_96       = iana.AUTH_AES_XCBC_96
+	AUTH_HMAC_MD5_128      = iana.AUTH_HMAC_MD5_128
+	AUTH_HMAC_SHA1_160     = iana.AUTH_HMAC_SHA1_160
+	AUTH_AES_CMAC_96       = iana.AUTH_AES_CMAC_96
+	AUTH_AES_128_GMAC      = iana.AUTH_AES_128_GMAC
+	AUTH_AES_192_GMAC      = iana.AUTH_AES_192_GMAC
+	AUTH_AES_256_GMAC      = iana.AUTH_AES_256_GMAC
+	AUTH_HMAC_SHA2_256_128 = iana.AUTH_HMAC_SHA2_256_128
+	AUTH_HMAC_SHA2_384_192 = iana.AUTH_HMAC_SHA2_384_192
+	AUTH_HMAC_SHA2_512_256 = iana.AUTH_HMAC_SHA2_512_256
 )
 
-var integNames = map[IntegID]string{
-	AUTH_NONE: "NONE", AUTH_HMAC_MD5_96: "AUTH_HMAC_MD5_96", AUTH_HMAC_SHA1_96: "AUTH_HMAC_SHA1_96",
-	AUTH_DES_MAC: "AUTH_DES_MAC", AUTH_KPDK_MD5: "AUTH_KPDK_MD5", AUTH_AES_XCBC_96: "AUTH_AES_XCBC_96",
-	AUTH_HMAC_MD5_128: "AUTH_HMAC_MD5_128", AUTH_HMAC_SHA1_160: "AUTH_HMAC_SHA1_160",
-	AUTH_AES_CMAC_96: "AUTH_AES_CMAC_96", AUTH_AES_128_GMAC: "AUTH_AES_128_GMAC",
-	AUTH_AES_192_GMAC: "AUTH_AES_192_GMAC", AUTH_AES_256_GMAC: "AUTH_AES_256_GMAC",
-	AUTH_HMAC_SHA2_256_128: "AUTH_HMAC_SHA2_256_128", AUTH_HMAC_SHA2_384_192: "AUTH_HMAC_SHA2_384_192",
-	AUTH_HMAC_SHA2_512_256: "AUTH_HMAC_SHA2_512_256",
-}
+// KEMethod is a Transform Type 4 (and ADDKE1..7) ID: a Diffie-Hellman group or KEM (see package iana).
+type KEMethod = iana.KEMethod
 
-func (i IntegID) String() string { return name(integNames, i, "AUTH") }
-
-// KEMethod is a Transform Type 4 (and ADDKE1..7) ID: a Diffie-Hellman group or KEM (IANA "Transform Type 4").
-type KEMethod uint16
-
-// Key exchange methods.
+// KEMethod values.
 const (
-	KE_NONE           KEMethod = 0
-	MODP_768          KEMethod = 1
-	MODP_1024         KEMethod = 2
-	MODP_1536         KEMethod = 5
-	MODP_2048         KEMethod = 14
-	MODP_3072         KEMethod = 15
-	MODP_4096         KEMethod = 16
-	MODP_6144         KEMethod = 17
-	MODP_8192         KEMethod = 18
-	ECP_256           KEMethod = 19
-	ECP_384           KEMethod = 20
-	ECP_521           KEMethod = 21
-	MODP_1024_160     KEMethod = 22
-	MODP_2048_224     KEMethod = 23
-	MODP_2048_256     KEMethod = 24
-	ECP_192           KEMethod = 25
-	ECP_224           KEMethod = 26
-	ECP_224_BP        KEMethod = 27
-	ECP_256_BP        KEMethod = 28
-	ECP_384_BP        KEMethod = 29
-	ECP_512_BP        KEMethod = 30
-	CURVE25519        KEMethod = 31
-	CURVE448          KEMethod = 32
-	GOST3410_2012_256 KEMethod = 33
-	GOST3410_2012_512 KEMethod = 34
-	ML_KEM_512        KEMethod = 35
-	ML_KEM_768        KEMethod = 36
-	ML_KEM_1024       KEMethod = 37
+	KE_NONE           = iana.KE_NONE
+	MODP_768          = iana.MODP_768
+	MODP_1024         = iana.MODP_1024
+	MODP_1536         = iana.MODP_1536
+	MODP_2048         = iana.MODP_2048
+	MODP_3072         = iana.MODP_3072
+	MODP_4096         = iana.MODP_4096
+	MODP_6144         = iana.MODP_6144
+	MODP_8192         = iana.MODP_8192
+	ECP_256           = iana.ECP_256
+	ECP_384           = iana.ECP_384
+	ECP_521           = iana.ECP_521
+	MODP_1024_160     = iana.MODP_1024_160
+	MODP_2048_224     = iana.MODP_2048_224
+	MODP_2048_256     = iana.MODP_2048_256
+	ECP_192           = iana.ECP_192
+	ECP_224           = iana.ECP_224
+	ECP_224_BP        = iana.ECP_224_BP
+	ECP_256_BP        = iana.ECP_256_BP
+	ECP_384_BP        = iana.ECP_384_BP
+	ECP_512_BP        = iana.ECP_512_BP
+	CURVE25519        = iana.CURVE25519
+	CURVE448          = iana.CURVE448
+	GOST3410_2012_256 = iana.GOST3410_2012_256
+	GOST3410_2012_512 = iana.GOST3410_2012_512
+	ML_KEM_512        = iana.ML_KEM_512
+	ML_KEM_768        = iana.ML_KEM_768
+	ML_KEM_1024       = iana.ML_KEM_1024
 )
 
-var keNames = map[KEMethod]string{
-	KE_NONE: "NONE", MODP_768: "MODP_768", MODP_1024: "MODP_1024", MODP_1536: "MODP_1536",
-	MODP_2048: "MODP_2048", MODP_3072: "MODP_3072", MODP_4096: "MODP_4096", MODP_6144: "MODP_6144",
-	MODP_8192: "MODP_8192", ECP_256: "ECP_256", ECP_384: "ECP_384", ECP_521: "ECP_521",
-	MODP_1024_160: "MODP_1024_160", MODP_2048_224: "MODP_2048_224", MODP_2048_256: "MODP_2048_256",
-	ECP_192: "ECP_192", ECP_224: "ECP_224", ECP_224_BP: "ECP_224_BP", ECP_256_BP: "ECP_256_BP",
-	ECP_384_BP: "ECP_384_BP", ECP_512_BP: "ECP_512_BP", CURVE25519: "CURVE_25519", CURVE448: "CURVE_448",
-	GOST3410_2012_256: "GOST3410_2012_256", GOST3410_2012_512: "GOST3410_2012_512",
-	ML_KEM_512: "ML_KEM_512", ML_KEM_768: "ML_KEM_768", ML_KEM_1024: "ML_KEM_1024",
-}
+// ESNID is a Transform Type 5 (extended sequence numbers) ID (see package iana).
+type ESNID = iana.ESNID
 
-func (k KEMethod) String() string { return name(keNames, k, "KE") }
-
-// ESNID is a Transform Type 5 (extended sequence numbers) ID.
-type ESNID uint16
-
-// Extended sequence number transform IDs.
+// ESNID values.
 const (
-	NO_ESN ESNID = 0
-	ESN    ESNID = 1
+	NO_ESN = iana.NO_ESN
+	ESN    = iana.ESN
 )
-
-func (e ESNID) String() string {
-	return name(map[ESNID]string{NO_ESN: "NO_ESN", ESN: "ESN"}, e, "ESN")
-}
 
 // Transform attribute types (IANA "IKEv2 Transform Attribute Types").
 const (

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 
 	"github.com/cygnet-ipsec/cygnet/config"
 )
@@ -58,7 +59,7 @@ func SignerForCert(creds *config.Credentials, cert *x509.Certificate, opts Signe
 		k = creds.PrivateKeyFor(cert.PublicKey)
 	}
 	if k == nil {
-		return nil, fmt.Errorf("%w found for certificate %s", ErrNoPrivateKey, DNString(cert.RawSubject))
+		return nil, fmt.Errorf("%w found for certificate %s", ErrNoPrivateKey, identity.DNString(cert.RawSubject))
 	}
 	return NewSigner(k.Signer, opts)
 }

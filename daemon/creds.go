@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/auth"
@@ -55,9 +56,9 @@ func newPubkeyCredentials(cfg *config.Config, base *credentials) (*pubkeyCredent
 	return pc, nil
 }
 
-func (p *pubkeyCredentials) find(local ike.Identity) (identityCert, error) {
+func (p *pubkeyCredentials) find(local identity.ID) (identityCert, error) {
 	for _, o := range p.own {
-		if local.IsAny() || auth.MatchIdentity(o.cert, local.Type, local.Data) == nil {
+		if local.IsAny() || auth.MatchIdentity(o.cert, local) == nil {
 			return o, nil
 		}
 	}
@@ -66,7 +67,7 @@ func (p *pubkeyCredentials) find(local ike.Identity) (identityCert, error) {
 
 // LocalCertificates returns our certificate for an identity and the
 // intermediates below the root, end entity first.
-func (p *pubkeyCredentials) LocalCertificates(local ike.Identity) ([][]byte, error) {
+func (p *pubkeyCredentials) LocalCertificates(local identity.ID) ([][]byte, error) {
 	o, err := p.find(local)
 	if err != nil {
 		return nil, err
@@ -84,7 +85,7 @@ func isSelfSigned(c *x509.Certificate) bool {
 	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
 
-func (p *pubkeyCredentials) Sign(local ike.Identity, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
+func (p *pubkeyCredentials) Sign(local identity.ID, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
 	o, err := p.find(local)
 	if err != nil {
 		return 0, nil, err
@@ -94,7 +95,7 @@ func (p *pubkeyCredentials) Sign(local ike.Identity, signedOctets []byte, peerHa
 
 // VerifyPeer checks the peer's chain up to a trusted CA, that the end
 // certificate carries the identity the peer claimed, and its AUTH signature.
-func (p *pubkeyCredentials) VerifyPeer(remote ike.Identity, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
+func (p *pubkeyCredentials) VerifyPeer(remote identity.ID, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
 	if len(certs) == 0 {
 		return errors.New("peer sent no certificate")
 	}
@@ -105,7 +106,7 @@ func (p *pubkeyCredentials) VerifyPeer(remote ike.Identity, certs [][]byte, meth
 	if err := p.trust.VerifyChain(end, certs[1:], time.Now()); err != nil {
 		return err
 	}
-	if err := auth.MatchIdentity(end, remote.Type, remote.Data); err != nil {
+	if err := auth.MatchIdentity(end, remote); err != nil {
 		return err
 	}
 	return auth.Verifier{}.VerifyCert(end, method, authData, signedOctets)
@@ -120,19 +121,19 @@ type reloadableCreds struct {
 	cur *pubkeyCredentials
 }
 
-func (r *reloadableCreds) SharedKey(local, remote ike.Identity) ([]byte, bool) {
+func (r *reloadableCreds) SharedKey(local, remote identity.ID) ([]byte, bool) {
 	return r.cur.SharedKey(local, remote)
 }
 
-func (r *reloadableCreds) LocalCertificates(local ike.Identity) ([][]byte, error) {
+func (r *reloadableCreds) LocalCertificates(local identity.ID) ([][]byte, error) {
 	return r.cur.LocalCertificates(local)
 }
 
-func (r *reloadableCreds) Sign(local ike.Identity, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
+func (r *reloadableCreds) Sign(local identity.ID, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
 	return r.cur.Sign(local, signedOctets, peerHashes)
 }
 
-func (r *reloadableCreds) VerifyPeer(remote ike.Identity, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
+func (r *reloadableCreds) VerifyPeer(remote identity.ID, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
 	return r.cur.VerifyPeer(remote, certs, method, authData, signedOctets)
 }
 

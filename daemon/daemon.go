@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -71,8 +72,8 @@ type credentials struct {
 	secrets *auth.Secrets
 }
 
-func (c *credentials) SharedKey(local, remote ike.Identity) ([]byte, bool) {
-	return c.secrets.SharedKey(auth.ID(local), auth.ID(remote))
+func (c *credentials) SharedKey(local, remote identity.ID) ([]byte, bool) {
+	return c.secrets.SharedKey(local, remote)
 }
 
 func newCredentials(cfg *config.Config) (*credentials, error) {

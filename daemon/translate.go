@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"net/netip"
 	"strings"
 
@@ -199,14 +200,14 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	if pc.RemoteAuth, err = authMethod(c.Remote[0]); err != nil {
 		return nil, err
 	}
-	if pc.LocalID, err = ike.ParseIdentity(c.Local[0].ID.Text); err != nil {
+	if pc.LocalID, err = identity.Parse(c.Local[0].ID.Text); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Local[0].ID.Pos, err)
 	}
 	if pc.LocalID.IsAny() && len(c.Local[0].Certs) > 0 {
 		// strongSwan's default: the certificate's subject.
-		pc.LocalID = ike.Identity{Type: wire.ID_DER_ASN1_DN, Data: c.Local[0].Certs[0].X509.RawSubject}
+		pc.LocalID = identity.ID{Type: wire.ID_DER_ASN1_DN, Data: c.Local[0].Certs[0].X509.RawSubject}
 	}
-	if pc.RemoteID, err = ike.ParseIdentity(c.Remote[0].ID.Text); err != nil {
+	if pc.RemoteID, err = identity.Parse(c.Remote[0].ID.Text); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Remote[0].ID.Pos, err)
 	}
 	for _, ch := range c.Children {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
@@ -15,13 +16,13 @@ import (
 // answers for the daemon. Private keys stay behind it.
 type PubkeyCredentials interface {
 	// LocalCertificates returns our chain for an identity, DER, end entity first.
-	LocalCertificates(local Identity) ([][]byte, error)
+	LocalCertificates(local identity.ID) ([][]byte, error)
 	// Sign signs the octets for an identity, with RFC 7427 when the peer
 	// announced hash algorithms we can use.
-	Sign(local Identity, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error)
+	Sign(local identity.ID, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error)
 	// VerifyPeer validates the peer's chain against our CAs, checks that it
 	// carries the identity, and verifies the AUTH data.
-	VerifyPeer(remote Identity, certs [][]byte, method wire.AuthMethod, auth, signedOctets []byte) error
+	VerifyPeer(remote identity.ID, certs [][]byte, method wire.AuthMethod, auth, signedOctets []byte) error
 	// CertReq is the CERTREQ payload data naming our trusted CAs.
 	CertReq() []byte
 }
@@ -50,9 +51,9 @@ func parseSignatureHashes(payloads []wire.Payload) []uint16 {
 }
 
 // localIdentity is the configured local ID, or the IKE address without one.
-func (sa *IKESA) localIdentity() Identity {
+func (sa *IKESA) localIdentity() identity.ID {
 	if sa.cfg.LocalID.IsAny() {
-		return IdentityFromAddr(sa.Local.Addr())
+		return identity.FromAddr(sa.Local.Addr())
 	}
 	return sa.cfg.LocalID
 }
@@ -117,7 +118,7 @@ func (sa *IKESA) authData(id *wire.ID) (*wire.Auth, error) {
 	return nil, fmt.Errorf("local authentication method %v not supported", sa.cfg.LocalAuth)
 }
 
-func (sa *IKESA) remoteIDForSecret() Identity {
+func (sa *IKESA) remoteIDForSecret() identity.ID {
 	if !sa.RemoteID.IsAny() {
 		return sa.RemoteID
 	}
@@ -164,7 +165,7 @@ func (sa *IKESA) verifyPeerAuth(cfg *PeerConfig, id *wire.ID, auth *wire.Auth, c
 func (sa *IKESA) sendAuth() error {
 	sa.state = stateAuthSent
 	sa.LocalID = sa.localIdentity()
-	idi := sa.LocalID.payload(false)
+	idi := sa.LocalID.Payload(false)
 	payloads := []wire.Payload{idi}
 	pk, _ := sa.m.creds.(PubkeyCredentials)
 	if sa.cfg.LocalAuth == AuthPubkey && pk != nil && sa.sendCert() {
@@ -180,7 +181,7 @@ func (sa *IKESA) sendAuth() error {
 		payloads = append(payloads, req)
 	}
 	if !sa.cfg.RemoteID.IsAny() {
-		payloads = append(payloads, sa.cfg.RemoteID.payload(true))
+		payloads = append(payloads, sa.cfg.RemoteID.Payload(true))
 	}
 	auth, err := sa.authData(idi)
 	if err != nil {
@@ -233,7 +234,7 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 		}
 		return sa.fail("IKE_AUTH response without IDr or AUTH")
 	}
-	peer := Identity{Type: idr.IDType, Data: clone(idr.Data)}
+	peer := identity.FromPayload(idr)
 	if !sa.cfg.RemoteID.Matches(peer) {
 		if child != nil {
 			sa.releaseChild(child)
@@ -366,10 +367,10 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 		reject(wire.INVALID_SYNTAX, "IKE_AUTH request without IDi or AUTH")
 		return
 	}
-	peer := Identity{Type: idi.IDType, Data: clone(idi.Data)}
-	var wantLocal Identity
+	peer := identity.FromPayload(idi)
+	var wantLocal identity.ID
 	if idr := idPayload(payloads, true); idr != nil {
-		wantLocal = Identity{Type: idr.IDType, Data: clone(idr.Data)}
+		wantLocal = identity.FromPayload(idr)
 	}
 	cfg := sa.m.configForIdentities(sa, peer, wantLocal)
 	if cfg == nil {
@@ -389,7 +390,7 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 		reject(wire.AUTHENTICATION_FAILED, "canceling IKE SA setup due to uniqueness policy (unique = keep): %s already has an IKE SA", peer)
 		return
 	}
-	idr := sa.LocalID.payload(true)
+	idr := sa.LocalID.Payload(true)
 	sa.peerCertReq = sa.peerCertReq || payloadOf[*wire.CertificateRequest](payloads) != nil
 	out := []wire.Payload{idr}
 	if cfg.LocalAuth == AuthPubkey && sa.sendCert() {
@@ -419,7 +420,7 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 
 // configForIdentities picks the connection an authenticated peer belongs to
 // among those whose addresses fit.
-func (m *Manager) configForIdentities(sa *IKESA, peer, wantLocal Identity) *PeerConfig {
+func (m *Manager) configForIdentities(sa *IKESA, peer, wantLocal identity.ID) *PeerConfig {
 	for _, c := range m.matchConfigs(sa.Local.Addr(), sa.Remote.Addr()) {
 		if !c.RemoteID.Matches(peer) {
 			continue
@@ -427,7 +428,7 @@ func (m *Manager) configForIdentities(sa *IKESA, peer, wantLocal Identity) *Peer
 		if !wantLocal.IsAny() {
 			local := c.LocalID
 			if local.IsAny() {
-				local = IdentityFromAddr(sa.Local.Addr())
+				local = identity.FromAddr(sa.Local.Addr())
 			}
 			if !local.Matches(wantLocal) {
 				continue

@@ -2,6 +2,7 @@ package ike
 
 import (
 	"bytes"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"net/netip"
 	"testing"
 	"time"
@@ -130,7 +131,7 @@ func TestTrafficSelectorsUnacceptable(t *testing.T) {
 
 func TestIdentityMismatch(t *testing.T) {
 	cb := siteConfig(t, 2, 1)
-	cb.RemoteID, _ = ParseIdentity("someone-else.cygnet.test")
+	cb.RemoteID, _ = identity.Parse("someone-else.cygnet.test")
 	p := newPair(t, siteConfig(t, 1, 2), cb, testPSK, testPSK)
 	if err := p.a.m.Initiate("site", "net"); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"net/netip"
 	"slices"
 	"strings"
@@ -81,20 +82,20 @@ func TestFragmentLimits(t *testing.T) {
 // hash: enough to make IKE_AUTH exceed any MTU both ways.
 type bigCerts struct{ psks }
 
-func (bigCerts) blob(id Identity, n byte) []byte {
+func (bigCerts) blob(id identity.ID, n byte) []byte {
 	return bytes.Repeat([]byte(id.String()+string('0'+n)), 1500/len(id.String())+1)[:1500]
 }
 
-func (c bigCerts) LocalCertificates(local Identity) ([][]byte, error) {
+func (c bigCerts) LocalCertificates(local identity.ID) ([][]byte, error) {
 	return [][]byte{c.blob(local, 0), c.blob(local, 1)}, nil
 }
 
-func (bigCerts) Sign(local Identity, octets []byte, _ []uint16) (wire.AuthMethod, []byte, error) {
+func (bigCerts) Sign(local identity.ID, octets []byte, _ []uint16) (wire.AuthMethod, []byte, error) {
 	h := sha256.Sum256(append([]byte(local.String()), octets...))
 	return wire.AuthDigitalSignature, h[:], nil
 }
 
-func (c bigCerts) VerifyPeer(remote Identity, certs [][]byte, method wire.AuthMethod, auth, octets []byte) error {
+func (c bigCerts) VerifyPeer(remote identity.ID, certs [][]byte, method wire.AuthMethod, auth, octets []byte) error {
 	want, _ := c.LocalCertificates(remote)
 	if len(certs) != 2 || !bytes.Equal(certs[0], want[0]) || !bytes.Equal(certs[1], want[1]) {
 		return fmt.Errorf("peer sent %d certificates, not the expected chain", len(certs))

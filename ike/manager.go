@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -38,7 +39,7 @@ type Installer interface {
 // implements it for the daemon.
 type Credentials interface {
 	// SharedKey returns the PSK for a pair of identities.
-	SharedKey(local, remote Identity) ([]byte, bool)
+	SharedKey(local, remote identity.ID) ([]byte, bool)
 }
 
 // Options are the Manager's tunables, with strongSwan's defaults where it has them.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"log/slog"
 	"math"
 	"net/netip"
@@ -51,7 +52,7 @@ type IKESA struct {
 
 	Local, Remote        netip.AddrPort
 	NATLocal, NATRemote  bool // a NAT in front of us / of the peer (as NAT-D says, or faked)
-	LocalID, RemoteID    Identity
+	LocalID, RemoteID    identity.ID
 	Established          time.Time
 	RekeyAt              time.Time
 	suite                ikecrypto.Suite

@@ -19,7 +19,11 @@ import (
 //     ones, plus RSASSA-PSS first when rsaPSS (charon.rsa_pss) is set;
 //   - if any key token has "ike:", only those constrain IKE signatures;
 //     otherwise all do (charon.signature_authentication_constraints);
-//   - a key token without hashes allows nothing by itself.
+//   - a key token other than pubkey without hash tokens allows every scheme
+//     of its kind that cygnet implements: "rsa/pss" is RSASSA-PSS with
+//     SHA-256, SHA-384 or SHA-512. strongSwan ignores such a token; cygnet
+//     refuses to accept a constraint and then ignore it, so "auth = rsa/pss"
+//     means what it says.
 //
 // nil means no constraint. sha1 tokens yield SHA-1 schemes, which Signer and
 // Verifier still refuse without AllowLegacySHA1; md5 and sha224 yield
@@ -27,54 +31,78 @@ import (
 func ParseConstraints(tokens []string, rsaPSS bool) []SignatureScheme {
 	var all, ike []SignatureScheme
 	keyToken, keyType := "", KeyType(0) // keyType 0 with a key token: any
-	for _, tok := range tokens {
-		switch strings.TrimPrefix(tok, "ike:") {
-		case "rsa", "rsa/pss":
-			keyToken, keyType = tok, KeyRSA
-			continue
+	hashed := false                     // the key token had hash tokens
+	add := func(sc SignatureScheme) {
+		if strings.HasPrefix(keyToken, "ike:") {
+			ike = appendUnique(ike, sc)
+		} else {
+			all = appendUnique(all, sc)
+		}
+	}
+	endKey := func() {
+		if keyToken == "" || hashed {
+			return
+		}
+		switch strings.TrimPrefix(keyToken, "ike:") {
+		case "rsa/pss":
+			for _, sc := range []SignatureScheme{RSAPSSSHA256, RSAPSSSHA384, RSAPSSSHA512} {
+				add(sc)
+			}
+		case "rsa":
+			if rsaPSS {
+				for _, sc := range []SignatureScheme{RSAPSSSHA256, RSAPSSSHA384, RSAPSSSHA512} {
+					add(sc)
+				}
+			}
+			for _, sc := range []SignatureScheme{RSASHA256, RSASHA384, RSASHA512} {
+				add(sc)
+			}
 		case "ecdsa":
-			keyToken, keyType = tok, KeyECDSA
-			continue
+			for _, sc := range []SignatureScheme{ECDSASHA256, ECDSASHA384, ECDSASHA512} {
+				add(sc)
+			}
 		case "ed25519":
-			keyToken, keyType = tok, KeyEd25519
-			continue
-		case "pubkey":
-			keyToken, keyType = tok, 0
+			add(Ed25519Scheme)
+		}
+	}
+	for _, tok := range tokens {
+		kt, isKey := map[string]KeyType{"rsa": KeyRSA, "rsa/pss": KeyRSA, "ecdsa": KeyECDSA, "ed25519": KeyEd25519, "pubkey": 0}[strings.TrimPrefix(tok, "ike:")]
+		if isKey {
+			endKey()
+			keyToken, keyType, hashed = tok, kt, false
 			continue
 		}
-		if keyToken == "" {
-			continue
+		if keyToken == "" || isDigits(tok) {
+			continue // no key token yet, or a key strength
 		}
-		var add []SignatureScheme
+		hashed = true
+		var schemes []SignatureScheme
 		h, isHash := map[string]crypto.Hash{"sha1": crypto.SHA1, "sha256": crypto.SHA256, "sha384": crypto.SHA384, "sha512": crypto.SHA512}[tok]
 		switch {
 		case strings.HasSuffix(keyToken, "pss"):
 			if isHash {
-				add = append(add, SignatureScheme{Key: KeyRSA, Hash: h, PSS: true, SaltLength: h.Size()})
+				schemes = append(schemes, SignatureScheme{Key: KeyRSA, Hash: h, PSS: true, SaltLength: h.Size()})
 			}
 		case tok == "identity":
 			if keyType == 0 || keyType == KeyEd25519 {
-				add = append(add, Ed25519Scheme)
+				schemes = append(schemes, Ed25519Scheme)
 			}
 		case isHash:
 			if keyType == 0 || keyType == KeyRSA {
 				if rsaPSS {
-					add = append(add, SignatureScheme{Key: KeyRSA, Hash: h, PSS: true, SaltLength: h.Size()})
+					schemes = append(schemes, SignatureScheme{Key: KeyRSA, Hash: h, PSS: true, SaltLength: h.Size()})
 				}
-				add = append(add, SignatureScheme{Key: KeyRSA, Hash: h})
+				schemes = append(schemes, SignatureScheme{Key: KeyRSA, Hash: h})
 			}
 			if keyType == 0 || keyType == KeyECDSA {
-				add = append(add, SignatureScheme{Key: KeyECDSA, Hash: h})
+				schemes = append(schemes, SignatureScheme{Key: KeyECDSA, Hash: h})
 			}
 		}
-		for _, sc := range add {
-			if strings.HasPrefix(keyToken, "ike:") {
-				ike = appendUnique(ike, sc)
-			} else {
-				all = appendUnique(all, sc)
-			}
+		for _, sc := range schemes {
+			add(sc)
 		}
 	}
+	endKey()
 	if ike != nil {
 		return ike
 	}
@@ -100,4 +128,16 @@ func allowed(constraints []SignatureScheme, sc SignatureScheme) bool {
 		}
 	}
 	return false
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -18,7 +18,12 @@ func TestParseConstraints(t *testing.T) {
 		want   []SignatureScheme
 	}{
 		{"pubkey", false, nil},
-		{"rsa/pss", false, nil},
+		{"rsa/pss", false, []SignatureScheme{RSAPSSSHA256, RSAPSSSHA384, RSAPSSSHA512}},
+		{"rsa", false, []SignatureScheme{RSASHA256, RSASHA384, RSASHA512}},
+		{"rsa-2048", false, []SignatureScheme{RSASHA256, RSASHA384, RSASHA512}},
+		{"ecdsa", false, []SignatureScheme{ECDSASHA256, ECDSASHA384, ECDSASHA512}},
+		{"ed25519", false, []SignatureScheme{Ed25519Scheme}},
+		{"rsa/pss-ecdsa-sha384", false, []SignatureScheme{RSAPSSSHA256, RSAPSSSHA384, RSAPSSSHA512, ECDSASHA384}},
 		{"pubkey-sha384", false, []SignatureScheme{RSASHA384, ECDSASHA384}},
 		{"pubkey-sha384", true, []SignatureScheme{RSAPSSSHA384, RSASHA384, ECDSASHA384}},
 		{"rsa/pss-sha256-sha512", false, []SignatureScheme{RSAPSSSHA256, RSAPSSSHA512}},

@@ -12,19 +12,26 @@ import (
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 )
 
-// PubkeyCredentials is what certificate authentication asks; the auth package
-// answers for the daemon. Private keys stay behind it.
+// PubkeyCredentials is what certificate authentication asks; the daemon
+// answers with the auth package. Private keys stay behind it. Every question
+// names the connection (PeerConfig.Name) it is asked for, since trust and
+// signature constraints are per connection, as in strongSwan: the
+// connection's remote cacerts, certs and ca_id scope which chains it
+// accepts, its remote auth constraints which signatures, and its local auth
+// constraints how we sign.
 type PubkeyCredentials interface {
 	// LocalCertificates returns our chain for an identity, DER, end entity first.
-	LocalCertificates(local identity.ID) ([][]byte, error)
+	LocalCertificates(conn string, local identity.ID) ([][]byte, error)
 	// Sign signs the octets for an identity, with RFC 7427 when the peer
 	// announced hash algorithms we can use.
-	Sign(local identity.ID, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error)
-	// VerifyPeer validates the peer's chain against our CAs, checks that it
-	// carries the identity, and verifies the AUTH data.
-	VerifyPeer(remote identity.ID, certs [][]byte, method wire.AuthMethod, auth, signedOctets []byte) error
-	// CertReq is the CERTREQ payload data naming our trusted CAs.
-	CertReq() []byte
+	Sign(conn string, local identity.ID, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error)
+	// VerifyPeer validates the peer's chain against the CAs the connection
+	// trusts, checks that it carries the identity, and verifies the AUTH
+	// data against the connection's signature constraints.
+	VerifyPeer(conn string, remote identity.ID, certs [][]byte, method wire.AuthMethod, auth, signedOctets []byte) error
+	// CertReq is the CERTREQ payload data naming the CAs the connection
+	// trusts; conn "" names every CA we trust.
+	CertReq(conn string) []byte
 }
 
 // Hash algorithm identifiers of RFC 7427 that we accept in signatures.
@@ -72,7 +79,7 @@ func (sa *IKESA) sendCert() bool {
 
 // certReqPayload names the CAs we trust, when we authenticate peers with
 // certificates and have CAs to name.
-func (sa *IKESA) certReqPayload(cfg *PeerConfig) *wire.CertificateRequest {
+func (sa *IKESA) certReqPayload(cfg *PeerConfig, conn string) *wire.CertificateRequest {
 	if cfg.RemoteAuth != AuthPubkey || !cfg.SendCertReq {
 		return nil
 	}
@@ -80,7 +87,7 @@ func (sa *IKESA) certReqPayload(cfg *PeerConfig) *wire.CertificateRequest {
 	if !ok {
 		return nil
 	}
-	req := pk.CertReq()
+	req := pk.CertReq(conn)
 	if len(req) == 0 {
 		return nil
 	}
@@ -109,7 +116,7 @@ func (sa *IKESA) authData(id *wire.ID) (*wire.Auth, error) {
 		if !ok {
 			return nil, errors.New("certificate authentication is not available")
 		}
-		method, data, err := pk.Sign(sa.LocalID, octets, sa.signatureHashes)
+		method, data, err := pk.Sign(sa.cfg.Name, sa.LocalID, octets, sa.signatureHashes)
 		if err != nil {
 			return nil, err
 		}
@@ -156,7 +163,7 @@ func (sa *IKESA) verifyPeerAuth(cfg *PeerConfig, id *wire.ID, auth *wire.Auth, c
 		if !ok {
 			return errors.New("certificate authentication is not available")
 		}
-		return pk.VerifyPeer(sa.RemoteID, certs, auth.Method, auth.Data, octets)
+		return pk.VerifyPeer(cfg.Name, sa.RemoteID, certs, auth.Method, auth.Data, octets)
 	}
 	return fmt.Errorf("remote authentication method %v not supported", cfg.RemoteAuth)
 }
@@ -169,7 +176,7 @@ func (sa *IKESA) sendAuth() error {
 	payloads := []wire.Payload{idi}
 	pk, _ := sa.m.creds.(PubkeyCredentials)
 	if sa.cfg.LocalAuth == AuthPubkey && pk != nil && sa.sendCert() {
-		certs, err := pk.LocalCertificates(sa.LocalID)
+		certs, err := pk.LocalCertificates(sa.cfg.Name, sa.LocalID)
 		if err != nil {
 			return sa.fail("no certificate for %s: %v", sa.LocalID, err)
 		}
@@ -177,10 +184,12 @@ func (sa *IKESA) sendAuth() error {
 			payloads = append(payloads, &wire.Certificate{Encoding: wire.CertX509Signature, Data: c})
 		}
 	}
-	if req := sa.certReqPayload(sa.cfg); req != nil {
+	if req := sa.certReqPayload(sa.cfg, sa.cfg.Name); req != nil {
 		payloads = append(payloads, req)
 	}
-	if !sa.cfg.RemoteID.IsAny() {
+	// As strongSwan, IDr names the responder only when we know exactly who
+	// it is; a pattern ("*.example.com", "CN=*") is checked on its answer.
+	if !sa.cfg.RemoteID.HasWildcards() {
 		payloads = append(payloads, sa.cfg.RemoteID.Payload(true))
 	}
 	auth, err := sa.authData(idi)
@@ -377,6 +386,13 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 		reject(wire.AUTHENTICATION_FAILED, "no connection for peer identity %s (we are %s)", peer, wantLocal)
 		return
 	}
+	if cfg != sa.cfg && !acceptable(cfg.Proposals, sa.ikeProposal) {
+		// The peer's identity moved it to a connection that would not have
+		// accepted the suite IKE_SA_INIT negotiated for another.
+		reject(wire.AUTHENTICATION_FAILED, "peer identity %s selects connection %s, whose proposals %s do not allow the IKE SA's %s (negotiated for connection %s, proposals %s)",
+			peer, cfg.Name, proposal.Format(cfg.Proposals), sa.ikeProposal.String(), sa.cfg.Name, proposal.Format(sa.cfg.Proposals))
+		return
+	}
 	sa.cfg = cfg
 	sa.log = sa.m.log.With("conn", cfg.Name, "ike", sa.UniqueID)
 	sa.RemoteID = peer
@@ -395,7 +411,7 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 	out := []wire.Payload{idr}
 	if cfg.LocalAuth == AuthPubkey && sa.sendCert() {
 		if pk, ok := sa.m.creds.(PubkeyCredentials); ok {
-			certs, err := pk.LocalCertificates(sa.LocalID)
+			certs, err := pk.LocalCertificates(sa.cfg.Name, sa.LocalID)
 			if err != nil {
 				reject(wire.AUTHENTICATION_FAILED, "no certificate for %s: %v", sa.LocalID, err)
 				return
@@ -419,24 +435,33 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 }
 
 // configForIdentities picks the connection an authenticated peer belongs to
-// among those whose addresses fit.
+// among those whose addresses fit, as strongSwan does: the best match of the
+// peer's identity against the connection's remote id (exact beats a
+// wildcard pattern, a pattern beats %any), then of the IDr the peer asked
+// for against our local id; on a tie the first connection wins.
 func (m *Manager) configForIdentities(sa *IKESA, peer, wantLocal identity.ID) *PeerConfig {
+	var best *PeerConfig
+	bestRemote, bestLocal := identity.MatchNone, identity.MatchNone
 	for _, c := range m.matchConfigs(sa.Local.Addr(), sa.Remote.Addr()) {
-		if !c.RemoteID.Matches(peer) {
+		mr := c.RemoteID.Match(peer)
+		if mr == identity.MatchNone {
 			continue
 		}
+		ml := identity.MatchAny
 		if !wantLocal.IsAny() {
 			local := c.LocalID
 			if local.IsAny() {
 				local = identity.FromAddr(sa.Local.Addr())
 			}
-			if !local.Matches(wantLocal) {
+			if ml = local.Match(wantLocal); ml == identity.MatchNone {
 				continue
 			}
 		}
-		return c
+		if best == nil || mr > bestRemote || (mr == bestRemote && ml > bestLocal) {
+			best, bestRemote, bestLocal = c, mr, ml
+		}
 	}
-	return nil
+	return best
 }
 
 // respondChild negotiates a Child SA as responder and returns the payloads

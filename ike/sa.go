@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"log/slog"
 	"math"
 	"net/netip"
@@ -56,6 +57,7 @@ type IKESA struct {
 	Established          time.Time
 	RekeyAt              time.Time
 	suite                ikecrypto.Suite
+	ikeProposal          proposal.Proposal // the IKE_SA_INIT choice, checked again if IKE_AUTH switches connection
 	Group                uint16
 	keys                 *ikecrypto.IKESAKeys
 	out, in              *ikecrypto.Protector

@@ -4,34 +4,62 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
+	"strings"
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/auth"
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
-// identityCert is one of our certificates with the signer for its key and
-// the intermediates that go with it.
+// identityCert is one of our certificates with the intermediates that go
+// with it. Its private key stays in the loaded credentials; a Signer is made
+// per connection, since each connection's local auth constraints choose how
+// it signs.
 type identityCert struct {
 	cert          *x509.Certificate
 	intermediates []*x509.Certificate
-	signer        *auth.Signer
+}
+
+// connTrust is what one connection's auth rounds say about certificates,
+// as strongSwan reads them:
+//   - remote cacerts: the peer's chain must lead to one of these CAs;
+//   - remote certs: the peer's end-entity certificate must be one of these;
+//   - remote auth constraints: the signature schemes the peer may use;
+//   - local certs: the certificates we authenticate with on it;
+//   - local auth constraints: the schemes we sign with.
+type connTrust struct {
+	cacerts  []*x509.Certificate
+	caStore  *auth.TrustStore // cacerts as the only trust anchors
+	pinned   []*x509.Certificate
+	verifier auth.Verifier
+	local    []*x509.Certificate
+	sign     auth.SignerOptions
 }
 
 // pubkeyCredentials adds certificate authentication to credentials: our
-// certificates with their private keys (held only by auth.Signer), and the
-// CAs we trust for peers.
+// certificates (their private keys stay in creds and are only used through
+// auth.Signer), every certificate we trust, and each connection's scope.
 type pubkeyCredentials struct {
 	*credentials
+	creds *config.Credentials
 	own   []identityCert
 	trust *auth.TrustStore
+	caDER [][]byte // trusted CA certificates, offered as intermediates to scoped chains
+	conns map[string]*connTrust
+	now   func() time.Time
 }
 
 func newPubkeyCredentials(cfg *config.Config, base *credentials) (*pubkeyCredentials, error) {
-	pc := &pubkeyCredentials{credentials: base, trust: auth.TrustStoreFromConfig(cfg)}
+	pc := &pubkeyCredentials{credentials: base, creds: &cfg.Credentials, trust: auth.TrustStoreFromConfig(cfg),
+		conns: map[string]*connTrust{}, now: time.Now}
+	for _, c := range pc.trust.Certificates() {
+		if c.IsCA {
+			pc.caDER = append(pc.caDER, c.Raw)
+		}
+	}
 	certs := append([]*config.Cert(nil), cfg.Credentials.Certs...)
 	for _, c := range cfg.Connections {
 		for _, a := range c.Local {
@@ -44,20 +72,84 @@ func newPubkeyCredentials(cfg *config.Config, base *credentials) (*pubkeyCredent
 			continue
 		}
 		seen[string(c.X509.Raw)] = true
-		s, err := auth.SignerForCert(&cfg.Credentials, c.X509, auth.SignerOptions{})
+		_, err := auth.SignerForCert(&cfg.Credentials, c.X509, auth.SignerOptions{})
 		if errors.Is(err, auth.ErrNoPrivateKey) {
 			continue // a peer's or a CA's certificate
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Path, err)
 		}
-		pc.own = append(pc.own, identityCert{cert: c.X509, intermediates: pc.trust.Issuers(c.X509), signer: s})
+		pc.own = append(pc.own, identityCert{cert: c.X509, intermediates: pc.trust.Issuers(c.X509)})
+	}
+	for _, c := range cfg.Connections {
+		if len(c.Local) != 1 || len(c.Remote) != 1 {
+			continue // refused by PeerConfigs
+		}
+		t := &connTrust{}
+		r, l := c.Remote[0], c.Local[0]
+		t.cacerts = x509s(r.CACerts)
+		if len(t.cacerts) > 0 {
+			t.caStore = auth.NewTrustStore(t.cacerts...)
+		}
+		t.pinned = x509s(r.Certs)
+		t.verifier.Schemes = auth.ParseConstraints(r.Constraints, false)
+		t.local = x509s(l.Certs)
+		t.sign = signerOptions(l.Constraints)
+		pc.conns[c.Name] = t
 	}
 	return pc, nil
 }
 
-func (p *pubkeyCredentials) find(local identity.ID) (identityCert, error) {
+// signerOptions are how a local auth round's constraints make us sign:
+// only their schemes, and RSASSA-PSS alone when they name no PKCS#1 one.
+func signerOptions(constraints []string) auth.SignerOptions {
+	o := auth.SignerOptions{Schemes: auth.ParseConstraints(constraints, false)}
+	rsa, pss := 0, 0
+	for _, sc := range o.Schemes {
+		if sc.Key == auth.KeyRSA {
+			rsa++
+			if sc.PSS {
+				pss++
+			}
+		}
+	}
+	o.RSAPSS = rsa > 0 && rsa == pss
+	return o
+}
+
+func x509s(certs []*config.Cert) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, c := range certs {
+		if c != nil && c.X509 != nil {
+			out = append(out, c.X509)
+		}
+	}
+	return out
+}
+
+func containsCert(list []*x509.Certificate, c *x509.Certificate) bool {
+	for _, x := range list {
+		if x.Equal(c) {
+			return true
+		}
+	}
+	return false
+}
+
+func subjects(list []*x509.Certificate) string {
+	names := make([]string, len(list))
+	for i, c := range list {
+		names[i] = identity.DNString(c.RawSubject)
+	}
+	return strings.Join(names, " or ")
+}
+
+func (p *pubkeyCredentials) find(conn string, local identity.ID) (identityCert, error) {
+	t := p.conns[conn]
 	for _, o := range p.own {
+		if t != nil && len(t.local) > 0 && !containsCert(t.local, o.cert) {
+			continue // the connection names its own certificates
+		}
 		if local.IsAny() || auth.MatchIdentity(o.cert, local) == nil {
 			return o, nil
 		}
@@ -67,8 +159,8 @@ func (p *pubkeyCredentials) find(local identity.ID) (identityCert, error) {
 
 // LocalCertificates returns our certificate for an identity and the
 // intermediates below the root, end entity first.
-func (p *pubkeyCredentials) LocalCertificates(local identity.ID) ([][]byte, error) {
-	o, err := p.find(local)
+func (p *pubkeyCredentials) LocalCertificates(conn string, local identity.ID) ([][]byte, error) {
+	o, err := p.find(conn, local)
 	if err != nil {
 		return nil, err
 	}
@@ -85,17 +177,29 @@ func isSelfSigned(c *x509.Certificate) bool {
 	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
 
-func (p *pubkeyCredentials) Sign(local identity.ID, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
-	o, err := p.find(local)
+// Sign signs with the key of our certificate for the identity, with the
+// schemes the connection's local auth constraints allow.
+func (p *pubkeyCredentials) Sign(conn string, local identity.ID, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
+	o, err := p.find(conn, local)
 	if err != nil {
 		return 0, nil, err
 	}
-	return o.signer.Sign(signedOctets, peerHashes)
+	var opts auth.SignerOptions
+	if t := p.conns[conn]; t != nil {
+		opts = t.sign
+	}
+	s, err := auth.SignerForCert(p.creds, o.cert, opts)
+	if err != nil {
+		return 0, nil, err
+	}
+	return s.Sign(signedOctets, peerHashes)
 }
 
-// VerifyPeer checks the peer's chain up to a trusted CA, that the end
-// certificate carries the identity the peer claimed, and its AUTH signature.
-func (p *pubkeyCredentials) VerifyPeer(remote identity.ID, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
+// VerifyPeer checks the peer's certificate against the connection's scope
+// (pinned certificate, CAs), its chain up to a trusted CA, that it carries
+// the identity the peer claimed, and its AUTH signature against the
+// connection's signature constraints.
+func (p *pubkeyCredentials) VerifyPeer(conn string, remote identity.ID, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
 	if len(certs) == 0 {
 		return errors.New("peer sent no certificate")
 	}
@@ -103,16 +207,54 @@ func (p *pubkeyCredentials) VerifyPeer(remote identity.ID, certs [][]byte, metho
 	if err != nil {
 		return fmt.Errorf("peer's certificate: %w", err)
 	}
-	if err := p.trust.VerifyChain(end, certs[1:], time.Now()); err != nil {
+	t := p.conns[conn]
+	if t == nil {
+		t = &connTrust{}
+	}
+	if len(t.pinned) > 0 && !containsCert(t.pinned, end) {
+		return fmt.Errorf("peer certificate %s is not the one connection %s pins in remote certs (%s)",
+			identity.DNString(end.RawSubject), conn, subjects(t.pinned))
+	}
+	now := p.now()
+	if t.caStore == nil {
+		if err := p.trust.VerifyChain(end, certs[1:], now); err != nil {
+			return err
+		}
+	} else if err := p.verifyScoped(conn, t, end, certs[1:], now); err != nil {
 		return err
 	}
 	if err := auth.MatchIdentity(end, remote); err != nil {
 		return err
 	}
-	return auth.Verifier{}.VerifyCert(end, method, authData, signedOctets)
+	return t.verifier.VerifyCert(end, method, authData, signedOctets)
 }
 
-func (p *pubkeyCredentials) CertReq() []byte { return p.trust.CertReqData() }
+// verifyScoped checks that the peer's chain leads to one of the CAs the
+// connection's remote cacerts name: with those as the only trust anchors,
+// and the peer's CERT payloads and every CA we trust as intermediates.
+// When it does not, the error says where the chain does end.
+func (p *pubkeyCredentials) verifyScoped(conn string, t *connTrust, end *x509.Certificate, inter [][]byte, now time.Time) error {
+	all := append(append([][]byte(nil), inter...), p.caDER...)
+	_, err := t.caStore.VerifiedChain(end, all, now)
+	if err == nil || !errors.Is(err, auth.ErrUntrusted) {
+		return err
+	}
+	chain, gerr := p.trust.VerifiedChain(end, inter, now)
+	if gerr != nil {
+		return fmt.Errorf("%w; connection %s requires %s", gerr, conn, subjects(t.cacerts))
+	}
+	return fmt.Errorf("peer certificate chain ends at %s, connection %s requires %s",
+		identity.DNString(chain[len(chain)-1].RawSubject), conn, subjects(t.cacerts))
+}
+
+// CertReq names the CAs the connection trusts (its remote cacerts), or
+// every trusted CA for a connection without them or for conn "".
+func (p *pubkeyCredentials) CertReq(conn string) []byte {
+	if t := p.conns[conn]; t != nil && t.caStore != nil {
+		return t.caStore.CertReqData()
+	}
+	return p.trust.CertReqData()
+}
 
 // reloadableCreds is what the IKE manager holds: the credentials of the
 // configuration in force, which a reload replaces. Both the manager and
@@ -125,18 +267,81 @@ func (r *reloadableCreds) SharedKey(local, remote identity.ID) ([]byte, bool) {
 	return r.cur.SharedKey(local, remote)
 }
 
-func (r *reloadableCreds) LocalCertificates(local identity.ID) ([][]byte, error) {
-	return r.cur.LocalCertificates(local)
+func (r *reloadableCreds) LocalCertificates(conn string, local identity.ID) ([][]byte, error) {
+	return r.cur.LocalCertificates(conn, local)
 }
 
-func (r *reloadableCreds) Sign(local identity.ID, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
-	return r.cur.Sign(local, signedOctets, peerHashes)
+func (r *reloadableCreds) Sign(conn string, local identity.ID, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
+	return r.cur.Sign(conn, local, signedOctets, peerHashes)
 }
 
-func (r *reloadableCreds) VerifyPeer(remote identity.ID, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
-	return r.cur.VerifyPeer(remote, certs, method, authData, signedOctets)
+func (r *reloadableCreds) VerifyPeer(conn string, remote identity.ID, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
+	return r.cur.VerifyPeer(conn, remote, certs, method, authData, signedOctets)
 }
 
-func (r *reloadableCreds) CertReq() []byte { return r.cur.CertReq() }
+func (r *reloadableCreds) CertReq(conn string) []byte { return r.cur.CertReq(conn) }
 
 var _ ike.PubkeyCredentials = (*reloadableCreds)(nil)
+
+// authProblems refuses, with their lines, auth settings of a connection
+// that cygnet would otherwise accept and not honour: signature constraints
+// that allow no scheme cygnet implements (so would constrain nothing), and
+// local constraints that allow no scheme for the key of the connection's
+// own certificate.
+func authProblems(c *config.Connection) error {
+	var errs []error
+	for _, a := range append(append([]*config.Auth(nil), c.Local...), c.Remote...) {
+		if a.Method != config.AuthPubkey || len(a.Constraints) == 0 {
+			continue
+		}
+		schemes := auth.ParseConstraints(a.Constraints, false)
+		pos := a.Pos
+		if p, ok := a.Set["auth"]; ok {
+			pos = p
+		}
+		if schemes == nil && constrains(a.Constraints) {
+			errs = append(errs, fmt.Errorf("%s: connections.%s.%s.auth = %s allows no signature scheme cygnet implements (SHA-256, SHA-384, SHA-512 with RSA, RSASSA-PSS or ECDSA; Ed25519)",
+				pos, c.Name, a.Name, a.AuthText))
+			continue
+		}
+		if schemes == nil {
+			continue
+		}
+		for _, cert := range x509s(a.Certs) {
+			kt := keyTypeOf(cert)
+			ok := false
+			for _, sc := range schemes {
+				ok = ok || sc.Key == kt
+			}
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s: connections.%s.%s.auth = %s allows no signature scheme for the %v key of %s",
+					pos, c.Name, a.Name, a.AuthText, kt, identity.DNString(cert.RawSubject)))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// constrains reports whether constraint tokens ask for more than "pubkey"
+// with key strengths, which constrain no scheme.
+func constrains(tokens []string) bool {
+	for _, t := range tokens {
+		t = strings.TrimPrefix(t, "ike:")
+		if t != "pubkey" && strings.Trim(t, "0123456789") != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func keyTypeOf(c *x509.Certificate) auth.KeyType {
+	switch c.PublicKeyAlgorithm {
+	case x509.RSA:
+		return auth.KeyRSA
+	case x509.ECDSA:
+		return auth.KeyECDSA
+	case x509.Ed25519:
+		return auth.KeyEd25519
+	}
+	return 0
+}

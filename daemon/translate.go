@@ -157,6 +157,7 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	for _, ch := range c.Children {
 		refused = append(refused, refuseUnimplemented("child", "connections."+c.Name+".children."+ch.Name, ch.Set))
 	}
+	refused = append(refused, authProblems(c))
 	if err := errors.Join(refused...); err != nil {
 		return nil, err
 	}

@@ -2,8 +2,12 @@ package auth
 
 import (
 	"crypto"
+	"crypto/x509"
+	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 )
 
 // ParseConstraints turns the signature constraint tokens of an auth round
@@ -29,7 +33,83 @@ import (
 // Verifier still refuse without AllowLegacySHA1; md5 and sha224 yield
 // nothing, since cygnet implements neither.
 func ParseConstraints(tokens []string, rsaPSS bool) []SignatureScheme {
-	var all, ike []SignatureScheme
+	all, ike := parseConstraints(tokens, rsaPSS)
+	if ike != nil {
+		return ike
+	}
+	return all
+}
+
+// ParseCertConstraints returns the schemes the same tokens allow for the
+// signatures of the peer's certificate chain: those of key tokens without
+// "ike:", as strongSwan checks them (its "X.509 signature scheme ... not
+// acceptable"). "auth = rsa/pss" therefore asks for a chain signed with
+// RSASSA-PSS too; "ike:rsa/pss" only for the AUTH payload. nil means no
+// constraint.
+func ParseCertConstraints(tokens []string, rsaPSS bool) []SignatureScheme {
+	all, _ := parseConstraints(tokens, rsaPSS)
+	return all
+}
+
+// CheckChainSchemes checks the signatures of a verified chain (end entity
+// first, trust anchor last) against certificate constraints: every
+// certificate but the anchor must be signed with an allowed scheme. The
+// anchor is trusted as configured, its self-signature is not a link.
+func CheckChainSchemes(chain []*x509.Certificate, constraints []SignatureScheme) error {
+	if len(constraints) == 0 {
+		return nil
+	}
+	for i := 0; i+1 < len(chain); i++ {
+		c := chain[i]
+		sc, ok := certScheme(c.SignatureAlgorithm)
+		if !ok || !allowed(constraints, sc) {
+			return fmt.Errorf("certificate %s is signed with %v, which the auth constraints do not allow (%v): %w",
+				identity.DNString(c.RawSubject), c.SignatureAlgorithm, schemeList(constraints), ErrSchemeNotAllowed)
+		}
+	}
+	return nil
+}
+
+func schemeList(list []SignatureScheme) string {
+	names := make([]string, len(list))
+	for i, sc := range list {
+		names[i] = sc.String()
+	}
+	return strings.Join(names, ", ")
+}
+
+// certScheme is the scheme of an X.509 signature algorithm.
+func certScheme(a x509.SignatureAlgorithm) (SignatureScheme, bool) {
+	switch a {
+	case x509.SHA1WithRSA:
+		return SignatureScheme{Key: KeyRSA, Hash: crypto.SHA1}, true
+	case x509.SHA256WithRSA:
+		return RSASHA256, true
+	case x509.SHA384WithRSA:
+		return RSASHA384, true
+	case x509.SHA512WithRSA:
+		return RSASHA512, true
+	case x509.SHA256WithRSAPSS:
+		return RSAPSSSHA256, true
+	case x509.SHA384WithRSAPSS:
+		return RSAPSSSHA384, true
+	case x509.SHA512WithRSAPSS:
+		return RSAPSSSHA512, true
+	case x509.ECDSAWithSHA1:
+		return SignatureScheme{Key: KeyECDSA, Hash: crypto.SHA1}, true
+	case x509.ECDSAWithSHA256:
+		return ECDSASHA256, true
+	case x509.ECDSAWithSHA384:
+		return ECDSASHA384, true
+	case x509.ECDSAWithSHA512:
+		return ECDSASHA512, true
+	case x509.PureEd25519:
+		return Ed25519Scheme, true
+	}
+	return SignatureScheme{}, false
+}
+
+func parseConstraints(tokens []string, rsaPSS bool) (all, ike []SignatureScheme) {
 	keyToken, keyType := "", KeyType(0) // keyType 0 with a key token: any
 	hashed := false                     // the key token had hash tokens
 	add := func(sc SignatureScheme) {
@@ -103,10 +183,7 @@ func ParseConstraints(tokens []string, rsaPSS bool) []SignatureScheme {
 		}
 	}
 	endKey()
-	if ike != nil {
-		return ike
-	}
-	return all
+	return all, ike
 }
 
 func appendUnique(list []SignatureScheme, sc SignatureScheme) []SignatureScheme {

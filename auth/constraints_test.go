@@ -94,3 +94,19 @@ func TestConstraintsSignAndVerify(t *testing.T) {
 		t.Fatalf("method 1 under rsa-sha1: %v", err)
 	}
 }
+
+// TestParseCertConstraints: only key tokens without "ike:" constrain the
+// signatures of the peer's certificate chain.
+func TestParseCertConstraints(t *testing.T) {
+	for auth, want := range map[string][]SignatureScheme{
+		"pubkey":                        nil,
+		"ike:rsa/pss":                   nil,
+		"rsa/pss-sha256":                {RSAPSSSHA256},
+		"rsa-sha256-ike:rsa/pss-sha384": {RSASHA256},
+		"ecdsa-sha384":                  {ECDSASHA384},
+	} {
+		if got := ParseCertConstraints(strings.Split(auth, "-"), false); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("ParseCertConstraints(%q) = %v, want %v", auth, got, want)
+		}
+	}
+}

@@ -27,7 +27,8 @@ type identityCert struct {
 // as strongSwan reads them:
 //   - remote cacerts: the peer's chain must lead to one of these CAs;
 //   - remote certs: the peer's end-entity certificate must be one of these;
-//   - remote auth constraints: the signature schemes the peer may use;
+//   - remote auth constraints: the signature schemes the peer may use, for
+//     its AUTH payload and (those without "ike:") its certificate chain;
 //   - local certs: the certificates we authenticate with on it;
 //   - local auth constraints: the schemes we sign with.
 type connTrust struct {
@@ -35,6 +36,7 @@ type connTrust struct {
 	caStore  *auth.TrustStore // cacerts as the only trust anchors
 	pinned   []*x509.Certificate
 	verifier auth.Verifier
+	chain    []auth.SignatureScheme // for the signatures of the peer's chain
 	local    []*x509.Certificate
 	sign     auth.SignerOptions
 }
@@ -93,6 +95,7 @@ func newPubkeyCredentials(cfg *config.Config, base *credentials) (*pubkeyCredent
 		}
 		t.pinned = x509s(r.Certs)
 		t.verifier.Schemes = auth.ParseConstraints(r.Constraints, false)
+		t.chain = auth.ParseCertConstraints(r.Constraints, false)
 		t.local = x509s(l.Certs)
 		t.sign = signerOptions(l.Constraints)
 		pc.conns[c.Name] = t
@@ -216,34 +219,39 @@ func (p *pubkeyCredentials) VerifyPeer(conn string, remote identity.ID, certs []
 			identity.DNString(end.RawSubject), conn, subjects(t.pinned))
 	}
 	now := p.now()
+	var chain []*x509.Certificate
 	if t.caStore == nil {
-		if err := p.trust.VerifyChain(end, certs[1:], now); err != nil {
-			return err
-		}
-	} else if err := p.verifyScoped(conn, t, end, certs[1:], now); err != nil {
+		chain, err = p.trust.VerifiedChain(end, certs[1:], now)
+	} else {
+		chain, err = p.verifyScoped(conn, t, end, certs[1:], now)
+	}
+	if err != nil {
 		return err
 	}
 	if err := auth.MatchIdentity(end, remote); err != nil {
 		return err
 	}
-	return t.verifier.VerifyCert(end, method, authData, signedOctets)
+	if err := t.verifier.VerifyCert(end, method, authData, signedOctets); err != nil {
+		return err
+	}
+	return auth.CheckChainSchemes(chain, t.chain)
 }
 
 // verifyScoped checks that the peer's chain leads to one of the CAs the
 // connection's remote cacerts name: with those as the only trust anchors,
 // and the peer's CERT payloads and every CA we trust as intermediates.
 // When it does not, the error says where the chain does end.
-func (p *pubkeyCredentials) verifyScoped(conn string, t *connTrust, end *x509.Certificate, inter [][]byte, now time.Time) error {
+func (p *pubkeyCredentials) verifyScoped(conn string, t *connTrust, end *x509.Certificate, inter [][]byte, now time.Time) ([]*x509.Certificate, error) {
 	all := append(append([][]byte(nil), inter...), p.caDER...)
-	_, err := t.caStore.VerifiedChain(end, all, now)
+	chain, err := t.caStore.VerifiedChain(end, all, now)
 	if err == nil || !errors.Is(err, auth.ErrUntrusted) {
-		return err
+		return chain, err
 	}
 	chain, gerr := p.trust.VerifiedChain(end, inter, now)
 	if gerr != nil {
-		return fmt.Errorf("%w; connection %s requires %s", gerr, conn, subjects(t.cacerts))
+		return nil, fmt.Errorf("%w; connection %s requires %s", gerr, conn, subjects(t.cacerts))
 	}
-	return fmt.Errorf("peer certificate chain ends at %s, connection %s requires %s",
+	return nil, fmt.Errorf("peer certificate chain ends at %s, connection %s requires %s",
 		identity.DNString(chain[len(chain)-1].RawSubject), conn, subjects(t.cacerts))
 }
 

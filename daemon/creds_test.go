@@ -68,6 +68,12 @@ const trustConf = `connections {
 	pss {
 		local { auth = rsa/pss
 			certs = rb.crt }
+		remote { auth = ike:rsa/pss
+			cacerts = caR.crt }
+	}
+	pss-chain {
+		local { auth = rsa/pss
+			certs = rb.crt }
 		remote { auth = rsa/pss
 			cacerts = caR.crt }
 	}
@@ -206,6 +212,12 @@ func TestSignatureConstraints(t *testing.T) {
 	certs, m, data = peerAuth(t, ra, auth.SignerOptions{RSAPSS: true})
 	if err := pc.VerifyPeer("pss", id, certs, m, data, octets); err != nil {
 		t.Errorf("RSASSA-PSS signature where rsa/pss is required: %v", err)
+	}
+	// Without "ike:", rsa/pss constrains the certificate chain too, as in
+	// strongSwan: CA R signs with PKCS#1 v1.5.
+	err = pc.VerifyPeer("pss-chain", id, certs, m, data, octets)
+	if !errors.Is(err, auth.ErrSchemeNotAllowed) || !strings.Contains(err.Error(), "certificate C=XX, O=cygnet test, CN=a.cygnet.test is signed with SHA256-RSA, which the auth constraints do not allow") {
+		t.Errorf("chain signed with PKCS#1 v1.5 where rsa/pss is required: %v", err)
 	}
 	// pubkey-sha256 takes PKCS#1 v1.5 (and ECDSA) with SHA-256 only.
 	certs, m, data = peerAuth(t, ra, auth.SignerOptions{Schemes: []auth.SignatureScheme{auth.RSASHA384}})

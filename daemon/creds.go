@@ -27,6 +27,7 @@ type identityCert struct {
 // as strongSwan reads them:
 //   - remote cacerts: the peer's chain must lead to one of these CAs;
 //   - remote certs: the peer's end-entity certificate must be one of these;
+//   - remote ca_id: a CA of the peer's chain must have this subject;
 //   - remote auth constraints: the signature schemes the peer may use, for
 //     its AUTH payload and (those without "ike:") its certificate chain;
 //   - local certs: the certificates we authenticate with on it;
@@ -35,6 +36,7 @@ type connTrust struct {
 	cacerts  []*x509.Certificate
 	caStore  *auth.TrustStore // cacerts as the only trust anchors
 	pinned   []*x509.Certificate
+	caID     identity.ID // Any when not set
 	verifier auth.Verifier
 	chain    []auth.SignatureScheme // for the signatures of the peer's chain
 	local    []*x509.Certificate
@@ -94,6 +96,13 @@ func newPubkeyCredentials(cfg *config.Config, base *credentials) (*pubkeyCredent
 			t.caStore = auth.NewTrustStore(t.cacerts...)
 		}
 		t.pinned = x509s(r.Certs)
+		if r.CAID.Text != "" {
+			id, err := identity.Parse(r.CAID.Text)
+			if err != nil {
+				return nil, fmt.Errorf("%s: ca_id: %w", r.CAID.Pos, err)
+			}
+			t.caID = id
+		}
 		t.verifier.Schemes = auth.ParseConstraints(r.Constraints, false)
 		t.chain = auth.ParseCertConstraints(r.Constraints, false)
 		t.local = x509s(l.Certs)
@@ -228,6 +237,9 @@ func (p *pubkeyCredentials) VerifyPeer(conn string, remote identity.ID, certs []
 	if err != nil {
 		return err
 	}
+	if err := checkCAID(conn, t.caID, chain); err != nil {
+		return err
+	}
 	if err := auth.MatchIdentity(end, remote); err != nil {
 		return err
 	}
@@ -235,6 +247,28 @@ func (p *pubkeyCredentials) VerifyPeer(conn string, remote identity.ID, certs []
 		return err
 	}
 	return auth.CheckChainSchemes(chain, t.chain)
+}
+
+// checkCAID checks remote ca_id: one of the CA certificates of the verified
+// chain (not the end entity) has a subject the identity matches.
+func checkCAID(conn string, caID identity.ID, chain []*x509.Certificate) error {
+	if caID.IsAny() {
+		return nil
+	}
+	var cas []*x509.Certificate
+	if len(chain) > 1 {
+		cas = chain[1:]
+	}
+	for _, c := range cas {
+		if caID.Matches(identity.ID{Type: wire.ID_DER_ASN1_DN, Data: c.RawSubject}) {
+			return nil
+		}
+	}
+	ends := "no CA"
+	if len(cas) > 0 {
+		ends = subjects(cas)
+	}
+	return fmt.Errorf("peer certificate chain (CAs: %s) has no CA %s, which connection %s requires (ca_id)", ends, caID, conn)
 }
 
 // verifyScoped checks that the peer's chain leads to one of the CAs the
@@ -292,12 +326,26 @@ func (r *reloadableCreds) CertReq(conn string) []byte { return r.cur.CertReq(con
 var _ ike.PubkeyCredentials = (*reloadableCreds)(nil)
 
 // authProblems refuses, with their lines, auth settings of a connection
-// that cygnet would otherwise accept and not honour: signature constraints
+// that cygnet would otherwise accept and not honour: a local ca_id, a remote
+// ca_id that is no identity, signature constraints
 // that allow no scheme cygnet implements (so would constrain nothing), and
 // local constraints that allow no scheme for the key of the connection's
 // own certificate.
 func authProblems(c *config.Connection) error {
 	var errs []error
+	for _, a := range c.Local {
+		if pos, ok := a.Set["ca_id"]; ok {
+			errs = append(errs, fmt.Errorf("%s: connections.%s.%s.ca_id: not implemented by cygnet yet (choosing our certificate by CA; remote ca_id is)", pos, c.Name, a.Name))
+		}
+	}
+	for _, a := range c.Remote {
+		if a.CAID.Text == "" {
+			continue
+		}
+		if _, err := identity.Parse(a.CAID.Text); err != nil {
+			errs = append(errs, fmt.Errorf("%s: connections.%s.%s.ca_id: %w", a.CAID.Pos, c.Name, a.Name, err))
+		}
+	}
 	for _, a := range append(append([]*config.Auth(nil), c.Local...), c.Remote...) {
 		if a.Method != config.AuthPubkey || len(a.Constraints) == 0 {
 			continue

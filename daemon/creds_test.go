@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -64,6 +66,18 @@ const trustConf = `connections {
 			certs = b.crt }
 		remote { auth = pubkey
 			certs = c.crt }
+	}
+	ca-id-b {
+		local { auth = pubkey
+			certs = b.crt }
+		remote { auth = pubkey
+			ca_id = "C=XX, O=cygnet test, CN=CA B" }
+	}
+	ca-id-wild {
+		local { auth = pubkey
+			certs = b.crt }
+		remote { auth = pubkey
+			ca_id = "C=XX, O=*, CN=CA A" }
 	}
 	pss {
 		local { auth = rsa/pss
@@ -165,6 +179,10 @@ func TestTrustScopedPerConnection(t *testing.T) {
 		{"any-ca", p.a.Hosts["a"], ""},
 		{"any-ca", p.b.Hosts["a"], ""},
 		{"pinned", p.b.Hosts["c"], ""},
+		{"ca-id-b", p.b.Hosts["a"], ""},
+		{"ca-id-b", p.a.Hosts["a"], "peer certificate chain (CAs: C=XX, O=cygnet test, CN=CA A) has no CA C=XX, O=cygnet test, CN=CA B, which connection ca-id-b requires (ca_id)"},
+		{"ca-id-wild", p.a.Hosts["a"], ""},
+		{"ca-id-wild", p.b.Hosts["a"], "has no CA C=XX, O=*, CN=CA A, which connection ca-id-wild requires (ca_id)"},
 		{"pinned", p.b.Hosts["a"], "peer certificate C=XX, O=cygnet test, CN=a.cygnet.test is not the one connection pinned pins in remote certs (C=XX, O=cygnet test, CN=c.cygnet.test)"},
 	} {
 		certs, m, data := peerAuth(t, tc.host, auth.SignerOptions{})
@@ -274,8 +292,13 @@ func checkConfig(t *testing.T, conf string, files map[string][]byte) error {
 // enforces; options it cannot honour are refused with file:line.
 func TestCheckConfigIdentitiesAndAuth(t *testing.T) {
 	p := pkis(t)
+	spki, err := x509.MarshalPKIXPublicKey(p.a.Hosts["b"].Cert.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	files := func() map[string][]byte {
-		return map[string][]byte{"x509/b.crt": p.a.Hosts["b"].CertPEM, "private/b.key": p.a.Hosts["b"].KeyPEM, "x509ca/caA.crt": p.a.CAPEM}
+		return map[string][]byte{"x509/b.crt": p.a.Hosts["b"].CertPEM, "private/b.key": p.a.Hosts["b"].KeyPEM, "x509ca/caA.crt": p.a.CAPEM,
+			"pubkey/k.pem": pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki})}
 	}
 	conn := func(local, remote string) string {
 		return "connections {\n  c {\n    local {\n" + local + "\n    }\n    remote {\n" + remote + "\n    }\n  }\n}\n" +
@@ -295,7 +318,10 @@ func TestCheckConfigIdentitiesAndAuth(t *testing.T) {
 		{"ed25519 remote", "auth = pubkey\ncerts = b.crt", "auth = ike:ed25519", ""},
 		{"nothing implemented", "auth = pubkey\ncerts = b.crt", "auth = rsa-sha224", "swanctl.conf:8: connections.c.remote.auth = rsa-sha224 allows no signature scheme cygnet implements"},
 		{"local scheme for another key", "auth = rsa/pss\ncerts = b.crt", "auth = pubkey", "swanctl.conf:4: connections.c.local.auth = rsa/pss allows no signature scheme for the ECDSA key of C=XX, O=cygnet test, CN=b.cygnet.test"},
-		{"ca_id", "auth = pubkey\ncerts = b.crt", "auth = pubkey\nca_id = \"CN=CA A\"", "swanctl.conf:9: connections.c.remote.ca_id: not implemented"},
+		{"remote ca_id", "auth = pubkey\ncerts = b.crt", "auth = pubkey\nca_id = \"CN=CA A\"", ""},
+		{"bad remote ca_id", "auth = pubkey\ncerts = b.crt", "auth = pubkey\nca_id = \"CN=CA A, XX=1\"", "swanctl.conf:9: connections.c.remote.ca_id: identity"},
+		{"local ca_id", "auth = pubkey\ncerts = b.crt\nca_id = \"CN=CA A\"", "auth = pubkey", "swanctl.conf:6: connections.c.local.ca_id: not implemented"},
+		{"pubkeys", "auth = pubkey\ncerts = b.crt", "auth = pubkey\npubkeys = k.pem", "swanctl.conf:9: connections.c.remote.pubkeys: not implemented"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkConfig(t, conn(tc.local, tc.remote), files())

@@ -101,7 +101,7 @@ var notImplemented = map[string]map[string]string{
 		"if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces",
 	},
 	"auth": {
-		"eap_id": "EAP", "aaa_id": "EAP", "ca_id": "CA identity constraints", "pubkeys": "raw public keys",
+		"eap_id": "EAP", "aaa_id": "EAP", "pubkeys": "raw public keys",
 	},
 	"child": {
 		"inactivity": "inactivity timeouts", "reqid": "fixed reqids", "priority": "fixed policy priorities", "interface": "interface-bound policies",

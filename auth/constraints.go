@@ -152,7 +152,7 @@ func parseConstraints(tokens []string, rsaPSS bool) (all, ike []SignatureScheme)
 			keyToken, keyType, hashed = tok, kt, false
 			continue
 		}
-		if keyToken == "" || isDigits(tok) {
+		if keyToken == "" || (tok != "" && strings.Trim(tok, "0123456789") == "") {
 			continue // no key token yet, or a key strength
 		}
 		hashed = true
@@ -205,16 +205,4 @@ func allowed(constraints []SignatureScheme, sc SignatureScheme) bool {
 		}
 	}
 	return false
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -116,15 +116,7 @@ func trustCreds(t *testing.T) *pubkeyCredentials {
 		"private/rb.key": p.r.Hosts["b"].KeyPEM,
 		"x509/c.crt":     p.b.Hosts["c"].CertPEM,
 	}
-	for rel, data := range files {
-		path := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, files)
 	cfg, err := LoadConfig(filepath.Join(dir, "swanctl.conf"))
 	if err != nil {
 		t.Fatal(err)
@@ -270,15 +262,7 @@ func checkConfig(t *testing.T, conf string, files map[string][]byte) error {
 	t.Helper()
 	dir := t.TempDir()
 	files["swanctl.conf"] = []byte(conf)
-	for rel, data := range files {
-		path := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, files)
 	cfg, err := LoadConfig(filepath.Join(dir, "swanctl.conf"))
 	if err != nil {
 		return err
@@ -332,5 +316,19 @@ func TestCheckConfigIdentitiesAndAuth(t *testing.T) {
 				t.Fatalf("err = %v\nwant %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// writeFiles writes files (paths relative to dir) as a swanctl folder.
+func writeFiles(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	for rel, data := range files {
+		path := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -326,7 +326,8 @@ func (r *reloadableCreds) CertReq(conn string) []byte { return r.cur.CertReq(con
 var _ ike.PubkeyCredentials = (*reloadableCreds)(nil)
 
 // authProblems refuses, with their lines, auth settings of a connection
-// that cygnet would otherwise accept and not honour: a local ca_id, a remote
+// that cygnet would otherwise accept and not honour: a local id with
+// wildcards (it is sent as it is), a local ca_id, a remote
 // ca_id that is no identity, signature constraints
 // that allow no scheme cygnet implements (so would constrain nothing), and
 // local constraints that allow no scheme for the key of the connection's
@@ -334,6 +335,9 @@ var _ ike.PubkeyCredentials = (*reloadableCreds)(nil)
 func authProblems(c *config.Connection) error {
 	var errs []error
 	for _, a := range c.Local {
+		if id, err := identity.Parse(a.ID.Text); err == nil && !id.IsAny() && id.HasWildcards() {
+			errs = append(errs, fmt.Errorf("%s: connections.%s.%s.id = %s: a local identity is sent to the peer and must be exact, without wildcards", a.ID.Pos, c.Name, a.Name, a.ID.Text))
+		}
 		if pos, ok := a.Set["ca_id"]; ok {
 			errs = append(errs, fmt.Errorf("%s: connections.%s.%s.ca_id: not implemented by cygnet yet (choosing our certificate by CA; remote ca_id is)", pos, c.Name, a.Name))
 		}

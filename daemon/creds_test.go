@@ -296,6 +296,8 @@ func TestCheckConfigIdentitiesAndAuth(t *testing.T) {
 		{"rfc822 wildcard", "auth = psk", "auth = psk\nid = *@example.com", ""},
 		{"dn wildcard", "auth = psk", "auth = psk\nid = \"C=CH, O=strongSwan, CN=*\"", ""},
 		{"subnet", "auth = psk", "auth = psk\nid = 10.1.0.0/16", ""},
+		{"local wildcard", "auth = psk\nid = *.example.com", "auth = psk", "swanctl.conf:5: connections.c.local.id = *.example.com: a local identity is sent to the peer and must be exact"},
+		{"local subnet", "auth = psk\nid = 10.0.0.0/8", "auth = psk", "must be exact"},
 		{"bad dn", "auth = psk", "auth = psk\nid = \"C=CH, XX=*\"", `unknown distinguished name attribute "XX"`},
 		{"rsa/pss remote", "auth = pubkey\ncerts = b.crt", "auth = rsa/pss\ncacerts = caA.crt", ""},
 		{"constraints", "auth = ecdsa-sha384\ncerts = b.crt", "auth = pubkey-sha384-sha256", ""},

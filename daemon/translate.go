@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/auth"
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"net/netip"
 	"strings"
@@ -157,7 +158,7 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	for _, ch := range c.Children {
 		refused = append(refused, refuseUnimplemented("child", "connections."+c.Name+".children."+ch.Name, ch.Set))
 	}
-	refused = append(refused, authProblems(c))
+	refused = append(refused, auth.ConfigProblems(c))
 	if err := errors.Join(refused...); err != nil {
 		return nil, err
 	}

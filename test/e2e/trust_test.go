@@ -193,3 +193,42 @@ func TestSignatureConstraintsInterop(t *testing.T) {
 	waitNoIKESAs(t, cygnetEnd{cyg}, 5*time.Second)
 	waitNoIKESAs(t, peer, 5*time.Second)
 }
+
+// TestWildcardRemoteIDs: a cygnet responder whose remote id is a pattern
+// ("*.cygnet.test", "C=XX, O=cygnet test, CN=*") accepts a strongSwan peer
+// whose identity matches it, and the IKE SA shows the peer's own identity.
+func TestWildcardRemoteIDs(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	pki := pkiFor(t, testnet.KeyECDSAP256)
+	for _, tc := range []struct {
+		name, pattern, peerID, want string
+	}{
+		{"fqdn", "*.cygnet.test", "a.cygnet.test", "a.cygnet.test"},
+		{"dn", `"C=XX, O=cygnet test, CN=*"`, `"C=XX, O=cygnet test, CN=a.cygnet.test"`, "C=XX, O=cygnet test, CN=a.cygnet.test"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			conf := "connections {\n" + cygnetConn("wild", "net", "      auth = pubkey\n      certs = b.crt\n      id = b.cygnet.test",
+				"      auth = pubkey\n      id = "+tc.pattern+"\n      cacerts = ca.crt") + "}\n"
+			cyg := startCygnet(t, p.B, conf, pki, "b")
+			sw := testnet.StartStrongSwan(t, p.A, nil)
+			if err := sw.InstallCerts(pki, "a"); err != nil {
+				t.Fatal(err)
+			}
+			swConf := regexp.MustCompile(`(local \{\n\s*auth = pubkey\n\s*id = )\S+`).ReplaceAllString(swanPeer("a", ""), "${1}"+tc.peerID)
+			if err := sw.Load(swConf); err != nil {
+				t.Fatal(err)
+			}
+			warmUnderlay(t, p, testnet.UnderlayB)
+			if err := sw.Initiate("tun", "net"); err != nil {
+				t.Fatalf("strongSwan as %s towards remote id %s: %v\ncygnet:\n%s", tc.peerID, tc.pattern, err, tailLines(cyg.logText(), 20))
+			}
+			sa, _ := cyg.waitChild("net", 5*time.Second)
+			if sa.Name != "wild" || sa.RemoteID != tc.want {
+				t.Fatalf("IKE SA %s with remote id %q, want wild with %q", sa.Name, sa.RemoteID, tc.want)
+			}
+			testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 2)
+		})
+	}
+}

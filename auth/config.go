@@ -4,9 +4,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
 
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 )
 
 // TrustStoreFromConfig collects every certificate strongSwan trusts after

@@ -4,12 +4,12 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 

@@ -6,11 +6,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"net"
 	"strings"
 	"testing"
 
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 

@@ -2,12 +2,12 @@ package auth
 
 import (
 	"fmt"
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 

@@ -6,9 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"strings"
 	"time"
+
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 )
 
 // Reasons VerifyChain fails for.

@@ -3,13 +3,13 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"github.com/cygnet-ipsec/cygnet/auth"
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"net/netip"
 	"strings"
 
+	"github.com/cygnet-ipsec/cygnet/auth"
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"

@@ -1,11 +1,11 @@
 package ike
 
 import (
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
-	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"net/netip"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/spd"
 )

@@ -2,11 +2,11 @@ package ike
 
 import (
 	"bytes"
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 )

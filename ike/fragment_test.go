@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 

@@ -3,7 +3,6 @@ package ike
 import (
 	"bytes"
 	"fmt"
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"

@@ -5,12 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"io"
 	"log/slog"
 	"net/netip"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 

@@ -4,14 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/cygnet-ipsec/cygnet/ike/identity"
-	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"log/slog"
 	"math"
 	"net/netip"
 	"time"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 

@@ -3,10 +3,10 @@ package ike
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"net/netip"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
-	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 

@@ -111,7 +111,10 @@ func (t *ConnTrust) VerifyPeer(trust *TrustStore, remote identity.ID, certs [][]
 		t = &ConnTrust{}
 	}
 	if len(certs) == 0 {
-		return errors.New("peer sent no certificate")
+		if len(t.pinned) == 0 {
+			return errors.New("peer sent no certificate")
+		}
+		return t.verifyPinned(trust, remote, method, authData, signedOctets, now)
 	}
 	end, err := x509.ParseCertificate(certs[0])
 	if err != nil {
@@ -140,6 +143,25 @@ func (t *ConnTrust) VerifyPeer(trust *TrustStore, remote identity.ID, certs [][]
 		return err
 	}
 	return CheckChainSchemes(chain, t.chain)
+}
+
+// verifyPinned authenticates a peer that sent no certificate with the
+// connection's remote certs, as strongSwan does: any of them that carries
+// the peer's identity and verifies its AUTH payload.
+func (t *ConnTrust) verifyPinned(trust *TrustStore, remote identity.ID, method wire.AuthMethod, authData, signedOctets []byte, now time.Time) error {
+	var errs []error
+	for _, c := range t.pinned {
+		if err := MatchIdentity(c, remote); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		err := t.VerifyPeer(trust, remote, [][]byte{c.Raw}, method, authData, signedOctets, now)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("peer sent no certificate, and none of the remote certs of connection %s authenticates it: %w", t.name, errors.Join(errs...))
 }
 
 // verifyScoped checks that the peer's chain leads to one of the CAs the

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +68,49 @@ func TestConnTrustScope(t *testing.T) {
 	}
 	if got := anyCA.CertReq(trust); len(got) != 3*20 {
 		t.Errorf("CERTREQ of any names %d CAs, want 3", len(got)/20)
+	}
+}
+
+// TestConnTrustPinnedWithoutCERT: a peer that sends no certificate is
+// authenticated with the connection's remote certs, as in strongSwan, but
+// only with one that carries its identity and verifies its signature.
+func TestConnTrustPinnedWithoutCERT(t *testing.T) {
+	ca := makeCert(t, certSpec{subject: name("CA"), ca: true, key: key(t, "p256")}, nil, nil)
+	pinned := makeCert(t, certSpec{subject: name("peer"), dns: []string{"peer.test"}, key: key(t, "p384")}, ca, key(t, "p256"))
+	ct, err := NewConnTrust(&config.Connection{Name: "pinned",
+		Local:  []*config.Auth{{Method: config.AuthPubkey}},
+		Remote: []*config.Auth{{Method: config.AuthPubkey, Certs: []*config.Cert{{X509: pinned}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust := NewTrustStore(pinned)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	octets := []byte("octets")
+	sign := func(k string) (wire.AuthMethod, []byte) {
+		s, err := NewSigner(key(t, k), SignerOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, d, err := s.Sign(octets, SupportedHashes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, d
+	}
+	peer := identity.ID{Type: wire.ID_FQDN, Data: []byte("peer.test")}
+	m, d := sign("p384")
+	if err := ct.VerifyPeer(trust, peer, nil, m, d, octets, now); err != nil {
+		t.Errorf("pinned certificate's key: %v", err)
+	}
+	m, d = sign("p521")
+	if err := ct.VerifyPeer(trust, peer, nil, m, d, octets, now); err == nil {
+		t.Error("another key accepted")
+	}
+	m, d = sign("p384")
+	if err := ct.VerifyPeer(trust, identity.ID{Type: wire.ID_FQDN, Data: []byte("other.test")}, nil, m, d, octets, now); !errors.Is(err, ErrIdentityMismatch) {
+		t.Errorf("identity the pinned certificate does not carry: %v", err)
+	}
+	if err := (*ConnTrust)(nil).VerifyPeer(trust, peer, nil, m, d, octets, now); err == nil || err.Error() != "peer sent no certificate" {
+		t.Errorf("no certificate, nothing pinned: %v", err)
 	}
 }

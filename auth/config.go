@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 )
 
 // TrustStoreFromConfig collects every certificate strongSwan trusts after
@@ -58,7 +59,7 @@ func SignerForCert(creds *config.Credentials, cert *x509.Certificate, opts Signe
 		k = creds.PrivateKeyFor(cert.PublicKey)
 	}
 	if k == nil {
-		return nil, fmt.Errorf("%w found for certificate %s", ErrNoPrivateKey, DNString(cert.RawSubject))
+		return nil, fmt.Errorf("%w found for certificate %s", ErrNoPrivateKey, identity.DNString(cert.RawSubject))
 	}
 	return NewSigner(k.Signer, opts)
 }

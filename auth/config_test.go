@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
@@ -90,10 +91,10 @@ secrets {
 	if err := store.VerifyChain(peer, nil, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := MatchIdentity(peer, wire.ID_FQDN, []byte("a.isw.test")); err != nil {
+	if err := MatchIdentity(peer, identity.ID{Type: wire.ID_FQDN, Data: []byte("a.isw.test")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := MatchIdentity(peer, wire.ID_FQDN, []byte("b.isw.test")); !errors.Is(err, ErrIdentityMismatch) {
+	if err := MatchIdentity(peer, identity.ID{Type: wire.ID_FQDN, Data: []byte("b.isw.test")}); !errors.Is(err, ErrIdentityMismatch) {
 		t.Fatalf("identity mismatch not detected: %v", err)
 	}
 	if err := (Verifier{}).VerifyCert(peer, m, data, octets); err != nil {

@@ -18,7 +18,12 @@ func TestParseConstraints(t *testing.T) {
 		want   []SignatureScheme
 	}{
 		{"pubkey", false, nil},
-		{"rsa/pss", false, nil},
+		{"rsa/pss", false, []SignatureScheme{RSAPSSSHA256, RSAPSSSHA384, RSAPSSSHA512}},
+		{"rsa", false, []SignatureScheme{RSASHA256, RSASHA384, RSASHA512}},
+		{"rsa-2048", false, []SignatureScheme{RSASHA256, RSASHA384, RSASHA512}},
+		{"ecdsa", false, []SignatureScheme{ECDSASHA256, ECDSASHA384, ECDSASHA512}},
+		{"ed25519", false, []SignatureScheme{Ed25519Scheme}},
+		{"rsa/pss-ecdsa-sha384", false, []SignatureScheme{RSAPSSSHA256, RSAPSSSHA384, RSAPSSSHA512, ECDSASHA384}},
 		{"pubkey-sha384", false, []SignatureScheme{RSASHA384, ECDSASHA384}},
 		{"pubkey-sha384", true, []SignatureScheme{RSAPSSSHA384, RSASHA384, ECDSASHA384}},
 		{"rsa/pss-sha256-sha512", false, []SignatureScheme{RSAPSSSHA256, RSAPSSSHA512}},
@@ -87,5 +92,21 @@ func TestConstraintsSignAndVerify(t *testing.T) {
 	}
 	if err := (Verifier{AllowLegacySHA1: true, Schemes: ParseConstraints([]string{"rsa", "sha1"}, false)}).Verify(ls.Public(), m, data, octets); err != nil {
 		t.Fatalf("method 1 under rsa-sha1: %v", err)
+	}
+}
+
+// TestParseCertConstraints: only key tokens without "ike:" constrain the
+// signatures of the peer's certificate chain.
+func TestParseCertConstraints(t *testing.T) {
+	for auth, want := range map[string][]SignatureScheme{
+		"pubkey":                        nil,
+		"ike:rsa/pss":                   nil,
+		"rsa/pss-sha256":                {RSAPSSSHA256},
+		"rsa-sha256-ike:rsa/pss-sha384": {RSASHA256},
+		"ecdsa-sha384":                  {ECDSASHA384},
+	} {
+		if got := ParseCertConstraints(strings.Split(auth, "-"), false); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("ParseCertConstraints(%q) = %v, want %v", auth, got, want)
+		}
 	}
 }

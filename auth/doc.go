@@ -4,12 +4,15 @@
 // (classic methods 1, 9, 10 and 11, RFC 4754, and RFC 7427 Digital Signature
 // with its ASN.1 AlgorithmIdentifier prefix), validating certificate chains
 // against trusted CA certificates, building and matching CERTREQ data,
-// matching IKE identities against certificates, and looking up swanctl
-// secrets.ike PSKs by identity the way strongSwan does.
+// matching IKE identities (ike/identity) against certificates, the
+// signature constraints of swanctl's auth option (auth = rsa/pss,
+// pubkey-sha384, ...), and looking up swanctl secrets.ike PSKs by identity
+// the way strongSwan does.
 //
-// It is the only package of cygnet that holds private keys: the IKE state
-// machine hands it the signed octets (ike/crypto's SignedOctets) and gets
-// AUTH data back. The package is pure: no I/O, no goroutines, no global
+// It is the only package of cygnet that signs with private keys (config
+// loads them): the daemon hands it the signed octets (ike/crypto's
+// SignedOctets) for the IKE state machine, which never imports auth, and
+// gets AUTH data back. The package is pure: no I/O, no goroutines, no global
 // mutable state. Keys and secrets never appear in error texts or in the
 // output of fmt verbs.
 package auth

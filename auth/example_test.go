@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/cygnet-ipsec/cygnet/auth"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
@@ -49,8 +50,8 @@ func ExampleSecrets_Lookup() {
 	_ = s.Add("ike-moon-sun", []byte("moon-sun"), "moon.strongswan.org", "sun.strongswan.org")
 	_ = s.Add("ike-roadwarriors", []byte("rw"), "*@strongswan.org")
 
-	moon := auth.ID{Type: wire.ID_FQDN, Data: []byte("moon.strongswan.org")}
-	for _, peer := range []auth.ID{
+	moon := identity.ID{Type: wire.ID_FQDN, Data: []byte("moon.strongswan.org")}
+	for _, peer := range []identity.ID{
 		{Type: wire.ID_FQDN, Data: []byte("sun.strongswan.org")},
 		{Type: wire.ID_RFC822_ADDR, Data: []byte("carol@strongswan.org")},
 		{Type: wire.ID_IPV4_ADDR, Data: []byte{192, 168, 0, 100}},

@@ -78,31 +78,3 @@ func FuzzParseAlgorithmIdentifier(f *testing.F) {
 		}
 	})
 }
-
-// FuzzDN runs the distinguished name decoder, formatter, comparison and
-// pattern matching on arbitrary bytes.
-func FuzzDN(f *testing.F) {
-	f.Add(dnDER(f, "C=CH", "O=strongSwan", "CN=moon.strongswan.org"), "C=CH, O=strongSwan, CN=*")
-	f.Add(dnDER(f, "E=ia5:a@b.c", "OU=utf8:x"), "E=A@B.C, OU=x")
-	f.Add([]byte{0x30, 0x00}, "%any")
-	f.Add([]byte{0x30, 0x03, 0x31, 0x01, 0x30}, "/CN=a/O=b")
-	f.Fuzz(func(t *testing.T, der []byte, pattern string) {
-		_ = DNString(der)
-		if attrs, err := parseDNAttrs(der); err == nil && len(attrs) > 0 {
-			// A copy with other bytes must compare by content, not identity.
-			cp := append([]byte(nil), der...)
-			if !dnEqual(der, cp) {
-				t.Fatalf("valid DN %x not equal to its copy", der)
-			}
-		}
-		p, err := ParseIDPattern(pattern)
-		if err != nil {
-			return
-		}
-		for _, typ := range []wire.IDType{wire.ID_DER_ASN1_DN, wire.ID_FQDN, wire.ID_IPV4_ADDR, wire.ID_KEY_ID} {
-			if m := p.Match(ID{Type: typ, Data: der}); m < matchNone || m > matchPerfect {
-				t.Fatalf("match quality %d", m)
-			}
-		}
-	})
-}

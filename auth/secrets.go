@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 )
 
 // Secrets holds the IKE pre-shared keys of swanctl.conf's secrets.ike*
@@ -14,7 +15,7 @@ type Secrets struct {
 
 type secretEntry struct {
 	name   string
-	owners []IDPattern
+	owners []identity.ID
 	secret config.Secret
 }
 
@@ -43,14 +44,14 @@ func (s *Secrets) Add(name string, secret []byte, owners ...string) error {
 func (s *Secrets) add(name string, secret config.Secret, owners []string) error {
 	e := secretEntry{name: name, secret: secret}
 	for _, o := range owners {
-		p, err := ParseIDPattern(o)
+		p, err := identity.Parse(o)
 		if err != nil {
 			return fmt.Errorf("secrets.%s: %w", name, err)
 		}
 		e.owners = append(e.owners, p)
 	}
 	if len(e.owners) == 0 {
-		e.owners = []IDPattern{{text: "%any", any: true}}
+		e.owners = []identity.ID{identity.Any}
 	}
 	s.entries = append(s.entries, e)
 	return nil
@@ -75,23 +76,23 @@ func (s *Secrets) String() string { return fmt.Sprintf("%d IKE secrets", len(s.e
 //     the front of its list).
 //
 // The name of the chosen section is returned for logging.
-func (s *Secrets) Lookup(local, remote ID) (secret []byte, name string, ok bool) {
-	bestLocal, bestRemote := matchNone, matchNone
+func (s *Secrets) Lookup(local, remote identity.ID) (secret []byte, name string, ok bool) {
+	bestLocal, bestRemote := identity.MatchNone, identity.MatchNone
 	found := -1
 	for i := len(s.entries) - 1; i >= 0; i-- {
 		e := &s.entries[i]
-		ml, mr := matchNone, matchNone
+		ml, mr := identity.MatchNone, identity.MatchNone
 		for _, o := range e.owners {
 			ml = max(ml, o.Match(local))
 			mr = max(mr, o.Match(remote))
 		}
-		if ml == matchNone && mr == matchNone {
+		if ml == identity.MatchNone && mr == identity.MatchNone {
 			continue
 		}
 		if found < 0 || mr > bestRemote || (mr == bestRemote && ml > bestLocal) {
 			found, bestLocal, bestRemote = i, ml, mr
 		}
-		if bestLocal == matchPerfect && bestRemote == matchPerfect {
+		if bestLocal == identity.MatchPerfect && bestRemote == identity.MatchPerfect {
 			break
 		}
 	}
@@ -102,8 +103,8 @@ func (s *Secrets) Lookup(local, remote ID) (secret []byte, name string, ok bool)
 }
 
 // SharedKey is Lookup without the section name, in the shape of
-// ike.Credentials.SharedKey once identities are converted with ID(...).
-func (s *Secrets) SharedKey(local, remote ID) ([]byte, bool) {
+// ike.Credentials.SharedKey.
+func (s *Secrets) SharedKey(local, remote identity.ID) ([]byte, bool) {
 	k, _, ok := s.Lookup(local, remote)
 	return k, ok
 }

@@ -7,72 +7,18 @@ import (
 	"testing"
 
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
-func fqdn(s string) ID { return ID{Type: wire.ID_FQDN, Data: []byte(s)} }
+func fqdn(s string) identity.ID { return identity.ID{Type: wire.ID_FQDN, Data: []byte(s)} }
 
-func addrID(s string) ID {
+func addrID(s string) identity.ID {
 	a := netip.MustParseAddr(s)
 	if a.Is4() {
-		return ID{Type: wire.ID_IPV4_ADDR, Data: a.AsSlice()}
+		return identity.ID{Type: wire.ID_IPV4_ADDR, Data: a.AsSlice()}
 	}
-	return ID{Type: wire.ID_IPV6_ADDR, Data: a.AsSlice()}
-}
-
-func TestIDPatternMatch(t *testing.T) {
-	dn := ID{Type: wire.ID_DER_ASN1_DN, Data: dnDER(t, "C=CH", "O=strongSwan", "CN=moon.strongswan.org")}
-	for _, tc := range []struct {
-		pattern string
-		id      ID
-		want    int
-	}{
-		{"%any", fqdn("x"), matchAny},
-		{"", ID{}, matchAny},
-		{"*", addrID("10.0.0.1"), matchAny},
-		{"moon.strongswan.org", fqdn("moon.strongswan.org"), matchPerfect},
-		{"@moon.strongswan.org", fqdn("MOON.strongswan.org"), matchPerfect},
-		{"moon.strongswan.org", fqdn("sun.strongswan.org"), matchNone},
-		{"*.strongswan.org", fqdn("moon.strongswan.org"), matchOneWildcard},
-		{"*.strongswan.org", fqdn("strongswan.org"), matchNone},
-		{"*.strongswan.org", ID{Type: wire.ID_RFC822_ADDR, Data: []byte("a.strongswan.org")}, matchNone},
-		{"*@strongswan.org", ID{Type: wire.ID_RFC822_ADDR, Data: []byte("carol@strongswan.org")}, matchOneWildcard},
-		{"carol@strongswan.org", ID{Type: wire.ID_RFC822_ADDR, Data: []byte("Carol@strongswan.org")}, matchPerfect},
-		{"@@carol", ID{Type: wire.ID_RFC822_ADDR, Data: []byte("carol")}, matchPerfect},
-		{"carol@strongswan.org", fqdn("carol@strongswan.org"), matchNone},
-		{"192.168.0.1", addrID("192.168.0.1"), matchPerfect},
-		{"192.168.0.1", addrID("192.168.0.2"), matchNone},
-		{"192.168.0.0/24", addrID("192.168.0.2"), matchOneWildcard},
-		{"192.168.0.1/32", addrID("192.168.0.1"), matchPerfect},
-		{"192.168.0.0/24", addrID("192.168.1.2"), matchNone},
-		{"0.0.0.0/0", addrID("1.2.3.4"), matchMaxWildcards},
-		{"fec0::/16", addrID("fec0::1"), matchOneWildcard},
-		{"fec0::1", addrID("fec0::1"), matchPerfect},
-		{"fec0::/16", addrID("10.0.0.1"), matchNone},
-		{"@#0102ab", ID{Type: wire.ID_KEY_ID, Data: []byte{1, 2, 0xab}}, matchPerfect},
-		{"C=CH, O=strongSwan, CN=moon.strongswan.org", dn, matchPerfect},
-		{"C=ch, O=STRONGSWAN, CN=moon.strongswan.org", dn, matchPerfect},
-		{"C=CH, O=strongSwan, CN=*", dn, matchPerfect - 1},
-		{"C=*, O=*, CN=*", dn, matchPerfect - 3},
-		{"C=CH, CN=moon.strongswan.org", dn, matchNone},
-		{"CN=moon.strongswan.org, O=strongSwan, C=CH", dn, matchNone},
-		{"/C=CH/O=strongSwan/CN=moon.strongswan.org", dn, matchPerfect},
-		{"C=CH, O=strongSwan, CN=moon.strongswan.org", fqdn("moon.strongswan.org"), matchNone},
-	} {
-		p, err := ParseIDPattern(tc.pattern)
-		if err != nil {
-			t.Errorf("ParseIDPattern(%q): %v", tc.pattern, err)
-			continue
-		}
-		if got := p.Match(tc.id); got != tc.want {
-			t.Errorf("%q.Match(%v) = %d, want %d", tc.pattern, tc.id, got, tc.want)
-		}
-	}
-	for _, bad := range []string{"C=CH, XY=1", "@#12g4", "@#", "C=CH, noequals"} {
-		if _, err := ParseIDPattern(bad); err == nil {
-			t.Errorf("ParseIDPattern(%q) succeeded", bad)
-		}
-	}
+	return identity.ID{Type: wire.ID_IPV6_ADDR, Data: a.AsSlice()}
 }
 
 func secrets(t *testing.T, entries ...string) *Secrets {
@@ -93,7 +39,7 @@ func secrets(t *testing.T, entries ...string) *Secrets {
 
 func TestSecretsLookupPrecedence(t *testing.T) {
 	moon, sun := fqdn("moon.strongswan.org"), fqdn("sun.strongswan.org")
-	carolDN := ID{Type: wire.ID_DER_ASN1_DN, Data: dnDER(t, "C=CH", "O=strongSwan", "CN=carol")}
+	carolDN := identity.ID{Type: wire.ID_DER_ASN1_DN, Data: dnDER(t, "C=CH", "O=strongSwan", "CN=carol")}
 	s := secrets(t,
 		"any:",
 		"moon:moon.strongswan.org",
@@ -103,7 +49,7 @@ func TestSecretsLookupPrecedence(t *testing.T) {
 		"dn:C=CH, O=strongSwan, CN=*",
 	)
 	for _, tc := range []struct {
-		local, remote ID
+		local, remote identity.ID
 		want          string
 	}{
 		{moon, sun, "moon-sun"},                         // both perfect
@@ -146,7 +92,7 @@ func TestSecretsLookupPrecedence(t *testing.T) {
 		t.Errorf("Lookup without a match = %q, %v", k, ok)
 	}
 	// %any local identity (unknown yet) only matches %any secrets.
-	if _, _, ok := s.Lookup(ID{}, ID{}); ok {
+	if _, _, ok := s.Lookup(identity.ID{}, identity.ID{}); ok {
 		t.Error("%any identities matched a specific secret")
 	}
 }

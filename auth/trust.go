@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 )
 
 // Reasons VerifyChain fails for.
@@ -105,7 +107,7 @@ func (t *TrustStore) verify(end *x509.Certificate, intermediates [][]byte, now t
 	for i, der := range intermediates {
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
-			return nil, fmt.Errorf("verify certificate %s: CERT payload %d: %w", DNString(end.RawSubject), i+1, err)
+			return nil, fmt.Errorf("verify certificate %s: CERT payload %d: %w", identity.DNString(end.RawSubject), i+1, err)
 		}
 		inter.AddCert(c)
 		parsed = append(parsed, c)
@@ -119,7 +121,7 @@ func (t *TrustStore) verify(end *x509.Certificate, intermediates [][]byte, now t
 	if err == nil {
 		return chains[0], nil
 	}
-	subject, issuer := DNString(end.RawSubject), DNString(end.RawIssuer)
+	subject, issuer := identity.DNString(end.RawSubject), identity.DNString(end.RawIssuer)
 	var invalid x509.CertificateInvalidError
 	if errors.As(err, &invalid) && invalid.Reason == x509.Expired {
 		return nil, expiredError(invalid.Cert, now)
@@ -127,13 +129,13 @@ func (t *TrustStore) verify(end *x509.Certificate, intermediates [][]byte, now t
 	var unknown x509.UnknownAuthorityError
 	if errors.As(err, &unknown) {
 		return nil, fmt.Errorf("certificate %s issued by %s is %w: no trusted CA certificate for %s (trusted: %s)",
-			subject, issuer, ErrUntrusted, DNString(lastIssuer(end, parsed)), t.names())
+			subject, issuer, ErrUntrusted, identity.DNString(lastIssuer(end, parsed)), t.names())
 	}
 	return nil, fmt.Errorf("certificate %s issued by %s is %w: %v", subject, issuer, ErrUntrusted, err)
 }
 
 func expiredError(c *x509.Certificate, now time.Time) error {
-	return fmt.Errorf("certificate %s: %w: %s is outside %s..%s", DNString(c.RawSubject), ErrCertExpired,
+	return fmt.Errorf("certificate %s: %w: %s is outside %s..%s", identity.DNString(c.RawSubject), ErrCertExpired,
 		now.UTC().Format(time.RFC3339), c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
 }
 
@@ -163,7 +165,7 @@ func (t *TrustStore) names() string {
 	}
 	n := make([]string, len(t.certs))
 	for i, c := range t.certs {
-		n[i] = `"` + DNString(c.RawSubject) + `"`
+		n[i] = `"` + identity.DNString(c.RawSubject) + `"`
 	}
 	return strings.Join(n, ", ")
 }

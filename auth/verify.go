@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/big"
 
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
@@ -69,7 +70,7 @@ func (v Verifier) VerifyCert(cert *x509.Certificate, method wire.AuthMethod, aut
 	if cert == nil {
 		return errors.New("AUTH: no certificate")
 	}
-	who := " for " + DNString(cert.RawSubject)
+	who := " for " + identity.DNString(cert.RawSubject)
 	if cert.KeyUsage != 0 && cert.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
 		return fmt.Errorf("AUTH: %w (no digitalSignature or nonRepudiation)%s", ErrKeyUsage, who)
 	}

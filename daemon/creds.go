@@ -9,28 +9,34 @@ import (
 	"github.com/cygnet-ipsec/cygnet/auth"
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
-// identityCert is one of our certificates with the signer for its key and
-// the intermediates that go with it.
+// identityCert is one of our certificates with the intermediates that go
+// with it. Its private key stays in the loaded credentials; a Signer is made
+// per connection, since each connection's local auth constraints choose how
+// it signs.
 type identityCert struct {
 	cert          *x509.Certificate
 	intermediates []*x509.Certificate
-	signer        *auth.Signer
 }
 
 // pubkeyCredentials adds certificate authentication to credentials: our
-// certificates with their private keys (held only by auth.Signer), and the
-// CAs we trust for peers.
+// certificates (their private keys stay in creds and are only used through
+// auth.Signer), every certificate we trust, and each connection's scope.
 type pubkeyCredentials struct {
 	*credentials
+	creds *config.Credentials
 	own   []identityCert
 	trust *auth.TrustStore
+	conns map[string]*auth.ConnTrust
+	now   func() time.Time
 }
 
 func newPubkeyCredentials(cfg *config.Config, base *credentials) (*pubkeyCredentials, error) {
-	pc := &pubkeyCredentials{credentials: base, trust: auth.TrustStoreFromConfig(cfg)}
+	pc := &pubkeyCredentials{credentials: base, creds: &cfg.Credentials, trust: auth.TrustStoreFromConfig(cfg),
+		conns: map[string]*auth.ConnTrust{}, now: time.Now}
 	certs := append([]*config.Cert(nil), cfg.Credentials.Certs...)
 	for _, c := range cfg.Connections {
 		for _, a := range c.Local {
@@ -43,21 +49,35 @@ func newPubkeyCredentials(cfg *config.Config, base *credentials) (*pubkeyCredent
 			continue
 		}
 		seen[string(c.X509.Raw)] = true
-		s, err := auth.SignerForCert(&cfg.Credentials, c.X509, auth.SignerOptions{})
+		_, err := auth.SignerForCert(&cfg.Credentials, c.X509, auth.SignerOptions{})
 		if errors.Is(err, auth.ErrNoPrivateKey) {
 			continue // a peer's or a CA's certificate
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Path, err)
 		}
-		pc.own = append(pc.own, identityCert{cert: c.X509, intermediates: pc.trust.Issuers(c.X509), signer: s})
+		pc.own = append(pc.own, identityCert{cert: c.X509, intermediates: pc.trust.Issuers(c.X509)})
+	}
+	for _, c := range cfg.Connections {
+		if len(c.Local) != 1 || len(c.Remote) != 1 {
+			continue // refused by PeerConfigs
+		}
+		t, err := auth.NewConnTrust(c)
+		if err != nil {
+			return nil, err
+		}
+		pc.conns[c.Name] = t
 	}
 	return pc, nil
 }
 
-func (p *pubkeyCredentials) find(local ike.Identity) (identityCert, error) {
+func (p *pubkeyCredentials) find(conn string, local identity.ID) (identityCert, error) {
+	t := p.conns[conn]
 	for _, o := range p.own {
-		if local.IsAny() || auth.MatchIdentity(o.cert, local.Type, local.Data) == nil {
+		if !t.UsesCert(o.cert) {
+			continue // the connection names its own certificates
+		}
+		if local.IsAny() || auth.MatchIdentity(o.cert, local) == nil {
 			return o, nil
 		}
 	}
@@ -66,8 +86,8 @@ func (p *pubkeyCredentials) find(local ike.Identity) (identityCert, error) {
 
 // LocalCertificates returns our certificate for an identity and the
 // intermediates below the root, end entity first.
-func (p *pubkeyCredentials) LocalCertificates(local ike.Identity) ([][]byte, error) {
-	o, err := p.find(local)
+func (p *pubkeyCredentials) LocalCertificates(conn string, local identity.ID) ([][]byte, error) {
+	o, err := p.find(conn, local)
 	if err != nil {
 		return nil, err
 	}
@@ -84,34 +104,29 @@ func isSelfSigned(c *x509.Certificate) bool {
 	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
 
-func (p *pubkeyCredentials) Sign(local ike.Identity, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
-	o, err := p.find(local)
+// Sign signs with the key of our certificate for the identity, with the
+// schemes the connection's local auth constraints allow.
+func (p *pubkeyCredentials) Sign(conn string, local identity.ID, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
+	o, err := p.find(conn, local)
 	if err != nil {
 		return 0, nil, err
 	}
-	return o.signer.Sign(signedOctets, peerHashes)
-}
-
-// VerifyPeer checks the peer's chain up to a trusted CA, that the end
-// certificate carries the identity the peer claimed, and its AUTH signature.
-func (p *pubkeyCredentials) VerifyPeer(remote ike.Identity, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
-	if len(certs) == 0 {
-		return errors.New("peer sent no certificate")
-	}
-	end, err := x509.ParseCertificate(certs[0])
+	s, err := auth.SignerForCert(p.creds, o.cert, p.conns[conn].SignerOptions())
 	if err != nil {
-		return fmt.Errorf("peer's certificate: %w", err)
+		return 0, nil, err
 	}
-	if err := p.trust.VerifyChain(end, certs[1:], time.Now()); err != nil {
-		return err
-	}
-	if err := auth.MatchIdentity(end, remote.Type, remote.Data); err != nil {
-		return err
-	}
-	return auth.Verifier{}.VerifyCert(end, method, authData, signedOctets)
+	return s.Sign(signedOctets, peerHashes)
 }
 
-func (p *pubkeyCredentials) CertReq() []byte { return p.trust.CertReqData() }
+// VerifyPeer checks the peer's certificate and AUTH payload against what
+// the connection trusts (auth.ConnTrust.VerifyPeer).
+func (p *pubkeyCredentials) VerifyPeer(conn string, remote identity.ID, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
+	return p.conns[conn].VerifyPeer(p.trust, remote, certs, method, authData, signedOctets, p.now())
+}
+
+// CertReq names the CAs the connection trusts (its remote cacerts), or
+// every trusted CA for a connection without them or for conn "".
+func (p *pubkeyCredentials) CertReq(conn string) []byte { return p.conns[conn].CertReq(p.trust) }
 
 // reloadableCreds is what the IKE manager holds: the credentials of the
 // configuration in force, which a reload replaces. Both the manager and
@@ -120,22 +135,22 @@ type reloadableCreds struct {
 	cur *pubkeyCredentials
 }
 
-func (r *reloadableCreds) SharedKey(local, remote ike.Identity) ([]byte, bool) {
+func (r *reloadableCreds) SharedKey(local, remote identity.ID) ([]byte, bool) {
 	return r.cur.SharedKey(local, remote)
 }
 
-func (r *reloadableCreds) LocalCertificates(local ike.Identity) ([][]byte, error) {
-	return r.cur.LocalCertificates(local)
+func (r *reloadableCreds) LocalCertificates(conn string, local identity.ID) ([][]byte, error) {
+	return r.cur.LocalCertificates(conn, local)
 }
 
-func (r *reloadableCreds) Sign(local ike.Identity, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
-	return r.cur.Sign(local, signedOctets, peerHashes)
+func (r *reloadableCreds) Sign(conn string, local identity.ID, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error) {
+	return r.cur.Sign(conn, local, signedOctets, peerHashes)
 }
 
-func (r *reloadableCreds) VerifyPeer(remote ike.Identity, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
-	return r.cur.VerifyPeer(remote, certs, method, authData, signedOctets)
+func (r *reloadableCreds) VerifyPeer(conn string, remote identity.ID, certs [][]byte, method wire.AuthMethod, authData, signedOctets []byte) error {
+	return r.cur.VerifyPeer(conn, remote, certs, method, authData, signedOctets)
 }
 
-func (r *reloadableCreds) CertReq() []byte { return r.cur.CertReq() }
+func (r *reloadableCreds) CertReq(conn string) []byte { return r.cur.CertReq(conn) }
 
 var _ ike.PubkeyCredentials = (*reloadableCreds)(nil)

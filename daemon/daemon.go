@@ -22,6 +22,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/control"
 	"github.com/cygnet-ipsec/cygnet/dataplane"
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/sad"
 )
 
@@ -74,8 +75,8 @@ type credentials struct {
 	secrets *auth.Secrets
 }
 
-func (c *credentials) SharedKey(local, remote ike.Identity) ([]byte, bool) {
-	return c.secrets.SharedKey(auth.ID(local), auth.ID(remote))
+func (c *credentials) SharedKey(local, remote identity.ID) ([]byte, bool) {
+	return c.secrets.SharedKey(local, remote)
 }
 
 func newCredentials(cfg *config.Config) (*credentials, error) {

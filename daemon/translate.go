@@ -11,8 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/auth"
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
@@ -189,7 +191,7 @@ var notImplemented = map[string]map[string]string{
 		"if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces",
 	},
 	"auth": {
-		"eap_id": "EAP", "aaa_id": "EAP", "ca_id": "CA identity constraints", "pubkeys": "raw public keys",
+		"eap_id": "EAP", "aaa_id": "EAP", "pubkeys": "raw public keys",
 	},
 	"child": {
 		"inactivity": "inactivity timeouts", "reqid": "fixed reqids", "priority": "fixed policy priorities", "interface": "interface-bound policies",
@@ -263,6 +265,7 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	for _, ch := range c.Children {
 		refused = append(refused, refuseUnimplemented("child", "connections."+c.Name+".children."+ch.Name, ch.Set))
 	}
+	refused = append(refused, auth.ConfigProblems(c))
 	if err := errors.Join(refused...); err != nil {
 		return nil, err
 	}
@@ -308,14 +311,14 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	if pc.RemoteAuth, err = authMethod(c.Remote[0]); err != nil {
 		return nil, err
 	}
-	if pc.LocalID, err = ike.ParseIdentity(c.Local[0].ID.Text); err != nil {
+	if pc.LocalID, err = identity.Parse(c.Local[0].ID.Text); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Local[0].ID.Pos, err)
 	}
 	if pc.LocalID.IsAny() && len(c.Local[0].Certs) > 0 {
 		// strongSwan's default: the certificate's subject.
-		pc.LocalID = ike.Identity{Type: wire.ID_DER_ASN1_DN, Data: c.Local[0].Certs[0].X509.RawSubject}
+		pc.LocalID = identity.ID{Type: wire.ID_DER_ASN1_DN, Data: c.Local[0].Certs[0].X509.RawSubject}
 	}
-	if pc.RemoteID, err = ike.ParseIdentity(c.Remote[0].ID.Text); err != nil {
+	if pc.RemoteID, err = identity.Parse(c.Remote[0].ID.Text); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Remote[0].ID.Pos, err)
 	}
 	for _, ch := range c.Children {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/spd"
@@ -53,7 +54,7 @@ func (f *updownFixture) ike(unique uint32) *ike.IKESA {
 	return &ike.IKESA{
 		UniqueID: unique,
 		Local:    netip.MustParseAddrPort("192.0.2.1:500"), Remote: netip.MustParseAddrPort("192.0.2.2:500"),
-		LocalID: ike.Identity{Type: wire.ID_FQDN, Data: []byte("moon")}, RemoteID: ike.Identity{Type: wire.ID_FQDN, Data: []byte("sun")},
+		LocalID: identity.ID{Type: wire.ID_FQDN, Data: []byte("moon")}, RemoteID: identity.ID{Type: wire.ID_FQDN, Data: []byte("sun")},
 	}
 }
 

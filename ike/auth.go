@@ -6,24 +6,32 @@ import (
 	"fmt"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 )
 
-// PubkeyCredentials is what certificate authentication asks; the auth package
-// answers for the daemon. Private keys stay behind it.
+// PubkeyCredentials is what certificate authentication asks; the daemon
+// answers with the auth package. Private keys stay behind it. Every question
+// names the connection (PeerConfig.Name) it is asked for, since trust and
+// signature constraints are per connection, as in strongSwan: the
+// connection's remote cacerts, certs and ca_id scope which chains it
+// accepts, its remote auth constraints which signatures, and its local auth
+// constraints how we sign.
 type PubkeyCredentials interface {
 	// LocalCertificates returns our chain for an identity, DER, end entity first.
-	LocalCertificates(local Identity) ([][]byte, error)
+	LocalCertificates(conn string, local identity.ID) ([][]byte, error)
 	// Sign signs the octets for an identity, with RFC 7427 when the peer
 	// announced hash algorithms we can use.
-	Sign(local Identity, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error)
-	// VerifyPeer validates the peer's chain against our CAs, checks that it
-	// carries the identity, and verifies the AUTH data.
-	VerifyPeer(remote Identity, certs [][]byte, method wire.AuthMethod, auth, signedOctets []byte) error
-	// CertReq is the CERTREQ payload data naming our trusted CAs.
-	CertReq() []byte
+	Sign(conn string, local identity.ID, signedOctets []byte, peerHashes []uint16) (wire.AuthMethod, []byte, error)
+	// VerifyPeer validates the peer's chain against the CAs the connection
+	// trusts, checks that it carries the identity, and verifies the AUTH
+	// data against the connection's signature constraints.
+	VerifyPeer(conn string, remote identity.ID, certs [][]byte, method wire.AuthMethod, auth, signedOctets []byte) error
+	// CertReq is the CERTREQ payload data naming the CAs the connection
+	// trusts; conn "" names every CA we trust.
+	CertReq(conn string) []byte
 }
 
 // Hash algorithm identifiers of RFC 7427 that we accept in signatures.
@@ -50,9 +58,9 @@ func parseSignatureHashes(payloads []wire.Payload) []uint16 {
 }
 
 // localIdentity is the configured local ID, or the IKE address without one.
-func (sa *IKESA) localIdentity() Identity {
+func (sa *IKESA) localIdentity() identity.ID {
 	if sa.cfg.LocalID.IsAny() {
-		return IdentityFromAddr(sa.Local.Addr())
+		return identity.FromAddr(sa.Local.Addr())
 	}
 	return sa.cfg.LocalID
 }
@@ -71,7 +79,7 @@ func (sa *IKESA) sendCert() bool {
 
 // certReqPayload names the CAs we trust, when we authenticate peers with
 // certificates and have CAs to name.
-func (sa *IKESA) certReqPayload(cfg *PeerConfig) *wire.CertificateRequest {
+func (sa *IKESA) certReqPayload(cfg *PeerConfig, conn string) *wire.CertificateRequest {
 	if cfg.RemoteAuth != AuthPubkey || !cfg.SendCertReq {
 		return nil
 	}
@@ -79,7 +87,7 @@ func (sa *IKESA) certReqPayload(cfg *PeerConfig) *wire.CertificateRequest {
 	if !ok {
 		return nil
 	}
-	req := pk.CertReq()
+	req := pk.CertReq(conn)
 	if len(req) == 0 {
 		return nil
 	}
@@ -108,7 +116,7 @@ func (sa *IKESA) authData(id *wire.ID) (*wire.Auth, error) {
 		if !ok {
 			return nil, errors.New("certificate authentication is not available")
 		}
-		method, data, err := pk.Sign(sa.LocalID, octets, sa.signatureHashes)
+		method, data, err := pk.Sign(sa.cfg.Name, sa.LocalID, octets, sa.signatureHashes)
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +125,7 @@ func (sa *IKESA) authData(id *wire.ID) (*wire.Auth, error) {
 	return nil, fmt.Errorf("local authentication method %v not supported", sa.cfg.LocalAuth)
 }
 
-func (sa *IKESA) remoteIDForSecret() Identity {
+func (sa *IKESA) remoteIDForSecret() identity.ID {
 	if !sa.RemoteID.IsAny() {
 		return sa.RemoteID
 	}
@@ -155,7 +163,7 @@ func (sa *IKESA) verifyPeerAuth(cfg *PeerConfig, id *wire.ID, auth *wire.Auth, c
 		if !ok {
 			return errors.New("certificate authentication is not available")
 		}
-		return pk.VerifyPeer(sa.RemoteID, certs, auth.Method, auth.Data, octets)
+		return pk.VerifyPeer(cfg.Name, sa.RemoteID, certs, auth.Method, auth.Data, octets)
 	}
 	return fmt.Errorf("remote authentication method %v not supported", cfg.RemoteAuth)
 }
@@ -164,11 +172,11 @@ func (sa *IKESA) verifyPeerAuth(cfg *PeerConfig, id *wire.ID, auth *wire.Auth, c
 func (sa *IKESA) sendAuth() error {
 	sa.state = stateAuthSent
 	sa.LocalID = sa.localIdentity()
-	idi := sa.LocalID.payload(false)
+	idi := sa.LocalID.Payload(false)
 	payloads := []wire.Payload{idi}
 	pk, _ := sa.m.creds.(PubkeyCredentials)
 	if sa.cfg.LocalAuth == AuthPubkey && pk != nil && sa.sendCert() {
-		certs, err := pk.LocalCertificates(sa.LocalID)
+		certs, err := pk.LocalCertificates(sa.cfg.Name, sa.LocalID)
 		if err != nil {
 			return sa.fail("no certificate for %s: %v", sa.LocalID, err)
 		}
@@ -176,11 +184,13 @@ func (sa *IKESA) sendAuth() error {
 			payloads = append(payloads, &wire.Certificate{Encoding: wire.CertX509Signature, Data: c})
 		}
 	}
-	if req := sa.certReqPayload(sa.cfg); req != nil {
+	if req := sa.certReqPayload(sa.cfg, sa.cfg.Name); req != nil {
 		payloads = append(payloads, req)
 	}
-	if !sa.cfg.RemoteID.IsAny() {
-		payloads = append(payloads, sa.cfg.RemoteID.payload(true))
+	// As strongSwan, IDr names the responder only when we know exactly who
+	// it is; a pattern ("*.example.com", "CN=*") is checked on its answer.
+	if !sa.cfg.RemoteID.HasWildcards() {
+		payloads = append(payloads, sa.cfg.RemoteID.Payload(true))
 	}
 	auth, err := sa.authData(idi)
 	if err != nil {
@@ -233,7 +243,7 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 		}
 		return sa.fail("IKE_AUTH response without IDr or AUTH")
 	}
-	peer := Identity{Type: idr.IDType, Data: clone(idr.Data)}
+	peer := identity.FromPayload(idr)
 	if !sa.cfg.RemoteID.Matches(peer) {
 		if child != nil {
 			sa.releaseChild(child)
@@ -366,14 +376,21 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 		reject(wire.INVALID_SYNTAX, "IKE_AUTH request without IDi or AUTH")
 		return
 	}
-	peer := Identity{Type: idi.IDType, Data: clone(idi.Data)}
-	var wantLocal Identity
+	peer := identity.FromPayload(idi)
+	var wantLocal identity.ID
 	if idr := idPayload(payloads, true); idr != nil {
-		wantLocal = Identity{Type: idr.IDType, Data: clone(idr.Data)}
+		wantLocal = identity.FromPayload(idr)
 	}
 	cfg := sa.m.configForIdentities(sa, peer, wantLocal)
 	if cfg == nil {
 		reject(wire.AUTHENTICATION_FAILED, "no connection for peer identity %s (we are %s)", peer, wantLocal)
+		return
+	}
+	if cfg != sa.cfg && !acceptable(cfg.Proposals, sa.ikeProposal) {
+		// The peer's identity moved it to a connection that would not have
+		// accepted the suite IKE_SA_INIT negotiated for another.
+		reject(wire.AUTHENTICATION_FAILED, "peer identity %s selects connection %s, whose proposals %s do not allow the IKE SA's %s (negotiated for connection %s, proposals %s)",
+			peer, cfg.Name, proposal.Format(cfg.Proposals), sa.ikeProposal.String(), sa.cfg.Name, proposal.Format(sa.cfg.Proposals))
 		return
 	}
 	sa.cfg = cfg
@@ -389,12 +406,12 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 		reject(wire.AUTHENTICATION_FAILED, "canceling IKE SA setup due to uniqueness policy (unique = keep): %s already has an IKE SA", peer)
 		return
 	}
-	idr := sa.LocalID.payload(true)
+	idr := sa.LocalID.Payload(true)
 	sa.peerCertReq = sa.peerCertReq || payloadOf[*wire.CertificateRequest](payloads) != nil
 	out := []wire.Payload{idr}
 	if cfg.LocalAuth == AuthPubkey && sa.sendCert() {
 		if pk, ok := sa.m.creds.(PubkeyCredentials); ok {
-			certs, err := pk.LocalCertificates(sa.LocalID)
+			certs, err := pk.LocalCertificates(sa.cfg.Name, sa.LocalID)
 			if err != nil {
 				reject(wire.AUTHENTICATION_FAILED, "no certificate for %s: %v", sa.LocalID, err)
 				return
@@ -418,24 +435,33 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 }
 
 // configForIdentities picks the connection an authenticated peer belongs to
-// among those whose addresses fit.
-func (m *Manager) configForIdentities(sa *IKESA, peer, wantLocal Identity) *PeerConfig {
+// among those whose addresses fit, as strongSwan does: the best match of the
+// peer's identity against the connection's remote id (exact beats a
+// wildcard pattern, a pattern beats %any), then of the IDr the peer asked
+// for against our local id; on a tie the first connection wins.
+func (m *Manager) configForIdentities(sa *IKESA, peer, wantLocal identity.ID) *PeerConfig {
+	var best *PeerConfig
+	bestRemote, bestLocal := identity.MatchNone, identity.MatchNone
 	for _, c := range m.matchConfigs(sa.Local.Addr(), sa.Remote.Addr()) {
-		if !c.RemoteID.Matches(peer) {
+		mr := c.RemoteID.Match(peer)
+		if mr == identity.MatchNone {
 			continue
 		}
+		ml := identity.MatchAny
 		if !wantLocal.IsAny() {
 			local := c.LocalID
 			if local.IsAny() {
-				local = IdentityFromAddr(sa.Local.Addr())
+				local = identity.FromAddr(sa.Local.Addr())
 			}
-			if !local.Matches(wantLocal) {
+			if ml = local.Match(wantLocal); ml == identity.MatchNone {
 				continue
 			}
 		}
-		return c
+		if best == nil || mr > bestRemote || (mr == bestRemote && ml > bestLocal) {
+			best, bestRemote, bestLocal = c, mr, ml
+		}
 	}
-	return nil
+	return best
 }
 
 // respondChild negotiates a Child SA as responder and returns the payloads

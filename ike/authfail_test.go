@@ -1,13 +1,17 @@
 package ike
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
+)
 
 // flipPSK gives the right PSK for the first lookup and another one after:
 // a responder that verifies the initiator's AUTH but computes its own
 // with a different key.
 type flipPSK struct{ calls int }
 
-func (f *flipPSK) SharedKey(local, remote Identity) ([]byte, bool) {
+func (f *flipPSK) SharedKey(local, remote identity.ID) ([]byte, bool) {
 	f.calls++
 	if f.calls == 1 {
 		return testPSK.SharedKey(local, remote)

@@ -1,10 +1,11 @@
 package ike
 
 import (
-	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"net/netip"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/spd"
 )
@@ -26,8 +27,8 @@ type PeerConfig struct {
 	Remote netip.AddrPort
 	// Proposals are the IKE proposals in our order of preference.
 	Proposals []proposal.Proposal
-	// LocalID and RemoteID are the identities; RemoteID may be AnyIdentity.
-	LocalID, RemoteID Identity
+	// LocalID and RemoteID are the identities; RemoteID may be identity.Any.
+	LocalID, RemoteID identity.ID
 	// LocalAuth and RemoteAuth say how each side authenticates.
 	LocalAuth, RemoteAuth AuthMethod
 	// Encap forces UDP encapsulation of ESP even without a NAT (swanctl

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 )
@@ -130,7 +131,7 @@ func TestTrafficSelectorsUnacceptable(t *testing.T) {
 
 func TestIdentityMismatch(t *testing.T) {
 	cb := siteConfig(t, 2, 1)
-	cb.RemoteID, _ = ParseIdentity("someone-else.cygnet.test")
+	cb.RemoteID, _ = identity.Parse("someone-else.cygnet.test")
 	p := newPair(t, siteConfig(t, 1, 2), cb, testPSK, testPSK)
 	if err := p.a.m.Initiate("site", "net"); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
@@ -81,31 +82,31 @@ func TestFragmentLimits(t *testing.T) {
 // hash: enough to make IKE_AUTH exceed any MTU both ways.
 type bigCerts struct{ psks }
 
-func (bigCerts) blob(id Identity, n byte) []byte {
+func (bigCerts) blob(id identity.ID, n byte) []byte {
 	return bytes.Repeat([]byte(id.String()+string('0'+n)), 1500/len(id.String())+1)[:1500]
 }
 
-func (c bigCerts) LocalCertificates(local Identity) ([][]byte, error) {
+func (c bigCerts) LocalCertificates(_ string, local identity.ID) ([][]byte, error) {
 	return [][]byte{c.blob(local, 0), c.blob(local, 1)}, nil
 }
 
-func (bigCerts) Sign(local Identity, octets []byte, _ []uint16) (wire.AuthMethod, []byte, error) {
+func (bigCerts) Sign(_ string, local identity.ID, octets []byte, _ []uint16) (wire.AuthMethod, []byte, error) {
 	h := sha256.Sum256(append([]byte(local.String()), octets...))
 	return wire.AuthDigitalSignature, h[:], nil
 }
 
-func (c bigCerts) VerifyPeer(remote Identity, certs [][]byte, method wire.AuthMethod, auth, octets []byte) error {
-	want, _ := c.LocalCertificates(remote)
+func (c bigCerts) VerifyPeer(_ string, remote identity.ID, certs [][]byte, method wire.AuthMethod, auth, octets []byte) error {
+	want, _ := c.LocalCertificates("", remote)
 	if len(certs) != 2 || !bytes.Equal(certs[0], want[0]) || !bytes.Equal(certs[1], want[1]) {
 		return fmt.Errorf("peer sent %d certificates, not the expected chain", len(certs))
 	}
-	if _, sig, _ := c.Sign(remote, octets, nil); method != wire.AuthDigitalSignature || !bytes.Equal(sig, auth) {
+	if _, sig, _ := c.Sign("", remote, octets, nil); method != wire.AuthDigitalSignature || !bytes.Equal(sig, auth) {
 		return errors.New("signature does not verify")
 	}
 	return nil
 }
 
-func (bigCerts) CertReq() []byte { return nil }
+func (bigCerts) CertReq(string) []byte { return nil }
 
 // certPair is a harness pair that authenticates with bigCerts, sending the
 // certificates always.

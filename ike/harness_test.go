@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
@@ -58,7 +59,7 @@ func (p *peer) DeleteChildSA(c *ChildSA) { p.deleted = append(p.deleted, c.SPIIn
 
 type psks map[string]string
 
-func (s psks) SharedKey(local, remote Identity) ([]byte, bool) {
+func (s psks) SharedKey(local, remote identity.ID) ([]byte, bool) {
 	if k, ok := s[local.String()+"|"+remote.String()]; ok {
 		return []byte(k), true
 	}
@@ -91,8 +92,8 @@ func mustProposals(t testing.TB, proto wire.ProtocolID, s string) []proposal.Pro
 func siteConfig(t testing.TB, self, other int) *PeerConfig {
 	local := netip.MustParseAddr(fmt.Sprintf("10.99.0.%d", self))
 	remote := netip.MustParseAddr(fmt.Sprintf("10.99.0.%d", other))
-	lid, _ := ParseIdentity(fmt.Sprintf("%c.cygnet.test", 'a'+self-1))
-	rid, _ := ParseIdentity(fmt.Sprintf("%c.cygnet.test", 'a'+other-1))
+	lid, _ := identity.Parse(fmt.Sprintf("%c.cygnet.test", 'a'+self-1))
+	rid, _ := identity.Parse(fmt.Sprintf("%c.cygnet.test", 'a'+other-1))
 	return &PeerConfig{
 		Name:        "site",
 		LocalAddrs:  []netip.Prefix{netip.PrefixFrom(local, 32)},

@@ -143,6 +143,7 @@ func (sa *IKESA) handleInitResponse(msg *wire.Message, payloads []wire.Payload) 
 	if !acceptable(sa.cfg.Proposals, chosen) {
 		return sa.fail("NO_PROPOSAL_CHOSEN: peer chose %s, which we did not offer", chosen.String())
 	}
+	sa.ikeProposal = chosen
 	neg := transformsOf(chosen)
 	if err := checkNonce(nr.Data, neg.prf); err != nil {
 		return sa.fail("IKE_SA_INIT response from %s: %v", sa.Remote, err)
@@ -295,7 +296,7 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 	sa := &IKESA{
 		m: m, cfg: cfg, UniqueID: m.nextIKEUnique, SPIi: spiI, SPIr: spi,
 		state: stateInitDone, Local: local, Remote: remote, created: m.clock.Now(),
-		expectRequestID: 0,
+		expectRequestID: 0, ikeProposal: chosen,
 	}
 	sa.log = m.log.With("conn", cfg.Name, "ike", sa.UniqueID)
 	pub, secret, err := ikecrypto.Encapsulate(neg.group, ke.Data, m.rand)
@@ -336,7 +337,8 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.IKEV2_FRAGMENTATION_SUPPORTED})
 	}
 	payloads = append(payloads, signatureHashesNotify())
-	if req := sa.certReqPayload(cfg); req != nil {
+	// The connection is not decided before IKE_AUTH: name every CA we trust.
+	if req := sa.certReqPayload(cfg, ""); req != nil {
 		payloads = append(payloads, req)
 	}
 	out, err := (&wire.Message{Header: sa.header(wire.IKE_SA_INIT, 0, true), Payloads: payloads}).Marshal()

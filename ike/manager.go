@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
@@ -38,7 +39,7 @@ type Installer interface {
 // implements it for the daemon.
 type Credentials interface {
 	// SharedKey returns the PSK for a pair of identities.
-	SharedKey(local, remote Identity) ([]byte, bool)
+	SharedKey(local, remote identity.ID) ([]byte, bool)
 }
 
 // Options are the Manager's tunables, with strongSwan's defaults where it has them.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
@@ -52,10 +54,11 @@ type IKESA struct {
 
 	Local, Remote        netip.AddrPort
 	NATLocal, NATRemote  bool // a NAT in front of us / of the peer (as NAT-D says, or faked)
-	LocalID, RemoteID    Identity
+	LocalID, RemoteID    identity.ID
 	Established          time.Time
 	RekeyAt              time.Time
 	suite                ikecrypto.Suite
+	ikeProposal          proposal.Proposal // the IKE_SA_INIT choice, checked again if IKE_AUTH switches connection
 	Group                uint16
 	keys                 *ikecrypto.IKESAKeys
 	out, in              *ikecrypto.Protector

@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"bytes"
 	"time"
 )
 
@@ -42,18 +41,12 @@ func (u UniquePolicy) String() string {
 // so the peer can move its Child SAs first; strongSwan waits 10 s.
 const reauthDeleteDelay = 10 * time.Second
 
-// sameIdentity compares identities exactly (the duplicate check; Matches
-// is for configured patterns).
-func sameIdentity(a, b Identity) bool {
-	return a.Type == b.Type && bytes.Equal(a.Data, b.Data)
-}
-
 // duplicates returns the other established IKE SAs between the same
 // identities over the same address family.
 func (sa *IKESA) duplicates() []*IKESA {
 	var out []*IKESA
 	for _, o := range sa.m.sas {
-		if o == sa || o.state != stateEstablished || !sameIdentity(o.LocalID, sa.LocalID) || !sameIdentity(o.RemoteID, sa.RemoteID) ||
+		if o == sa || o.state != stateEstablished || !o.LocalID.Equal(sa.LocalID) || !o.RemoteID.Equal(sa.RemoteID) ||
 			o.Remote.Addr().Unmap().Is4() != sa.Remote.Addr().Unmap().Is4() {
 			continue
 		}
@@ -66,11 +59,11 @@ func (sa *IKESA) duplicates() []*IKESA {
 // as strongSwan, only when the peer's identity is configured exactly, the
 // policy is not never, and no IKE SA with that peer exists (RFC 7296 2.4).
 func (sa *IKESA) sendInitialContact() bool {
-	if sa.cfg.Unique == UniqueNever || sa.cfg.RemoteID.IsAny() {
+	if sa.cfg.Unique == UniqueNever || sa.cfg.RemoteID.HasWildcards() {
 		return false
 	}
 	for _, o := range sa.m.sas {
-		if o != sa && o.state == stateEstablished && sameIdentity(o.LocalID, sa.LocalID) && sameIdentity(o.RemoteID, sa.cfg.RemoteID) {
+		if o != sa && o.state == stateEstablished && o.LocalID.Equal(sa.LocalID) && o.RemoteID.Equal(sa.cfg.RemoteID) {
 			return false
 		}
 	}

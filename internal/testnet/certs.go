@@ -56,13 +56,20 @@ type HostCert struct {
 // GeneratePKI makes a CA and one certificate per host name, valid from an
 // hour ago for a day. Names must be short host labels ("a", "b").
 func GeneratePKI(kt KeyType, names ...string) (*PKI, error) {
+	return GeneratePKINamed(kt, "cygnet test CA", names...)
+}
+
+// GeneratePKINamed is GeneratePKI with the CA's common name given, for tests
+// with several CAs that must tell them apart (and read them apart in logs):
+// the CA's subject is "C=XX, O=cygnet test, CN=<caName>".
+func GeneratePKINamed(kt KeyType, caName string, names ...string) (*PKI, error) {
 	caKey, err := newKey(kt)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{
-		Subject:               pkix.Name{Country: []string{"XX"}, Organization: []string{"cygnet test"}, CommonName: "cygnet test CA"},
+		Subject:               pkix.Name{Country: []string{"XX"}, Organization: []string{"cygnet test"}, CommonName: caName},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		IsCA:                  true,

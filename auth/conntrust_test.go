@@ -1,0 +1,116 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
+)
+
+// TestConnTrustScope: remote cacerts scope the chain, also through an
+// intermediate CA that only the trust store holds; a connection without
+// them (or no ConnTrust at all) accepts every trusted CA.
+func TestConnTrustScope(t *testing.T) {
+	rootA := makeCert(t, certSpec{subject: name("Root A"), ca: true, key: key(t, "p256")}, nil, nil)
+	interA := makeCert(t, certSpec{subject: name("Intermediate A"), ca: true, key: key(t, "p384")}, rootA, key(t, "p256"))
+	caB := makeCert(t, certSpec{subject: name("CA B"), ca: true, key: key(t, "p521")}, nil, nil)
+	peerKey := key(t, "p256")
+	viaA := makeCert(t, certSpec{subject: name("peer"), dns: []string{"peer.test"}, key: peerKey}, interA, key(t, "p384"))
+	viaB := makeCert(t, certSpec{subject: name("peer"), dns: []string{"peer.test"}, key: peerKey}, caB, key(t, "p521"))
+	trust := NewTrustStore(rootA, interA, caB)
+
+	conn := func(name string, cacerts ...*config.Cert) *ConnTrust {
+		ct, err := NewConnTrust(&config.Connection{Name: name,
+			Local:  []*config.Auth{{Method: config.AuthPubkey}},
+			Remote: []*config.Auth{{Method: config.AuthPubkey, CACerts: cacerts}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ct
+	}
+	onlyA := conn("only-a", &config.Cert{X509: rootA})
+	anyCA := conn("any")
+	s, err := NewSigner(peerKey, SignerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	octets := []byte("octets")
+	method, data, err := s.Sign(octets, SupportedHashes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := identity.ID{Type: wire.ID_FQDN, Data: []byte("peer.test")}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	i := 0
+	for _, tc := range []struct {
+		ct   *ConnTrust
+		end  []byte
+		want string
+	}{
+		{onlyA, viaA.Raw, ""}, // the intermediate comes from the trust store
+		{onlyA, viaB.Raw, "peer certificate chain ends at C=CH, O=strongSwan, CN=CA B, connection only-a requires C=CH, O=strongSwan, CN=Root A"},
+		{anyCA, viaA.Raw, ""},
+		{anyCA, viaB.Raw, ""},
+		{nil, viaB.Raw, ""},
+	} {
+		i++
+		err := tc.ct.VerifyPeer(trust, peer, [][]byte{tc.end}, method, data, octets, now)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("case %d: err = %v, want %q", i, err, tc.want)
+		}
+	}
+	if got := onlyA.CertReq(trust); len(got) != 20 {
+		t.Errorf("CERTREQ of only-a names %d CAs, want 1", len(got)/20)
+	}
+	if got := anyCA.CertReq(trust); len(got) != 3*20 {
+		t.Errorf("CERTREQ of any names %d CAs, want 3", len(got)/20)
+	}
+}
+
+// TestConnTrustPinnedWithoutCERT: a peer that sends no certificate is
+// authenticated with the connection's remote certs, as in strongSwan, but
+// only with one that carries its identity and verifies its signature.
+func TestConnTrustPinnedWithoutCERT(t *testing.T) {
+	ca := makeCert(t, certSpec{subject: name("CA"), ca: true, key: key(t, "p256")}, nil, nil)
+	pinned := makeCert(t, certSpec{subject: name("peer"), dns: []string{"peer.test"}, key: key(t, "p384")}, ca, key(t, "p256"))
+	ct, err := NewConnTrust(&config.Connection{Name: "pinned",
+		Local:  []*config.Auth{{Method: config.AuthPubkey}},
+		Remote: []*config.Auth{{Method: config.AuthPubkey, Certs: []*config.Cert{{X509: pinned}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust := NewTrustStore(pinned)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	octets := []byte("octets")
+	sign := func(k string) (wire.AuthMethod, []byte) {
+		s, err := NewSigner(key(t, k), SignerOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, d, err := s.Sign(octets, SupportedHashes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, d
+	}
+	peer := identity.ID{Type: wire.ID_FQDN, Data: []byte("peer.test")}
+	m, d := sign("p384")
+	if err := ct.VerifyPeer(trust, peer, nil, m, d, octets, now); err != nil {
+		t.Errorf("pinned certificate's key: %v", err)
+	}
+	m, d = sign("p521")
+	if err := ct.VerifyPeer(trust, peer, nil, m, d, octets, now); err == nil {
+		t.Error("another key accepted")
+	}
+	m, d = sign("p384")
+	if err := ct.VerifyPeer(trust, identity.ID{Type: wire.ID_FQDN, Data: []byte("other.test")}, nil, m, d, octets, now); !errors.Is(err, ErrIdentityMismatch) {
+		t.Errorf("identity the pinned certificate does not carry: %v", err)
+	}
+	if err := (*ConnTrust)(nil).VerifyPeer(trust, peer, nil, m, d, octets, now); err == nil || err.Error() != "peer sent no certificate" {
+		t.Errorf("no certificate, nothing pinned: %v", err)
+	}
+}

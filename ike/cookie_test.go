@@ -352,7 +352,7 @@ func FuzzScanInit(f *testing.F) {
 		if ok != (n != nil) || (n != nil && !bytes.Equal(ni, n.Data)) {
 			t.Fatalf("scan found nonce %x (ok %v), parser %v", ni, ok, n)
 		}
-		if c := findNotify(msg.Payloads, wire.COOKIE); ok && (c == nil) != (cookie == nil) {
+		if c := findNotify(msg.Payloads, wire.COOKIE); ok && ((c == nil) != (cookie == nil) || (c != nil && !bytes.Equal(c.Data, cookie))) {
 			t.Fatalf("scan found cookie %x, parser %v", cookie, c)
 		}
 	})

@@ -3,6 +3,8 @@ package wire
 import (
 	"bytes"
 	"testing"
+
+	"github.com/cygnet-ipsec/cygnet/internal/alloctest"
 )
 
 // FuzzParseMessage parses whole messages; whatever parses must marshal, and parse→marshal→parse must be stable.
@@ -22,9 +24,19 @@ func FuzzParseMessage(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(skf)
+	// Messages whose parsed form could outgrow them, the Delete bomb first.
+	for _, b := range alloctest.Amplifiers(1500) {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// Parsing N bytes of untrusted input allocates O(N): the class of the Delete bomb.
+		var m *Message
+		var err error
+		if n := alloctest.Bytes(func() { m, err = ParseMessage(b) }); n > alloctest.Budget(len(b)) {
+			t.Fatalf("parsing %d bytes allocated %d, budget %d", len(b), n, alloctest.Budget(len(b)))
+		}
 		checkStable(t, b)
-		if m, err := ParseMessage(b); err == nil {
+		if err == nil {
 			_ = m.String()
 			m.UnsupportedCritical()
 			if aad, body, err := m.EncryptedParts(); err == nil {

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -390,7 +391,8 @@ func (d *Daemon) dispatch(call ctlCall) {
 		b, err := json.Marshal(struct {
 			IKE       json.RawMessage `json:"ike"`
 			Dataplane any             `json:"dataplane"`
-		}{d.mgr.StatsJSON(), d.path.Stats()})
+			Runtime   runtimeStats    `json:"runtime"`
+		}{d.mgr.StatsJSON(), d.path.Stats(), readRuntimeStats()})
 		if err != nil {
 			call.reply <- control.Response{Error: err.Error()}
 			return
@@ -431,4 +433,19 @@ func (d *Daemon) childUp(conn, child string) bool {
 		}
 	}
 	return false
+}
+
+// runtimeStats is the daemon's own memory, for stats: what a spoofed message
+// costs shows in total_alloc_bytes (everything ever allocated, so its growth
+// per message is the honest measure) and in heap_alloc_bytes (live now).
+type runtimeStats struct {
+	HeapAllocBytes  uint64 `json:"heap_alloc_bytes"`
+	TotalAllocBytes uint64 `json:"total_alloc_bytes"`
+	Goroutines      int    `json:"goroutines"`
+}
+
+func readRuntimeStats() runtimeStats {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return runtimeStats{HeapAllocBytes: ms.HeapAlloc, TotalAllocBytes: ms.TotalAlloc, Goroutines: runtime.NumGoroutine()}
 }

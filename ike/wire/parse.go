@@ -58,10 +58,15 @@ func parseBody(t PayloadType, flags uint8, body cryptobyte.String) (Payload, err
 			return nil, errf(ErrTruncated, "delete body of %d bytes, need at least 4", n)
 		}
 		// RFC 7296 3.11: an SPI size of zero means the IKE SA, which has no SPIs to list. Refusing a count
-		// with it keeps every SPI backed by at least one octet of the message, so that the slice below is
-		// bounded by the input (count 65535 of zero-octet SPIs was 1.5 MB from an 8-byte payload).
+		// with it keeps every SPI backed by octets of the message, so that the slice below is bounded by the
+		// input (count 65535 of zero-octet SPIs was 1.5 MB from an 8-byte payload).
 		if spiSize == 0 && count != 0 {
 			return nil, errf(ErrInvalidSyntax, "delete payload: %d SPIs of size 0", count)
+		}
+		// The SPI size MUST be zero for IKE and four for AH and ESP; other sizes would only let a short SPI
+		// cost a whole slice header each.
+		if want := deleteSPISize(ProtocolID(proto)); int(spiSize) != want {
+			return nil, errf(ErrInvalidSyntax, "delete payload: %v SPI size %d, must be %d", ProtocolID(proto), spiSize, want)
 		}
 		if len(body) != int(count)*int(spiSize) {
 			return nil, errf(ErrInvalidLength, "delete payload: %d SPIs of %d bytes in %d bytes", count, spiSize, len(body))
@@ -149,6 +154,10 @@ func parseSA(body cryptobyte.String) (*SA, error) {
 		if !ps.ReadBytes(&pr.SPI, int(spiSize)) {
 			return nil, errf(ErrTruncated, "proposal %d: SPI size %d, %d bytes left", n, spiSize, len(ps))
 		}
+		if numT > 0 {
+			// Each transform takes at least 8 octets: the slice is bounded by the input.
+			pr.Transforms = make([]Transform, 0, min(int(numT), len(ps)/8))
+		}
 		for tmore := len(ps) > 0 || numT > 0; tmore; {
 			m := len(pr.Transforms) + 1
 			var tlast uint8
@@ -173,6 +182,10 @@ func parseSA(body cryptobyte.String) (*SA, error) {
 			ts.Skip(1)
 			ts.ReadUint16(&t.ID)
 			t.Type = TransformType(tt)
+			if len(ts) > 0 {
+				// At most one attribute per 4 octets: allocated once, bounded by the input.
+				t.Attributes = make([]TransformAttribute, 0, len(ts)/4)
+			}
 			for len(ts) > 0 {
 				var at uint16
 				if !ts.ReadUint16(&at) {
@@ -365,4 +378,13 @@ func marshalChain(b *cryptobyte.Builder, payloads []Payload) PayloadType {
 		return PayloadNone
 	}
 	return payloads[0].Type()
+}
+
+// deleteSPISize is the SPI size a Delete payload must have for a protocol: zero for IKE, four for AH and ESP
+// (RFC 7296 3.11) and for the Fibre Channel protocols of RFC 4595, the only others registered.
+func deleteSPISize(p ProtocolID) int {
+	if p == ProtocolIKE {
+		return 0
+	}
+	return 4
 }

@@ -342,6 +342,8 @@ func TestMalformedPayloadBodies(t *testing.T) {
 		{PayloadSKF, "0001 0001", ErrInvalidLength, "SKF payload with an encrypted body of 0 bytes"},
 		{PayloadD, "01 00 ffff", ErrInvalidSyntax, "65535 SPIs of size 0"},
 		{PayloadD, "03 00 0001", ErrInvalidSyntax, "1 SPIs of size 0"},
+		{PayloadD, "03 01 0002 aabb", ErrInvalidSyntax, "ESP SPI size 1, must be 4"},
+		{PayloadD, "01 04 0001 aabbccdd", ErrInvalidSyntax, "IKE SPI size 4, must be 0"},
 	}
 	for _, c := range cases {
 		body := unhex(t, c.body)

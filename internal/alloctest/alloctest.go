@@ -97,7 +97,7 @@ func InitWith(spiI uint64, size int, pad Payload) []byte {
 }
 
 // Amplifiers returns IKE_SA_INIT requests of about size octets, each stuffed with one kind of payload whose parsed
-// form could outgrow the wire form: the Delete bomb, empty unknown payloads, Delete payloads of one-octet SPIs,
+// form could outgrow the wire form: the Delete bomb, empty unknown payloads, Delete payloads of ESP SPIs,
 // traffic selectors of four octets, configuration attributes of four octets, and an SA of minimal transforms full
 // of empty attributes.
 func Amplifiers(size int) map[string][]byte {
@@ -109,7 +109,7 @@ func Amplifiers(size int) map[string][]byte {
 	for range 250 {
 		cp = append(cp, 0, 1, 0, 0)
 	}
-	del := []byte{3, 1, 0x03, 0xe8}
+	del := []byte{3, 4, 0, 250} // ESP, 250 SPIs
 	del = append(del, make([]byte, 1000)...)
 	// One proposal with 255 transforms of 8 octets, the last full of 4-octet TLV attributes.
 	tr := []byte{}
@@ -132,7 +132,7 @@ func Amplifiers(size int) map[string][]byte {
 	return map[string][]byte{
 		"delete-bomb":   InitWith(1, size, DeleteBomb()),
 		"empty-unknown": InitWith(2, size, Payload{Type: 200}),
-		"delete-1byte":  InitWith(3, size, Payload{Type: typeD, Body: del}),
+		"delete-esp":    InitWith(3, size, Payload{Type: typeD, Body: del}),
 		"ts-minimal":    InitWith(4, size, Payload{Type: typeTSi, Body: ts}),
 		"cp-minimal":    InitWith(5, size, Payload{Type: typeCP, Body: cp}),
 		"sa-transforms": InitWith(6, size, Payload{Type: typeSA, Body: sa}),

@@ -36,6 +36,7 @@ func FuzzParseMessage(f *testing.F) {
 			t.Fatalf("parsing %d bytes allocated %d, budget %d", len(b), n, alloctest.Budget(len(b)))
 		}
 		checkStable(t, b)
+		checkChain(t, b, m, err)
 		if err == nil {
 			_ = m.String()
 			m.UnsupportedCritical()
@@ -93,4 +94,32 @@ func FuzzParsePayloads(f *testing.F) {
 			t.Fatalf("re-marshalled chain has %d bytes, input %d", len(out), len(in)-1)
 		}
 	})
+}
+
+// checkChain: the allocation-free walker sees the payloads ParseMessage returned, and a chain it refuses does not
+// parse.
+func checkChain(t *testing.T, b []byte, m *Message, parseErr error) {
+	t.Helper()
+	c := MessageChain(b)
+	var types []PayloadType
+	for c.Next() {
+		types = append(types, c.Payload().Type)
+	}
+	if c.Err() != nil {
+		if parseErr == nil {
+			t.Fatalf("the walker refuses a message that parses: %v", c.Err())
+		}
+		return
+	}
+	if parseErr != nil {
+		return
+	}
+	if len(types) != len(m.Payloads) {
+		t.Fatalf("the walker found %d payloads, the parser %d", len(types), len(m.Payloads))
+	}
+	for i, p := range m.Payloads {
+		if p.Type() != types[i] {
+			t.Fatalf("payload %d: walker %v, parser %v", i+1, types[i], p.Type())
+		}
+	}
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 
@@ -75,6 +76,7 @@ type statsReport struct {
 	Panics     statsPanics     `json:"panics"`
 	IKE        json.RawMessage `json:"ike"`
 	Dataplane  dataplane.Stats `json:"dataplane"`
+	Runtime    runtimeStats    `json:"runtime"`
 }
 
 // statsDrops are the data plane's drops by reason; other is every reason
@@ -106,6 +108,7 @@ func (d *Daemon) stats() ([]byte, error) {
 		Panics:    statsPanics{IKE: d.panics.ike.Load(), Control: d.panics.control.Load()},
 		IKE:       d.mgr.StatsJSON(),
 		Dataplane: dp,
+		Runtime:   readRuntimeStats(),
 	}
 	for _, sa := range d.mgr.SAs() {
 		r.IKESAs++
@@ -116,4 +119,19 @@ func (d *Daemon) stats() ([]byte, error) {
 		return nil, fmt.Errorf("stats: %w", err)
 	}
 	return b, nil
+}
+
+// runtimeStats is the daemon's own memory, for stats: what a spoofed message
+// costs shows in total_alloc_bytes (everything ever allocated, so its growth
+// per message is the honest measure) and in heap_alloc_bytes (live now).
+type runtimeStats struct {
+	HeapAllocBytes  uint64 `json:"heap_alloc_bytes"`
+	TotalAllocBytes uint64 `json:"total_alloc_bytes"`
+	Goroutines      int    `json:"goroutines"`
+}
+
+func readRuntimeStats() runtimeStats {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return runtimeStats{HeapAllocBytes: ms.HeapAlloc, TotalAllocBytes: ms.TotalAlloc, Goroutines: runtime.NumGoroutine()}
 }

@@ -159,37 +159,38 @@ func (m *Manager) sendCookie(b []byte, ni []byte, local, remote netip.AddrPort, 
 }
 
 // scanInit finds the nonce and the COOKIE notification of an IKE_SA_INIT
-// request by walking the payload chain in place, without parsing (and
-// allocating) the message: what the responder needs before it decides to
-// spend anything on the request. ok is false when the chain is malformed
-// or has no nonce.
+// request without parsing (and allocating) the message: what the responder
+// needs before it decides to spend anything on the request. It walks the
+// payload chain with wire.Chain, the walker wire.ParseMessage uses, and
+// checks the Nonce and Notify payloads with the parser's own rules, so the
+// cookie is computed over the nonce the exchange then proceeds with: the
+// first Nonce payload and the first COOKIE notification, as respondInit
+// reads them. ok is false when the chain is malformed or has no nonce.
 func scanInit(b []byte) (ni, cookie []byte, ok bool) {
-	if len(b) < wire.HeaderLen {
-		return nil, nil, false
-	}
-	next := wire.PayloadType(b[16])
-	rest := b[wire.HeaderLen:]
-	for i := 0; next != wire.PayloadNone; i++ {
-		if i == 64 || len(rest) < 4 {
-			return nil, nil, false
-		}
-		l := int(binary.BigEndian.Uint16(rest[2:4]))
-		if l < 4 || l > len(rest) {
-			return nil, nil, false
-		}
-		body := rest[4:l]
-		switch next {
+	c := wire.MessageChain(b)
+	for c.Next() {
+		p := c.Payload()
+		switch p.Type {
 		case wire.PayloadNonce:
-			ni = body
+			n, err := p.Nonce()
+			if err != nil {
+				return nil, nil, false
+			}
+			if ni == nil {
+				ni = n
+			}
 		case wire.PayloadN:
-			if len(body) >= 4 && wire.NotifyType(binary.BigEndian.Uint16(body[2:4])) == wire.COOKIE && cookie == nil {
-				if spi := int(body[1]); 4+spi <= len(body) {
-					cookie = body[4+spi:]
-				}
+			f, err := p.Notify()
+			if err != nil {
+				return nil, nil, false
+			}
+			if f.NotifyType == wire.COOKIE && cookie == nil {
+				cookie = f.Data
 			}
 		}
-		next = wire.PayloadType(rest[0])
-		rest = rest[l:]
+	}
+	if c.Err() != nil {
+		return nil, nil, false
 	}
 	return ni, cookie, ni != nil
 }

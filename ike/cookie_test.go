@@ -352,7 +352,7 @@ func FuzzScanInit(f *testing.F) {
 		if ok != (n != nil) || (n != nil && !bytes.Equal(ni, n.Data)) {
 			t.Fatalf("scan found nonce %x (ok %v), parser %v", ni, ok, n)
 		}
-		if c := findNotify(msg.Payloads, wire.COOKIE); ok && (c == nil) != (cookie == nil) {
+		if c := findNotify(msg.Payloads, wire.COOKIE); ok && ((c == nil) != (cookie == nil) || (c != nil && !bytes.Equal(c.Data, cookie))) {
 			t.Fatalf("scan found cookie %x, parser %v", cookie, c)
 		}
 	})
@@ -421,5 +421,50 @@ func BenchmarkCookieFlood(b *testing.B) {
 				i++
 			}
 		})
+	}
+}
+
+// An IPv6 attacker owns a whole /64 and can send from any of its addresses:
+// the per-source cookie threshold and half-open cap count the /64, not the
+// address, while a neighbouring /64 is a source of its own.
+func TestHalfOpenPerSourceIPv6Prefix(t *testing.T) {
+	p := cookiePair(t)
+	o := &p.b.m.opts
+	o.CookieThreshold, o.CookieThresholdPerSource, o.HalfOpenPerSource, o.HalfOpenLimit = 100, 2, 3, 100
+	from := func(prefix string, host int) netip.AddrPort {
+		a := netip.MustParseAddr(prefix).As16()
+		a[14], a[15] = byte(host>>8), byte(host)
+		return netip.AddrPortFrom(netip.AddrFrom16(a), 500)
+	}
+	const attacker, neighbour = "2001:db8:0:1::", "2001:db8:0:2::"
+	for i := range 2 {
+		if a := ask(t, p, initRequest(t, uint64(10+i), testNonce(i), nil), from(attacker, i+1)); !a.sa {
+			t.Fatalf("request %d from the /64: %+v", i, a)
+		}
+	}
+	// A third address of the same /64 is the same source: a cookie, and
+	// with it the last of its 3 half-open slots.
+	a := ask(t, p, initRequest(t, 12, testNonce(2), nil), from(attacker, 3))
+	if a.cookie == nil {
+		t.Fatalf("third address of the /64 without a cookie: %+v", a)
+	}
+	if a := ask(t, p, initRequest(t, 12, testNonce(2), a.cookie), from(attacker, 3)); !a.sa {
+		t.Fatalf("third address of the /64 with its cookie: %+v", a)
+	}
+	a = ask(t, p, initRequest(t, 13, testNonce(3), nil), from(attacker, 4))
+	if a.cookie == nil {
+		t.Fatalf("fourth address of the /64 without a cookie: %+v", a)
+	}
+	if a := ask(t, p, initRequest(t, 13, testNonce(3), a.cookie), from(attacker, 4)); !a.none {
+		t.Fatalf("fourth address of the /64, beyond its cap: %+v", a)
+	}
+	if p.b.m.Stats.HalfOpenRefusedSource != 1 {
+		t.Fatalf("stats %+v", p.b.m.Stats)
+	}
+	if a := ask(t, p, initRequest(t, 20, testNonce(20), nil), from(neighbour, 1)); !a.sa {
+		t.Fatalf("another /64: %+v", a)
+	}
+	if got, want := len(p.b.m.halfOpenBySource), 2; got != want {
+		t.Fatalf("%d sources counted, want %d: %v", got, want, p.b.m.halfOpenBySource)
 	}
 }

@@ -34,7 +34,7 @@ func (m *Manager) HalfOpen() int { return len(m.halfOpen) }
 // beyond the half-open limits; neither leaves state behind.
 func (m *Manager) admitInit(b []byte, hdr wire.Header, local, remote netip.AddrPort) bool {
 	src := remote.Addr().Unmap()
-	perSource := m.halfOpenBySource[src]
+	perSource := m.halfOpenBySource[sourceKey(src)]
 	demand := len(m.halfOpen) >= m.opts.CookieThreshold || perSource >= m.opts.CookieThresholdPerSource
 	m.noteCookieDemand(demand)
 	if demand {
@@ -77,6 +77,19 @@ func (m *Manager) admitInit(b []byte, hdr wire.Header, local, remote netip.AddrP
 	return true
 }
 
+// sourceKey is the source a request is counted against in the per-source
+// limits: the IPv4 address, or the IPv6 /64. A single IPv6 subscriber or
+// host usually owns a whole /64 and can send from any of its 2^64
+// addresses, so counting addresses would let one attacker escape the
+// per-source limits entirely.
+func sourceKey(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		return netip.PrefixFrom(a.WithZone(""), 64).Masked().Addr()
+	}
+	return a
+}
+
 // noteCookieDemand logs when cookies start and stop being demanded, rather
 // than one line per request.
 func (m *Manager) noteCookieDemand(demand bool) {
@@ -96,7 +109,7 @@ func (m *Manager) noteCookieDemand(demand bool) {
 // addHalfOpen records a responder SA that answered IKE_SA_INIT.
 func (m *Manager) addHalfOpen(k initKey, sa *IKESA) {
 	m.halfOpen[k] = sa
-	m.halfOpenBySource[k.remote.Addr().Unmap()]++
+	m.halfOpenBySource[sourceKey(k.remote.Addr())]++
 	sa.halfOpenKey, sa.isHalfOpen = k, true
 }
 
@@ -110,7 +123,7 @@ func (m *Manager) removeHalfOpen(sa *IKESA) {
 	if m.halfOpen[k] == sa {
 		delete(m.halfOpen, k)
 	}
-	src := k.remote.Addr().Unmap()
+	src := sourceKey(k.remote.Addr())
 	if n := m.halfOpenBySource[src]; n > 1 {
 		m.halfOpenBySource[src] = n - 1
 	} else {

@@ -133,7 +133,8 @@ type Manager struct {
 	halfOpen map[initKey]*IKESA
 	events   []Event
 
-	// halfOpenBySource counts half-open SAs per source address; cookies
+	// halfOpenBySource counts half-open SAs per source (sourceKey: the IPv4
+	// address or the IPv6 /64); cookies
 	// holds the cookie secrets and scratch space (halfopen.go, cookie.go).
 	halfOpenBySource map[netip.Addr]int
 	cookies          cookieJar

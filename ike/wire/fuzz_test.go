@@ -3,6 +3,8 @@ package wire
 import (
 	"bytes"
 	"testing"
+
+	"github.com/cygnet-ipsec/cygnet/internal/alloctest"
 )
 
 // FuzzParseMessage parses whole messages; whatever parses must marshal, and parse→marshal→parse must be stable.
@@ -22,9 +24,23 @@ func FuzzParseMessage(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(skf)
+	// Messages whose parsed form could outgrow them, the Delete bomb first.
+	for _, b := range alloctest.Amplifiers(1500) {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// Parsing N bytes of untrusted input allocates O(N): the class of the Delete bomb. Measured cheaply on
+		// every input and, when that exceeds the budget, precisely (parsing is pure, so it can run again).
+		var m *Message
+		var err error
+		if n := alloctest.Approx(func() { m, err = ParseMessage(b) }); n > alloctest.Budget(len(b)) {
+			if n := alloctest.Bytes(func() { _, _ = ParseMessage(b) }); n > alloctest.Budget(len(b)) {
+				t.Fatalf("parsing %d bytes allocated %d, budget %d", len(b), n, alloctest.Budget(len(b)))
+			}
+		}
 		checkStable(t, b)
-		if m, err := ParseMessage(b); err == nil {
+		checkChain(t, b, m, err)
+		if err == nil {
 			_ = m.String()
 			m.UnsupportedCritical()
 			if aad, body, err := m.EncryptedParts(); err == nil {
@@ -81,4 +97,32 @@ func FuzzParsePayloads(f *testing.F) {
 			t.Fatalf("re-marshalled chain has %d bytes, input %d", len(out), len(in)-1)
 		}
 	})
+}
+
+// checkChain: the allocation-free walker sees the payloads ParseMessage returned, and a chain it refuses does not
+// parse.
+func checkChain(t *testing.T, b []byte, m *Message, parseErr error) {
+	t.Helper()
+	c := MessageChain(b)
+	var types []PayloadType
+	for c.Next() {
+		types = append(types, c.Payload().Type)
+	}
+	if c.Err() != nil {
+		if parseErr == nil {
+			t.Fatalf("the walker refuses a message that parses: %v", c.Err())
+		}
+		return
+	}
+	if parseErr != nil {
+		return
+	}
+	if len(types) != len(m.Payloads) {
+		t.Fatalf("the walker found %d payloads, the parser %d", len(types), len(m.Payloads))
+	}
+	for i, p := range m.Payloads {
+		if p.Type() != types[i] {
+			t.Fatalf("payload %d: walker %v, parser %v", i+1, types[i], p.Type())
+		}
+	}
 }

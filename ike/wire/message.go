@@ -151,8 +151,8 @@ func (m *Message) AssociatedData(bodyLen int) ([]byte, error) {
 	if _, ok := m.lastEncrypted(); !ok {
 		return nil, fmt.Errorf("associated data: %w", errf(ErrInvalidSyntax, "message does not end with SK or SKF"))
 	}
-	if bodyLen <= 0 {
-		return nil, fmt.Errorf("associated data: %w", errf(ErrInvalidLength, "encrypted body of %d bytes", bodyLen))
+	if err := checkEncryptedBody(m.Payloads[len(m.Payloads)-1].Type(), bodyLen); err != nil {
+		return nil, fmt.Errorf("associated data: %w", err)
 	}
 	c := *m
 	c.Payloads = append([]Payload(nil), m.Payloads...)

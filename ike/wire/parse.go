@@ -41,26 +41,32 @@ func parseBody(t PayloadType, flags uint8, body cryptobyte.String) (Payload, err
 		}
 		return &Auth{Method: AuthMethod(method), Data: body}, nil
 	case PayloadNonce:
-		if len(body) < minNonce || len(body) > maxNonce {
-			return nil, errf(ErrInvalidLength, "nonce of %d bytes, must be %d to %d", len(body), minNonce, maxNonce)
+		if err := checkNonce(body); err != nil {
+			return nil, err
 		}
 		return &Nonce{Data: body}, nil
 	case PayloadN:
-		var proto, spiSize uint8
-		var nt uint16
-		var spi []byte
-		if !body.ReadUint8(&proto) || !body.ReadUint8(&spiSize) || !body.ReadUint16(&nt) {
-			return nil, errf(ErrTruncated, "notify body of %d bytes, need at least 4", n)
+		nf, err := splitNotify(body)
+		if err != nil {
+			return nil, err
 		}
-		if !body.ReadBytes(&spi, int(spiSize)) {
-			return nil, errf(ErrTruncated, "notify %v: SPI size %d, %d bytes left", NotifyType(nt), spiSize, len(body))
-		}
-		return &Notify{Protocol: ProtocolID(proto), SPI: spi, NotifyType: NotifyType(nt), Data: body}, nil
+		return &Notify{Protocol: nf.Protocol, SPI: nf.SPI, NotifyType: nf.NotifyType, Data: nf.Data}, nil
 	case PayloadD:
 		var proto, spiSize uint8
 		var count uint16
 		if !body.ReadUint8(&proto) || !body.ReadUint8(&spiSize) || !body.ReadUint16(&count) {
 			return nil, errf(ErrTruncated, "delete body of %d bytes, need at least 4", n)
+		}
+		// RFC 7296 3.11: an SPI size of zero means the IKE SA, which has no SPIs to list. Refusing a count
+		// with it keeps every SPI backed by octets of the message, so that the slice below is bounded by the
+		// input (count 65535 of zero-octet SPIs was 1.5 MB from an 8-byte payload).
+		if spiSize == 0 && count != 0 {
+			return nil, errf(ErrInvalidSyntax, "delete payload: %d SPIs of size 0", count)
+		}
+		// The SPI size MUST be zero for IKE and four for AH and ESP; other sizes would only let a short SPI
+		// cost a whole slice header each.
+		if want := deleteSPISize(ProtocolID(proto)); int(spiSize) != want {
+			return nil, errf(ErrInvalidSyntax, "delete payload: %v SPI size %d, must be %d", ProtocolID(proto), spiSize, want)
 		}
 		if len(body) != int(count)*int(spiSize) {
 			return nil, errf(ErrInvalidLength, "delete payload: %d SPIs of %d bytes in %d bytes", count, spiSize, len(body))
@@ -78,8 +84,8 @@ func parseBody(t PayloadType, flags uint8, body cryptobyte.String) (Payload, err
 	case PayloadTSi, PayloadTSr:
 		return parseTS(t == PayloadTSr, body)
 	case PayloadSK:
-		if len(body) == 0 {
-			return nil, errf(ErrInvalidLength, "empty SK payload")
+		if err := checkEncryptedBody(t, len(body)); err != nil {
+			return nil, err
 		}
 		return &Encrypted{Body: body}, nil
 	case PayloadSKF:
@@ -88,6 +94,9 @@ func parseBody(t PayloadType, flags uint8, body cryptobyte.String) (Payload, err
 			return nil, errf(ErrTruncated, "SKF body of %d bytes, need at least 4", n)
 		}
 		if err := checkFragment(num, total); err != nil {
+			return nil, err
+		}
+		if err := checkEncryptedBody(t, len(body)); err != nil {
 			return nil, err
 		}
 		return &EncryptedFragment{Number: num, Total: total, Body: body}, nil
@@ -145,6 +154,10 @@ func parseSA(body cryptobyte.String) (*SA, error) {
 		if !ps.ReadBytes(&pr.SPI, int(spiSize)) {
 			return nil, errf(ErrTruncated, "proposal %d: SPI size %d, %d bytes left", n, spiSize, len(ps))
 		}
+		if numT > 0 {
+			// Each transform takes at least 8 octets: the slice is bounded by the input.
+			pr.Transforms = make([]Transform, 0, min(int(numT), len(ps)/8))
+		}
 		for tmore := len(ps) > 0 || numT > 0; tmore; {
 			m := len(pr.Transforms) + 1
 			var tlast uint8
@@ -169,6 +182,10 @@ func parseSA(body cryptobyte.String) (*SA, error) {
 			ts.Skip(1)
 			ts.ReadUint16(&t.ID)
 			t.Type = TransformType(tt)
+			if len(ts) > 0 {
+				// At most one attribute per 4 octets: allocated once, bounded by the input.
+				t.Attributes = make([]TransformAttribute, 0, len(ts)/4)
+			}
 			for len(ts) > 0 {
 				var at uint16
 				if !ts.ReadUint16(&at) {
@@ -215,7 +232,7 @@ func parseTS(responder bool, body cryptobyte.String) (*TrafficSelectors, error) 
 	if n == 0 {
 		return nil, errf(ErrInvalidSyntax, "TS payload with no traffic selectors")
 	}
-	p := &TrafficSelectors{Responder: responder, Selectors: make([]TrafficSelector, 0, min(int(n), 16))}
+	p := &TrafficSelectors{Responder: responder, Selectors: make([]TrafficSelector, 0, min(int(n), len(body)/4))}
 	for i := 1; i <= int(n); i++ {
 		var typ, proto uint8
 		var l uint16
@@ -260,6 +277,10 @@ func parseCP(body cryptobyte.String) (*Configuration, error) {
 		return nil, errf(ErrTruncated, "CP payload body of %d bytes, need at least 4", len(body))
 	}
 	p := &Configuration{CFGType: CFGType(typ)}
+	if len(body) > 0 {
+		// At most one attribute per 4 octets: allocated once, bounded by the input.
+		p.Attributes = make([]ConfigAttribute, 0, len(body)/4)
+	}
 	for len(body) > 0 {
 		var at uint16
 		var v cryptobyte.String
@@ -272,50 +293,32 @@ func parseCP(body cryptobyte.String) (*Configuration, error) {
 }
 
 // parseChain parses a chain of payloads starting with type first. With outer set it accepts a final SK or SKF
-// payload, whose Next Payload field names the first payload inside it.
-func parseChain(first PayloadType, s cryptobyte.String, outer bool) ([]Payload, error) {
-	var out []Payload
-	for next := first; next != PayloadNone; {
-		t := next
-		n := len(out) + 1
-		if len(s) == 0 {
-			return nil, errf(ErrTruncated, "payload %d (%v) announced but message ends", n, t)
-		}
-		var nextRaw, flags uint8
-		var length uint16
-		if !s.ReadUint8(&nextRaw) || !s.ReadUint8(&flags) || !s.ReadUint16(&length) {
-			return nil, errf(ErrTruncated, "payload %d (%v): %d bytes left for the 4-byte generic header", n, t, len(s))
-		}
-		if length < 4 {
-			return nil, errf(ErrInvalidLength, "payload %d (%v): length %d, need at least 4", n, t, length)
-		}
-		var body cryptobyte.String
-		if !s.ReadBytes((*[]byte)(&body), int(length)-4) {
-			return nil, errf(ErrTruncated, "payload %d (%v): length %d, %d bytes left", n, t, length, len(s)+4)
-		}
-		next = PayloadType(nextRaw)
-		if t == PayloadSK || t == PayloadSKF {
-			if !outer {
-				return nil, errf(ErrInvalidSyntax, "payload %d: %v inside an encrypted payload", n, t)
-			}
-			if len(s) != 0 {
-				return nil, errf(ErrInvalidSyntax, "payload %d: %v is not the last payload (%d bytes follow)", n, t, len(s))
-			}
-		}
-		p, err := parseBody(t, flags, body)
+// payload, whose Next Payload field names the first payload inside it. The chain is walked twice with Chain: once
+// to check its structure and count the payloads, so that the slice is allocated once at its exact size, and once
+// to parse the bodies.
+func parseChain(first PayloadType, s []byte, outer bool) ([]Payload, error) {
+	n, err := countPayloads(newChain(first, s, outer))
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]Payload, 0, n)
+	c := newChain(first, s, outer)
+	for c.Next() {
+		raw := c.Payload()
+		p, err := parseBody(raw.Type, raw.Flags, raw.Body)
 		if err != nil {
-			return nil, fmt.Errorf("parse %v payload: %w", t, err)
+			return nil, fmt.Errorf("parse %v payload: %w", raw.Type, err)
 		}
 		switch q := p.(type) {
 		case *Encrypted:
-			q.FirstPayload, next = next, PayloadNone
+			q.FirstPayload = raw.Next
 		case *EncryptedFragment:
-			q.FirstPayload, next = next, PayloadNone
+			q.FirstPayload = raw.Next
 		}
 		out = append(out, p)
-	}
-	if len(s) != 0 {
-		return nil, errf(ErrInvalidLength, "%d bytes after the last payload", len(s))
 	}
 	return out, nil
 }
@@ -375,4 +378,13 @@ func marshalChain(b *cryptobyte.Builder, payloads []Payload) PayloadType {
 		return PayloadNone
 	}
 	return payloads[0].Type()
+}
+
+// deleteSPISize is the SPI size a Delete payload must have for a protocol: zero for IKE, four for AH and ESP
+// (RFC 7296 3.11) and for the Fibre Channel protocols of RFC 4595, the only others registered.
+func deleteSPISize(p ProtocolID) int {
+	if p == ProtocolIKE {
+		return 0
+	}
+	return 4
 }

@@ -421,8 +421,8 @@ func (p *TrafficSelectors) marshalBody(b *cryptobyte.Builder) {
 }
 
 func (p *Encrypted) marshalBody(b *cryptobyte.Builder) {
-	if len(p.Body) == 0 {
-		b.SetError(errf(ErrInvalidLength, "empty SK payload"))
+	if err := checkEncryptedBody(PayloadSK, len(p.Body)); err != nil {
+		b.SetError(err)
 		return
 	}
 	b.AddBytes(p.Body)
@@ -430,6 +430,10 @@ func (p *Encrypted) marshalBody(b *cryptobyte.Builder) {
 
 func (p *EncryptedFragment) marshalBody(b *cryptobyte.Builder) {
 	if err := checkFragment(p.Number, p.Total); err != nil {
+		b.SetError(err)
+		return
+	}
+	if err := checkEncryptedBody(PayloadSKF, len(p.Body)); err != nil {
 		b.SetError(err)
 		return
 	}

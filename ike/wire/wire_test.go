@@ -283,7 +283,7 @@ func TestMalformed(t *testing.T) {
 		{"payload shorter than its fields", func(b []byte) []byte {
 			b[30], b[31] = 0, 6
 			return b
-		}, ErrTruncated, "notify body of 2 bytes"},
+		}, ErrTruncated, "payload 2 (D): length 258"}, // the chain's structure is checked before any body
 		{"next payload but none left", func(b []byte) []byte { b[44] = byte(PayloadV); return b }, ErrTruncated, "payload 3 (V) announced but message ends"},
 		{"delete count wrong", func(b []byte) []byte { b[51] = 2; return b }, ErrInvalidLength, "2 SPIs of 4 bytes in 4 bytes"},
 		{"SK not last", func(b []byte) []byte { b[16] = byte(PayloadSK); return b }, ErrInvalidSyntax, "SK is not the last payload"},
@@ -338,7 +338,12 @@ func TestMalformedPayloadBodies(t *testing.T) {
 		{PayloadSKF, "0000 0001 00", ErrInvalidSyntax, "fragment number 0 of 1"},
 		{PayloadSKF, "0003 0002 00", ErrInvalidSyntax, "fragment number 3 of 2"},
 		{PayloadSKF, "0001 00", ErrTruncated, "SKF body of 3 bytes"},
-		{PayloadSK, "", ErrInvalidLength, "empty SK payload"},
+		{PayloadSK, "", ErrInvalidLength, "SK payload with an encrypted body of 0 bytes"},
+		{PayloadSKF, "0001 0001", ErrInvalidLength, "SKF payload with an encrypted body of 0 bytes"},
+		{PayloadD, "01 00 ffff", ErrInvalidSyntax, "65535 SPIs of size 0"},
+		{PayloadD, "03 00 0001", ErrInvalidSyntax, "1 SPIs of size 0"},
+		{PayloadD, "03 01 0002 aabb", ErrInvalidSyntax, "ESP SPI size 1, must be 4"},
+		{PayloadD, "01 04 0001 aabbccdd", ErrInvalidSyntax, "IKE SPI size 4, must be 0"},
 	}
 	for _, c := range cases {
 		body := unhex(t, c.body)

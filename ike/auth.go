@@ -200,6 +200,9 @@ func (sa *IKESA) sendAuth() error {
 	if sa.sendInitialContact() {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.INITIAL_CONTACT})
 	}
+	if req := sa.cfgRequest(); req != nil {
+		payloads = append(payloads, req)
+	}
 	var child *ChildSA
 	if cc := sa.firstChild; cc != nil {
 		c, err := sa.newChild(cc)
@@ -212,8 +215,8 @@ func (sa *IKESA) sendAuth() error {
 		}
 		payloads = append(payloads,
 			childProposals(cc, c.SPIIn, false),
-			toWire(resolve(cc.LocalTS, sa.Local.Addr()), false),
-			toWire(resolve(cc.RemoteTS, sa.Remote.Addr()), true),
+			toWire(sa.localTS(cc.LocalTS), false),
+			toWire(sa.remoteTS(cc.RemoteTS), true),
 		)
 	}
 	return sa.sendRequest(wire.IKE_AUTH, payloads, func(msg *wire.Message, payloads []wire.Payload) error {
@@ -258,6 +261,12 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 		}
 		sa.tellAuthFailed()
 		return sa.fail("AUTHENTICATION_FAILED: %v", err)
+	}
+	if err := sa.acceptCFGReply(payloads); err != nil {
+		if child != nil {
+			sa.releaseChild(child)
+		}
+		return sa.fail("%v", err)
 	}
 	sa.established()
 	if child == nil {
@@ -309,7 +318,7 @@ func (sa *IKESA) acceptChildResponse(child *ChildSA, payloads []wire.Payload, ni
 	localTS := fromWire(tsPayload(payloads, false))
 	remoteTS := fromWire(tsPayload(payloads, true))
 	if len(localTS) == 0 || len(remoteTS) == 0 ||
-		!subsetOf(localTS, resolve(cc.LocalTS, sa.Local.Addr())) || !subsetOf(remoteTS, resolve(cc.RemoteTS, sa.Remote.Addr())) {
+		!subsetOf(localTS, sa.localTS(cc.LocalTS)) || !subsetOf(remoteTS, sa.remoteTS(cc.RemoteTS)) {
 		sa.releaseChild(child)
 		return fmt.Errorf("child %s: peer's traffic selectors %v === %v are not within ours", cc.Name, tsStrings(localTS), tsStrings(remoteTS))
 	}
@@ -428,7 +437,14 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 	}
 	out = append(out, ourAuth)
 	sa.established()
-	if payloadOf[*wire.SA](payloads) != nil {
+	cfgReply, cpErr := sa.answerCFGRequest(payloads)
+	if cfgReply != nil {
+		out = append(out, cfgReply)
+	}
+	if cpErr != nil {
+		sa.log.Warn("INTERNAL_ADDRESS_FAILURE: "+cpErr.Error(), "remote", sa.Remote)
+		out = append(out, &wire.Notify{NotifyType: wire.INTERNAL_ADDRESS_FAILURE})
+	} else if payloadOf[*wire.SA](payloads) != nil {
 		out = append(out, sa.respondChild(cfg, payloads, sa.ni, sa.nr, false, nil)...)
 	}
 	sa.respond(wire.IKE_AUTH, id, out)

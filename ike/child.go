@@ -263,8 +263,8 @@ func (sa *IKESA) negotiateChildAsResponder(cfg *PeerConfig, payloads []wire.Payl
 	var offered []proposal.Proposal
 	tsFailed := false
 	for _, c := range cfg.Children {
-		remote := narrow(tsi, resolve(c.RemoteTS, sa.Remote.Addr()))
-		local := narrow(tsr, resolve(c.LocalTS, sa.Local.Addr()))
+		remote := narrow(tsi, sa.remoteTS(c.RemoteTS))
+		local := narrow(tsr, sa.localTS(c.LocalTS))
 		if len(remote) == 0 || len(local) == 0 {
 			tsFailed = true
 			continue

@@ -51,6 +51,12 @@ type PeerConfig struct {
 	// unresponsive peer before giving up (swanctl keyingtries). Zero means
 	// one try, strongSwan's default; KeyingTriesForever is swanctl's 0.
 	KeyingTries uint32
+	// VIPs are the virtual IPs a client asks for (swanctl vips): 0.0.0.0
+	// or :: for any address of that family (cp.go).
+	VIPs []netip.Addr
+	// Pools name the address pools a gateway leases virtual IPs from
+	// (swanctl pools).
+	Pools []string
 	// Children are the Child SA configurations, by name.
 	Children []*ChildConfig
 }

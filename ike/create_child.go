@@ -40,8 +40,8 @@ func (sa *IKESA) createChild(cc *ChildConfig) error {
 		payloads = append(payloads, &wire.KE{Method: wire.KEMethod(g), Data: kex.PublicValue()})
 	}
 	payloads = append(payloads,
-		toWire(resolve(cc.LocalTS, sa.Local.Addr()), false),
-		toWire(resolve(cc.RemoteTS, sa.Remote.Addr()), true))
+		toWire(sa.localTS(cc.LocalTS), false),
+		toWire(sa.remoteTS(cc.RemoteTS), true))
 	return sa.sendRequest(wire.CREATE_CHILD_SA, payloads, func(_ *wire.Message, resp []wire.Payload) error {
 		if n := firstError(resp); n != nil {
 			sa.releaseChild(c)

@@ -127,6 +127,7 @@ type Manager struct {
 	rand      io.Reader
 	log       *slog.Logger
 	opts      Options
+	pools     AddressPools
 
 	sas      map[uint64]*IKESA   // by our own SPI
 	childSPI map[uint32]*ChildSA // inbound Child SA SPIs in use
@@ -192,6 +193,9 @@ type Config struct {
 	Rand      io.Reader
 	Log       *slog.Logger
 	Options   Options
+	// Pools leases virtual IPs to peers of connections with pools; nil
+	// without any.
+	Pools AddressPools
 }
 
 // NewManager builds a Manager.
@@ -202,7 +206,7 @@ func NewManager(c Config) *Manager {
 	}
 	return &Manager{
 		conns: c.Conns, creds: c.Creds, transport: c.Transport, installer: c.Installer,
-		clock: c.Clock, rand: c.Rand, log: c.Log, opts: c.Options,
+		clock: c.Clock, rand: c.Rand, log: c.Log, opts: c.Options, pools: c.Pools,
 		sas: map[uint64]*IKESA{}, childSPI: map[uint32]*ChildSA{}, halfOpen: map[initKey]*IKESA{},
 		halfOpenBySource: map[netip.Addr]int{},
 	}

@@ -236,6 +236,9 @@ func (sa *IKESA) handOver(n *IKESA) {
 	n.children = append(n.children, sa.children...)
 	n.pendingChildren = append(n.pendingChildren, sa.pendingChildren...)
 	sa.children, sa.pendingChildren = nil, nil
+	if n.cp == nil { // the virtual IPs belong to the IKE SA that goes on
+		n.cp, sa.cp = sa.cp, nil
+	}
 	sa.superseded = n
 	n.quietExpireAt = time.Time{}
 	n.redundant = false

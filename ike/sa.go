@@ -115,6 +115,9 @@ type IKESA struct {
 	// isHalfOpen (halfopen.go).
 	halfOpenKey initKey
 	isHalfOpen  bool
+
+	// cp is what the configuration payload assigned (cp.go).
+	cp *cpState
 }
 
 type request struct {
@@ -458,6 +461,7 @@ func (sa *IKESA) destroy(reason string) {
 	}
 	sa.children = nil
 	sa.state = stateDead
+	sa.releaseVIPs()
 	if sa.keys != nil {
 		sa.keys.Wipe()
 	}

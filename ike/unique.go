@@ -98,6 +98,7 @@ func (sa *IKESA) enforceUnique() (cancel bool) {
 				continue
 			}
 			o.log.Info("deleting duplicate IKE SA due to uniqueness policy", "peer", sa.RemoteID.String(), "new_ike", sa.UniqueID)
+			o.releaseVIPs() // the new IKE SA takes over the peer's address
 			o.deleteIKE("uniqueness policy (replace)")
 		case UniqueKeep:
 			if o.Remote.Addr() != sa.Remote.Addr() {

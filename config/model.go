@@ -391,6 +391,9 @@ type Authority struct {
 // AddrRange is an inclusive address range of a pool.
 type AddrRange struct {
 	Start, End netip.Addr
+	// Prefix is set when the range was written as a subnet, whose network
+	// (and IPv4 broadcast) address a pool does not hand out.
+	Prefix netip.Prefix
 }
 
 // Pool is pools.<name>: virtual IPs and attributes for remote access.

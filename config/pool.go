@@ -69,7 +69,11 @@ func parseAddrRange(s string) (AddrRange, bool) {
 	if err != nil || ts.Dynamic || strings.Contains(s, "[") {
 		return AddrRange{}, false
 	}
-	return AddrRange{Start: ts.Start, End: ts.End}, true
+	r := AddrRange{Start: ts.Start, End: ts.End}
+	if p, err := netip.ParsePrefix(strings.TrimSpace(s)); err == nil {
+		r.Prefix = p.Masked()
+	}
+	return r, true
 }
 
 func (d *decoder) authority(sec *Section) *Authority {

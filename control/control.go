@@ -29,6 +29,7 @@ const (
 	CmdRekey     = "rekey"
 	CmdReload    = "reload"
 	CmdStats     = "stats"
+	CmdListPools = "list-pools"
 )
 
 // Request is one command.
@@ -47,35 +48,61 @@ type Response struct {
 	IKESAs  []IKESA         `json:"ike_sas,omitempty"`
 	Conns   []Conn          `json:"conns,omitempty"`
 	Stats   json.RawMessage `json:"stats,omitempty"`
+	Pools   []Pool          `json:"pools,omitempty"`
+}
+
+// Pool is one address pool as list-pools shows it, with its leases, as
+// strongSwan's VICI list-pools does with leases = yes.
+type Pool struct {
+	Name    string  `json:"name"`
+	Base    string  `json:"base"`
+	Size    int     `json:"size"`
+	Online  int     `json:"online"`
+	Offline int     `json:"offline"`
+	Leases  []Lease `json:"leases"`
+}
+
+// Lease is one address of a pool leased to an identity; Status is online
+// while an IKE SA uses it, offline when it is kept for the identity.
+type Lease struct {
+	Address  string `json:"address"`
+	Identity string `json:"identity"`
+	Status   string `json:"status"`
 }
 
 // IKESA is one IKE SA as list-sas shows it. Every field is always present in
 // the JSON, with an empty value where it does not apply: scripts read these
 // names as a contract.
 type IKESA struct {
-	Name         string    `json:"name"`
-	UniqueID     uint32    `json:"uniqueid"`
-	State        string    `json:"state"`
-	Version      int       `json:"version"`
-	LocalHost    string    `json:"local_host"`
-	LocalPort    uint16    `json:"local_port"`
-	LocalID      string    `json:"local_id"`
-	RemoteHost   string    `json:"remote_host"`
-	RemotePort   uint16    `json:"remote_port"`
-	RemoteID     string    `json:"remote_id"`
-	Initiator    bool      `json:"initiator"`
-	InitiatorSPI string    `json:"initiator_spi"`
-	ResponderSPI string    `json:"responder_spi"`
-	EncrAlg      string    `json:"encr_alg"`
-	EncrKeysize  int       `json:"encr_keysize"`
-	IntegAlg     string    `json:"integ_alg"` // "" with an AEAD
-	PRFAlg       string    `json:"prf_alg"`
-	DHGroup      string    `json:"dh_group"`
-	NATLocal     bool      `json:"nat_local"`
-	NATRemote    bool      `json:"nat_remote"`
-	Established  int64     `json:"established"`
-	RekeyTime    int64     `json:"rekey_time"`
-	ChildSAs     []ChildSA `json:"child_sas"`
+	Name         string `json:"name"`
+	UniqueID     uint32 `json:"uniqueid"`
+	State        string `json:"state"`
+	Version      int    `json:"version"`
+	LocalHost    string `json:"local_host"`
+	LocalPort    uint16 `json:"local_port"`
+	LocalID      string `json:"local_id"`
+	RemoteHost   string `json:"remote_host"`
+	RemotePort   uint16 `json:"remote_port"`
+	RemoteID     string `json:"remote_id"`
+	Initiator    bool   `json:"initiator"`
+	InitiatorSPI string `json:"initiator_spi"`
+	ResponderSPI string `json:"responder_spi"`
+	EncrAlg      string `json:"encr_alg"`
+	EncrKeysize  int    `json:"encr_keysize"`
+	IntegAlg     string `json:"integ_alg"` // "" with an AEAD
+	PRFAlg       string `json:"prf_alg"`
+	DHGroup      string `json:"dh_group"`
+	NATLocal     bool   `json:"nat_local"`
+	NATRemote    bool   `json:"nat_remote"`
+	Established  int64  `json:"established"`
+	RekeyTime    int64  `json:"rekey_time"`
+	// LocalVIPs are the virtual IPs the peer assigned us, RemoteVIPs
+	// those we leased to the peer, DNS the DNS servers the peer sent us
+	// (never written to the system's resolver).
+	LocalVIPs  []string  `json:"local_vips"`
+	RemoteVIPs []string  `json:"remote_vips"`
+	DNS        []string  `json:"dns"`
+	ChildSAs   []ChildSA `json:"child_sas"`
 }
 
 // ChildSA is one Child SA as list-sas shows it.

@@ -123,6 +123,8 @@ func (r *protectRecorder) AddRule() error                                     { 
 func (r *protectRecorder) LinkUp(string) error                                { return nil }
 func (r *protectRecorder) AddRoutes(string, []netip.Prefix, netip.Addr) error { return nil }
 func (r *protectRecorder) DelRoutes(string, []netip.Prefix) error             { return nil }
+func (r *protectRecorder) AddAddress(string, netip.Prefix) error              { return nil }
+func (r *protectRecorder) DelAddress(string, netip.Prefix) error              { return nil }
 func (r *protectRecorder) Protect(p []netip.Prefix) error {
 	r.protected = p
 	return nil

@@ -95,6 +95,7 @@ type Daemon struct {
 	mgr     *ike.Manager
 	creds   *reloadableCreds
 	updown  *updowns
+	pools   *poolManager
 	reqs    chan ctlCall
 	waiters []*waiter
 	panics  panicCounters
@@ -147,11 +148,16 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		path.Close()
 		return nil, err
 	}
-	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}}
+	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}, pools: newPoolManager()}
+	if err := d.pools.configure(cfg); err != nil {
+		path.Close()
+		return nil, err
+	}
 	d.mgr = ike.NewManager(ike.Config{
 		Conns: conns, Creds: d.creds, Transport: path, Installer: path,
 		Clock: realClock{}, Rand: rand.Reader, Log: opts.Log,
 		Options: charonOptions(opts.ConfigPath, opts.Log),
+		Pools:   d.pools,
 	})
 	d.updown = newUpdowns(opts.Log)
 	d.updown.configure(cfg, conns)
@@ -272,6 +278,12 @@ func (d *Daemon) reload() error {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)
 		return err
 	}
+	// Pools keep their leases: clients keep their addresses (PeerConfigs
+	// checked the pools, so this does not fail).
+	if err := d.pools.configure(cfg); err != nil {
+		d.log.Error("reload refused, keeping the running configuration", "err", err)
+		return err
+	}
 	logWarnings(d.log, cfg)
 	d.creds.cur = creds
 	if err := d.path.Protect(conns); err != nil {
@@ -355,6 +367,8 @@ func (d *Daemon) dispatch(call ctlCall) {
 	switch req.Command {
 	case control.CmdListSAs:
 		call.reply <- control.Response{IKESAs: ListSAs(d.mgr.SAs(), d.path, time.Now())}
+	case control.CmdListPools:
+		call.reply <- control.Response{Pools: d.pools.list()}
 	case control.CmdListConns:
 		call.reply <- control.Response{Conns: ListConns(d.mgr.Conns())}
 	case control.CmdInitiate:

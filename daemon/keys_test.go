@@ -18,6 +18,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/lease"
 )
 
 // keysBase is the configuration every case of TestEveryKey starts from: one
@@ -132,6 +133,9 @@ func loadKeyCase(t *testing.T, dir string, c keyCase) (keyResult, int) {
 	if c.kind != "authority" || (c.key != "cacert" && c.key != "file") {
 		text = strings.Replace(text, "    ca {\n", "    ca {\n        cacert = ca.pem\n", 1)
 	}
+	if c.kind != "pool" || c.key != "addrs" {
+		text = strings.Replace(text, "    p {\n", "    p {\n        addrs = 10.3.0.0/24\n", 1)
+	}
 	if c.kind != "private" || c.key != "file" {
 		text = strings.Replace(text, "    private-1 {\n", "    private-1 {\n        file = key.pem\n", 1)
 	}
@@ -145,7 +149,7 @@ func loadKeyCase(t *testing.T, dir string, c keyCase) (keyResult, int) {
 		if l != "" && l[0] != ' ' && strings.Contains(l, " = ") {
 			line = i + 1
 		}
-		if c.kind == "pool" && l == "    p {" || c.kind == "private" && l == "    private-1 {" {
+		if c.kind == "pool" && c.key == "nbns" && l == "    p {" || c.kind == "private" && l == "    private-1 {" {
 			line = i + 1
 			break
 		}
@@ -210,7 +214,7 @@ func TestEveryKey(t *testing.T) {
 		{"connection", "mobike", "yes", refused, notImpl + " (MOBIKE"},
 		{"connection", "ocsp", "request", refused, notSup + " (no OCSP)"},
 		{"connection", "over_time", "1h", effect, ""},
-		{"connection", "pools", "p", refused, notImpl + " (address pools)"},
+		{"connection", "pools", "p", effect, ""},
 		{"connection", "ppk_id", "ppk", refused, notSup + " (postquantum preshared keys"},
 		{"connection", "ppk_required", "yes", refused, notSup + " (postquantum preshared keys"},
 		{"connection", "proposals", "aes256gcm16-prfsha384-ecp384", effect, ""},
@@ -224,7 +228,7 @@ func TestEveryKey(t *testing.T) {
 		{"connection", "send_certreq", "no", effect, ""},
 		{"connection", "unique", "replace", effect, ""},
 		{"connection", "version", "1", refused, notSup + " (IKEv1 is not implemented"},
-		{"connection", "vips", "0.0.0.0", refused, notImpl + " (virtual IPs)"},
+		{"connection", "vips", "0.0.0.0, ::", effect, ""},
 
 		// local<suffix> and remote<suffix>
 		{"local", "aaa_id", "aaa", refused, notImpl + " (EAP)"},
@@ -310,16 +314,20 @@ func TestEveryKey(t *testing.T) {
 		{"authority", "ocsp_uris", "http://ocsp.example", warned, "cygnet does not check certificate revocation yet"},
 		{"authority", "slot", "1", refused, notSup + " (PKCS#11 tokens)"},
 	}
-	// Every pool option: pools are not implemented, a pool is warned about
-	// (at its section, since no option of it is used) and a connection
-	// naming one is refused (above).
-	for _, k := range config.Options()["pool"] {
-		v := "10.3.0.0/24"
-		if k == "dns" || k == "nbns" {
-			v = "10.3.0.1"
-		}
-		cases = append(cases, keyCase{"pool", k, v, warned, "address pools are not implemented by cygnet yet"})
-	}
+	// pools.<name>: addresses, DNS servers, split-tunnel subnets and the
+	// netmask go to clients; the other attributes are refused.
+	cases = append(cases,
+		keyCase{"pool", "addrs", "10.4.0.0/28", effect, ""},
+		keyCase{"pool", "dns", "10.3.0.1, fd00::53", effect, ""},
+		keyCase{"pool", "subnet", "10.1.0.0/16, fd01::/64", effect, ""},
+		keyCase{"pool", "netmask", "255.255.255.0", effect, ""},
+		keyCase{"pool", "nbns", "10.3.0.1", refused, notImpl + " (NetBIOS name servers)"},
+		keyCase{"pool", "dhcp", "10.3.0.1", refused, notImpl + " (INTERNAL_IP4_DHCP)"},
+		keyCase{"pool", "server", "10.3.0.1", refused, notImpl + " (INTERNAL_IP4_SERVER)"},
+		keyCase{"pool", "p_cscf", "10.3.0.1", refused, notImpl + " (P-CSCF"},
+		keyCase{"pool", "split_include", "10.3.0.0/24", refused, notImpl + " (Cisco Unity split-include)"},
+		keyCase{"pool", "split_exclude", "10.3.0.0/24", refused, notImpl + " (Cisco Unity split-exclude)"},
+	)
 	cases = append(cases,
 		keyCase{"secret", "id", "gw2", trust, ""},
 		keyCase{"secret", "secret", "short", warned, "the pre-shared key has 5 characters"},
@@ -327,7 +335,38 @@ func TestEveryKey(t *testing.T) {
 		keyCase{"private", "secret", "pass", warned, "cygnet reads only unencrypted private keys, so this passphrase is not used"},
 	)
 
+	pools := func(f func(p *lease.Pool, at poolAttrs) string) func(keyResult) string {
+		return func(keyResult) string {
+			cfg, err := LoadConfig(filepath.Join(dir, "swanctl.conf"))
+			if err != nil {
+				return err.Error()
+			}
+			ps, attrs, err := buildPools(cfg)
+			if err != nil || len(ps) != 1 {
+				return fmt.Sprintf("pools %v: %v", ps, err)
+			}
+			return f(ps[0], attrs["p"])
+		}
+	}
 	effects := map[string]func(keyResult) string{
+		"connection.pools": pcs(func(pc *ike.PeerConfig) string {
+			return want(slices.Equal(pc.Pools, []string{"p"}), "Pools %v", pc.Pools)
+		}),
+		"connection.vips": pcs(func(pc *ike.PeerConfig) string {
+			return want(len(pc.VIPs) == 2 && pc.VIPs[0].String() == "0.0.0.0" && pc.VIPs[1].String() == "::", "VIPs %v", pc.VIPs)
+		}),
+		"pool.addrs": pools(func(p *lease.Pool, _ poolAttrs) string {
+			return want(p.Base().String() == "10.4.0.1" && p.Size() == 14, "pool %v size %d", p.Base(), p.Size())
+		}),
+		"pool.dns": pools(func(_ *lease.Pool, at poolAttrs) string {
+			return want(fmt.Sprint(at.dns) == "[10.3.0.1 fd00::53]", "DNS %v", at.dns)
+		}),
+		"pool.subnet": pools(func(_ *lease.Pool, at poolAttrs) string {
+			return want(fmt.Sprint(at.subnets) == "[10.1.0.0/16 fd01::/64]", "subnets %v", at.subnets)
+		}),
+		"pool.netmask": pools(func(_ *lease.Pool, at poolAttrs) string {
+			return want(at.netmask.String() == "255.255.255.0", "netmask %v", at.netmask)
+		}),
 		"connection.dpd_delay": pcs(func(pc *ike.PeerConfig) string {
 			return want(pc.DPDDelay == 30*time.Second, "DPDDelay %v", pc.DPDDelay)
 		}),

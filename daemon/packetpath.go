@@ -34,6 +34,10 @@ type Routes interface {
 	AddRoutes(dev string, prefixes []netip.Prefix, src netip.Addr) error
 	DelRoutes(dev string, prefixes []netip.Prefix) error
 	Protect(prefixes []netip.Prefix) error
+	// AddAddress and DelAddress put a virtual IP on the TUN and take it
+	// off again.
+	AddAddress(dev string, addr netip.Prefix) error
+	DelAddress(dev string, addr netip.Prefix) error
 }
 
 // rangesToPrefixes turns selector ranges into the prefixes that cover them.
@@ -63,6 +67,9 @@ type packetPath struct {
 	traps    map[uint32]*trapped   // by Trap.ID (trap.go)
 	bySA     map[sad.ID]uint32     // SAD entry -> ChildSA.UniqueID, for lifetime events
 	nextID   uint64
+	// vips counts the installed Child SAs that use each of our virtual
+	// IPs: the address stays on the TUN while one does.
+	vips map[netip.Addr]int
 }
 
 // installed is what one Child SA put into the data plane.
@@ -71,13 +78,14 @@ type installed struct {
 	in, out  *dataplane.SA
 	route    *dataplane.Route
 	policies []spd.Policy
+	vips     []netip.Addr // virtual IPs this Child SA holds on the TUN
 }
 
 // NewPacketPath creates the TUN device, the sockets, the SPD and the
 // routing rule that sends protected traffic into the TUN.
 func NewPacketPath(tunName string, routes Routes, log *slog.Logger) (PacketPath, error) {
 	p := &packetPath{spd: &spd.DB{}, routes: routes, log: log, ike: make(chan IKEDatagram, 256), events: make(chan dataplane.Event, 64),
-		children: map[uint32]*installed{}, bySA: map[sad.ID]uint32{}}
+		children: map[uint32]*installed{}, bySA: map[sad.ID]uint32{}, vips: map[netip.Addr]int{}}
 	if err := routes.AddRule(); err != nil {
 		return nil, err
 	}
@@ -338,6 +346,9 @@ func (p *packetPath) InstallChildSA(c *ike.ChildSA) error {
 	// and leaves in clear text. The daemon's own IKE and ESP sockets carry
 	// the fwmark that skips the table, so a route to the peer's underlay
 	// address does not swallow IKE.
+	// A virtual IP goes on the TUN before the routes name it as their
+	// source, which the kernel accepts only for a local address.
+	p.holdVIPsLocked(inst)
 	if p.routes != nil {
 		if err := p.routes.AddRoutes(p.dp.TUNName(), rangesToPrefixes(c.RemoteTS), localSource(c.LocalTS)); err != nil {
 			p.log.Warn("adding routes failed", "child", c.Name, "err", err)
@@ -422,6 +433,49 @@ func (p *packetPath) removeLocked(inst *installed) {
 		p.dp.RemoveSA(sa)
 	}
 	delete(p.children, inst.child.UniqueID)
+	p.dropVIPsLocked(inst)
+}
+
+// holdVIPsLocked puts the IKE SA's virtual IPs that the Child SA's local
+// selectors carry on the TUN (once per address, however many Child SAs).
+func (p *packetPath) holdVIPsLocked(inst *installed) {
+	c := inst.child
+	if c.IKE == nil || p.routes == nil {
+		return
+	}
+	for _, v := range c.IKE.LocalVIPs() {
+		carried := false
+		for _, t := range c.LocalTS {
+			carried = carried || t.Addrs.Contains(v)
+		}
+		if !carried {
+			continue
+		}
+		if p.vips[v] == 0 {
+			if err := p.routes.AddAddress(p.dp.TUNName(), netip.PrefixFrom(v, v.BitLen())); err != nil {
+				p.log.Warn("adding the virtual IP to the TUN failed", "child", c.Name, "vip", v, "err", err)
+				continue
+			}
+			p.log.Info("virtual IP installed on the TUN", "vip", v, "dev", p.dp.TUNName())
+		}
+		p.vips[v]++
+		inst.vips = append(inst.vips, v)
+	}
+}
+
+// dropVIPsLocked takes a Child SA's virtual IPs off the TUN when no other
+// Child SA holds them.
+func (p *packetPath) dropVIPsLocked(inst *installed) {
+	for _, v := range inst.vips {
+		if p.vips[v]--; p.vips[v] > 0 {
+			continue
+		}
+		delete(p.vips, v)
+		if err := p.routes.DelAddress(p.dp.TUNName(), netip.PrefixFrom(v, v.BitLen())); err != nil {
+			p.log.Warn("removing the virtual IP from the TUN failed", "vip", v, "err", err)
+		}
+	}
+	inst.vips = nil
 }
 
 // adjustMTU sets the TUN MTU so the largest inner packet still fits the
@@ -518,7 +572,9 @@ func (p *packetPath) installSuccessorLocked(c *ike.ChildSA, prev *installed) err
 	}
 	p.bySA[in.Entry().ID()] = c.UniqueID
 	p.bySA[out.Entry().ID()] = c.UniqueID
-	p.children[c.UniqueID] = &installed{child: c, in: in, out: out, route: prev.route}
+	inst := &installed{child: c, in: in, out: out, route: prev.route}
+	p.children[c.UniqueID] = inst
+	p.holdVIPsLocked(inst)
 	p.adjustMTU()
 	return nil
 }

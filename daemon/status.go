@@ -63,6 +63,7 @@ func ListSAs(sas []*ike.IKESA, counters CounterSource, now time.Time) []control.
 			NATLocal: sa.NATLocal, NATRemote: sa.NATRemote,
 			RekeyTime: secondsUntil(sa.RekeyAt, now),
 			ChildSAs:  []control.ChildSA{},
+			LocalVIPs: addrStrings(sa.LocalVIPs()), RemoteVIPs: addrStrings(sa.RemoteVIPs()), DNS: addrStrings(sa.DNS()),
 		}
 		if !sa.Established.IsZero() {
 			is.Established = int64(now.Sub(sa.Established) / time.Second)
@@ -86,6 +87,15 @@ func ListSAs(sas []*ike.IKESA, counters CounterSource, now time.Time) []control.
 			is.ChildSAs = append(is.ChildSAs, cs)
 		}
 		out = append(out, is)
+	}
+	return out
+}
+
+// addrStrings renders addresses, [] (not null) when there are none.
+func addrStrings(as []netip.Addr) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
 	}
 	return out
 }

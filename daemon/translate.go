@@ -171,6 +171,9 @@ func PeerConfigs(cfg *config.Config) ([]*ike.PeerConfig, error) {
 				a.CertURIBase.Pos, a.Name))
 		}
 	}
+	if _, _, err := buildPools(cfg); err != nil {
+		errs = append(errs, err)
+	}
 	for _, c := range cfg.Connections {
 		pc, err := peerConfig(c)
 		if err != nil {
@@ -187,7 +190,7 @@ func PeerConfigs(cfg *config.Config) ([]*ike.PeerConfig, error) {
 // ignored, so nobody believes a tunnel does what it does not.
 var notImplemented = map[string]map[string]string{
 	"connection": {
-		"vips": "virtual IPs", "pools": "address pools", "dscp": "DSCP of IKE packets",
+		"dscp":     "DSCP of IKE packets",
 		"if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces",
 	},
 	"auth": {
@@ -321,10 +324,23 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	if pc.RemoteID, err = identity.Parse(c.Remote[0].ID.Text); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Remote[0].ID.Pos, err)
 	}
+	pc.VIPs = c.VIPs
+	for _, p := range c.Pools {
+		pc.Pools = append(pc.Pools, p.Text)
+	}
 	for _, ch := range c.Children {
 		cc, err := childConfig(ch)
 		if err != nil {
 			return nil, err
+		}
+		if len(pc.VIPs) > 0 {
+			// A trap policy stands for the local selector before IKE
+			// runs; with a virtual IP it is not known yet.
+			for opt, a := range map[string]config.Action{"start_action": ch.StartAction, "close_action": ch.CloseAction, "dpd_action": ch.DPDAction} {
+				if pos, ok := ch.Set[opt]; ok && a&config.ActionTrap != 0 {
+					return nil, fmt.Errorf("%s: connections.%s.children.%s.%s: not implemented by cygnet yet (trap policies with virtual IPs)", pos, c.Name, ch.Name, opt)
+				}
+			}
 		}
 		pc.Children = append(pc.Children, cc)
 	}

@@ -53,11 +53,6 @@ func Warnings(cfg *config.Config) config.Problems {
 			warn(u.Pos, "%s.ocsp_uris: cygnet does not check certificate revocation yet; %s is not queried and revoked certificates are accepted", path, u.Text)
 		}
 	}
-	for _, p := range cfg.Pools {
-		// A connection that names a pool is refused; an unused pool is
-		// only dead configuration.
-		warn(p.Pos, "pools.%s: address pools are not implemented by cygnet yet; this pool is not used", p.Name)
-	}
 	for _, c := range cfg.Connections {
 		for _, r := range c.Remote {
 			// strict and ifuri are refused (refuseValues): without

@@ -11,7 +11,6 @@ import (
 
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
-	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/lease"
 	"github.com/cygnet-ipsec/cygnet/spd"
 )
@@ -338,5 +337,4 @@ func TestCFGRequestEncoding(t *testing.T) {
 			t.Fatalf("attribute %d: %v %x, want %v %x", i, a.Type, a.Value, want[i].Type, want[i].Value)
 		}
 	}
-	_ = ipsec.ModeTunnel
 }

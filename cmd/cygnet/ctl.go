@@ -101,6 +101,15 @@ func cmdListSAs(args []string, socket string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "  %s/%s/%s\n", alg, sa.PRFAlg, sa.DHGroup)
 		fmt.Fprintf(out, "  established %ds ago, rekeying in %ds\n", sa.Established, sa.RekeyTime)
+		if len(sa.LocalVIPs) > 0 {
+			fmt.Fprintf(out, "  local  vips %s\n", strings.Join(sa.LocalVIPs, " "))
+		}
+		if len(sa.RemoteVIPs) > 0 {
+			fmt.Fprintf(out, "  remote vips %s\n", strings.Join(sa.RemoteVIPs, " "))
+		}
+		if len(sa.DNS) > 0 {
+			fmt.Fprintf(out, "  dns %s\n", strings.Join(sa.DNS, " "))
+		}
 		for _, c := range sa.ChildSAs {
 			encap := ""
 			if c.Encap {
@@ -186,4 +195,32 @@ func cmdStats(args []string, socket string, out io.Writer) error {
 		return fmt.Errorf("daemon's stats: %w", err)
 	}
 	return printJSON(out, v)
+}
+
+// cmdListPools prints the address pools and their leases, as swanctl
+// --list-pools --leases does.
+func cmdListPools(args []string, socket string, out io.Writer) error {
+	fs := newFlags("list-pools")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	resp, err := control.Call(socket, control.Request{Command: control.CmdListPools}, callTimeout)
+	if err != nil {
+		return err
+	}
+	pools := resp.Pools
+	if pools == nil {
+		pools = []control.Pool{}
+	}
+	if *asJSON {
+		return printJSON(out, pools)
+	}
+	for _, p := range pools {
+		fmt.Fprintf(out, "%-20s %-39s %d / %d / %d\n", p.Name, p.Base, p.Online, p.Offline, p.Size)
+		for _, l := range p.Leases {
+			fmt.Fprintf(out, "  %-39s %-7s '%s'\n", l.Address, l.Status, l.Identity)
+		}
+	}
+	return nil
 }

@@ -2,7 +2,7 @@
 //
 //	cygnet daemon --config FILE [--socket PATH]
 //	cygnet [--socket PATH] stats [--json]
-//	cygnet [--socket PATH] list-sas [--json] | list-conns [--json]
+//	cygnet [--socket PATH] list-sas [--json] | list-conns [--json] | list-pools [--json]
 //	cygnet [--socket PATH] initiate --child NAME | --ike NAME
 //	cygnet [--socket PATH] terminate --ike NAME | --child NAME
 //	cygnet [--socket PATH] rekey --child NAME | --ike NAME [--reauth]
@@ -28,6 +28,7 @@ commands:
                             run the IKE daemon and data plane in the foreground
   list-sas [--json]         show the IKE and Child SAs
   list-conns [--json]       show the loaded connections
+  list-pools [--json]       show the address pools and their leases
   initiate --child NAME [--ike NAME] | --ike NAME
                             set up a Child SA (and its IKE SA), or only an IKE SA
   terminate --ike NAME | --child NAME
@@ -84,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdListSAs(rest, socket, stdout)
 	case "list-conns":
 		err = cmdListConns(rest, socket, stdout)
+	case "list-pools":
+		err = cmdListPools(rest, socket, stdout)
 	case "initiate":
 		err = cmdInitiate(rest, socket, stdout)
 	case "terminate":

@@ -42,7 +42,9 @@ func (p *leasePools) Acquire(pools []string, peer identity.ID, requested netip.A
 	return v, nil
 }
 
-func (p *leasePools) Release(v VirtualIP, peer identity.ID) { p.set.Release(v.Pool, peer.String(), v.Addr) }
+func (p *leasePools) Release(v VirtualIP, peer identity.ID) {
+	p.set.Release(v.Pool, peer.String(), v.Addr)
+}
 
 // anyPSK gives every pair of identities the same key.
 type anyPSK struct{}

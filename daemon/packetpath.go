@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/bits"
@@ -350,12 +351,39 @@ func (p *packetPath) InstallChildSA(c *ike.ChildSA) error {
 	// source, which the kernel accepts only for a local address.
 	p.holdVIPsLocked(inst)
 	if p.routes != nil {
-		if err := p.routes.AddRoutes(p.dp.TUNName(), rangesToPrefixes(c.RemoteTS), localSource(c.LocalTS)); err != nil {
+		if err := p.addRoutes(c.LocalTS, c.RemoteTS); err != nil {
 			p.log.Warn("adding routes failed", "child", c.Name, "err", err)
 		}
 	}
 	p.adjustMTU()
 	return nil
+}
+
+// addRoutes routes the remote selectors into the TUN, each address family
+// with a source hint of its own family: a client with an IPv4 and an IPv6
+// virtual IP sends from each to its family's remote subnets.
+func (p *packetPath) addRoutes(local, remote []spd.Endpoint) error {
+	var errs []error
+	for _, v4 := range []bool{true, false} {
+		var l, r []spd.Endpoint
+		for _, e := range local {
+			if e.Addrs.Is4() == v4 {
+				l = append(l, e)
+			}
+		}
+		for _, e := range remote {
+			if e.Addrs.Is4() == v4 {
+				r = append(r, e)
+			}
+		}
+		if len(r) == 0 {
+			continue
+		}
+		if err := p.routes.AddRoutes(p.dp.TUNName(), rangesToPrefixes(r), localSource(l)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // localSource picks a host address for route source hints: the first

@@ -427,3 +427,30 @@ func joinPrefixes(ps []netip.Prefix) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// PoolConfig is one swanctl.conf address pool (pools.<name>), in the syntax
+// strongSwan and cygnet both read.
+type PoolConfig struct {
+	Name  string
+	Addrs string // a subnet or a range a-b
+	// DNS servers and split-tunnel Subnets sent with the addresses.
+	DNS, Subnets []string
+}
+
+// PoolsSwanctl renders a pools section.
+func PoolsSwanctl(pools ...PoolConfig) string {
+	var b strings.Builder
+	b.WriteString("pools {\n")
+	for _, p := range pools {
+		fmt.Fprintf(&b, "  %s {\n    addrs = %s\n", p.Name, p.Addrs)
+		if len(p.DNS) > 0 {
+			fmt.Fprintf(&b, "    dns = %s\n", strings.Join(p.DNS, ", "))
+		}
+		if len(p.Subnets) > 0 {
+			fmt.Fprintf(&b, "    subnet = %s\n", strings.Join(p.Subnets, ", "))
+		}
+		b.WriteString("  }\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}

@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/control"
+	"github.com/cygnet-ipsec/cygnet/internal/testnet"
+)
+
+// Remote access: a road warrior gets a virtual IP (and DNS servers and
+// split-tunnel subnets) from the gateway's pool in IKE_AUTH's configuration
+// payload, and its traffic leaves from that address.
+
+var (
+	vipPool4 = netip.MustParsePrefix("10.99.3.0/28")
+	vipPool6 = netip.MustParsePrefix("fd00:99:3::/120")
+	vip4     = netip.MustParseAddr("10.99.3.1") // the first address of each pool
+	vip6     = netip.MustParseAddr("fd00:99:3::1")
+)
+
+// rwGateway is the gateway (B) of a road warrior connection "rw": any
+// client address, the client's side dynamic (its virtual IP), B's subnets
+// local, virtual IPs from pools.
+func rwGateway(pools string, local ...netip.Prefix) testnet.TunnelConfig {
+	return testnet.TunnelConfig{
+		Name: "rw", LocalAddrs: testnet.UnderlayB.String(),
+		LocalID: "b." + testnet.CertDomain, RemoteID: "a." + testnet.CertDomain,
+		Extra:    "pools = " + pools,
+		Children: []testnet.ChildConfig{{Name: "net", LocalTS: local}},
+	}
+}
+
+// rwClient is the road warrior (A): it asks for virtual IPs and sends its
+// traffic for remote from them.
+func rwClient(vips string, remote ...netip.Prefix) testnet.TunnelConfig {
+	return testnet.TunnelConfig{
+		Name: "home", LocalAddrs: testnet.UnderlayA.String(), RemoteAddrs: testnet.UnderlayB.String(),
+		LocalID: "a." + testnet.CertDomain, RemoteID: "b." + testnet.CertDomain,
+		Extra:    "vips = " + vips,
+		Children: []testnet.ChildConfig{{Name: "net", RemoteTS: remote}},
+	}
+}
+
+// listPools runs `cygnet list-pools --json` as an operator would.
+func listPools(t *testing.T, c *cygnet) []control.Pool {
+	t.Helper()
+	out, err := exec.Command(cygnetBin, "--socket", c.socket, "list-pools", "--json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("cygnet list-pools: %v: %s", err, out)
+	}
+	var pools []control.Pool
+	if err := json.Unmarshal(out, &pools); err != nil {
+		t.Fatalf("cygnet list-pools --json: %v: %s", err, out)
+	}
+	return pools
+}
+
+// waitPool polls list-pools until the pool reads as want (leases compared
+// whole), or fails the test.
+func waitPool(t *testing.T, c *cygnet, want control.Pool) {
+	t.Helper()
+	var got []control.Pool
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		got = listPools(t, c)
+		if len(got) == 1 && got[0].Name == want.Name && got[0].Base == want.Base && got[0].Size == want.Size &&
+			got[0].Online == want.Online && got[0].Offline == want.Offline && slices.Equal(got[0].Leases, want.Leases) {
+			return
+		}
+	}
+	t.Fatalf("list-pools: %+v, want %+v", got, want)
+}
+
+// TestVIPStrongSwanClientCygnetGateway: a strongSwan road warrior with
+// vips = 0.0.0.0 connects to a cygnet gateway with a pool. It gets the
+// pool's first address, list-pools shows the lease, pings from the virtual
+// IP cross the tunnel as ESP only, and when it reconnects it gets the same
+// address back.
+func TestVIPStrongSwanClientCygnetGateway(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	pool := testnet.PoolsSwanctl(testnet.PoolConfig{Name: "rw4", Addrs: vipPool4.String(), DNS: []string{"10.99.2.53"}})
+	gw := startCygnet(t, p.B, rwGateway("rw4", testnet.SubnetB).Swanctl()+pool, nil, "")
+	sw := testnet.StartStrongSwan(t, p.A, nil)
+	if err := sw.Load(rwClient("0.0.0.0", testnet.SubnetB).Swanctl()); err != nil {
+		t.Fatal(err)
+	}
+	warmUnderlay(t, p, testnet.UnderlayB)
+	capture := p.Capture(p.B)
+	if err := sw.Initiate("home", "net"); err != nil {
+		t.Fatalf("strongSwan initiating: %v\n%s", err, sw.LogTail(40))
+	}
+	sa, ch := gw.waitChild("net", 10*time.Second)
+	if !slices.Equal(sa.RemoteVIPs, []string{vip4.String()}) || len(sa.LocalVIPs) != 0 {
+		t.Errorf("gateway list-sas: remote_vips %v local_vips %v, want [%s] []", sa.RemoteVIPs, sa.LocalVIPs, vip4)
+	}
+	if !slices.Equal(ch.RemoteTS, []string{vip4.String() + "/32"}) || !slices.Equal(ch.LocalTS, []string{testnet.SubnetB.String()}) {
+		t.Errorf("gateway's Child SA %v === %v, want %s === %s/32", ch.LocalTS, ch.RemoteTS, testnet.SubnetB, vip4)
+	}
+	_, swChild, err := sw.WaitChildSA("net", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(swChild.LocalTS, []string{vip4.String() + "/32"}) {
+		t.Errorf("strongSwan's local selector %v, want its virtual IP %s/32", swChild.LocalTS, vip4)
+	}
+	online := control.Pool{Name: "rw4", Base: "10.99.3.1", Size: 14, Online: 1,
+		Leases: []control.Lease{{Address: vip4.String(), Identity: "a." + testnet.CertDomain, Status: "online"}}}
+	waitPool(t, gw, online)
+
+	testnet.PingFrom(t, p.A, vip4, testnet.HostB, 3)
+	testnet.PingFrom(t, p.B, testnet.HostB, vip4, 3)
+	path, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testnet.AssertOnlyEncrypted(t, path, testnet.SubnetB, vipPool4)
+	t.Logf("on %s: %s", p.IfB, s)
+
+	// The client goes and comes back: its lease waits for it offline.
+	if err := sw.Terminate("home"); err != nil {
+		t.Fatal(err)
+	}
+	offline := online
+	offline.Online, offline.Offline = 0, 1
+	offline.Leases = []control.Lease{{Address: vip4.String(), Identity: "a." + testnet.CertDomain, Status: "offline"}}
+	waitPool(t, gw, offline)
+	if err := sw.Initiate("home", "net"); err != nil {
+		t.Fatalf("strongSwan initiating again: %v", err)
+	}
+	if sa, _ := gw.waitChild("net", 10*time.Second); !slices.Equal(sa.RemoteVIPs, []string{vip4.String()}) {
+		t.Errorf("reconnected client got %v, want its old %s", sa.RemoteVIPs, vip4)
+	}
+	waitPool(t, gw, online)
+	testnet.PingFrom(t, p.A, vip4, testnet.HostB, 2)
+}
+
+// TestVIPCygnetClientStrongSwanGateway: a cygnet road warrior with
+// vips = 0.0.0.0, :: connects to a strongSwan gateway with an IPv4 and an
+// IPv6 pool, each with DNS servers and a split-tunnel subnet. cygnet puts
+// both virtual IPs on its TUN, routes the gateway's subnets through it from
+// them, shows the DNS servers and subnets it received, and takes the
+// addresses away when the tunnel goes.
+func TestVIPCygnetClientStrongSwanGateway(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	pools := testnet.PoolsSwanctl(
+		testnet.PoolConfig{Name: "p4", Addrs: vipPool4.String(), DNS: []string{"10.99.2.53"}, Subnets: []string{testnet.SubnetB.String()}},
+		testnet.PoolConfig{Name: "p6", Addrs: vipPool6.String(), DNS: []string{"fd00:99:2::53"}, Subnets: []string{testnet.SubnetB6.String()}},
+	)
+	sw := testnet.StartStrongSwan(t, p.B, nil)
+	if err := sw.Load(rwGateway("p4, p6", testnet.SubnetB, testnet.SubnetB6).Swanctl() + pools); err != nil {
+		t.Fatal(err)
+	}
+	client := startCygnet(t, p.A, rwClient("0.0.0.0, ::", testnet.SubnetB, testnet.SubnetB6).Swanctl(), nil, "")
+	warmUnderlay(t, p, testnet.UnderlayB)
+	capture := p.Capture(p.B)
+	client.initiate("home", "net")
+	sa, ch := client.waitChild("net", 10*time.Second)
+	// strongSwan's mem pools skip a subnet's network address.
+	if !slices.Equal(sa.LocalVIPs, []string{vip4.String(), vip6.String()}) || len(sa.RemoteVIPs) != 0 {
+		t.Errorf("client list-sas: local_vips %v remote_vips %v, want [%s %s] []", sa.LocalVIPs, sa.RemoteVIPs, vip4, vip6)
+	}
+	if !slices.Equal(sa.DNS, []string{"10.99.2.53", "fd00:99:2::53"}) {
+		t.Errorf("client list-sas: dns %v", sa.DNS)
+	}
+	if want := []string{vip4.String() + "/32", vip6.String() + "/128"}; !slices.Equal(ch.LocalTS, want) {
+		t.Errorf("client's local selectors %v, want %v", ch.LocalTS, want)
+	}
+	if want := []string{testnet.SubnetB.String(), testnet.SubnetB6.String()}; !slices.Equal(ch.RemoteTS, want) {
+		t.Errorf("client's remote selectors %v, want %v", ch.RemoteTS, want)
+	}
+	re := regexp.MustCompile(`virtual IP assigned.*vips=10\.99\.3\.1,fd00:99:3::1 dns=10\.99\.2\.53,fd00:99:2::53 subnets=10\.99\.2\.0/24,fd00:99:2::/64`)
+	if !logHas(cygnetEnd{client}, re, 5*time.Second) {
+		t.Errorf("client log has no line matching %s", re)
+	}
+
+	// The virtual IPs are on the TUN and the split-tunnel subnets are
+	// routed into it from them.
+	addrs := p.Exec(p.A, "ip", "-o", "addr", "show")
+	var tun string
+	for _, l := range strings.Split(addrs, "\n") {
+		if f := strings.Fields(l); len(f) > 3 && strings.HasPrefix(f[3], vip4.String()+"/32") {
+			tun = f[1]
+		}
+	}
+	if tun == "" || !strings.Contains(addrs, vip6.String()+"/128") {
+		t.Fatalf("virtual IPs not on a device in %s:\n%s", p.A, addrs)
+	}
+	for _, fam := range []struct {
+		flag, subnet string
+		vip          netip.Addr
+	}{{"-4", testnet.SubnetB.String(), vip4}, {"-6", testnet.SubnetB6.String(), vip6}} {
+		routes := p.Exec(p.A, "ip", fam.flag, "route", "show", "table", "all")
+		found := false
+		for _, l := range strings.Split(routes, "\n") {
+			found = found || strings.HasPrefix(l, fam.subnet+" dev "+tun) && strings.Contains(l, "src "+fam.vip.String())
+		}
+		if !found {
+			t.Errorf("no route %s dev %s src %s in %s:\n%s", fam.subnet, tun, fam.vip, p.A, routes)
+		}
+	}
+	// Without -I: the kernel picks the virtual IP from the route.
+	testnet.Ping(t, p.A, testnet.HostB, 3)
+	testnet.Ping(t, p.A, testnet.HostB6, 3)
+	path, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testnet.AssertOnlyEncrypted(t, path, testnet.SubnetB, testnet.SubnetB6, vipPool4, vipPool6)
+	t.Logf("on %s: %s", p.IfB, s)
+	if _, swChild, err := sw.WaitChildSA("net", time.Second); err != nil || swChild.PacketsIn < 6 {
+		t.Errorf("strongSwan's Child SA: %+v, %v: want the 6 pings in", swChild, err)
+	}
+
+	if err := client.terminate("home"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		addrs = p.Exec(p.A, "ip", "-o", "addr", "show")
+		if !strings.Contains(addrs, vip4.String()+"/") && !strings.Contains(addrs, vip6.String()+"/") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("virtual IPs still on a device after the tunnel went:\n%s", addrs)
+		}
+	}
+}

@@ -97,7 +97,7 @@ func (p *packetPath) restoreRoutesLocked(removed []netip.Prefix) {
 		if !overlapsAny(prefixes, removed) {
 			return
 		}
-		if err := p.routes.AddRoutes(p.dp.TUNName(), prefixes, localSource(local)); err != nil {
+		if err := p.addRoutes(local, remote); err != nil {
 			p.log.Warn("restoring routes failed", "child", name, "err", err)
 		}
 	}

@@ -8,9 +8,11 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
+	"github.com/cygnet-ipsec/cygnet/internal/alloctest"
 	"github.com/cygnet-ipsec/cygnet/lease"
 	"github.com/cygnet-ipsec/cygnet/spd"
 )
@@ -338,5 +340,110 @@ func TestCFGRequestEncoding(t *testing.T) {
 		if a.Type != want[i].Type || !bytes.Equal(a.Value, want[i].Value) {
 			t.Fatalf("attribute %d: %v %x, want %v %x", i, a.Type, a.Value, want[i].Type, want[i].Value)
 		}
+	}
+}
+
+// FuzzConfigurationPayload feeds arbitrary CP payload bodies to the client
+// (as a CFG_REPLY) and to the gateway (as a CFG_REQUEST): no panic, work
+// bounded by the input, a client takes only well-formed addresses, and a
+// gateway leases at most one address per family however many a request
+// asks for.
+func FuzzConfigurationPayload(f *testing.F) {
+	for _, c := range []*wire.Configuration{
+		{CFGType: wire.CFG_REQUEST, Attributes: []wire.ConfigAttribute{{Type: wire.INTERNAL_IP4_ADDRESS}, {Type: wire.INTERNAL_IP4_DNS}, {Type: wire.INTERNAL_IP6_ADDRESS}}},
+		{CFGType: wire.CFG_REPLY, Attributes: []wire.ConfigAttribute{
+			{Type: wire.INTERNAL_IP4_ADDRESS, Value: []byte{10, 3, 0, 1}}, {Type: wire.INTERNAL_IP4_NETMASK, Value: []byte{255, 255, 255, 0}},
+			{Type: wire.INTERNAL_IP4_DNS, Value: []byte{10, 1, 0, 53}}, {Type: wire.INTERNAL_IP4_SUBNET, Value: []byte{10, 1, 0, 0, 255, 255, 0, 0}},
+			{Type: wire.INTERNAL_IP6_ADDRESS, Value: append(netip.MustParseAddr("fd03::1").AsSlice(), 128)},
+			{Type: wire.INTERNAL_IP6_SUBNET, Value: append(netip.MustParseAddr("fd01::").AsSlice(), 64)},
+		}},
+	} {
+		first, chain, err := wire.MarshalPayloads([]wire.Payload{c})
+		if err != nil || first != wire.PayloadCP {
+			f.Fatal(err)
+		}
+		f.Add(chain[4:])
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) > 0xffff-4 {
+			return
+		}
+		chain := append([]byte{0, 0, byte((len(body) + 4) >> 8), byte(len(body) + 4)}, body...)
+		payloads, err := wire.ParsePayloads(wire.PayloadCP, chain)
+		if err != nil || len(payloads) != 1 {
+			return
+		}
+		cp := payloads[0].(*wire.Configuration)
+		log := slog.New(slog.DiscardHandler)
+		client := &IKESA{cfg: clientConfig(t, 1, "0.0.0.0", "::"), log: log, m: &Manager{}}
+		cp.CFGType = wire.CFG_REPLY
+		if _, err := alloctestBytes(func() { _ = client.acceptCFGReply(payloads) }, len(body)); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range client.LocalVIPs() {
+			if !v.IsValid() || v.IsUnspecified() {
+				t.Fatalf("client took %v as its virtual IP", v)
+			}
+		}
+		pools := newPools(t, "10.3.0.0/24", "fd03::/120")
+		gw := &IKESA{cfg: gatewayConfig(t, "pool0", "pool1"), log: log, m: &Manager{pools: pools}, RemoteID: identity.Any}
+		cp.CFGType = wire.CFG_REQUEST
+		if _, err := alloctestBytes(func() { _, _ = gw.answerCFGRequest(payloads) }, len(body)); err != nil {
+			t.Fatal(err)
+		}
+		if n := pools.set.Pool("pool0").Online() + pools.set.Pool("pool1").Online(); n > 2 || n != len(gw.RemoteVIPs()) {
+			t.Fatalf("gateway leased %d addresses, holds %v", n, gw.RemoteVIPs())
+		}
+	})
+}
+
+// alloctestBytes runs f and fails when it allocated more than the budget
+// for n input bytes.
+func alloctestBytes(f func(), n int) (uint64, error) {
+	got := alloctest.Bytes(f)
+	if got > alloctest.Budget(n) {
+		return got, fmt.Errorf("handling %d bytes allocated %d, budget %d", n, got, alloctest.Budget(n))
+	}
+	return got, nil
+}
+
+func TestVirtualIPSurvivesIKERekeyAndReauth(t *testing.T) {
+	for _, reauth := range []bool{false, true} {
+		t.Run(fmt.Sprint("reauth=", reauth), func(t *testing.T) {
+			pools := newPools(t, "10.3.0.0/24")
+			h := newHub(t, pools, gatewayConfig(t, "pool0"), clientConfig(t, 1, "0.0.0.0"))
+			first := addrsString(h.connect(0).LocalVIPs())
+			if err := h.clients[0].m.RekeyIKE("home", reauth); err != nil {
+				t.Fatal(err)
+			}
+			h.pump()
+			for range 3 { // deferred deletes, lingering SAs
+				h.clock.now = h.clock.now.Add(30 * time.Second)
+				h.gw.m.Tick()
+				h.clients[0].m.Tick()
+				h.pump()
+			}
+			sa := onlySA(t, h.clients[0])
+			if got := addrsString(sa.LocalVIPs()); got != first || len(sa.Children()) != 1 {
+				t.Fatalf("after the %s: VIP %q (had %q), %d Child SAs", map[bool]string{false: "rekey", true: "reauthentication"}[reauth], got, first, len(sa.Children()))
+			}
+			if got := endpointStrings(sa.Children()[0].LocalTS); !slices.Equal(got, []string{first + "/32"}) {
+				t.Fatalf("client's local TS %v", got)
+			}
+			if got := addrsString(onlySA(t, h.gw).RemoteVIPs()); got != first {
+				t.Fatalf("gateway holds %q for the client, want %q", got, first)
+			}
+			p := pools.set.Pool("pool0")
+			if p.Online() != 1 || p.Offline() != 0 {
+				t.Fatalf("online %d offline %d, want 1 and 0", p.Online(), p.Offline())
+			}
+			if err := h.clients[0].m.TerminateIKE("home"); err != nil {
+				t.Fatal(err)
+			}
+			h.pump()
+			if p.Online() != 0 || p.Offline() != 1 {
+				t.Fatalf("after the client left: online %d offline %d, want 0 and 1", p.Online(), p.Offline())
+			}
+		})
 	}
 }

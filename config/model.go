@@ -401,8 +401,10 @@ type Pool struct {
 	Name  string
 	Pos   Pos
 	Addrs []AddrRange
-	DNS   []netip.Addr
-	NBNS  []netip.Addr
+	// AddrsPos is where addrs is written.
+	AddrsPos Pos
+	DNS      []netip.Addr
+	NBNS     []netip.Addr
 	// Attrs holds the other attributes (dhcp, netmask, server, subnet,
 	// p_cscf, split_include, split_exclude or numeric types) as written.
 	Attrs map[string][]Value

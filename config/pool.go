@@ -28,6 +28,7 @@ func (d *decoder) pool(sec *Section) *Pool {
 		}
 		switch kv.Key {
 		case "addrs":
+			p.AddrsPos = kv.Pos
 			for _, item := range splitList(kv.Value) {
 				r, ok := parseAddrRange(item)
 				if !ok {

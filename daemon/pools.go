@@ -104,7 +104,7 @@ func buildPools(cfg *config.Config) ([]*lease.Pool, map[string]poolAttrs, error)
 			continue
 		case 1:
 		default:
-			errs = append(errs, fmt.Errorf("%s: %s.addrs: one subnet or range per pool, as in strongSwan; define another pool", p.Pos, path))
+			errs = append(errs, fmt.Errorf("%s: %s.addrs: one subnet or range per pool, as in strongSwan; define another pool", p.AddrsPos, path))
 			continue
 		}
 		r := p.Addrs[0]
@@ -116,7 +116,7 @@ func buildPools(cfg *config.Config) ([]*lease.Pool, map[string]poolAttrs, error)
 			lp, err = lease.New(p.Name, r.Start, r.End)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s.addrs: %w", p.Pos, path, err))
+			errs = append(errs, fmt.Errorf("%s: %s.addrs: %w", p.AddrsPos, path, err))
 			continue
 		}
 		pools = append(pools, lp)

@@ -80,8 +80,8 @@ func waitPool(t *testing.T, c *cygnet, want control.Pool) {
 // TestVIPStrongSwanClientCygnetGateway: a strongSwan road warrior with
 // vips = 0.0.0.0 connects to a cygnet gateway with a pool. It gets the
 // pool's first address, list-pools shows the lease, pings from the virtual
-// IP cross the tunnel as ESP only, and when it reconnects it gets the same
-// address back.
+// IP cross the tunnel as ESP only, a reload keeps the lease, and when it
+// reconnects it gets the same address back.
 func TestVIPStrongSwanClientCygnetGateway(t *testing.T) {
 	testnet.RequireRoot(t)
 	testnet.RequireStrongSwan(t)
@@ -113,6 +113,14 @@ func TestVIPStrongSwanClientCygnetGateway(t *testing.T) {
 	}
 	online := control.Pool{Name: "rw4", Base: "10.99.3.1", Size: 14, Online: 1,
 		Leases: []control.Lease{{Address: vip4.String(), Identity: "a." + testnet.CertDomain, Status: "online"}}}
+	waitPool(t, gw, online)
+
+	// A reload that widens the pool keeps the lease.
+	wider := testnet.PoolsSwanctl(testnet.PoolConfig{Name: "rw4", Addrs: "10.99.3.0/27", DNS: []string{"10.99.2.53"}})
+	if err := gw.reload(rwGateway("rw4", testnet.SubnetB).Swanctl() + wider); err != nil {
+		t.Fatal(err)
+	}
+	online.Size = 30
 	waitPool(t, gw, online)
 
 	testnet.PingFrom(t, p.A, vip4, testnet.HostB, 3)

@@ -203,3 +203,30 @@ func TestAcquireCostFlat(t *testing.T) {
 		t.Fatalf("%.0f allocations to acquire and release one lease among 10,000", allocs)
 	}
 }
+
+// BenchmarkAcquire leases addresses to new identities in a pool that
+// already holds 10,000 leases: the cost of client number 10,001 and on.
+func BenchmarkAcquire(b *testing.B) {
+	p, err := New("big", netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.15.255.254"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10000 {
+		if _, err := p.Acquire(fmt.Sprint("c", i), anyV4); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = fmt.Sprint("n", i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		a, err := p.Acquire(ids[i], anyV4)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Release(ids[i], a)
+	}
+}

@@ -266,6 +266,7 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 		if child != nil {
 			sa.releaseChild(child)
 		}
+		sa.tellDeleted()
 		return sa.fail("%v", err)
 	}
 	sa.established()

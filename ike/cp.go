@@ -356,6 +356,21 @@ func appendFamily(list []netip.Addr, a netip.Addr) []netip.Addr {
 	return append(list, a)
 }
 
+// tellDeleted tells the gateway, which considers the IKE SA established,
+// that a client without its virtual IP drops it: a one-shot INFORMATIONAL
+// with a Delete, not awaited, so the gateway does not keep the SA until
+// liveness checks fail.
+func (sa *IKESA) tellDeleted() {
+	pkt, err := sa.seal(sa.header(wire.INFORMATIONAL, sa.nextRequestID, false),
+		[]wire.Payload{&wire.Delete{Protocol: wire.ProtocolIKE}})
+	if err != nil {
+		sa.log.Warn("building the IKE SA Delete failed", "err", err)
+		return
+	}
+	sa.nextRequestID++
+	sa.send(pkt)
+}
+
 // releaseVIPs gives our leases back to the pools, once.
 func (sa *IKESA) releaseVIPs() {
 	if sa.cp == nil || len(sa.cp.leases) == 0 || sa.m.pools == nil {

@@ -273,6 +273,11 @@ func TestSecondClientNeverGetsAddressInUse(t *testing.T) {
 	if p := pools.set.Pool("pool0"); p.Online() != 2 {
 		t.Fatalf("%d online leases, want 2", p.Online())
 	}
+	// The clients that got no address deleted their IKE SAs at the
+	// gateway too.
+	if n := len(h.gw.m.SAs()); n != 2 {
+		t.Fatalf("gateway holds %d IKE SAs, want the 2 clients with addresses", n)
+	}
 }
 
 func TestReconnectingClientGetsSameAddress(t *testing.T) {
@@ -318,8 +323,8 @@ func TestClientWithoutAddressFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.pump()
-	if len(h.clients[0].m.SAs()) != 0 {
-		t.Fatal("client without a virtual IP kept its IKE SA")
+	if len(h.clients[0].m.SAs()) != 0 || len(h.gw.m.SAs()) != 0 {
+		t.Fatalf("client without a virtual IP: %d IKE SAs at the client, %d at the gateway", len(h.clients[0].m.SAs()), len(h.gw.m.SAs()))
 	}
 	if !logHas(h.clients[0], "assigned no virtual IP (no CFG_REPLY)") {
 		t.Fatal("client log lacks the reason")

@@ -242,3 +242,45 @@ func TestVIPCygnetClientStrongSwanGateway(t *testing.T) {
 		}
 	}
 }
+
+// TestVIPStrongSwanClientIPv6: a strongSwan road warrior asks a cygnet
+// gateway for an IPv4 and an IPv6 virtual IP (vips = 0.0.0.0, ::) and gets
+// one from each pool; both families cross the tunnel from them.
+func TestVIPStrongSwanClientIPv6(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	pools := testnet.PoolsSwanctl(
+		testnet.PoolConfig{Name: "rw4", Addrs: vipPool4.String()},
+		testnet.PoolConfig{Name: "rw6", Addrs: vipPool6.String(), DNS: []string{"fd00:99:2::53"}},
+	)
+	gw := startCygnet(t, p.B, rwGateway("rw4, rw6", testnet.SubnetB, testnet.SubnetB6).Swanctl()+pools, nil, "")
+	sw := testnet.StartStrongSwan(t, p.A, nil)
+	if err := sw.Load(rwClient("0.0.0.0, ::", testnet.SubnetB, testnet.SubnetB6).Swanctl()); err != nil {
+		t.Fatal(err)
+	}
+	warmUnderlay(t, p, testnet.UnderlayB)
+	capture := p.Capture(p.B)
+	if err := sw.Initiate("home", "net"); err != nil {
+		t.Fatalf("strongSwan initiating: %v\n%s", err, sw.LogTail(40))
+	}
+	sa, ch := gw.waitChild("net", 10*time.Second)
+	if !slices.Equal(sa.RemoteVIPs, []string{vip4.String(), vip6.String()}) {
+		t.Errorf("gateway list-sas: remote_vips %v, want [%s %s]", sa.RemoteVIPs, vip4, vip6)
+	}
+	if want := []string{vip4.String() + "/32", vip6.String() + "/128"}; !slices.Equal(ch.RemoteTS, want) {
+		t.Errorf("gateway's remote selectors %v, want %v", ch.RemoteTS, want)
+	}
+	got := listPools(t, gw)
+	if len(got) != 2 || got[1].Name != "rw6" || got[1].Online != 1 || len(got[1].Leases) != 1 || got[1].Leases[0].Address != vip6.String() {
+		t.Errorf("list-pools %+v, want rw6 with %s online", got, vip6)
+	}
+	testnet.PingFrom(t, p.A, vip4, testnet.HostB, 2)
+	testnet.PingFrom(t, p.A, vip6, testnet.HostB6, 2)
+	path, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testnet.AssertOnlyEncrypted(t, path, testnet.SubnetB, testnet.SubnetB6, vipPool4, vipPool6)
+	t.Logf("on %s: %s", p.IfB, s)
+}

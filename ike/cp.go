@@ -94,13 +94,14 @@ func (sa *IKESA) SplitSubnets() []netip.Prefix {
 }
 
 // localTS resolves our selectors: dynamic is our virtual IP once assigned;
-// while we ask for one, any address of the family we ask for, which the
-// gateway narrows to the address it leases; otherwise our IKE address.
+// while we ask for one (only an initiator does), any address of the family
+// we ask for, which the gateway narrows to the address it leases; otherwise
+// our IKE address.
 func (sa *IKESA) localTS(ts []TrafficSelector) []spd.Endpoint {
 	if sa.cp != nil && len(sa.cp.localVIPs) > 0 {
 		return resolveAll(ts, sa.cp.localVIPs)
 	}
-	if len(sa.cfg.VIPs) > 0 {
+	if len(sa.cfg.VIPs) > 0 && sa.Initiator {
 		var out []spd.Endpoint
 		for _, v := range sa.cfg.VIPs {
 			out = append(out, resolveAny(ts, v.Unmap().Is4())...)
@@ -158,7 +159,7 @@ func resolveAny(ts []TrafficSelector, v4 bool) []spd.Endpoint {
 // family (a named one, or the one we held when reauthenticating), and DNS
 // servers of those families.
 func (sa *IKESA) cfgRequest() *wire.Configuration {
-	if len(sa.cfg.VIPs) == 0 {
+	if len(sa.cfg.VIPs) == 0 || !sa.Initiator {
 		return nil
 	}
 	var held []netip.Addr
@@ -201,7 +202,7 @@ func (sa *IKESA) cfgRequest() *wire.Configuration {
 // servers and subnets it assigned. Without a virtual IP for a client that
 // asked for one the IKE SA is useless and fails, as in strongSwan.
 func (sa *IKESA) acceptCFGReply(payloads []wire.Payload) error {
-	if len(sa.cfg.VIPs) == 0 {
+	if len(sa.cfg.VIPs) == 0 || !sa.Initiator {
 		return nil
 	}
 	reply := payloadOf[*wire.Configuration](payloads)

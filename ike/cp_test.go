@@ -332,7 +332,7 @@ func TestClientWithoutAddressFails(t *testing.T) {
 }
 
 func TestCFGRequestEncoding(t *testing.T) {
-	sa := &IKESA{cfg: clientConfig(t, 1, "0.0.0.0", "fd03::7")}
+	sa := &IKESA{cfg: clientConfig(t, 1, "0.0.0.0", "fd03::7"), Initiator: true}
 	req := sa.cfgRequest()
 	want := []wire.ConfigAttribute{
 		{Type: wire.INTERNAL_IP4_ADDRESS}, {Type: wire.INTERNAL_IP4_DNS},
@@ -380,7 +380,7 @@ func FuzzConfigurationPayload(f *testing.F) {
 		}
 		cp := payloads[0].(*wire.Configuration)
 		log := slog.New(slog.DiscardHandler)
-		client := &IKESA{cfg: clientConfig(t, 1, "0.0.0.0", "::"), log: log, m: &Manager{}}
+		client := &IKESA{cfg: clientConfig(t, 1, "0.0.0.0", "::"), log: log, m: &Manager{}, Initiator: true}
 		cp.CFGType = wire.CFG_REPLY
 		if _, err := alloctestBytes(func() { _ = client.acceptCFGReply(payloads) }, len(body)); err != nil {
 			t.Fatal(err)

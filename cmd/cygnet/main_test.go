@@ -137,7 +137,7 @@ func TestListSAsJSONFieldNames(t *testing.T) {
 	}
 	for _, k := range []string{"name", "uniqueid", "state", "version", "local_host", "local_port", "local_id", "remote_host",
 		"remote_port", "remote_id", "initiator", "encr_alg", "encr_keysize", "integ_alg", "prf_alg", "dh_group", "nat_local",
-		"nat_remote", "established", "rekey_time", "child_sas"} {
+		"nat_remote", "established", "rekey_time", "local_vips", "remote_vips", "dns", "child_sas"} {
 		if _, ok := sas[0][k]; !ok {
 			t.Errorf("IKE SA lacks %q", k)
 		}
@@ -292,5 +292,49 @@ func TestCheckConfigWarnsShortPSK(t *testing.T) {
 	long := strings.Replace(goodConf, "0sdGVzdC1zZWNyZXQtdmFsdWU=", `"a pre-shared key of 30 letters"`, 1)
 	if code, out, _ := runCmd("check-config", writeConf(t, long)); code != 0 || strings.Contains(out, "warning") {
 		t.Errorf("a 30-character PSK: exit %d, output:\n%s", code, out)
+	}
+}
+
+// list-pools shows each pool with its leases, in VICI's names.
+func TestListPools(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "c.sock")
+	l, err := control.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go control.Serve(ctx, l, func(req control.Request) control.Response {
+		if req.Command != control.CmdListPools {
+			return control.Response{Error: "unexpected " + req.Command}
+		}
+		return control.Response{Pools: []control.Pool{{Name: "rw", Base: "10.3.0.1", Size: 254, Online: 1, Offline: 1, Leases: []control.Lease{
+			{Address: "10.3.0.1", Identity: "carol@example.org", Status: "online"},
+			{Address: "10.3.0.2", Identity: "dave@example.org", Status: "offline"},
+		}}}}
+	})
+	code, out, errOut := runCmd("--socket", sock, "list-pools", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var pools []map[string]any
+	if err := json.Unmarshal([]byte(out), &pools); err != nil || len(pools) != 1 {
+		t.Fatalf("not a JSON array of one pool: %v\n%s", err, out)
+	}
+	for k, want := range map[string]any{"name": "rw", "base": "10.3.0.1", "size": 254.0, "online": 1.0, "offline": 1.0} {
+		if pools[0][k] != want {
+			t.Errorf("%s = %v, want %v", k, pools[0][k], want)
+		}
+	}
+	leases, _ := pools[0]["leases"].([]any)
+	if len(leases) != 2 {
+		t.Fatalf("leases %v", pools[0]["leases"])
+	}
+	if l := leases[1].(map[string]any); l["address"] != "10.3.0.2" || l["identity"] != "dave@example.org" || l["status"] != "offline" {
+		t.Errorf("lease %v", l)
+	}
+	code, out, errOut = runCmd("--socket", sock, "list-pools")
+	if code != 0 || !strings.Contains(out, "rw") || !strings.Contains(out, "1 / 1 / 254") || !strings.Contains(out, "10.3.0.2") || !strings.Contains(out, "offline 'dave@example.org'") {
+		t.Fatalf("exit %d, output:\n%s%s", code, out, errOut)
 	}
 }

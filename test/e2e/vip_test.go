@@ -111,6 +111,11 @@ func TestVIPStrongSwanClientCygnetGateway(t *testing.T) {
 	if !slices.Equal(swChild.LocalTS, []string{vip4.String() + "/32"}) {
 		t.Errorf("strongSwan's local selector %v, want its virtual IP %s/32", swChild.LocalTS, vip4)
 	}
+	// The fields are always there, [] when empty.
+	if out, err := exec.Command(cygnetBin, "--socket", gw.socket, "list-sas", "--json").CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), `"local_vips": []`) || !strings.Contains(string(out), `"remote_vips": [`+"\n"+`      "10.99.3.1"`) {
+		t.Errorf("list-sas --json: %v\n%s", err, out)
+	}
 	online := control.Pool{Name: "rw4", Base: "10.99.3.1", Size: 14, Online: 1,
 		Leases: []control.Lease{{Address: vip4.String(), Identity: "a." + testnet.CertDomain, Status: "online"}}}
 	waitPool(t, gw, online)

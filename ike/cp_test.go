@@ -452,3 +452,41 @@ func TestVirtualIPSurvivesIKERekeyAndReauth(t *testing.T) {
 		})
 	}
 }
+
+// TestManyClientsDistinctAddresses: 100 clients, each with its own
+// identity, get 100 distinct addresses; half of them leave and all come
+// back, each to the address it had.
+func TestManyClientsDistinctAddresses(t *testing.T) {
+	pools := newPools(t, "10.3.0.0/25")
+	var clients []*PeerConfig
+	for i := range 100 {
+		clients = append(clients, clientConfig(t, i, "0.0.0.0"))
+	}
+	h := newHub(t, pools, gatewayConfig(t, "pool0"), clients...)
+	had := map[int]string{}
+	owner := map[string]int{}
+	for i := range clients {
+		a := addrsString(h.connect(i).LocalVIPs())
+		if j, ok := owner[a]; ok {
+			t.Fatalf("clients %d and %d both got %s", j, i, a)
+		}
+		had[i], owner[a] = a, i
+	}
+	for i := 0; i < len(clients); i += 2 {
+		if err := h.clients[i].m.TerminateIKE("home"); err != nil {
+			t.Fatal(err)
+		}
+		h.pump()
+	}
+	if p := pools.set.Pool("pool0"); p.Online() != 50 || p.Offline() != 50 {
+		t.Fatalf("online %d offline %d, want 50 and 50", p.Online(), p.Offline())
+	}
+	for i := 0; i < len(clients); i += 2 {
+		if got := addrsString(h.connect(i).LocalVIPs()); got != had[i] {
+			t.Fatalf("client %d came back to %s, had %s", i, got, had[i])
+		}
+	}
+	if n := len(h.gw.m.SAs()); n != 100 {
+		t.Fatalf("gateway holds %d IKE SAs, want 100", n)
+	}
+}

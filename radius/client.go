@@ -43,6 +43,10 @@ type Client struct {
 	// Rand supplies Request Authenticators and identifiers (default
 	// crypto/rand).
 	Rand io.Reader
+	// Dial opens the UDP socket to a server (host:port); nil dials with
+	// net.Dialer. The daemon sets it to bind strongSwan's source address,
+	// tests to open the socket in a network namespace.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 
 	mu   sync.Mutex
 	good int // index of the server that answered last
@@ -124,7 +128,7 @@ func (c *Client) Exchange(ctx context.Context, req *Packet, build func(p *Packet
 // that verifies. Responses that fail verification are dropped (they may be
 // forged) and waiting goes on until the try's deadline.
 func (c *Client) try(ctx context.Context, s Server, raw []byte, id uint8, reqAuth [16]byte) (*Packet, error) {
-	conn, err := dialServer(ctx, s.Addr)
+	conn, err := c.dial(ctx, s.Addr)
 	if err != nil {
 		return nil, err
 	}
@@ -169,12 +173,18 @@ func (c *Client) try(ctx context.Context, s Server, raw []byte, id uint8, reqAut
 	return nil, fmt.Errorf("no answer after %d tries", tries)
 }
 
-func dialServer(ctx context.Context, addr string) (net.Conn, error) {
+func (c *Client) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(addr, "1812")
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp", addr)
+	var conn net.Conn
+	var err error
+	if c.Dial != nil {
+		conn, err = c.Dial(ctx, addr)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "udp", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
@@ -201,7 +211,10 @@ type EAPResult struct {
 	EAP []byte
 	// State goes into the next EAPRequest.
 	State []byte
-	// MSK is the Master Session Key from the MPPE keys of an Access-Accept.
+	// MSK is the Master Session Key from the MPPE keys of an Access-Accept;
+	// nil when the server sent none because the EAP method makes no key
+	// (EAP-MD5). IKE then has no MSK for AUTH, which the caller must refuse
+	// or handle as RFC 7296 2.16 says.
 	MSK []byte
 	// ReplyMessage is the server's Reply-Message, if any (for the log).
 	ReplyMessage string
@@ -210,8 +223,8 @@ type EAPResult struct {
 }
 
 // EAP forwards one EAP message to the RADIUS server (RFC 3579) and returns
-// its answer. An Access-Accept without MPPE keys is an error: IKE needs the
-// MSK for its AUTH payload (RFC 7296 2.16).
+// its answer. A transport failure, a response that does not verify, or MPPE
+// keys that do not decrypt are errors; Access-Reject is a result.
 func (c *Client) EAP(ctx context.Context, r EAPRequest) (*EAPResult, error) {
 	if len(r.EAP) == 0 {
 		return nil, errors.New("radius: empty EAP message")
@@ -256,7 +269,7 @@ func (c *Client) EAP(ctx context.Context, r EAPRequest) (*EAPResult, error) {
 		}
 	case CodeAccessAccept:
 		msk, err := MSK(resp, reqAuth, s.Secret)
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrNoMSK) {
 			return nil, err
 		}
 		res.MSK = msk

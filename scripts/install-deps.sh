@@ -77,11 +77,11 @@ check_strongswan() {
   [[ -x /usr/lib/ipsec/charon ]] || die "/usr/lib/ipsec/charon missing"
   [[ -f /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ]] || die "kernel-libipsec plugin missing"
   [[ -c /dev/net/tun ]] || log "warning: /dev/net/tun missing; kernel-libipsec (and cygnet) cannot work"
-  # a charon/starter started by the packages in the host namespace is a bug
+  # a charon/starter/freeradius started by the packages in the host namespace is a bug
   local pid
-  for pid in $(pgrep -x charon 2>/dev/null; pgrep -x starter 2>/dev/null); do
+  for pid in $(pgrep -x charon 2>/dev/null; pgrep -x starter 2>/dev/null; pgrep -x freeradius 2>/dev/null); do
     if [[ $(readlink /proc/"$pid"/ns/net) == "$(readlink /proc/1/ns/net)" ]]; then
-      log "warning: a charon/starter (pid $pid) runs in the host network namespace"
+      log "warning: a charon/starter/freeradius (pid $pid) runs in the host network namespace"
     fi
   done
 }

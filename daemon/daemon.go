@@ -33,6 +33,10 @@ type Options struct {
 	Log        *slog.Logger
 	// TUNName names the data plane's TUN device.
 	TUNName string
+	// StrongswanConf is the strongswan.conf with the daemon-wide settings
+	// (the charon section): empty to look beside ConfigPath and one
+	// directory up (FindStrongswanConf), NoStrongswanConf for none.
+	StrongswanConf string
 }
 
 // IKEDatagram is an IKE message the data plane received, without the
@@ -131,6 +135,11 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		return nil, err
 	}
 	logWarnings(opts.Log, cfg)
+	charon, err := LoadCharon(opts.StrongswanConf, opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	logCharonWarnings(opts.Log, charon)
 	base, err := newCredentials(cfg)
 	if err != nil {
 		return nil, err
@@ -151,7 +160,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	d.mgr = ike.NewManager(ike.Config{
 		Conns: conns, Creds: d.creds, Transport: path, Installer: path,
 		Clock: realClock{}, Rand: rand.Reader, Log: opts.Log,
-		Options: charonOptions(opts.ConfigPath, opts.Log),
+		Options: IKEOptions(charon),
 	})
 	d.updown = newUpdowns(opts.Log)
 	d.updown.configure(cfg, conns)

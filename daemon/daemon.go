@@ -140,6 +140,14 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		return nil, err
 	}
 	logCharonWarnings(opts.Log, charon)
+	ikeOpts := IKEOptions(charon)
+	if charon != nil {
+		// zero is the Manager's default; math.MaxInt a disabled limit
+		opts.Log.Info("IKE retransmission settings", "path", charon.Path, "timeout", ikeOpts.RetransmitTimeout,
+			"base", ikeOpts.RetransmitBase, "tries", ikeOpts.RetransmitTries, "limit", ikeOpts.RetransmitLimit, "jitter", ikeOpts.RetransmitJitter)
+		opts.Log.Info("IKE DoS settings", "path", charon.Path, "cookie_threshold", ikeOpts.CookieThreshold,
+			"cookie_threshold_ip", ikeOpts.CookieThresholdPerSource, "block_threshold", ikeOpts.HalfOpenPerSource, "init_limit_half_open", ikeOpts.HalfOpenLimit)
+	}
 	base, err := newCredentials(cfg)
 	if err != nil {
 		return nil, err
@@ -160,7 +168,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	d.mgr = ike.NewManager(ike.Config{
 		Conns: conns, Creds: d.creds, Transport: path, Installer: path,
 		Clock: realClock{}, Rand: rand.Reader, Log: opts.Log,
-		Options: IKEOptions(charon),
+		Options: ikeOpts,
 	})
 	d.updown = newUpdowns(opts.Log)
 	d.updown.configure(cfg, conns)

@@ -203,3 +203,24 @@ F:16: swanctl.load: a setting of another strongSwan program, not used by cygnet;
 		t.Fatalf("dos_protection %v jitter %d", c.DoSProtection, c.RetransmitJitter.Value)
 	}
 }
+
+// FuzzLoadCharon checks that reading the charon section of whatever parses
+// never panics and that every problem and warning has a line in the input.
+func FuzzLoadCharon(f *testing.F) {
+	f.Add([]byte("charon {\n cookie_threshold = 10\n retransmit_timeout = 0.5\n plugins {\n  eap-radius {\n   servers { a { address = 1.2.3.4\n secret = x } }\n  }\n }\n}\n"))
+	f.Add([]byte("charon { plugins { eap-radius { server = x\n port = 0x10 } aes { load = yes } } filelog { x { y = 1 } } }\nswanctl { k = v }\n"))
+	f.Add([]byte("charon { dos_protection = no\n block_threshold = 1e9\n retransmit_base = NaN }\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		root, ctx := parseSource(noFiles{}, "f.conf", src)
+		if len(ctx.problems) > 0 {
+			return
+		}
+		c, problems := buildCharon("f.conf", root)
+		lines := strings.Count(string(src), "\n") + 1
+		for _, p := range append(problems, c.Warnings...) {
+			if p.Pos.Line < 1 || p.Pos.Line > lines {
+				t.Fatalf("line %d outside 1..%d: %v", p.Pos.Line, lines, p)
+			}
+		}
+	})
+}

@@ -19,6 +19,9 @@ type Server struct {
 	Name string
 	// Addr is host:port of the authentication port (default port 1812).
 	Addr string
+	// AcctAddr is host:port of the accounting port (RFC 2866; default
+	// Addr's host, port 1813).
+	AcctAddr string
 	// Secret is the shared secret.
 	Secret []byte
 }
@@ -109,7 +112,11 @@ func (c *Client) Exchange(ctx context.Context, req *Packet, build func(p *Packet
 		if p.Code == CodeAccountingRequest {
 			reqAuth = p.Authenticator
 		}
-		resp, err := c.try(ctx, s, raw, p.Identifier, reqAuth)
+		addr := s.Addr
+		if p.Code == CodeAccountingRequest {
+			addr = s.acctAddr()
+		}
+		resp, err := c.try(ctx, s, addr, raw, p.Identifier, reqAuth)
 		if err == nil {
 			c.mu.Lock()
 			c.good = idx
@@ -127,8 +134,8 @@ func (c *Client) Exchange(ctx context.Context, req *Packet, build func(p *Packet
 // try sends raw to one server with retransmissions and waits for a response
 // that verifies. Responses that fail verification are dropped (they may be
 // forged) and waiting goes on until the try's deadline.
-func (c *Client) try(ctx context.Context, s Server, raw []byte, id uint8, reqAuth [16]byte) (*Packet, error) {
-	conn, err := c.dial(ctx, s.Addr)
+func (c *Client) try(ctx context.Context, s Server, addr string, raw []byte, id uint8, reqAuth [16]byte) (*Packet, error) {
+	conn, err := c.dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +178,18 @@ func (c *Client) try(ctx context.Context, s Server, raw []byte, id uint8, reqAut
 		return nil, fmt.Errorf("%d tries, only invalid responses: %w", tries, lastBad)
 	}
 	return nil, fmt.Errorf("no answer after %d tries", tries)
+}
+
+// acctAddr is AcctAddr, or Addr's host at port 1813.
+func (s Server) acctAddr() string {
+	if s.AcctAddr != "" {
+		return s.AcctAddr
+	}
+	host, _, err := net.SplitHostPort(s.Addr)
+	if err != nil {
+		host = s.Addr
+	}
+	return net.JoinHostPort(host, "1813")
 }
 
 func (c *Client) dial(ctx context.Context, addr string) (net.Conn, error) {

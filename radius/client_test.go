@@ -3,6 +3,7 @@ package radius
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"errors"
 	"net"
 	"sync/atomic"
@@ -159,5 +160,48 @@ func TestClientRetransmitAndFailover(t *testing.T) {
 	c.good = 0
 	if _, err := c.EAP(context.Background(), EAPRequest{EAP: []byte{2, 1, 0, 4}}); !errors.Is(err, ErrTimeout) || !errors.Is(err, ErrResponseAuthenticator) {
 		t.Fatalf("no good server: %v", err)
+	}
+}
+
+// An Accounting-Request carries the RFC 2866 3 Request Authenticator and
+// goes to the accounting port; the Accounting-Response is verified against
+// it.
+func TestClientAccounting(t *testing.T) {
+	secret := []byte("acct-secret")
+	var got atomic.Value
+	acct := startServer(t, func(req *Packet, _ int) []byte {
+		raw, err := req.Encode()
+		if err != nil {
+			return nil
+		}
+		zero := bytes.Clone(raw)
+		clear(zero[4:20])
+		h := md5.New()
+		h.Write(zero)
+		h.Write(secret)
+		if !bytes.Equal(h.Sum(nil), raw[4:20]) {
+			t.Errorf("Accounting-Request authenticator is not RFC 2866's")
+			return nil
+		}
+		got.Store(req)
+		return serverReply(t, CodeAccountingResponse, req.Identifier, req.Authenticator, secret, nil, false)
+	})
+	c := &Client{Servers: []Server{{Name: "a", Addr: "127.0.0.1:9", AcctAddr: acct.addr(), Secret: secret}}, Timeout: time.Second}
+	err := c.Account(context.Background(), AccountingRecord{Status: AcctStop, SessionID: "ike-7", UserName: "carol",
+		SessionTime: 90 * time.Second, InputOctets: 5<<32 | 7, OutputPackets: 3, TerminateCause: TerminateUserRequest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := got.Load().(*Packet)
+	check := map[Type][]byte{TypeAcctStatusType: {0, 0, 0, 2}, TypeAcctSessionID: []byte("ike-7"), TypeUserName: []byte("carol"),
+		TypeAcctSessionTime: {0, 0, 0, 90}, TypeAcctInputOctets: {0, 0, 0, 7}, TypeAcctInputGigawords: {0, 0, 0, 5},
+		TypeAcctOutputPackets: {0, 0, 0, 3}, TypeAcctTerminateCause: {0, 0, 0, 1}}
+	for typ, want := range check {
+		if v, _ := req.Get(typ); !bytes.Equal(v, want) {
+			t.Errorf("attribute %d = %x, want %x", typ, v, want)
+		}
+	}
+	if _, ok := req.Get(TypeMessageAuthenticator); ok {
+		t.Error("Accounting-Request with a Message-Authenticator")
 	}
 }

@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -35,7 +36,7 @@ type FreeRADIUSOptions struct {
 // FreeRADIUS is a private FreeRADIUS server (`freeradius -X`: foreground,
 // one thread, debug log to stdout) in one network namespace, listening on
 // every address of the namespace on ports 1812 (authentication) and 1813
-// (accounting). Its configuration is a copy of Debian's in Dir, with the
+// (accounting; records go to detail files under Dir/log/radacct). Its configuration is a copy of Debian's in Dir, with the
 // test's clients, users and an EAP module restricted to MD5 and MSCHAPv2
 // (the TLS-based methods need certificates the harness does not make).
 type FreeRADIUS struct {
@@ -89,6 +90,24 @@ func StartFreeRADIUS(t testing.TB, ns string, opts FreeRADIUSOptions) *FreeRADIU
 	return fr
 }
 
+// AccountingRecords returns the accounting detail files the server wrote,
+// concatenated: one block of "Attribute = value" lines per record.
+func (fr *FreeRADIUS) AccountingRecords() (string, error) {
+	files, err := filepath.Glob(filepath.Join(fr.Dir, "log", "radacct", "*", "detail-*"))
+	if err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		out.Write(b)
+	}
+	return out.String(), nil
+}
+
 // writeFreeRADIUSConfig copies Debian's configuration to dir and replaces
 // the parts a test controls.
 func writeFreeRADIUSConfig(dir string, opts FreeRADIUSOptions) error {
@@ -108,6 +127,18 @@ func writeFreeRADIUSConfig(dir string, opts FreeRADIUSOptions) error {
 		return err
 	}
 	b = regexp.MustCompile(`(?m)^\s*(user|group)\s*=\s*freerad\s*$`).ReplaceAll(b, nil)
+	// logs, accounting records (detail files, radwtmp) and the pid file
+	// stay in the test's directory, not in the host's /var
+	b = regexp.MustCompile(`(?m)^logdir = .*$`).ReplaceAllLiteral(b, []byte("logdir = "+filepath.Join(dir, "log")))
+	b = regexp.MustCompile(`(?m)^run_dir = .*$`).ReplaceAllLiteral(b, []byte("run_dir = "+filepath.Join(dir, "run")))
+	if !bytes.Contains(b, []byte("logdir = "+filepath.Join(dir, "log"))) || !bytes.Contains(b, []byte("run_dir = "+dir)) {
+		return fmt.Errorf("%s: cannot move logdir and run_dir into the test directory", conf)
+	}
+	for _, sub := range []string{"log", "run"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return err
+		}
+	}
 	files := map[string]string{
 		"radiusd.conf": string(b),
 		"clients.conf": fmt.Sprintf("client any4 {\n\tipaddr = 0.0.0.0/0\n\tsecret = \"%s\"\n}\n"+

@@ -103,6 +103,28 @@ func TestFreeRADIUS(t *testing.T) {
 		}
 	})
 
+	t.Run("accounting", func(t *testing.T) {
+		for _, rec := range []radius.AccountingRecord{
+			{Status: radius.AcctStart, SessionID: "cygnet-ike-1", UserName: "alice", FramedIP: netip.MustParseAddr("10.3.0.1")},
+			{Status: radius.AcctStop, SessionID: "cygnet-ike-1", UserName: "alice", FramedIP: netip.MustParseAddr("10.3.0.1"),
+				SessionTime: 42 * time.Second, InputOctets: 1000, OutputOctets: 2000, TerminateCause: radius.TerminateUserRequest},
+		} {
+			if err := c.Account(ctx, rec); err != nil {
+				t.Fatalf("%v: %v", rec.Status, err)
+			}
+		}
+		got, err := fr.AccountingRecords()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"Acct-Status-Type = Start", "Acct-Status-Type = Stop", "Acct-Session-Id = \"cygnet-ike-1\"",
+			"Framed-IP-Address = 10.3.0.1", "Acct-Session-Time = 42", "Acct-Output-Octets = 2000", "Acct-Terminate-Cause = User-Request"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("FreeRADIUS's detail file lacks %q:\n%s", want, got)
+			}
+		}
+	})
+
 	t.Run("wrong secret", func(t *testing.T) {
 		bad := radiusClient(t, p.A, "not-the-secret")
 		bad.Timeout, bad.Tries = 300*time.Millisecond, 1

@@ -24,6 +24,11 @@ type Server struct {
 	AcctAddr string
 	// Secret is the shared secret.
 	Secret []byte
+	// Timeout, Base and Tries override the Client's retransmission for
+	// this server when set (strongSwan's per-server retransmit_*).
+	Timeout time.Duration
+	Base    float64
+	Tries   int
 }
 
 // Client sends requests to a list of servers, retransmitting each request
@@ -58,8 +63,17 @@ type Client struct {
 // ErrTimeout is returned when no server answered.
 var ErrTimeout = errors.New("radius: no server answered")
 
-func (c *Client) params() (time.Duration, float64, int) {
+func (c *Client) params(s Server) (time.Duration, float64, int) {
 	t, b, n := c.Timeout, c.Base, c.Tries
+	if s.Timeout > 0 {
+		t = s.Timeout
+	}
+	if s.Base >= 1 {
+		b = s.Base
+	}
+	if s.Tries > 0 {
+		n = s.Tries
+	}
 	if t <= 0 {
 		t = 2 * time.Second
 	}
@@ -140,7 +154,7 @@ func (c *Client) try(ctx context.Context, s Server, addr string, raw []byte, id 
 		return nil, err
 	}
 	defer conn.Close()
-	timeout, base, tries := c.params()
+	timeout, base, tries := c.params(s)
 	buf := make([]byte, MaxPacketLen)
 	var lastBad error
 	for n := range tries {

@@ -19,7 +19,7 @@ func charonFiles(t *testing.T, files map[string]string) string {
 // without a problem or a warning.
 func TestLoadCharonDebianLayout(t *testing.T) {
 	path := charonFiles(t, map[string]string{
-		"strongswan.conf": "charon {\n\tload_modular = yes\n\tplugins {\n\t\tinclude strongswan.d/charon/*.conf\n\t}\n}\ninclude strongswan.d/*.conf\n",
+		"strongswan.conf":                     "charon {\n\tload_modular = yes\n\tplugins {\n\t\tinclude strongswan.d/charon/*.conf\n\t}\n}\ninclude strongswan.d/*.conf\n",
 		"strongswan.d/charon/eap-radius.conf": "eap-radius {\n    # accounting = no\n    load = yes\n    dae {\n    }\n    forward {\n    }\n    servers {\n    }\n    xauth {\n    }\n}\n",
 		"strongswan.d/charon/aes.conf":        "aes {\n    load = yes\n}\n",
 		"strongswan.d/charon-logging.conf":    "charon {\n    filelog {\n    }\n    syslog {\n        # identifier =\n    }\n}\n",

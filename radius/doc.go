@@ -11,5 +11,16 @@
 // message from the IKE peer in an Access-Request (with the State attribute
 // the server sent last) and gets back the server's next EAP request
 // (Access-Challenge), or the final EAP-Success with the MSK (Access-Accept),
-// or EAP-Failure (Access-Reject).
+// or EAP-Failure (Access-Reject):
+//
+//	c := &radius.Client{Servers: []radius.Server{{Name: "r1", Addr: "192.0.2.9:1812", Secret: secret}}}
+//	res, err := c.EAP(ctx, radius.EAPRequest{UserName: identity, EAP: fromPeer, State: state})
+//	switch {
+//	case err != nil: // no server answered, or an answer that does not verify
+//	case res.Code == radius.CodeAccessChallenge: // send res.EAP to the peer, keep res.State
+//	case res.Code == radius.CodeAccessAccept: // EAP-Success; res.MSK keys IKE's AUTH (RFC 7296 2.16)
+//	default: // Access-Reject: res.EAP is EAP-Failure
+//	}
+//
+// Accounting (RFC 2866) start and stop records go out with Client.Account.
 package radius

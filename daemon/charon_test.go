@@ -99,3 +99,46 @@ func TestFindStrongswanConf(t *testing.T) {
 		t.Fatalf("warnings %v", ws)
 	}
 }
+
+// The eap-radius servers of strongswan.conf become the RADIUS client's, in
+// order, with their ports, secrets and retransmission.
+func TestRADIUSClientFromStrongswanConf(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "strongswan.conf")
+	text := `charon { plugins { eap-radius {
+  nas_identifier = gw
+  retransmit_timeout = 3
+  servers {
+    primary { address = 192.0.2.9
+      secret = one
+      auth_port = 11812
+      acct_port = 11813 }
+    backup { address = 2001:db8::9
+      secret = two
+      retransmit_tries = 7
+      nas_identifier = gw-b }
+  }
+} } }
+`
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadCharon(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := RADIUSClient(c.EAPRadius)
+	if rc == nil || len(rc.Servers) != 2 {
+		t.Fatalf("client %+v", rc)
+	}
+	p, b := rc.Servers[0], rc.Servers[1]
+	if p.Name != "primary" || p.Addr != "192.0.2.9:11812" || p.AcctAddr != "192.0.2.9:11813" || string(p.Secret) != "one" ||
+		p.NASIdentifier != "gw" || p.Timeout != 3*time.Second || p.Base != 1.4 || p.Tries != 4 {
+		t.Errorf("primary %+v", p)
+	}
+	if b.Addr != "[2001:db8::9]:1812" || b.AcctAddr != "[2001:db8::9]:1813" || string(b.Secret) != "two" || b.Tries != 7 || b.NASIdentifier != "gw-b" {
+		t.Errorf("backup %+v", b)
+	}
+	if RADIUSClient(nil) != nil {
+		t.Error("a client without servers")
+	}
+}

@@ -65,17 +65,12 @@ func (c *Client) Account(ctx context.Context, r AccountingRecord) error {
 	if r.SessionID == "" || len(r.SessionID) > MaxValueLen || len(r.UserName) > MaxValueLen {
 		return errors.New("radius: accounting needs a session ID and names of at most 253 octets")
 	}
-	nas := c.NASIdentifier
-	if nas == "" {
-		nas = "strongSwan"
-	}
 	req := &Packet{Code: CodeAccountingRequest}
 	req.Add(TypeAcctStatusType, u32(uint32(r.Status)))
 	req.Add(TypeAcctSessionID, []byte(r.SessionID))
 	if r.UserName != "" {
 		req.Add(TypeUserName, []byte(r.UserName))
 	}
-	req.Add(TypeNASIdentifier, []byte(nas))
 	if r.FramedIP.Is4() {
 		a := r.FramedIP.As4()
 		req.Add(TypeFramedIPAddress, a[:])

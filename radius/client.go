@@ -24,6 +24,8 @@ type Server struct {
 	AcctAddr string
 	// Secret is the shared secret.
 	Secret []byte
+	// NASIdentifier overrides the Client's for this server when set.
+	NASIdentifier string
 	// Timeout, Base and Tries override the Client's retransmission for
 	// this server when set (strongSwan's per-server retransmit_*).
 	Timeout time.Duration
@@ -86,8 +88,8 @@ func (c *Client) params(s Server) (time.Duration, float64, int) {
 	return t, b, n
 }
 
-// Exchange sends req (built by the caller without Authenticator and
-// Message-Authenticator: Exchange fills them) and returns the verified
+// Exchange sends req (built by the caller without Authenticator,
+// Message-Authenticator and NAS-Identifier: Exchange adds them) and returns the verified
 // response with the Request Authenticator it was checked against and the
 // server that answered. build is called once per server, because User-
 // Password hiding and MPPE keys depend on the server's secret; it may be nil.
@@ -113,6 +115,9 @@ func (c *Client) Exchange(ctx context.Context, req *Packet, build func(p *Packet
 		}
 		p.Identifier = idb[0]
 		copy(p.Authenticator[:], idb[1:])
+		if p.Code == CodeAccessRequest || p.Code == CodeAccountingRequest {
+			p.Add(TypeNASIdentifier, []byte(c.nasIdentifier(s)))
+		}
 		if build != nil {
 			if err := build(p, s); err != nil {
 				return nil, [16]byte{}, s, err
@@ -194,6 +199,18 @@ func (c *Client) try(ctx context.Context, s Server, addr string, raw []byte, id 
 	return nil, fmt.Errorf("no answer after %d tries", tries)
 }
 
+// nasIdentifier is the NAS-Identifier sent to s: its own, the Client's, or
+// "strongSwan".
+func (c *Client) nasIdentifier(s Server) string {
+	switch {
+	case s.NASIdentifier != "":
+		return s.NASIdentifier
+	case c.NASIdentifier != "":
+		return c.NASIdentifier
+	}
+	return "strongSwan"
+}
+
 // acctAddr is AcctAddr, or Addr's host at port 1813.
 func (s Server) acctAddr() string {
 	if s.AcctAddr != "" {
@@ -269,11 +286,6 @@ func (c *Client) EAP(ctx context.Context, r EAPRequest) (*EAPResult, error) {
 		}
 		req.Add(TypeUserName, []byte(r.UserName))
 	}
-	nas := c.NASIdentifier
-	if nas == "" {
-		nas = "strongSwan"
-	}
-	req.Add(TypeNASIdentifier, []byte(nas))
 	req.Add(TypeServiceType, []byte{0, 0, 0, 2}) // Framed
 	req.Add(TypeNASPortType, []byte{0, 0, 0, 5}) // Virtual
 	req.Attributes = append(req.Attributes, SplitEAP(r.EAP)...)

@@ -62,6 +62,9 @@ func TestClientEAPRounds(t *testing.T) {
 		}
 		st, _ := req.Get(TypeState)
 		seenState.Store(string(st))
+		if nas, _ := req.Get(TypeNASIdentifier); string(nas) != "strongSwan" {
+			t.Errorf("NAS-Identifier %q, want strongSwan's default", nas)
+		}
 		attrs := SplitEAP([]byte{3, 2, 0, 4})
 		attrs = append(attrs,
 			Attribute{Type: TypeVendorSpecific, Value: EncryptMPPEKey(false, send, secret, req.Authenticator, 7)},
@@ -186,7 +189,8 @@ func TestClientAccounting(t *testing.T) {
 		got.Store(req)
 		return serverReply(t, CodeAccountingResponse, req.Identifier, req.Authenticator, secret, nil, false)
 	})
-	c := &Client{Servers: []Server{{Name: "a", Addr: "127.0.0.1:9", AcctAddr: acct.addr(), Secret: secret}}, Timeout: time.Second}
+	c := &Client{Servers: []Server{{Name: "a", Addr: "127.0.0.1:9", AcctAddr: acct.addr(), Secret: secret, NASIdentifier: "gw-7"}},
+		NASIdentifier: "client-wide", Timeout: time.Second}
 	err := c.Account(context.Background(), AccountingRecord{Status: AcctStop, SessionID: "ike-7", UserName: "carol",
 		SessionTime: 90 * time.Second, InputOctets: 5<<32 | 7, OutputPackets: 3, TerminateCause: TerminateUserRequest})
 	if err != nil {
@@ -195,7 +199,7 @@ func TestClientAccounting(t *testing.T) {
 	req := got.Load().(*Packet)
 	check := map[Type][]byte{TypeAcctStatusType: {0, 0, 0, 2}, TypeAcctSessionID: []byte("ike-7"), TypeUserName: []byte("carol"),
 		TypeAcctSessionTime: {0, 0, 0, 90}, TypeAcctInputOctets: {0, 0, 0, 7}, TypeAcctInputGigawords: {0, 0, 0, 5},
-		TypeAcctOutputPackets: {0, 0, 0, 3}, TypeAcctTerminateCause: {0, 0, 0, 1}}
+		TypeAcctOutputPackets: {0, 0, 0, 3}, TypeAcctTerminateCause: {0, 0, 0, 1}, TypeNASIdentifier: []byte("gw-7")}
 	for typ, want := range check {
 		if v, _ := req.Get(typ); !bytes.Equal(v, want) {
 			t.Errorf("attribute %d = %x, want %x", typ, v, want)

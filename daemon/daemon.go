@@ -33,6 +33,10 @@ type Options struct {
 	Log        *slog.Logger
 	// TUNName names the data plane's TUN device.
 	TUNName string
+	// StrongswanConf is the strongswan.conf with the daemon-wide settings
+	// (the charon section): empty to look beside ConfigPath and one
+	// directory up (FindStrongswanConf), NoStrongswanConf for none.
+	StrongswanConf string
 }
 
 // IKEDatagram is an IKE message the data plane received, without the
@@ -132,6 +136,19 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		return nil, err
 	}
 	logWarnings(opts.Log, cfg)
+	charon, err := LoadCharon(opts.StrongswanConf, opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	logCharonWarnings(opts.Log, charon)
+	ikeOpts := IKEOptions(charon)
+	if charon != nil {
+		// zero is the Manager's default; math.MaxInt a disabled limit
+		opts.Log.Info("IKE retransmission settings", "path", charon.Path, "timeout", ikeOpts.RetransmitTimeout,
+			"base", ikeOpts.RetransmitBase, "tries", ikeOpts.RetransmitTries, "limit", ikeOpts.RetransmitLimit, "jitter", ikeOpts.RetransmitJitter)
+		opts.Log.Info("IKE DoS settings", "path", charon.Path, "cookie_threshold", ikeOpts.CookieThreshold,
+			"cookie_threshold_ip", ikeOpts.CookieThresholdPerSource, "block_threshold", ikeOpts.HalfOpenPerSource, "init_limit_half_open", ikeOpts.HalfOpenLimit)
+	}
 	base, err := newCredentials(cfg)
 	if err != nil {
 		return nil, err
@@ -156,7 +173,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	d.mgr = ike.NewManager(ike.Config{
 		Conns: conns, Creds: d.creds, Transport: path, Installer: path,
 		Clock: realClock{}, Rand: rand.Reader, Log: opts.Log,
-		Options: charonOptions(opts.ConfigPath, opts.Log),
+		Options: ikeOpts,
 		Pools:   d.pools,
 	})
 	d.updown = newUpdowns(opts.Log)

@@ -1,13 +1,7 @@
 package daemon
 
 import (
-	"errors"
-	"io/fs"
-	"log/slog"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/config"
@@ -195,52 +189,4 @@ func keyingTries(n uint32) uint32 {
 		return ike.KeyingTriesForever
 	}
 	return n
-}
-
-// charonOptions reads the IKE retransmission settings strongSwan keeps in
-// strongswan.conf (charon.retransmit_timeout, retransmit_base,
-// retransmit_tries), from a strongswan.conf next to swanctl.conf or one
-// directory up (/etc/swanctl/swanctl.conf -> /etc/strongswan.conf). Without
-// one, strongSwan's defaults apply; bad values are logged and ignored.
-func charonOptions(swanctlConf string, log *slog.Logger) ike.Options {
-	var o ike.Options
-	dir := filepath.Dir(swanctlConf)
-	for _, path := range []string{filepath.Join(dir, "strongswan.conf"), filepath.Join(filepath.Dir(dir), "strongswan.conf")} {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		sec, err := config.ParseFile(path)
-		if err != nil {
-			log.Warn("ignoring strongswan.conf", "path", path, "err", err)
-			return o
-		}
-		charon := sec.Sub("charon")
-		if charon == nil {
-			return o
-		}
-		num := func(key string, min float64) (float64, bool) {
-			kv := charon.Lookup(key)
-			if kv == nil || !kv.Set {
-				return 0, false
-			}
-			f, err := strconv.ParseFloat(kv.Value, 64)
-			if err != nil || f < min {
-				log.Warn("ignoring a bad strongswan.conf setting", "pos", kv.Pos.String(), "key", "charon."+key, "value", kv.Value)
-				return 0, false
-			}
-			return f, true
-		}
-		if f, ok := num("retransmit_timeout", 0.01); ok {
-			o.RetransmitTimeout = time.Duration(f * float64(time.Second))
-		}
-		if f, ok := num("retransmit_base", 1); ok {
-			o.RetransmitBase = f
-		}
-		if f, ok := num("retransmit_tries", 1); ok {
-			o.RetransmitTries = int(f)
-		}
-		log.Info("IKE retransmission settings", "path", path, "timeout", o.RetransmitTimeout, "base", o.RetransmitBase, "tries", o.RetransmitTries)
-		return o
-	}
-	return o
 }

@@ -45,10 +45,17 @@ type Credentials interface {
 // Options are the Manager's tunables, with strongSwan's defaults where it has them.
 type Options struct {
 	// RetransmitTimeout, RetransmitBase and RetransmitTries shape the
-	// exponential back-off of requests: timeout * base^n for try n.
+	// exponential back-off of requests: timeout * base^n for try n
+	// (strongSwan's charon.retransmit_*; a negative RetransmitTries means
+	// none). RetransmitLimit caps one wait (zero: no cap), and
+	// RetransmitJitter (percent, at most 20) takes a random part of up to
+	// that share off each wait, so that many SAs started together do not
+	// retransmit in lockstep.
 	RetransmitTimeout time.Duration
 	RetransmitBase    float64
 	RetransmitTries   int
+	RetransmitLimit   time.Duration
+	RetransmitJitter  int
 	// HalfOpenTimeout drops IKE SAs that never finish IKE_AUTH.
 	HalfOpenTimeout time.Duration
 	// NATKeepalive is the interval of NAT keep-alive packets.
@@ -60,8 +67,9 @@ type Options struct {
 	// CookieThreshold is the number of half-open IKE SAs from which
 	// IKE_SA_INIT requests must carry a cookie (RFC 7296 2.6; default 10,
 	// strongSwan's cookie_threshold); a negative value demands cookies
-	// always. CookieThresholdPerSource does the same for the half-open SAs
-	// of one source address (default 3, cookie_threshold_ip).
+	// always, math.MaxInt never. CookieThresholdPerSource does the same for
+	// the half-open SAs of one source address (default 3,
+	// cookie_threshold_ip).
 	CookieThreshold          int
 	CookieThresholdPerSource int
 	// CookieSecretLifetime is how often the cookie secret changes; a cookie
@@ -69,7 +77,8 @@ type Options struct {
 	CookieSecretLifetime time.Duration
 	// HalfOpenPerSource caps the half-open IKE SAs of one source address
 	// (default 5, strongSwan's block_threshold) and HalfOpenLimit all of
-	// them (default 1000); requests beyond either are dropped unanswered.
+	// them (default 1000, strongSwan's init_limit_half_open); requests
+	// beyond either are dropped unanswered. math.MaxInt disables a limit.
 	HalfOpenPerSource int
 	HalfOpenLimit     int
 	// FragmentSize is the largest IP datagram an IKE fragment (RFC 7383)
@@ -86,9 +95,8 @@ func (o *Options) setDefaults() {
 	if o.RetransmitBase == 0 {
 		o.RetransmitBase = 1.8
 	}
-	if o.RetransmitTries == 0 {
-		o.RetransmitTries = 5
-	}
+	o.RetransmitTries = orDefault(o.RetransmitTries, 5)
+	o.RetransmitJitter = min(max(o.RetransmitJitter, 0), maxRetransmitJitter)
 	if o.HalfOpenTimeout == 0 {
 		o.HalfOpenTimeout = 30 * time.Second
 	}

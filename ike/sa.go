@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/netip"
@@ -247,7 +248,7 @@ func (sa *IKESA) sendRequest(exchange wire.ExchangeType, payloads []wire.Payload
 // transmit sends a request for the first time and arms its retransmission.
 func (sa *IKESA) transmit(r *request) {
 	now := sa.m.clock.Now()
-	r.sentAt, r.next = now, now.Add(sa.m.opts.RetransmitTimeout)
+	r.sentAt, r.next = now, now.Add(sa.retransmitDelay(0))
 	sa.pending = r
 	sa.sendMessage(r.packet, r.frags)
 }
@@ -394,10 +395,28 @@ func (sa *IKESA) runQueue() {
 	}
 }
 
-// retransmitDelay is timeout * base^tries, as strongSwan computes it.
+// maxRetransmitJitter is strongSwan's cap of retransmit_jitter (percent).
+const maxRetransmitJitter = 20
+
+// retransmitDelay is timeout * base^tries, capped at RetransmitLimit, less a
+// random part of RetransmitJitter percent, as strongSwan computes it.
 func (sa *IKESA) retransmitDelay(tries int) time.Duration {
 	o := sa.m.opts
-	return time.Duration(float64(o.RetransmitTimeout) * math.Pow(o.RetransmitBase, float64(tries)))
+	d := float64(o.RetransmitTimeout) * math.Pow(o.RetransmitBase, float64(tries))
+	if o.RetransmitLimit > 0 && d > float64(o.RetransmitLimit) {
+		d = float64(o.RetransmitLimit)
+	}
+	if d > float64(math.MaxInt64) {
+		d = float64(math.MaxInt64)
+	}
+	if o.RetransmitJitter > 0 {
+		var b [4]byte
+		if _, err := io.ReadFull(sa.m.rand, b[:]); err == nil {
+			frac := float64(binary.BigEndian.Uint32(b[:])) / (1 << 32)
+			d -= d * float64(o.RetransmitJitter) / 100 * frac
+		}
+	}
+	return time.Duration(d)
 }
 
 func (sa *IKESA) tick(now time.Time) {

@@ -9,6 +9,8 @@
 #     libcharon-extauth-plugins              eap-mschapv2
 #     libstrongswan-standard-plugins         openssl plugin (AES-GCM, ChaCha20, X25519, ...)
 #     strongswan-pki                         pki (optional cross-checks of our certs)
+#   freeradius (RADIUS server for the eap-radius tests, run only in the foreground
+#     inside test network namespaces; its service start is blocked like strongSwan's)
 #   network test tools: iproute2 iputils-ping iperf3 tcpdump nftables conntrack procps
 #     util-linux (unshare, mount) python3-scapy tshark
 #   wireguard-tools (wg; configures wireguard-go in scripts/bench-compare.sh)
@@ -31,7 +33,7 @@ die() { log "error: $*"; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "must run as root"
 
 PKGS=(strongswan-charon strongswan-swanctl libcharon-extra-plugins libcharon-extauth-plugins
-      libstrongswan-standard-plugins strongswan-pki
+      libstrongswan-standard-plugins strongswan-pki freeradius
       iproute2 iputils-ping iperf3 tcpdump nftables conntrack procps util-linux python3-scapy tshark
       wireguard-tools ca-certificates git)
 
@@ -44,7 +46,7 @@ install_apt() {
   [[ ${#missing[@]} -eq 0 ]] && return 0
   log "installing ${missing[*]}"
   # strongswan-starter (pulled in by strongswan-charon) would start an IPsec
-  # service in the HOST network namespace; tshark's postinst asks a debconf
+  # service in the HOST network namespace, freeradius a RADIUS server; tshark's postinst asks a debconf
   # question. Forbid service starts for the duration of the install (unless a
   # policy is already in place) and pre-answer the question.
   local tmp_policy=0
@@ -75,11 +77,11 @@ check_strongswan() {
   [[ -x /usr/lib/ipsec/charon ]] || die "/usr/lib/ipsec/charon missing"
   [[ -f /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ]] || die "kernel-libipsec plugin missing"
   [[ -c /dev/net/tun ]] || log "warning: /dev/net/tun missing; kernel-libipsec (and cygnet) cannot work"
-  # a charon/starter started by the packages in the host namespace is a bug
+  # a charon/starter/freeradius started by the packages in the host namespace is a bug
   local pid
-  for pid in $(pgrep -x charon 2>/dev/null; pgrep -x starter 2>/dev/null); do
+  for pid in $(pgrep -x charon 2>/dev/null; pgrep -x starter 2>/dev/null; pgrep -x freeradius 2>/dev/null); do
     if [[ $(readlink /proc/"$pid"/ns/net) == "$(readlink /proc/1/ns/net)" ]]; then
-      log "warning: a charon/starter (pid $pid) runs in the host network namespace"
+      log "warning: a charon/starter/freeradius (pid $pid) runs in the host network namespace"
     fi
   done
 }

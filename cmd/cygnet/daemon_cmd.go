@@ -11,8 +11,8 @@ import (
 
 // daemonArgs are the daemon command's settings.
 type daemonArgs struct {
-	config, socket, tun string
-	debug               bool
+	config, strongswanConf, socket, tun string
+	debug                               bool
 }
 
 // parseDaemonArgs reads the daemon command's flags. The control socket may
@@ -24,6 +24,8 @@ func parseDaemonArgs(args []string, socket string) (daemonArgs, error) {
 	a := daemonArgs{socket: socket}
 	fs := newFlags("daemon")
 	fs.StringVar(&a.config, "config", "/etc/swanctl/swanctl.conf", "swanctl.conf to load")
+	fs.StringVar(&a.strongswanConf, "strongswan-conf", "", "strongswan.conf with the daemon-wide settings (charon section); "+
+		"default: strongswan.conf beside --config or one directory up (/etc/strongswan.conf), none to read none")
 	fs.StringVar(&a.socket, "socket", socket, "control socket to listen on")
 	fs.StringVar(&a.tun, "tun", "cygnet0", "name of the TUN device")
 	fs.BoolVar(&a.debug, "debug", false, "log IKE details")
@@ -44,7 +46,7 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	d, err := daemon.New(daemon.Options{ConfigPath: a.config, SocketPath: a.socket, Log: log}, func() (daemon.PacketPath, error) {
+	d, err := daemon.New(daemon.Options{ConfigPath: a.config, StrongswanConf: a.strongswanConf, SocketPath: a.socket, Log: log}, func() (daemon.PacketPath, error) {
 		routes, err := netcfg.New(netcfg.Config{})
 		if err != nil {
 			return nil, err

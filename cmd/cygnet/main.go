@@ -1,12 +1,12 @@
 // Command cygnet is the cygnet IPsec daemon and its control tool.
 //
-//	cygnet daemon --config FILE [--socket PATH]
+//	cygnet daemon --config FILE [--strongswan-conf FILE] [--socket PATH]
 //	cygnet [--socket PATH] stats [--json]
 //	cygnet [--socket PATH] list-sas [--json] | list-conns [--json] | list-pools [--json]
 //	cygnet [--socket PATH] initiate --child NAME | --ike NAME
 //	cygnet [--socket PATH] terminate --ike NAME | --child NAME
 //	cygnet [--socket PATH] rekey --child NAME | --ike NAME [--reauth]
-//	cygnet check-config FILE
+//	cygnet check-config [--strongswan-conf FILE] FILE
 //	cygnet demo
 package main
 
@@ -24,8 +24,11 @@ import (
 const usage = `usage: cygnet [--socket PATH] COMMAND [ARGS]
 
 commands:
-  daemon --config FILE [--socket PATH] [--tun NAME] [--debug]
-                            run the IKE daemon and data plane in the foreground
+  daemon --config FILE [--strongswan-conf FILE] [--socket PATH] [--tun NAME] [--debug]
+                            run the IKE daemon and data plane in the foreground;
+                            daemon-wide settings come from strongswan.conf's charon
+                            section (default: beside --config or one directory up,
+                            /etc/strongswan.conf; "none" reads none)
   list-sas [--json]         show the IKE and Child SAs
   list-conns [--json]       show the loaded connections
   list-pools [--json]       show the address pools and their leases
@@ -37,7 +40,9 @@ commands:
                             rekey a Child SA or an IKE SA (or reauthenticate it)
   reload                    re-read the configuration (as SIGHUP does)
   stats [--json]            IKE and data plane counters (drops by reason), as JSON
-  check-config FILE         validate a swanctl.conf without a daemon
+  check-config [--strongswan-conf FILE] FILE
+                            validate a swanctl.conf (and the strongswan.conf the
+                            daemon would read) without a daemon
   demo                      two namespaces, two daemons, a tunnel, a ping
   selftest                  seal and open traffic with every algorithm and mode
   version                   print the version

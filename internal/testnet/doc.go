@@ -1,7 +1,7 @@
 // Package testnet is cygnet's harness for tests that need real networking:
 // throwaway network namespaces joined by veth (optionally through a NAT
 // router), a private strongSwan peer (charon with kernel-libipsec) inside a
-// namespace, tcpdump captures with a small pcap reader that tells ESP, IKE and
+// namespace, a private FreeRADIUS server (freeradius.go), tcpdump captures with a small pcap reader that tells ESP, IKE and
 // plaintext apart, ping and TCP transfer checks, and a throwaway X.509 PKI.
 //
 // Everything it creates lives inside namespaces it made itself and is removed

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf16"
 
+	//lint:ignore SA1019 MS-CHAPv2 (RFC 2759) is defined over MD4; this is the compatibility use the deprecation allows
 	"golang.org/x/crypto/md4"
 )
 

@@ -192,11 +192,13 @@ func (sa *IKESA) sendAuth() error {
 	if !sa.cfg.RemoteID.HasWildcards() {
 		payloads = append(payloads, sa.cfg.RemoteID.Payload(true))
 	}
-	auth, err := sa.authData(idi)
-	if err != nil {
-		return sa.fail("computing AUTH: %v", err)
+	if sa.cfg.LocalAuth != AuthEAP { // with EAP, AUTH comes after EAP (eap.go)
+		auth, err := sa.authData(idi)
+		if err != nil {
+			return sa.fail("computing AUTH: %v", err)
+		}
+		payloads = append(payloads, auth)
 	}
-	payloads = append(payloads, auth)
 	if sa.sendInitialContact() {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.INITIAL_CONTACT})
 	}
@@ -216,7 +218,18 @@ func (sa *IKESA) sendAuth() error {
 			toWire(resolve(cc.RemoteTS, sa.Remote.Addr()), true),
 		)
 	}
+	if sa.cfg.LocalAuth == AuthEAP {
+		if err := sa.startEAPClient(idi, child); err != nil {
+			if child != nil {
+				sa.releaseChild(child)
+			}
+			return sa.fail("%v", err)
+		}
+	}
 	return sa.sendRequest(wire.IKE_AUTH, payloads, func(msg *wire.Message, payloads []wire.Payload) error {
+		if sa.eap != nil {
+			return sa.handleEAPAuthResponse(payloads)
+		}
 		return sa.handleAuthResponse(child, payloads)
 	}, func(string) {
 		if child != nil {
@@ -370,9 +383,13 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 		reject(wire.INVALID_SYNTAX, "IKE_AUTH in state %v", sa.state)
 		return
 	}
+	if sa.eap != nil {
+		sa.handleEAPRequest(id, payloads, reject)
+		return
+	}
 	idi := idPayload(payloads, false)
 	auth := payloadOf[*wire.Auth](payloads)
-	if idi == nil || auth == nil {
+	if idi == nil {
 		reject(wire.INVALID_SYNTAX, "IKE_AUTH request without IDi or AUTH")
 		return
 	}
@@ -397,6 +414,16 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 	sa.log = sa.m.log.With("conn", cfg.Name, "ike", sa.UniqueID)
 	sa.RemoteID = peer
 	sa.LocalID = sa.localIdentity()
+	if auth == nil {
+		if cfg.RemoteAuth != AuthEAP {
+			reject(wire.INVALID_SYNTAX, "IKE_AUTH request without IDi or AUTH")
+			return
+		}
+		sa.peerInitialContact = findNotify(payloads, wire.INITIAL_CONTACT) != nil
+		sa.peerCertReq = sa.peerCertReq || payloadOf[*wire.CertificateRequest](payloads) != nil
+		sa.startEAPServer(id, idi, payloads, reject)
+		return
+	}
 	if err := sa.verifyPeerAuth(cfg, idi, auth, certsOf(payloads)); err != nil {
 		reject(wire.AUTHENTICATION_FAILED, "%s: %v", peer, err)
 		return
@@ -408,13 +435,26 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 	}
 	idr := sa.LocalID.Payload(true)
 	sa.peerCertReq = sa.peerCertReq || payloadOf[*wire.CertificateRequest](payloads) != nil
+	out, err := sa.ownAuthPayloads(idr)
+	if err != nil {
+		reject(wire.AUTHENTICATION_FAILED, "%v", err)
+		return
+	}
+	sa.established()
+	if payloadOf[*wire.SA](payloads) != nil {
+		out = append(out, sa.respondChild(cfg, payloads, sa.ni, sa.nr, false, nil)...)
+	}
+	sa.respond(wire.IKE_AUTH, id, out)
+}
+
+// ownAuthPayloads are the responder's IDr, certificates and AUTH.
+func (sa *IKESA) ownAuthPayloads(idr *wire.ID) ([]wire.Payload, error) {
 	out := []wire.Payload{idr}
-	if cfg.LocalAuth == AuthPubkey && sa.sendCert() {
+	if sa.cfg.LocalAuth == AuthPubkey && sa.sendCert() {
 		if pk, ok := sa.m.creds.(PubkeyCredentials); ok {
 			certs, err := pk.LocalCertificates(sa.cfg.Name, sa.LocalID)
 			if err != nil {
-				reject(wire.AUTHENTICATION_FAILED, "no certificate for %s: %v", sa.LocalID, err)
-				return
+				return nil, fmt.Errorf("no certificate for %s: %w", sa.LocalID, err)
 			}
 			for _, c := range certs {
 				out = append(out, &wire.Certificate{Encoding: wire.CertX509Signature, Data: c})
@@ -423,15 +463,9 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 	}
 	ourAuth, err := sa.authData(idr)
 	if err != nil {
-		reject(wire.AUTHENTICATION_FAILED, "computing our AUTH: %v", err)
-		return
+		return nil, fmt.Errorf("computing our AUTH: %w", err)
 	}
-	out = append(out, ourAuth)
-	sa.established()
-	if payloadOf[*wire.SA](payloads) != nil {
-		out = append(out, sa.respondChild(cfg, payloads, sa.ni, sa.nr, false, nil)...)
-	}
-	sa.respond(wire.IKE_AUTH, id, out)
+	return append(out, ourAuth), nil
 }
 
 // configForIdentities picks the connection an authenticated peer belongs to

@@ -1,0 +1,129 @@
+package ike
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/cygnet-ipsec/cygnet/eap"
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
+)
+
+// eapCreds are bigCerts (the gateway's certificate) plus EAP secrets.
+type eapCreds struct {
+	bigCerts
+	secrets map[string]string
+}
+
+func (c eapCreds) EAPSecret(id string) ([]byte, bool) {
+	s, ok := c.secrets[id]
+	return []byte(s), ok
+}
+
+// eapPair: a is the client (EAP, verifies b's certificate), b the gateway
+// (certificate, asks a for its EAP identity).
+func eapPair(t *testing.T, method uint8, clientPassword string) (*pair, map[string]string) {
+	t.Helper()
+	ca, cb := siteConfig(t, 1, 2), siteConfig(t, 2, 1)
+	ca.LocalAuth, ca.RemoteAuth = AuthEAP, AuthPubkey
+	ca.LocalEAP = EAPConfig{Identity: "alice", Method: method}
+	cb.LocalAuth, cb.RemoteAuth, cb.SendCert = AuthPubkey, AuthEAP, SendCertAlways
+	cb.RemoteEAP = EAPConfig{Method: method, AskIdentity: true}
+	client := map[string]string{"alice": clientPassword}
+	p := newPair(t, ca, cb, eapCreds{secrets: client}, eapCreds{secrets: map[string]string{"alice": "alice-secret"}})
+	return p, client
+}
+
+// countAuth counts IKE_AUTH requests the client sends.
+func countAuth(p *pair) *int {
+	n := new(int)
+	p.drop = func(from *peer, d datagram) bool {
+		if h, err := wire.ParseHeader(d.b); err == nil && from == p.a && h.Exchange == wire.IKE_AUTH && !h.IsResponse() {
+			*n++
+		}
+		return false
+	}
+	return n
+}
+
+func TestEAPMSCHAPv2Establishes(t *testing.T) {
+	p, _ := eapPair(t, eap.TypeMSCHAPv2, "alice-secret")
+	rounds := countAuth(p)
+	a, b := establish(t, p)
+	if a.State() != "ESTABLISHED" || b.State() != "ESTABLISHED" {
+		t.Fatalf("states %s / %s", a.State(), b.State())
+	}
+	// IDi without AUTH; Identity; MS-CHAPv2 response; success ack; AUTH.
+	if *rounds != 5 {
+		t.Errorf("client sent %d IKE_AUTH requests, want 5", *rounds)
+	}
+	if len(p.a.childUp) != 1 || len(p.b.childUp) != 1 {
+		t.Fatalf("Child SAs installed: client %d, gateway %d", len(p.a.childUp), len(p.b.childUp))
+	}
+	ka, kb := p.a.keys[p.a.childUp[0].SPIIn], p.b.keys[p.b.childUp[0].SPIIn]
+	if p.a.childUp[0].SPIOut != p.b.childUp[0].SPIIn || !bytes.Equal(ka[2], kb[0]) {
+		t.Error("the Child SA's outbound key of the client is not the gateway's inbound key")
+	}
+	if !logHas(p.b, "EAP-MSCHAPV2 method succeeded") || !logHas(p.b, "eap_id=alice") || !logHas(p.a, "EAP-MSCHAPV2 method succeeded") {
+		t.Error("no log line of the EAP success")
+	}
+	if a.eap != nil || b.eap != nil {
+		t.Error("EAP state kept after the exchange")
+	}
+}
+
+// EAP-MD5 has no MSK: the AUTH payloads use SK_pi and SK_pr.
+func TestEAPMD5Establishes(t *testing.T) {
+	p, _ := eapPair(t, eap.TypeMD5, "alice-secret")
+	a, b := establish(t, p)
+	if a.State() != "ESTABLISHED" || b.State() != "ESTABLISHED" || !logHas(p.b, "msk=false") {
+		t.Fatalf("states %s / %s", a.State(), b.State())
+	}
+}
+
+// A wrong password fails on both sides with a line naming the method and
+// the identity; the gateway then serves the next attempt.
+func TestEAPWrongPasswordThenRight(t *testing.T) {
+	p, client := eapPair(t, eap.TypeMSCHAPv2, "wrong")
+	if err := p.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	if n := len(p.a.m.SAs()) + len(p.b.m.SAs()); n != 0 {
+		t.Fatalf("%d IKE SAs left after a wrong password", n)
+	}
+	if len(p.a.childUp)+len(p.b.childUp) != 0 {
+		t.Fatal("a Child SA was installed")
+	}
+	want := "AUTHENTICATION_FAILED: EAP-MSCHAPV2 method failed for identity alice"
+	if !logHas(p.b, want) || !logHas(p.a, want) {
+		t.Fatalf("no %q in the logs", want)
+	}
+	client["alice"] = "alice-secret"
+	a, b := establish(t, p)
+	if a.State() != "ESTABLISHED" || b.State() != "ESTABLISHED" {
+		t.Fatalf("after a failure: states %s / %s", a.State(), b.State())
+	}
+}
+
+// A client without a secret does not start; one the gateway has no secret
+// for fails (the first attempt leaves a half-open SA on the gateway).
+func TestEAPUnknownUser(t *testing.T) {
+	p, client := eapPair(t, eap.TypeMSCHAPv2, "x")
+	delete(client, "alice")
+	if err := p.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	if !logHas(p.a, "no EAP secret for alice") {
+		t.Error("client without a secret: no log line")
+	}
+	client["mallory"] = "x"
+	p.a.m.conns[0].LocalEAP.Identity = "mallory"
+	if err := p.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	if !logHas(p.b, `method failed for identity mallory: no EAP secret for \"mallory\"`) || len(p.b.m.SAs()) != 1 || len(p.b.childUp) != 0 {
+		t.Error("gateway without a secret for the identity did not fail cleanly")
+	}
+}

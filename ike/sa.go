@@ -78,7 +78,7 @@ type IKESA struct {
 	lastInbound          time.Time
 	nat                  natState
 	initKEGroupsTried    int
-	keyingTry            int // this SA is the keyingTry'th attempt (0 and 1: the first)
+	keyingTry            int          // this SA is the keyingTry'th attempt (0 and 1: the first)
 	eap                  *eapExchange // IKE_AUTH with EAP, while it runs (eap.go)
 
 	// Rekeying and reauthentication (rekey_ike.go, lifetime.go).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cygnet-ipsec/cygnet/auth"
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/eap"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
@@ -157,8 +158,48 @@ func authMethod(a *config.Auth) (ike.AuthMethod, error) {
 		return ike.AuthPSK, nil
 	case config.AuthPubkey:
 		return ike.AuthPubkey, nil
+	case config.AuthEAP:
+		return ike.AuthEAP, nil
 	}
 	return 0, fmt.Errorf("%s: auth = %s is not supported by cygnet yet", a.Pos, a.AuthText)
+}
+
+// eapMethods are the EAP methods cygnet implements, by swanctl name.
+var eapMethods = map[string]uint8{"mschapv2": eap.TypeMSCHAPv2, "md5": eap.TypeMD5}
+
+// eapConfig reads the EAP side of an auth round: the method (auth =
+// eap-<method>; a client's plain eap takes what the gateway offers among
+// the methods it implements, MD5 only when named) and eap_id.
+func eapConfig(a *config.Auth, local bool) (ike.EAPConfig, error) {
+	var c ike.EAPConfig
+	pos := a.Pos
+	if p, ok := a.Set["auth"]; ok {
+		pos = p
+	}
+	if a.EAPType != "" {
+		m, ok := eapMethods[a.EAPType]
+		if !ok {
+			return c, fmt.Errorf("%s: auth = %s is not supported by cygnet yet (EAP methods: eap-mschapv2, eap-md5)", pos, a.AuthText)
+		}
+		c.Method = m
+	} else if !local {
+		return c, fmt.Errorf("%s: auth = %s: name the EAP method the gateway runs: eap-mschapv2 or eap-md5", pos, a.AuthText)
+	}
+	explicit := a.EAPID != a.ID // eap_id defaults to id (config.Auth)
+	switch {
+	case !explicit:
+	case strings.EqualFold(a.EAPID.Text, "%any"):
+		if local {
+			return c, fmt.Errorf("%s: eap_id = %%any: a client needs its own EAP identity", a.EAPID.Pos)
+		}
+		c.AskIdentity = true
+	default:
+		c.Identity = a.EAPID.Text
+	}
+	if local && c.Identity == "" && !strings.EqualFold(a.ID.Text, "%any") {
+		c.Identity = a.ID.Text
+	}
+	return c, nil
 }
 
 // PeerConfigs turns the loaded connections into what the IKE state machine runs.
@@ -191,7 +232,7 @@ var notImplemented = map[string]map[string]string{
 		"if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces",
 	},
 	"auth": {
-		"eap_id": "EAP", "aaa_id": "EAP", "pubkeys": "raw public keys",
+		"aaa_id": "AAA identities (EAP with an AAA backend)", "pubkeys": "raw public keys",
 	},
 	"child": {
 		"inactivity": "inactivity timeouts", "reqid": "fixed reqids", "priority": "fixed policy priorities", "interface": "interface-bound policies",
@@ -236,6 +277,11 @@ func refuseValues(c *config.Connection) []error {
 	refuse(c.Set, path, "local_port", c.LocalPort != 500, "IKE on another port than 500 (and 4500 for NAT traversal)")
 	for _, a := range c.Remote {
 		refuse(a.Set, path+"."+a.Name, "revocation", a.Revocation != config.RevocationRelaxed, "revocation checking")
+	}
+	for _, a := range append(append([]*config.Auth(nil), c.Local...), c.Remote...) {
+		if pos, ok := a.Set["eap_id"]; ok && a.Method != config.AuthEAP {
+			errs = append(errs, fmt.Errorf("%s: %s.%s.eap_id: only used with auth = eap-<method>, this round has auth = %s", pos, path, a.Name, a.AuthText))
+		}
 	}
 	for _, ch := range c.Children {
 		p := path + ".children." + ch.Name
@@ -310,6 +356,19 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	}
 	if pc.RemoteAuth, err = authMethod(c.Remote[0]); err != nil {
 		return nil, err
+	}
+	if pc.LocalAuth == ike.AuthEAP && pc.RemoteAuth == ike.AuthEAP {
+		return nil, fmt.Errorf("%s: connection %s: EAP on both sides; the gateway authenticates with a certificate or PSK and the client with EAP", c.Pos, c.Name)
+	}
+	if pc.LocalAuth == ike.AuthEAP {
+		if pc.LocalEAP, err = eapConfig(c.Local[0], true); err != nil {
+			return nil, err
+		}
+	}
+	if pc.RemoteAuth == ike.AuthEAP {
+		if pc.RemoteEAP, err = eapConfig(c.Remote[0], false); err != nil {
+			return nil, err
+		}
 	}
 	if pc.LocalID, err = identity.Parse(c.Local[0].ID.Text); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Local[0].ID.Pos, err)

@@ -1,0 +1,125 @@
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cygnet-ipsec/cygnet/eap"
+	"github.com/cygnet-ipsec/cygnet/ike"
+)
+
+const eapConf = `connections {
+    gw {
+        local {
+            auth = psk
+            id = gw.cygnet.test
+        }
+        remote {
+            auth = @REMOTE@
+            eap_id = %any
+        }
+    }
+    rw {
+        remote_addrs = 192.0.2.1
+        local {
+            auth = @LOCAL@
+            id = 192.0.2.2
+            eap_id = alice
+        }
+        remote {
+            auth = psk
+            id = gw.cygnet.test
+        }
+    }
+}
+secrets {
+    ike-gw {
+        id = gw.cygnet.test
+        secret = "a shared secret of more than twenty characters"
+    }
+    eap-alice {
+        id = alice
+        secret = alice-password
+    }
+    eap-any {
+        secret = fallback
+    }
+}
+`
+
+func loadEAPConf(t *testing.T, remote, local string) ([]*ike.PeerConfig, string, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "swanctl.conf")
+	text := strings.NewReplacer("@REMOTE@", remote, "@LOCAL@", local).Replace(eapConf)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		return nil, "", err
+	}
+	pcs, err := PeerConfigs(cfg)
+	return pcs, Warnings(cfg).Error(), err
+}
+
+// auth = eap-mschapv2 and eap_id take effect on both sides; EAP secrets
+// are found by identity and no longer warned about as unused.
+func TestEAPConfig(t *testing.T) {
+	pcs, warnings, err := loadEAPConf(t, "eap-mschapv2", "eap-mschapv2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, rw := pcs[0], pcs[1]
+	if gw.RemoteAuth != ike.AuthEAP || gw.RemoteEAP != (ike.EAPConfig{Method: eap.TypeMSCHAPv2, AskIdentity: true}) {
+		t.Errorf("gateway: %v %+v", gw.RemoteAuth, gw.RemoteEAP)
+	}
+	if rw.LocalAuth != ike.AuthEAP || rw.LocalEAP != (ike.EAPConfig{Method: eap.TypeMSCHAPv2, Identity: "alice"}) {
+		t.Errorf("client: %v %+v", rw.LocalAuth, rw.LocalEAP)
+	}
+	if strings.Contains(warnings, "eap") {
+		t.Errorf("EAP secrets warned about: %s", warnings)
+	}
+}
+
+func TestEAPSecretLookup(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "swanctl.conf")
+	if err := os.WriteFile(path, []byte(strings.NewReplacer("@REMOTE@", "eap-md5", "@LOCAL@", "eap").Replace(eapConf)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newCredentials(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"alice": "alice-password", "bob": "fallback"} {
+		if got, ok := c.EAPSecret(id); !ok || string(got) != want {
+			t.Errorf("EAPSecret(%s) = %q, %v; want %q", id, got, ok, want)
+		}
+	}
+	pcs, err := PeerConfigs(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pcs[0].RemoteEAP.Method != eap.TypeMD5 || pcs[1].LocalEAP.Method != 0 {
+		t.Errorf("methods: gateway %d, client %d (0: any it implements)", pcs[0].RemoteEAP.Method, pcs[1].LocalEAP.Method)
+	}
+}
+
+// What cygnet does not implement is refused with its line.
+func TestEAPConfigRefused(t *testing.T) {
+	for _, c := range []struct{ remote, local, want string }{
+		{"eap-tls", "eap-mschapv2", ":8: auth = eap-tls is not supported by cygnet yet"},
+		{"eap-mschapv2", "eap-radius", ":15: auth = eap-radius is not supported by cygnet yet"},
+		{"eap", "eap-mschapv2", ":8: auth = eap: name the EAP method the gateway runs"},
+	} {
+		_, _, err := loadEAPConf(t, c.remote, c.local)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("remote %s local %s: %v, want %q", c.remote, c.local, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/internal/testnet"
+)
+
+// The road-warrior shape of RFC 7296 2.16 against strongSwan 5.9.8: the
+// gateway authenticates with its certificate, the client with
+// EAP-MSCHAPv2; the AUTH payloads after EAP are keyed with the MSK, so a
+// tunnel only comes up when both ends derived the same MSK.
+
+var gatewayID = "gw." + testnet.CertDomain
+
+func eapFiles(pki *testnet.PKI, gateway bool) map[string][]byte {
+	f := map[string][]byte{"x509ca/ca.crt": pki.CAPEM}
+	if gateway {
+		f["x509/gw.crt"] = pki.Hosts["gw"].CertPEM
+		f["private/gw.key"] = pki.Hosts["gw"].KeyPEM
+	}
+	return f
+}
+
+func startEAPStrongSwan(t *testing.T, ns string, files map[string][]byte, conf string) *testnet.StrongSwan {
+	t.Helper()
+	sw := testnet.StartStrongSwan(t, ns, &testnet.StrongSwanOptions{Plugins: testnet.EAPStrongSwanPlugins})
+	for rel, data := range files {
+		if err := sw.WriteFile(rel, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sw.Load(conf); err != nil {
+		t.Fatal(err)
+	}
+	return sw
+}
+
+// TestEAPStrongSwanClientToCygnetGateway: strongSwan clients authenticate
+// with EAP-MSCHAPv2 to a cygnet gateway that asks for their identity
+// (eap_id = %any). alice gets a tunnel that carries traffic as ESP only;
+// bob, with a wrong password, is refused with a log line naming the method
+// and the identity, and alice's tunnel keeps working.
+func TestEAPStrongSwanClientToCygnetGateway(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	pki := mustPKI(t, testnet.KeyECDSAP256, "EAP CA", "gw")
+	gw := testnet.EAPConfig{
+		Name: "rw", LocalAddrs: testnet.UnderlayB.String(), RemoteAddrs: "%any", GatewayID: gatewayID,
+		Method: "eap-mschapv2", EAPID: "%any", LocalTS: testnet.SubnetB.String(), RemoteTS: testnet.SubnetA.String(),
+		Users: []testnet.EAPUser{{ID: "alice", Secret: "alice-password-1"}, {ID: "bob", Secret: "bob-password-2"}},
+	}
+	cyg := startCygnetWithFiles(t, p.B, gw.Gateway(), eapFiles(pki, true))
+
+	client := func(name, id string) string {
+		return testnet.EAPConfig{
+			Name: name, LocalAddrs: testnet.UnderlayA.String(), RemoteAddrs: testnet.UnderlayB.String(), GatewayID: gatewayID,
+			Method: "eap-mschapv2", ClientID: id, EAPID: id, LocalTS: testnet.SubnetA.String(), RemoteTS: testnet.SubnetB.String(),
+		}.ClientConn()
+	}
+	swConf := testnet.EAPSwanctl([]string{client("alice", "alice"), client("bob", "bob")},
+		[]testnet.EAPUser{{ID: "alice", Secret: "alice-password-1"}, {ID: "bob", Secret: "not-bobs-password"}})
+	sw := startEAPStrongSwan(t, p.A, eapFiles(pki, false), swConf)
+	warmUnderlay(t, p, testnet.UnderlayB)
+	capture := p.Capture(p.B)
+
+	start := time.Now()
+	if err := sw.Initiate("alice", "net"); err != nil {
+		t.Fatalf("strongSwan as alice: %v\ncygnet's log:\n%s", err, tailLines(cyg.logText(), 30))
+	}
+	sa, _ := cyg.waitChild("net", 5*time.Second)
+	if sa.RemoteID != "alice" || sa.LocalID != gatewayID {
+		t.Fatalf("IKE SA between %s and %s, want %s and alice", sa.LocalID, sa.RemoteID, gatewayID)
+	}
+	ok := regexp.MustCompile(`EAP-MSCHAPV2 method succeeded.*eap_id=alice msk=true`)
+	if !logHas(cygnetEnd{cyg}, ok, 3*time.Second) {
+		t.Errorf("cygnet's log has no line matching %q", ok)
+	}
+	t.Logf("alice: tunnel up in %v; cygnet logged: %s", time.Since(start).Round(time.Millisecond), grepLine(cyg.logText(), ok))
+	testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
+
+	if err := sw.Initiate("bob", "net"); err == nil {
+		t.Fatal("strongSwan as bob with a wrong password got a tunnel")
+	}
+	why := regexp.MustCompile(`AUTHENTICATION_FAILED: EAP-MSCHAPV2 method failed for identity bob: MS-CHAPv2 response of \\"bob\\" does not match its secret`)
+	if !logHas(cygnetEnd{cyg}, why, 3*time.Second) {
+		t.Fatalf("cygnet's log has no line matching %q:\n%s", why, tailLines(cyg.logText(), 30))
+	}
+	t.Logf("bob (wrong password): cygnet logged: %s", grepLine(cyg.logText(), why))
+	swWhy := regexp.MustCompile(`received EAP_FAILURE`)
+	if !logHas(swanEnd{sw}, swWhy, 3*time.Second) {
+		t.Errorf("strongSwan's log has no line matching %q:\n%s", swWhy, tailLines(swanEnd{sw}.logText(), 30))
+	}
+	if err := pollFor(5*time.Second, func() bool { return len(cyg.listSAs()) == 1 }); err != nil {
+		t.Errorf("cygnet lists %d IKE SAs after bob's failure, want alice's only", len(cyg.listSAs()))
+	}
+	testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
+	path, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testnet.AssertOnlyEncrypted(t, path, testnet.SubnetA, testnet.SubnetB)
+	if s.Encrypted() == 0 {
+		t.Error("no ESP on the wire")
+	}
+	t.Logf("on %s: %s", p.IfB, s)
+}
+
+// TestEAPCygnetClientToStrongSwanGateway: a cygnet client authenticates
+// with EAP-MSCHAPv2 to a strongSwan gateway that asks for its identity. A
+// wrong password fails on both sides with a line that says so; after a
+// reload with the right one the tunnel comes up and carries traffic.
+func TestEAPCygnetClientToStrongSwanGateway(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	pki := mustPKI(t, testnet.KeyECDSAP256, "EAP CA", "gw")
+	gw := testnet.EAPConfig{
+		Name: "rw", LocalAddrs: testnet.UnderlayB.String(), RemoteAddrs: "%any", GatewayID: gatewayID,
+		Method: "eap-mschapv2", EAPID: "%any", LocalTS: testnet.SubnetB.String(), RemoteTS: testnet.SubnetA.String(),
+		Users: []testnet.EAPUser{{ID: "alice", Secret: "alice-password-1"}},
+	}
+	sw := startEAPStrongSwan(t, p.B, eapFiles(pki, true), gw.Gateway())
+	client := testnet.EAPConfig{
+		Name: "tun", LocalAddrs: testnet.UnderlayA.String(), RemoteAddrs: testnet.UnderlayB.String(), GatewayID: gatewayID,
+		Method: "eap-mschapv2", ClientID: "alice", EAPID: "alice", LocalTS: testnet.SubnetA.String(), RemoteTS: testnet.SubnetB.String(),
+		Users: []testnet.EAPUser{{ID: "alice", Secret: "a-wrong-password"}},
+	}
+	cyg := startCygnetWithFiles(t, p.A, client.Client(), eapFiles(pki, false))
+	warmUnderlay(t, p, testnet.UnderlayB)
+
+	if _, err := cyg.tryInitiate("tun", "net"); err == nil {
+		t.Fatal("cygnet with a wrong password got a tunnel")
+	}
+	why := regexp.MustCompile(`AUTHENTICATION_FAILED: EAP-MSCHAPV2 method failed for identity alice`)
+	if !logHas(cygnetEnd{cyg}, why, 3*time.Second) {
+		t.Fatalf("cygnet's log has no line matching %q:\n%s", why, tailLines(cyg.logText(), 30))
+	}
+	t.Logf("wrong password: cygnet logged: %s", grepLine(cyg.logText(), why))
+	swWhy := regexp.MustCompile(`EAP method EAP_MSCHAPV2 failed for peer alice`)
+	if !logHas(swanEnd{sw}, swWhy, 3*time.Second) {
+		t.Errorf("strongSwan's log has no line matching %q:\n%s", swWhy, tailLines(swanEnd{sw}.logText(), 30))
+	}
+	waitNoIKESAs(t, swanEnd{sw}, 5*time.Second)
+
+	client.Users[0].Secret = "alice-password-1"
+	if err := cyg.reload(client.Client()); err != nil {
+		t.Fatal(err)
+	}
+	capture := p.Capture(p.B)
+	up, err := cyg.tryInitiate("tun", "net")
+	if err != nil {
+		t.Fatalf("cygnet with the right password: %v\n%s", err, tailLines(cyg.logText(), 30))
+	}
+	ok := regexp.MustCompile(`EAP-MSCHAPV2 method succeeded.*eap_id=alice msk=true`)
+	if !logHas(cygnetEnd{cyg}, ok, 3*time.Second) {
+		t.Errorf("cygnet's log has no line matching %q", ok)
+	}
+	sa, _ := cyg.waitChild("net", 5*time.Second)
+	if sa.RemoteID != gatewayID {
+		t.Errorf("IKE SA with %s, want %s", sa.RemoteID, gatewayID)
+	}
+	if _, _, err := sw.WaitChildSA("net", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("right password: tunnel up in %v", up.Round(time.Millisecond))
+	testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
+	testnet.PingFrom(t, p.B, testnet.HostB, testnet.HostA, 3)
+	path, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testnet.AssertOnlyEncrypted(t, path, testnet.SubnetA, testnet.SubnetB)
+	if s.Encrypted() == 0 {
+		t.Error("no ESP on the wire")
+	}
+	t.Logf("on %s: %s", p.IfB, s)
+}

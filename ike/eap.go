@@ -259,6 +259,7 @@ func (sa *IKESA) handleEAPFinalResponse(payloads []wire.Payload) error {
 		return sa.eapFailClient("AUTHENTICATION_FAILED: %v", err)
 	}
 	child := sa.eap.child
+	clear(sa.eap.msk)
 	sa.eap = nil
 	sa.established()
 	if child == nil {
@@ -345,6 +346,7 @@ func (sa *IKESA) handleEAPRequest(id uint32, payloads []wire.Payload, reject fun
 			return
 		}
 		first := x.firstRequest
+		clear(x.msk)
 		sa.eap = nil
 		out := []wire.Payload{auth}
 		sa.established()

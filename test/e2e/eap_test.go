@@ -179,3 +179,34 @@ func TestEAPCygnetClientToStrongSwanGateway(t *testing.T) {
 	}
 	t.Logf("on %s: %s", p.IfB, s)
 }
+
+// TestEAPMD5StrongSwanClientToCygnetGateway: EAP-MD5, named explicitly on
+// both ends, derives no MSK; the AUTH payloads after it are keyed with
+// SK_pi and SK_pr (RFC 7296 2.16), which strongSwan checks.
+func TestEAPMD5StrongSwanClientToCygnetGateway(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	pki := mustPKI(t, testnet.KeyECDSAP256, "EAP CA", "gw")
+	users := []testnet.EAPUser{{ID: "carol", Secret: "carol-password-3"}}
+	gw := testnet.EAPConfig{
+		Name: "rw", LocalAddrs: testnet.UnderlayB.String(), RemoteAddrs: "%any", GatewayID: gatewayID,
+		Method: "eap-md5", EAPID: "%any", LocalTS: testnet.SubnetB.String(), RemoteTS: testnet.SubnetA.String(), Users: users,
+	}
+	cyg := startCygnetWithFiles(t, p.B, gw.Gateway(), eapFiles(pki, true))
+	client := testnet.EAPConfig{
+		Name: "tun", LocalAddrs: testnet.UnderlayA.String(), RemoteAddrs: testnet.UnderlayB.String(), GatewayID: gatewayID,
+		Method: "eap-md5", ClientID: "carol", EAPID: "carol", LocalTS: testnet.SubnetA.String(), RemoteTS: testnet.SubnetB.String(), Users: users,
+	}
+	sw := startEAPStrongSwan(t, p.A, eapFiles(pki, false), client.Client())
+	warmUnderlay(t, p, testnet.UnderlayB)
+	if err := sw.Initiate("tun", "net"); err != nil {
+		t.Fatalf("strongSwan with EAP-MD5: %v\ncygnet's log:\n%s", err, tailLines(cyg.logText(), 30))
+	}
+	cyg.waitChild("net", 5*time.Second)
+	ok := regexp.MustCompile(`EAP-MD5 method succeeded.*eap_id=carol msk=false`)
+	if !logHas(cygnetEnd{cyg}, ok, 3*time.Second) {
+		t.Errorf("cygnet's log has no line matching %q", ok)
+	}
+	testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 2)
+}

@@ -202,6 +202,11 @@ func (sa *IKESA) sendAuth() error {
 	if sa.sendInitialContact() {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.INITIAL_CONTACT})
 	}
+	rounds, err := sa.roundNotifies()
+	if err != nil {
+		return sa.fail("%v", err)
+	}
+	payloads = append(payloads, rounds...)
 	var child *ChildSA
 	if cc := sa.firstChild; cc != nil {
 		c, err := sa.newChild(cc)
@@ -271,6 +276,9 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 		}
 		sa.tellAuthFailed()
 		return sa.fail("AUTHENTICATION_FAILED: %v", err)
+	}
+	if sa.cfg.LocalRound2 != nil {
+		return sa.startSecondRound(child, idr)
 	}
 	sa.established()
 	if child == nil {
@@ -429,6 +437,11 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 		return
 	}
 	sa.peerInitialContact = findNotify(payloads, wire.INITIAL_CONTACT) != nil
+	if findNotify(payloads, wire.ANOTHER_AUTH_FOLLOWS) != nil || cfg.RemoteRound2 != nil {
+		sa.peerCertReq = sa.peerCertReq || payloadOf[*wire.CertificateRequest](payloads) != nil
+		sa.awaitSecondRound(id, payloads, reject)
+		return
+	}
 	if sa.enforceUnique() {
 		reject(wire.AUTHENTICATION_FAILED, "canceling IKE SA setup due to uniqueness policy (unique = keep): %s already has an IKE SA", peer)
 		return

@@ -34,6 +34,9 @@ type PeerConfig struct {
 	// LocalEAP and RemoteEAP configure EAP where LocalAuth or RemoteAuth
 	// is AuthEAP (eap.go).
 	LocalEAP, RemoteEAP EAPConfig
+	// LocalRound2 and RemoteRound2 are a second authentication round
+	// (RFC 4739, swanctl local-2 / remote-2) after the first; nil for one.
+	LocalRound2, RemoteRound2 *AuthRound
 	// Encap forces UDP encapsulation of ESP even without a NAT (swanctl
 	// encap = yes), by faking the NAT-D hash as RFC 7296 2.23 allows.
 	Encap bool

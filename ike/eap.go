@@ -147,10 +147,15 @@ func (sa *IKESA) eapMethodName() string {
 
 // startEAPClient prepares the client side; sendAuth then leaves AUTH out.
 func (sa *IKESA) startEAPClient(idi *wire.ID, child *ChildSA) error {
-	c := sa.cfg.LocalEAP
+	return sa.startEAPClientWith(sa.cfg.LocalEAP, sa.LocalID, idi, child)
+}
+
+// startEAPClientWith prepares the client side of an EAP round whose IDi is
+// idi; the EAP identity defaults to the round's IKE identity.
+func (sa *IKESA) startEAPClientWith(c EAPConfig, ikeID identity.ID, idi *wire.ID, child *ChildSA) error {
 	id := c.Identity
 	if id == "" {
-		id = sa.LocalID.String()
+		id = ikeID.String()
 	}
 	ec, _ := sa.m.creds.(EAPCredentials)
 	var secret []byte
@@ -277,8 +282,7 @@ func (sa *IKESA) handleEAPFinalResponse(payloads []wire.Payload) error {
 // --- Gateway (responder) ---
 
 // newEAPServer starts the server side through the backend, or locally.
-func (sa *IKESA) newEAPServer(cfg *PeerConfig, peer identity.ID) (eap.Server, error) {
-	c := cfg.RemoteEAP
+func (sa *IKESA) newEAPServer(cfg *PeerConfig, c EAPConfig, peer identity.ID) (eap.Server, error) {
 	id := c.Identity
 	if id == "" {
 		id = peer.String()
@@ -307,7 +311,7 @@ func (sa *IKESA) newEAPServer(cfg *PeerConfig, peer identity.ID) (eap.Server, er
 // certificate and AUTH, and the first EAP request. respond sends the
 // answer; reject refuses.
 func (sa *IKESA) startEAPServer(id uint32, idi *wire.ID, payloads []wire.Payload, reject func(wire.NotifyType, string, ...any)) {
-	server, err := sa.newEAPServer(sa.cfg, sa.RemoteID)
+	server, err := sa.newEAPServer(sa.cfg, sa.cfg.RemoteEAP, sa.RemoteID)
 	if err != nil {
 		reject(wire.AUTHENTICATION_FAILED, "%s: starting EAP: %v", sa.RemoteID, err)
 		return
@@ -331,6 +335,10 @@ func (sa *IKESA) startEAPServer(id uint32, idi *wire.ID, payloads []wire.Payload
 // follow the first: EAP responses, then the client's AUTH.
 func (sa *IKESA) handleEAPRequest(id uint32, payloads []wire.Payload, reject func(wire.NotifyType, string, ...any)) {
 	x := sa.eap
+	if x.server == nil {
+		sa.startSecondRoundServer(id, payloads, reject)
+		return
+	}
 	if x.succeeded {
 		if err := sa.eapVerifyPeerAuth(payloadOf[*wire.Auth](payloads)); err != nil {
 			reject(wire.AUTHENTICATION_FAILED, "%s: %v", sa.RemoteID, err)
@@ -385,4 +393,112 @@ func (sa *IKESA) eapIdentity() string {
 		return id
 	}
 	return sa.RemoteID.String()
+}
+
+// --- A second authentication round (RFC 4739): EAP after a certificate or PSK ---
+
+// AuthRound is a second authentication round: so far EAP, after a first
+// round with a certificate or PSK (swanctl local-2 / remote-2).
+type AuthRound struct {
+	// ID is the round's IKE identity (IDi of its first message); Any
+	// repeats the first round's (client) or accepts any (gateway).
+	ID  identity.ID
+	EAP EAPConfig
+}
+
+// multipleAuthRounds reports whether a connection has a second round, so
+// IKE_SA_INIT responses announce MULTIPLE_AUTH_SUPPORTED (RFC 4739 3).
+func (m *Manager) multipleAuthRounds() bool {
+	for _, c := range m.conns {
+		if c.RemoteRound2 != nil || c.LocalRound2 != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// roundNotifies are the RFC 4739 notifications of a client's first
+// IKE_AUTH request: none with one round.
+func (sa *IKESA) roundNotifies() ([]wire.Payload, error) {
+	if sa.cfg.LocalRound2 == nil {
+		return nil, nil
+	}
+	if !sa.peerMultipleAuth {
+		return nil, fmt.Errorf("peer %s does not support multiple authentication rounds (no MULTIPLE_AUTH_SUPPORTED), connection %s has two", sa.Remote, sa.cfg.Name)
+	}
+	return []wire.Payload{&wire.Notify{NotifyType: wire.MULTIPLE_AUTH_SUPPORTED}, &wire.Notify{NotifyType: wire.ANOTHER_AUTH_FOLLOWS}}, nil
+}
+
+// startSecondRound is the client's second round, once the gateway
+// authenticated in the first: IDi of the round, then EAP. idr is the
+// gateway's ID payload, which its AUTH after EAP covers again.
+func (sa *IKESA) startSecondRound(child *ChildSA, idr *wire.ID) error {
+	r := sa.cfg.LocalRound2
+	id := r.ID
+	if id.IsAny() {
+		id = sa.LocalID
+	}
+	idi := id.Payload(false)
+	if err := sa.startEAPClientWith(r.EAP, id, idi, child); err != nil {
+		if child != nil {
+			sa.releaseChild(child)
+		}
+		return sa.fail("second authentication round: %v", err)
+	}
+	sa.eap.peerID = idr
+	sa.log.Debug("first authentication round done, starting the second", "id", id.String())
+	return sa.sendRequest(wire.IKE_AUTH, []wire.Payload{idi}, func(_ *wire.Message, payloads []wire.Payload) error {
+		if findNotify(payloads, wire.AUTHENTICATION_FAILED) != nil {
+			return sa.eapFailClient("AUTHENTICATION_FAILED: peer %s refused our second authentication round as %s", sa.Remote, id)
+		}
+		return sa.eapClientStep(payloads)
+	}, sa.eapReleaseChild)
+}
+
+// awaitSecondRound answers the gateway's first round when a second
+// follows: our identity and AUTH, no Child SA yet.
+func (sa *IKESA) awaitSecondRound(id uint32, payloads []wire.Payload, reject func(wire.NotifyType, string, ...any)) {
+	another := findNotify(payloads, wire.ANOTHER_AUTH_FOLLOWS) != nil
+	switch {
+	case !another:
+		reject(wire.AUTHENTICATION_FAILED, "%s: connection %s requires a second authentication round (EAP), the peer announced none", sa.RemoteID, sa.cfg.Name)
+		return
+	case sa.cfg.RemoteRound2 == nil:
+		reject(wire.AUTHENTICATION_FAILED, "%s: peer announces another authentication round, connection %s has one", sa.RemoteID, sa.cfg.Name)
+		return
+	}
+	idr := sa.LocalID.Payload(true)
+	out, err := sa.ownAuthPayloads(idr)
+	if err != nil {
+		reject(wire.AUTHENTICATION_FAILED, "%v", err)
+		return
+	}
+	sa.eap = &eapExchange{ownID: idr, firstRequest: payloads}
+	sa.respond(wire.IKE_AUTH, id, out)
+}
+
+// startSecondRoundServer takes the client's IDi of the second round and
+// starts EAP.
+func (sa *IKESA) startSecondRoundServer(id uint32, payloads []wire.Payload, reject func(wire.NotifyType, string, ...any)) {
+	r := sa.cfg.RemoteRound2
+	idi := idPayload(payloads, false)
+	if idi == nil || payloadOf[*wire.Auth](payloads) != nil {
+		reject(wire.AUTHENTICATION_FAILED, "%s: second authentication round without IDi, or with AUTH (want EAP)", sa.RemoteID)
+		return
+	}
+	who := identity.FromPayload(idi)
+	if !r.ID.Matches(who) {
+		reject(wire.AUTHENTICATION_FAILED, "%s: identity %s of the second round does not match the configured %s", sa.RemoteID, who, r.ID)
+		return
+	}
+	server, err := sa.newEAPServer(sa.cfg, r.EAP, who)
+	if err == nil {
+		var first *eap.Packet
+		if first, err = server.Start(); err == nil {
+			sa.eap.server, sa.eap.peerID = server, idi
+			sa.respond(wire.IKE_AUTH, id, []wire.Payload{fromEAP(first)})
+			return
+		}
+	}
+	reject(wire.AUTHENTICATION_FAILED, "%s: starting EAP in the second round: %v", who, err)
 }

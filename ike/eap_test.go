@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cygnet-ipsec/cygnet/eap"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
@@ -33,11 +34,14 @@ func eapPair(t *testing.T, method uint8, clientPassword string) (*pair, map[stri
 	return p, client
 }
 
-// countAuth counts IKE_AUTH requests the client sends.
+// countAuth counts IKE_AUTH requests (message IDs: a fragmented request
+// counts once) the client sends.
 func countAuth(p *pair) *int {
 	n := new(int)
+	seen := map[uint32]bool{}
 	p.drop = func(from *peer, d datagram) bool {
-		if h, err := wire.ParseHeader(d.b); err == nil && from == p.a && h.Exchange == wire.IKE_AUTH && !h.IsResponse() {
+		if h, err := wire.ParseHeader(d.b); err == nil && from == p.a && h.Exchange == wire.IKE_AUTH && !h.IsResponse() && !seen[h.MessageID] {
+			seen[h.MessageID] = true
 			*n++
 		}
 		return false
@@ -125,5 +129,81 @@ func TestEAPUnknownUser(t *testing.T) {
 	p.pump()
 	if !logHas(p.b, `method failed for identity mallory: no EAP secret for \"mallory\"`) || len(p.b.m.SAs()) != 1 || len(p.b.childUp) != 0 {
 		t.Error("gateway without a secret for the identity did not fail cleanly")
+	}
+}
+
+// Two rounds (RFC 4739): both sides sign in the first, the client runs
+// EAP-MSCHAPv2 in the second; the Child SA comes with the last exchange.
+func TestEAPSecondRound(t *testing.T) {
+	ca, cb := siteConfig(t, 1, 2), siteConfig(t, 2, 1)
+	for _, c := range []*PeerConfig{ca, cb} {
+		c.LocalAuth, c.RemoteAuth, c.SendCert = AuthPubkey, AuthPubkey, SendCertAlways
+	}
+	ca.LocalRound2 = &AuthRound{EAP: EAPConfig{Method: eap.TypeMSCHAPv2, Identity: "alice"}}
+	cb.RemoteRound2 = &AuthRound{EAP: EAPConfig{Method: eap.TypeMSCHAPv2, AskIdentity: true}}
+	p := newPair(t, ca, cb, eapCreds{secrets: map[string]string{"alice": "pw"}}, eapCreds{secrets: map[string]string{"alice": "pw"}})
+	rounds := countAuth(p)
+	a, b := establish(t, p)
+	if a.State() != "ESTABLISHED" || b.State() != "ESTABLISHED" || len(p.a.childUp) != 1 || len(p.b.childUp) != 1 {
+		t.Fatalf("states %s / %s, Child SAs %d / %d", a.State(), b.State(), len(p.a.childUp), len(p.b.childUp))
+	}
+	// Round 1 (IDi, CERT, AUTH); IDi of round 2; Identity; MS-CHAPv2
+	// response; success ack; AUTH.
+	if *rounds != 6 {
+		t.Errorf("client sent %d IKE_AUTH requests, want 6", *rounds)
+	}
+	if a.RemoteID.String() != "b.cygnet.test" || b.RemoteID.String() != "a.cygnet.test" || !logHas(p.b, "eap_id=alice") {
+		t.Errorf("identities %s / %s", a.RemoteID, b.RemoteID)
+	}
+}
+
+// A gateway that requires a second round refuses a client that announces
+// none; one whose connection has a single round refuses a client that
+// announces two; a client with two rounds stops before IKE_AUTH when the
+// gateway does not announce MULTIPLE_AUTH_SUPPORTED.
+func TestEAPSecondRoundMismatch(t *testing.T) {
+	certConfigs := func() (*PeerConfig, *PeerConfig) {
+		ca, cb := siteConfig(t, 1, 2), siteConfig(t, 2, 1)
+		for _, c := range []*PeerConfig{ca, cb} {
+			c.LocalAuth, c.RemoteAuth, c.SendCert = AuthPubkey, AuthPubkey, SendCertAlways
+		}
+		return ca, cb
+	}
+	creds := eapCreds{secrets: map[string]string{"alice": "pw"}}
+	round2 := &AuthRound{EAP: EAPConfig{Method: eap.TypeMSCHAPv2, Identity: "alice"}}
+	run := func(ca, cb *PeerConfig, more ...*PeerConfig) *pair {
+		p := newPair(t, ca, cb, creds, creds)
+		p.b.m.SetConns(append([]*PeerConfig{cb}, more...))
+		if err := p.a.m.Initiate("site", "net"); err != nil {
+			t.Fatal(err)
+		}
+		p.pump()
+		return p
+	}
+
+	ca, cb := certConfigs()
+	cb.RemoteRound2 = round2
+	p := run(ca, cb)
+	if !logHas(p.b, "connection site requires a second authentication round (EAP), the peer announced none") || len(p.b.m.SAs()) != 0 {
+		t.Error("a gateway that requires a second round accepted one")
+	}
+
+	// The gateway's other connection has two rounds, so it announces
+	// MULTIPLE_AUTH_SUPPORTED; the connection the client's identity
+	// selects has one.
+	ca, cb = certConfigs()
+	ca.LocalRound2 = round2
+	other := *cb
+	other.Name, other.RemoteID, other.RemoteRound2 = "other", identity.ID{Type: wire.ID_FQDN, Data: []byte("x.cygnet.test")}, round2
+	p = run(ca, cb, &other)
+	if !logHas(p.b, "peer announces another authentication round, connection site has one") || len(p.b.m.SAs()) != 0 {
+		t.Error("a gateway with one round accepted a client announcing two")
+	}
+
+	ca, cb = certConfigs()
+	ca.LocalRound2 = round2
+	p = run(ca, cb)
+	if !logHas(p.a, "does not support multiple authentication rounds (no MULTIPLE_AUTH_SUPPORTED)") || len(p.a.childUp) != 0 {
+		t.Error("client went on without MULTIPLE_AUTH_SUPPORTED")
 	}
 }

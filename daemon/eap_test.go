@@ -123,3 +123,81 @@ func TestEAPConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+const roundsConf = `connections {
+    gw {
+        local {
+            auth = psk
+            id = gw.cygnet.test
+        }
+        remote-1 {
+            auth = psk
+            id = rw.cygnet.test
+        }
+        remote-2 {
+            auth = @GW2@
+        }
+    }
+    rw {
+        remote_addrs = 192.0.2.1
+        local-a {
+            round = 2
+            auth = eap-mschapv2
+            eap_id = alice
+        }
+        local-b {
+            round = 1
+            auth = @RW1@
+            id = rw.cygnet.test
+        }
+        remote {
+            auth = psk
+            id = gw.cygnet.test
+        }
+    }
+}
+secrets {
+    ike-gw {
+        id = gw.cygnet.test
+        secret = "a shared secret of more than twenty characters"
+    }
+}
+`
+
+// local-N / remote-N: a PSK round followed by an EAP round is read into
+// the second round (ordered by round, not by name); other shapes are
+// refused with their line.
+func TestEAPSecondRoundConfig(t *testing.T) {
+	load := func(gw2, rw1 string) ([]*ike.PeerConfig, error) {
+		path := filepath.Join(t.TempDir(), "swanctl.conf")
+		if err := os.WriteFile(path, []byte(strings.NewReplacer("@GW2@", gw2, "@RW1@", rw1).Replace(roundsConf)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadConfig(path)
+		if err != nil {
+			return nil, err
+		}
+		return PeerConfigs(cfg)
+	}
+	pcs, err := load("eap-mschapv2\n            eap_id = %any", "psk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, rw := pcs[0], pcs[1]
+	if gw.RemoteAuth != ike.AuthPSK || gw.RemoteRound2 == nil || !gw.RemoteRound2.ID.IsAny() ||
+		gw.RemoteRound2.EAP != (ike.EAPConfig{Method: eap.TypeMSCHAPv2, AskIdentity: true}) {
+		t.Errorf("gateway: round 1 %v, round 2 %+v", gw.RemoteAuth, gw.RemoteRound2)
+	}
+	if rw.LocalAuth != ike.AuthPSK || rw.LocalID.String() != "rw.cygnet.test" || rw.LocalRound2 == nil ||
+		!rw.LocalRound2.ID.IsAny() || rw.LocalRound2.EAP != (ike.EAPConfig{Method: eap.TypeMSCHAPv2, Identity: "alice"}) {
+		t.Errorf("client: round 1 %v %s, round 2 %+v", rw.LocalAuth, rw.LocalID, rw.LocalRound2)
+	}
+	for _, c := range []struct{ gw2, rw1, want string }{
+		{"psk", "psk", ":11: connection gw: authentication rounds psk then psk; cygnet does two rounds only as a certificate or PSK followed by EAP"},
+		{"eap-mschapv2", "eap-md5", ":17: connection rw: authentication rounds eap-md5 then eap-mschapv2"},
+	} {
+		if _, err := load(c.gw2, c.rw1); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("remote-2 %s, local round 1 %s: %v, want %q", c.gw2, c.rw1, err, c.want)
+		}
+	}
+}

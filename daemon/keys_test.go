@@ -238,7 +238,7 @@ func TestEveryKey(t *testing.T) {
 		{"local", "id", "", trust, ""},
 		{"local", "pubkeys", "", trust, ""},
 		{"local", "revocation", "strict", warned, "it has no effect in a local round"},
-		{"local", "round", "5", same, "the number only orders several rounds, and several rounds are refused"},
+		{"local", "round", "5", same, "the number only orders the rounds (TestEAPSecondRoundConfig)"},
 		{"local", "xauth_id", "x", refused, notSup + " (XAuth is IKEv1)"},
 		{"remote", "aaa_id", "aaa", refused, notImpl + " (AAA identities"},
 		{"remote", "auth", "", trust, ""},
@@ -251,7 +251,7 @@ func TestEveryKey(t *testing.T) {
 		{"remote", "id", "", trust, ""},
 		{"remote", "pubkeys", "", trust, ""},
 		{"remote", "revocation", "relaxed", warned, "cygnet does not check certificate revocation yet"},
-		{"remote", "round", "5", same, "the number only orders several rounds, and several rounds are refused"},
+		{"remote", "round", "5", same, "the number only orders the rounds (TestEAPSecondRoundConfig)"},
 		{"remote", "xauth_id", "x", refused, notSup + " (XAuth is IKEv1)"},
 
 		// children.<child>

@@ -164,6 +164,44 @@ func authMethod(a *config.Auth) (ike.AuthMethod, error) {
 	return 0, fmt.Errorf("%s: auth = %s is not supported by cygnet yet", a.Pos, a.AuthText)
 }
 
+// secondRounds reads a second authentication round (RFC 4739, local-2 and
+// remote-2): cygnet does EAP after a certificate or PSK, the shape
+// strongSwan documents for it; other combinations are refused.
+func secondRounds(c *config.Connection, pc *ike.PeerConfig) error {
+	for _, side := range []struct {
+		rounds []*config.Auth
+		local  bool
+		out    **ike.AuthRound
+	}{{c.Local, true, &pc.LocalRound2}, {c.Remote, false, &pc.RemoteRound2}} {
+		switch len(side.rounds) {
+		case 1:
+			continue
+		case 2:
+		default:
+			return fmt.Errorf("%s: connection %s: %d authentication rounds; cygnet does one, or two with EAP in the second", c.Pos, c.Name, len(side.rounds))
+		}
+		first, second := side.rounds[0], side.rounds[1]
+		if second.Method != config.AuthEAP || first.Method == config.AuthEAP {
+			return fmt.Errorf("%s: connection %s: authentication rounds %s then %s; cygnet does two rounds only as a certificate or PSK followed by EAP",
+				second.Pos, c.Name, first.AuthText, second.AuthText)
+		}
+		r := &ike.AuthRound{}
+		if t := second.ID.Text; t != "" && !strings.EqualFold(t, "%any") {
+			id, err := identity.Parse(t)
+			if err != nil {
+				return fmt.Errorf("%s: %w", second.ID.Pos, err)
+			}
+			r.ID = id
+		}
+		var err error
+		if r.EAP, err = eapConfig(second, side.local); err != nil {
+			return err
+		}
+		*side.out = r
+	}
+	return nil
+}
+
 // eapMethods are the EAP methods cygnet implements, by swanctl name.
 var eapMethods = map[string]uint8{"mschapv2": eap.TypeMSCHAPv2, "md5": eap.TypeMD5}
 
@@ -348,8 +386,8 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	if pc.Proposals, err = parseProposals(wire.ProtocolIKE, c.Proposals); err != nil {
 		return nil, err
 	}
-	if len(c.Local) != 1 || len(c.Remote) != 1 {
-		return nil, fmt.Errorf("%s: connection %s: several authentication rounds are not supported by cygnet yet", c.Pos, c.Name)
+	if err := secondRounds(c, pc); err != nil {
+		return nil, err
 	}
 	if pc.LocalAuth, err = authMethod(c.Local[0]); err != nil {
 		return nil, err

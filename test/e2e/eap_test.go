@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
 	"time"
@@ -209,4 +210,118 @@ func TestEAPMD5StrongSwanClientToCygnetGateway(t *testing.T) {
 		t.Errorf("cygnet's log has no line matching %q", ok)
 	}
 	testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 2)
+}
+
+// roundsConn renders a connection whose rounds are given verbatim
+// (local-1, local-2, remote-1, ...), for the RFC 4739 tests.
+func roundsConn(name, local, remote, ts, rounds string) string {
+	return fmt.Sprintf(`  %s {
+    version = 2
+    local_addrs = %s
+    remote_addrs = %s
+    proposals = aes128gcm16-prfsha256-x25519
+    send_cert = always
+%s
+    children {
+      net {
+        local_ts = %s
+        esp_proposals = aes128gcm16
+      }
+    }
+  }
+`, name, local, remote, rounds, ts)
+}
+
+// TestEAPSecondRoundInterop: two authentication rounds (RFC 4739), a
+// certificate then EAP-MSCHAPv2, between cygnet and strongSwan both ways.
+// Each gateway checks the client's certificate in round 1 and its password
+// in round 2; the tunnel carries traffic.
+func TestEAPSecondRoundInterop(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	pki := mustPKI(t, testnet.KeyECDSAP256, "EAP CA", "gw", "a")
+	users := []testnet.EAPUser{{ID: "alice", Secret: "alice-password-1"}}
+	gatewayRounds := fmt.Sprintf(`    local {
+      auth = pubkey
+      certs = gw.crt
+      id = %s
+    }
+    remote-1 {
+      auth = pubkey
+      cacerts = ca.crt
+      id = a.%s
+    }
+    remote-2 {
+      auth = eap-mschapv2
+      eap_id = %%any
+    }`, gatewayID, testnet.CertDomain)
+	clientRounds := fmt.Sprintf(`    local-1 {
+      auth = pubkey
+      certs = a.crt
+      id = a.%s
+    }
+    local-2 {
+      auth = eap-mschapv2
+      eap_id = alice
+    }
+    remote {
+      auth = pubkey
+      cacerts = ca.crt
+      id = %s
+    }`, testnet.CertDomain, gatewayID)
+	gatewayConf := testnet.EAPSwanctl([]string{roundsConn("rw", testnet.UnderlayB.String(), "%any", testnet.SubnetB.String()+"\n        remote_ts = "+testnet.SubnetA.String(), gatewayRounds)}, users)
+	clientConf := testnet.EAPSwanctl([]string{roundsConn("tun", testnet.UnderlayA.String(), testnet.UnderlayB.String(), testnet.SubnetA.String()+"\n        remote_ts = "+testnet.SubnetB.String(), clientRounds)}, users)
+	clientFiles := map[string][]byte{"x509ca/ca.crt": pki.CAPEM, "x509/a.crt": pki.Hosts["a"].CertPEM, "private/a.key": pki.Hosts["a"].KeyPEM}
+	gatewayFiles := eapFiles(pki, true)
+
+	for _, c := range []struct{ client, gateway string }{{implStrongSwan, implCygnet}, {implCygnet, implStrongSwan}} {
+		t.Run(c.client+"-to-"+c.gateway, func(t *testing.T) {
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			var gw, cl tunnelEnd
+			if c.gateway == implCygnet {
+				gw = cygnetEnd{startCygnetWithFiles(t, p.B, gatewayConf, gatewayFiles)}
+				cl = swanEnd{startEAPStrongSwan(t, p.A, clientFiles, clientConf)}
+			} else {
+				gw = swanEnd{startEAPStrongSwan(t, p.B, gatewayFiles, gatewayConf)}
+				cl = cygnetEnd{startCygnetWithFiles(t, p.A, clientConf, clientFiles)}
+			}
+			warmUnderlay(t, p, testnet.UnderlayB)
+			up, err := cl.initiate("tun", "net")
+			if err != nil {
+				t.Fatalf("%s client: %v\ngateway's log:\n%s", c.client, err, tailLines(gw.logText(), 30))
+			}
+			cyg := gw
+			if c.client == implCygnet {
+				cyg = cl
+			}
+			ok := regexp.MustCompile(`EAP-MSCHAPV2 method succeeded.*eap_id=alice msk=true`)
+			if !logHas(cyg, ok, 3*time.Second) {
+				t.Errorf("cygnet's log has no line matching %q", ok)
+			}
+			if _, err := gw.view("net", 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 2)
+			t.Logf("certificate then EAP-MSCHAPv2: tunnel up in %v", up.Round(time.Millisecond))
+			// strongSwan saw both rounds: the certificate, then EAP with
+			// the MSK keying the AUTH payloads.
+			sw, rounds := gw, []string{
+				`authentication of 'a\.cygnet\.test' with ECDSA_WITH_SHA256_DER successful`,
+				`EAP method EAP_MSCHAPV2 succeeded, MSK established`,
+				`authentication of 'a\.cygnet\.test' with EAP successful`,
+			}
+			if c.client == implStrongSwan {
+				sw, rounds = cl, []string{
+					`authentication of 'a\.cygnet\.test' \(myself\) with ECDSA_WITH_SHA256_DER successful`,
+					`EAP method EAP_MSCHAPV2 succeeded, MSK established`,
+					`authentication of 'gw\.cygnet\.test' with EAP successful`,
+				}
+			}
+			for _, r := range rounds {
+				if re := regexp.MustCompile(r); !logHas(sw, re, 3*time.Second) {
+					t.Errorf("strongSwan's log has no line matching %q", re)
+				}
+			}
+		})
+	}
 }

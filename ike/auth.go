@@ -202,11 +202,11 @@ func (sa *IKESA) sendAuth() error {
 	if sa.sendInitialContact() {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.INITIAL_CONTACT})
 	}
-	rounds, err := sa.roundNotifies()
+	notifies, err := sa.authNotifies()
 	if err != nil {
 		return sa.fail("%v", err)
 	}
-	payloads = append(payloads, rounds...)
+	payloads = append(payloads, notifies...)
 	var child *ChildSA
 	if cc := sa.firstChild; cc != nil {
 		c, err := sa.newChild(cc)

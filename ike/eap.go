@@ -170,6 +170,9 @@ func (sa *IKESA) startEAPClientWith(c EAPConfig, ikeID identity.ID, idi *wire.ID
 	if c.Method != 0 {
 		methods = []uint8{c.Method}
 	}
+	if sa.eapOnlyClient() && c.Method != 0 && c.Method != eap.TypeMSCHAPv2 {
+		return fmt.Errorf("EAP-only authentication needs a mutual method that derives keys, not %s", eap.TypeName(c.Method))
+	}
 	sa.eap = &eapExchange{ownID: idi, child: child,
 		peer: &eap.Peer{Identity: id, Secret: secret, Methods: methods, Rand: sa.m.rand}}
 	return nil
@@ -192,7 +195,7 @@ func (sa *IKESA) handleEAPAuthResponse(payloads []wire.Payload) error {
 	idr := idPayload(payloads, true)
 	auth := payloadOf[*wire.Auth](payloads)
 	req := payloadOf[*wire.EAP](payloads)
-	if idr == nil || auth == nil || req == nil {
+	if idr == nil || req == nil || (auth == nil && !sa.eapOnlyClient()) {
 		if n := firstError(payloads); n != nil {
 			return sa.eapFailClient("%v: peer %s refused IKE_AUTH", n.NotifyType, sa.Remote)
 		}
@@ -205,10 +208,14 @@ func (sa *IKESA) handleEAPAuthResponse(payloads []wire.Payload) error {
 	}
 	sa.RemoteID = peer
 	// The gateway authenticates first (RFC 7296 2.16): we hand our
-	// password to no one we have not verified.
-	if err := sa.verifyPeerAuth(sa.cfg, idr, auth, certsOf(payloads)); err != nil {
-		sa.tellAuthFailed()
-		return sa.eapFailClient("AUTHENTICATION_FAILED: %v", err)
+	// password to no one we have not verified. With EAP only (RFC 5998)
+	// the method is mutual and the gateway's AUTH keyed with the MSK at
+	// the end proves it instead.
+	if auth != nil || !sa.eapOnlyClient() {
+		if err := sa.verifyPeerAuth(sa.cfg, idr, auth, certsOf(payloads)); err != nil {
+			sa.tellAuthFailed()
+			return sa.eapFailClient("AUTHENTICATION_FAILED: %v", err)
+		}
 	}
 	sa.eap.peerID = idr
 	return sa.eapClientStep(payloads)
@@ -230,6 +237,9 @@ func (sa *IKESA) eapClientStep(payloads []wire.Payload) error {
 		return sa.eapFailClient("AUTHENTICATION_FAILED: %s method failed for identity %s: %s", sa.eapMethodName(), sa.eap.peer.Identity, reason)
 	case out == eap.Succeeded:
 		sa.eap.succeeded, sa.eap.msk = true, sa.eap.peer.MSK()
+		if len(sa.eap.msk) == 0 && sa.eapOnlyClient() {
+			return sa.eapFailClient("AUTHENTICATION_FAILED: %s derives no key, which EAP-only authentication of the gateway needs", sa.eapMethodName())
+		}
 		sa.log.Info(sa.eapMethodName()+" method succeeded", "eap_id", sa.eap.peer.Identity, "msk", len(sa.eap.msk) > 0)
 		auth, err := sa.eapOwnAuth()
 		if err != nil {
@@ -322,8 +332,14 @@ func (sa *IKESA) startEAPServer(id uint32, idi *wire.ID, payloads []wire.Payload
 		return
 	}
 	idr := sa.LocalID.Payload(true)
-	out, err := sa.ownAuthPayloads(idr)
-	if err != nil {
+	out := []wire.Payload{idr}
+	if sa.eapOnlyGateway() {
+		// RFC 5998: no AUTH of ours now; the client must have asked.
+		if findNotify(payloads, wire.EAP_ONLY_AUTHENTICATION) == nil {
+			reject(wire.AUTHENTICATION_FAILED, "%s: connection %s authenticates us with EAP only (RFC 5998), the peer did not offer EAP_ONLY_AUTHENTICATION", sa.RemoteID, sa.cfg.Name)
+			return
+		}
+	} else if out, err = sa.ownAuthPayloads(idr); err != nil {
 		reject(wire.AUTHENTICATION_FAILED, "%v", err)
 		return
 	}
@@ -383,6 +399,10 @@ func (sa *IKESA) handleEAPRequest(id uint32, payloads []wire.Payload, reject fun
 		return
 	case eap.Succeeded:
 		x.succeeded, x.msk = true, x.server.MSK()
+		if len(x.msk) == 0 && sa.eapOnlyGateway() {
+			reject(wire.AUTHENTICATION_FAILED, "%s derives no key, which EAP-only authentication needs", sa.eapMethodName())
+			return
+		}
 		sa.log.Info(sa.eapMethodName()+" method succeeded", "eap_id", sa.eapIdentity(), "msk", len(x.msk) > 0)
 	}
 	sa.respond(wire.IKE_AUTH, id, []wire.Payload{fromEAP(next)})
@@ -417,16 +437,34 @@ func (m *Manager) multipleAuthRounds() bool {
 	return false
 }
 
-// roundNotifies are the RFC 4739 notifications of a client's first
-// IKE_AUTH request: none with one round.
-func (sa *IKESA) roundNotifies() ([]wire.Payload, error) {
+// authNotifies are the notifications of a client's first IKE_AUTH request
+// about how authentication goes on: EAP_ONLY_AUTHENTICATION (RFC 5998 2)
+// when we accept a gateway that proves itself with EAP alone, RFC 4739's
+// with a second round.
+func (sa *IKESA) authNotifies() ([]wire.Payload, error) {
+	var out []wire.Payload
+	if sa.eapOnlyClient() {
+		out = append(out, &wire.Notify{NotifyType: wire.EAP_ONLY_AUTHENTICATION})
+	}
 	if sa.cfg.LocalRound2 == nil {
-		return nil, nil
+		return out, nil
 	}
 	if !sa.peerMultipleAuth {
 		return nil, fmt.Errorf("peer %s does not support multiple authentication rounds (no MULTIPLE_AUTH_SUPPORTED), connection %s has two", sa.Remote, sa.cfg.Name)
 	}
-	return []wire.Payload{&wire.Notify{NotifyType: wire.MULTIPLE_AUTH_SUPPORTED}, &wire.Notify{NotifyType: wire.ANOTHER_AUTH_FOLLOWS}}, nil
+	return append(out, &wire.Notify{NotifyType: wire.MULTIPLE_AUTH_SUPPORTED}, &wire.Notify{NotifyType: wire.ANOTHER_AUTH_FOLLOWS}), nil
+}
+
+// eapOnlyClient: a client whose connection lets the gateway authenticate
+// with the EAP method alone (RFC 5998; swanctl remote auth = eap).
+func (sa *IKESA) eapOnlyClient() bool {
+	return sa.cfg.LocalAuth == AuthEAP && sa.cfg.RemoteAuth == AuthEAP
+}
+
+// eapOnlyGateway: a gateway whose connection authenticates itself with
+// the EAP method alone (RFC 5998; swanctl local auth = eap).
+func (sa *IKESA) eapOnlyGateway() bool {
+	return sa.cfg.RemoteAuth == AuthEAP && sa.cfg.LocalAuth == AuthEAP
 }
 
 // startSecondRound is the client's second round, once the gateway

@@ -207,3 +207,45 @@ func TestEAPSecondRoundMismatch(t *testing.T) {
 		t.Error("client went on without MULTIPLE_AUTH_SUPPORTED")
 	}
 }
+
+// EAP-only authentication (RFC 5998): the client offers it, the gateway
+// sends no certificate or AUTH first; both AUTH payloads at the end are
+// keyed with the MSK of the mutual method.
+func TestEAPOnly(t *testing.T) {
+	p, _ := eapPair(t, eap.TypeMSCHAPv2, "alice-secret")
+	p.a.m.conns[0].RemoteAuth = AuthEAP
+	p.b.m.conns[0].LocalAuth = AuthEAP
+	rounds := countAuth(p)
+	a, b := establish(t, p)
+	if a.State() != "ESTABLISHED" || b.State() != "ESTABLISHED" || len(p.a.childUp) != 1 {
+		t.Fatalf("states %s / %s", a.State(), b.State())
+	}
+	if *rounds != 5 {
+		t.Errorf("client sent %d IKE_AUTH requests, want 5", *rounds)
+	}
+}
+
+// A gateway configured for EAP only refuses a client that did not offer
+// it; a client that offered it refuses a method without keys.
+func TestEAPOnlyRefused(t *testing.T) {
+	p, _ := eapPair(t, eap.TypeMSCHAPv2, "alice-secret")
+	p.b.m.conns[0].LocalAuth = AuthEAP
+	if err := p.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	if !logHas(p.b, "authenticates us with EAP only (RFC 5998), the peer did not offer EAP_ONLY_AUTHENTICATION") || len(p.a.m.SAs())+len(p.b.m.SAs()) != 0 {
+		t.Error("EAP-only gateway accepted a client that did not offer it")
+	}
+
+	p, _ = eapPair(t, eap.TypeMD5, "alice-secret")
+	p.a.m.conns[0].RemoteAuth = AuthEAP
+	p.b.m.conns[0].LocalAuth = AuthEAP
+	if err := p.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	if !logHas(p.a, "EAP-only authentication needs a mutual method that derives keys, not MD5") || len(p.a.childUp)+len(p.b.childUp) != 0 {
+		t.Error("EAP-only with MD5 went ahead")
+	}
+}

@@ -201,3 +201,70 @@ func TestEAPSecondRoundConfig(t *testing.T) {
 		}
 	}
 }
+
+// EAP on both sides is EAP-only authentication (RFC 5998): a client's
+// remote auth = eap, a gateway's local auth = eap; what is not one of
+// those is refused with its line.
+func TestEAPOnlyConfig(t *testing.T) {
+	conf := func(gwLocal, gwRemote, rwLocal, rwRemote string) string {
+		return `connections {
+    gw {
+        local {
+            ` + gwLocal + `
+            id = gw.cygnet.test
+        }
+        remote {
+            ` + gwRemote + `
+        }
+    }
+    rw {
+        remote_addrs = 192.0.2.1
+        local {
+            ` + rwLocal + `
+            id = alice
+        }
+        remote {
+            ` + rwRemote + `
+            id = gw.cygnet.test
+        }
+    }
+}
+secrets {
+    ike-1 {
+        secret = "a shared secret of more than twenty characters"
+    }
+}
+`
+	}
+	load := func(text string) ([]*ike.PeerConfig, error) {
+		path := filepath.Join(t.TempDir(), "swanctl.conf")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadConfig(path)
+		if err != nil {
+			return nil, err
+		}
+		return PeerConfigs(cfg)
+	}
+	pcs, err := load(conf("auth = eap", "auth = eap-mschapv2", "auth = eap-mschapv2", "auth = eap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, rw := pcs[0], pcs[1]
+	if gw.LocalAuth != ike.AuthEAP || gw.RemoteAuth != ike.AuthEAP || gw.RemoteEAP.Method != eap.TypeMSCHAPv2 {
+		t.Errorf("gateway: %v / %v %+v", gw.LocalAuth, gw.RemoteAuth, gw.RemoteEAP)
+	}
+	if rw.LocalAuth != ike.AuthEAP || rw.RemoteAuth != ike.AuthEAP || rw.LocalEAP != (ike.EAPConfig{Method: eap.TypeMSCHAPv2, Identity: "alice"}) {
+		t.Errorf("client: %v / %v %+v", rw.LocalAuth, rw.RemoteAuth, rw.LocalEAP)
+	}
+	for _, c := range []struct{ text, want string }{
+		{conf("auth = eap", "auth = eap-md5", "auth = psk", "auth = psk"), ":2: connection gw: EAP-only authentication (RFC 5998) needs a mutual method that derives keys (eap-mschapv2), not EAP-MD5"},
+		{conf("auth = eap-mschapv2", "auth = eap-mschapv2", "auth = psk", "auth = psk"), ":2: connection gw: EAP methods named on both sides"},
+		{conf("auth = psk", "auth = psk", "auth = eap-mschapv2", "auth = eap\n            eap_id = x"), ":19: connections.rw.remote.eap_id: not used with EAP-only authentication"},
+	} {
+		if _, err := load(c.text); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v, want %q", err, c.want)
+		}
+	}
+}

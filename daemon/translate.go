@@ -202,6 +202,52 @@ func secondRounds(c *config.Connection, pc *ike.PeerConfig) error {
 	return nil
 }
 
+// eapSides reads the EAP configuration of the first round. EAP on both
+// sides is EAP-only authentication (RFC 5998) as strongSwan writes it: a
+// client's remote auth = eap accepts a gateway that proves itself with the
+// mutual method alone; a gateway's local auth = eap authenticates itself
+// that way, with the client's method named in remote auth = eap-mschapv2.
+func eapSides(c *config.Connection, pc *ike.PeerConfig) error {
+	local, remote := c.Local[0], c.Remote[0]
+	var err error
+	if pc.LocalAuth == ike.AuthEAP && pc.RemoteAuth == ike.AuthEAP {
+		path := "connections." + c.Name
+		other, client := remote, remote.EAPType == ""
+		if !client {
+			other = local
+			if local.EAPType != "" {
+				return fmt.Errorf("%s: connection %s: EAP methods named on both sides; for EAP-only authentication (RFC 5998) the gateway writes local auth = eap, the client remote auth = eap", c.Pos, c.Name)
+			}
+		}
+		if pos, ok := other.Set["eap_id"]; ok {
+			return fmt.Errorf("%s: %s.%s.eap_id: not used with EAP-only authentication (auth = eap on this side)", pos, path, other.Name)
+		}
+		if client {
+			pc.LocalEAP, err = eapConfig(local, true)
+		} else {
+			pc.RemoteEAP, err = eapConfig(remote, false)
+		}
+		if err != nil {
+			return err
+		}
+		if m := max(pc.LocalEAP.Method, pc.RemoteEAP.Method); m != 0 && m != eap.TypeMSCHAPv2 {
+			return fmt.Errorf("%s: connection %s: EAP-only authentication (RFC 5998) needs a mutual method that derives keys (eap-mschapv2), not EAP-%s", c.Pos, c.Name, eap.TypeName(m))
+		}
+		return nil
+	}
+	if pc.LocalAuth == ike.AuthEAP {
+		if pc.LocalEAP, err = eapConfig(local, true); err != nil {
+			return err
+		}
+	}
+	if pc.RemoteAuth == ike.AuthEAP {
+		if pc.RemoteEAP, err = eapConfig(remote, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // eapMethods are the EAP methods cygnet implements, by swanctl name.
 var eapMethods = map[string]uint8{"mschapv2": eap.TypeMSCHAPv2, "md5": eap.TypeMD5}
 
@@ -395,18 +441,8 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	if pc.RemoteAuth, err = authMethod(c.Remote[0]); err != nil {
 		return nil, err
 	}
-	if pc.LocalAuth == ike.AuthEAP && pc.RemoteAuth == ike.AuthEAP {
-		return nil, fmt.Errorf("%s: connection %s: EAP on both sides; the gateway authenticates with a certificate or PSK and the client with EAP", c.Pos, c.Name)
-	}
-	if pc.LocalAuth == ike.AuthEAP {
-		if pc.LocalEAP, err = eapConfig(c.Local[0], true); err != nil {
-			return nil, err
-		}
-	}
-	if pc.RemoteAuth == ike.AuthEAP {
-		if pc.RemoteEAP, err = eapConfig(c.Remote[0], false); err != nil {
-			return nil, err
-		}
+	if err := eapSides(c, pc); err != nil {
+		return nil, err
 	}
 	if pc.LocalID, err = identity.Parse(c.Local[0].ID.Text); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Local[0].ID.Pos, err)

@@ -325,3 +325,83 @@ func TestEAPSecondRoundInterop(t *testing.T) {
 		})
 	}
 }
+
+// TestEAPOnlyInterop: EAP-only authentication (RFC 5998) between cygnet
+// and strongSwan: the gateway has no certificate, the client offers
+// EAP_ONLY_AUTHENTICATION, and EAP-MSCHAPv2 with its MSK authenticates
+// both. A cygnet client gets a tunnel from a strongSwan gateway. strongSwan
+// 5.9.8 as a client does not count EAP-MSCHAPv2 as mutual and refuses the
+// cygnet gateway after EAP, saying so; the cygnet gateway then removes the
+// IKE SA it had completed.
+func TestEAPOnlyInterop(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	users := []testnet.EAPUser{{ID: "alice", Secret: "alice-password-1"}}
+	gatewayConf := testnet.EAPSwanctl([]string{roundsConn("rw", testnet.UnderlayB.String(), "%any",
+		testnet.SubnetB.String()+"\n        remote_ts = "+testnet.SubnetA.String(), fmt.Sprintf(`    local {
+      auth = eap
+      id = %s
+    }
+    remote {
+      auth = eap-mschapv2
+      eap_id = %%any
+    }`, gatewayID))}, users)
+	clientConf := testnet.EAPSwanctl([]string{roundsConn("tun", testnet.UnderlayA.String(), testnet.UnderlayB.String(),
+		testnet.SubnetA.String()+"\n        remote_ts = "+testnet.SubnetB.String(), fmt.Sprintf(`    local {
+      auth = eap-mschapv2
+      id = alice
+      eap_id = alice
+    }
+    remote {
+      auth = eap
+      id = %s
+    }`, gatewayID))}, users)
+	for _, c := range []struct{ client, gateway string }{{implStrongSwan, implCygnet}, {implCygnet, implStrongSwan}} {
+		t.Run(c.client+"-to-"+c.gateway, func(t *testing.T) {
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			var gw, cl, sw tunnelEnd
+			if c.gateway == implCygnet {
+				gw = cygnetEnd{startCygnetWithFiles(t, p.B, gatewayConf, map[string][]byte{})}
+				cl = swanEnd{startEAPStrongSwan(t, p.A, nil, clientConf)}
+				sw = cl
+			} else {
+				gw = swanEnd{startEAPStrongSwan(t, p.B, nil, gatewayConf)}
+				cl = cygnetEnd{startCygnetWithFiles(t, p.A, clientConf, map[string][]byte{})}
+				sw = gw
+			}
+			warmUnderlay(t, p, testnet.UnderlayB)
+			up, err := cl.initiate("tun", "net")
+			if c.client == implStrongSwan {
+				refused := regexp.MustCompile(`EAP-only authentication requires a mutual and MSK deriving EAP method, but EAP_MSCHAPV2 is not`)
+				if !logHas(sw, refused, 3*time.Second) {
+					t.Fatalf("strongSwan's log has no line matching %q (initiate: %v):\n%s", refused, err, tailLines(sw.logText(), 30))
+				}
+				told := regexp.MustCompile(`AUTHENTICATION_FAILED: peer 10\.99\.0\.1:4500 rejected our authentication as gw\.cygnet\.test`)
+				if !logHas(gw, told, 3*time.Second) {
+					t.Errorf("cygnet's log has no line matching %q", told)
+				}
+				waitNoIKESAs(t, gw, 5*time.Second)
+				return
+			}
+			if err != nil {
+				t.Fatalf("%s client: %v\ngateway's log:\n%s", c.client, err, tailLines(gw.logText(), 30))
+			}
+			if _, err := gw.view("net", 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			// strongSwan saw no AUTH of the gateway before EAP (as client)
+			// or sent none (as gateway), and EAP authenticated the gateway.
+			want := `generating IKE_AUTH response 1 \[ IDr EAP/REQ/ID \]`
+			if c.client == implStrongSwan {
+				want = `parsed IKE_AUTH response 1 \[ IDr EAP/REQ/ID \]`
+			}
+			for _, r := range []string{want, `EAP method EAP_MSCHAPV2 succeeded, MSK established`} {
+				if re := regexp.MustCompile(r); !logHas(sw, re, 3*time.Second) {
+					t.Errorf("strongSwan's log has no line matching %q", re)
+				}
+			}
+			testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 2)
+			t.Logf("EAP-only: tunnel up in %v", up.Round(time.Millisecond))
+		})
+	}
+}

@@ -2,7 +2,11 @@ package ike
 
 import (
 	"bytes"
+	crand "crypto/rand"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cygnet-ipsec/cygnet/eap"
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
@@ -247,5 +251,72 @@ func TestEAPOnlyRefused(t *testing.T) {
 	p.pump()
 	if !logHas(p.a, "EAP-only authentication needs a mutual method that derives keys, not MD5") || len(p.a.childUp)+len(p.b.childUp) != 0 {
 		t.Error("EAP-only with MD5 went ahead")
+	}
+}
+
+// Lost messages during EAP: each side retransmits or answers from its
+// cache, and the EAP conversation is stepped once per message.
+func TestEAPLostMessages(t *testing.T) {
+	p, _ := eapPair(t, eap.TypeMSCHAPv2, "alice-secret")
+	dropped := map[string]bool{}
+	p.drop = func(from *peer, d datagram) bool {
+		h, err := wire.ParseHeader(d.b)
+		if err != nil || h.Exchange != wire.IKE_AUTH || h.MessageID < 2 {
+			return false
+		}
+		// Lose the client's request 2 once and the gateway's response
+		// 3 once.
+		key := fmt.Sprintf("%s-%d-%v", from.name, h.MessageID, h.IsResponse())
+		if (key == "a-2-false" || key == "b-3-true") && !dropped[key] {
+			dropped[key] = true
+			return true
+		}
+		return false
+	}
+	if err := p.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	for range 10 {
+		if sas := p.a.m.SAs(); len(sas) == 1 && sas[0].State() == "ESTABLISHED" {
+			break
+		}
+		p.advance(5 * time.Second)
+	}
+	a, b := onlySA(t, p.a), onlySA(t, p.b)
+	if a.State() != "ESTABLISHED" || b.State() != "ESTABLISHED" || len(dropped) != 2 {
+		t.Fatalf("states %s / %s after losing %v", a.State(), b.State(), dropped)
+	}
+	if n := strings.Count(p.b.logs.String(), "EAP-MSCHAPV2 method succeeded"); n != 1 {
+		t.Errorf("gateway stepped EAP to success %d times", n)
+	}
+}
+
+// recordingBackend is an EAPBackend (the seam a RADIUS client plugs into)
+// that runs the local authenticator and records the conversations.
+type recordingBackend struct {
+	eapCreds
+	started []string
+}
+
+func (r *recordingBackend) NewEAPServer(conn string, method uint8, id string) (eap.Server, error) {
+	r.started = append(r.started, fmt.Sprintf("%s/%s/%q", conn, eap.TypeName(method), id))
+	return eap.NewAuthenticator(eap.AuthenticatorConfig{Method: method, Identity: id, Secrets: r.EAPSecret, Rand: crand.Reader})
+}
+
+func TestEAPBackend(t *testing.T) {
+	ca, cb := siteConfig(t, 1, 2), siteConfig(t, 2, 1)
+	ca.LocalAuth, ca.RemoteAuth = AuthEAP, AuthPubkey
+	ca.LocalEAP = EAPConfig{Identity: "alice"}
+	cb.LocalAuth, cb.RemoteAuth, cb.SendCert = AuthPubkey, AuthEAP, SendCertAlways
+	cb.RemoteEAP = EAPConfig{Method: eap.TypeMSCHAPv2, AskIdentity: true}
+	backend := &recordingBackend{eapCreds: eapCreds{secrets: map[string]string{"alice": "pw"}}}
+	p := newPair(t, ca, cb, eapCreds{secrets: map[string]string{"alice": "pw"}}, backend)
+	a, b := establish(t, p)
+	if a.State() != "ESTABLISHED" || b.State() != "ESTABLISHED" {
+		t.Fatalf("states %s / %s", a.State(), b.State())
+	}
+	if len(backend.started) != 1 || backend.started[0] != `site/MSCHAPV2/""` {
+		t.Errorf("backend conversations %v", backend.started)
 	}
 }

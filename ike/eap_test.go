@@ -320,3 +320,18 @@ func TestEAPBackend(t *testing.T) {
 		t.Errorf("backend conversations %v", backend.started)
 	}
 }
+
+// Without eap_id = %any the gateway does not ask: the EAP identity is the
+// client's IKE identity.
+func TestEAPIdentityFromIKE(t *testing.T) {
+	p, _ := eapPair(t, eap.TypeMSCHAPv2, "pw")
+	p.a.m.conns[0].LocalEAP.Identity = ""
+	p.b.m.conns[0].RemoteEAP.AskIdentity = false
+	p.a.m.creds.(eapCreds).secrets["a.cygnet.test"] = "pw"
+	p.b.m.creds.(eapCreds).secrets["a.cygnet.test"] = "pw"
+	rounds := countAuth(p)
+	a, b := establish(t, p)
+	if a.State() != "ESTABLISHED" || b.State() != "ESTABLISHED" || *rounds != 4 || !logHas(p.b, "eap_id=a.cygnet.test") {
+		t.Fatalf("states %s / %s, %d IKE_AUTH requests (want 4: no EAP-Identity)", a.State(), b.State(), *rounds)
+	}
+}

@@ -153,4 +153,24 @@ func (r *reloadableCreds) VerifyPeer(conn string, remote identity.ID, certs [][]
 
 func (r *reloadableCreds) CertReq(conn string) []byte { return r.cur.CertReq(conn) }
 
-var _ ike.PubkeyCredentials = (*reloadableCreds)(nil)
+// EAPSecret implements ike.EAPCredentials.
+func (r *reloadableCreds) EAPSecret(id string) ([]byte, bool) { return r.cur.EAPSecret(id) }
+
+var (
+	_ ike.PubkeyCredentials = (*reloadableCreds)(nil)
+	_ ike.EAPCredentials    = (*reloadableCreds)(nil)
+)
+
+// EAPSecret finds the secrets.eap<suffix> of an EAP identity: a secret
+// naming the identity wins over one naming a pattern, which wins over one
+// without ids (any identity), as strongSwan's credential manager ranks them.
+func (c *credentials) EAPSecret(id string) ([]byte, bool) {
+	if c.eap == nil {
+		return nil, false
+	}
+	who, err := identity.Parse(id)
+	if err != nil {
+		return nil, false
+	}
+	return c.eap.SharedKey(who, who)
+}

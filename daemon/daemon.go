@@ -77,6 +77,7 @@ func (realClock) Now() time.Time { return time.Now() }
 // secrets (PSKs) and certificates.
 type credentials struct {
 	secrets *auth.Secrets
+	eap     *auth.Secrets // secrets.eap<suffix>
 }
 
 func (c *credentials) SharedKey(local, remote identity.ID) ([]byte, bool) {
@@ -88,7 +89,11 @@ func newCredentials(cfg *config.Config) (*credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &credentials{secrets: s}, nil
+	e, err := auth.NewSecrets(cfg.Secrets.EAP)
+	if err != nil {
+		return nil, err
+	}
+	return &credentials{secrets: s, eap: e}, nil
 }
 
 // Daemon is a running cygnet.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cygnet-ipsec/cygnet/auth"
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/eap"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
@@ -157,8 +158,132 @@ func authMethod(a *config.Auth) (ike.AuthMethod, error) {
 		return ike.AuthPSK, nil
 	case config.AuthPubkey:
 		return ike.AuthPubkey, nil
+	case config.AuthEAP:
+		return ike.AuthEAP, nil
 	}
 	return 0, fmt.Errorf("%s: auth = %s is not supported by cygnet yet", a.Pos, a.AuthText)
+}
+
+// secondRounds reads a second authentication round (RFC 4739, local-2 and
+// remote-2): cygnet does EAP after a certificate or PSK, the shape
+// strongSwan documents for it; other combinations are refused.
+func secondRounds(c *config.Connection, pc *ike.PeerConfig) error {
+	for _, side := range []struct {
+		rounds []*config.Auth
+		local  bool
+		out    **ike.AuthRound
+	}{{c.Local, true, &pc.LocalRound2}, {c.Remote, false, &pc.RemoteRound2}} {
+		switch len(side.rounds) {
+		case 1:
+			continue
+		case 2:
+		default:
+			return fmt.Errorf("%s: connection %s: %d authentication rounds; cygnet does one, or two with EAP in the second", c.Pos, c.Name, len(side.rounds))
+		}
+		first, second := side.rounds[0], side.rounds[1]
+		if second.Method != config.AuthEAP || first.Method == config.AuthEAP {
+			return fmt.Errorf("%s: connection %s: authentication rounds %s then %s; cygnet does two rounds only as a certificate or PSK followed by EAP",
+				second.Pos, c.Name, first.AuthText, second.AuthText)
+		}
+		r := &ike.AuthRound{}
+		if t := second.ID.Text; t != "" && !strings.EqualFold(t, "%any") {
+			id, err := identity.Parse(t)
+			if err != nil {
+				return fmt.Errorf("%s: %w", second.ID.Pos, err)
+			}
+			r.ID = id
+		}
+		var err error
+		if r.EAP, err = eapConfig(second, side.local); err != nil {
+			return err
+		}
+		*side.out = r
+	}
+	return nil
+}
+
+// eapSides reads the EAP configuration of the first round. EAP on both
+// sides is EAP-only authentication (RFC 5998) as strongSwan writes it: a
+// client's remote auth = eap accepts a gateway that proves itself with the
+// mutual method alone; a gateway's local auth = eap authenticates itself
+// that way, with the client's method named in remote auth = eap-mschapv2.
+func eapSides(c *config.Connection, pc *ike.PeerConfig) error {
+	local, remote := c.Local[0], c.Remote[0]
+	var err error
+	if pc.LocalAuth == ike.AuthEAP && pc.RemoteAuth == ike.AuthEAP {
+		path := "connections." + c.Name
+		other, client := remote, remote.EAPType == ""
+		if !client {
+			other = local
+			if local.EAPType != "" {
+				return fmt.Errorf("%s: connection %s: EAP methods named on both sides; for EAP-only authentication (RFC 5998) the gateway writes local auth = eap, the client remote auth = eap", c.Pos, c.Name)
+			}
+		}
+		if pos, ok := other.Set["eap_id"]; ok {
+			return fmt.Errorf("%s: %s.%s.eap_id: not used with EAP-only authentication (auth = eap on this side)", pos, path, other.Name)
+		}
+		if client {
+			pc.LocalEAP, err = eapConfig(local, true)
+		} else {
+			pc.RemoteEAP, err = eapConfig(remote, false)
+		}
+		if err != nil {
+			return err
+		}
+		if m := max(pc.LocalEAP.Method, pc.RemoteEAP.Method); m != 0 && m != eap.TypeMSCHAPv2 {
+			return fmt.Errorf("%s: connection %s: EAP-only authentication (RFC 5998) needs a mutual method that derives keys (eap-mschapv2), not EAP-%s", c.Pos, c.Name, eap.TypeName(m))
+		}
+		return nil
+	}
+	if pc.LocalAuth == ike.AuthEAP {
+		if pc.LocalEAP, err = eapConfig(local, true); err != nil {
+			return err
+		}
+	}
+	if pc.RemoteAuth == ike.AuthEAP {
+		if pc.RemoteEAP, err = eapConfig(remote, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eapMethods are the EAP methods cygnet implements, by swanctl name.
+var eapMethods = map[string]uint8{"mschapv2": eap.TypeMSCHAPv2, "md5": eap.TypeMD5}
+
+// eapConfig reads the EAP side of an auth round: the method (auth =
+// eap-<method>; a client's plain eap takes what the gateway offers among
+// the methods it implements, MD5 only when named) and eap_id.
+func eapConfig(a *config.Auth, local bool) (ike.EAPConfig, error) {
+	var c ike.EAPConfig
+	pos := a.Pos
+	if p, ok := a.Set["auth"]; ok {
+		pos = p
+	}
+	if a.EAPType != "" {
+		m, ok := eapMethods[a.EAPType]
+		if !ok {
+			return c, fmt.Errorf("%s: auth = %s is not supported by cygnet yet (EAP methods: eap-mschapv2, eap-md5)", pos, a.AuthText)
+		}
+		c.Method = m
+	} else if !local {
+		return c, fmt.Errorf("%s: auth = %s: name the EAP method the gateway runs: eap-mschapv2 or eap-md5", pos, a.AuthText)
+	}
+	explicit := a.EAPID != a.ID // eap_id defaults to id (config.Auth)
+	switch {
+	case !explicit:
+	case strings.EqualFold(a.EAPID.Text, "%any"):
+		if local {
+			return c, fmt.Errorf("%s: eap_id = %%any: a client needs its own EAP identity", a.EAPID.Pos)
+		}
+		c.AskIdentity = true
+	default:
+		c.Identity = a.EAPID.Text
+	}
+	if local && c.Identity == "" && !strings.EqualFold(a.ID.Text, "%any") {
+		c.Identity = a.ID.Text
+	}
+	return c, nil
 }
 
 // PeerConfigs turns the loaded connections into what the IKE state machine runs.
@@ -194,7 +319,7 @@ var notImplemented = map[string]map[string]string{
 		"if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces",
 	},
 	"auth": {
-		"eap_id": "EAP", "aaa_id": "EAP", "pubkeys": "raw public keys",
+		"aaa_id": "AAA identities (EAP with an AAA backend)", "pubkeys": "raw public keys",
 	},
 	"child": {
 		"inactivity": "inactivity timeouts", "reqid": "fixed reqids", "priority": "fixed policy priorities", "interface": "interface-bound policies",
@@ -239,6 +364,11 @@ func refuseValues(c *config.Connection) []error {
 	refuse(c.Set, path, "local_port", c.LocalPort != 500, "IKE on another port than 500 (and 4500 for NAT traversal)")
 	for _, a := range c.Remote {
 		refuse(a.Set, path+"."+a.Name, "revocation", a.Revocation != config.RevocationRelaxed, "revocation checking")
+	}
+	for _, a := range append(append([]*config.Auth(nil), c.Local...), c.Remote...) {
+		if pos, ok := a.Set["eap_id"]; ok && a.Method != config.AuthEAP {
+			errs = append(errs, fmt.Errorf("%s: %s.%s.eap_id: only used with auth = eap-<method>, this round has auth = %s", pos, path, a.Name, a.AuthText))
+		}
 	}
 	for _, ch := range c.Children {
 		p := path + ".children." + ch.Name
@@ -305,13 +435,16 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	if pc.Proposals, err = parseProposals(wire.ProtocolIKE, c.Proposals); err != nil {
 		return nil, err
 	}
-	if len(c.Local) != 1 || len(c.Remote) != 1 {
-		return nil, fmt.Errorf("%s: connection %s: several authentication rounds are not supported by cygnet yet", c.Pos, c.Name)
+	if err := secondRounds(c, pc); err != nil {
+		return nil, err
 	}
 	if pc.LocalAuth, err = authMethod(c.Local[0]); err != nil {
 		return nil, err
 	}
 	if pc.RemoteAuth, err = authMethod(c.Remote[0]); err != nil {
+		return nil, err
+	}
+	if err := eapSides(c, pc); err != nil {
 		return nil, err
 	}
 	if pc.LocalID, err = identity.Parse(c.Local[0].ID.Text); err != nil {

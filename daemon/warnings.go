@@ -36,7 +36,7 @@ func Warnings(cfg *config.Config) config.Problems {
 	for _, list := range []struct {
 		secrets []*config.SharedSecret
 		why     string
-	}{{cfg.Secrets.EAP, "EAP is not implemented by cygnet yet"}, {cfg.Secrets.XAuth, "XAuth belongs to IKEv1, which cygnet does not speak"}} {
+	}{{cfg.Secrets.XAuth, "XAuth belongs to IKEv1, which cygnet does not speak"}} {
 		for _, s := range list.secrets {
 			warn(s.Pos, "secrets.%s: %s; this secret is not used", s.Name, list.why)
 		}

@@ -192,17 +192,24 @@ func (sa *IKESA) sendAuth() error {
 	if !sa.cfg.RemoteID.HasWildcards() {
 		payloads = append(payloads, sa.cfg.RemoteID.Payload(true))
 	}
-	auth, err := sa.authData(idi)
-	if err != nil {
-		return sa.fail("computing AUTH: %v", err)
+	if sa.cfg.LocalAuth != AuthEAP { // with EAP, AUTH comes after EAP (eap.go)
+		auth, err := sa.authData(idi)
+		if err != nil {
+			return sa.fail("computing AUTH: %v", err)
+		}
+		payloads = append(payloads, auth)
 	}
-	payloads = append(payloads, auth)
 	if sa.sendInitialContact() {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.INITIAL_CONTACT})
 	}
 	if req := sa.cfgRequest(); req != nil {
 		payloads = append(payloads, req)
 	}
+	notifies, err := sa.authNotifies()
+	if err != nil {
+		return sa.fail("%v", err)
+	}
+	payloads = append(payloads, notifies...)
 	var child *ChildSA
 	if cc := sa.firstChild; cc != nil {
 		c, err := sa.newChild(cc)
@@ -219,7 +226,18 @@ func (sa *IKESA) sendAuth() error {
 			toWire(sa.remoteTS(cc.RemoteTS), true),
 		)
 	}
+	if sa.cfg.LocalAuth == AuthEAP {
+		if err := sa.startEAPClient(idi, child); err != nil {
+			if child != nil {
+				sa.releaseChild(child)
+			}
+			return sa.fail("%v", err)
+		}
+	}
 	return sa.sendRequest(wire.IKE_AUTH, payloads, func(msg *wire.Message, payloads []wire.Payload) error {
+		if sa.eap != nil {
+			return sa.handleEAPAuthResponse(payloads)
+		}
 		return sa.handleAuthResponse(child, payloads)
 	}, func(string) {
 		if child != nil {
@@ -261,6 +279,10 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 		}
 		sa.tellAuthFailed()
 		return sa.fail("AUTHENTICATION_FAILED: %v", err)
+	}
+	if sa.cfg.LocalRound2 != nil {
+		// The CFG_REPLY comes with the gateway's last response.
+		return sa.startSecondRound(child, idr)
 	}
 	if err := sa.acceptCFGReply(payloads); err != nil {
 		if child != nil {
@@ -380,9 +402,13 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 		reject(wire.INVALID_SYNTAX, "IKE_AUTH in state %v", sa.state)
 		return
 	}
+	if sa.eap != nil {
+		sa.handleEAPRequest(id, payloads, reject)
+		return
+	}
 	idi := idPayload(payloads, false)
 	auth := payloadOf[*wire.Auth](payloads)
-	if idi == nil || auth == nil {
+	if idi == nil {
 		reject(wire.INVALID_SYNTAX, "IKE_AUTH request without IDi or AUTH")
 		return
 	}
@@ -407,24 +433,69 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 	sa.log = sa.m.log.With("conn", cfg.Name, "ike", sa.UniqueID)
 	sa.RemoteID = peer
 	sa.LocalID = sa.localIdentity()
+	if auth == nil {
+		if cfg.RemoteAuth != AuthEAP {
+			reject(wire.INVALID_SYNTAX, "IKE_AUTH request without IDi or AUTH")
+			return
+		}
+		sa.peerInitialContact = findNotify(payloads, wire.INITIAL_CONTACT) != nil
+		sa.peerCertReq = sa.peerCertReq || payloadOf[*wire.CertificateRequest](payloads) != nil
+		sa.startEAPServer(id, idi, payloads, reject)
+		return
+	}
 	if err := sa.verifyPeerAuth(cfg, idi, auth, certsOf(payloads)); err != nil {
 		reject(wire.AUTHENTICATION_FAILED, "%s: %v", peer, err)
 		return
 	}
 	sa.peerInitialContact = findNotify(payloads, wire.INITIAL_CONTACT) != nil
+	if findNotify(payloads, wire.ANOTHER_AUTH_FOLLOWS) != nil || cfg.RemoteRound2 != nil {
+		sa.peerCertReq = sa.peerCertReq || payloadOf[*wire.CertificateRequest](payloads) != nil
+		sa.awaitSecondRound(id, payloads, reject)
+		return
+	}
 	if sa.enforceUnique() {
 		reject(wire.AUTHENTICATION_FAILED, "canceling IKE SA setup due to uniqueness policy (unique = keep): %s already has an IKE SA", peer)
 		return
 	}
 	idr := sa.LocalID.Payload(true)
 	sa.peerCertReq = sa.peerCertReq || payloadOf[*wire.CertificateRequest](payloads) != nil
+	out, err := sa.ownAuthPayloads(idr)
+	if err != nil {
+		reject(wire.AUTHENTICATION_FAILED, "%v", err)
+		return
+	}
+	sa.respond(wire.IKE_AUTH, id, sa.finishAuthResponse(payloads, out))
+}
+
+// finishAuthResponse completes the responder's last IKE_AUTH response after
+// out (our AUTH and what goes with it): the IKE SA is up, the CFG_REQUEST of
+// the client's first IKE_AUTH request (first) is answered, and the first
+// Child SA is negotiated from that request. With EAP or a second round the
+// first request came several exchanges earlier.
+func (sa *IKESA) finishAuthResponse(first, out []wire.Payload) []wire.Payload {
+	sa.established()
+	cfgReply, cpErr := sa.answerCFGRequest(first)
+	if cfgReply != nil {
+		out = append(out, cfgReply)
+	}
+	if cpErr != nil {
+		sa.log.Warn("INTERNAL_ADDRESS_FAILURE: "+cpErr.Error(), "remote", sa.Remote)
+		return append(out, &wire.Notify{NotifyType: wire.INTERNAL_ADDRESS_FAILURE})
+	}
+	if payloadOf[*wire.SA](first) != nil {
+		out = append(out, sa.respondChild(sa.cfg, first, sa.ni, sa.nr, false, nil)...)
+	}
+	return out
+}
+
+// ownAuthPayloads are the responder's IDr, certificates and AUTH.
+func (sa *IKESA) ownAuthPayloads(idr *wire.ID) ([]wire.Payload, error) {
 	out := []wire.Payload{idr}
-	if cfg.LocalAuth == AuthPubkey && sa.sendCert() {
+	if sa.cfg.LocalAuth == AuthPubkey && sa.sendCert() {
 		if pk, ok := sa.m.creds.(PubkeyCredentials); ok {
 			certs, err := pk.LocalCertificates(sa.cfg.Name, sa.LocalID)
 			if err != nil {
-				reject(wire.AUTHENTICATION_FAILED, "no certificate for %s: %v", sa.LocalID, err)
-				return
+				return nil, fmt.Errorf("no certificate for %s: %w", sa.LocalID, err)
 			}
 			for _, c := range certs {
 				out = append(out, &wire.Certificate{Encoding: wire.CertX509Signature, Data: c})
@@ -433,22 +504,9 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 	}
 	ourAuth, err := sa.authData(idr)
 	if err != nil {
-		reject(wire.AUTHENTICATION_FAILED, "computing our AUTH: %v", err)
-		return
+		return nil, fmt.Errorf("computing our AUTH: %w", err)
 	}
-	out = append(out, ourAuth)
-	sa.established()
-	cfgReply, cpErr := sa.answerCFGRequest(payloads)
-	if cfgReply != nil {
-		out = append(out, cfgReply)
-	}
-	if cpErr != nil {
-		sa.log.Warn("INTERNAL_ADDRESS_FAILURE: "+cpErr.Error(), "remote", sa.Remote)
-		out = append(out, &wire.Notify{NotifyType: wire.INTERNAL_ADDRESS_FAILURE})
-	} else if payloadOf[*wire.SA](payloads) != nil {
-		out = append(out, sa.respondChild(cfg, payloads, sa.ni, sa.nr, false, nil)...)
-	}
-	sa.respond(wire.IKE_AUTH, id, out)
+	return append(out, ourAuth), nil
 }
 
 // configForIdentities picks the connection an authenticated peer belongs to

@@ -31,6 +31,12 @@ type PeerConfig struct {
 	LocalID, RemoteID identity.ID
 	// LocalAuth and RemoteAuth say how each side authenticates.
 	LocalAuth, RemoteAuth AuthMethod
+	// LocalEAP and RemoteEAP configure EAP where LocalAuth or RemoteAuth
+	// is AuthEAP (eap.go).
+	LocalEAP, RemoteEAP EAPConfig
+	// LocalRound2 and RemoteRound2 are a second authentication round
+	// (RFC 4739, swanctl local-2 / remote-2) after the first; nil for one.
+	LocalRound2, RemoteRound2 *AuthRound
 	// Encap forces UDP encapsulation of ESP even without a NAT (swanctl
 	// encap = yes), by faking the NAT-D hash as RFC 7296 2.23 allows.
 	Encap bool
@@ -89,6 +95,7 @@ type AuthMethod uint8
 const (
 	AuthPSK AuthMethod = iota + 1
 	AuthPubkey
+	AuthEAP // RFC 7296 2.16: the client with EAP, then AUTH keyed with the MSK
 )
 
 func (a AuthMethod) String() string {
@@ -97,6 +104,8 @@ func (a AuthMethod) String() string {
 		return "psk"
 	case AuthPubkey:
 		return "pubkey"
+	case AuthEAP:
+		return "eap"
 	}
 	return "none"
 }

@@ -173,6 +173,7 @@ func (sa *IKESA) handleInitResponse(msg *wire.Message, payloads []wire.Payload) 
 	sa.fragmentationSupport = announceFragmentation(sa.cfg) && findNotify(payloads, wire.IKEV2_FRAGMENTATION_SUPPORTED) != nil
 	sa.signatureHashes = parseSignatureHashes(payloads)
 	sa.peerCertReq = payloadOf[*wire.CertificateRequest](payloads) != nil
+	sa.peerMultipleAuth = findNotify(payloads, wire.MULTIPLE_AUTH_SUPPORTED) != nil
 	sa.log.Debug("IKE_SA_INIT done", "suite", chosen.String(), "nat_local", sa.NATLocal, "nat_remote", sa.NATRemote)
 	return sa.sendAuth()
 }
@@ -337,6 +338,9 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.IKEV2_FRAGMENTATION_SUPPORTED})
 	}
 	payloads = append(payloads, signatureHashesNotify())
+	if m.multipleAuthRounds() {
+		payloads = append(payloads, &wire.Notify{NotifyType: wire.MULTIPLE_AUTH_SUPPORTED})
+	}
 	// The connection is not decided before IKE_AUTH: name every CA we trust.
 	if req := sa.certReqPayload(cfg, ""); req != nil {
 		payloads = append(payloads, req)

@@ -79,7 +79,9 @@ type IKESA struct {
 	lastInbound          time.Time
 	nat                  natState
 	initKEGroupsTried    int
-	keyingTry            int // this SA is the keyingTry'th attempt (0 and 1: the first)
+	keyingTry            int          // this SA is the keyingTry'th attempt (0 and 1: the first)
+	eap                  *eapExchange // IKE_AUTH with EAP, while it runs (eap.go)
+	peerMultipleAuth     bool         // the responder announced RFC 4739 MULTIPLE_AUTH_SUPPORTED
 
 	// Rekeying and reauthentication (rekey_ike.go, lifetime.go).
 	ReauthAt, ExpireAt time.Time

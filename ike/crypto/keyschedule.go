@@ -398,3 +398,15 @@ func (c *ChildSAKeys) String() string {
 
 // Format makes every fmt verb print String.
 func (c *ChildSAKeys) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// SKp returns a copy of SK_pi (initiator) or SK_pr: the shared key of the
+// AUTH payloads after an EAP method that yields no MSK (RFC 7296 2.16).
+func (k *IKESAKeys) SKp(initiator bool) ([]byte, error) {
+	if k == nil || k.m == nil {
+		return nil, fmt.Errorf("SK_p: %w", ErrWiped)
+	}
+	if initiator {
+		return append([]byte(nil), k.m.pi...), nil
+	}
+	return append([]byte(nil), k.m.pr...), nil
+}

@@ -84,6 +84,7 @@ type IKESA struct {
 	RemoteHost   string `json:"remote_host"`
 	RemotePort   uint16 `json:"remote_port"`
 	RemoteID     string `json:"remote_id"`
+	RemoteEAPID  string `json:"remote_eap_id"` // "" unless the peer authenticated with EAP
 	Initiator    bool   `json:"initiator"`
 	InitiatorSPI string `json:"initiator_spi"`
 	ResponderSPI string `json:"responder_spi"`

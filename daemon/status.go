@@ -55,7 +55,7 @@ func ListSAs(sas []*ike.IKESA, counters CounterSource, now time.Time) []control.
 		is := control.IKESA{
 			Name: sa.Config().Name, UniqueID: sa.UniqueID, State: sa.State(), Version: 2,
 			LocalHost: sa.Local.Addr().String(), LocalPort: sa.Local.Port(), LocalID: sa.LocalID.String(),
-			RemoteHost: sa.Remote.Addr().String(), RemotePort: sa.Remote.Port(), RemoteID: sa.RemoteID.String(),
+			RemoteHost: sa.Remote.Addr().String(), RemotePort: sa.Remote.Port(), RemoteID: sa.RemoteID.String(), RemoteEAPID: sa.RemoteEAPID,
 			Initiator:    sa.Initiator,
 			InitiatorSPI: fmt.Sprintf("%016x", sa.SPIi), ResponderSPI: fmt.Sprintf("%016x", sa.SPIr),
 			EncrAlg: encrName(s.Encr), EncrKeysize: keyBits, IntegAlg: integName(s.Integ),

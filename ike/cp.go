@@ -270,6 +270,19 @@ func (sa *IKESA) acceptCFGReply(payloads []wire.Payload) error {
 	return nil
 }
 
+// leaseIdentity is who a virtual IP is leased to: the identity the peer
+// proved with EAP if it did, as strongSwan keys its pools, else its IKE
+// identity: an EAP user whose IKE identity changes (often it is just the
+// client's IP address) gets the same address back.
+func (sa *IKESA) leaseIdentity() identity.ID {
+	if sa.RemoteEAPID != "" {
+		if id, err := identity.Parse(sa.RemoteEAPID); err == nil && !id.IsAny() {
+			return id
+		}
+	}
+	return sa.RemoteID
+}
+
 // answerCFGRequest is the gateway's side: for a CFG_REQUEST on a
 // connection with pools, lease an address of each family the client asks
 // for and build the CFG_REPLY. It returns nil, nil when there is nothing to
@@ -300,10 +313,10 @@ func (sa *IKESA) answerCFGRequest(payloads []wire.Payload) (*wire.Configuration,
 	if len(wanted) == 0 {
 		return nil, nil
 	}
-	st := &cpState{peer: sa.RemoteID}
+	st := &cpState{peer: sa.leaseIdentity()}
 	var errs []string
 	for _, w := range wanted {
-		v, err := sa.m.pools.Acquire(sa.cfg.Pools, sa.RemoteID, w)
+		v, err := sa.m.pools.Acquire(sa.cfg.Pools, st.peer, w)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
@@ -311,7 +324,7 @@ func (sa *IKESA) answerCFGRequest(payloads []wire.Payload) (*wire.Configuration,
 		st.leases = append(st.leases, v)
 	}
 	if len(st.leases) == 0 {
-		return nil, fmt.Errorf("no virtual IP for %s from pools %s: %s", sa.RemoteID, strings.Join(sa.cfg.Pools, ", "), strings.Join(errs, "; "))
+		return nil, fmt.Errorf("no virtual IP for %s from pools %s: %s", st.peer, strings.Join(sa.cfg.Pools, ", "), strings.Join(errs, "; "))
 	}
 	sa.cp = st
 	reply := &wire.Configuration{CFGType: wire.CFG_REPLY}
@@ -343,7 +356,7 @@ func (sa *IKESA) answerCFGRequest(payloads []wire.Payload) (*wire.Configuration,
 			}
 		}
 	}
-	sa.log.Info("assigned virtual IP", "peer", sa.RemoteID.String(), "vips", addrsString(sa.RemoteVIPs()))
+	sa.log.Info("assigned virtual IP", "peer", st.peer.String(), "vips", addrsString(sa.RemoteVIPs()))
 	return reply, nil
 }
 

@@ -401,6 +401,7 @@ func (sa *IKESA) handleEAPRequest(id uint32, payloads []wire.Payload, reject fun
 		return
 	case eap.Succeeded:
 		x.succeeded, x.msk = true, x.server.MSK()
+		sa.RemoteEAPID = sa.eapIdentity()
 		if len(x.msk) == 0 && sa.eapOnlyGateway() {
 			reject(wire.AUTHENTICATION_FAILED, "%s derives no key, which EAP-only authentication needs", sa.eapMethodName())
 			return

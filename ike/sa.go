@@ -56,6 +56,9 @@ type IKESA struct {
 	Local, Remote        netip.AddrPort
 	NATLocal, NATRemote  bool // a NAT in front of us / of the peer (as NAT-D says, or faked)
 	LocalID, RemoteID    identity.ID
+	// RemoteEAPID is the identity the peer proved with EAP when it did
+	// (strongSwan's remote-eap-id); leases are kept under it.
+	RemoteEAPID string
 	Established          time.Time
 	RekeyAt              time.Time
 	suite                ikecrypto.Suite

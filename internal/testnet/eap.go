@@ -28,9 +28,13 @@ type EAPConfig struct {
 	// ClientID is the client's IKE identity and EAPID its eap_id (on the
 	// gateway, "%any" asks the client for it with EAP-Identity).
 	ClientID, EAPID string
-	// LocalTS and RemoteTS of the one child "net".
+	// LocalTS and RemoteTS of the one child "net" ("dynamic" for a
+	// virtual IP).
 	LocalTS, RemoteTS string
 	Users             []EAPUser
+	// Extra is added to the connection section, e.g. "pools = p4" on a
+	// gateway or "vips = 0.0.0.0" on a client.
+	Extra string
 }
 
 // Gateway renders the gateway's swanctl.conf: certificate out, EAP in.
@@ -75,6 +79,7 @@ func (c EAPConfig) conn(local, remote string) string {
     remote_addrs = %s
     proposals = aes128gcm16-prfsha256-x25519
     send_cert = always
+    %s
     local {
 %s
     }
@@ -89,5 +94,5 @@ func (c EAPConfig) conn(local, remote string) string {
       }
     }
   }
-`, c.Name, c.LocalAddrs, c.RemoteAddrs, local, remote, c.LocalTS, c.RemoteTS)
+`, c.Name, c.LocalAddrs, c.RemoteAddrs, c.Extra, local, remote, c.LocalTS, c.RemoteTS)
 }

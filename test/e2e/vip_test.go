@@ -289,3 +289,75 @@ func TestVIPStrongSwanClientIPv6(t *testing.T) {
 	s := testnet.AssertOnlyEncrypted(t, path, testnet.SubnetB, testnet.SubnetB6, vipPool4, vipPool6)
 	t.Logf("on %s: %s", p.IfB, s)
 }
+
+// TestVIPEAPStrongSwanClientCygnetGateway is the road warrior as phones and
+// laptops are set up: a strongSwan client with vips = 0.0.0.0 and
+// EAP-MSCHAPv2 (the gateway asks for the EAP identity) connects to a cygnet
+// gateway that authenticates with its certificate and leases from a pool.
+// alice's address comes from the pool, list-pools shows it leased to her
+// EAP identity, pings from the virtual IP cross as ESP only; bob, with a
+// wrong password, fails cleanly with a log line, takes no lease, and alice
+// keeps her tunnel.
+func TestVIPEAPStrongSwanClientCygnetGateway(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	pki := mustPKI(t, testnet.KeyECDSAP256, "EAP CA", "gw")
+	pool := testnet.PoolsSwanctl(testnet.PoolConfig{Name: "rw4", Addrs: vipPool4.String(), DNS: []string{"10.99.2.53"}})
+	gwConf := testnet.EAPConfig{
+		Name: "rw", LocalAddrs: testnet.UnderlayB.String(), RemoteAddrs: "%any", GatewayID: gatewayID,
+		Method: "eap-mschapv2", EAPID: "%any", LocalTS: testnet.SubnetB.String(), RemoteTS: "dynamic",
+		Users: []testnet.EAPUser{{ID: "alice", Secret: "alice-password-1"}, {ID: "bob", Secret: "bob-password-2"}},
+		Extra: "pools = rw4",
+	}
+	gw := startCygnetWithFiles(t, p.B, gwConf.Gateway()+pool, eapFiles(pki, true))
+	client := func(name, id string) string {
+		return testnet.EAPConfig{
+			Name: name, LocalAddrs: testnet.UnderlayA.String(), RemoteAddrs: testnet.UnderlayB.String(), GatewayID: gatewayID,
+			Method: "eap-mschapv2", ClientID: id, EAPID: id, LocalTS: "dynamic", RemoteTS: testnet.SubnetB.String(),
+			Extra: "vips = 0.0.0.0",
+		}.ClientConn()
+	}
+	sw := startEAPStrongSwan(t, p.A, eapFiles(pki, false), testnet.EAPSwanctl([]string{client("alice", "alice"), client("bob", "bob")},
+		[]testnet.EAPUser{{ID: "alice", Secret: "alice-password-1"}, {ID: "bob", Secret: "not-bobs-password"}}))
+	warmUnderlay(t, p, testnet.UnderlayB)
+	capture := p.Capture(p.B)
+
+	if err := sw.Initiate("alice", "net"); err != nil {
+		t.Fatalf("strongSwan as alice: %v\ncygnet's log:\n%s", err, tailLines(gw.logText(), 30))
+	}
+	sa, ch := gw.waitChild("net", 5*time.Second)
+	if !slices.Equal(sa.RemoteVIPs, []string{vip4.String()}) || sa.RemoteEAPID != "alice" {
+		t.Errorf("gateway list-sas: remote_vips %v remote_eap_id %q, want [%s] alice", sa.RemoteVIPs, sa.RemoteEAPID, vip4)
+	}
+	if !slices.Equal(ch.RemoteTS, []string{vip4.String() + "/32"}) {
+		t.Errorf("gateway's Child SA remote selector %v, want %s/32", ch.RemoteTS, vip4)
+	}
+	online := control.Pool{Name: "rw4", Base: "10.99.3.1", Size: 14, Online: 1,
+		Leases: []control.Lease{{Address: vip4.String(), Identity: "alice", Status: "online"}}}
+	waitPool(t, gw, online)
+	testnet.PingFrom(t, p.A, vip4, testnet.HostB, 3)
+
+	if err := sw.Initiate("bob", "net"); err == nil {
+		t.Fatal("strongSwan as bob with a wrong password got a tunnel")
+	}
+	why := regexp.MustCompile(`AUTHENTICATION_FAILED: EAP-MSCHAPV2 method failed for identity bob`)
+	if !logHas(cygnetEnd{gw}, why, 3*time.Second) {
+		t.Fatalf("cygnet's log has no line matching %q:\n%s", why, tailLines(gw.logText(), 30))
+	}
+	if err := pollFor(5*time.Second, func() bool { return len(gw.listSAs()) == 1 }); err != nil {
+		t.Errorf("cygnet lists %d IKE SAs after bob's failure, want alice's only", len(gw.listSAs()))
+	}
+	waitPool(t, gw, online) // bob took no address
+	testnet.PingFrom(t, p.A, vip4, testnet.HostB, 3)
+	testnet.PingFrom(t, p.B, testnet.HostB, vip4, 3)
+	path, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testnet.AssertOnlyEncrypted(t, path, testnet.SubnetB, vipPool4)
+	if s.Encrypted() == 0 {
+		t.Error("no ESP on the wire")
+	}
+	t.Logf("alice leased %s; on %s: %s", vip4, p.IfB, s)
+}

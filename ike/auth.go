@@ -389,14 +389,19 @@ func (sa *IKESA) established() {
 	}
 }
 
+// rejectAuth refuses IKE_AUTH request id with notification n, says why in
+// the log and destroys the IKE SA.
+func (sa *IKESA) rejectAuth(id uint32, n wire.NotifyType, reason string) {
+	sa.log.Warn(fmt.Sprintf("%v: %s", n, reason), "remote", sa.Remote)
+	sa.respond(wire.IKE_AUTH, id, []wire.Payload{&wire.Notify{NotifyType: n}})
+	sa.destroy(fmt.Sprintf("%v: %s", n, reason))
+}
+
 // handleAuthRequest is the responder's side of IKE_AUTH.
 func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 	id := msg.MessageID
 	reject := func(n wire.NotifyType, format string, args ...any) {
-		reason := fmt.Sprintf(format, args...)
-		sa.log.Warn(fmt.Sprintf("%v: %s", n, reason), "remote", sa.Remote)
-		sa.respond(wire.IKE_AUTH, id, []wire.Payload{&wire.Notify{NotifyType: n}})
-		sa.destroy(fmt.Sprintf("%v: %s", n, reason))
+		sa.rejectAuth(id, n, fmt.Sprintf(format, args...))
 	}
 	if sa.state != stateInitDone {
 		reject(wire.INVALID_SYNTAX, "IKE_AUTH in state %v", sa.state)

@@ -37,6 +37,10 @@ type EAPConfig struct {
 	// AskIdentity makes a gateway ask the client for its identity with
 	// EAP-Identity (swanctl eap_id = %any).
 	AskIdentity bool
+	// Backend makes a gateway relay the conversation to the credentials'
+	// EAPBackend (auth = eap-radius) instead of checking secrets itself;
+	// Method is then whatever the backend runs.
+	Backend bool
 }
 
 // EAPCredentials finds EAP secrets (swanctl.conf secrets.eap<suffix>);
@@ -47,13 +51,25 @@ type EAPCredentials interface {
 }
 
 // EAPBackend lets the gateway's EAP server be something else than the
-// local eap.Authenticator, e.g. a RADIUS client: when the Credentials
-// implement it, every EAP conversation is started through it.
+// local eap.Authenticator, e.g. a RADIUS client: the conversations of
+// connections whose EAPConfig says Backend are started through it.
 type EAPBackend interface {
 	// NewEAPServer starts the server side of a conversation for a
-	// connection, a method and an identity ("" when the identity is to be
-	// asked for with EAP-Identity).
+	// connection, a method (0: the backend's choice) and an identity (""
+	// when the identity is to be asked for with EAP-Identity).
 	NewEAPServer(conn string, method uint8, identity string) (eap.Server, error)
+}
+
+// AsyncEAPServer is an eap.Server whose steps take a network round trip,
+// as a RADIUS backend's do. The gateway calls StepAsync instead of Step;
+// it returns at once, and the backend calls done exactly once, on the
+// goroutine that drives the Manager (the daemon posts it into its event
+// loop), so the Manager never waits on the network. Retransmissions of the
+// IKE_AUTH request that arrive meanwhile are dropped; an IKE SA that goes
+// away meanwhile ignores the answer.
+type AsyncEAPServer interface {
+	eap.Server
+	StepAsync(resp *eap.Packet, done func(next *eap.Packet, out eap.Outcome, err error))
 }
 
 // eapExchange is the state of an IKE_AUTH exchange with EAP, in either role;
@@ -71,6 +87,8 @@ type eapExchange struct {
 	child     *ChildSA
 	msk       []byte
 	succeeded bool
+	// stepping is set while an AsyncEAPServer works on a response.
+	stepping bool
 }
 
 func toEAP(p *wire.EAP) *eap.Packet {
@@ -307,12 +325,16 @@ func (sa *IKESA) newEAPServer(cfg *PeerConfig, c EAPConfig, peer identity.ID) (e
 	if c.AskIdentity {
 		id = ""
 	}
+	if c.Backend {
+		b, ok := sa.m.creds.(EAPBackend)
+		if !ok {
+			return nil, fmt.Errorf("connection %s relays EAP to a backend, and none is configured", cfg.Name)
+		}
+		return b.NewEAPServer(cfg.Name, c.Method, id)
+	}
 	method := c.Method
 	if method == 0 {
 		method = eap.TypeMSCHAPv2
-	}
-	if b, ok := sa.m.creds.(EAPBackend); ok {
-		return b.NewEAPServer(cfg.Name, method, id)
 	}
 	ec, _ := sa.m.creds.(EAPCredentials)
 	if ec == nil {
@@ -382,14 +404,37 @@ func (sa *IKESA) handleEAPRequest(id uint32, payloads []wire.Payload, reject fun
 		sa.respond(wire.IKE_AUTH, id, sa.finishAuthResponse(first, []wire.Payload{auth}))
 		return
 	}
+	if x.stepping {
+		// A retransmission while the backend works on the first copy.
+		sa.log.Debug("EAP backend still working on the last response; dropping the retransmission", "id", id)
+		return
+	}
 	p := payloadOf[*wire.EAP](payloads)
 	if p == nil {
 		reject(wire.AUTHENTICATION_FAILED, "%s: IKE_AUTH request without an EAP payload during EAP", sa.RemoteID)
 		return
 	}
+	if as, ok := x.server.(AsyncEAPServer); ok {
+		x.stepping = true
+		as.StepAsync(toEAP(p), func(next *eap.Packet, out eap.Outcome, err error) {
+			x.stepping = false
+			if sa.eap != x || sa.state != stateInitDone {
+				return // the IKE SA failed or went away meanwhile
+			}
+			sa.eapStepped(id, next, out, err)
+		})
+		return
+	}
 	next, out, err := x.server.Step(toEAP(p))
+	sa.eapStepped(id, next, out, err)
+}
+
+// eapStepped sends what the EAP server made of the client's response: the
+// next request, or EAP-Success or EAP-Failure.
+func (sa *IKESA) eapStepped(id uint32, next *eap.Packet, out eap.Outcome, err error) {
+	x := sa.eap
 	if err != nil {
-		reject(wire.AUTHENTICATION_FAILED, "%s method failed for identity %s: %v", sa.eapMethodName(), sa.eapIdentity(), err)
+		sa.rejectAuth(id, wire.AUTHENTICATION_FAILED, fmt.Sprintf("%s method failed for identity %s: %v", sa.eapMethodName(), sa.eapIdentity(), err))
 		return
 	}
 	switch out {
@@ -403,7 +448,7 @@ func (sa *IKESA) handleEAPRequest(id uint32, payloads []wire.Payload, reject fun
 		x.succeeded, x.msk = true, x.server.MSK()
 		sa.RemoteEAPID = sa.eapIdentity()
 		if len(x.msk) == 0 && sa.eapOnlyGateway() {
-			reject(wire.AUTHENTICATION_FAILED, "%s derives no key, which EAP-only authentication needs", sa.eapMethodName())
+			sa.rejectAuth(id, wire.AUTHENTICATION_FAILED, sa.eapMethodName()+" derives no key, which EAP-only authentication needs")
 			return
 		}
 		sa.log.Info(sa.eapMethodName()+" method succeeded", "eap_id", sa.eapIdentity(), "msk", len(x.msk) > 0)

@@ -309,7 +309,7 @@ func TestEAPBackend(t *testing.T) {
 	ca.LocalAuth, ca.RemoteAuth = AuthEAP, AuthPubkey
 	ca.LocalEAP = EAPConfig{Identity: "alice"}
 	cb.LocalAuth, cb.RemoteAuth, cb.SendCert = AuthPubkey, AuthEAP, SendCertAlways
-	cb.RemoteEAP = EAPConfig{Method: eap.TypeMSCHAPv2, AskIdentity: true}
+	cb.RemoteEAP = EAPConfig{Method: eap.TypeMSCHAPv2, AskIdentity: true, Backend: true}
 	backend := &recordingBackend{eapCreds: eapCreds{secrets: map[string]string{"alice": "pw"}}}
 	p := newPair(t, ca, cb, eapCreds{secrets: map[string]string{"alice": "pw"}}, backend)
 	a, b := establish(t, p)

@@ -46,22 +46,21 @@ func LoadCharon(path, swanctlConf string) (*config.Charon, error) {
 }
 
 // CharonWarnings are the warnings of strongswan.conf: settings cygnet
-// ignores, and RADIUS servers, which nothing uses until auth = eap-radius
-// is supported.
-func CharonWarnings(c *config.Charon) config.Problems {
+// ignores, and RADIUS servers that no connection of cfg uses.
+func CharonWarnings(c *config.Charon, cfg *config.Config) config.Problems {
 	if c == nil {
 		return nil
 	}
 	ws := append(config.Problems(nil), c.Warnings...)
-	if c.EAPRadius != nil {
+	if c.EAPRadius != nil && (cfg == nil || len(usesRADIUS(cfg)) == 0) {
 		ws = append(ws, config.Problem{Pos: c.EAPRadius.Pos, Text: "charon.plugins.eap-radius: " +
-			"auth = eap-radius is not supported by cygnet yet, so these RADIUS settings are not used"})
+			"no connection has auth = eap-radius, so these RADIUS settings are not used"})
 	}
 	return ws
 }
 
-func logCharonWarnings(log *slog.Logger, c *config.Charon) {
-	for _, w := range CharonWarnings(c) {
+func logCharonWarnings(log *slog.Logger, c *config.Charon, cfg *config.Config) {
+	for _, w := range CharonWarnings(c, cfg) {
 		log.Warn("strongswan.conf: " + w.Error())
 	}
 }

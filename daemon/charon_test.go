@@ -94,8 +94,8 @@ func TestFindStrongswanConf(t *testing.T) {
 	if err != nil || c.Path != beside {
 		t.Fatalf("beside swanctl.conf: %v, %v", c, err)
 	}
-	ws := CharonWarnings(c)
-	if len(ws) != 1 || ws[0].Error() != beside+":3: charon.plugins.eap-radius: auth = eap-radius is not supported by cygnet yet, so these RADIUS settings are not used" {
+	ws := CharonWarnings(c, nil)
+	if len(ws) != 1 || ws[0].Error() != beside+":3: charon.plugins.eap-radius: no connection has auth = eap-radius, so these RADIUS settings are not used" {
 		t.Fatalf("warnings %v", ws)
 	}
 }

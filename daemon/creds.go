@@ -8,6 +8,7 @@ import (
 
 	"github.com/cygnet-ipsec/cygnet/auth"
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/eap"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
@@ -133,6 +134,18 @@ func (p *pubkeyCredentials) CertReq(conn string) []byte { return p.conns[conn].C
 // reload run on the event loop, so the swap needs no lock.
 type reloadableCreds struct {
 	cur *pubkeyCredentials
+	// radius relays auth = eap-radius conversations; nil without RADIUS
+	// servers in strongswan.conf.
+	radius *radiusBackend
+}
+
+// NewEAPServer implements ike.EAPBackend for the connections whose EAP goes
+// to RADIUS (auth = eap-radius).
+func (r *reloadableCreds) NewEAPServer(conn string, _ uint8, id string) (eap.Server, error) {
+	if r.radius == nil {
+		return nil, fmt.Errorf("connection %s: auth = eap-radius, and strongswan.conf names no RADIUS server (charon.plugins.eap-radius)", conn)
+	}
+	return r.radius.newServer(id), nil
 }
 
 func (r *reloadableCreds) SharedKey(local, remote identity.ID) ([]byte, bool) {
@@ -159,6 +172,7 @@ func (r *reloadableCreds) EAPSecret(id string) ([]byte, bool) { return r.cur.EAP
 var (
 	_ ike.PubkeyCredentials = (*reloadableCreds)(nil)
 	_ ike.EAPCredentials    = (*reloadableCreds)(nil)
+	_ ike.EAPBackend        = (*reloadableCreds)(nil)
 )
 
 // EAPSecret finds the secrets.eap<suffix> of an EAP identity: a secret

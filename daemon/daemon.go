@@ -106,6 +106,11 @@ type Daemon struct {
 	updown  *updowns
 	pools   *poolManager
 	reqs    chan ctlCall
+	// posted are steps for the event loop from other goroutines (answers
+	// of RADIUS servers); stopped is closed when the loop ends, so that
+	// nobody waits to post into a loop that is gone.
+	posted  chan func()
+	stopped chan struct{}
 	waiters []*waiter
 	panics  panicCounters
 }
@@ -145,7 +150,10 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	logCharonWarnings(opts.Log, charon)
+	if err := CheckRADIUS(cfg, charon); err != nil {
+		return nil, err
+	}
+	logCharonWarnings(opts.Log, charon, cfg)
 	ikeOpts := IKEOptions(charon)
 	if charon != nil {
 		// zero is the Manager's default; math.MaxInt a disabled limit
@@ -170,7 +178,9 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		path.Close()
 		return nil, err
 	}
-	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}, pools: newPoolManager()}
+	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}, pools: newPoolManager(),
+		posted: make(chan func(), 256), stopped: make(chan struct{})}
+	d.creds.radius = newRADIUSBackend(RADIUSClient(charonRADIUS(charon)), d.post)
 	if err := d.pools.configure(cfg); err != nil {
 		path.Close()
 		return nil, err
@@ -186,6 +196,15 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	return d, nil
 }
 
+// post runs f on the event loop; it is how goroutines that wait on the
+// network (RADIUS round trips) hand their results to the IKE manager.
+func (d *Daemon) post(f func()) {
+	select {
+	case d.posted <- f:
+	case <-d.stopped:
+	}
+}
+
 // Run serves until ctx ends or SIGTERM/SIGINT arrives, then deletes every SA
 // (telling the peers) and stops. SIGHUP reloads the configuration.
 func (d *Daemon) Run(ctx context.Context) error {
@@ -196,6 +215,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer os.Remove(d.opts.SocketPath)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer close(d.stopped)
 	go control.Serve(ctx, l, d.handle)
 
 	sigs := make(chan os.Signal, 4)
@@ -221,6 +241,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.handleIKE(dg)
 		case call := <-d.reqs:
 			d.dispatchGuarded(call)
+		case f := <-d.posted:
+			d.guardIKE("an authentication backend's answer", f)
 		case ev := <-d.path.Lifetimes():
 			d.guardIKE("an SA lifetime event", func() { d.lifetimeEvent(ev) })
 		case ev := <-dpEvents:

@@ -114,7 +114,7 @@ func TestEAPSecretLookup(t *testing.T) {
 func TestEAPConfigRefused(t *testing.T) {
 	for _, c := range []struct{ remote, local, want string }{
 		{"eap-tls", "eap-mschapv2", ":8: auth = eap-tls is not supported by cygnet yet"},
-		{"eap-mschapv2", "eap-radius", ":15: auth = eap-radius is not supported by cygnet yet"},
+		{"eap-mschapv2", "eap-radius", ":15: auth = eap-radius: eap-radius is how a gateway checks its clients"},
 		{"eap", "eap-mschapv2", ":8: auth = eap: name the EAP method the gateway runs"},
 	} {
 		_, _, err := loadEAPConf(t, c.remote, c.local)

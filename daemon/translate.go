@@ -260,10 +260,17 @@ func eapConfig(a *config.Auth, local bool) (ike.EAPConfig, error) {
 	if p, ok := a.Set["auth"]; ok {
 		pos = p
 	}
-	if a.EAPType != "" {
+	if a.EAPType == "radius" {
+		// The gateway relays the conversation to RADIUS (strongswan.conf's
+		// eap-radius servers), which picks the method.
+		if local {
+			return c, fmt.Errorf("%s: auth = %s: eap-radius is how a gateway checks its clients (remote auth); a client names its method, e.g. eap-mschapv2", pos, a.AuthText)
+		}
+		c.Backend = true
+	} else if a.EAPType != "" {
 		m, ok := eapMethods[a.EAPType]
 		if !ok {
-			return c, fmt.Errorf("%s: auth = %s is not supported by cygnet yet (EAP methods: eap-mschapv2, eap-md5)", pos, a.AuthText)
+			return c, fmt.Errorf("%s: auth = %s is not supported by cygnet yet (EAP methods: eap-mschapv2, eap-md5, and eap-radius on a gateway)", pos, a.AuthText)
 		}
 		c.Method = m
 	} else if !local {

@@ -27,7 +27,10 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	charon, cerr := daemon.LoadCharon(*strongswanConf, path)
 	if err == nil && cerr == nil {
-		for _, w := range append(daemon.Warnings(cfg), daemon.CharonWarnings(charon)...) {
+		err = daemon.CheckRADIUS(cfg, charon)
+	}
+	if err == nil && cerr == nil {
+		for _, w := range append(daemon.Warnings(cfg), daemon.CharonWarnings(charon, cfg)...) {
 			fmt.Fprintf(stdout, "%s: warning: %s\n", w.Pos, w.Text)
 		}
 		fmt.Fprintf(stdout, "%s: ok (%d connections)\n", path, len(cfg.Connections))

@@ -68,8 +68,10 @@ type FloatSetting struct {
 type EAPRadius struct {
 	Pos     Pos
 	Servers []*RadiusServer
-	// Accounting enables RADIUS accounting (RFC 2866).
-	Accounting bool
+	// Accounting enables RADIUS accounting (RFC 2866), set at
+	// AccountingPos.
+	Accounting    bool
+	AccountingPos Pos
 	// NASIdentifier is sent in every request (default "strongSwan").
 	NASIdentifier string
 	// RetransmitTimeout, RetransmitBase and RetransmitTries are the
@@ -310,7 +312,7 @@ func (d *charonDecoder) eapRadius(sec *Section, c *Charon) {
 			if !ok {
 				d.problems.add(kv.Pos, "%s.accounting: invalid value %q: want yes or no", path, kv.Value)
 			}
-			r.Accounting = v
+			r.Accounting, r.AccountingPos = v, kv.Pos
 		case "retransmit_timeout", "retransmit_base", "retransmit_tries":
 			d.radiusRetransmit(kv, path, &r.RetransmitTimeout, &r.RetransmitBase, &r.RetransmitTries)
 		default:

@@ -56,6 +56,10 @@ func CharonWarnings(c *config.Charon, cfg *config.Config) config.Problems {
 		ws = append(ws, config.Problem{Pos: c.EAPRadius.Pos, Text: "charon.plugins.eap-radius: " +
 			"no connection has auth = eap-radius, so these RADIUS settings are not used"})
 	}
+	if c.EAPRadius != nil && c.EAPRadius.Accounting {
+		ws = append(ws, config.Problem{Pos: c.EAPRadius.AccountingPos, Text: "charon.plugins.eap-radius.accounting: " +
+			"cygnet sends no RADIUS accounting records yet; the setting has no effect"})
+	}
 	return ws
 }
 

@@ -361,3 +361,60 @@ func TestVIPEAPStrongSwanClientCygnetGateway(t *testing.T) {
 	}
 	t.Logf("alice leased %s; on %s: %s", vip4, p.IfB, s)
 }
+
+// TestVIPEAPCygnetClientStrongSwanGateway: a cygnet road warrior
+// authenticating with EAP-MSCHAPv2 and asking for a virtual IP
+// (vips = 0.0.0.0) connects to a strongSwan gateway with a pool. It gets
+// the pool's first address, puts it on its TUN, and its pings leave from it
+// through the tunnel as ESP only.
+func TestVIPEAPCygnetClientStrongSwanGateway(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	pki := mustPKI(t, testnet.KeyECDSAP256, "EAP CA", "gw")
+	gw := testnet.EAPConfig{
+		Name: "rw", LocalAddrs: testnet.UnderlayB.String(), RemoteAddrs: "%any", GatewayID: gatewayID,
+		Method: "eap-mschapv2", EAPID: "%any", LocalTS: testnet.SubnetB.String(), RemoteTS: "dynamic",
+		Users: []testnet.EAPUser{{ID: "alice", Secret: "alice-password-1"}},
+		Extra: "pools = rw4",
+	}
+	pool := testnet.PoolsSwanctl(testnet.PoolConfig{Name: "rw4", Addrs: vipPool4.String(), DNS: []string{"10.99.2.53"}})
+	sw := startEAPStrongSwan(t, p.B, eapFiles(pki, true), gw.Gateway()+pool)
+	client := testnet.EAPConfig{
+		Name: "home", LocalAddrs: testnet.UnderlayA.String(), RemoteAddrs: testnet.UnderlayB.String(), GatewayID: gatewayID,
+		Method: "eap-mschapv2", ClientID: "alice", EAPID: "alice", LocalTS: "dynamic", RemoteTS: testnet.SubnetB.String(),
+		Users: []testnet.EAPUser{{ID: "alice", Secret: "alice-password-1"}},
+		Extra: "vips = 0.0.0.0",
+	}
+	cyg := startCygnetWithFiles(t, p.A, client.Client(), eapFiles(pki, false))
+	warmUnderlay(t, p, testnet.UnderlayB)
+	capture := p.Capture(p.B)
+	if _, err := cyg.tryInitiate("home", "net"); err != nil {
+		t.Fatalf("cygnet initiating: %v\n%s", err, tailLines(cyg.logText(), 30))
+	}
+	sa, ch := cyg.waitChild("net", 5*time.Second)
+	// strongSwan's mem pools skip a subnet's network address.
+	if !slices.Equal(sa.LocalVIPs, []string{vip4.String()}) || !slices.Equal(sa.DNS, []string{"10.99.2.53"}) {
+		t.Errorf("client list-sas: local_vips %v dns %v, want [%s] [10.99.2.53]", sa.LocalVIPs, sa.DNS, vip4)
+	}
+	if !slices.Equal(ch.LocalTS, []string{vip4.String() + "/32"}) {
+		t.Errorf("client's local selector %v, want %s/32", ch.LocalTS, vip4)
+	}
+	if _, swChild, err := sw.WaitChildSA("net", 5*time.Second); err != nil || !slices.Equal(swChild.RemoteTS, []string{vip4.String() + "/32"}) {
+		t.Errorf("strongSwan's Child SA: %v, remote selector %v, want %s/32", err, swChild.RemoteTS, vip4)
+	}
+	if !logHas(cygnetEnd{cyg}, regexp.MustCompile(`EAP-MSCHAPV2 method succeeded.*eap_id=alice`), 3*time.Second) {
+		t.Error("no EAP success in cygnet's log")
+	}
+	// No source given: the route through the TUN picks the virtual IP.
+	testnet.PingFrom(t, p.A, netip.Addr{}, testnet.HostB, 3)
+	path, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testnet.AssertOnlyEncrypted(t, path, testnet.SubnetB, vipPool4)
+	if s.Encrypted() == 0 {
+		t.Error("no ESP on the wire")
+	}
+	t.Logf("cygnet client got %s from strongSwan's pool; on %s: %s", vip4, p.IfB, s)
+}

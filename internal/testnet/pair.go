@@ -146,7 +146,10 @@ func (p *Pair) setup(opts PairOptions) error {
 		add("-n", ns, "addr", "add", a6.String()+"/64", "dev", ifn, "nodad")
 		add("-n", ns, "link", "set", ifn, "up")
 		add("-n", ns, "addr", "add", host4.String()+"/32", "dev", "lo")
-		add("-n", ns, "addr", "add", host6.String()+"/128", "dev", "lo")
+		// nodad: an address is tentative until the kernel's DAD work runs,
+		// even on lo, and a route with a tentative src is refused
+		// (EINVAL); on a loaded machine that work can lag behind us.
+		add("-n", ns, "addr", "add", host6.String()+"/128", "dev", "lo", "nodad")
 	}
 	for _, ns := range p.Namespaces() {
 		if err := markNamespace(ns); err != nil {

@@ -24,7 +24,7 @@ const (
 	// leaves it to the implementation; strongSwan uses 20 s).
 	DefaultKeepalive = 20 * time.Second
 	// DefaultBatch is how many packets one read or send call moves.
-	DefaultBatch = 64
+	DefaultBatch = 128
 	// tunWriteOffset is the head room the TUN write path gets in front of
 	// every packet (the virtio header of an offloading TUN is 10 octets).
 	tunWriteOffset = 16
@@ -65,7 +65,7 @@ type Config struct {
 	// socket goroutines, so it must serialise itself; msg is valid only
 	// during the call. Nil drops IKE messages (counted).
 	IKE func(msg []byte, local, remote netip.AddrPort)
-	// Batch is the packets per read or send call (default 64).
+	// Batch is the packets per read or send call (default 128).
 	Batch int
 	// Keepalive is the NAT-keepalive interval (default 20 s).
 	Keepalive time.Duration

@@ -30,7 +30,18 @@ type inPath struct {
 	meta     []rxMeta
 	tunOut   [][]byte
 	writeTUN func(bufs [][]byte)
+
+	// segs receive the segments of GRO-coalesced datagrams after the
+	// first (which is opened where it arrived): each inner packet needs
+	// a buffer of its own, since the TUN's write coalescing grows a
+	// packet in place over what follows it. Made on the first one.
+	segs  [][]byte
+	nSegs int
 }
+
+// maxSegs is how many split segments an inbound worker holds before it
+// writes to the TUN: more than one GRO datagram carries (64).
+const maxSegs = 128
 
 func (dp *DataPlane) newInPath(role int, batch int) *inPath {
 	p := &inPath{
@@ -54,9 +65,16 @@ func (dp *DataPlane) newInPath(role int, batch int) *inPath {
 }
 
 func (dp *DataPlane) runInbound(s *socket) {
-	p := dp.newInPath(s.role, dp.cfg.Batch)
+	p := dp.newInPath(s.role, len(s.io.rxHdrs))
 	for {
 		n, err := s.io.recv(p.rx, p.meta)
+		if err == nil && n < len(p.rx) {
+			// Take what else has arrived meanwhile, so one TUN write
+			// carries as much as possible (its coalescing works within
+			// one write).
+			m, _ := s.io.drain(p.rx[n:], p.meta[n:])
+			n += m
+		}
 		if err != nil {
 			select {
 			case <-dp.done:
@@ -94,16 +112,11 @@ func (p *inPath) process(n int) {
 		case sockUDP4IKE:
 			p.ike(b, dp.cfg.IKEPort, m)
 		case sockUDP4NATT:
-			switch esp.ClassifyUDP(b) {
-			case esp.UDPKeepalive:
-				dp.ctr.keepalives.Add(1)
-			case esp.UDPIKE:
-				p.ike(b[4:], dp.cfg.NATTPort, m)
-			case esp.UDPESP:
-				p.espOnly(slot, m, true)
-			default:
-				dp.ctr.malformed.Add(1)
+			if m.GSO > 0 && m.N > m.GSO {
+				p.splitGRO(slot, m)
+				continue
 			}
+			p.natt(slot, b, m)
 		case sockESP4:
 			if p.v6 {
 				p.espOnly(slot, m, false)
@@ -127,10 +140,67 @@ func (p *inPath) process(n int) {
 			p.whole(slot, b, ipsec.ProtoAH)
 		}
 	}
+	p.flush()
+}
+
+// flush writes the queued inner packets to the TUN and frees the segment
+// buffers.
+func (p *inPath) flush() {
 	if len(p.tunOut) > 0 {
 		p.writeTUN(p.tunOut)
 		clear(p.tunOut)
 		p.tunOut = p.tunOut[:0]
+	}
+	p.nSegs = 0
+}
+
+// natt handles one datagram b from the NAT-T port, in slot at HeadRoom.
+func (p *inPath) natt(slot, b []byte, m *rxMeta) {
+	dp := p.dp
+	switch esp.ClassifyUDP(b) {
+	case esp.UDPKeepalive:
+		dp.ctr.keepalives.Add(1)
+	case esp.UDPIKE:
+		p.ike(b[4:], dp.cfg.NATTPort, m)
+	case esp.UDPESP:
+		p.espOnly(slot, m, true)
+	default:
+		dp.ctr.malformed.Add(1)
+	}
+}
+
+// splitGRO handles a datagram the kernel coalesced from several of one
+// flow (UDP GRO): every segment is a datagram of its own, in order. The
+// segments after the first are copied out into buffers of their own before
+// anything is opened; the first is handled where it is.
+func (p *inPath) splitGRO(slot []byte, m *rxMeta) {
+	if p.segs == nil {
+		p.segs = slab(maxSegs, HeadRoom+maxDatagram)
+	}
+	rest := (m.N - 1) / m.GSO // segments after the first
+	if rest > maxSegs {
+		// More than the kernel coalesces (64): keep what fits.
+		p.dp.ctr.malformed.Add(uint64(rest - maxSegs))
+		rest = maxSegs
+	}
+	if p.nSegs+rest > maxSegs {
+		p.flush()
+	}
+	first := p.nSegs
+	for j := range rest {
+		off := HeadRoom + (j+1)*m.GSO
+		end := min(off+m.GSO, HeadRoom+m.N)
+		copy(p.segs[first+j][HeadRoom:], slot[off:end])
+	}
+	p.nSegs += rest
+	seg := *m
+	seg.GSO = 0
+	seg.N = m.GSO
+	p.natt(slot, slot[HeadRoom:HeadRoom+seg.N], &seg)
+	for j := range rest {
+		seg.N = min(m.GSO, m.N-(j+1)*m.GSO)
+		s := p.segs[first+j]
+		p.natt(s, s[HeadRoom:HeadRoom+seg.N], &seg)
 	}
 }
 

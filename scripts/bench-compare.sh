@@ -13,6 +13,7 @@
 #   veth         no tunnel: iperf3 10.99.0.1 -> 10.99.0.2 (reference)
 #   cygnet       cygnet daemon <-> cygnet daemon, IKEv2 PSK, x25519,
 #                AES-128-GCM, raw ESP (protocol 50), TUN
+#   cygnet-udp   the same with encap = yes: ESP in UDP/4500 (UDP GSO/GRO)
 #   strongswan   charon + kernel-libipsec <-> same, IKEv2 PSK, x25519,
 #                AES-128-GCM, ESP in UDP (kernel-libipsec encapsulates)
 #   wireguard-go wireguard-go <-> wireguard-go, ChaCha20-Poly1305, TUN
@@ -125,7 +126,7 @@ go build -o bin/wireguard-go golang.zx2c4.com/wireguard
 CYGNET=$ROOT/bin/cygnet
 WGGO=$ROOT/bin/wireguard-go
 
-for c in p c s w; do
+for c in p c u s w; do
   test/netns.sh up "$PFX$c" >/dev/null || die "could not create namespaces $PFX$c-a/-b"
   PAIRS+=("$PFX$c")
 done
@@ -138,11 +139,12 @@ PSK="cygnet-bench-psk-0123456789abcdef"
 tunnel_ping() { ip netns exec "$1" ping -c 1 -W 1 -I "$A_HOST" "$B_HOST"; }
 
 # ---------------------------------------------------------------- cygnet
-swanctl_conf() { # LOCAL REMOTE LOCALID REMOTEID LOCALTS REMOTETS
+swanctl_conf() { # LOCAL REMOTE LOCALID REMOTEID LOCALTS REMOTETS [ENCAP]
   cat <<EOF
 connections {
   bench {
     version = 2
+    encap = ${7:-no}
     local_addrs = $1
     remote_addrs = $2
     proposals = aes128gcm16-prfsha256-x25519
@@ -175,18 +177,19 @@ EOF
 }
 
 CYG_A_SOCK=$WORK/cygnet-a/cygnet.sock
-CYG_B_SOCK=$WORK/cygnet-b/cygnet.sock
 cyg() { timeout 40 "$CYGNET" --socket "$CYG_A_SOCK" "$@"; }
+cygu() { timeout 40 "$CYGNET" --socket "$WORK/cygnetu-a/cygnet.sock" "$@"; }
 
-setup_cygnet() {
-  local side ns dir
+setup_cygnet() { # [u] : the ESP-in-UDP pair
+  local side ns dir v=${1:-} encap=no
+  [[ $v == u ]] && encap=yes
   for side in a b; do
-    ns="${PFX}c-$side" dir="$WORK/cygnet-$side"
+    ns="${PFX}${v:-c}-$side" dir="$WORK/cygnet$v-$side"
     mkdir -p "$dir"
     if [[ $side == a ]]; then
-      swanctl_conf $A_UL $B_UL a.bench.cygnet b.bench.cygnet $A_NET $B_NET >"$dir/swanctl.conf"
+      swanctl_conf $A_UL $B_UL a.bench.cygnet b.bench.cygnet $A_NET $B_NET $encap >"$dir/swanctl.conf"
     else
-      swanctl_conf $B_UL $A_UL b.bench.cygnet a.bench.cygnet $B_NET $A_NET >"$dir/swanctl.conf"
+      swanctl_conf $B_UL $A_UL b.bench.cygnet a.bench.cygnet $B_NET $A_NET $encap >"$dir/swanctl.conf"
     fi
     start_bg "$dir/daemon.log" ip netns exec "$ns" "$CYGNET" --socket "$dir/cygnet.sock" daemon --config "$dir/swanctl.conf"
     wait_for 15 "cygnet daemon in $ns" timeout 5 "$CYGNET" --socket "$dir/cygnet.sock" list-conns ||
@@ -197,6 +200,10 @@ setup_cygnet() {
 cygnet_up() {
   cyg initiate --ike bench --child net >/dev/null || { tail -n 20 "$WORK/cygnet-a/daemon.log" >&2; return 1; }
   wait_for 10 "ping through the cygnet tunnel" tunnel_ping "${PFX}c-a"
+}
+cygnetu_up() {
+  cygu initiate --ike bench --child net >/dev/null || { tail -n 20 "$WORK/cygnetu-a/daemon.log" >&2; return 1; }
+  wait_for 10 "ping through the cygnet ESP-in-UDP tunnel" tunnel_ping "${PFX}u-a"
 }
 
 cygnet_down() {
@@ -312,24 +319,27 @@ DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 log "start: $DATE, load average $LOAD_START, $(nproc) CPUs, $SECS s x $RUNS runs"
 
 setup_cygnet || die "cygnet setup failed"
+setup_cygnet u || die "cygnet ESP-in-UDP setup failed"
 setup_strongswan || die "strongSwan setup failed"
 setup_wireguard || die "wireguard-go setup failed"
 cygnet_up || die "cygnet tunnel did not come up"
+cygnetu_up || die "cygnet ESP-in-UDP tunnel did not come up"
 swan_up || die "strongSwan tunnel did not come up"
 wait_for 10 "ping through the strongSwan tunnel" tunnel_ping "${PFX}s-a" || die "strongSwan tunnel carries no traffic"
 # what the SAs really are, not what the configs ask for
 cyg list-sas >"$WORK/cygnet-sas.txt"
+cygu list-sas >"$WORK/cygnetu-sas.txt"
 swan_a --list-sas >"$WORK/swan-sas.txt"
 encap_of() { if grep -q -- '-in-UDP' "$1"; then echo ESP-in-UDP; else echo raw ESP; fi; }
-CYG_ENC=$(encap_of "$WORK/cygnet-sas.txt") SS_ENC=$(encap_of "$WORK/swan-sas.txt")
-log "cygnet CHILD_SA: $CYG_ENC; strongSwan CHILD_SA: $SS_ENC"
+CYG_ENC=$(encap_of "$WORK/cygnet-sas.txt") CYGU_ENC=$(encap_of "$WORK/cygnetu-sas.txt") SS_ENC=$(encap_of "$WORK/swan-sas.txt")
+log "cygnet CHILD_SAs: $CYG_ENC, $CYGU_ENC; strongSwan CHILD_SA: $SS_ENC"
 
 iperf_server "${PFX}p-b" "$B_UL"
-for c in c s w; do iperf_server "$PFX$c-b" "$B_HOST"; done
+for c in c u s w; do iperf_server "$PFX$c-b" "$B_HOST"; done
 
 declare -A TP
-NAMES=(veth cygnet strongswan wireguard-go)
-declare -A NS=([veth]="${PFX}p-a" [cygnet]="${PFX}c-a" [strongswan]="${PFX}s-a" [wireguard-go]="${PFX}w-a")
+NAMES=(veth cygnet cygnet-udp strongswan wireguard-go)
+declare -A NS=([veth]="${PFX}p-a" [cygnet]="${PFX}c-a" [cygnet-udp]="${PFX}u-a" [strongswan]="${PFX}s-a" [wireguard-go]="${PFX}w-a")
 for r in $(seq 1 "$RUNS"); do
   for name in "${NAMES[@]}"; do
     if [[ $name == veth ]]; then v=$(iperf_run "${NS[$name]}" "$A_UL" "$B_UL")
@@ -351,7 +361,7 @@ LOAD_END=$(loadavg)
 declare -A TPM HSM
 for name in "${NAMES[@]}"; do TPM[$name]=$(tr ' ' '\n' <<<"${TP[$name]}" | grep . | median); done
 for name in cygnet strongswan; do HSM[$name]=$(tr ' ' '\n' <<<"${HS[$name]}" | grep . | median); done
-HSM[veth]="-" HSM[wireguard-go]="n/a"
+HSM[veth]="-" HSM[wireguard-go]="n/a" HSM[cygnet-udp]="-"
 
 echo
 echo "cygnet benchmark comparison, $DATE, $(nproc) CPUs, kernel $(uname -r)"
@@ -360,7 +370,7 @@ echo "runs: $RUNS x $SECS s, medians; load average start $LOAD_START, end $LOAD_
 echo
 printf '%-14s %-36s %16s %16s\n' contestant "data path" "TCP Mbit/s" "tunnels/s"
 printf '%-14s %-36s %16s %16s\n' -------------- ------------------------------------ ---------------- ----------------
-declare -A DESC=([veth]="plain veth, no tunnel" [cygnet]="AES-128-GCM, $CYG_ENC, TUN"
+declare -A DESC=([veth]="plain veth, no tunnel" [cygnet]="AES-128-GCM, $CYG_ENC, TUN" [cygnet-udp]="AES-128-GCM, $CYGU_ENC, TUN"
   [strongswan]="AES-128-GCM, $SS_ENC, libipsec TUN" [wireguard-go]="ChaCha20-Poly1305, UDP, TUN")
 for name in "${NAMES[@]}"; do
   printf '%-14s %-36s %16s %16s\n' "$name" "${DESC[$name]}" "${TPM[$name]}" "${HSM[$name]}"
@@ -377,6 +387,8 @@ echo "ratios (medians):"
 echo "  throughput cygnet/strongswan:   $(ratio "${TPM[cygnet]}" "${TPM[strongswan]}")"
 echo "  throughput cygnet/wireguard-go: $(ratio "${TPM[cygnet]}" "${TPM[wireguard-go]}")"
 echo "  throughput cygnet/veth:         $(ratio "${TPM[cygnet]}" "${TPM[veth]}")"
+echo "  throughput cygnet-udp/strongswan:   $(ratio "${TPM[cygnet-udp]}" "${TPM[strongswan]}")"
+echo "  throughput cygnet-udp/wireguard-go: $(ratio "${TPM[cygnet-udp]}" "${TPM[wireguard-go]}")"
 echo "  handshakes cygnet/strongswan:   $(ratio "${HSM[cygnet]}" "${HSM[strongswan]}")"
 echo "  handshakes cygnet/wireguard-go: n/a (WireGuard handshake not comparable)"
 FAILED=0

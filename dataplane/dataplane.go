@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -24,7 +25,7 @@ const (
 	// leaves it to the implementation; strongSwan uses 20 s).
 	DefaultKeepalive = 20 * time.Second
 	// DefaultBatch is how many packets one read or send call moves.
-	DefaultBatch = 64
+	DefaultBatch = 128
 	// tunWriteOffset is the head room the TUN write path gets in front of
 	// every packet (the virtio header of an offloading TUN is 10 octets).
 	tunWriteOffset = 16
@@ -65,7 +66,7 @@ type Config struct {
 	// socket goroutines, so it must serialise itself; msg is valid only
 	// during the call. Nil drops IKE messages (counted).
 	IKE func(msg []byte, local, remote netip.AddrPort)
-	// Batch is the packets per read or send call (default 64).
+	// Batch is the packets per read or send call (default 128).
 	Batch int
 	// Keepalive is the NAT-keepalive interval (default 20 s).
 	Keepalive time.Duration
@@ -87,6 +88,8 @@ type DataPlane struct {
 	spd  *spd.DB
 	sad  *sad.DB
 	ctr  counters
+	// crew spreads one batch's cryptography over the cores (nil: inline).
+	crew *crew
 
 	// socks holds the sockets by role; nil entries are not open.
 	socks [numSocks]*socket
@@ -180,6 +183,7 @@ func (dp *DataPlane) TUNName() string { return dp.name }
 // Start runs the packet path: one goroutine reading the TUN (outbound), one
 // per socket (inbound, IKE), and one sending NAT-keepalives.
 func (dp *DataPlane) Start() {
+	dp.crew = newCrew(runtime.GOMAXPROCS(0) - 1)
 	dp.wg.Add(2)
 	go func() { defer dp.wg.Done(); dp.runOutbound() }()
 	go func() { defer dp.wg.Done(); dp.runKeepalives() }()
@@ -212,6 +216,7 @@ func (dp *DataPlane) Close() error {
 	dp.closeSockets()
 	err := dp.tun.Close()
 	dp.wg.Wait()
+	dp.crew.stop() // after the paths: they wait for the helpers
 	return err
 }
 

@@ -134,3 +134,35 @@ func FuzzParseCmsgs(f *testing.F) {
 		parseCmsgs(oob, &m)
 	})
 }
+
+// FuzzGROSplit feeds the NAT-T path a datagram the kernel coalesced (UDP
+// GRO) with an arbitrary segment size: nothing panics and every segment is
+// accounted for exactly once, like a datagram of its own.
+func FuzzGROSplit(f *testing.F) {
+	a, b := makeLink(f, tunnelSpec(ua4, ub4, true))
+	var r recorder
+	pushOut(memOut(memDP(f, a), &r, 4), udpPacket(hA4, hB4, 200, false), udpPacket(hA4, hB4, 200, false), udpPacket(hA4, hB4, 120, false))
+	var seed []byte
+	for _, d := range r.sent[sockUDP4NATT] {
+		seed = append(seed, d...)
+	}
+	f.Add(uint16(len(r.sent[sockUDP4NATT][0])), seed)
+	f.Add(uint16(1), []byte{0xff, 0xff, 0xff})
+	f.Add(uint16(5), []byte{0, 0, 0, 0, 1, 0xff})
+	dp := memDP(f, b)
+	var rec recorder
+	in := memIn(dp, sockUDP4NATT, &rec, 1) // one worker, as in the daemon: its buffers are large
+	f.Fuzz(func(t *testing.T, gso uint16, d []byte) {
+		if len(d) == 0 || len(d) > maxDatagram || gso == 0 {
+			return
+		}
+		rec.reset()
+		before := dp.Stats()
+		pushIn(in, []rxMeta{{Src: netip.AddrPortFrom(ua4, 4500), Dst: ub4, GSO: int(gso)}}, d)
+		after := dp.Stats()
+		want := uint64((len(d) + int(gso) - 1) / int(gso))
+		if got := accounted(after) - accounted(before); got != want {
+			t.Fatalf("%d octets in segments of %d: %d accounted, want %d (%+v)", len(d), gso, got, want, after)
+		}
+	})
+}

@@ -30,7 +30,45 @@ type inPath struct {
 	meta     []rxMeta
 	tunOut   [][]byte
 	writeTUN func(bufs [][]byte)
+
+	// segs receive the segments of GRO-coalesced datagrams after the
+	// first (which is opened where it arrived): each inner packet needs
+	// a buffer of its own, since the TUN's write coalescing grows a
+	// packet in place over what follows it. Made on the first one.
+	segs  [][]byte
+	nSegs int
+
+	// jobs are the ESP packets of the batch waiting to be opened, in
+	// arrival order; fan spreads their verification over the crew.
+	jobs []openJob
+	fan  fanOut
+	// inPackets and inBytes are charged to the counters once a batch.
+	inPackets, inBytes uint64
+	// tbl is the SPD as the batch found it, and the last inbound lookup.
+	tbl      *spd.Table
+	lastFlow spd.Flow
+	lastPol  *spd.Policy
+	looked   bool
 }
+
+// openJob is one ESP packet to open: b is the whole IP packet (whole) or
+// the ESP packet alone (tunnel mode from a socket that stripped the
+// header), inside slot.
+type openJob struct {
+	sa    *SA
+	slot  []byte
+	b     []byte
+	whole bool
+	encap bool
+	tos   uint8
+	src   netip.AddrPort
+	v     esp.Verified
+	err   error
+}
+
+// maxSegs is how many split segments an inbound worker holds before it
+// writes to the TUN: more than one GRO datagram carries (64).
+const maxSegs = 128
 
 func (dp *DataPlane) newInPath(role int, batch int) *inPath {
 	p := &inPath{
@@ -50,13 +88,22 @@ func (dp *DataPlane) newInPath(role int, batch int) *inPath {
 	for i, s := range p.slots {
 		p.rx[i] = s[HeadRoom:]
 	}
+	p.jobs = make([]openJob, 0, batch)
+	p.fan.fn = p.verifyOne
 	return p
 }
 
 func (dp *DataPlane) runInbound(s *socket) {
-	p := dp.newInPath(s.role, dp.cfg.Batch)
+	p := dp.newInPath(s.role, len(s.io.rxHdrs))
 	for {
 		n, err := s.io.recv(p.rx, p.meta)
+		if err == nil && n < len(p.rx) {
+			// Take what else has arrived meanwhile, so one TUN write
+			// carries as much as possible (its coalescing works within
+			// one write).
+			m, _ := s.io.drain(p.rx[n:], p.meta[n:])
+			n += m
+		}
 		if err != nil {
 			select {
 			case <-dp.done:
@@ -94,16 +141,11 @@ func (p *inPath) process(n int) {
 		case sockUDP4IKE:
 			p.ike(b, dp.cfg.IKEPort, m)
 		case sockUDP4NATT:
-			switch esp.ClassifyUDP(b) {
-			case esp.UDPKeepalive:
-				dp.ctr.keepalives.Add(1)
-			case esp.UDPIKE:
-				p.ike(b[4:], dp.cfg.NATTPort, m)
-			case esp.UDPESP:
-				p.espOnly(slot, m, true)
-			default:
-				dp.ctr.malformed.Add(1)
+			if m.GSO > 0 && m.N > m.GSO {
+				p.splitGRO(slot, m)
+				continue
 			}
+			p.natt(slot, b, m)
 		case sockESP4:
 			if p.v6 {
 				p.espOnly(slot, m, false)
@@ -127,10 +169,76 @@ func (p *inPath) process(n int) {
 			p.whole(slot, b, ipsec.ProtoAH)
 		}
 	}
+	p.flush()
+}
+
+// flush opens the queued ESP packets, writes the inner packets to the TUN
+// and frees the segment buffers.
+func (p *inPath) flush() {
+	if len(p.jobs) > 0 {
+		p.openJobs()
+	}
+	if p.inPackets > 0 {
+		p.dp.ctr.inPackets.Add(p.inPackets)
+		p.dp.ctr.inBytes.Add(p.inBytes)
+		p.inPackets, p.inBytes = 0, 0
+	}
 	if len(p.tunOut) > 0 {
 		p.writeTUN(p.tunOut)
 		clear(p.tunOut)
 		p.tunOut = p.tunOut[:0]
+	}
+	p.nSegs = 0
+	p.tbl, p.lastPol, p.looked = nil, nil, false
+}
+
+// natt handles one datagram b from the NAT-T port, in slot at HeadRoom.
+func (p *inPath) natt(slot, b []byte, m *rxMeta) {
+	dp := p.dp
+	switch esp.ClassifyUDP(b) {
+	case esp.UDPKeepalive:
+		dp.ctr.keepalives.Add(1)
+	case esp.UDPIKE:
+		p.ike(b[4:], dp.cfg.NATTPort, m)
+	case esp.UDPESP:
+		p.espOnly(slot, m, true)
+	default:
+		dp.ctr.malformed.Add(1)
+	}
+}
+
+// splitGRO handles a datagram the kernel coalesced from several of one
+// flow (UDP GRO): every segment is a datagram of its own, in order. The
+// segments after the first are copied out into buffers of their own before
+// anything is opened; the first is handled where it is.
+func (p *inPath) splitGRO(slot []byte, m *rxMeta) {
+	if p.segs == nil {
+		p.segs = slab(maxSegs, HeadRoom+maxDatagram)
+	}
+	rest := (m.N - 1) / m.GSO // segments after the first
+	if rest > maxSegs {
+		// More than the kernel coalesces (64): keep what fits.
+		p.dp.ctr.malformed.Add(uint64(rest - maxSegs))
+		rest = maxSegs
+	}
+	if p.nSegs+rest > maxSegs {
+		p.flush()
+	}
+	first := p.nSegs
+	for j := range rest {
+		off := HeadRoom + (j+1)*m.GSO
+		end := min(off+m.GSO, HeadRoom+m.N)
+		copy(p.segs[first+j][HeadRoom:], slot[off:end])
+	}
+	p.nSegs += rest
+	seg := *m
+	seg.GSO = 0
+	seg.N = m.GSO
+	p.natt(slot, slot[HeadRoom:HeadRoom+seg.N], &seg)
+	for j := range rest {
+		seg.N = min(m.GSO, m.N-(j+1)*m.GSO)
+		s := p.segs[first+j]
+		p.natt(s, s[HeadRoom:HeadRoom+seg.N], &seg)
 	}
 }
 
@@ -167,12 +275,7 @@ func (p *inPath) whole(slot, b []byte, proto ipsec.Protocol) {
 		return
 	}
 	if sa.ESP != nil {
-		op, err := sa.ESP.Open(b)
-		if err != nil {
-			dp.ctr.drop(err)
-			return
-		}
-		p.deliver(sa, slot, op.Packet, op.Dummy)
+		p.queue(openJob{sa: sa, slot: slot, b: b, whole: true})
 		return
 	}
 	op, err := sa.AH.Open(b)
@@ -201,15 +304,7 @@ func (p *inPath) espOnly(slot []byte, m *rxMeta, encap bool) {
 		return
 	}
 	if sa.Mode == ipsec.ModeTunnel {
-		op, err := sa.ESP.OpenESP(b, m.TOS)
-		if err != nil {
-			dp.ctr.drop(err)
-			return
-		}
-		if encap {
-			p.checkSource(sa, m.Src)
-		}
-		p.deliver(sa, slot, op.Packet, op.Dummy)
+		p.queue(openJob{sa: sa, slot: slot, b: b, encap: encap, tos: m.TOS, src: m.Src})
 		return
 	}
 	start, ok := rebuildOuter(slot, m, encap, dp.cfg.NATTPort)
@@ -217,15 +312,53 @@ func (p *inPath) espOnly(slot []byte, m *rxMeta, encap bool) {
 		dp.ctr.malformed.Add(1)
 		return
 	}
-	op, err := sa.ESP.Open(slot[start : HeadRoom+m.N])
-	if err != nil {
-		dp.ctr.drop(err)
-		return
+	p.queue(openJob{sa: sa, slot: slot, b: slot[start : HeadRoom+m.N], whole: true, encap: encap, src: m.Src})
+}
+
+// queue adds an ESP packet to the batch's open jobs.
+func (p *inPath) queue(j openJob) {
+	if len(p.jobs) == cap(p.jobs) {
+		p.openJobs()
 	}
-	if encap {
-		p.checkSource(sa, m.Src)
+	p.jobs = append(p.jobs, j)
+}
+
+// openJobs opens the queued ESP packets: the ICV checks and decryption
+// (which only read the replay window) are spread over the crew; the
+// window is moved, and the packets delivered, in arrival order after.
+func (p *inPath) openJobs() {
+	dp := p.dp
+	jobs := p.jobs
+	dp.crew.run(&p.fan, len(jobs))
+	for i := range jobs {
+		j := &jobs[i]
+		if j.err != nil {
+			dp.ctr.drop(j.err)
+			continue
+		}
+		op, err := j.sa.ESP.Finish(&j.v)
+		if err != nil {
+			dp.ctr.drop(err)
+			continue
+		}
+		if j.encap {
+			p.checkSource(j.sa, j.src)
+		}
+		p.deliver(j.sa, j.slot, op.Packet, op.Dummy)
 	}
-	p.deliver(sa, slot, op.Packet, op.Dummy)
+	clear(jobs)
+	p.jobs = jobs[:0]
+}
+
+// verifyOne checks and decrypts job i; it runs on any of the crew's
+// goroutines.
+func (p *inPath) verifyOne(i int) {
+	j := &p.jobs[i]
+	if j.whole {
+		j.v, j.err = j.sa.ESP.Verify(j.b)
+	} else {
+		j.v, j.err = j.sa.ESP.VerifyESP(j.b, j.tos)
+	}
 }
 
 // peerMovedEvery bounds PeerMoved events per SA: each makes IKE send a
@@ -302,8 +435,16 @@ func (p *inPath) deliver(sa *SA, slot, inner []byte, dummy bool) {
 		dp.ctr.malformed.Add(1)
 		return
 	}
-	act, pol := dp.spd.Lookup(spd.In, f)
-	if act != spd.Protect || pol.Handle != any(sa.Route) {
+	// A batch is mostly one flow: look its policy up once per batch.
+	if !p.looked || f != p.lastFlow {
+		if p.tbl == nil {
+			p.tbl = dp.spd.Table()
+		}
+		p.lastPol = p.tbl.Lookup(spd.In, f)
+		p.lastFlow, p.looked = f, true
+	}
+	pol := p.lastPol
+	if pol == nil || pol.Action != spd.Protect || pol.Handle != any(sa.Route) {
 		dp.ctr.policy.Add(1)
 		return
 	}
@@ -318,6 +459,6 @@ func (p *inPath) deliver(sa *SA, slot, inner []byte, dummy bool) {
 		return
 	}
 	p.tunOut = append(p.tunOut, slot[start-tunWriteOffset:end])
-	dp.ctr.inPackets.Add(1)
-	dp.ctr.inBytes.Add(uint64(len(inner)))
+	p.inPackets++
+	p.inBytes += uint64(len(inner))
 }

@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cygnet-ipsec/cygnet/packet"
 )
 
 // sockaddrLen is the size of a struct sockaddr_in6, which also holds a
@@ -14,8 +16,20 @@ import (
 const sockaddrLen = unix.SizeofSockaddrInet6
 
 // oobLen is the control-message room per datagram: packet info (the local
-// address, 32 octets with its header) and the TOS / traffic class (24).
+// address, 32 octets with its header), the TOS / traffic class (24) and the
+// UDP GRO segment size (24).
 const oobLen = 128
+
+// UDP segmentation offload limits: the kernel refuses more than 64
+// segments per send on older kernels (UDP_MAX_SEGMENTS), and one datagram
+// carries at most 65535 octets of IP packet (the IPv6 header is the larger).
+const (
+	maxGSOSegments = 64
+	maxGSOBytes    = 0xffff - packet.IPv6HeaderLen - udpHeaderLen
+)
+
+// gsoOOBLen is the room of one UDP_SEGMENT control message (a uint16).
+var gsoOOBLen = unix.CmsgSpace(2)
 
 // rxMeta is what recvmmsg tells about one received datagram.
 type rxMeta struct {
@@ -30,6 +44,10 @@ type rxMeta struct {
 	Dst netip.Addr
 	// TOS is the outer TOS / traffic class octet.
 	TOS uint8
+	// GSO is the segment size when the kernel coalesced several datagrams
+	// of one flow into this one (UDP GRO): every segment but the last is
+	// GSO octets long. 0 means one datagram.
+	GSO int
 }
 
 // txMsg is one datagram to send.
@@ -43,36 +61,54 @@ type txMsg struct {
 // Its slices are allocated once: a batch allocates nothing. A batchIO is used
 // by one goroutine for receiving and one for sending at a time (rx and tx
 // state are separate).
+//
+// On a UDP socket with gso set, consecutive datagrams of equal size to the
+// same destination (the ESP packets of one TSO burst) leave as one
+// UDP_SEGMENT send: one trip through the stack and the veth or NIC for up
+// to 64 packets, each datagram's buffer one iovec (no copy). When the
+// kernel refuses (EIO: no checksum offload on the route's device; EINVAL:
+// a segment above the route's MTU) gso is switched off for good and the
+// datagrams are sent one by one.
 type batchIO struct {
 	rc syscall.RawConn
+	// gso sends runs of equal datagrams with UDP_SEGMENT (sender only).
+	gso bool
 
-	rxHdrs  []unix.Mmsghdr
-	rxIovs  []unix.Iovec
-	rxNames []byte
-	rxOOB   []byte
-	rxN     int
-	rxErr   error
-	rxFn    func(fd uintptr) bool
+	rxHdrs   []unix.Mmsghdr
+	rxIovs   []unix.Iovec
+	rxNames  []byte
+	rxOOB    []byte
+	rxN      int
+	rxErr    error
+	rxNoWait bool
+	rxFn     func(fd uintptr) bool
 
 	txHdrs  []unix.Mmsghdr
 	txIovs  []unix.Iovec
 	txNames []byte
+	txOOB   []byte
+	txGroup []int // datagrams per header
 	txCount int
 	txN     int
 	txErr   error
 	txFn    func(fd uintptr) bool
 }
 
-func newBatchIO(rc syscall.RawConn, batch int) *batchIO {
+func newBatchIO(rc syscall.RawConn, batch int, gso bool) *batchIO {
 	c := &batchIO{
 		rc:      rc,
+		gso:     gso,
 		rxHdrs:  make([]unix.Mmsghdr, batch),
 		rxIovs:  make([]unix.Iovec, batch),
 		rxNames: make([]byte, batch*sockaddrLen),
 		rxOOB:   make([]byte, batch*oobLen),
 		txHdrs:  make([]unix.Mmsghdr, batch),
-		txIovs:  make([]unix.Iovec, batch),
+		// The outbound path queues up to two datagrams per packet read
+		// (fragments); with GSO every datagram is an iovec.
+		txIovs:  make([]unix.Iovec, 2*batch),
 		txNames: make([]byte, batch*sockaddrLen),
+		txOOB:   make([]byte, batch*gsoOOBLen),
+		txGroup: make([]int, batch),
 	}
 	c.rxFn = c.doRecv
 	c.txFn = c.doSend
@@ -82,6 +118,10 @@ func newBatchIO(rc syscall.RawConn, batch int) *batchIO {
 func (c *batchIO) doRecv(fd uintptr) bool {
 	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rxHdrs[0])), uintptr(c.rxN), unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN || e == unix.EINTR {
+		if c.rxNoWait {
+			c.rxN, c.rxErr = 0, nil
+			return true
+		}
 		return false
 	}
 	if e != 0 {
@@ -95,6 +135,19 @@ func (c *batchIO) doRecv(fd uintptr) bool {
 // recv reads up to len(bufs) datagrams (at most the batch size) into bufs,
 // blocking until at least one arrives, and describes them in meta.
 func (c *batchIO) recv(bufs [][]byte, meta []rxMeta) (int, error) {
+	return c.recvOnce(bufs, meta, false)
+}
+
+// drain reads into bufs what has already arrived without waiting; 0 when
+// nothing has.
+func (c *batchIO) drain(bufs [][]byte, meta []rxMeta) (int, error) {
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	return c.recvOnce(bufs, meta, true)
+}
+
+func (c *batchIO) recvOnce(bufs [][]byte, meta []rxMeta, noWait bool) (int, error) {
 	n := min(len(bufs), len(c.rxHdrs), len(meta))
 	for i := range n {
 		h := &c.rxHdrs[i]
@@ -110,6 +163,7 @@ func (c *batchIO) recv(bufs [][]byte, meta []rxMeta) (int, error) {
 		h.Len = 0
 	}
 	c.rxN = n
+	c.rxNoWait = noWait
 	if err := c.rc.Read(c.rxFn); err != nil {
 		return 0, err
 	}
@@ -140,41 +194,97 @@ func (c *batchIO) doSend(fd uintptr) bool {
 }
 
 // send writes msgs with as few sendmmsg calls as the kernel allows (one per
-// batch normally). A datagram the kernel refuses is skipped and counted in
-// failed; the first such error is returned.
+// batch normally), runs of equal datagrams to one peer as one UDP_SEGMENT
+// send when gso is on. A datagram the kernel refuses is skipped and counted
+// in failed; the first such error is returned.
 func (c *batchIO) send(msgs []txMsg) (failed int, first error) {
 	for len(msgs) > 0 {
-		n := min(len(msgs), len(c.txHdrs))
-		for i := range n {
-			m := &msgs[i]
-			h := &c.txHdrs[i]
-			c.txIovs[i].Base = &m.b[0]
-			c.txIovs[i].SetLen(len(m.b))
-			h.Hdr.Iov = &c.txIovs[i]
-			h.Hdr.SetIovlen(1)
-			name := c.txNames[i*sockaddrLen : (i+1)*sockaddrLen]
-			h.Hdr.Name = &name[0]
-			h.Hdr.Namelen = uint32(encodeSockaddr(name, m.to))
-			h.Hdr.Control = nil
-			h.Hdr.SetControllen(0)
-			h.Len = 0
-		}
-		c.txCount = n
+		c.txCount = c.fill(msgs)
 		if err := c.rc.Write(c.txFn); err != nil {
 			return failed + len(msgs), err
 		}
 		if c.txErr != nil {
-			// The first datagram failed: skip it and go on.
-			failed++
+			if c.txGroup[0] > 1 && (c.txErr == unix.EIO || c.txErr == unix.EINVAL) {
+				// The kernel cannot segment on this route: send them
+				// one by one from now on.
+				c.gso = false
+				continue
+			}
+			// The first datagram (or run) failed: skip it and go on.
+			failed += c.txGroup[0]
 			if first == nil {
 				first = c.txErr
 			}
-			msgs = msgs[1:]
+			msgs = msgs[c.txGroup[0]:]
 			continue
 		}
-		msgs = msgs[c.txN:]
+		sent := 0
+		for _, k := range c.txGroup[:c.txN] {
+			sent += k
+		}
+		msgs = msgs[sent:]
 	}
 	return failed, first
+}
+
+// fill lays out the headers for the first datagrams of msgs and returns how
+// many headers it filled; txGroup says how many datagrams each carries.
+func (c *batchIO) fill(msgs []txMsg) int {
+	nh, nm, ni := 0, 0, 0
+	for nh < len(c.txHdrs) && nm < len(msgs) && ni < len(c.txIovs) {
+		lead := &msgs[nm]
+		seg := len(lead.b)
+		k, total := 1, seg
+		if c.gso {
+			for k < maxGSOSegments && nm+k < len(msgs) && ni+k < len(c.txIovs) {
+				m := &msgs[nm+k]
+				if m.to != lead.to || len(m.b) > seg || total+len(m.b) > maxGSOBytes {
+					break
+				}
+				total += len(m.b)
+				k++
+				if len(m.b) < seg {
+					break // a shorter datagram ends the run
+				}
+			}
+		}
+		for j := range k {
+			b := msgs[nm+j].b
+			c.txIovs[ni+j].Base = &b[0]
+			c.txIovs[ni+j].SetLen(len(b))
+		}
+		h := &c.txHdrs[nh]
+		h.Hdr.Iov = &c.txIovs[ni]
+		h.Hdr.SetIovlen(k)
+		name := c.txNames[nh*sockaddrLen : (nh+1)*sockaddrLen]
+		h.Hdr.Name = &name[0]
+		h.Hdr.Namelen = uint32(encodeSockaddr(name, lead.to))
+		if k > 1 {
+			oob := c.txOOB[nh*gsoOOBLen : (nh+1)*gsoOOBLen]
+			putSegmentCmsg(oob, uint16(seg))
+			h.Hdr.Control = &oob[0]
+			h.Hdr.SetControllen(gsoOOBLen)
+		} else {
+			h.Hdr.Control = nil
+			h.Hdr.SetControllen(0)
+		}
+		h.Len = 0
+		c.txGroup[nh] = k
+		nh++
+		nm += k
+		ni += k
+	}
+	return nh
+}
+
+// putSegmentCmsg writes a UDP_SEGMENT control message: the kernel cuts the
+// datagram into segments of size octets.
+func putSegmentCmsg(b []byte, size uint16) {
+	clear(b)
+	binary.NativeEndian.PutUint64(b[0:], uint64(unix.CmsgLen(2)))
+	binary.NativeEndian.PutUint32(b[8:], unix.SOL_UDP)
+	binary.NativeEndian.PutUint32(b[12:], unix.UDP_SEGMENT)
+	binary.NativeEndian.PutUint16(b[unix.SizeofCmsghdr:], size)
 }
 
 // encodeSockaddr writes ap as a sockaddr_in or sockaddr_in6 and returns its
@@ -229,6 +339,8 @@ func parseCmsgs(oob []byte, m *rxMeta) {
 			m.TOS = uint8(binary.NativeEndian.Uint32(data))
 		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
 			m.Dst = netip.AddrFrom16([16]byte(data[0:16])).Unmap()
+		case level == unix.SOL_UDP && typ == unix.UDP_GRO && len(data) >= 4:
+			m.GSO = int(binary.NativeEndian.Uint32(data))
 		}
 		adv := (l + 7) &^ 7
 		if adv > len(oob) {

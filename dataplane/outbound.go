@@ -30,6 +30,24 @@ type outPath struct {
 	tunOut   [][]byte
 	send     func(role int, msgs []txMsg)
 	writeTUN func(bufs [][]byte)
+
+	// jobs are the ESP packets of the batch waiting to be sealed, in the
+	// order they are sent; fan spreads their sealing over the crew.
+	jobs []sealJob
+	fan  fanOut
+}
+
+// sealJob is one inner packet buf[HeadRoom:HeadRoom+n] to seal with sa
+// under sequence number seq, and what sealing it gave.
+type sealJob struct {
+	sa   *SA
+	buf  []byte
+	n    int
+	seq  uint64
+	out  []byte
+	role int
+	to   netip.AddrPort
+	err  error
 }
 
 // slotLen is the size of an outbound buffer: head room, the largest inner
@@ -45,6 +63,8 @@ func (dp *DataPlane) newOutPath(batch int) *outPath {
 	}
 	o.send = dp.sendBatch
 	o.writeTUN = dp.writeTUN
+	o.jobs = make([]sealJob, 0, 2*batch)
+	o.fan.fn = o.sealOne
 	return o
 }
 
@@ -93,6 +113,10 @@ func (dp *DataPlane) runOutbound() {
 func (o *outPath) process(n int) {
 	dp := o.dp
 	tbl := dp.spd.Table()
+	// A batch is mostly one flow (a TSO burst): look its policy up once.
+	var lastFlow spd.Flow
+	var lastPol *spd.Policy
+	looked := false
 	for i := range n {
 		buf := o.bufs[i]
 		size := o.sizes[i]
@@ -106,7 +130,11 @@ func (o *outPath) process(n int) {
 			dp.ctr.malformed.Add(1)
 			continue
 		}
-		pol := tbl.Lookup(spd.Out, f)
+		pol := lastPol
+		if !looked || f != lastFlow {
+			pol = tbl.Lookup(spd.Out, f)
+			lastFlow, lastPol, looked = f, pol, true
+		}
 		if pol == nil || pol.Action == spd.Discard {
 			dp.ctr.discarded.Add(1)
 			continue
@@ -174,49 +202,119 @@ func (o *outPath) spare() []byte {
 	return b
 }
 
-// seal seals the inner packet buf[HeadRoom:HeadRoom+n] in place and queues
-// it on the SA's socket.
+// seal queues the inner packet buf[HeadRoom:HeadRoom+n] for sealing with
+// sa (ESP: at flush, AH: now) and sending on the SA's socket.
 func (o *outPath) seal(sa *SA, buf []byte, n int) {
 	dp := o.dp
 	if err := sa.account(n); err != nil {
 		dp.ctr.expired.Add(1)
 		return
 	}
-	var out []byte
-	var role int
-	to := sa.CurrentPeer()
 	if sa.ESP != nil {
-		p, err := sa.ESP.Seal(buf, HeadRoom, n)
-		if err != nil {
-			dp.ctr.drop(err)
-			return
+		if len(o.jobs) == cap(o.jobs) {
+			o.flush()
 		}
-		if sa.Encap {
-			out, role = p.Bytes[p.ESP:], pick(sockUDP4NATT, to.Addr().Is6())
-		} else {
-			out, role = p.Bytes, pick(sockESP4, packet.Version(p.Bytes) == 6)
-			to = netip.AddrPortFrom(to.Addr(), 0)
-		}
-	} else {
-		p, err := sa.AH.Seal(buf, HeadRoom, n)
-		if err != nil {
-			dp.ctr.drop(err)
-			return
-		}
-		out, role = p.Bytes, pick(sockAH4, packet.Version(p.Bytes) == 6)
-		to = netip.AddrPortFrom(to.Addr(), 0)
+		o.jobs = append(o.jobs, sealJob{sa: sa, buf: buf, n: n})
+		return
 	}
-	o.tx[role] = append(o.tx[role], txMsg{b: out, to: to})
+	p, err := sa.AH.Seal(buf, HeadRoom, n)
+	if err != nil {
+		dp.ctr.drop(err)
+		return
+	}
+	to := sa.CurrentPeer()
+	role := pick(sockAH4, packet.Version(p.Bytes) == 6)
+	o.tx[role] = append(o.tx[role], txMsg{b: p.Bytes, to: netip.AddrPortFrom(to.Addr(), 0)})
 	dp.ctr.outPackets.Add(1)
-	dp.ctr.outBytes.Add(uint64(len(out)))
+	dp.ctr.outBytes.Add(uint64(len(p.Bytes)))
+	o.checkRekey(sa)
+}
+
+func (o *outPath) checkRekey(sa *SA) {
 	if sa.needsRekey() && sa.rekeyRaised.CompareAndSwap(false, true) {
-		dp.emit(Event{Kind: SoftExpire, Route: sa.Route, SPI: sa.SPI(), Protocol: sa.Protocol()})
+		o.dp.emit(Event{Kind: SoftExpire, Route: sa.Route, SPI: sa.SPI(), Protocol: sa.Protocol()})
 	}
 }
 
-// flush sends the queued packets (one call per socket) and the ICMP errors
-// (one TUN write), and frees the spare buffers.
+// sealJobs seals the queued ESP packets: sequence numbers are reserved in
+// the batch's order (one atomic operation per run of one SA), the sealing
+// itself is spread over the crew, and the results are queued on the
+// sockets in the batch's order again.
+func (o *outPath) sealJobs() {
+	dp := o.dp
+	jobs := o.jobs
+	for i := 0; i < len(jobs); {
+		sa := jobs[i].sa
+		k := 1
+		for i+k < len(jobs) && jobs[i+k].sa == sa {
+			k++
+		}
+		first, got, err := sa.ESP.ReserveSeq(k)
+		for j := range k {
+			if j < got {
+				jobs[i+j].seq = first + uint64(j)
+			} else {
+				jobs[i+j].err = err
+				if err == nil {
+					jobs[i+j].err = ipsec.ErrSequenceExhausted
+				}
+			}
+		}
+		i += k
+	}
+	dp.crew.run(&o.fan, len(jobs))
+	var pkts, bytes uint64
+	var last *SA
+	for i := range jobs {
+		j := &jobs[i]
+		if j.err != nil {
+			dp.ctr.drop(j.err)
+			continue
+		}
+		o.tx[j.role] = append(o.tx[j.role], txMsg{b: j.out, to: j.to})
+		pkts++
+		bytes += uint64(len(j.out))
+		if j.sa != last {
+			last = j.sa
+			o.checkRekey(j.sa)
+		}
+	}
+	if pkts > 0 {
+		dp.ctr.outPackets.Add(pkts)
+		dp.ctr.outBytes.Add(bytes)
+	}
+	clear(jobs)
+	o.jobs = jobs[:0]
+}
+
+// sealOne seals job i; it runs on any of the crew's goroutines.
+func (o *outPath) sealOne(i int) {
+	j := &o.jobs[i]
+	if j.err != nil {
+		return
+	}
+	sa := j.sa
+	p, err := sa.ESP.SealSeq(j.buf, HeadRoom, j.n, j.seq)
+	if err != nil {
+		j.err = err
+		return
+	}
+	to := sa.CurrentPeer()
+	if sa.Encap {
+		j.out, j.role, j.to = p.Bytes[p.ESP:], pick(sockUDP4NATT, to.Addr().Is6()), to
+	} else {
+		j.out, j.role = p.Bytes, pick(sockESP4, packet.Version(p.Bytes) == 6)
+		j.to = netip.AddrPortFrom(to.Addr(), 0)
+	}
+}
+
+// flush seals the queued ESP packets, sends everything queued (one call
+// per socket) and the ICMP errors (one TUN write), and frees the spare
+// buffers.
 func (o *outPath) flush() {
+	if len(o.jobs) > 0 {
+		o.sealJobs()
+	}
 	for role := range o.tx {
 		if len(o.tx[role]) > 0 {
 			o.send(role, o.tx[role])

@@ -24,6 +24,13 @@ const (
 	numSocks
 )
 
+// sockBuf is the socket buffer size asked for: a burst of 128 datagrams of
+// up to 64 KiB (GRO) must fit while the worker is busy.
+const sockBuf = 8 << 20
+
+// ikeBatch is the batch of the IKE port's socket.
+const ikeBatch = 8
+
 // pick returns the IPv6 role for an IPv4 one when v6 is set.
 func pick(role4 int, v6 bool) int {
 	if v6 {
@@ -134,8 +141,20 @@ func (dp *DataPlane) openSocket(role int, v6 bool, local netip.Addr) (*socket, e
 		if dp.cfg.FwMark != 0 {
 			set(unix.SOL_SOCKET, unix.SO_MARK, int(dp.cfg.FwMark))
 		}
-		set(unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
-		set(unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+		// The FORCE variants pass rmem_max/wmem_max (CAP_NET_ADMIN);
+		// without the capability the plain ones get what the limit allows.
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBuf) != nil {
+			set(unix.SOL_SOCKET, unix.SO_RCVBUF, sockBuf)
+		}
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBuf) != nil {
+			set(unix.SOL_SOCKET, unix.SO_SNDBUF, sockBuf)
+		}
+		if role&^1 == sockUDP4NATT {
+			// Receive a burst of ESP-in-UDP datagrams of one flow as
+			// one (split by the inbound path); a kernel without UDP GRO
+			// refuses the option and delivers them one by one.
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1)
+		}
 	})
 	if cerr == nil {
 		cerr = serr
@@ -144,7 +163,11 @@ func (dp *DataPlane) openSocket(role int, v6 bool, local netip.Addr) (*socket, e
 		s.pc.Close()
 		return nil, fmt.Errorf("dataplane: socket %d: %w", role, cerr)
 	}
-	s.io = newBatchIO(sc, dp.cfg.Batch)
+	batch := dp.cfg.Batch
+	if role&^1 == sockUDP4IKE {
+		batch = min(batch, ikeBatch) // IKE is not bulk traffic
+	}
+	s.io = newBatchIO(sc, batch, role&^1 == sockUDP4NATT)
 	return s, nil
 }
 

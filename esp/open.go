@@ -25,21 +25,50 @@ type Opened struct {
 	Dummy bool
 }
 
+// Verified is an ESP packet whose ICV has verified and whose payload is
+// decrypted in place, but whose sequence number the replay window has not
+// taken yet: [SA.Finish] does that and returns the inner packet. Verify
+// may run on several goroutines at once; Finish runs in the packets'
+// order, so the window only ever moves for authentic packets in the order
+// they came.
+type Verified struct {
+	pkt     []byte // the whole IP packet, nil for VerifyESP
+	esp     []byte // the ESP packet
+	seq     uint64
+	hl      int // IP header length (and the extension headers before ESP)
+	nhAt    int // where the IP header names the next protocol
+	espOff  int // the ESP header's offset in pkt
+	encap   bool
+	outerTC uint8
+}
+
 // Open decapsulates an IPv4 or IPv6 packet carrying ESP, directly or in UDP
 // (RFC 3948), in place. It checks the SPI, the replay window, the ICV (before
 // decrypting), updates the window only after the ICV verified, checks the
 // padding and returns the inner packet (tunnel mode, TFC padding stripped,
 // RFC 6040 ECN applied) or the rebuilt original packet (transport mode).
+// It is Verify followed by Finish.
 func (sa *SA) Open(pkt []byte) (Opened, error) {
+	v, err := sa.Verify(pkt)
+	if err != nil {
+		return Opened{}, err
+	}
+	return sa.Finish(&v)
+}
+
+// Verify is the first half of Open: parsing, the SPI, the replay check
+// (without moving the window) and the ICV, then decryption in place. It is
+// safe for concurrent use.
+func (sa *SA) Verify(pkt []byte) (Verified, error) {
 	if sa.dir != ipsec.Inbound {
-		return Opened{}, ErrWrongDirection
+		return Verified{}, ErrWrongDirection
 	}
 	tl, err := packet.TotalLen(pkt)
 	if err != nil {
-		return Opened{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return Verified{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if tl > len(pkt) {
-		return Opened{}, fmt.Errorf("%w: IP packet claims %d octets, has %d", ErrMalformed, tl, len(pkt))
+		return Verified{}, fmt.Errorf("%w: IP packet claims %d octets, has %d", ErrMalformed, tl, len(pkt))
 	}
 	pkt = pkt[:tl]
 	var u packet.UpperLayer
@@ -52,11 +81,11 @@ func (sa *SA) Open(pkt []byte) (Opened, error) {
 		u = packet.UpperLayer{Proto: pkt[6], Offset: packet.IPv6HeaderLen, InsertAt: packet.IPv6HeaderLen, NextHeaderAt: 6}
 	default:
 		if u, err = packet.ParseUpperLayer(pkt); err != nil {
-			return Opened{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+			return Verified{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 	}
 	if u.Fragment || (packet.Version(pkt) == 4 && binary.BigEndian.Uint16(pkt[6:])&0x2000 != 0) {
-		return Opened{}, fmt.Errorf("%w: fragment (reassemble before ESP)", ErrMalformed)
+		return Verified{}, fmt.Errorf("%w: fragment (reassemble before ESP)", ErrMalformed)
 	}
 	hl := u.Offset
 	espOff := hl
@@ -65,118 +94,140 @@ func (sa *SA) Open(pkt []byte) (Opened, error) {
 	case packet.ProtoESP:
 	case packet.ProtoUDP:
 		if len(pkt) < hl+udpHeaderLen {
-			return Opened{}, fmt.Errorf("%w: truncated UDP header", ErrMalformed)
+			return Verified{}, fmt.Errorf("%w: truncated UDP header", ErrMalformed)
 		}
 		if ul := int(binary.BigEndian.Uint16(pkt[hl+4:])); ul != len(pkt)-hl {
-			return Opened{}, fmt.Errorf("%w: UDP length %d, packet has %d", ErrMalformed, ul, len(pkt)-hl)
+			return Verified{}, fmt.Errorf("%w: UDP length %d, packet has %d", ErrMalformed, ul, len(pkt)-hl)
 		}
 		switch ClassifyUDP(pkt[hl+udpHeaderLen:]) {
 		case UDPKeepalive, UDPIKE:
-			return Opened{}, ErrNotESP
+			return Verified{}, ErrNotESP
 		case UDPInvalid:
-			return Opened{}, fmt.Errorf("%w: truncated UDP-encapsulated ESP packet: %d bytes", ErrMalformed, len(pkt)-hl-udpHeaderLen)
+			return Verified{}, fmt.Errorf("%w: truncated UDP-encapsulated ESP packet: %d bytes", ErrMalformed, len(pkt)-hl-udpHeaderLen)
 		}
 		espOff += udpHeaderLen
 		encap = true
 	default:
-		return Opened{}, fmt.Errorf("%w: protocol %d is not ESP", ErrMalformed, u.Proto)
+		return Verified{}, fmt.Errorf("%w: protocol %d is not ESP", ErrMalformed, u.Proto)
 	}
 	if u.InsertAt != u.Offset {
-		return Opened{}, fmt.Errorf("%w: IPv6 destination options before ESP", ErrMalformed)
+		return Verified{}, fmt.Errorf("%w: IPv6 destination options before ESP", ErrMalformed)
 	}
+	v := Verified{pkt: pkt, esp: pkt[espOff:], hl: hl, nhAt: u.NextHeaderAt, espOff: espOff, encap: encap, outerTC: packet.TrafficClass(pkt)}
+	v.seq, err = sa.decrypt(v.esp)
+	return v, err
+}
 
-	data, seq, nh, err := sa.unprotect(pkt[espOff:])
+// OpenESP decapsulates a tunnel-mode ESP packet given without its outer IP
+// and UDP headers, as a UDP socket delivers it; outerTC is the outer TOS /
+// Traffic Class octet (for RFC 6040 ECN and the DSCP copy). It is VerifyESP
+// followed by Finish.
+func (sa *SA) OpenESP(esp []byte, outerTC uint8) (Opened, error) {
+	v, err := sa.VerifyESP(esp, outerTC)
+	if err != nil {
+		return Opened{}, err
+	}
+	return sa.Finish(&v)
+}
+
+// VerifyESP is the first half of OpenESP, as Verify is of Open. It is safe
+// for concurrent use.
+func (sa *SA) VerifyESP(esp []byte, outerTC uint8) (Verified, error) {
+	if sa.dir != ipsec.Inbound {
+		return Verified{}, ErrWrongDirection
+	}
+	if sa.mode != ipsec.ModeTunnel {
+		return Verified{}, fmt.Errorf("esp: OpenESP needs tunnel mode: %w", ErrWrongDirection)
+	}
+	v := Verified{esp: esp, outerTC: outerTC}
+	var err error
+	v.seq, err = sa.decrypt(esp)
+	return v, err
+}
+
+// Finish is the second half of Open and OpenESP for a packet Verify or
+// VerifyESP passed: the replay window takes its sequence number (which
+// fails if another packet with it came first), the padding is checked and
+// the inner packet is returned.
+func (sa *SA) Finish(v *Verified) (Opened, error) {
+	data, nh, err := sa.accept(v.esp, v.seq)
 	if err != nil {
 		return Opened{}, err
 	}
 	if nh == packet.ProtoNoNext {
-		return Opened{Seq: seq, NextHeader: nh, Dummy: true}, nil
+		return Opened{Seq: v.seq, NextHeader: nh, Dummy: true}, nil
 	}
 	if sa.mode == ipsec.ModeTunnel {
-		inner, err := sa.tunnelInner(data, nh, packet.TrafficClass(pkt))
-		return Opened{Packet: inner, Seq: seq, NextHeader: nh}, err
+		inner, err := sa.tunnelInner(data, nh, v.outerTC)
+		return Opened{Packet: inner, Seq: v.seq, NextHeader: nh}, err
 	}
 
 	// Transport mode: move the IP header (and the extension headers
 	// before ESP) up against the payload and restore its fields.
-	dataStart := espOff + espHeaderLen + sa.ivLen
+	pkt, hl := v.pkt, v.hl
+	dataStart := v.espOff + espHeaderLen + sa.ivLen
 	start := dataStart - hl
 	copy(pkt[start:dataStart], pkt[:hl])
 	out := pkt[start : dataStart+len(data)]
-	out[u.NextHeaderAt] = nh
+	out[v.nhAt] = nh
 	if packet.Version(out) == 4 {
 		binary.BigEndian.PutUint16(out[2:], uint16(len(out)))
 		packet.SetIPv4Checksum(out)
 	} else {
 		binary.BigEndian.PutUint16(out[4:], uint16(len(out)-packet.IPv6HeaderLen))
 	}
-	if encap {
+	if v.encap {
 		// RFC 3948 3.1.2: NAT rewrote the addresses the TCP/UDP checksum
 		// covers; the ICV already vouched for the data, so recompute it.
 		fixL4Checksum(out, hl, nh)
 	}
-	return Opened{Packet: out, Seq: seq, NextHeader: nh}, nil
+	return Opened{Packet: out, Seq: v.seq, NextHeader: nh}, nil
 }
 
-// OpenESP decapsulates a tunnel-mode ESP packet given without its outer IP
-// and UDP headers, as a UDP socket delivers it; outerTC is the outer TOS /
-// Traffic Class octet (for RFC 6040 ECN and the DSCP copy).
-func (sa *SA) OpenESP(esp []byte, outerTC uint8) (Opened, error) {
-	if sa.dir != ipsec.Inbound {
-		return Opened{}, ErrWrongDirection
-	}
-	if sa.mode != ipsec.ModeTunnel {
-		return Opened{}, fmt.Errorf("esp: OpenESP needs tunnel mode: %w", ErrWrongDirection)
-	}
-	data, seq, nh, err := sa.unprotect(esp)
-	if err != nil {
-		return Opened{}, err
-	}
-	if nh == packet.ProtoNoNext {
-		return Opened{Seq: seq, NextHeader: nh, Dummy: true}, nil
-	}
-	inner, err := sa.tunnelInner(data, nh, outerTC)
-	return Opened{Packet: inner, Seq: seq, NextHeader: nh}, err
-}
-
-// unprotect runs SPI, replay, ICV and padding checks over an ESP packet and
-// returns the decrypted payload without padding and trailer.
-func (sa *SA) unprotect(esp []byte) (data []byte, seq uint64, nh uint8, err error) {
+// decrypt runs the SPI, replay and ICV checks over an ESP packet and
+// decrypts it in place; the window is not changed.
+func (sa *SA) decrypt(esp []byte) (seq uint64, err error) {
 	if sa.wiped.Load() {
-		return nil, 0, 0, transform.ErrWiped
+		return 0, transform.ErrWiped
 	}
 	if len(esp) < espHeaderLen+sa.ivLen+4+sa.icvLen {
-		return nil, 0, 0, fmt.Errorf("%w: truncated ESP packet: %d bytes", ErrMalformed, len(esp))
+		return 0, fmt.Errorf("%w: truncated ESP packet: %d bytes", ErrMalformed, len(esp))
 	}
 	if binary.BigEndian.Uint32(esp) != sa.spi {
-		return nil, 0, 0, ErrUnknownSPI
+		return 0, ErrUnknownSPI
 	}
 	seq = sa.win.Infer(binary.BigEndian.Uint32(esp[4:]))
 	if err := sa.win.Check(seq); err != nil {
-		return nil, seq, 0, err
+		return seq, err
 	}
 	if err := sa.x.Open(esp, seq, sa.esn); err != nil {
 		if errors.Is(err, transform.ErrLength) {
-			return nil, seq, 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+			return seq, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
-		return nil, seq, 0, err
+		return seq, err
 	}
+	return seq, nil
+}
+
+// accept moves the replay window for an authentic packet and returns the
+// decrypted payload without padding and trailer.
+func (sa *SA) accept(esp []byte, seq uint64) (data []byte, nh uint8, err error) {
 	if err := sa.win.Accept(seq); err != nil {
-		return nil, seq, 0, err
+		return nil, 0, err
 	}
 	payload := esp[espHeaderLen+sa.ivLen : len(esp)-sa.icvLen]
 	nh = payload[len(payload)-1]
 	padLen := int(payload[len(payload)-2])
 	if padLen+trailerLen > len(payload) {
-		return nil, seq, nh, fmt.Errorf("%w: pad length %d in a %d-octet payload", ErrBadPadding, padLen, len(payload))
+		return nil, nh, fmt.Errorf("%w: pad length %d in a %d-octet payload", ErrBadPadding, padLen, len(payload))
 	}
 	end := len(payload) - trailerLen - padLen
 	for i, b := range payload[end : len(payload)-trailerLen] {
 		if b != byte(i+1) {
-			return nil, seq, nh, fmt.Errorf("%w: octet %d of the padding is %d", ErrBadPadding, i+1, b)
+			return nil, nh, fmt.Errorf("%w: octet %d of the padding is %d", ErrBadPadding, i+1, b)
 		}
 	}
-	return payload[:end], seq, nh, nil
+	return payload[:end], nh, nil
 }
 
 // tunnelInner checks the inner packet a tunnel-mode next header names and

@@ -31,6 +31,31 @@ type Packet struct {
 // header, with the IPv6 extension headers that precede ESP (RFC 4303 3.1.1),
 // in front of the ESP header and fixes its protocol, lengths and checksum.
 func (sa *SA) Seal(buf []byte, off, n int) (Packet, error) {
+	return sa.seal(buf, off, n, 0)
+}
+
+// ReserveSeq reserves up to k consecutive outbound sequence numbers and
+// returns the first and how many it got (fewer only when the space runs
+// out), for [SA.SealSeq]: a batch takes its numbers in order, then its
+// packets may be sealed on several goroutines at once.
+func (sa *SA) ReserveSeq(k int) (first uint64, got int, err error) {
+	if sa.dir != ipsec.Outbound {
+		return 0, 0, ErrWrongDirection
+	}
+	return sa.seq.Reserve(k)
+}
+
+// SealSeq is Seal with a sequence number reserved by [SA.ReserveSeq]
+// instead of the next one. It is safe for concurrent use.
+func (sa *SA) SealSeq(buf []byte, off, n int, seq uint64) (Packet, error) {
+	if seq == 0 {
+		return Packet{}, fmt.Errorf("esp: sequence number 0: %w", ErrWrongDirection)
+	}
+	return sa.seal(buf, off, n, seq)
+}
+
+// seal is Seal with sequence number seq, or the next one when seq is 0.
+func (sa *SA) seal(buf []byte, off, n int, seq uint64) (Packet, error) {
 	if sa.dir != ipsec.Outbound {
 		return Packet{}, ErrWrongDirection
 	}
@@ -46,7 +71,7 @@ func (sa *SA) Seal(buf []byte, off, n int) (Packet, error) {
 		return Packet{}, fmt.Errorf("%w: inner packet claims %d octets, has %d", ErrMalformed, tl, n)
 	}
 	if sa.mode == ipsec.ModeTransport {
-		return sa.sealTransport(buf, off, n)
+		return sa.sealTransport(buf, off, n, seq)
 	}
 	nh := uint8(packet.ProtoIPv4)
 	if packet.Version(inner) == 6 {
@@ -57,7 +82,7 @@ func (sa *SA) Seal(buf []byte, off, n int) (Packet, error) {
 		extra = sa.tfc - n
 	}
 	df := sa.copyDF && nh == packet.ProtoIPv4 && inner[6]&0x40 != 0
-	return sa.sealTunnel(buf, off, n, extra, nh, packet.TrafficClass(inner), df)
+	return sa.sealTunnel(buf, off, n, extra, nh, packet.TrafficClass(inner), df, seq)
 }
 
 // SealDummy builds a tunnel-mode dummy packet (next header 59, RFC 4303
@@ -75,7 +100,7 @@ func (sa *SA) SealDummy(buf []byte, off, size int) (Packet, error) {
 		return Packet{}, fmt.Errorf("%w: dummy payload [%d:%d] outside a %d-octet buffer", ErrBufferTooSmall, off, off+size, len(buf))
 	}
 	clear(buf[off : off+size])
-	return sa.sealTunnel(buf, off, size, 0, packet.ProtoNoNext, 0, false)
+	return sa.sealTunnel(buf, off, size, 0, packet.ProtoNoNext, 0, false, 0)
 }
 
 // padLen is the ESP padding for a payload of n octets: up to the
@@ -101,15 +126,18 @@ func (sa *SA) trailer(buf []byte, end, extra, padLen int, nh uint8) int {
 	return end + trailerLen
 }
 
-// protect writes the ESP header at espOff, takes a sequence number and runs
-// the transform over buf[espOff:end]. It returns the sequence number used.
-func (sa *SA) protect(buf []byte, espOff, end int) (uint64, error) {
+// protect writes the ESP header at espOff, takes a sequence number (unless
+// seq is one already reserved) and runs the transform over
+// buf[espOff:end]. It returns the sequence number used.
+func (sa *SA) protect(buf []byte, espOff, end int, seq uint64) (uint64, error) {
 	if sa.wiped.Load() {
 		return 0, transform.ErrWiped
 	}
-	seq, err := sa.seq.Next()
-	if err != nil {
-		return 0, err
+	if seq == 0 {
+		var err error
+		if seq, err = sa.seq.Next(); err != nil {
+			return 0, err
+		}
 	}
 	binary.BigEndian.PutUint32(buf[espOff:], sa.spi)
 	binary.BigEndian.PutUint32(buf[espOff+4:], uint32(seq))
@@ -118,7 +146,7 @@ func (sa *SA) protect(buf []byte, espOff, end int) (uint64, error) {
 
 // sealTunnel encapsulates in tunnel mode; df sets DF in an IPv4 outer
 // header (copy_df, decided before the inner packet is encrypted).
-func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8, df bool) (Packet, error) {
+func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8, df bool, seq uint64) (Packet, error) {
 	ipLen := packet.IPv4HeaderLen
 	if sa.outer6 {
 		ipLen = packet.IPv6HeaderLen
@@ -138,7 +166,7 @@ func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8, df bo
 	}
 	espOff := start + ipLen + udpLen
 	trailerEnd := sa.trailer(buf, off+n, extra, padLen, nh)
-	seq, err := sa.protect(buf, espOff, trailerEnd+sa.icvLen)
+	seq, err := sa.protect(buf, espOff, trailerEnd+sa.icvLen, seq)
 	if err != nil {
 		return Packet{}, err
 	}
@@ -172,7 +200,7 @@ func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8, df bo
 	return p, nil
 }
 
-func (sa *SA) sealTransport(buf []byte, off, n int) (Packet, error) {
+func (sa *SA) sealTransport(buf []byte, off, n int, seq uint64) (Packet, error) {
 	inner := buf[off : off+n]
 	u, err := packet.ParseUpperLayer(inner)
 	if err != nil {
@@ -202,7 +230,7 @@ func (sa *SA) sealTransport(buf []byte, off, n int) (Packet, error) {
 	out := buf[start:end]
 	espOff := hl + udpLen
 	trailerEnd := sa.trailer(buf, off+n, 0, padLen, nh)
-	if _, err := sa.protect(buf, start+espOff, trailerEnd+sa.icvLen); err != nil {
+	if _, err := sa.protect(buf, start+espOff, trailerEnd+sa.icvLen, seq); err != nil {
 		// Put the header back so the caller's packet is intact.
 		copy(buf[off:off+hl], buf[start:start+hl])
 		return Packet{}, err

@@ -67,3 +67,25 @@ func TestSequenceCounterConcurrentUnique(t *testing.T) {
 		t.Fatalf("Used = %d", c.Used())
 	}
 }
+
+// TestReserve: a batch reserves consecutive numbers at once; near the end
+// of the space it gets what is left, then the exhaustion error.
+func TestReserve(t *testing.T) {
+	var c SequenceCounter
+	c.Init(false, 0)
+	first, got, err := c.Reserve(4)
+	if first != 1 || got != 4 || err != nil {
+		t.Fatalf("Reserve(4) = %d, %d, %v; want 1, 4, nil", first, got, err)
+	}
+	if n, _ := c.Next(); n != 5 {
+		t.Fatalf("Next after a reservation = %d, want 5", n)
+	}
+	c.Set(1<<32 - 3)
+	first, got, err = c.Reserve(5)
+	if first != 1<<32-2 || got != 2 || err != nil {
+		t.Fatalf("Reserve(5) near the end = %d, %d, %v; want %d, 2, nil", first, got, err, uint64(1<<32-2))
+	}
+	if _, got, err = c.Reserve(1); got != 0 || !errors.Is(err, ErrSequenceExhausted) {
+		t.Fatalf("Reserve on an exhausted counter = %d, %v", got, err)
+	}
+}

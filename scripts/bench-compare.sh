@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
-# bench-compare.sh - end-to-end throughput and handshake rate of cygnet side by
-# side with strongSwan (kernel-libipsec) and wireguard-go, in one run, on this
-# machine. Run as root. See docs/PERFORMANCE.md.
+# bench-compare.sh - the data plane's yardstick: cygnet side by side with
+# strongSwan (kernel-libipsec) and wireguard-go, in one run, on this machine.
+# Run as root. See docs/PERFORMANCE.md.
 #
-# Usage: scripts/bench-compare.sh [--seconds N] [--runs R] [--keep-logs]
-#   --seconds N   length of one iperf3 run and of one handshake run (default 10)
-#   --runs R      runs per contestant; the median is reported (default 3)
-#   --keep-logs   keep the work directory (configs, daemon logs) afterwards
+# Usage: scripts/bench-compare.sh [--seconds N] [--runs R] [--ciphers LIST] [--keep-logs]
+#   --seconds N     length of one measurement (default 10)
+#   --runs R        runs per contestant, interleaved; medians are reported (default 3)
+#   --ciphers LIST  ESP ciphers for cygnet and strongSwan, comma-separated
+#                   (default aes128gcm16,aes256gcm16,chacha20poly1305)
+#   --keep-logs     keep the work directory (configs, daemon logs) afterwards
 #
 # Contestants, each in its own pair of network namespaces (test/netns.sh,
 # underlay 10.99.0.1 <-> 10.99.0.2, protected hosts 10.99.1.1 and 10.99.2.1):
-#   veth         no tunnel: iperf3 10.99.0.1 -> 10.99.0.2 (reference)
-#   cygnet       cygnet daemon <-> cygnet daemon, IKEv2 PSK, x25519,
-#                AES-128-GCM, raw ESP (protocol 50), TUN
-#   strongswan   charon + kernel-libipsec <-> same, IKEv2 PSK, x25519,
-#                AES-128-GCM, ESP in UDP (kernel-libipsec encapsulates)
-#   wireguard-go wireguard-go <-> wireguard-go, ChaCha20-Poly1305, TUN
-# Throughput: iperf3 TCP 10.99.1.1 -> 10.99.2.1 through the tunnel, one
-# stream, N seconds (first second omitted), R runs interleaved across the
-# contestants; median of the receiver's Mbit/s.
-# Handshake rate: for cygnet and strongSwan, initiate + terminate of the IKE SA
-# (with its CHILD_SA) through the command-line client, as often as fits in N
-# seconds; R runs; median tunnels per second. Not measured for WireGuard (its
-# 1-RTT handshake has no IKE_SA/CHILD_SA negotiation to compare with).
+#   veth          no tunnel: 10.99.0.1 -> 10.99.0.2 (reference)
+#   cygnet/C      cygnet daemon <-> cygnet daemon, IKEv2 PSK, x25519, ESP cipher C,
+#                 raw ESP (protocol 50), TUN
+#   cygnet-udp/C  the same with encap = yes: ESP in UDP/4500 (UDP GSO/GRO)
+#   strongswan/C  charon + kernel-libipsec <-> same, ESP cipher C, ESP in UDP
+#   wireguard-go  wireguard-go <-> wireguard-go, ChaCha20-Poly1305, TUN
+# Measured for each, run by run (run 1 of every contestant, then run 2, ...):
+#   tcp1    iperf3 TCP, one stream, receiver Mbit/s (first second omitted),
+#           and the sender's retransmissions
+#   tcp4    iperf3 TCP, four streams, receiver Mbit/s
+#   udp64, udp1400   iperf3 UDP at full speed with IP packets of 64 and 1400
+#           octets: packets per second that arrived
+#   ping    ICMP echo every 10 ms during a one-stream TCP bulk transfer:
+#           round trip p50 and p99 in ms
+#   cpu     CPU time (user + system, /proc/PID/stat) of both daemons
+#           together, in us: per 1400 octets moved in the tcp1 run, and per
+#           packet that arrived in the udp1400 run
+# Handshake rate: for cygnet (raw ESP, first cipher) and strongSwan, initiate +
+# terminate of the IKE SA (with its CHILD_SA) through the command-line client,
+# as often as fits in N seconds; median tunnels per second.
 #
 # Every namespace, daemon and iperf3 it starts is removed on exit, also on
 # Ctrl-C. Only 10.99.x addresses inside its own namespaces are used.
@@ -31,13 +40,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-SECS=10 RUNS=3 KEEP=0
+SECS=10 RUNS=3 KEEP=0 CIPHERS=aes128gcm16,aes256gcm16,chacha20poly1305
 while [[ $# -gt 0 ]]; do
   case $1 in
     --seconds) SECS=${2:?--seconds needs a value}; shift 2 ;;
     --seconds=*) SECS=${1#*=}; shift ;;
     --runs) RUNS=${2:?--runs needs a value}; shift 2 ;;
     --runs=*) RUNS=${1#*=}; shift ;;
+    --ciphers) CIPHERS=${2:?--ciphers needs a value}; shift 2 ;;
+    --ciphers=*) CIPHERS=${1#*=}; shift ;;
     --keep-logs) KEEP=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-compare.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
@@ -45,6 +56,12 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $SECS =~ ^[0-9]+$ && $SECS -ge 2 && $SECS -le 600 ]] || { echo "bench-compare.sh: --seconds must be 2..600" >&2; exit 2; }
 [[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 && $RUNS -le 50 ]] || { echo "bench-compare.sh: --runs must be 1..50" >&2; exit 2; }
+IFS=, read -r -a CIPHER_LIST <<<"$CIPHERS"
+for c in "${CIPHER_LIST[@]}"; do
+  case $c in aes128gcm16|aes256gcm16|chacha20poly1305) ;;
+    *) echo "bench-compare.sh: unknown cipher $c (aes128gcm16, aes256gcm16, chacha20poly1305)" >&2; exit 2 ;; esac
+done
+(( ${#CIPHER_LIST[@]} >= 1 && ${#CIPHER_LIST[@]} <= 3 )) || { echo "bench-compare.sh: --ciphers needs 1..3 ciphers" >&2; exit 2; }
 
 log() { echo "bench-compare.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -54,7 +71,7 @@ PATH="$(scripts/ensure-go.sh):$PATH"
 export PATH
 
 # ---------------------------------------------------------------- state + cleanup
-PFX="bc$(( $$ % 10000 ))"          # + one letter per contestant: <= 7 chars
+PFX="b$(( $$ % 1000 ))"            # + a letter and a digit per contestant: <= 6 chars
 WORK=$(mktemp -d /tmp/cygnet-bench.XXXXXX)
 PAIRS=()                            # netns.sh prefixes created by us
 PIDS=()                             # background processes started by us
@@ -116,7 +133,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 log "installing/checking dependencies (scripts/install-deps.sh)"
 CYGNET_SKIP_GO_TOOLS=1 scripts/install-deps.sh >/dev/null 2>"$WORK/install-deps.log" ||
   { cat "$WORK/install-deps.log" >&2; die "scripts/install-deps.sh failed"; }
-for tool in ip iperf3 swanctl wg ss timeout; do
+for tool in ip iperf3 swanctl wg ss timeout python3 getconf; do
   command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh should have installed it)"
 done
 log "building bin/cygnet and bin/wireguard-go"
@@ -125,9 +142,11 @@ go build -o bin/wireguard-go golang.zx2c4.com/wireguard
 CYGNET=$ROOT/bin/cygnet
 WGGO=$ROOT/bin/wireguard-go
 
-for c in p c s w; do
-  test/netns.sh up "$PFX$c" >/dev/null || die "could not create namespaces $PFX$c-a/-b"
-  PAIRS+=("$PFX$c")
+TAGS=(p w)
+for i in "${!CIPHER_LIST[@]}"; do TAGS+=("c$i" "u$i" "s$i"); done
+for t in "${TAGS[@]}"; do
+  test/netns.sh up "$PFX$t" >/dev/null || die "could not create namespaces $PFX$t-a/-b"
+  PAIRS+=("$PFX$t")
 done
 
 A_UL=10.99.0.1 B_UL=10.99.0.2 A_HOST=10.99.1.1 B_HOST=10.99.2.1
@@ -138,11 +157,12 @@ PSK="cygnet-bench-psk-0123456789abcdef"
 tunnel_ping() { ip netns exec "$1" ping -c 1 -W 1 -I "$A_HOST" "$B_HOST"; }
 
 # ---------------------------------------------------------------- cygnet
-swanctl_conf() { # LOCAL REMOTE LOCALID REMOTEID LOCALTS REMOTETS
+swanctl_conf() { # LOCAL REMOTE LOCALID REMOTEID LOCALTS REMOTETS ENCAP ESP
   cat <<EOF
 connections {
   bench {
     version = 2
+    encap = $7
     local_addrs = $1
     remote_addrs = $2
     proposals = aes128gcm16-prfsha256-x25519
@@ -159,7 +179,7 @@ connections {
         mode = tunnel
         local_ts = $5
         remote_ts = $6
-        esp_proposals = aes128gcm16
+        esp_proposals = $8
       }
     }
   }
@@ -174,31 +194,89 @@ secrets {
 EOF
 }
 
-CYG_A_SOCK=$WORK/cygnet-a/cygnet.sock
-CYG_B_SOCK=$WORK/cygnet-b/cygnet.sock
-cyg() { timeout 40 "$CYGNET" --socket "$CYG_A_SOCK" "$@"; }
+declare -A PIDS_OF                  # contestant tag -> daemon pids (both ends)
+cyg_sock() { echo "$WORK/cyg-$1-a/cygnet.sock"; }
+cygt() { local tag=$1; shift; timeout 40 "$CYGNET" --socket "$(cyg_sock "$tag")" "$@"; }
+cyg() { cygt c0 "$@"; }
 
-setup_cygnet() {
-  local side ns dir
+setup_cygnet() { # TAG ENCAP ESP
+  local tag=$1 encap=$2 esp=$3 side ns dir
   for side in a b; do
-    ns="${PFX}c-$side" dir="$WORK/cygnet-$side"
+    ns="$PFX$tag-$side" dir="$WORK/cyg-$tag-$side"
     mkdir -p "$dir"
     if [[ $side == a ]]; then
-      swanctl_conf $A_UL $B_UL a.bench.cygnet b.bench.cygnet $A_NET $B_NET >"$dir/swanctl.conf"
+      swanctl_conf $A_UL $B_UL a.bench.cygnet b.bench.cygnet $A_NET $B_NET "$encap" "$esp" >"$dir/swanctl.conf"
     else
-      swanctl_conf $B_UL $A_UL b.bench.cygnet a.bench.cygnet $B_NET $A_NET >"$dir/swanctl.conf"
+      swanctl_conf $B_UL $A_UL b.bench.cygnet a.bench.cygnet $B_NET $A_NET "$encap" "$esp" >"$dir/swanctl.conf"
     fi
+    # ip netns exec execs the daemon: the pid is the daemon's
     start_bg "$dir/daemon.log" ip netns exec "$ns" "$CYGNET" --socket "$dir/cygnet.sock" daemon --config "$dir/swanctl.conf"
+    PIDS_OF[$tag]+="${PIDS[-1]} "
     wait_for 15 "cygnet daemon in $ns" timeout 5 "$CYGNET" --socket "$dir/cygnet.sock" list-conns ||
       { tail -n 20 "$dir/daemon.log" >&2; return 1; }
   done
 }
 
-cygnet_up() {
-  cyg initiate --ike bench --child net >/dev/null || { tail -n 20 "$WORK/cygnet-a/daemon.log" >&2; return 1; }
-  wait_for 10 "ping through the cygnet tunnel" tunnel_ping "${PFX}c-a"
+cygnet_up() { # TAG
+  cygt "$1" initiate --ike bench --child net >/dev/null || { tail -n 20 "$WORK/cyg-$1-a/daemon.log" >&2; return 1; }
+  wait_for 10 "ping through the cygnet tunnel $1" tunnel_ping "$PFX$1-a"
 }
 
+# ---------------------------------------------------------------- strongSwan
+SS=test/strongswan-peer.sh
+setup_strongswan() { # TAG ESP
+  local tag=$1 esp=$2 side ns dir
+  for side in a b; do
+    ns="$PFX$tag-$side" dir="$WORK/swan-$tag-$side"
+    mkdir -p "$dir"
+    if [[ $side == a ]]; then
+      swanctl_conf $A_UL $B_UL a.bench.cygnet b.bench.cygnet $A_NET $B_NET no "$esp" >"$dir/swanctl.conf"
+    else
+      swanctl_conf $B_UL $A_UL b.bench.cygnet a.bench.cygnet $B_NET $A_NET no "$esp" >"$dir/swanctl.conf"
+    fi
+    # charon is started in the background by strongswan-peer.sh; its pid is
+    # recorded so that cleanup stops it even if netns.sh down does not get to
+    CYGNET_SS_LOGLEVEL=0 CYGNET_SS_LOGLEVEL_IKE=0 timeout 30 $SS start "$ns" "$dir" >"$dir/start.out" ||
+      { cat "$dir/start.out" >&2; return 1; }
+    PIDS+=("$(tail -n 1 "$dir/start.out")")
+    PIDS_OF[$tag]+="${PIDS[-1]} "
+    timeout 30 $SS load "$ns" "$dir" >/dev/null || return 1
+  done
+}
+swant() { local tag=$1; shift; timeout 40 $SS swanctl "$PFX$tag-a" "$WORK/swan-$tag-a" "$@"; }
+swan_a() { swant s0 "$@"; }
+swan_up() { # [TAG]
+  local tag=${1:-s0}
+  swant "$tag" --initiate --ike bench --child net --timeout 20 >/dev/null || { tail -n 20 "$WORK/swan-$tag-a/charon.log" >&2; return 1; }
+}
+swan_down() { swan_a --terminate --ike bench --timeout 20 >/dev/null; }
+
+# ---------------------------------------------------------------- wireguard-go
+setup_wireguard() {
+  local side ns dir ifn peer_pub endpoint peer_net route_net src
+  mkdir -p "$WORK/wg"
+  (umask 077; wg genkey >"$WORK/wg/a.key"; wg genkey >"$WORK/wg/b.key") || return 1
+  wg pubkey <"$WORK/wg/a.key" >"$WORK/wg/a.pub"; wg pubkey <"$WORK/wg/b.key" >"$WORK/wg/b.pub"
+  for side in a b; do
+    ns="${PFX}w-$side" ifn="${PFX}wg$side"
+    if [[ $side == a ]]; then
+      peer_pub=$(<"$WORK/wg/b.pub") endpoint=$B_UL peer_net=$B_NET src=$A_HOST
+    else
+      peer_pub=$(<"$WORK/wg/a.pub") endpoint=$A_UL peer_net=$A_NET src=$B_HOST
+    fi
+    start_bg "$WORK/wg/$side.log" env WG_PROCESS_FOREGROUND=1 ip netns exec "$ns" "$WGGO" -f "$ifn"
+    PIDS_OF[w]+="${PIDS[-1]} "
+    WG_SOCKS+=("/var/run/wireguard/$ifn.sock")
+    wait_for 10 "wireguard-go $ifn in $ns" ip netns exec "$ns" wg show "$ifn" || return 1
+    ip netns exec "$ns" wg set "$ifn" private-key "$WORK/wg/$side.key" listen-port 51820 \
+      peer "$peer_pub" endpoint "$endpoint:51820" allowed-ips "$peer_net" || return 1
+    ip -n "$ns" link set "$ifn" up || return 1
+    ip -n "$ns" route add "$peer_net" dev "$ifn" src "$src" || return 1
+  done
+  wait_for 10 "ping through the WireGuard tunnel" tunnel_ping "${PFX}w-a"
+}
+
+# ---------------------------------------------------------------- measurements
 cygnet_down() {
   local out deadline
   cyg terminate --ike bench >/dev/null || return 1
@@ -214,70 +292,89 @@ cygnet_down() {
   done
 }
 
-# ---------------------------------------------------------------- strongSwan
-SS=test/strongswan-peer.sh
-setup_strongswan() {
-  local side ns dir
-  for side in a b; do
-    ns="${PFX}s-$side" dir="$WORK/swan-$side"
-    mkdir -p "$dir"
-    if [[ $side == a ]]; then
-      swanctl_conf $A_UL $B_UL a.bench.cygnet b.bench.cygnet $A_NET $B_NET >"$dir/swanctl.conf"
-    else
-      swanctl_conf $B_UL $A_UL b.bench.cygnet a.bench.cygnet $B_NET $A_NET >"$dir/swanctl.conf"
-    fi
-    # charon is started in the background by strongswan-peer.sh; its pid is
-    # recorded so that cleanup stops it even if netns.sh down does not get to
-    CYGNET_SS_LOGLEVEL=0 CYGNET_SS_LOGLEVEL_IKE=0 timeout 30 $SS start "$ns" "$dir" >"$dir/start.out" ||
-      { cat "$dir/start.out" >&2; return 1; }
-    PIDS+=("$(tail -n 1 "$dir/start.out")")
-    timeout 30 $SS load "$ns" "$dir" >/dev/null || return 1
-  done
-}
-swan_a() { timeout 40 $SS swanctl "${PFX}s-a" "$WORK/swan-a" "$@"; }
-swan_up() {
-  swan_a --initiate --ike bench --child net --timeout 20 >/dev/null || { tail -n 20 "$WORK/swan-a/charon.log" >&2; return 1; }
-}
-swan_down() { swan_a --terminate --ike bench --timeout 20 >/dev/null; }
-
-# ---------------------------------------------------------------- wireguard-go
-setup_wireguard() {
-  local side ns dir ifn peer_pub endpoint peer_net route_net src
-  mkdir -p "$WORK/wg"
-  (umask 077; wg genkey >"$WORK/wg/a.key"; wg genkey >"$WORK/wg/b.key") || return 1
-  wg pubkey <"$WORK/wg/a.key" >"$WORK/wg/a.pub"; wg pubkey <"$WORK/wg/b.key" >"$WORK/wg/b.pub"
-  for side in a b; do
-    ns="${PFX}w-$side" ifn="${PFX}w$side"
-    if [[ $side == a ]]; then
-      peer_pub=$(<"$WORK/wg/b.pub") endpoint=$B_UL peer_net=$B_NET src=$A_HOST
-    else
-      peer_pub=$(<"$WORK/wg/a.pub") endpoint=$A_UL peer_net=$A_NET src=$B_HOST
-    fi
-    start_bg "$WORK/wg/$side.log" env WG_PROCESS_FOREGROUND=1 ip netns exec "$ns" "$WGGO" -f "$ifn"
-    WG_SOCKS+=("/var/run/wireguard/$ifn.sock")
-    wait_for 10 "wireguard-go $ifn in $ns" ip netns exec "$ns" wg show "$ifn" || return 1
-    ip netns exec "$ns" wg set "$ifn" private-key "$WORK/wg/$side.key" listen-port 51820 \
-      peer "$peer_pub" endpoint "$endpoint:51820" allowed-ips "$peer_net" || return 1
-    ip -n "$ns" link set "$ifn" up || return 1
-    ip -n "$ns" route add "$peer_net" dev "$ifn" src "$src" || return 1
-  done
-  wait_for 10 "ping through the WireGuard tunnel" tunnel_ping "${PFX}w-a"
-}
-
-# ---------------------------------------------------------------- measurements
 # iperf_server NS ADDR : iperf3 server in NS bound to ADDR, port 5201
 iperf_server() {
   start_bg "$WORK/iperf-$1.log" ip netns exec "$1" iperf3 -s -B "$2" -p 5201
   wait_for 10 "iperf3 server in $1" bash -c "ip netns exec '$1' ss -Hltn 'sport = :5201' | grep -q LISTEN"
 }
 
-# iperf_run NS SRC DST : prints the receiver's Mbit/s of one TCP run
-iperf_run() {
-  local out
-  out=$(timeout $(( SECS + 30 )) ip netns exec "$1" iperf3 -c "$3" -B "$2" -p 5201 -t "$SECS" -O 1 \
-    -f m --connect-timeout 5000 2>&1) || { log "iperf3 in $1 failed: $(tail -n 3 <<<"$out")"; echo "0"; return 0; }
-  awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i == "Mbits/sec") v = $(i-1) } END { print (v == "" ? 0 : v) }' <<<"$out"
+# iperf_json NS SRC DST ARGS... : one iperf3 client run, its JSON on stdout
+# ("{}" when it failed)
+iperf_json() {
+  local ns=$1 src=$2 dst=$3 out; shift 3
+  out=$(timeout $(( SECS + 30 )) ip netns exec "$ns" iperf3 -c "$dst" -B "$src" -p 5201 -t "$SECS" \
+    --connect-timeout 5000 -J "$@" 2>/dev/null) || { log "iperf3 $* in $ns failed"; echo "{}"; return 0; }
+  echo "$out"
 }
+
+# jq-less JSON reading: jget EXPR reads the JSON on stdin, prints EXPR of j (0 on failure)
+jget() { python3 -c "import json,sys
+try:
+  j=json.load(sys.stdin); print($1)
+except Exception: print(0)"; }
+
+# cpu_ticks PIDS... : user + system clock ticks of the processes together
+cpu_ticks() {
+  local t=0 pid
+  for pid in "$@"; do
+    [[ -r /proc/$pid/stat ]] || continue
+    t=$(( t + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}') ))
+  done
+  echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+
+# ping_under_load NS SRC DST : "p50 p99" of ping round trips (ms) during a
+# one-stream TCP bulk transfer
+ping_under_load() {
+  local ns=$1 src=$2 dst=$3 bulk out
+  timeout $(( SECS + 30 )) ip netns exec "$ns" iperf3 -c "$dst" -B "$src" -p 5201 -t "$SECS" \
+    --connect-timeout 5000 >/dev/null 2>&1 &
+  bulk=$!
+  sleep 1 # the transfer is under way (slow start done) before the first echo
+  out=$(ip netns exec "$ns" ping -I "$src" -i 0.01 -W 1 -w $(( SECS - 1 )) "$dst" 2>/dev/null) || true
+  wait "$bulk" || true
+  grep -o 'time=[0-9.]*' <<<"$out" | cut -d= -f2 | sort -g | awk '{v[NR]=$1} END {
+    if (NR == 0) { print "0 0"; exit }
+    i50 = int((NR+1)*0.50); i99 = int(NR*0.99 + 0.999); if (i50 < 1) i50 = 1; if (i99 > NR) i99 = NR
+    printf "%.2f %.2f\n", v[i50], v[i99] }'
+}
+
+# measure NAME NS SRC DST PIDS : one run of every measurement, appended to M
+declare -A M
+measure() {
+  local name=$1 ns=$2 src=$3 dst=$4 pids=$5 j v c0 c1 pk p
+  # shellcheck disable=SC2086 # pids is a list
+  c0=$(cpu_ticks $pids)
+  j=$(iperf_json "$ns" "$src" "$dst" -O 1)
+  # shellcheck disable=SC2086
+  c1=$(cpu_ticks $pids)
+  M[$name,tcp1]+="$(jget "round(j['end']['sum_received']['bits_per_second']/1e6)" <<<"$j") "
+  # packets: 1400-octet equivalents over the whole run, the omitted second included
+  pk=$(jget "int(j['end']['sum_received']['bits_per_second']/8/1400*($SECS+1))" <<<"$j")
+  if [[ -n $pids && $pk -gt 0 ]]; then
+    M[$name,cpu]+="$(awk -v t=$(( c1 - c0 )) -v hz="$HZ" -v n="$pk" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }') "
+  fi
+  M[$name,retr]+="$(jget "j['end']['sum_sent']['retransmits']" <<<"$j") "
+  j=$(iperf_json "$ns" "$src" "$dst" -O 1 -P 4)
+  M[$name,tcp4]+="$(jget "round(j['end']['sum_received']['bits_per_second']/1e6)" <<<"$j") "
+  j=$(iperf_json "$ns" "$src" "$dst" -u -b 0 -l 36)
+  M[$name,udp64]+="$(jget "round((j['end']['sum']['packets']-j['end']['sum']['lost_packets'])/j['end']['sum']['seconds']/1e3,1)" <<<"$j") "
+  # shellcheck disable=SC2086 # pids is a list
+  c0=$(cpu_ticks $pids)
+  j=$(iperf_json "$ns" "$src" "$dst" -u -b 0 -l 1372)
+  # shellcheck disable=SC2086
+  c1=$(cpu_ticks $pids)
+  pk=$(jget "j['end']['sum']['packets']-j['end']['sum']['lost_packets']" <<<"$j")
+  M[$name,udp1400]+="$(jget "round((j['end']['sum']['packets']-j['end']['sum']['lost_packets'])/j['end']['sum']['seconds']/1e3,1)" <<<"$j") "
+  if [[ -n $pids && $pk -gt 0 ]]; then
+    M[$name,cpuu]+="$(awk -v t=$(( c1 - c0 )) -v hz="$HZ" -v n="$pk" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }') "
+  fi
+  read -r p v <<<"$(ping_under_load "$ns" "$src" "$dst")"
+  M[$name,p50]+="$p " M[$name,p99]+="$v "
+  log "run $r/$RUNS $name: tcp1 $(last "${M[$name,tcp1]}") Mbit/s (retr $(last "${M[$name,retr]}")), tcp4 $(last "${M[$name,tcp4]}"), udp64 $(last "${M[$name,udp64]}") kpps, udp1400 $(last "${M[$name,udp1400]}") kpps, ping $p/$v ms, cpu $(last "${M[$name,cpu]:-}") us/pkt (tcp1), $(last "${M[$name,cpuu]:-}") (udp1400)"
+}
+last() { awk '{print $NF}' <<<"$1"; }
 
 # handshake_run UP DOWN : tunnels per second for one run of SECS seconds
 handshake_run() {
@@ -309,36 +406,56 @@ cygnet_initiate() {
 # ---------------------------------------------------------------- run
 LOAD_START=$(loadavg)
 DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
-log "start: $DATE, load average $LOAD_START, $(nproc) CPUs, $SECS s x $RUNS runs"
+log "start: $DATE, load average $LOAD_START, $(nproc) CPUs, $SECS s x $RUNS runs, ciphers $CIPHERS"
 
-setup_cygnet || die "cygnet setup failed"
-setup_strongswan || die "strongSwan setup failed"
+NAMES=(veth) DESCS=()
+declare -A NS TAG_OF DESC
+NS[veth]="${PFX}p-a" DESC[veth]="plain veth, no tunnel"
+for i in "${!CIPHER_LIST[@]}"; do
+  c=${CIPHER_LIST[$i]}
+  setup_cygnet "c$i" no "$c" || die "cygnet setup failed"
+  setup_cygnet "u$i" yes "$c" || die "cygnet ESP-in-UDP setup failed"
+  setup_strongswan "s$i" "$c" || die "strongSwan setup failed"
+  NAMES+=("cygnet/$c" "cygnet-udp/$c" "strongswan/$c")
+  TAG_OF[cygnet/$c]=c$i TAG_OF[cygnet-udp/$c]=u$i TAG_OF[strongswan/$c]=s$i
+done
 setup_wireguard || die "wireguard-go setup failed"
-cygnet_up || die "cygnet tunnel did not come up"
-swan_up || die "strongSwan tunnel did not come up"
-wait_for 10 "ping through the strongSwan tunnel" tunnel_ping "${PFX}s-a" || die "strongSwan tunnel carries no traffic"
+NAMES+=(wireguard-go) TAG_OF[wireguard-go]=w
+for name in "${NAMES[@]}"; do
+  [[ $name == veth ]] && continue
+  t=${TAG_OF[$name]}
+  NS[$name]="$PFX$t-a"
+  case $name in
+    cygnet*) cygnet_up "$t" || die "cygnet tunnel $name did not come up"
+      cygt "$t" list-sas >"$WORK/sas-$t.txt" ;;
+    strongswan*) swan_up "$t" || die "strongSwan tunnel $name did not come up"
+      wait_for 10 "ping through the strongSwan tunnel $name" tunnel_ping "$PFX$t-a" || die "strongSwan tunnel $name carries no traffic"
+      swant "$t" --list-sas >"$WORK/sas-$t.txt" ;;
+  esac
+done
 # what the SAs really are, not what the configs ask for
-cyg list-sas >"$WORK/cygnet-sas.txt"
-swan_a --list-sas >"$WORK/swan-sas.txt"
 encap_of() { if grep -q -- '-in-UDP' "$1"; then echo ESP-in-UDP; else echo raw ESP; fi; }
-CYG_ENC=$(encap_of "$WORK/cygnet-sas.txt") SS_ENC=$(encap_of "$WORK/swan-sas.txt")
-log "cygnet CHILD_SA: $CYG_ENC; strongSwan CHILD_SA: $SS_ENC"
+for name in "${NAMES[@]}"; do
+  t=${TAG_OF[$name]:-}
+  case $name in
+    cygnet*) DESC[$name]="cygnet, $(encap_of "$WORK/sas-$t.txt")" ;;
+    strongswan*) DESC[$name]="kernel-libipsec, $(encap_of "$WORK/sas-$t.txt")" ;;
+    wireguard-go) DESC[$name]="ChaCha20-Poly1305, UDP" ;;
+  esac
+done
+for name in "${NAMES[@]}"; do log "$name: ${DESC[$name]}"; done
 
 iperf_server "${PFX}p-b" "$B_UL"
-for c in c s w; do iperf_server "$PFX$c-b" "$B_HOST"; done
+for name in "${NAMES[@]}"; do [[ $name == veth ]] || iperf_server "${NS[$name]%-a}-b" "$B_HOST"; done
 
-declare -A TP
-NAMES=(veth cygnet strongswan wireguard-go)
-declare -A NS=([veth]="${PFX}p-a" [cygnet]="${PFX}c-a" [strongswan]="${PFX}s-a" [wireguard-go]="${PFX}w-a")
 for r in $(seq 1 "$RUNS"); do
   for name in "${NAMES[@]}"; do
-    if [[ $name == veth ]]; then v=$(iperf_run "${NS[$name]}" "$A_UL" "$B_UL")
-    else v=$(iperf_run "${NS[$name]}" "$A_HOST" "$B_HOST"); fi
-    log "throughput run $r/$RUNS $name: $v Mbit/s"
-    TP[$name]+="$v "
+    if [[ $name == veth ]]; then measure "$name" "${NS[$name]}" "$A_UL" "$B_UL" ""
+    else measure "$name" "${NS[$name]}" "$A_HOST" "$B_HOST" "${PIDS_OF[${TAG_OF[$name]}]}"; fi
   done
 done
 
+swant c0 list-sas >/dev/null 2>&1 || true
 cygnet_down || die "cygnet tunnel did not go down"
 swan_down || die "strongSwan tunnel did not go down"
 declare -A HS
@@ -348,35 +465,44 @@ for r in $(seq 1 "$RUNS"); do
 done
 LOAD_END=$(loadavg)
 
-declare -A TPM HSM
-for name in "${NAMES[@]}"; do TPM[$name]=$(tr ' ' '\n' <<<"${TP[$name]}" | grep . | median); done
-for name in cygnet strongswan; do HSM[$name]=$(tr ' ' '\n' <<<"${HS[$name]}" | grep . | median); done
-HSM[veth]="-" HSM[wireguard-go]="n/a"
+med() { tr ' ' '\n' <<<"${1:-}" | { grep . || true; } | median; }
+METRICS=(tcp1 retr tcp4 udp64 udp1400 p50 p99 cpu cpuu)
+declare -A MED
+for name in "${NAMES[@]}"; do for m in "${METRICS[@]}"; do MED[$name,$m]=$(med "${M[$name,$m]:-}"); done; done
+MED[veth,cpu]="-" MED[veth,cpuu]="-"
 
 echo
-echo "cygnet benchmark comparison, $DATE, $(nproc) CPUs, kernel $(uname -r)"
-echo "strongSwan $(dpkg-query -W -f='${Version}' strongswan-charon 2>/dev/null || echo '?') (kernel-libipsec), wireguard-go $(go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard 2>/dev/null || echo '?'), iperf3 $(iperf3 --version 2>/dev/null | awk 'NR==1 {print $2}')"
-echo "runs: $RUNS x $SECS s, medians; load average start $LOAD_START, end $LOAD_END"
+echo "cygnet benchmark comparison, $DATE, $(nproc) CPUs, kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "strongSwan $(dpkg-query -W -f='${Version}' strongswan-charon 2>/dev/null || echo '?') (kernel-libipsec), wireguard-go $(go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard 2>/dev/null || echo '?'), iperf3 $(iperf3 --version 2>/dev/null | awk 'NR==1 {print $2}'), cygnet $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "runs: $RUNS x $SECS s per measurement, interleaved, medians; load average start $LOAD_START, end $LOAD_END"
 echo
-printf '%-14s %-36s %16s %16s\n' contestant "data path" "TCP Mbit/s" "tunnels/s"
-printf '%-14s %-36s %16s %16s\n' -------------- ------------------------------------ ---------------- ----------------
-declare -A DESC=([veth]="plain veth, no tunnel" [cygnet]="AES-128-GCM, $CYG_ENC, TUN"
-  [strongswan]="AES-128-GCM, $SS_ENC, libipsec TUN" [wireguard-go]="ChaCha20-Poly1305, UDP, TUN")
+F='%-30s %-27s %7s %6s %7s %6s %7s %6s %6s %6s %7s\n'
+# shellcheck disable=SC2059 # one format for every row
+printf "$F" contestant "data path" "tcp1" retr "tcp4" "udp64" "udp1400" "p50" "p99" "cpu" "cpu"
+# shellcheck disable=SC2059
+printf "$F" "" "" "Mbit/s" "" "Mbit/s" "kpps" "kpps" "ms" "ms" "tcp1" "udp1400"
 for name in "${NAMES[@]}"; do
-  printf '%-14s %-36s %16s %16s\n' "$name" "${DESC[$name]}" "${TPM[$name]}" "${HSM[$name]}"
+  # shellcheck disable=SC2059
+  printf "$F" "$name" "${DESC[$name]}" "${MED[$name,tcp1]}" "${MED[$name,retr]}" \
+    "${MED[$name,tcp4]}" "${MED[$name,udp64]}" "${MED[$name,udp1400]}" "${MED[$name,p50]}" "${MED[$name,p99]}" "${MED[$name,cpu]}" "${MED[$name,cpuu]}"
+done
+echo "cpu: us of daemon CPU time (both ends) per 1400 octets moved (tcp1) and per packet that arrived (udp1400)"
+echo
+echo "handshakes (tunnels/s, median): cygnet $(med "${HS[cygnet]}")  strongswan $(med "${HS[strongswan]}")  (per run: cygnet ${HS[cygnet]}; strongswan ${HS[strongswan]})"
+echo
+echo "ratios of medians (tcp1 tcp4 udp64 udp1400):"
+rat4() { echo "$(ratio "${MED[$1,tcp1]}" "${MED[$2,tcp1]}") $(ratio "${MED[$1,tcp4]}" "${MED[$2,tcp4]}") $(ratio "${MED[$1,udp64]}" "${MED[$2,udp64]}") $(ratio "${MED[$1,udp1400]}" "${MED[$2,udp1400]}")"; }
+for c in "${CIPHER_LIST[@]}"; do
+  printf '  %-44s %s\n' "cygnet/$c / wireguard-go:" "$(rat4 "cygnet/$c" wireguard-go)"
+  printf '  %-44s %s\n' "cygnet-udp/$c / wireguard-go:" "$(rat4 "cygnet-udp/$c" wireguard-go)"
+  printf '  %-44s %s\n' "cygnet/$c / strongswan/$c:" "$(rat4 "cygnet/$c" "strongswan/$c")"
+  printf '  %-44s %s\n' "cygnet-udp/$c / strongswan/$c:" "$(rat4 "cygnet-udp/$c" "strongswan/$c")"
 done
 echo
 echo "per-run values:"
 for name in "${NAMES[@]}"; do
-  printf '  %-14s Mbit/s: %s' "$name" "${TP[$name]}"
-  [[ -n ${HS[$name]:-} ]] && printf '  tunnels/s: %s' "${HS[$name]}"
+  printf '  %-30s' "$name"
+  for m in tcp1 tcp4 udp64 udp1400 cpu; do printf ' %s: %s|' "$m" "${M[$name,$m]:-}"; done
   echo
 done
-echo
-echo "ratios (medians):"
-echo "  throughput cygnet/strongswan:   $(ratio "${TPM[cygnet]}" "${TPM[strongswan]}")"
-echo "  throughput cygnet/wireguard-go: $(ratio "${TPM[cygnet]}" "${TPM[wireguard-go]}")"
-echo "  throughput cygnet/veth:         $(ratio "${TPM[cygnet]}" "${TPM[veth]}")"
-echo "  handshakes cygnet/strongswan:   $(ratio "${HSM[cygnet]}" "${HSM[strongswan]}")"
-echo "  handshakes cygnet/wireguard-go: n/a (WireGuard handshake not comparable)"
 FAILED=0

@@ -98,14 +98,14 @@ func newCredentials(cfg *config.Config) (*credentials, error) {
 
 // Daemon is a running cygnet.
 type Daemon struct {
-	opts    Options
-	log     *slog.Logger
-	path    PacketPath
-	mgr     *ike.Manager
-	creds   *reloadableCreds
-	updown  *updowns
-	pools   *poolManager
-	reqs    chan ctlCall
+	opts   Options
+	log    *slog.Logger
+	path   PacketPath
+	mgr    *ike.Manager
+	creds  *reloadableCreds
+	updown *updowns
+	pools  *poolManager
+	reqs   chan ctlCall
 	// posted are steps for the event loop from other goroutines (answers
 	// of RADIUS servers); stopped is closed when the loop ends, so that
 	// nobody waits to post into a loop that is gone.

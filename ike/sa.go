@@ -53,12 +53,12 @@ type IKESA struct {
 	SPIr      uint64
 	state     State
 
-	Local, Remote        netip.AddrPort
-	NATLocal, NATRemote  bool // a NAT in front of us / of the peer (as NAT-D says, or faked)
-	LocalID, RemoteID    identity.ID
+	Local, Remote       netip.AddrPort
+	NATLocal, NATRemote bool // a NAT in front of us / of the peer (as NAT-D says, or faked)
+	LocalID, RemoteID   identity.ID
 	// RemoteEAPID is the identity the peer proved with EAP when it did
 	// (strongSwan's remote-eap-id); leases are kept under it.
-	RemoteEAPID string
+	RemoteEAPID          string
 	Established          time.Time
 	RekeyAt              time.Time
 	suite                ikecrypto.Suite

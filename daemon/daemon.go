@@ -37,6 +37,10 @@ type Options struct {
 	// (the charon section): empty to look beside ConfigPath and one
 	// directory up (FindStrongswanConf), NoStrongswanConf for none.
 	StrongswanConf string
+	// VICIPath, if set, is where the strongSwan-compatible VICI socket
+	// listens (mode 0600); Version is what its version command reports.
+	VICIPath string
+	Version  string
 }
 
 // IKEDatagram is an IKE message the data plane received, without the
@@ -103,11 +107,14 @@ type Daemon struct {
 	reqs    chan ctlCall
 	waiters []*waiter
 	panics  panicCounters
+	vici    *viciFace // nil without --vici
 }
 
 type ctlCall struct {
 	req   control.Request
 	reply chan control.Response
+	// fn, if set, runs on the event loop instead of req (VICI's queries).
+	fn func()
 }
 
 // waiter is an initiate command waiting for its tunnel.
@@ -123,6 +130,11 @@ type waiter struct {
 func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
+	}
+	var face *viciFace
+	if opts.VICIPath != "" {
+		face = &viciFace{started: time.Now()}
+		opts.Log = slog.New(viciLogHandler{opts.Log.Handler(), face})
 	}
 	if opts.SocketPath == "" {
 		opts.SocketPath = control.DefaultSocket
@@ -165,7 +177,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		path.Close()
 		return nil, err
 	}
-	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}, pools: newPoolManager()}
+	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}, pools: newPoolManager(), vici: face}
 	if err := d.pools.configure(cfg); err != nil {
 		path.Close()
 		return nil, err
@@ -192,6 +204,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go control.Serve(ctx, l, d.handle)
+	if d.vici != nil {
+		stop, err := d.startVICI(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		defer os.Remove(d.opts.VICIPath)
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -326,6 +346,7 @@ func (d *Daemon) lifetimeEvent(ev sad.Event) {
 func (d *Daemon) afterStep() {
 	for _, ev := range d.mgr.TakeEvents() {
 		d.updown.event(ev)
+		d.viciEvent(ev)
 		for i := 0; i < len(d.waiters); i++ {
 			w := d.waiters[i]
 			if ev.IKE == nil || ev.IKE.Config().Name != w.conn {
@@ -367,7 +388,7 @@ func (d *Daemon) handle(req control.Request) (resp control.Response) {
 	}()
 	reply := make(chan control.Response, 1)
 	select {
-	case d.reqs <- ctlCall{req, reply}:
+	case d.reqs <- ctlCall{req: req, reply: reply}:
 	case <-time.After(10 * time.Second):
 		return control.Response{Error: "daemon busy"}
 	}
@@ -380,6 +401,11 @@ func (d *Daemon) handle(req control.Request) (resp control.Response) {
 }
 
 func (d *Daemon) dispatch(call ctlCall) {
+	if call.fn != nil {
+		call.fn()
+		call.reply <- control.Response{}
+		return
+	}
 	req := call.req
 	switch req.Command {
 	case control.CmdListSAs:

@@ -1,0 +1,3 @@
+package daemon
+
+func (d *Daemon) viciLoadHandlers() {}

@@ -42,7 +42,6 @@ func (d *Daemon) startVICI(ctx context.Context) (func(), error) {
 		"stats":      d.viciStats,
 		"list-sas":   d.viciListSAs,
 		"list-conns": d.viciListConns,
-		"get-conns":  d.viciGetConns,
 		"get-pools":  d.viciGetPools,
 		"initiate":   d.viciInitiate,
 		"terminate":  d.viciTerminate,
@@ -58,10 +57,13 @@ func (d *Daemon) startVICI(ctx context.Context) (func(), error) {
 	} {
 		d.vici.srv.Handle(name, h)
 	}
-	d.viciLoadHandlers()
+	store := d.viciLoadHandlers()
 	go d.vici.srv.Serve(ctx, l)
 	d.log.Info("vici socket listening", "path", d.opts.VICIPath)
-	return func() { l.Close() }, nil
+	return func() {
+		l.Close()
+		store.remove()
+	}, nil
 }
 
 // onLoop runs f on the event loop and waits for it.
@@ -269,18 +271,6 @@ func viciChild(c control.ChildSA) *vici.Message {
 	m.SetList("local-ts", c.LocalTS)
 	m.SetList("remote-ts", c.RemoteTS)
 	return m
-}
-
-func (d *Daemon) viciGetConns(context.Context, *vici.Message, func(string, *vici.Message)) *vici.Message {
-	var names []string
-	if err := d.onLoop(func() {
-		for _, c := range d.mgr.Conns() {
-			names = append(names, c.Name)
-		}
-	}); err != nil {
-		return vici.Failure(err.Error())
-	}
-	return vici.NewMessage().SetList("conns", names)
 }
 
 func (d *Daemon) viciListConns(_ context.Context, req *vici.Message, emit func(string, *vici.Message)) *vici.Message {

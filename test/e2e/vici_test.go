@@ -249,3 +249,59 @@ func TestVICI(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestVICILoadAll starts cygnet with no connections and loads a
+// swanctl.conf into it with strongSwan's swanctl --load-all: the connection
+// and its secret arrive over VICI and a tunnel comes up with them; an
+// option cygnet does not implement is refused with its name, and the rest
+// still loads.
+func TestVICILoadAll(t *testing.T) {
+	testnet.RequireRoot(t)
+	requireSwanctl(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	confA, confB := pairConfigs("psk")
+	startCygnet(t, p.B, confB.Swanctl(), nil, "")
+	a, path := startCygnetVICI(t, p.A, "# connections arrive over VICI\n")
+
+	dir := t.TempDir()
+	bad := "connections {\n  bad {\n    remote_addrs = 192.0.2.1\n    aggressive = yes\n    local {\n      auth = psk\n    }\n    remote {\n      auth = psk\n    }\n  }\n}\n"
+	file := filepath.Join(dir, "swanctl.conf")
+	if err := os.WriteFile(file, []byte(confA.Swanctl()+bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "swanctl", "--load-all", "--noprompt", "--file", file, "--uri", "unix://"+path)
+	cmd.Env = append(os.Environ(), "SWANCTL_DIR="+dir)
+	outb, err := cmd.CombinedOutput()
+	out := string(outb)
+	t.Logf("swanctl --load-all (%v):\n%s", err, out)
+	for _, want := range []string{"loaded ike secret 'ike-tun'", "loaded connection 'tun'", "loading connection 'bad' failed", "aggressive"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("swanctl --load-all output lacks %q", want)
+		}
+	}
+	if err == nil {
+		t.Error("swanctl --load-all succeeded although a connection was refused")
+	}
+
+	conns := mustSwanctl(t, path, "--list-conns")
+	if !strings.Contains(conns, "tun: IKEv2") || strings.Contains(conns, "bad:") {
+		t.Errorf("after --load-all, swanctl --list-conns:\n%s", conns)
+	}
+	if out := mustSwanctl(t, path, "--initiate", "--child", "net"); !strings.Contains(out, "initiate completed successfully") {
+		t.Fatalf("swanctl --initiate:\n%s", out)
+	}
+	testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
+	if _, c := a.waitChild("net", 5*time.Second); c.PacketsIn < 3 {
+		t.Errorf("Child SA of the loaded connection carried %d packets in, want 3", c.PacketsIn)
+	}
+
+	// loading the same file again changes nothing and unloads nothing
+	cmd = exec.CommandContext(ctx, "swanctl", "--load-conns", "--file", file, "--uri", "unix://"+path)
+	cmd.Env = append(os.Environ(), "SWANCTL_DIR="+dir)
+	outb, _ = cmd.CombinedOutput()
+	if !strings.Contains(string(outb), "loaded connection 'tun'") || strings.Contains(string(outb), "unloaded") && !strings.Contains(string(outb), "0 unloaded") {
+		t.Errorf("second --load-conns:\n%s", outb)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 )
@@ -221,6 +222,8 @@ func (s *Server) run(ctx context.Context, h Handler, p Packet, c *conn) (resp *M
 func Success() *Message { return NewMessage().Set("success", "yes") }
 
 // Failure is the reply of a command that failed: success = no and errmsg.
+// Line breaks become "; ": swanctl prints an errmsg only if it is all
+// printable.
 func Failure(errmsg string) *Message {
-	return NewMessage().Set("success", "no").Set("errmsg", errmsg)
+	return NewMessage().Set("success", "no").Set("errmsg", strings.ReplaceAll(strings.TrimSpace(errmsg), "\n", "; "))
 }

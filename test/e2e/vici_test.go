@@ -152,7 +152,7 @@ func TestVICI(t *testing.T) {
 	defer sess.Close()
 	events := &eventLog{ch: make(chan govici.Event, 64)}
 	sess.NotifyEvents(events.ch)
-	if err := sess.Subscribe("ike-updown", "child-updown"); err != nil {
+	if err := sess.Subscribe("ike-updown", "child-updown", "child-rekey"); err != nil {
 		t.Fatalf("govici subscribe: %v", err)
 	}
 
@@ -232,6 +232,30 @@ func TestVICI(t *testing.T) {
 
 	if out := mustSwanctl(t, path, "--stats"); !strings.Contains(out, "IKE_SAs: 1 total, 0 half-open") {
 		t.Errorf("swanctl --stats:\n%s", out)
+	}
+
+	if out := mustSwanctl(t, path, "--list-pools"); strings.TrimSpace(out) != "" {
+		t.Errorf("swanctl --list-pools without pools: %q", out)
+	}
+
+	// a rekey through VICI: the new Child SA streams as child-rekey
+	if out := mustSwanctl(t, path, "--rekey", "--child", "net"); !strings.Contains(out, "rekey completed successfully") {
+		t.Errorf("swanctl --rekey:\n%s", out)
+	}
+	rk := events.wait(t, "child-rekey", 10*time.Second, func(*govici.Message) bool { return true })
+	rkIKE, _ := rk.Get("tun").(*govici.Message)
+	var rkNew *govici.Message
+	if rkIKE != nil {
+		if cs, _ := rkIKE.Get("child-sas").(*govici.Message); cs != nil {
+			if n, _ := cs.Get("net").(*govici.Message); n != nil {
+				rkNew, _ = n.Get("new").(*govici.Message)
+			}
+		}
+	}
+	if rkNew == nil || rkNew.Get("spi-in") == c.SPIIn {
+		t.Errorf("child-rekey event: %v", rk)
+	} else if _, nc := a.waitChild("net", 5*time.Second); nc.SPIIn != rkNew.Get("spi-in") {
+		t.Errorf("child-rekey names SPI %v, cygnet list-sas shows %s", rkNew.Get("spi-in"), nc.SPIIn)
 	}
 
 	out = mustSwanctl(t, path, "--terminate", "--ike", "tun")

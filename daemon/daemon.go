@@ -23,6 +23,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/dataplane"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
+	"github.com/cygnet-ipsec/cygnet/metrics"
 	"github.com/cygnet-ipsec/cygnet/sad"
 )
 
@@ -41,6 +42,9 @@ type Options struct {
 	// listens (mode 0600); Version is what its version command reports.
 	VICIPath string
 	Version  string
+	// MetricsAddr, if set, is where Prometheus metrics are served
+	// (http://MetricsAddr/metrics).
+	MetricsAddr string
 }
 
 // IKEDatagram is an IKE message the data plane received, without the
@@ -107,7 +111,8 @@ type Daemon struct {
 	reqs    chan ctlCall
 	waiters []*waiter
 	panics  panicCounters
-	vici    *viciFace // nil without --vici
+	vici    *viciFace        // nil without --vici
+	metrics *metrics.Metrics // nil without --metrics
 }
 
 type ctlCall struct {
@@ -204,6 +209,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go control.Serve(ctx, l, d.handle)
+	if d.opts.MetricsAddr != "" {
+		if err := d.startMetrics(ctx); err != nil {
+			return err
+		}
+	}
 	if d.vici != nil {
 		stop, err := d.startVICI(ctx)
 		if err != nil {
@@ -347,6 +357,7 @@ func (d *Daemon) afterStep() {
 	for _, ev := range d.mgr.TakeEvents() {
 		d.updown.event(ev)
 		d.viciEvent(ev)
+		d.metricsEvent(ev)
 		for i := 0; i < len(d.waiters); i++ {
 			w := d.waiters[i]
 			if ev.IKE == nil || ev.IKE.Config().Name != w.conn {

@@ -18,9 +18,8 @@ import (
 	"github.com/cygnet-ipsec/cygnet/internal/testnet"
 )
 
-// startCygnetVICI is startCygnet with the VICI socket enabled; it returns
-// the daemon and the socket's path.
-func startCygnetVICI(t *testing.T, ns, conf string) (*cygnet, string) {
+// startCygnetArgs is startCygnet with more daemon flags.
+func startCygnetArgs(t *testing.T, ns, conf string, args ...string) *cygnet {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "cyg-")
 	if err != nil {
@@ -31,19 +30,31 @@ func startCygnetVICI(t *testing.T, ns, conf string) (*cygnet, string) {
 		t.Fatal(err)
 	}
 	c := &cygnet{t: t, ns: ns, dir: dir, socket: filepath.Join(dir, "cygnet.sock")}
-	viciPath := filepath.Join(dir, "charon.vici")
-	c.proc = testnet.StartProcess(t, ns, cygnetBin, "--socket", c.socket, "daemon", "--debug",
-		"--config", filepath.Join(dir, "swanctl.conf"), "--vici", viciPath)
+	c.proc = testnet.StartProcess(t, ns, append([]string{cygnetBin, "--socket", c.socket, "daemon", "--debug",
+		"--config", filepath.Join(dir, "swanctl.conf")}, args...)...)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err := control.Call(c.socket, control.Request{Command: control.CmdListConns}, time.Second)
-		if _, serr := os.Stat(viciPath); err == nil && serr == nil {
-			break
+		if _, err := control.Call(c.socket, control.Request{Command: control.CmdListConns}, time.Second); err == nil {
+			return c
 		}
 		if c.proc.Exited() || time.Now().After(deadline) {
 			t.Fatalf("cygnet in %s did not start:\n%s", ns, c.proc.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startCygnetVICI is startCygnet with the VICI socket enabled; it returns
+// the daemon and the socket's path.
+func startCygnetVICI(t *testing.T, ns, conf string) (*cygnet, string) {
+	t.Helper()
+	dir := t.TempDir()
+	viciPath := filepath.Join(dir, "charon.vici")
+	c := startCygnetArgs(t, ns, conf, "--vici", viciPath)
+	// the VICI socket opens with the control socket, before the daemon
+	// answers on it
+	if _, err := os.Stat(viciPath); err != nil {
+		t.Fatalf("vici socket: %v", err)
 	}
 	return c, viciPath
 }

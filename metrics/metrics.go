@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -74,7 +75,7 @@ func New(src Source) *Metrics {
 		m.rekeys.WithLabelValues(k)
 	}
 	m.reg.MustRegister(m.handshakes, m.failures, m.latency, m.rekeys, m.dpd, &stateCollector{src: src},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -45,6 +45,9 @@ type Options struct {
 	// MetricsAddr, if set, is where Prometheus metrics are served
 	// (http://MetricsAddr/metrics).
 	MetricsAddr string
+	// KeylogDir, if set, is where the SAs' keys are written for
+	// Wireshark (ikev2_decryption_table, esp_sa).
+	KeylogDir string
 }
 
 // IKEDatagram is an IKE message the data plane received, without the
@@ -113,6 +116,7 @@ type Daemon struct {
 	panics  panicCounters
 	vici    *viciFace        // nil without --vici
 	metrics *metrics.Metrics // nil without --metrics
+	keylog  *keylog          // nil without --keylog
 }
 
 type ctlCall struct {
@@ -187,8 +191,16 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		path.Close()
 		return nil, err
 	}
+	var installer ike.Installer = path
+	if opts.KeylogDir != "" {
+		if d.keylog, err = newKeylog(opts.KeylogDir, opts.Log); err != nil {
+			path.Close()
+			return nil, err
+		}
+		installer = keylogInstaller{path, d.keylog}
+	}
 	d.mgr = ike.NewManager(ike.Config{
-		Conns: conns, Creds: d.creds, Transport: path, Installer: path,
+		Conns: conns, Creds: d.creds, Transport: path, Installer: installer,
 		Clock: realClock{}, Rand: rand.Reader, Log: opts.Log,
 		Options: ikeOpts,
 		Pools:   d.pools,
@@ -378,6 +390,9 @@ func (d *Daemon) afterStep() {
 				i--
 			}
 		}
+	}
+	if d.keylog != nil {
+		d.keylog.syncIKE(d.mgr.SAs())
 	}
 	now := time.Now()
 	for i := 0; i < len(d.waiters); i++ {

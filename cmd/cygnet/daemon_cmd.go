@@ -12,7 +12,7 @@ import (
 // daemonArgs are the daemon command's settings.
 type daemonArgs struct {
 	config, strongswanConf, socket, tun string
-	vici, metrics                       string
+	vici, metrics, keylog               string
 	debug                               bool
 }
 
@@ -31,6 +31,7 @@ func parseDaemonArgs(args []string, socket string) (daemonArgs, error) {
 	fs.StringVar(&a.tun, "tun", "cygnet0", "name of the TUN device")
 	fs.StringVar(&a.vici, "vici", "", "also listen for strongSwan's VICI protocol (swanctl --uri unix://PATH, govici) on this Unix socket")
 	fs.StringVar(&a.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9107), at /metrics")
+	fs.StringVar(&a.keylog, "keylog", "", "write the SAs' keys for Wireshark into this folder (ikev2_decryption_table, esp_sa; debugging only)")
 	fs.BoolVar(&a.debug, "debug", false, "log IKE details")
 	if err := parse(fs, args); err != nil {
 		return daemonArgs{}, err
@@ -50,7 +51,7 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	d, err := daemon.New(daemon.Options{ConfigPath: a.config, StrongswanConf: a.strongswanConf, SocketPath: a.socket, Log: log,
-		VICIPath: a.vici, Version: version, MetricsAddr: a.metrics}, func() (daemon.PacketPath, error) {
+		VICIPath: a.vici, Version: version, MetricsAddr: a.metrics, KeylogDir: a.keylog}, func() (daemon.PacketPath, error) {
 		routes, err := netcfg.New(netcfg.Config{})
 		if err != nil {
 			return nil, err

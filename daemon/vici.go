@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/control"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/vici"
@@ -46,7 +47,7 @@ func (d *Daemon) startVICI(ctx context.Context) (func(), error) {
 		"initiate":   d.viciInitiate,
 		"terminate":  d.viciTerminate,
 		"rekey":      d.viciRekey,
-		"list-certs": func(context.Context, *vici.Message, func(string, *vici.Message)) *vici.Message { return nil },
+		"list-certs": d.viciListCerts,
 		"list-pols":  func(context.Context, *vici.Message, func(string, *vici.Message)) *vici.Message { return nil },
 		"reload-settings": func(context.Context, *vici.Message, func(string, *vici.Message)) *vici.Message {
 			if err := d.onLoop(func() { _ = d.reload() }); err != nil {
@@ -542,4 +543,51 @@ func logLevel(l slog.Level) int {
 		return 1
 	}
 	return 2
+}
+
+// viciListCerts streams the loaded X.509 certificates as list-cert events,
+// end-entity ones (flag NONE) and CAs (flag CA), as strongSwan does.
+func (d *Daemon) viciListCerts(_ context.Context, req *vici.Message, emit func(string, *vici.Message)) *vici.Message {
+	if t := req.String("type"); t != "" && t != "X509" && t != "ANY" {
+		return nil // cygnet holds X.509 certificates only
+	}
+	flagWant := req.String("flag")
+	type cert struct {
+		der      []byte
+		flag     string
+		hasPrivK bool
+	}
+	var certs []cert
+	if err := d.onLoop(func() {
+		cur := d.creds.cur
+		if cur == nil || cur.creds == nil {
+			return
+		}
+		seen := map[string]bool{}
+		add := func(list []*config.Cert, flag string) {
+			for _, c := range list {
+				if c.X509 == nil || seen[string(c.X509.Raw)] {
+					continue
+				}
+				seen[string(c.X509.Raw)] = true
+				certs = append(certs, cert{der: c.X509.Raw, flag: flag, hasPrivK: cur.creds.PrivateKeyFor(c.X509.PublicKey) != nil})
+			}
+		}
+		add(cur.creds.Certs, "NONE")
+		add(cur.creds.CACerts, "CA")
+	}); err != nil {
+		return vici.Failure(err.Error())
+	}
+	for _, c := range certs {
+		if flagWant != "" && flagWant != "ANY" && flagWant != c.flag {
+			continue
+		}
+		m := vici.NewMessage().Set("type", "X509").Set("flag", c.flag)
+		if c.hasPrivK {
+			m.Set("has_privkey", "yes")
+		}
+		m.Set("data", string(c.der))
+		emit("list-cert", m)
+	}
+	return nil
 }

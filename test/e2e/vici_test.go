@@ -343,6 +343,15 @@ func testVICILoadAll(t *testing.T, auth string) {
 	if !strings.Contains(conns, "tun: IKEv2") || strings.Contains(conns, "bad:") {
 		t.Errorf("after --load-all, swanctl --list-conns:\n%s", conns)
 	}
+	if auth == "pubkey" {
+		certs := mustSwanctl(t, path, "--list-certs")
+		t.Logf("swanctl --list-certs:\n%s", certs)
+		for _, want := range []string{"X.509 End Entity Certificate", "X.509 CA Certificate", "a." + testnet.CertDomain, "has private key"} {
+			if !strings.Contains(certs, want) {
+				t.Errorf("swanctl --list-certs lacks %q", want)
+			}
+		}
+	}
 	if out := mustSwanctl(t, path, "--initiate", "--child", "net"); !strings.Contains(out, "initiate completed successfully") {
 		t.Fatalf("swanctl --initiate:\n%s", out)
 	}

@@ -143,7 +143,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	var face *viciFace
 	if opts.VICIPath != "" {
 		face = &viciFace{started: time.Now()}
-		opts.Log = slog.New(viciLogHandler{opts.Log.Handler(), face})
+		opts.Log = slog.New(viciLogHandler{Handler: opts.Log.Handler(), face: face})
 	}
 	if opts.SocketPath == "" {
 		opts.SocketPath = control.DefaultSocket

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -20,7 +21,9 @@ import (
 // commands are answered from the same data as cygnet's own control socket
 // (ListSAs, ListConns, the pools), so both show the same SPIs and counters.
 type viciFace struct {
-	srv     *vici.Server
+	// srv is set once the socket is open; the log handler reads it from
+	// any goroutine.
+	srv     atomic.Pointer[vici.Server]
 	started time.Time
 }
 
@@ -36,8 +39,8 @@ func (d *Daemon) startVICI(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("vici: %w", err)
 	}
-	d.vici.srv = vici.NewServer(d.log)
-	d.vici.srv.AddEvents(viciEvents...)
+	srv := vici.NewServer(d.log)
+	srv.AddEvents(viciEvents...)
 	for name, h := range map[string]vici.Handler{
 		"version":    d.viciVersion,
 		"stats":      d.viciStats,
@@ -56,10 +59,11 @@ func (d *Daemon) startVICI(ctx context.Context) (func(), error) {
 			return vici.Success()
 		},
 	} {
-		d.vici.srv.Handle(name, h)
+		srv.Handle(name, h)
 	}
-	store := d.viciLoadHandlers()
-	go d.vici.srv.Serve(ctx, l)
+	store := d.viciLoadHandlers(srv)
+	d.vici.srv.Store(srv)
+	go srv.Serve(ctx, l)
 	d.log.Info("vici socket listening", "path", d.opts.VICIPath)
 	return func() {
 		l.Close()
@@ -459,7 +463,11 @@ func (d *Daemon) viciRekey(_ context.Context, req *vici.Message, _ func(string, 
 // viciEvent streams an IKE event as strongSwan's vici plugin does. It runs
 // on the event loop (afterStep); Publish never blocks.
 func (d *Daemon) viciEvent(ev ike.Event) {
-	if d.vici == nil || d.vici.srv == nil || ev.IKE == nil {
+	if d.vici == nil || ev.IKE == nil {
+		return
+	}
+	srv := d.vici.srv.Load()
+	if srv == nil {
 		return
 	}
 	now := time.Now()
@@ -472,7 +480,7 @@ func (d *Daemon) viciEvent(ev ike.Event) {
 			m.Set("up", "yes")
 		}
 		m.SetSection(name, viciIKE(st, st.ChildSAs))
-		d.vici.srv.Publish("ike-updown", m)
+		srv.Publish("ike-updown", m)
 	case ike.EventChildUp, ike.EventChildDown:
 		if ev.Child == nil {
 			return
@@ -482,20 +490,24 @@ func (d *Daemon) viciEvent(ev ike.Event) {
 			m.Set("up", "yes")
 		}
 		m.SetSection(name, viciIKE(st, []control.ChildSA{childStatus(ev.Child, d.path, now)}))
-		d.vici.srv.Publish("child-updown", m)
+		srv.Publish("child-updown", m)
 	case ike.EventIKERekeyed:
 		m := vici.NewMessage()
 		m.Section(name).SetSection("new", viciIKE(st, st.ChildSAs))
-		d.vici.srv.Publish("ike-rekey", m)
+		srv.Publish("ike-rekey", m)
 	case ike.EventChildRekeyed:
 		if ev.Child == nil {
 			return
 		}
 		m := vici.NewMessage()
 		im := viciIKE(st, nil)
-		im.Sub("child-sas").Section(ev.Child.Name).SetSection("new", viciChild(childStatus(ev.Child, d.path, now)))
+		cs := im.Sub("child-sas").Section(ev.Child.Name)
+		if old := ev.Child.Rekeys; old != nil {
+			cs.SetSection("old", viciChild(childStatus(old, d.path, now)))
+		}
+		cs.SetSection("new", viciChild(childStatus(ev.Child, d.path, now)))
 		m.SetSection(name, im)
-		d.vici.srv.Publish("child-rekey", m)
+		srv.Publish("child-rekey", m)
 	}
 }
 
@@ -503,23 +515,28 @@ func (d *Daemon) viciEvent(ev ike.Event) {
 // clients registered for them, as well as passing them on.
 type viciLogHandler struct {
 	slog.Handler
-	face *viciFace
+	face  *viciFace
+	attrs []slog.Attr // from WithAttrs: the connection and IKE SA of a logger
 }
 
 func (h viciLogHandler) Handle(ctx context.Context, r slog.Record) error {
-	if s := h.face.srv; s != nil {
-		m := vici.NewMessage().Set("group", "CFG").Set("level", strconv.Itoa(logLevel(r.Level))).Set("thread", "0")
+	if s := h.face.srv.Load(); s != nil {
+		m := vici.NewMessage().Set("group", "IKE").Set("level", strconv.Itoa(logLevel(r.Level))).Set("thread", "0")
 		msg := r.Message
-		r.Attrs(func(a slog.Attr) bool {
+		each := func(a slog.Attr) bool {
 			switch a.Key {
 			case "conn":
 				m.Set("ikesa-name", a.Value.String())
-			case "ike_sa", "uniqueid":
+			case "ike":
 				m.Set("ikesa-uniqueid", a.Value.String())
 			}
 			msg += " " + a.String()
 			return true
-		})
+		}
+		for _, a := range h.attrs {
+			each(a)
+		}
+		r.Attrs(each)
 		m.Set("msg", msg)
 		s.Publish("log", m)
 	}
@@ -527,11 +544,11 @@ func (h viciLogHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h viciLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return viciLogHandler{h.Handler.WithAttrs(as), h.face}
+	return viciLogHandler{h.Handler.WithAttrs(as), h.face, append(h.attrs[:len(h.attrs):len(h.attrs)], as...)}
 }
 
 func (h viciLogHandler) WithGroup(g string) slog.Handler {
-	return viciLogHandler{h.Handler.WithGroup(g), h.face}
+	return viciLogHandler{h.Handler.WithGroup(g), h.face, h.attrs}
 }
 
 // logLevel maps slog levels onto strongSwan's 0 (basic) .. 4 (raw).

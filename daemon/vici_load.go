@@ -49,10 +49,10 @@ func (s *viciStore) remove() {
 }
 
 // viciLoadHandlers registers the load, unload and get commands.
-func (d *Daemon) viciLoadHandlers() *viciStore {
+func (d *Daemon) viciLoadHandlers(srv *vici.Server) *viciStore {
 	s := &viciStore{conns: map[string]string{}, secrets: map[string]string{}, pools: map[string]string{},
 		authorities: map[string]string{}, files: map[string][]byte{}}
-	h := d.vici.srv.Handle
+	h := srv.Handle
 	h("load-conn", func(_ context.Context, req *vici.Message, _ func(string, *vici.Message)) *vici.Message {
 		return d.viciLoadSection(s, req, "connections", s.conns)
 	})

@@ -163,7 +163,7 @@ func TestVICI(t *testing.T) {
 	defer sess.Close()
 	events := &eventLog{ch: make(chan govici.Event, 64)}
 	sess.NotifyEvents(events.ch)
-	if err := sess.Subscribe("ike-updown", "child-updown", "child-rekey"); err != nil {
+	if err := sess.Subscribe("ike-updown", "child-updown", "child-rekey", "log"); err != nil {
 		t.Fatalf("govici subscribe: %v", err)
 	}
 
@@ -189,6 +189,9 @@ func TestVICI(t *testing.T) {
 	if ikeUp == nil || ikeUp.Get("state") != "ESTABLISHED" || ikeUp.Get("remote-id") != confA.RemoteID {
 		t.Errorf("ike-updown event: %v", up)
 	}
+	events.wait(t, "log", 5*time.Second, func(m *govici.Message) bool {
+		return strings.Contains(fmt.Sprint(m.Get("msg")), "IKE SA established") && m.Get("ikesa-name") == "tun"
+	})
 	cup := events.wait(t, "child-updown", 5*time.Second, func(m *govici.Message) bool { return m.Get("up") == "yes" })
 	t.Logf("govici child-updown: %v", cup)
 
@@ -255,13 +258,17 @@ func TestVICI(t *testing.T) {
 	}
 	rk := events.wait(t, "child-rekey", 10*time.Second, func(*govici.Message) bool { return true })
 	rkIKE, _ := rk.Get("tun").(*govici.Message)
-	var rkNew *govici.Message
+	var rkNew, rkOld *govici.Message
 	if rkIKE != nil {
 		if cs, _ := rkIKE.Get("child-sas").(*govici.Message); cs != nil {
 			if n, _ := cs.Get("net").(*govici.Message); n != nil {
 				rkNew, _ = n.Get("new").(*govici.Message)
+				rkOld, _ = n.Get("old").(*govici.Message)
 			}
 		}
+	}
+	if rkOld == nil || rkOld.Get("spi-in") != c.SPIIn {
+		t.Errorf("child-rekey event's old Child SA: %v, want SPI %s", rkOld, c.SPIIn)
 	}
 	if rkNew == nil || rkNew.Get("spi-in") == c.SPIIn {
 		t.Errorf("child-rekey event: %v", rk)

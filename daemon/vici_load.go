@@ -159,8 +159,9 @@ func withoutFile(files map[string][]byte, name string) map[string][]byte {
 	return out
 }
 
-// nameRE is what VICI may name a section: a swanctl.conf section name.
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,128}$`)
+// nameRE is what VICI may name a section or option: a swanctl.conf name
+// (a dot would be a path in the settings syntax).
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_\-]{1,128}$`)
 
 // viciLoadSection handles load-conn, load-pool and load-authority: one
 // section named after the connection (pool, authority).
@@ -319,7 +320,12 @@ func writeSettings(b *strings.Builder, name string, m *vici.Message, indent stri
 		return fmt.Errorf("sections nested too deep at %q", name)
 	}
 	fmt.Fprintf(b, "%s%s {\n", indent, name)
+	seen := map[string]bool{}
 	err := m.Each(func(key string, value *string, list []string, sec *vici.Message) error {
+		if seen[key] {
+			return fmt.Errorf("%s given twice in %s", key, name)
+		}
+		seen[key] = true
 		if sec != nil {
 			return writeSettings(b, key, sec, indent+"  ", depth+1)
 		}
@@ -339,7 +345,8 @@ func writeSettings(b *strings.Builder, name string, m *vici.Message, indent stri
 			if fileListKeys[key] {
 				items[i] = "0s" + base64.StdEncoding.EncodeToString([]byte(it))
 			} else {
-				if strings.ContainsAny(it, ",\"\n\\{}#=") || !utf8.ValidString(it) {
+				if it == "" || quote(strings.ReplaceAll(it, ":", "")) != strings.ReplaceAll(it, ":", "") || !utf8.ValidString(it) {
+					// one plain word (an address, selector or proposal; IPv6 colons allowed)
 					return fmt.Errorf("%s: invalid list item %q", key, it)
 				}
 				items[i] = it
@@ -355,12 +362,19 @@ func writeSettings(b *strings.Builder, name string, m *vici.Message, indent stri
 	return nil
 }
 
-// quote writes a value so the settings parser reads it back unchanged.
+// quote writes a value so the settings parser reads it back unchanged:
+// plain when it is one word of printable ASCII without the syntax's
+// characters, quoted with escapes otherwise.
 func quote(v string) string {
-	if v != "" && !strings.ContainsAny(v, " \t\"\n\\{}#=,") {
+	plain := v != ""
+	for i := 0; i < len(v) && plain; i++ {
+		c := v[i]
+		plain = c > ' ' && c < 0x7f && !strings.ContainsRune("\"\\{}#=,'$:", rune(c))
+	}
+	if plain {
 		return v
 	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
 	return `"` + r.Replace(v) + `"`
 }
 

@@ -52,3 +52,45 @@ func TestVICISectionToSettings(t *testing.T) {
 		}
 	}
 }
+
+// FuzzVICISettings: whatever section a client sends, the text made of it
+// is refused or parses as that one section, with every value back as sent.
+func FuzzVICISettings(f *testing.F) {
+	seed := vici.NewMessage().Set("remote_addrs", "192.0.2.1").Set("odd", "a\n}\n{#\"\\")
+	seed.Section("children").Section("net").SetList("local_ts", []string{"10.0.0.0/24"})
+	b, _ := seed.Encode(nil)
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := vici.Decode(b)
+		if err != nil {
+			return
+		}
+		var sb strings.Builder
+		if err := writeSettings(&sb, "tun", m, "  ", 0); err != nil {
+			return
+		}
+		root, err := config.ParseSettings("vici", []byte("connections {\n"+sb.String()+"}\n"))
+		if err != nil {
+			t.Fatalf("generated text does not parse: %v\n%s", err, sb.String())
+		}
+		if len(root.Sections) != 1 || len(root.Settings) != 0 || len(root.Sub("connections").Sections) != 1 {
+			t.Fatalf("generated text escapes its section:\n%s", sb.String())
+		}
+		tun := root.Sub("connections").Sub("tun")
+		_ = m.Each(func(key string, value *string, list []string, _ *vici.Message) error {
+			if fileListKeys[key] {
+				return nil
+			}
+			kv := tun.Lookup(key)
+			if value != nil && (kv == nil || kv.Value != *value) {
+				t.Fatalf("%s: sent %q, parsed %v\n%s", key, *value, kv, sb.String())
+			}
+			if len(list) > 0 {
+				if kv == nil || strings.Join(strings.Fields(strings.ReplaceAll(kv.Value, ",", " ")), "|") != strings.Join(list, "|") {
+					t.Fatalf("%s: sent %q, parsed %v\n%s", key, list, kv, sb.String())
+				}
+			}
+			return nil
+		})
+	})
+}

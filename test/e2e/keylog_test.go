@@ -47,11 +47,12 @@ func TestKeylog(t *testing.T) {
 	testnet.RequireRoot(t)
 	testnet.RequireTools(t, "tshark")
 	for _, tc := range []struct {
-		name, ike, esp string
-		encap          bool
+		name, ike, esp   string
+		encap, transport bool
 	}{
-		{"gcm", "aes128gcm16-prfsha256-x25519", "aes128gcm16", false},
-		{"cbc-sha256-udp", "aes256-sha256-x25519", "aes128-sha256", true},
+		{"gcm", "aes128gcm16-prfsha256-x25519", "aes128gcm16", false, false},
+		{"cbc-sha256-udp", "aes256-sha256-x25519", "aes128-sha256", true, false},
+		{"transport", "aes128gcm16-prfsha256-x25519", "aes256gcm16", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := testnet.NewPair(t, testnet.PairOptions{})
@@ -61,12 +62,21 @@ func TestKeylog(t *testing.T) {
 				c.Children = c.Children[:1]
 				c.Children[0].ESPProposals = tc.esp
 			}
+			src, dst := testnet.HostA, testnet.HostB
+			if tc.transport {
+				// host to host: the underlay addresses themselves
+				src, dst = testnet.UnderlayA, testnet.UnderlayB
+				for _, c := range []*testnet.TunnelConfig{&confA, &confB} {
+					c.Children[0].Mode = "transport"
+					c.Children[0].LocalTS, c.Children[0].RemoteTS = nil, nil
+				}
+			}
 			dir := filepath.Join(t.TempDir(), "keys")
 			startCygnet(t, p.B, confB.Swanctl(), nil, "")
 			a := startCygnetArgs(t, p.A, confA.Swanctl(), "--keylog", dir)
 			capture := p.Capture(p.B)
 			a.initiate("tun", "net")
-			testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
+			testnet.PingFrom(t, p.A, src, dst, 3)
 			pcap, err := capture.Stop()
 			if err != nil {
 				t.Fatal(err)

@@ -153,3 +153,25 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("icv drops = %v", v)
 	}
 }
+
+// TestMetricsHandshakeFailure: a peer with another PSK makes the handshake
+// fail, counted under reason authentication, and nothing is established.
+func TestMetricsHandshakeFailure(t *testing.T) {
+	testnet.RequireRoot(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	confA, confB := pairConfigs("psk")
+	confB.PSK = "another-preshared-key-0123456789"
+	const addr = "127.0.0.1:9107"
+	startCygnet(t, p.B, confB.Swanctl(), nil, "")
+	a := startCygnetArgs(t, p.A, confA.Swanctl(), "--metrics", addr)
+	if _, err := a.tryInitiate("tun", "net"); err == nil {
+		t.Fatal("initiate with mismatched PSKs succeeded")
+	}
+	text := scrape(t, p.A, addr)
+	if v := metricValue(t, text, `cygnet_ike_handshake_failures_total{reason="authentication"}`); v != 1 {
+		t.Errorf("authentication failures = %v, want 1", v)
+	}
+	if v := metricValue(t, text, `cygnet_ike_handshakes_total{role="initiator"}`); v != 0 {
+		t.Errorf("initiator handshakes = %v, want 0", v)
+	}
+}

@@ -148,9 +148,28 @@ func (l *eventLog) wait(t *testing.T, name string, timeout time.Duration, ok fun
 func TestVICI(t *testing.T) {
 	testnet.RequireRoot(t)
 	requireSwanctl(t)
+	for _, impl := range []string{implCygnet, implStrongSwan} {
+		t.Run("to-"+impl, func(t *testing.T) {
+			if impl == implStrongSwan {
+				testnet.RequireStrongSwan(t)
+			}
+			testVICI(t, impl)
+		})
+	}
+}
+
+func testVICI(t *testing.T, impl string) {
 	p := testnet.NewPair(t, testnet.PairOptions{})
 	confA, confB := pairConfigs("psk")
-	startCygnet(t, p.B, confB.Swanctl(), nil, "")
+	var peer *testnet.StrongSwan
+	if impl == implStrongSwan {
+		peer = testnet.StartStrongSwan(t, p.B, nil)
+		if err := peer.Load(confB.Swanctl()); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		startCygnet(t, p.B, confB.Swanctl(), nil, "")
+	}
 	a, path := startCygnetVICI(t, p.A, confA.Swanctl())
 
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
@@ -212,6 +231,16 @@ func TestVICI(t *testing.T) {
 	}
 	if c.PacketsIn < 5 || c.PacketsOut < 5 {
 		t.Errorf("counters after 5 pings: %+v", c)
+	}
+	if peer != nil {
+		// strongSwan's own view of the same Child SA, mirrored
+		sc, err := peer.ChildSA("net")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprintf("%08x", sc.SPIIn) != c.SPIOut || fmt.Sprintf("%08x", sc.SPIOut) != c.SPIIn {
+			t.Errorf("strongSwan has SPIs in %08x out %08x, cygnet over VICI in %s out %s", sc.SPIIn, sc.SPIOut, c.SPIIn, c.SPIOut)
+		}
 	}
 	if !strings.Contains(text, fmt.Sprintf("%s_i* %s_r", sas[0].InitiatorSPI, sas[0].ResponderSPI)) {
 		t.Errorf("swanctl --list-sas lacks the IKE SPIs %s/%s", sas[0].InitiatorSPI, sas[0].ResponderSPI)

@@ -323,6 +323,7 @@ func (d *Daemon) reload() error {
 	var conns []*ike.PeerConfig
 	var creds *pubkeyCredentials
 	if err == nil {
+		cfg = d.withVICI(cfg) // what VICI clients loaded stays loaded
 		conns, err = PeerConfigs(cfg)
 	}
 	if err == nil {

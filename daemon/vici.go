@@ -23,7 +23,10 @@ import (
 type viciFace struct {
 	// srv is set once the socket is open; the log handler reads it from
 	// any goroutine.
-	srv     atomic.Pointer[vici.Server]
+	srv atomic.Pointer[vici.Server]
+	// loaded is the configuration VICI clients loaded, in force with the
+	// file's; the event loop reads and writes it.
+	loaded  *config.Config
 	started time.Time
 }
 

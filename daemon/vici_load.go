@@ -451,6 +451,7 @@ func (d *Daemon) viciApply(s *viciStore, start []string) error {
 			return
 		}
 		d.creds.cur = creds
+		d.vici.loaded = vcfg
 		if err := d.path.Protect(conns); err != nil {
 			d.log.Warn("protecting the new connections' subnets failed", "err", err)
 		}
@@ -466,6 +467,14 @@ func (d *Daemon) viciApply(s *viciStore, start []string) error {
 		return err
 	}
 	return applyErr
+}
+
+// withVICI is cfg with what VICI clients loaded (on the event loop).
+func (d *Daemon) withVICI(cfg *config.Config) *config.Config {
+	if d.vici == nil || d.vici.loaded == nil {
+		return cfg
+	}
+	return mergeConfigs(cfg, d.vici.loaded)
 }
 
 // startActionsOf runs a just loaded connection's start actions, as

@@ -396,6 +396,14 @@ func testVICILoadAll(t *testing.T, auth string) {
 		t.Errorf("Child SA of the loaded connection carried %d packets in, want 3", c.PacketsIn)
 	}
 
+	// cygnet reload reads its own file again; what VICI loaded stays
+	if err := a.reload("# connections arrive over VICI\n"); err != nil {
+		t.Fatal(err)
+	}
+	if conns := mustSwanctl(t, path, "--list-conns"); !strings.Contains(conns, "tun: IKEv2") {
+		t.Errorf("after cygnet reload, swanctl --list-conns:\n%s", conns)
+	}
+
 	// loading the file again replaces the connection and unloads nothing
 	cmd = exec.CommandContext(ctx, "swanctl", "--load-conns", "--file", file, "--uri", "unix://"+path)
 	cmd.Env = append(os.Environ(), "SWANCTL_DIR="+dir)

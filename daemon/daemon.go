@@ -23,6 +23,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/dataplane"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
+	"github.com/cygnet-ipsec/cygnet/metrics"
 	"github.com/cygnet-ipsec/cygnet/sad"
 )
 
@@ -37,6 +38,16 @@ type Options struct {
 	// (the charon section): empty to look beside ConfigPath and one
 	// directory up (FindStrongswanConf), NoStrongswanConf for none.
 	StrongswanConf string
+	// VICIPath, if set, is where the strongSwan-compatible VICI socket
+	// listens (mode 0600); Version is what its version command reports.
+	VICIPath string
+	Version  string
+	// MetricsAddr, if set, is where Prometheus metrics are served
+	// (http://MetricsAddr/metrics).
+	MetricsAddr string
+	// KeylogDir, if set, is where the SAs' keys are written for
+	// Wireshark (ikev2_decryption_table, esp_sa).
+	KeylogDir string
 }
 
 // IKEDatagram is an IKE message the data plane received, without the
@@ -106,18 +117,21 @@ type Daemon struct {
 	updown *updowns
 	pools  *poolManager
 	reqs   chan ctlCall
-	// posted are steps for the event loop from other goroutines (answers
-	// of RADIUS servers); stopped is closed when the loop ends, so that
-	// nobody waits to post into a loop that is gone.
-	posted  chan func()
+	// stopped is closed when the event loop ends, so that nobody waits
+	// to hand work to a loop that is gone.
 	stopped chan struct{}
 	waiters []*waiter
 	panics  panicCounters
+	vici    *viciFace        // nil without --vici
+	metrics *metrics.Metrics // nil without --metrics
+	keylog  *keylog          // nil without --keylog
 }
 
 type ctlCall struct {
 	req   control.Request
 	reply chan control.Response
+	// fn, if set, runs on the event loop instead of req (VICI's queries).
+	fn func()
 }
 
 // waiter is an initiate command waiting for its tunnel.
@@ -133,6 +147,11 @@ type waiter struct {
 func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
+	}
+	var face *viciFace
+	if opts.VICIPath != "" {
+		face = &viciFace{started: time.Now()}
+		opts.Log = slog.New(viciLogHandler{Handler: opts.Log.Handler(), face: face})
 	}
 	if opts.SocketPath == "" {
 		opts.SocketPath = control.DefaultSocket
@@ -179,14 +198,22 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}, pools: newPoolManager(),
-		posted: make(chan func(), 256), stopped: make(chan struct{})}
+		stopped: make(chan struct{}), vici: face}
 	d.creds.radius = newRADIUSBackend(RADIUSClient(charonRADIUS(charon)), d.post)
 	if err := d.pools.configure(cfg); err != nil {
 		path.Close()
 		return nil, err
 	}
+	var installer ike.Installer = path
+	if opts.KeylogDir != "" {
+		if d.keylog, err = newKeylog(opts.KeylogDir, opts.Log); err != nil {
+			path.Close()
+			return nil, err
+		}
+		installer = keylogInstaller{path, d.keylog}
+	}
 	d.mgr = ike.NewManager(ike.Config{
-		Conns: conns, Creds: d.creds, Transport: path, Installer: path,
+		Conns: conns, Creds: d.creds, Transport: path, Installer: installer,
 		Clock: realClock{}, Rand: rand.Reader, Log: opts.Log,
 		Options: ikeOpts,
 		Pools:   d.pools,
@@ -196,11 +223,12 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	return d, nil
 }
 
-// post runs f on the event loop; it is how goroutines that wait on the
-// network (RADIUS round trips) hand their results to the IKE manager.
+// post runs f on the event loop without waiting for it; it is how
+// goroutines that wait on the network (RADIUS round trips) hand their
+// results to the IKE manager. onLoop is the waiting kind.
 func (d *Daemon) post(f func()) {
 	select {
-	case d.posted <- f:
+	case d.reqs <- ctlCall{fn: f, reply: make(chan control.Response, 1)}:
 	case <-d.stopped:
 	}
 }
@@ -217,6 +245,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer cancel()
 	defer close(d.stopped)
 	go control.Serve(ctx, l, d.handle)
+	if d.opts.MetricsAddr != "" {
+		if err := d.startMetrics(ctx); err != nil {
+			return err
+		}
+	}
+	if d.vici != nil {
+		stop, err := d.startVICI(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		defer os.Remove(d.opts.VICIPath)
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -241,8 +282,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.handleIKE(dg)
 		case call := <-d.reqs:
 			d.dispatchGuarded(call)
-		case f := <-d.posted:
-			d.guardIKE("an authentication backend's answer", f)
 		case ev := <-d.path.Lifetimes():
 			d.guardIKE("an SA lifetime event", func() { d.lifetimeEvent(ev) })
 		case ev := <-dpEvents:
@@ -308,6 +347,7 @@ func (d *Daemon) reload() error {
 	var conns []*ike.PeerConfig
 	var creds *pubkeyCredentials
 	if err == nil {
+		cfg = d.withVICI(cfg) // what VICI clients loaded stays loaded
 		conns, err = PeerConfigs(cfg)
 	}
 	if err == nil {
@@ -353,6 +393,8 @@ func (d *Daemon) lifetimeEvent(ev sad.Event) {
 func (d *Daemon) afterStep() {
 	for _, ev := range d.mgr.TakeEvents() {
 		d.updown.event(ev)
+		d.viciEvent(ev)
+		d.metricsEvent(ev)
 		for i := 0; i < len(d.waiters); i++ {
 			w := d.waiters[i]
 			if ev.IKE == nil || ev.IKE.Config().Name != w.conn {
@@ -374,6 +416,9 @@ func (d *Daemon) afterStep() {
 			}
 		}
 	}
+	if d.keylog != nil {
+		d.keylog.syncIKE(d.mgr.SAs())
+	}
 	now := time.Now()
 	for i := 0; i < len(d.waiters); i++ {
 		if w := d.waiters[i]; now.After(w.deadline) {
@@ -394,7 +439,7 @@ func (d *Daemon) handle(req control.Request) (resp control.Response) {
 	}()
 	reply := make(chan control.Response, 1)
 	select {
-	case d.reqs <- ctlCall{req, reply}:
+	case d.reqs <- ctlCall{req: req, reply: reply}:
 	case <-time.After(10 * time.Second):
 		return control.Response{Error: "daemon busy"}
 	}
@@ -407,6 +452,11 @@ func (d *Daemon) handle(req control.Request) (resp control.Response) {
 }
 
 func (d *Daemon) dispatch(call ctlCall) {
+	if call.fn != nil {
+		call.fn()
+		call.reply <- control.Response{}
+		return
+	}
 	req := call.req
 	switch req.Command {
 	case control.CmdListSAs:

@@ -69,26 +69,31 @@ func ListSAs(sas []*ike.IKESA, counters CounterSource, now time.Time) []control.
 			is.Established = int64(now.Sub(sa.Established) / time.Second)
 		}
 		for _, c := range sa.Children() {
-			cs := control.ChildSA{
-				Name: c.Name, UniqueID: c.UniqueID, State: c.State(), Mode: c.Mode.String(), Protocol: c.Protocol.String(),
-				Encap: c.Encap, SPIIn: fmt.Sprintf("%08x", c.SPIIn), SPIOut: fmt.Sprintf("%08x", c.SPIOut),
-				EncrAlg: encrName(c.Encr), EncrKeysize: c.EncrKeyBits, IntegAlg: integName(c.Integ), DHGroup: groupName(c.Group),
-				ESN:         c.ESN,
-				InstallTime: int64(now.Sub(c.Installed) / time.Second),
-				RekeyTime:   secondsUntil(c.RekeyAt, now), LifeTime: secondsUntil(c.ExpiresAt, now),
-				LocalTS: tsList(c.LocalTS), RemoteTS: tsList(c.RemoteTS),
-			}
-			if c.Encr == 28 {
-				cs.EncrKeysize = 256
-			}
-			if counters != nil {
-				cs.BytesIn, cs.PacketsIn, cs.BytesOut, cs.PacketsOut = counters.Counters(c)
-			}
-			is.ChildSAs = append(is.ChildSAs, cs)
+			is.ChildSAs = append(is.ChildSAs, childStatus(c, counters, now))
 		}
 		out = append(out, is)
 	}
 	return out
+}
+
+// childStatus renders one Child SA for list-sas (and VICI's events).
+func childStatus(c *ike.ChildSA, counters CounterSource, now time.Time) control.ChildSA {
+	cs := control.ChildSA{
+		Name: c.Name, UniqueID: c.UniqueID, State: c.State(), Mode: c.Mode.String(), Protocol: c.Protocol.String(),
+		Encap: c.Encap, SPIIn: fmt.Sprintf("%08x", c.SPIIn), SPIOut: fmt.Sprintf("%08x", c.SPIOut),
+		EncrAlg: encrName(c.Encr), EncrKeysize: c.EncrKeyBits, IntegAlg: integName(c.Integ), DHGroup: groupName(c.Group),
+		ESN:         c.ESN,
+		InstallTime: int64(now.Sub(c.Installed) / time.Second),
+		RekeyTime:   secondsUntil(c.RekeyAt, now), LifeTime: secondsUntil(c.ExpiresAt, now),
+		LocalTS: tsList(c.LocalTS), RemoteTS: tsList(c.RemoteTS),
+	}
+	if c.Encr == 28 {
+		cs.EncrKeysize = 256
+	}
+	if counters != nil {
+		cs.BytesIn, cs.PacketsIn, cs.BytesOut, cs.PacketsOut = counters.Counters(c)
+	}
+	return cs
 }
 
 // addrStrings renders addresses, [] (not null) when there are none.

@@ -154,6 +154,10 @@ func (sa *IKESA) State() string {
 // Config returns the connection configuration the SA was made with.
 func (sa *IKESA) Config() *PeerConfig { return sa.cfg }
 
+// Created is when the IKE SA was made (its first IKE_SA_INIT sent or
+// received), for the handshake latency.
+func (sa *IKESA) Created() time.Time { return sa.created }
+
 // Children returns the SA's Child SAs.
 func (sa *IKESA) Children() []*ChildSA { return sa.children }
 

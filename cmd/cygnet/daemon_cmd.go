@@ -12,6 +12,7 @@ import (
 // daemonArgs are the daemon command's settings.
 type daemonArgs struct {
 	config, strongswanConf, socket, tun string
+	vici, metrics, keylog               string
 	debug                               bool
 }
 
@@ -28,6 +29,9 @@ func parseDaemonArgs(args []string, socket string) (daemonArgs, error) {
 		"default: strongswan.conf beside --config or one directory up (/etc/strongswan.conf), none to read none")
 	fs.StringVar(&a.socket, "socket", socket, "control socket to listen on")
 	fs.StringVar(&a.tun, "tun", "cygnet0", "name of the TUN device")
+	fs.StringVar(&a.vici, "vici", "", "also listen for strongSwan's VICI protocol (swanctl --uri unix://PATH, govici) on this Unix socket")
+	fs.StringVar(&a.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9107), at /metrics")
+	fs.StringVar(&a.keylog, "keylog", "", "write the SAs' keys for Wireshark into this folder (ikev2_decryption_table, esp_sa; debugging only)")
 	fs.BoolVar(&a.debug, "debug", false, "log IKE details")
 	if err := parse(fs, args); err != nil {
 		return daemonArgs{}, err
@@ -46,7 +50,8 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	d, err := daemon.New(daemon.Options{ConfigPath: a.config, StrongswanConf: a.strongswanConf, SocketPath: a.socket, Log: log}, func() (daemon.PacketPath, error) {
+	d, err := daemon.New(daemon.Options{ConfigPath: a.config, StrongswanConf: a.strongswanConf, SocketPath: a.socket, Log: log,
+		VICIPath: a.vici, Version: version, MetricsAddr: a.metrics, KeylogDir: a.keylog}, func() (daemon.PacketPath, error) {
 		routes, err := netcfg.New(netcfg.Config{})
 		if err != nil {
 			return nil, err

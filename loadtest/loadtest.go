@@ -67,7 +67,11 @@ type Config struct {
 	TrafficTarget netip.Addr
 	// Timeout bounds the whole run.
 	Timeout time.Duration
-	Log     *slog.Logger
+	// NoDelete leaves the IKE SAs up at the gateway when the run ends (no
+	// DELETE is sent), so the gateway can be inspected holding them; it
+	// forgets them by DPD or lifetime. By default every client says goodbye.
+	NoDelete bool
+	Log      *slog.Logger
 }
 
 // Result is what a run measured.
@@ -376,7 +380,9 @@ func (r *runner) loop() (*Result, error) {
 			r.res.TrafficPassed++
 		}
 	}
-	r.m.Shutdown()
+	if !r.cfg.NoDelete {
+		r.m.Shutdown()
+	}
 	return r.res, nil
 }
 

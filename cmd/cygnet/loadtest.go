@@ -32,6 +32,7 @@ func cmdLoadTest(args []string, stdout, stderr io.Writer) error {
 	traffic := fs.Int("traffic", 0, "tunnels that pass one ping each")
 	target := fs.String("traffic-target", "", "IPv4 address to ping through the tunnels")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound on the whole run")
+	noDelete := fs.Bool("no-delete", false, "leave the IKE SAs up at the gateway when done (no DELETE)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	debug := fs.Bool("debug", false, "log IKE to stderr")
 	if err := fs.Parse(args); err != nil {
@@ -39,7 +40,7 @@ func cmdLoadTest(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := loadtest.Config{Clients: *clients, Rate: *rate, Concurrency: *conc, Auth: loadtest.AuthKind(*auth),
 		IDPattern: *idPattern, RemoteID: *remoteID, PSK: []byte(*pskFlag), IKEProposals: *ikeProps, ESPProposals: *espProps,
-		Traffic: *traffic, Timeout: *timeout}
+		Traffic: *traffic, Timeout: *timeout, NoDelete: *noDelete}
 	var err error
 	if cfg.Gateway, err = parseHostPort(*gw); err != nil {
 		return usageError{fmt.Sprintf("--gateway: %v", err)}

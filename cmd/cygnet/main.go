@@ -8,7 +8,7 @@
 //	cygnet [--socket PATH] rekey --child NAME | --ike NAME [--reauth]
 //	cygnet check-config [--strongswan-conf FILE] FILE
 //	cygnet demo
-//	cygnet load-test --gateway ADDR --clients N [--rate R] [--concurrency C] --auth psk --psk KEY [--traffic K --traffic-target ADDR] [--json]
+//	cygnet load-test --gateway ADDR --clients N [--rate R] [--concurrency C] --auth psk --psk KEY [--traffic K --traffic-target ADDR] [--no-delete] [--json]
 package main
 
 import (
@@ -45,7 +45,7 @@ commands:
                             validate a swanctl.conf (and the strongswan.conf the
                             daemon would read) without a daemon
   load-test --gateway ADDR --clients N [--rate R] [--concurrency C] [--auth psk --psk KEY]
-            [--id-pattern PATTERN] [--remote-id ID] [--traffic K --traffic-target ADDR] [--json]
+            [--id-pattern PATTERN] [--remote-id ID] [--traffic K --traffic-target ADDR] [--no-delete] [--json]
                             open N remote-access clients (each asking for a virtual IP)
                             from this process against a gateway; report handshakes/s,
                             latency p50/p99 and failures by reason; exit 1 on any failure

@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/internal/testnet"
+	"github.com/cygnet-ipsec/cygnet/loadtest"
+)
+
+// loadGatewayConf is a road-warrior gateway for load tests: PSK for every
+// client identity, a pool, the gateway's subnet protected.
+func loadGatewayConf(pool netip.Prefix) string {
+	return fmt.Sprintf(`connections {
+  rw {
+    local_addrs = %s
+    pools = load
+    local {
+      auth = psk
+      id = gw.load.test
+    }
+    remote {
+      auth = psk
+    }
+    children {
+      net {
+        local_ts = %s
+      }
+    }
+  }
+}
+pools {
+  load {
+    addrs = %s
+  }
+}
+secrets {
+  ike-load {
+    id = gw.load.test
+    secret = load-test-psk-0123456789
+  }
+}
+`, testnet.UnderlayB, testnet.SubnetB, pool)
+}
+
+// loadCharonConf raises the DoS thresholds: every client comes from the
+// one address of the load generator, as behind a carrier-grade NAT.
+const loadCharonConf = `charon {
+  cookie_threshold = 100000
+  cookie_threshold_ip = 100000
+  block_threshold = 100000
+  init_limit_half_open = 100000
+}
+`
+
+// procStat returns a process's CPU time (user+system) and resident memory.
+func procStat(t *testing.T, pid int) (cpu time.Duration, rss int64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command name, which ends with the last ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	pages, _ := strconv.ParseInt(f[21], 10, 64)
+	const hz = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / hz, pages * int64(os.Getpagesize())
+}
+
+// TestLoadTest1000Clients: `cygnet load-test` in one namespace sets up
+// 1,000 PSK road warriors against a cygnet gateway with a pool in the
+// other: none fails, each gets a distinct address from the pool, the
+// gateway's list-pools shows 1,000 online leases, and pings sealed with a
+// sample of the tunnels' keys come back through them.
+func TestLoadTest1000Clients(t *testing.T) {
+	testnet.RequireRoot(t)
+	const clients, sample = 1000, 20
+	pool := netip.MustParsePrefix("10.200.0.0/21")
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	gw := startCygnetFiles(t, p.B, loadGatewayConf(pool), map[string]string{"strongswan.conf": loadCharonConf})
+	warmUnderlay(t, p, testnet.UnderlayB)
+	cpu0, rss0 := procStat(t, gw.proc.Pid())
+
+	cmd := exec.Command("ip", "netns", "exec", p.A, cygnetBin, "load-test", "--gateway", testnet.UnderlayB.String(),
+		"--clients", strconv.Itoa(clients), "--concurrency", "32", "--auth", "psk", "--psk", "load-test-psk-0123456789",
+		"--id-pattern", "c%d@load.test", "--remote-id", "gw.load.test",
+		"--traffic", strconv.Itoa(sample), "--traffic-target", testnet.HostB.String(), "--timeout", "90s", "--no-delete", "--json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var res loadtest.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("load-test: %v, output %q: %v\nstderr:\n%s", runErr, stdout.String(), err, tail(stderr.String(), 40))
+	}
+	cpu1, rss1 := procStat(t, gw.proc.Pid())
+	t.Logf("%d clients: %.1f handshakes/s, latency p50 %.1f ms p99 %.1f ms; gateway CPU %.2f ms per handshake, RSS growth %d KiB per client",
+		res.Established, res.PerSecond, res.LatencyP50Ms, res.LatencyP99Ms,
+		float64((cpu1-cpu0).Microseconds())/1000/float64(max(res.Established, 1)), (rss1-rss0)/1024/int64(max(res.Established, 1)))
+	if runErr != nil || res.Established != clients || res.Failed != 0 {
+		t.Fatalf("load-test: %v; established %d failed %d (%v)\nstderr:\n%s", runErr, res.Established, res.Failed, res.FailureReasons, tail(stderr.String(), 40))
+	}
+	seen := map[string]string{}
+	for id, a := range res.VirtualIPs {
+		addr, err := netip.ParseAddr(a)
+		if err != nil || !pool.Contains(addr) {
+			t.Errorf("%s got %q, not from the pool %s", id, a, pool)
+		}
+		if other, dup := seen[a]; dup {
+			t.Errorf("%s and %s both got %s", id, other, a)
+		}
+		seen[a] = id
+	}
+	if len(seen) != clients {
+		t.Errorf("%d distinct virtual IPs, want %d", len(seen), clients)
+	}
+	if res.TrafficSent != sample || res.TrafficPassed != sample {
+		t.Errorf("traffic sample: %d sent, %d passed, want %d and %d", res.TrafficSent, res.TrafficPassed, sample, sample)
+	}
+	pools := listPools(t, gw)
+	if len(pools) != 1 || pools[0].Online != clients || len(pools[0].Leases) != clients {
+		t.Fatalf("list-pools: %d pools, online %d, %d leases; want one with %d online", len(pools), pools[0].Online, len(pools[0].Leases), clients)
+	}
+	for _, l := range pools[0].Leases {
+		if seen[l.Address] != l.Identity || l.Status != "online" {
+			t.Errorf("lease %s to %s (%s), but load-test says that address went to %q", l.Address, l.Identity, l.Status, seen[l.Address])
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}

@@ -246,7 +246,7 @@ func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
 		defer clear(key)
 		sa := &dataplane.SA{Direction: dir, Mode: c.Mode, Peer: c.Remote, Encap: c.Encap}
 		if c.Protocol == ipsec.ProtoAH {
-			x, err := transform.NewIntegrity(transform.IntegID(c.Integ), key, transform.Options{})
+			x, err := transform.NewIntegrity(transform.IntegID(c.Integ), key, transform.Options{AllowLegacy: true})
 			if err != nil {
 				return nil, err
 			}
@@ -258,7 +258,9 @@ func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
 			sa.AH = a
 			return sa, nil
 		}
-		x, err := transform.NewESP(transform.EncrID(c.Encr), c.EncrKeyBits, transform.IntegID(c.Integ), key, transform.Options{})
+		// Legacy 3DES and HMAC-SHA1-96 are negotiated only when a
+		// configured proposal names them (the opt-in, warned about).
+		x, err := transform.NewESP(transform.EncrID(c.Encr), c.EncrKeyBits, transform.IntegID(c.Integ), key, transform.Options{AllowLegacy: true})
 		if err != nil {
 			return nil, err
 		}

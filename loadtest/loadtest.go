@@ -38,27 +38,35 @@ import (
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 )
 
-// AuthKind is how the clients authenticate. PSK is what this version
-// offers; a new kind (certificates, EAP-MSCHAPv2) adds a case to
-// Config.credentials and to peerConfig's auth rounds.
+// AuthKind is how the clients authenticate. A new kind (EAP-MSCHAPv2)
+// adds a case to Config.check, runner.credentials and the auth rounds of
+// runner.peerConfigs.
 type AuthKind string
 
 // Authentication kinds.
 const (
+	// AuthPSK: every client and the gateway use Config.PSK.
 	AuthPSK AuthKind = "psk"
+	// AuthCert: each client gets a certificate for its identity, issued on
+	// the fly by the CA of Config.CACert and Config.CAKey; the gateway
+	// authenticates with a certificate from the same CA.
+	AuthCert AuthKind = "cert"
 )
 
 // Config is one load test.
 type Config struct {
-	Gateway                    netip.AddrPort // the gateway's IKE address (port 500 if zero)
-	Local                      netip.Addr     // the address to send from (any if invalid)
-	Clients                    int            // how many clients to set up
-	Rate                       float64        // new handshakes per second (0: as fast as Concurrency allows)
-	Concurrency                int            // handshakes in flight at most
-	Auth                       AuthKind
-	IDPattern                  string // the clients' identities, fmt pattern with one %d (0-based index)
-	RemoteID                   string // the gateway's identity ("" or "%any": any)
-	PSK                        []byte
+	Gateway     netip.AddrPort // the gateway's IKE address (port 500 if zero)
+	Local       netip.Addr     // the address to send from (any if invalid)
+	Clients     int            // how many clients to set up
+	Rate        float64        // new handshakes per second (0: as fast as Concurrency allows)
+	Concurrency int            // handshakes in flight at most
+	Auth        AuthKind
+	IDPattern   string // the clients' identities, fmt pattern with one %d (0-based index)
+	RemoteID    string // the gateway's identity ("" or "%any": any)
+	PSK         []byte
+	// CACert and CAKey are PEM files of the CA that issues the clients'
+	// certificates and that the gateway's chain must lead to (AuthCert).
+	CACert, CAKey              string
 	IKEProposals, ESPProposals string // "" for cygnet's defaults
 	// Traffic is how many tunnels (the first ones up) pass one ping each;
 	// TrafficTarget is the address pinged through the tunnel (an address
@@ -127,8 +135,12 @@ func (c *Config) check() error {
 		if len(c.PSK) == 0 {
 			return errors.New("--auth psk needs --psk")
 		}
+	case AuthCert:
+		if c.CACert == "" || c.CAKey == "" {
+			return errors.New("--auth cert needs --ca-cert and --ca-key")
+		}
 	default:
-		return fmt.Errorf("unsupported --auth %q (this version offers psk)", c.Auth)
+		return fmt.Errorf("unsupported --auth %q (this version offers psk and cert)", c.Auth)
 	}
 	if c.Traffic > 0 && !c.TrafficTarget.Is4() {
 		return errors.New("--traffic needs an IPv4 --traffic-target inside the gateway's protected network")
@@ -212,7 +224,11 @@ func (r *runner) run() (*Result, error) {
 	if _, err := io.ReadFull(rand.Reader, seed[:]); err != nil {
 		return nil, err
 	}
-	r.m = ike.NewManager(ike.Config{Conns: conns, Creds: psk(r.cfg.PSK), Transport: r, Installer: r, Clock: wallClock{}, Rand: rand.Reader,
+	creds, err := r.credentials()
+	if err != nil {
+		return nil, err
+	}
+	r.m = ike.NewManager(ike.Config{Conns: conns, Creds: creds, Transport: r, Installer: r, Clock: wallClock{}, Rand: rand.Reader,
 		Log: r.cfg.Log, Options: ike.Options{RetransmitTimeout: 2 * time.Second, RetransmitTries: 3}})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -222,7 +238,22 @@ func (r *runner) run() (*Result, error) {
 	return r.loop()
 }
 
+func (r *runner) credentials() (ike.Credentials, error) {
+	if r.cfg.Auth == AuthCert {
+		ca, key, err := loadCA(r.cfg.CACert, r.cfg.CAKey)
+		if err != nil {
+			return nil, err
+		}
+		return newCertCreds(ca, key)
+	}
+	return psk(r.cfg.PSK), nil
+}
+
 func (r *runner) peerConfigs() ([]*ike.PeerConfig, error) {
+	method := ike.AuthPSK
+	if r.cfg.Auth == AuthCert {
+		method = ike.AuthPubkey
+	}
 	ikeProps := proposal.Default(wire.ProtocolIKE)
 	espProps := proposal.Default(wire.ProtocolESP)
 	var err error
@@ -258,9 +289,10 @@ func (r *runner) peerConfigs() ([]*ike.PeerConfig, error) {
 			Proposals:   ikeProps,
 			Encap:       true,
 			LocalID:     lid, RemoteID: rid,
-			LocalAuth: ike.AuthPSK, RemoteAuth: ike.AuthPSK,
-			Unique: ike.UniqueNever, // each client is new; no INITIAL_CONTACT games
-			VIPs:   []netip.Addr{netip.IPv4Unspecified()},
+			LocalAuth: method, RemoteAuth: method,
+			SendCertReq: method == ike.AuthPubkey, // the gateway sends its chain when asked (send_cert = ifasked)
+			Unique:      ike.UniqueNever,          // each client is new; no INITIAL_CONTACT games
+			VIPs:        []netip.Addr{netip.IPv4Unspecified()},
 			Children: []*ike.ChildConfig{{
 				Name: name, Mode: ipsec.ModeTunnel, Protocol: ipsec.ProtoESP,
 				LocalTS:   []ike.TrafficSelector{{Dynamic: true}},

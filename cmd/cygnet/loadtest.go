@@ -23,7 +23,9 @@ func cmdLoadTest(args []string, stdout, stderr io.Writer) error {
 	clients := fs.Int("clients", 1, "clients to set up")
 	rate := fs.Float64("rate", 0, "new handshakes per second (0: no limit beyond --concurrency)")
 	conc := fs.Int("concurrency", 10, "handshakes in flight at most")
-	auth := fs.String("auth", "psk", "client authentication: psk")
+	auth := fs.String("auth", "psk", "client authentication: psk or cert")
+	caCert := fs.String("ca-cert", "", "CA certificate (PEM) that issues the clients' certificates (with --auth cert)")
+	caKey := fs.String("ca-key", "", "that CA's private key (PEM)")
 	idPattern := fs.String("id-pattern", "c%d@load.test", "client identities, one %d")
 	remoteID := fs.String("remote-id", "%any", "the gateway's identity")
 	pskFlag := fs.String("psk", "", "pre-shared key (with --auth psk)")
@@ -39,7 +41,7 @@ func cmdLoadTest(args []string, stdout, stderr io.Writer) error {
 		return usageError{err.Error()}
 	}
 	cfg := loadtest.Config{Clients: *clients, Rate: *rate, Concurrency: *conc, Auth: loadtest.AuthKind(*auth),
-		IDPattern: *idPattern, RemoteID: *remoteID, PSK: []byte(*pskFlag), IKEProposals: *ikeProps, ESPProposals: *espProps,
+		IDPattern: *idPattern, RemoteID: *remoteID, PSK: []byte(*pskFlag), CACert: *caCert, CAKey: *caKey, IKEProposals: *ikeProps, ESPProposals: *espProps,
 		Traffic: *traffic, Timeout: *timeout, NoDelete: *noDelete}
 	var err error
 	if cfg.Gateway, err = parseHostPort(*gw); err != nil {

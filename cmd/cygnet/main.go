@@ -8,7 +8,7 @@
 //	cygnet [--socket PATH] rekey --child NAME | --ike NAME [--reauth]
 //	cygnet check-config [--strongswan-conf FILE] FILE
 //	cygnet demo
-//	cygnet load-test --gateway ADDR --clients N [--rate R] [--concurrency C] --auth psk --psk KEY [--traffic K --traffic-target ADDR] [--no-delete] [--json]
+//	cygnet load-test --gateway ADDR --clients N [--rate R] [--concurrency C] --auth psk --psk KEY | --auth cert --ca-cert F --ca-key F [--traffic K --traffic-target ADDR] [--no-delete] [--json]
 package main
 
 import (
@@ -44,7 +44,8 @@ commands:
   check-config [--strongswan-conf FILE] FILE
                             validate a swanctl.conf (and the strongswan.conf the
                             daemon would read) without a daemon
-  load-test --gateway ADDR --clients N [--rate R] [--concurrency C] [--auth psk --psk KEY]
+  load-test --gateway ADDR --clients N [--rate R] [--concurrency C]
+            [--auth psk --psk KEY | --auth cert --ca-cert FILE --ca-key FILE]
             [--id-pattern PATTERN] [--remote-id ID] [--traffic K --traffic-target ADDR] [--no-delete] [--json]
                             open N remote-access clients (each asking for a virtual IP)
                             from this process against a gateway; report handshakes/s,

@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -143,6 +146,81 @@ func TestLoadTest1000Clients(t *testing.T) {
 		if seen[l.Address] != l.Identity || l.Status != "online" {
 			t.Errorf("lease %s to %s (%s), but load-test says that address went to %q", l.Address, l.Identity, l.Status, seen[l.Address])
 		}
+	}
+}
+
+// TestLoadTestCertificates: `cygnet load-test --auth cert` issues each
+// client a certificate for its identity from the given CA, and 200 clients
+// authenticate with them against a cygnet gateway that trusts the CA and
+// proves itself with its own certificate; each gets its own pool address.
+func TestLoadTestCertificates(t *testing.T) {
+	testnet.RequireRoot(t)
+	const clients = 200
+	pki, err := testnet.GeneratePKI(testnet.KeyECDSAP256, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caDir := t.TempDir()
+	caKey, err := x509.MarshalPKCS8PrivateKey(pki.CAKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(caDir, "ca.crt"), pki.CAPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(caDir, "ca.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: caKey}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := netip.MustParsePrefix("10.200.0.0/24")
+	conf := strings.Replace(loadGatewayConf(pool), `    local {
+      auth = psk
+      id = gw.load.test
+    }
+    remote {
+      auth = psk
+    }`, `    local {
+      auth = pubkey
+      certs = b.crt
+      id = b.`+testnet.CertDomain+`
+    }
+    remote {
+      auth = pubkey
+    }`, 1)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	gw := startCygnetFiles(t, p.B, conf, map[string]string{"strongswan.conf": loadCharonConf,
+		"x509ca/ca.crt": string(pki.CAPEM), "x509/b.crt": string(pki.Hosts["b"].CertPEM), "private/b.key": string(pki.Hosts["b"].KeyPEM)})
+	warmUnderlay(t, p, testnet.UnderlayB)
+	cmd := exec.Command("ip", "netns", "exec", p.A, cygnetBin, "load-test", "--gateway", testnet.UnderlayB.String(),
+		"--clients", strconv.Itoa(clients), "--concurrency", "16", "--auth", "cert",
+		"--ca-cert", filepath.Join(caDir, "ca.crt"), "--ca-key", filepath.Join(caDir, "ca.key"),
+		"--id-pattern", "c%d.load."+testnet.CertDomain, "--remote-id", "b."+testnet.CertDomain,
+		"--traffic", "5", "--traffic-target", testnet.HostB.String(), "--timeout", "60s", "--no-delete", "--json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var res loadtest.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("load-test: %v, output %q: %v\nstderr:\n%s", runErr, stdout.String(), err, tail(stderr.String(), 40))
+	}
+	t.Logf("%d certificate clients: %.1f handshakes/s, latency p50 %.1f ms p99 %.1f ms", res.Established, res.PerSecond, res.LatencyP50Ms, res.LatencyP99Ms)
+	if runErr != nil || res.Established != clients || res.Failed != 0 || res.TrafficPassed != 5 {
+		t.Fatalf("load-test: %v; established %d failed %d (%v), traffic %d/%d\nstderr:\n%s", runErr, res.Established, res.Failed,
+			res.FailureReasons, res.TrafficPassed, res.TrafficSent, tail(stderr.String(), 40))
+	}
+	if n := len(res.VirtualIPs); n != clients {
+		t.Errorf("%d clients reported a virtual IP, want %d", n, clients)
+	}
+	if pools := listPools(t, gw); len(pools) != 1 || pools[0].Online != clients {
+		t.Errorf("list-pools: %+v, want %d online", pools, clients)
+	}
+	// The gateway saw each client's own identity.
+	sas := gw.listSAs()
+	ids := map[string]bool{}
+	for _, sa := range sas {
+		ids[sa.RemoteID] = true
+	}
+	if len(ids) != clients || !ids["c7.load."+testnet.CertDomain] {
+		t.Errorf("gateway holds %d IKE SAs with %d distinct peer identities, want %d", len(sas), len(ids), clients)
 	}
 }
 

@@ -224,6 +224,53 @@ func TestLoadTestCertificates(t *testing.T) {
 	}
 }
 
+// TestLoadTestStrongSwanGateway is the benchmark's comparison, not part of
+// the suite: the same load-test run against a strongSwan 5.9.8 gateway
+// (charon with kernel-libipsec, ESP in user space as cygnet) holding the
+// same clients, measured the same way (CPU time and RSS growth of the
+// gateway process). Run it with CYGNET_LOADTEST_STRONGSWAN=1 (and
+// CYGNET_LOADTEST_CLIENTS for the count, default 1,000).
+func TestLoadTestStrongSwanGateway(t *testing.T) {
+	if os.Getenv("CYGNET_LOADTEST_STRONGSWAN") == "" {
+		t.Skip("benchmark: set CYGNET_LOADTEST_STRONGSWAN=1")
+	}
+	testnet.RequireStrongSwan(t)
+	clients := 1000
+	if v := os.Getenv("CYGNET_LOADTEST_CLIENTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 60000 {
+			t.Fatalf("CYGNET_LOADTEST_CLIENTS=%q: want 1 to 60000", v)
+		}
+		clients = n
+	}
+	pool := netip.MustParsePrefix("10.200.0.0/16")
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	sw := testnet.StartStrongSwan(t, p.B, &testnet.StrongSwanOptions{LogLevel: -1, ExtraConf: loadCharonConf})
+	if err := sw.Load(loadGatewayConf(pool)); err != nil {
+		t.Fatal(err)
+	}
+	warmUnderlay(t, p, testnet.UnderlayB)
+	cpu0, rss0 := procStat(t, sw.Pid())
+	cmd := exec.Command("ip", "netns", "exec", p.A, cygnetBin, "load-test", "--gateway", testnet.UnderlayB.String(),
+		"--clients", strconv.Itoa(clients), "--concurrency", "32", "--auth", "psk", "--psk", "load-test-psk-0123456789",
+		"--id-pattern", "c%d@load.test", "--remote-id", "gw.load.test",
+		"--traffic", "20", "--traffic-target", testnet.HostB.String(), "--timeout", "600s", "--no-delete", "--json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var res loadtest.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("load-test: %v, output %q: %v\nstderr:\n%s", runErr, stdout.String(), err, tail(stderr.String(), 40))
+	}
+	cpu1, rss1 := procStat(t, sw.Pid())
+	t.Logf("strongSwan gateway, %d clients (%d failed, traffic %d/%d): %.1f handshakes/s, latency p50 %.1f ms p99 %.1f ms; gateway CPU %.2f ms per handshake, RSS growth %d KiB per client",
+		res.Established, res.Failed, res.TrafficPassed, res.TrafficSent, res.PerSecond, res.LatencyP50Ms, res.LatencyP99Ms,
+		float64((cpu1-cpu0).Microseconds())/1000/float64(max(res.Established, 1)), (rss1-rss0)/1024/int64(max(res.Established, 1)))
+	if res.Established != clients {
+		t.Errorf("established %d of %d (%v)\nstderr:\n%s", res.Established, clients, res.FailureReasons, tail(stderr.String(), 20))
+	}
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")

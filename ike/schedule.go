@@ -18,9 +18,9 @@ import (
 // The heap's key for an SA may be earlier than its real next deadline (a
 // spurious tick does nothing and reschedules it), never later. Whatever can
 // bring a deadline forward marks the SA dirty: registering it, sending a
-// request, handling a message, ticking it, or a Manager method acting on
-// it. Every public entry point flushes the dirty SAs back into the heap
-// before it returns, so NextDeadline is always exact.
+// request, handling a message, or ticking it. HandleIKE, Tick and
+// NextDeadline put the marked SAs back into the heap (Tick before it looks
+// at it), so NextDeadline is always exact, also after an operator command.
 
 // schedEntry is an IKE SA's place in the Manager's timer heap.
 type schedEntry struct {

@@ -139,8 +139,10 @@ type Manager struct {
 
 	sas      map[uint64]*IKESA   // by our own SPI
 	childSPI map[uint32]*ChildSA // inbound Child SA SPIs in use
-	halfOpen map[initKey]*IKESA
-	events   []Event
+	// childByID finds a Child SA by UniqueID for SAD lifetime events.
+	childByID map[uint32]*ChildSA
+	halfOpen  map[initKey]*IKESA
+	events    []Event
 
 	// halfOpenBySource counts half-open SAs per source (sourceKey: the IPv4
 	// address or the IPv6 /64); cookies
@@ -224,7 +226,7 @@ func NewManager(c Config) *Manager {
 	return &Manager{
 		conns: c.Conns, creds: c.Creds, transport: c.Transport, installer: c.Installer,
 		clock: c.Clock, rand: c.Rand, log: c.Log, opts: c.Options, pools: c.Pools,
-		sas: map[uint64]*IKESA{}, childSPI: map[uint32]*ChildSA{}, halfOpen: map[initKey]*IKESA{},
+		sas: map[uint64]*IKESA{}, childSPI: map[uint32]*ChildSA{}, childByID: map[uint32]*ChildSA{}, halfOpen: map[initKey]*IKESA{},
 		halfOpenBySource: map[netip.Addr]int{}, byPeer: map[string]map[*IKESA]struct{}{},
 		connByName: connIndex(c.Conns),
 	}
@@ -462,20 +464,25 @@ func (m *Manager) TerminateChild(childName string) error {
 // whose outbound sequence numbers run low: a hard limit deletes it (and
 // tells the peer); a soft one rekeys it.
 func (m *Manager) ChildExpired(uniqueID uint32, hard bool, reason string) {
-	for _, sa := range m.sas {
-		for _, c := range sa.children {
-			if c.UniqueID != uniqueID || c.state != childInstalled {
-				continue
-			}
-			if hard {
-				sa.deleteChild(c, "hard "+reason+" lifetime reached")
-			} else {
-				if err := sa.rekeyChild(c, "soft lifetime reached ("+reason+")"); err != nil {
-					sa.log.Warn("starting Child SA rekey failed", "child", c.Name, "err", err)
-				}
-			}
-			return
-		}
+	c := m.childByID[uniqueID]
+	if c == nil || c.state != childInstalled || c.IKE == nil {
+		return
+	}
+	sa := c.IKE
+	m.touch(sa)
+	if hard {
+		sa.deleteChild(c, "hard "+reason+" lifetime reached")
+		return
+	}
+	if err := sa.rekeyChild(c, "soft lifetime reached ("+reason+")"); err != nil {
+		sa.log.Warn("starting Child SA rekey failed", "child", c.Name, "err", err)
+	}
+}
+
+// forgetChild drops a Child SA that is going from the index by UniqueID.
+func (m *Manager) forgetChild(c *ChildSA) {
+	if m.childByID[c.UniqueID] == c {
+		delete(m.childByID, c.UniqueID)
 	}
 }
 

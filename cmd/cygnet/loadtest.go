@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -89,7 +88,8 @@ func cmdLoadTest(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if res.Failed > 0 || res.TrafficPassed < res.TrafficSent {
-		os.Exit(1) // the figures are out; the exit status says it failed
+		// The figures are out; the exit status says the run failed.
+		return fmt.Errorf("%d of %d clients failed, %d of %d sampled tunnels passed traffic", res.Failed, res.Clients, res.TrafficPassed, res.TrafficSent)
 	}
 	return nil
 }

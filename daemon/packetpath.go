@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -71,6 +72,15 @@ type packetPath struct {
 	// vips counts the installed Child SAs that use each of our virtual
 	// IPs: the address stays on the TUN while one does.
 	vips map[netip.Addr]int
+	// polRefs counts the installed Child SAs and traps that hold each SPD
+	// policy (a rekeyed Child SA hands its policies on); polAdd and polDel
+	// collect the changes one commitPolicies applies to the SPD in one
+	// incremental step, so installing a client never rebuilds the set.
+	polRefs map[uint64]int
+	polAdd  []spd.Policy
+	polDel  []uint64
+	// byRoute are the installed Child SAs on each route: a rekey's two.
+	byRoute map[*dataplane.Route][]*installed
 }
 
 // installed is what one Child SA put into the data plane.
@@ -86,7 +96,8 @@ type installed struct {
 // routing rule that sends protected traffic into the TUN.
 func NewPacketPath(tunName string, routes Routes, log *slog.Logger) (PacketPath, error) {
 	p := &packetPath{spd: &spd.DB{}, routes: routes, log: log, ike: make(chan IKEDatagram, 256), events: make(chan dataplane.Event, 64),
-		children: map[uint32]*installed{}, bySA: map[sad.ID]uint32{}, vips: map[netip.Addr]int{}}
+		children: map[uint32]*installed{}, bySA: map[sad.ID]uint32{}, vips: map[netip.Addr]int{},
+		polRefs: map[uint64]int{}, byRoute: map[*dataplane.Route][]*installed{}}
 	if err := routes.AddRule(); err != nil {
 		return nil, err
 	}
@@ -235,7 +246,7 @@ func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
 		defer clear(key)
 		sa := &dataplane.SA{Direction: dir, Mode: c.Mode, Peer: c.Remote, Encap: c.Encap}
 		if c.Protocol == ipsec.ProtoAH {
-			x, err := transform.NewIntegrity(transform.IntegID(c.Integ), key, transform.Options{})
+			x, err := transform.NewIntegrity(transform.IntegID(c.Integ), key, transform.Options{AllowLegacy: true})
 			if err != nil {
 				return nil, err
 			}
@@ -247,7 +258,9 @@ func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
 			sa.AH = a
 			return sa, nil
 		}
-		x, err := transform.NewESP(transform.EncrID(c.Encr), c.EncrKeyBits, transform.IntegID(c.Integ), key, transform.Options{})
+		// Legacy 3DES and HMAC-SHA1-96 are negotiated only when a
+		// configured proposal names them (the opt-in, warned about).
+		x, err := transform.NewESP(transform.EncrID(c.Encr), c.EncrKeyBits, transform.IntegID(c.Integ), key, transform.Options{AllowLegacy: true})
 		if err != nil {
 			return nil, err
 		}
@@ -337,9 +350,14 @@ func (p *packetPath) InstallChildSA(c *ike.ChildSA) error {
 		p.nextID++
 		inst.policies = append(inst.policies, spd.Policy{ID: p.nextID, Direction: dir, Action: spd.Protect, Priority: prio, Selectors: sels, Handle: route})
 	}
-	p.children[c.UniqueID] = inst
-	if err := p.replacePolicies(); err != nil {
+	p.putLocked(inst)
+	p.refPolicies(inst.policies)
+	if err := p.commitPolicies(); err != nil {
 		p.removeLocked(inst)
+		p.polAdd = nil
+		if err := p.commitPolicies(); err != nil { // the deletions of a replaced Child SA
+			p.log.Warn("updating policies failed", "err", err)
+		}
 		return err
 	}
 	// Transport mode needs the routes as much as tunnel mode: without
@@ -355,7 +373,7 @@ func (p *packetPath) InstallChildSA(c *ike.ChildSA) error {
 			p.log.Warn("adding routes failed", "child", c.Name, "err", err)
 		}
 	}
-	p.adjustMTU()
+	p.lowerMTU(inst)
 	return nil
 }
 
@@ -410,15 +428,47 @@ func localSource(local []spd.Endpoint) netip.Addr {
 	return netip.Addr{}
 }
 
-func (p *packetPath) replacePolicies() error {
-	var all []spd.Policy
-	for _, inst := range p.children {
-		all = append(all, inst.policies...)
+// refPolicies notes a holder of the policies; those nobody held before go
+// into the SPD at the next commitPolicies.
+func (p *packetPath) refPolicies(ps []spd.Policy) {
+	for _, pol := range ps {
+		if p.polRefs[pol.ID]++; p.polRefs[pol.ID] == 1 {
+			p.polAdd = append(p.polAdd, pol)
+		}
 	}
-	for _, t := range p.traps {
-		all = append(all, t.policy)
+}
+
+// unrefPolicies drops a holder; policies nobody holds any more leave the
+// SPD at the next commitPolicies.
+func (p *packetPath) unrefPolicies(ps []spd.Policy) {
+	for _, pol := range ps {
+		if p.polRefs[pol.ID]--; p.polRefs[pol.ID] <= 0 {
+			delete(p.polRefs, pol.ID)
+			p.polDel = append(p.polDel, pol.ID)
+		}
 	}
-	return p.spd.Replace(all)
+}
+
+// commitPolicies applies the collected changes to the SPD in one step.
+func (p *packetPath) commitPolicies() error {
+	del, add := p.polDel, p.polAdd
+	p.polDel, p.polAdd = nil, nil
+	if len(del) == 0 && len(add) == 0 {
+		return nil
+	}
+	if err := p.spd.Update(del, add); err != nil {
+		for _, pol := range add {
+			delete(p.polRefs, pol.ID)
+		}
+		return fmt.Errorf("update SPD: %w", err)
+	}
+	return nil
+}
+
+// putLocked records an installed Child SA.
+func (p *packetPath) putLocked(inst *installed) {
+	p.children[inst.child.UniqueID] = inst
+	p.byRoute[inst.route] = append(p.byRoute[inst.route], inst)
 }
 
 // DeleteChildSA takes a Child SA out of the data plane.
@@ -430,15 +480,19 @@ func (p *packetPath) DeleteChildSA(c *ike.ChildSA) {
 		return
 	}
 	heir := p.sharerLocked(inst)
+	if heir != nil && heir.policies == nil {
+		// Rekeyed: the successor keeps the route, policies and routes.
+		heir.policies = inst.policies
+		p.refPolicies(heir.policies)
+	}
 	p.removeLocked(inst)
 	if heir != nil {
-		// Rekeyed: the successor keeps the route, policies and routes.
-		if heir.policies == nil {
-			heir.policies = inst.policies
+		if err := p.commitPolicies(); err != nil {
+			p.log.Warn("updating policies failed", "err", err)
 		}
 		return
 	}
-	if err := p.replacePolicies(); err != nil {
+	if err := p.commitPolicies(); err != nil {
 		p.log.Warn("updating policies failed", "err", err)
 	}
 	if p.routes != nil {
@@ -460,7 +514,16 @@ func (p *packetPath) removeLocked(inst *installed) {
 		}
 		p.dp.RemoveSA(sa)
 	}
-	delete(p.children, inst.child.UniqueID)
+	if p.children[inst.child.UniqueID] == inst {
+		delete(p.children, inst.child.UniqueID)
+	}
+	users := slices.DeleteFunc(p.byRoute[inst.route], func(x *installed) bool { return x == inst })
+	if len(users) == 0 {
+		delete(p.byRoute, inst.route)
+	} else {
+		p.byRoute[inst.route] = users
+	}
+	p.unrefPolicies(inst.policies)
 	p.dropVIPsLocked(inst)
 }
 
@@ -506,13 +569,11 @@ func (p *packetPath) dropVIPsLocked(inst *installed) {
 	inst.vips = nil
 }
 
-// adjustMTU sets the TUN MTU so the largest inner packet still fits the
-// underlay after the heaviest installed SA's overhead.
-func (p *packetPath) adjustMTU() {
-	mtu := p.dp.UnderlayMTU()
-	for _, inst := range p.children {
-		mtu = min(mtu, dataplane.InnerMTU(inst.out, p.dp.UnderlayMTU()))
-	}
+// lowerMTU sets the TUN MTU after an install so the largest inner packet
+// still fits the underlay: it can only shrink, to what the new Child SA's
+// overhead leaves, so there is no pass over every Child SA.
+func (p *packetPath) lowerMTU(inst *installed) {
+	mtu := min(p.dp.MTU(), dataplane.InnerMTU(inst.out, p.dp.UnderlayMTU()))
 	if mtu != p.dp.MTU() {
 		if err := p.dp.SetMTU(mtu); err != nil {
 			p.log.Warn("setting the TUN MTU failed", "mtu", mtu, "err", err)
@@ -601,9 +662,12 @@ func (p *packetPath) installSuccessorLocked(c *ike.ChildSA, prev *installed) err
 	p.bySA[in.Entry().ID()] = c.UniqueID
 	p.bySA[out.Entry().ID()] = c.UniqueID
 	inst := &installed{child: c, in: in, out: out, route: prev.route}
-	p.children[c.UniqueID] = inst
+	p.putLocked(inst)
+	if err := p.commitPolicies(); err != nil { // a replaced predecessor's deletions
+		p.log.Warn("updating policies failed", "err", err)
+	}
 	p.holdVIPsLocked(inst)
-	p.adjustMTU()
+	p.lowerMTU(inst)
 	return nil
 }
 
@@ -623,8 +687,8 @@ func (p *packetPath) SwitchOutbound(c *ike.ChildSA) error {
 // sharerLocked returns another installed Child SA on inst's route (its
 // successor or predecessor in a rekey), nil without one.
 func (p *packetPath) sharerLocked(inst *installed) *installed {
-	for _, x := range p.children {
-		if x != inst && x.route == inst.route {
+	for _, x := range p.byRoute[inst.route] {
+		if x != inst {
 			return x
 		}
 	}

@@ -44,8 +44,11 @@ func ValidateProposal(kind, s string) error {
 // parseRunnable parses a configured proposal list and refuses algorithms
 // the syntax knows but cygnet's IKE or ESP engine cannot run, so that they
 // are refused at load rather than when a tunnel comes up.
+//
+// Weak legacy algorithms load when a proposal names them: that is the
+// opt-in (Warnings names them at their line); defaults never contain one.
 func parseRunnable(proto wire.ProtocolID, s string) ([]proposal.Proposal, error) {
-	ps, err := proposal.ParseList(proto, s, proposal.Options{})
+	ps, err := proposal.ParseList(proto, s, proposal.Options{AllowWeak: true})
 	if err != nil {
 		return nil, err
 	}

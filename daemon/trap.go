@@ -46,7 +46,8 @@ func (p *packetPath) InstallTrap(t *ike.Trap) error {
 		ID: p.nextID, Direction: spd.Out, Action: spd.Protect, Priority: prio + 1, Selectors: sels, Handle: route,
 	}}
 	p.traps[t.ID] = tr
-	if err := p.replacePolicies(); err != nil {
+	p.refPolicies([]spd.Policy{tr.policy})
+	if err := p.commitPolicies(); err != nil {
 		delete(p.traps, t.ID)
 		return err
 	}
@@ -63,11 +64,13 @@ func (p *packetPath) InstallTrap(t *ike.Trap) error {
 func (p *packetPath) UninstallTrap(t *ike.Trap) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.traps[t.ID] == nil {
+	tr := p.traps[t.ID]
+	if tr == nil {
 		return
 	}
 	delete(p.traps, t.ID)
-	if err := p.replacePolicies(); err != nil {
+	p.unrefPolicies([]spd.Policy{tr.policy})
+	if err := p.commitPolicies(); err != nil {
 		p.log.Warn("updating policies failed", "err", err)
 	}
 	if p.routes != nil {

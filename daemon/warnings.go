@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
 // MinPSKLen is the shortest pre-shared key check-config and the daemon
@@ -67,6 +70,14 @@ func Warnings(cfg *config.Config) config.Problems {
 			}
 		}
 	}
+	for _, c := range cfg.Connections {
+		weakProposals(warn, "connections."+c.Name+".proposals", wire.ProtocolIKE, c.Proposals)
+		for _, ch := range c.Children {
+			path := "connections." + c.Name + ".children." + ch.Name
+			weakProposals(warn, path+".esp_proposals", wire.ProtocolESP, ch.ESPProposals)
+			weakProposals(warn, path+".ah_proposals", wire.ProtocolAH, ch.AHProposals)
+		}
+	}
 	// in the order of the files as read, then of the lines
 	rank := func(f string) int {
 		if i := slices.Index(cfg.Files, f); i >= 0 {
@@ -81,6 +92,24 @@ func Warnings(cfg *config.Config) config.Problems {
 		return cmp.Compare(a.Pos.Line, b.Pos.Line)
 	})
 	return ws
+}
+
+// weakProposals warns about each proposal that names weak legacy
+// algorithms: they load because the proposal names them (the opt-in that
+// native clients' defaults need), but they are broken or too short.
+func weakProposals(warn func(config.Pos, string, ...any), path string, proto wire.ProtocolID, list []config.Proposal) {
+	for _, p := range list {
+		ps, err := proposal.ParseList(proto, p.Text, proposal.Options{AllowWeak: true})
+		if err != nil {
+			continue // refused at load, with its line
+		}
+		for _, x := range ps {
+			if weak := x.Weak(); len(weak) > 0 {
+				warn(p.Pos, "%s: %q uses the weak legacy algorithms %s, accepted because the proposal names them; "+
+					"offer them only to clients that cannot do better", path, x.String(), strings.Join(weak, ", "))
+			}
+		}
+	}
 }
 
 // logWarnings logs a configuration's warnings, one entry each.

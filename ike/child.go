@@ -113,6 +113,7 @@ func (m *Manager) allocSPI(c *ChildSA) (uint32, error) {
 			continue // 1-255 are reserved by IANA (RFC 4303 2.1)
 		}
 		m.childSPI[spi] = c
+		m.childByID[c.UniqueID] = c
 		return spi, nil
 	}
 	return 0, fmt.Errorf("no free Child SA SPI")
@@ -211,6 +212,7 @@ func tsStrings(ts []spd.Endpoint) []string {
 // releaseChild frees a Child SA that never got installed.
 func (sa *IKESA) releaseChild(c *ChildSA) {
 	delete(sa.m.childSPI, c.SPIIn)
+	sa.m.forgetChild(c)
 	c.state = childDeleted
 	c.wipeKeys()
 }
@@ -224,6 +226,7 @@ func (sa *IKESA) uninstallChild(c *ChildSA, reason string) {
 	quiet := wasInstalled && sa.quietGone(c)
 	c.state = childDeleted
 	delete(sa.m.childSPI, c.SPIIn)
+	sa.m.forgetChild(c)
 	if wasInstalled {
 		if sa.m.installer != nil {
 			sa.m.installer.DeleteChildSA(c)

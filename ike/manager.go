@@ -139,8 +139,10 @@ type Manager struct {
 
 	sas      map[uint64]*IKESA   // by our own SPI
 	childSPI map[uint32]*ChildSA // inbound Child SA SPIs in use
-	halfOpen map[initKey]*IKESA
-	events   []Event
+	// childByID finds a Child SA by UniqueID for SAD lifetime events.
+	childByID map[uint32]*ChildSA
+	halfOpen  map[initKey]*IKESA
+	events    []Event
 
 	// halfOpenBySource counts half-open SAs per source (sourceKey: the IPv4
 	// address or the IPv6 /64); cookies
@@ -153,6 +155,15 @@ type Manager struct {
 
 	// live holds traps and scheduled re-initiations (liveness.go, actions.go).
 	live liveness
+
+	// timers orders the SAs by next deadline, dirty lists those to
+	// reschedule, byPeer indexes established SAs by peer identity and
+	// connByName the configurations (schedule.go): nothing per message or
+	// per tick visits every SA.
+	timers     timerHeap
+	dirty      []*IKESA
+	byPeer     map[string]map[*IKESA]struct{}
+	connByName map[string]*PeerConfig
 
 	// Stats count what the Manager dropped, by reason.
 	Stats Stats
@@ -215,26 +226,35 @@ func NewManager(c Config) *Manager {
 	return &Manager{
 		conns: c.Conns, creds: c.Creds, transport: c.Transport, installer: c.Installer,
 		clock: c.Clock, rand: c.Rand, log: c.Log, opts: c.Options, pools: c.Pools,
-		sas: map[uint64]*IKESA{}, childSPI: map[uint32]*ChildSA{}, halfOpen: map[initKey]*IKESA{},
-		halfOpenBySource: map[netip.Addr]int{},
+		sas: map[uint64]*IKESA{}, childSPI: map[uint32]*ChildSA{}, childByID: map[uint32]*ChildSA{}, halfOpen: map[initKey]*IKESA{},
+		halfOpenBySource: map[netip.Addr]int{}, byPeer: map[string]map[*IKESA]struct{}{},
+		connByName: connIndex(c.Conns),
 	}
+}
+
+func connIndex(conns []*PeerConfig) map[string]*PeerConfig {
+	idx := make(map[string]*PeerConfig, len(conns))
+	for _, c := range conns {
+		if _, dup := idx[c.Name]; !dup { // the first of a name wins, as the scan did
+			idx[c.Name] = c
+		}
+	}
+	return idx
 }
 
 // SetConns replaces the connection configurations (reload); running SAs keep
 // the configuration they were made with.
-func (m *Manager) SetConns(conns []*PeerConfig) { m.conns = conns }
+func (m *Manager) SetConns(conns []*PeerConfig) {
+	m.conns = conns
+	m.connByName = connIndex(conns)
+}
 
 // Conns returns the current connection configurations.
 func (m *Manager) Conns() []*PeerConfig { return m.conns }
 
 // Conn finds a connection by name.
 func (m *Manager) Conn(name string) *PeerConfig {
-	for _, c := range m.conns {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
+	return m.connByName[name]
 }
 
 // EventKind says what happened to an SA.
@@ -270,7 +290,12 @@ func (m *Manager) TakeEvents() []Event {
 	return ev
 }
 
-func (m *Manager) emit(e Event) { m.events = append(m.events, e) }
+func (m *Manager) emit(e Event) {
+	if (e.Kind == EventIKEUp || e.Kind == EventIKERekeyed) && e.IKE != nil && e.IKE.state != stateDead {
+		m.indexPeer(e.IKE) // its identities are settled now
+	}
+	m.events = append(m.events, e)
+}
 
 // newSPI returns a fresh, unused, non-zero IKE SPI.
 func (m *Manager) newSPI() (uint64, error) {
@@ -299,6 +324,7 @@ func (m *Manager) nonce() ([]byte, error) {
 // arrived at local from remote. Malformed and unexpected messages are
 // counted and dropped; nothing a peer sends can stop the Manager.
 func (m *Manager) HandleIKE(b []byte, local, remote netip.AddrPort) {
+	defer m.flush()
 	hdr, err := wire.ParseHeader(b)
 	if err != nil {
 		m.Stats.Malformed++
@@ -312,6 +338,7 @@ func (m *Manager) HandleIKE(b []byte, local, remote netip.AddrPort) {
 		// different request that reuses an SPI, e.g. a spoofed one sent
 		// first, must not capture the real initiator's exchange.
 		if sa := m.halfOpen[initKey{spiI, remote}]; sa != nil && bytes.Equal(sa.initReq, b) {
+			m.touch(sa)
 			sa.handle(b, hdr, local, remote)
 			return
 		}
@@ -330,28 +357,24 @@ func (m *Manager) HandleIKE(b []byte, local, remote netip.AddrPort) {
 		m.log.Debug("dropping IKE message for unknown SPI", "remote", remote, "spi", fmt.Sprintf("%016x", ours), "exchange", hdr.Exchange)
 		return
 	}
+	m.touch(sa)
 	sa.handle(b, hdr, local, remote)
 }
 
 // Tick runs timers: retransmissions, DPD, lifetimes, half-open timeouts.
 func (m *Manager) Tick() {
+	defer m.flush()
 	now := m.clock.Now()
-	for _, sa := range m.sas {
-		sa.tick(now)
-	}
+	m.flush() // deadlines changed outside an entry point (tests, callbacks)
+	m.tickDue(now)
 	m.tickLiveness(now)
 }
 
 // NextDeadline returns when Tick next has work to do, so the daemon can
 // sleep until then.
 func (m *Manager) NextDeadline() time.Time {
-	next := m.livenessDeadline()
-	for _, sa := range m.sas {
-		if d := sa.nextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
-			next = d
-		}
-	}
-	return next
+	m.flush()
+	return earliest(m.livenessDeadline(), m.timersDeadline())
 }
 
 // SAs returns the IKE SAs, in no particular order.
@@ -365,11 +388,15 @@ func (m *Manager) SAs() []*IKESA {
 
 func (m *Manager) register(sa *IKESA) {
 	m.sas[sa.ourSPI()] = sa
+	sa.sched.idx = -1
+	m.touch(sa)
 }
 
 func (m *Manager) unregister(sa *IKESA) {
 	delete(m.sas, sa.ourSPI())
 	m.removeHalfOpen(sa)
+	m.unschedule(sa)
+	m.unindexPeer(sa)
 }
 
 // Initiate starts the named Child SA of a connection, creating the IKE SA if
@@ -437,20 +464,25 @@ func (m *Manager) TerminateChild(childName string) error {
 // whose outbound sequence numbers run low: a hard limit deletes it (and
 // tells the peer); a soft one rekeys it.
 func (m *Manager) ChildExpired(uniqueID uint32, hard bool, reason string) {
-	for _, sa := range m.sas {
-		for _, c := range sa.children {
-			if c.UniqueID != uniqueID || c.state != childInstalled {
-				continue
-			}
-			if hard {
-				sa.deleteChild(c, "hard "+reason+" lifetime reached")
-			} else {
-				if err := sa.rekeyChild(c, "soft lifetime reached ("+reason+")"); err != nil {
-					sa.log.Warn("starting Child SA rekey failed", "child", c.Name, "err", err)
-				}
-			}
-			return
-		}
+	c := m.childByID[uniqueID]
+	if c == nil || c.state != childInstalled || c.IKE == nil {
+		return
+	}
+	sa := c.IKE
+	m.touch(sa)
+	if hard {
+		sa.deleteChild(c, "hard "+reason+" lifetime reached")
+		return
+	}
+	if err := sa.rekeyChild(c, "soft lifetime reached ("+reason+")"); err != nil {
+		sa.log.Warn("starting Child SA rekey failed", "child", c.Name, "err", err)
+	}
+}
+
+// forgetChild drops a Child SA that is going from the index by UniqueID.
+func (m *Manager) forgetChild(c *ChildSA) {
+	if m.childByID[c.UniqueID] == c {
+		delete(m.childByID, c.UniqueID)
 	}
 }
 

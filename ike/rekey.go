@@ -542,7 +542,9 @@ func (sa *IKESA) adoptReplaced(c *ChildSA) {
 	if c.Rekeys != nil || c.Config == nil || (sa.Initiator && sa.reauthOf == nil) {
 		return
 	}
-	for _, other := range sa.m.sas {
+	// Only an established IKE SA has installed Child SAs; those are indexed
+	// by peer, so a gateway does not visit every client here.
+	for other := range sa.m.peerSAs(sa.RemoteID) {
 		if other == sa || other.cfg != sa.cfg || !other.RemoteID.Matches(sa.RemoteID) {
 			continue
 		}

@@ -43,9 +43,10 @@ func (s State) String() string {
 
 // IKESA is one IKE SA and the Child SAs it negotiated.
 type IKESA struct {
-	m   *Manager
-	cfg *PeerConfig
-	log *slog.Logger
+	m     *Manager
+	cfg   *PeerConfig
+	log   *slog.Logger
+	sched schedEntry // the Manager's timer heap and peer index (schedule.go)
 
 	UniqueID  uint32
 	Initiator bool
@@ -259,6 +260,7 @@ func (sa *IKESA) transmit(r *request) {
 	now := sa.m.clock.Now()
 	r.sentAt, r.next = now, now.Add(sa.retransmitDelay(0))
 	sa.pending = r
+	sa.m.touch(sa)
 	sa.sendMessage(r.packet, r.frags)
 }
 

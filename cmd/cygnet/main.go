@@ -8,6 +8,7 @@
 //	cygnet [--socket PATH] rekey --child NAME | --ike NAME [--reauth]
 //	cygnet check-config [--strongswan-conf FILE] FILE
 //	cygnet demo
+//	cygnet load-test --gateway ADDR --clients N [--rate R] [--concurrency C] --auth psk --psk KEY | --auth cert --ca-cert F --ca-key F [--traffic K --traffic-target ADDR] [--no-delete] [--json]
 package main
 
 import (
@@ -43,6 +44,12 @@ commands:
   check-config [--strongswan-conf FILE] FILE
                             validate a swanctl.conf (and the strongswan.conf the
                             daemon would read) without a daemon
+  load-test --gateway ADDR --clients N [--rate R] [--concurrency C]
+            [--auth psk --psk KEY | --auth cert --ca-cert FILE --ca-key FILE]
+            [--id-pattern PATTERN] [--remote-id ID] [--traffic K --traffic-target ADDR] [--no-delete] [--json]
+                            open N remote-access clients (each asking for a virtual IP)
+                            from this process against a gateway; report handshakes/s,
+                            latency p50/p99 and failures by reason; exit 1 on any failure
   demo                      two namespaces, two daemons, a tunnel, a ping
   selftest                  seal and open traffic with every algorithm and mode
   version                   print the version
@@ -104,6 +111,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = simple(socket, control.Request{Command: control.CmdReload}, stdout)
 	case "check-config":
 		return cmdCheckConfig(rest, stdout, stderr)
+	case "load-test":
+		err = cmdLoadTest(rest, stdout, stderr)
 	case "demo":
 		err = cmdDemo(rest, stdout, stderr)
 	case "selftest":

@@ -239,7 +239,7 @@ func (k *IKESAKeys) DeriveChildSAKeys(c ChildSuite, ni, nr []byte, sharedSecrets
 	if k == nil || k.m == nil {
 		return nil, fmt.Errorf("derive Child SA keys: %w", ErrWiped)
 	}
-	encrLen, _, _, err := EncrKeyLen(c.Encr, c.EncrKeyBits)
+	encrLen, err := childEncrKeyLen(c.Encr, c.EncrKeyBits)
 	if err != nil {
 		return nil, fmt.Errorf("derive Child SA keys: %w", err)
 	}

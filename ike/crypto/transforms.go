@@ -48,6 +48,17 @@ type ChildSuite struct {
 	Integ       uint16 // Transform Type 3 ID; IntegNone with an AEAD cipher
 }
 
+// childEncrKeyLen is EncrKeyLen for Child SAs, which also run legacy
+// 3DES-CBC (24 octets; RFC 2451) when a configured proposal names it; the
+// IKE SA protector does not.
+func childEncrKeyLen(encr uint16, keyBits int) (int, error) {
+	if encr == uint16(iana.ENCR_3DES) && (keyBits == 0 || keyBits == 192) {
+		return 24, nil
+	}
+	n, _, _, err := EncrKeyLen(encr, keyBits)
+	return n, err
+}
+
 // EncrKeyLen returns the number of keying octets that the encryption transform
 // encr with key length keyBits takes from prf+ (RFC 7296 sections 2.14 and
 // 2.17): the cipher key plus, for AEAD and counter modes, the salt or nonce

@@ -330,6 +330,9 @@ func Default(proto wire.ProtocolID) []Proposal {
 // IKE SK payload protector (ike/crypto) or the ESP engine (transform) can
 // install, or the tunnel would fail only when it comes up.
 func (p Proposal) Runnable() error {
+	if err := p.weakRunnable(); err != nil {
+		return err
+	}
 	for _, t := range p.Transforms {
 		switch {
 		case t.Type >= wire.TransformADDKE1 && t.Type <= wire.TransformADDKE7:

@@ -35,6 +35,9 @@ func startCygnetFiles(t *testing.T, ns, conf string, files map[string]string) *c
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	files["swanctl.conf"] = conf
 	for name, data := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
 			t.Fatal(err)
 		}

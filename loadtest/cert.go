@@ -40,26 +40,47 @@ type certCreds struct {
 
 var _ ike.PubkeyCredentials = (*certCreds)(nil)
 
-// loadCA reads a PEM CA certificate and its PEM private key (PKCS#8, SEC 1
-// or PKCS#1).
-func loadCA(certFile, keyFile string) (*x509.Certificate, crypto.Signer, error) {
+// eapClientCreds are the credentials of EAP clients: the CA that checks
+// the gateway's chain, and the one password every client uses.
+type eapClientCreds struct {
+	*certCreds
+	password []byte
+}
+
+// EAPSecret implements ike.EAPCredentials.
+func (c eapClientCreds) EAPSecret(string) ([]byte, bool) { return c.password, true }
+
+var _ ike.EAPCredentials = eapClientCreds{}
+
+// loadCACert reads a PEM CA certificate.
+func loadCACert(certFile string) (*x509.Certificate, error) {
 	cb, err := os.ReadFile(certFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--ca-cert: %w", err)
+		return nil, fmt.Errorf("--ca-cert: %w", err)
 	}
 	blk, _ := pem.Decode(cb)
 	if blk == nil {
-		return nil, nil, fmt.Errorf("--ca-cert %s: no PEM block", certFile)
+		return nil, fmt.Errorf("--ca-cert %s: no PEM block", certFile)
 	}
 	ca, err := x509.ParseCertificate(blk.Bytes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--ca-cert %s: %w", certFile, err)
+		return nil, fmt.Errorf("--ca-cert %s: %w", certFile, err)
+	}
+	return ca, nil
+}
+
+// loadCA reads a PEM CA certificate and its PEM private key (PKCS#8, SEC 1
+// or PKCS#1).
+func loadCA(certFile, keyFile string) (*x509.Certificate, crypto.Signer, error) {
+	ca, err := loadCACert(certFile)
+	if err != nil {
+		return nil, nil, err
 	}
 	kb, err := os.ReadFile(keyFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--ca-key: %w", err)
 	}
-	blk, _ = pem.Decode(kb)
+	blk, _ := pem.Decode(kb)
 	if blk == nil {
 		return nil, nil, fmt.Errorf("--ca-key %s: no PEM block", keyFile)
 	}

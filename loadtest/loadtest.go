@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/eap"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
@@ -47,6 +48,11 @@ type AuthKind string
 const (
 	// AuthPSK: every client and the gateway use Config.PSK.
 	AuthPSK AuthKind = "psk"
+	// AuthEAPMSCHAPv2: each client authenticates with EAP-MSCHAPv2 as its
+	// identity with Config.EAPPassword; the gateway with a certificate
+	// whose chain leads to Config.CACert (RFC 7296 2.16, what phones and
+	// laptops do).
+	AuthEAPMSCHAPv2 AuthKind = "eap-mschapv2"
 	// AuthCert: each client gets a certificate for its identity, issued on
 	// the fly by the CA of Config.CACert and Config.CAKey; the gateway
 	// authenticates with a certificate from the same CA.
@@ -66,7 +72,9 @@ type Config struct {
 	PSK         []byte
 	// CACert and CAKey are PEM files of the CA that issues the clients'
 	// certificates and that the gateway's chain must lead to (AuthCert).
-	CACert, CAKey              string
+	CACert, CAKey string
+	// EAPPassword is every client's password (AuthEAPMSCHAPv2).
+	EAPPassword                []byte
 	IKEProposals, ESPProposals string // "" for cygnet's defaults
 	// Traffic is how many tunnels (the first ones up) pass one ping each;
 	// TrafficTarget is the address pinged through the tunnel (an address
@@ -139,8 +147,12 @@ func (c *Config) check() error {
 		if c.CACert == "" || c.CAKey == "" {
 			return errors.New("--auth cert needs --ca-cert and --ca-key")
 		}
+	case AuthEAPMSCHAPv2:
+		if c.CACert == "" || len(c.EAPPassword) == 0 {
+			return errors.New("--auth eap-mschapv2 needs --ca-cert (the gateway's CA) and --eap-password")
+		}
 	default:
-		return fmt.Errorf("unsupported --auth %q (this version offers psk and cert)", c.Auth)
+		return fmt.Errorf("unsupported --auth %q (psk, cert or eap-mschapv2)", c.Auth)
 	}
 	if c.Traffic > 0 && !c.TrafficTarget.Is4() {
 		return errors.New("--traffic needs an IPv4 --traffic-target inside the gateway's protected network")
@@ -239,20 +251,34 @@ func (r *runner) run() (*Result, error) {
 }
 
 func (r *runner) credentials() (ike.Credentials, error) {
-	if r.cfg.Auth == AuthCert {
+	switch r.cfg.Auth {
+	case AuthCert:
 		ca, key, err := loadCA(r.cfg.CACert, r.cfg.CAKey)
 		if err != nil {
 			return nil, err
 		}
 		return newCertCreds(ca, key)
+	case AuthEAPMSCHAPv2:
+		ca, err := loadCACert(r.cfg.CACert)
+		if err != nil {
+			return nil, err
+		}
+		c, err := newCertCreds(ca, nil)
+		if err != nil {
+			return nil, err
+		}
+		return eapClientCreds{c, r.cfg.EAPPassword}, nil
 	}
 	return psk(r.cfg.PSK), nil
 }
 
 func (r *runner) peerConfigs() ([]*ike.PeerConfig, error) {
-	method := ike.AuthPSK
-	if r.cfg.Auth == AuthCert {
-		method = ike.AuthPubkey
+	method, remoteMethod := ike.AuthPSK, ike.AuthPSK
+	switch r.cfg.Auth {
+	case AuthCert:
+		method, remoteMethod = ike.AuthPubkey, ike.AuthPubkey
+	case AuthEAPMSCHAPv2:
+		method, remoteMethod = ike.AuthEAP, ike.AuthPubkey
 	}
 	ikeProps := proposal.Default(wire.ProtocolIKE)
 	espProps := proposal.Default(wire.ProtocolESP)
@@ -289,9 +315,10 @@ func (r *runner) peerConfigs() ([]*ike.PeerConfig, error) {
 			Proposals:   ikeProps,
 			Encap:       true,
 			LocalID:     lid, RemoteID: rid,
-			LocalAuth: method, RemoteAuth: method,
-			SendCertReq: method == ike.AuthPubkey, // the gateway sends its chain when asked (send_cert = ifasked)
-			Unique:      ike.UniqueNever,          // each client is new; no INITIAL_CONTACT games
+			LocalAuth: method, RemoteAuth: remoteMethod,
+			LocalEAP:    ike.EAPConfig{Method: eap.TypeMSCHAPv2, Identity: lid.String()},
+			SendCertReq: remoteMethod == ike.AuthPubkey, // the gateway sends its chain when asked (send_cert = ifasked)
+			Unique:      ike.UniqueNever,                // each client is new; no INITIAL_CONTACT games
 			VIPs:        []netip.Addr{netip.IPv4Unspecified()},
 			Children: []*ike.ChildConfig{{
 				Name: name, Mode: ipsec.ModeTunnel, Protocol: ipsec.ProtoESP,

@@ -20,7 +20,8 @@ func TestConfigRefused(t *testing.T) {
 		{Config{Gateway: gw, Clients: 1, Auth: AuthPSK, PSK: []byte("k"), IDPattern: "client"}, "needs exactly one %d"},
 		{Config{Gateway: gw, Clients: 1, Auth: AuthPSK, IDPattern: "c%d"}, "--auth psk needs --psk"},
 		{Config{Gateway: gw, Clients: 1, Auth: AuthCert, IDPattern: "c%d"}, "--auth cert needs --ca-cert and --ca-key"},
-		{Config{Gateway: gw, Clients: 1, Auth: "eap-mschapv2", IDPattern: "c%d"}, `unsupported --auth "eap-mschapv2"`},
+		{Config{Gateway: gw, Clients: 1, Auth: "eap-mschapv2", IDPattern: "c%d"}, `--auth eap-mschapv2 needs --ca-cert`},
+		{Config{Gateway: gw, Clients: 1, Auth: "eap-tls", IDPattern: "c%d"}, `unsupported --auth "eap-tls"`},
 		{Config{Gateway: gw, Clients: 1, Auth: AuthPSK, PSK: []byte("k"), IDPattern: "c%d", Traffic: 1}, "--traffic needs an IPv4 --traffic-target"},
 	} {
 		if _, err := Run(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {

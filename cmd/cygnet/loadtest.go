@@ -22,9 +22,10 @@ func cmdLoadTest(args []string, stdout, stderr io.Writer) error {
 	clients := fs.Int("clients", 1, "clients to set up")
 	rate := fs.Float64("rate", 0, "new handshakes per second (0: no limit beyond --concurrency)")
 	conc := fs.Int("concurrency", 10, "handshakes in flight at most")
-	auth := fs.String("auth", "psk", "client authentication: psk or cert")
-	caCert := fs.String("ca-cert", "", "CA certificate (PEM) that issues the clients' certificates (with --auth cert)")
-	caKey := fs.String("ca-key", "", "that CA's private key (PEM)")
+	auth := fs.String("auth", "psk", "client authentication: psk, cert or eap-mschapv2")
+	caCert := fs.String("ca-cert", "", "CA certificate (PEM) that issues the clients' certificates (with --auth cert), or that the gateway's chain leads to (with --auth eap-mschapv2)")
+	caKey := fs.String("ca-key", "", "that CA's private key (PEM; with --auth cert)")
+	eapPassword := fs.String("eap-password", "", "every client's EAP password (with --auth eap-mschapv2; the EAP identity is the client's identity)")
 	idPattern := fs.String("id-pattern", "c%d@load.test", "client identities, one %d")
 	remoteID := fs.String("remote-id", "%any", "the gateway's identity")
 	pskFlag := fs.String("psk", "", "pre-shared key (with --auth psk)")
@@ -40,7 +41,7 @@ func cmdLoadTest(args []string, stdout, stderr io.Writer) error {
 		return usageError{err.Error()}
 	}
 	cfg := loadtest.Config{Clients: *clients, Rate: *rate, Concurrency: *conc, Auth: loadtest.AuthKind(*auth),
-		IDPattern: *idPattern, RemoteID: *remoteID, PSK: []byte(*pskFlag), CACert: *caCert, CAKey: *caKey, IKEProposals: *ikeProps, ESPProposals: *espProps,
+		IDPattern: *idPattern, RemoteID: *remoteID, PSK: []byte(*pskFlag), CACert: *caCert, CAKey: *caKey, EAPPassword: []byte(*eapPassword), IKEProposals: *ikeProps, ESPProposals: *espProps,
 		Traffic: *traffic, Timeout: *timeout, NoDelete: *noDelete}
 	var err error
 	if cfg.Gateway, err = parseHostPort(*gw); err != nil {

@@ -275,3 +275,69 @@ func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
+
+// TestLoadTestEAP: load-test's clients authenticate as phones and laptops
+// do, with EAP-MSCHAPv2 against a gateway that proves itself with its
+// certificate; each gets a virtual IP leased to its EAP identity, and a
+// sample passes traffic.
+func TestLoadTestEAP(t *testing.T) {
+	testnet.RequireRoot(t)
+	const clients = 200
+	pki, err := testnet.GeneratePKI(testnet.KeyECDSAP256, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(caDir, "ca.crt"), pki.CAPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pool := netip.MustParsePrefix("10.200.0.0/24")
+	conf := strings.Replace(loadGatewayConf(pool), `    local {
+      auth = psk
+      id = gw.load.test
+    }
+    remote {
+      auth = psk
+    }`, `    local {
+      auth = pubkey
+      certs = b.crt
+      id = b.`+testnet.CertDomain+`
+    }
+    remote {
+      auth = eap-mschapv2
+    }`, 1)
+	conf = strings.Replace(conf, `secrets {`, `secrets {
+  eap-users {
+    secret = "load-test-eap-password"
+  }`, 1)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	gw := startCygnetFiles(t, p.B, conf, map[string]string{"strongswan.conf": loadCharonConf,
+		"x509ca/ca.crt": string(pki.CAPEM), "x509/b.crt": string(pki.Hosts["b"].CertPEM), "private/b.key": string(pki.Hosts["b"].KeyPEM)})
+	warmUnderlay(t, p, testnet.UnderlayB)
+	cmd := exec.Command("ip", "netns", "exec", p.A, cygnetBin, "load-test", "--gateway", testnet.UnderlayB.String(),
+		"--clients", strconv.Itoa(clients), "--concurrency", "16", "--auth", "eap-mschapv2",
+		"--ca-cert", filepath.Join(caDir, "ca.crt"), "--eap-password", "load-test-eap-password",
+		"--id-pattern", "user%d@load.test", "--remote-id", "b."+testnet.CertDomain,
+		"--traffic", "5", "--traffic-target", testnet.HostB.String(), "--timeout", "60s", "--no-delete", "--json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var res loadtest.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("load-test: %v, output %q: %v\nstderr:\n%s", runErr, stdout.String(), err, tail(stderr.String(), 40))
+	}
+	t.Logf("%d EAP-MSCHAPv2 clients: %.1f handshakes/s, latency p50 %.1f ms p99 %.1f ms", res.Established, res.PerSecond, res.LatencyP50Ms, res.LatencyP99Ms)
+	if runErr != nil || res.Established != clients || res.Failed != 0 || res.TrafficPassed != 5 {
+		t.Fatalf("load-test: %v; established %d failed %d (%v), traffic %d/%d\nstderr:\n%s\ngateway log:\n%s", runErr, res.Established, res.Failed,
+			res.FailureReasons, res.TrafficPassed, res.TrafficSent, tail(stderr.String(), 40), tail(gw.logText(), 30))
+	}
+	pools := listPools(t, gw)
+	if len(pools) != 1 || pools[0].Online != clients {
+		t.Fatalf("list-pools: %+v, want %d online", pools, clients)
+	}
+	for _, l := range pools[0].Leases {
+		if !strings.HasPrefix(l.Identity, "user") || !strings.HasSuffix(l.Identity, "@load.test") {
+			t.Fatalf("lease %+v is not held by an EAP identity", l)
+		}
+	}
+}

@@ -370,12 +370,10 @@ func (d *Daemon) reload() error {
 	}
 	logWarnings(d.log, cfg)
 	d.creds.cur = creds
-	if err := d.path.Protect(conns); err != nil {
-		d.log.Warn("protecting the new connections' subnets failed", "err", err)
-	}
-	d.mgr.SetConns(conns)
-	d.updown.configure(cfg, conns)
-	d.log.Info("configuration reloaded", "connections", len(conns))
+	ch := d.applyConns(conns)
+	d.updown.configure(cfg, d.mgr.Conns())
+	d.log.Info("configuration reloaded", "connections", len(conns),
+		"added", ch.Added, "removed", ch.Removed, "changed", ch.Changed, "unchanged", ch.Unchanged)
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/dataplane"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
+	"github.com/cygnet-ipsec/cygnet/internal/logging"
 	"github.com/cygnet-ipsec/cygnet/metrics"
 	"github.com/cygnet-ipsec/cygnet/sad"
 )
@@ -109,14 +110,17 @@ func newCredentials(cfg *config.Config) (*credentials, error) {
 
 // Daemon is a running cygnet.
 type Daemon struct {
-	opts   Options
-	log    *slog.Logger
-	path   PacketPath
-	mgr    *ike.Manager
-	creds  *reloadableCreds
-	updown *updowns
-	pools  *poolManager
-	reqs   chan ctlCall
+	opts Options
+	log  *slog.Logger
+	// cfgLog and netLog are the cfg (configuration, reloads) and net
+	// (control, VICI and metrics sockets) subsystems' loggers.
+	cfgLog, netLog *slog.Logger
+	path           PacketPath
+	mgr            *ike.Manager
+	creds          *reloadableCreds
+	updown         *updowns
+	pools          *poolManager
+	reqs           chan ctlCall
 	// stopped is closed when the event loop ends, so that nobody waits
 	// to hand work to a loop that is gone.
 	stopped chan struct{}
@@ -164,7 +168,8 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	logWarnings(opts.Log, cfg)
+	cfgLog := logging.Subsystem(opts.Log, "cfg")
+	logWarnings(cfgLog, cfg)
 	charon, err := LoadCharon(opts.StrongswanConf, opts.ConfigPath)
 	if err != nil {
 		return nil, err
@@ -172,13 +177,13 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	if err := CheckRADIUS(cfg, charon); err != nil {
 		return nil, err
 	}
-	logCharonWarnings(opts.Log, charon, cfg)
+	logCharonWarnings(cfgLog, charon, cfg)
 	ikeOpts := IKEOptions(charon)
 	if charon != nil {
 		// zero is the Manager's default; math.MaxInt a disabled limit
-		opts.Log.Info("IKE retransmission settings", "path", charon.Path, "timeout", ikeOpts.RetransmitTimeout,
+		cfgLog.Info("IKE retransmission settings", "path", charon.Path, "timeout", ikeOpts.RetransmitTimeout,
 			"base", ikeOpts.RetransmitBase, "tries", ikeOpts.RetransmitTries, "limit", ikeOpts.RetransmitLimit, "jitter", ikeOpts.RetransmitJitter)
-		opts.Log.Info("IKE DoS settings", "path", charon.Path, "cookie_threshold", ikeOpts.CookieThreshold,
+		cfgLog.Info("IKE DoS settings", "path", charon.Path, "cookie_threshold", ikeOpts.CookieThreshold,
 			"cookie_threshold_ip", ikeOpts.CookieThresholdPerSource, "block_threshold", ikeOpts.HalfOpenPerSource, "init_limit_half_open", ikeOpts.HalfOpenLimit)
 	}
 	base, err := newCredentials(cfg)
@@ -197,7 +202,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		path.Close()
 		return nil, err
 	}
-	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}, pools: newPoolManager(),
+	d := &Daemon{opts: opts, log: opts.Log, cfgLog: cfgLog, netLog: logging.Subsystem(opts.Log, "net"), path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}, pools: newPoolManager(),
 		stopped: make(chan struct{}), vici: face}
 	d.creds.radius = newRADIUSBackend(RADIUSClient(charonRADIUS(charon)), d.post)
 	if err := d.pools.configure(cfg); err != nil {
@@ -214,7 +219,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	}
 	d.mgr = ike.NewManager(ike.Config{
 		Conns: conns, Creds: d.creds, Transport: path, Installer: installer,
-		Clock: realClock{}, Rand: rand.Reader, Log: opts.Log,
+		Clock: realClock{}, Rand: rand.Reader, Log: logging.Subsystem(opts.Log, "ike"),
 		Options: ikeOpts,
 		Pools:   d.pools,
 	})
@@ -359,20 +364,20 @@ func (d *Daemon) reload() error {
 		}
 	}
 	if err != nil {
-		d.log.Error("reload refused, keeping the running configuration", "err", err)
+		d.cfgLog.Error("reload refused, keeping the running configuration", "err", err)
 		return err
 	}
 	// Pools keep their leases: clients keep their addresses (PeerConfigs
 	// checked the pools, so this does not fail).
 	if err := d.pools.configure(cfg); err != nil {
-		d.log.Error("reload refused, keeping the running configuration", "err", err)
+		d.cfgLog.Error("reload refused, keeping the running configuration", "err", err)
 		return err
 	}
-	logWarnings(d.log, cfg)
+	logWarnings(d.cfgLog, cfg)
 	d.creds.cur = creds
 	ch := d.applyConns(conns)
 	d.updown.configure(cfg, d.mgr.Conns())
-	d.log.Info("configuration reloaded", "connections", len(conns),
+	d.cfgLog.Info("configuration reloaded", "connections", len(conns),
 		"added", ch.Added, "removed", ch.Removed, "changed", ch.Changed, "unchanged", ch.Unchanged)
 	return nil
 }

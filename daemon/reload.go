@@ -54,13 +54,13 @@ func (d *Daemon) retire(c *ike.PeerConfig, why string) {
 	for _, t := range d.mgr.Traps() {
 		if t.Conn == c {
 			if err := d.mgr.UninstallTrap(c.Name, t.Child.Name); err != nil {
-				d.log.Warn("reload: removing trap policy failed", "conn", c.Name, "child", t.Child.Name, "err", err)
+				d.cfgLog.Warn("reload: removing trap policy failed", "conn", c.Name, "child", t.Child.Name, "err", err)
 			}
 		}
 	}
 	// an error only says there was nothing to terminate
 	if err := d.mgr.TerminateIKE(c.Name); err == nil {
-		d.log.Info("reload: tearing down connection", "conn", c.Name, "reason", why)
+		d.cfgLog.Info("reload: tearing down connection", "conn", c.Name, "reason", why)
 	}
 }
 
@@ -80,7 +80,7 @@ func (d *Daemon) applyConns(loaded []*ike.PeerConfig) connChanges {
 		}
 	}
 	if err := d.path.Protect(conns); err != nil {
-		d.log.Warn("protecting the new connections' subnets failed", "err", err)
+		d.cfgLog.Warn("protecting the new connections' subnets failed", "err", err)
 	}
 	d.mgr.SetConns(conns)
 	for _, c := range conns {

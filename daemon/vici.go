@@ -42,7 +42,7 @@ func (d *Daemon) startVICI(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("vici: %w", err)
 	}
-	srv := vici.NewServer(d.log)
+	srv := vici.NewServer(d.netLog)
 	srv.AddEvents(viciEvents...)
 	for name, h := range map[string]vici.Handler{
 		"version":    d.viciVersion,
@@ -67,7 +67,7 @@ func (d *Daemon) startVICI(ctx context.Context) (func(), error) {
 	store := d.viciLoadHandlers(srv)
 	d.vici.srv.Store(srv)
 	go srv.Serve(ctx, l)
-	d.log.Info("vici socket listening", "path", d.opts.VICIPath)
+	d.netLog.Info("vici socket listening", "path", d.opts.VICIPath)
 	return func() {
 		l.Close()
 		store.remove()

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/audit"
 	"github.com/cygnet-ipsec/cygnet/auth"
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/control"
@@ -49,6 +50,9 @@ type Options struct {
 	// KeylogDir, if set, is where the SAs' keys are written for
 	// Wireshark (ikev2_decryption_table, esp_sa).
 	KeylogDir string
+	// AuditPath, if set, is the audit stream's file (JSON lines, mode
+	// 0600): SAs up and down, authentication failures, reloads.
+	AuditPath string
 }
 
 // IKEDatagram is an IKE message the data plane received, without the
@@ -129,6 +133,7 @@ type Daemon struct {
 	vici    *viciFace        // nil without --vici
 	metrics *metrics.Metrics // nil without --metrics
 	keylog  *keylog          // nil without --keylog
+	audit   *audit.Log       // nil without --audit
 }
 
 type ctlCall struct {
@@ -208,6 +213,12 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	if err := d.pools.configure(cfg); err != nil {
 		path.Close()
 		return nil, err
+	}
+	if opts.AuditPath != "" {
+		if d.audit, err = audit.Open(opts.AuditPath); err != nil {
+			path.Close()
+			return nil, err
+		}
 	}
 	var installer ike.Installer = path
 	if opts.KeylogDir != "" {
@@ -317,6 +328,10 @@ func (d *Daemon) shutdown(why string) error {
 	d.mgr.Shutdown()
 	for _, ev := range d.mgr.TakeEvents() {
 		d.updown.event(ev)
+		d.auditEvent(ev)
+	}
+	if d.audit != nil {
+		defer d.audit.Close()
 	}
 	// Down scripts clean up after the tunnels before the TUN goes away.
 	d.updown.wait(updownTimeout + 5*time.Second)
@@ -348,6 +363,13 @@ func (d *Daemon) startActions() {
 // reload re-reads the configuration; a bad one is refused and the running
 // configuration stays in force.
 func (d *Daemon) reload() error {
+	ch, err := d.reloadConfig()
+	d.auditReload(ch, err)
+	return err
+}
+
+// reloadConfig is reload without the audit record.
+func (d *Daemon) reloadConfig() (connChanges, error) {
 	cfg, err := LoadConfig(d.opts.ConfigPath)
 	var conns []*ike.PeerConfig
 	var creds *pubkeyCredentials
@@ -365,13 +387,13 @@ func (d *Daemon) reload() error {
 	}
 	if err != nil {
 		d.cfgLog.Error("reload refused, keeping the running configuration", "err", err)
-		return err
+		return connChanges{}, err
 	}
 	// Pools keep their leases: clients keep their addresses (PeerConfigs
 	// checked the pools, so this does not fail).
 	if err := d.pools.configure(cfg); err != nil {
 		d.cfgLog.Error("reload refused, keeping the running configuration", "err", err)
-		return err
+		return connChanges{}, err
 	}
 	logWarnings(d.cfgLog, cfg)
 	d.creds.cur = creds
@@ -379,7 +401,7 @@ func (d *Daemon) reload() error {
 	d.updown.configure(cfg, d.mgr.Conns())
 	d.cfgLog.Info("configuration reloaded", "connections", len(conns),
 		"added", ch.Added, "removed", ch.Removed, "changed", ch.Changed, "unchanged", ch.Unchanged)
-	return nil
+	return ch, nil
 }
 
 // lifetimeEvent hands an SA's expiry to IKE: a hard expiry deletes the Child
@@ -398,6 +420,7 @@ func (d *Daemon) afterStep() {
 		d.updown.event(ev)
 		d.viciEvent(ev)
 		d.metricsEvent(ev)
+		d.auditEvent(ev)
 		for i := 0; i < len(d.waiters); i++ {
 			w := d.waiters[i]
 			if ev.IKE == nil || ev.IKE.Config().Name != w.conn {

@@ -13,7 +13,7 @@ import (
 type daemonArgs struct {
 	config, strongswanConf, socket, tun string
 	vici, metrics, keylog               string
-	logFormat, logLevel                 string
+	logFormat, logLevel, audit          string
 	debug                               bool
 }
 
@@ -34,6 +34,7 @@ func parseDaemonArgs(args []string, socket string) (daemonArgs, error) {
 	fs.StringVar(&a.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9107), at /metrics")
 	fs.StringVar(&a.keylog, "keylog", "", "write the SAs' keys for Wireshark into this folder (ikev2_decryption_table, esp_sa; debugging only)")
 	fs.BoolVar(&a.debug, "debug", false, "log details: the default level becomes debug (--log-level can still raise subsystems)")
+	fs.StringVar(&a.audit, "audit", "", "append an audit stream (JSON lines, mode 0600) to this file: SAs established and deleted, authentication failures, reloads")
 	fs.StringVar(&a.logFormat, "log-format", "text", "log format: text (key=value lines) or json (one JSON object a line)")
 	fs.StringVar(&a.logLevel, "log-level", "", "log levels: LEVEL and SUBSYSTEM=LEVEL, comma-separated, e.g. warn,ike=debug,cfg=info; "+
 		"subsystems ike (IKE), esp (data plane), cfg (configuration, reload), net (control, VICI, metrics sockets); levels debug, info, warn, error")
@@ -63,7 +64,7 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 		return err
 	}
 	d, err := daemon.New(daemon.Options{ConfigPath: a.config, StrongswanConf: a.strongswanConf, SocketPath: a.socket, Log: log,
-		VICIPath: a.vici, Version: version, MetricsAddr: a.metrics, KeylogDir: a.keylog}, func() (daemon.PacketPath, error) {
+		VICIPath: a.vici, Version: version, MetricsAddr: a.metrics, KeylogDir: a.keylog, AuditPath: a.audit}, func() (daemon.PacketPath, error) {
 		routes, err := netcfg.New(netcfg.Config{})
 		if err != nil {
 			return nil, err

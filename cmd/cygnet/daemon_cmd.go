@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"io"
 
 	"github.com/cygnet-ipsec/cygnet/daemon"
@@ -24,6 +25,16 @@ type daemonArgs struct {
 // own flag wins.
 func parseDaemonArgs(args []string, socket string) (daemonArgs, error) {
 	a := daemonArgs{socket: socket}
+	fs := daemonFlags(&a, socket)
+	if err := parse(fs, args); err != nil {
+		return daemonArgs{}, err
+	}
+	return a, nil
+}
+
+// daemonFlags are the daemon command's flags, stored into a (the help page
+// lists them from here too).
+func daemonFlags(a *daemonArgs, socket string) *flag.FlagSet {
 	fs := newFlags("daemon")
 	fs.StringVar(&a.config, "config", "/etc/swanctl/swanctl.conf", "swanctl.conf to load")
 	fs.StringVar(&a.strongswanConf, "strongswan-conf", "", "strongswan.conf with the daemon-wide settings (charon section); "+
@@ -38,10 +49,7 @@ func parseDaemonArgs(args []string, socket string) (daemonArgs, error) {
 	fs.StringVar(&a.logFormat, "log-format", "text", "log format: text (key=value lines) or json (one JSON object a line)")
 	fs.StringVar(&a.logLevel, "log-level", "", "log levels: LEVEL and SUBSYSTEM=LEVEL, comma-separated, e.g. warn,ike=debug,cfg=info; "+
 		"subsystems ike (IKE), esp (data plane), cfg (configuration, reload), net (control, VICI, metrics sockets); levels debug, info, warn, error")
-	if err := parse(fs, args); err != nil {
-		return daemonArgs{}, err
-	}
-	return a, nil
+	return fs
 }
 
 // cmdDaemon runs the daemon in the foreground until SIGTERM.

@@ -105,3 +105,19 @@ func TestSystemdUnit(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoNonRoot: as a non-root user the demo says in one sentence what
+// it needs, and makes nothing.
+func TestDemoNonRoot(t *testing.T) {
+	old := demoEUID
+	demoEUID = func() int { return 1000 }
+	defer func() { demoEUID = old }()
+	code, out, errOut := runCmd("demo")
+	if code != 1 || out != "" {
+		t.Fatalf("demo as non-root: exit %d, stdout %q", code, out)
+	}
+	msg := strings.TrimSpace(strings.TrimPrefix(errOut, "cygnet demo: "))
+	if !strings.Contains(msg, "needs root") || !strings.Contains(msg, "sudo") || strings.Contains(msg, "\n") || strings.Count(msg, ". ") > 0 {
+		t.Errorf("demo as non-root says %q, want one sentence saying it needs root", errOut)
+	}
+}

@@ -3,8 +3,11 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,5 +183,34 @@ func TestReloadLosesNothing(t *testing.T) {
 	if got := childSPIs(a.listSAs(), "c-added"); strings.Join(got, ";") != strings.Join(beforeAdded, ";") {
 		t.Errorf("c-added after a refused reload: %v, want %v", got, beforeAdded)
 	}
-	t.Logf("ping during reload: %d/%d; c-keep %v kept; refused: %v", r.received, r.sent, spisA, err)
+
+	// SIGHUP with a changed connection: it is renegotiated (new SPIs, the
+	// old SAs deleted at the peer), the unchanged one is left alone
+	changed := strings.Replace(reloadConf("a", "added", "keep"), "esp_proposals = aes128gcm16\n        start_action", "esp_proposals = aes256gcm16, aes128gcm16\n        start_action", 1)
+	if changed == reloadConf("a", "added", "keep") {
+		t.Fatal("test bug: the change did not apply")
+	}
+	if err := os.WriteFile(filepath.Join(a.dir, "swanctl.conf"), []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(a.proc.Pid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	oldAdded := childSPIs(b.listSAs(), "c-added")
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		now := childSPIs(b.listSAs(), "c-added")
+		if len(now) == 1 && strings.HasPrefix(now[0], "ESTABLISHED INSTALLED") && now[0] != oldAdded[0] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("changed connection not renegotiated after SIGHUP: peer has %v, had %v\n%s", now, oldAdded, a.logText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := childSPIs(a.listSAs(), "c-keep"); strings.Join(got, ";") != strings.Join(spisA, ";") {
+		t.Errorf("c-keep after SIGHUP: %v, want %v", got, spisA)
+	}
+	t.Logf("ping during reload: %d/%d; c-keep %v kept; refused: %v; c-added %v renegotiated as %v", r.received, r.sent, spisA, err,
+		oldAdded, childSPIs(b.listSAs(), "c-added"))
 }

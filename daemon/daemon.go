@@ -290,7 +290,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return d.shutdown("stopped")
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				d.reload()
+				_, _ = d.reload() // logged and audited
 				break
 			}
 			return d.shutdown("signal " + s.String())
@@ -362,10 +362,10 @@ func (d *Daemon) startActions() {
 
 // reload re-reads the configuration; a bad one is refused and the running
 // configuration stays in force.
-func (d *Daemon) reload() error {
+func (d *Daemon) reload() (connChanges, error) {
 	ch, err := d.reloadConfig()
 	d.auditReload(ch, err)
-	return err
+	return ch, err
 }
 
 // reloadConfig is reload without the audit record.
@@ -542,11 +542,12 @@ func (d *Daemon) dispatch(call ctlCall) {
 		}
 		call.reply <- control.Response{Stats: b}
 	case control.CmdReload:
-		if err := d.reload(); err != nil {
+		ch, err := d.reload()
+		if err != nil {
 			call.reply <- control.Response{Error: err.Error()}
 			return
 		}
-		call.reply <- control.Response{Message: "configuration reloaded"}
+		call.reply <- control.Response{Message: "configuration reloaded: " + ch.String()}
 	default:
 		call.reply <- control.Response{Error: fmt.Sprintf("unknown command %q", req.Command)}
 	}

@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/cygnet-ipsec/cygnet/ike"
 )
@@ -10,6 +12,18 @@ import (
 // connChanges is what a reload changes among the connections, by name.
 type connChanges struct {
 	Added, Removed, Changed, Unchanged []string
+}
+
+// String says what changed, for the reload command's answer.
+func (ch connChanges) String() string {
+	part := func(what string, names []string) string {
+		if len(names) == 0 {
+			return fmt.Sprintf("0 %s", what)
+		}
+		return fmt.Sprintf("%d %s (%s)", len(names), what, strings.Join(names, ", "))
+	}
+	return strings.Join([]string{part("added", ch.Added), part("removed", ch.Removed), part("changed", ch.Changed),
+		fmt.Sprintf("%d unchanged", len(ch.Unchanged))}, ", ")
 }
 
 // reconcileConns compares the running connections with the reloaded ones.

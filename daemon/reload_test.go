@@ -81,6 +81,9 @@ func TestReconcileConns(t *testing.T) {
 		!slices.Equal(ch.Changed, want.Changed) || !slices.Equal(ch.Unchanged, want.Unchanged) {
 		t.Fatalf("changes = %+v, want %+v", ch, want)
 	}
+	if got, want := ch.String(), "1 added (new), 1 removed (gone), 1 changed (edit), 1 unchanged"; got != want {
+		t.Errorf("reload answer %q, want %q", got, want)
+	}
 	if out[0] != running[0] || out[1] == running[1] {
 		t.Errorf("keep must stay the running config, edit must be the new one")
 	}

@@ -56,7 +56,7 @@ func (d *Daemon) startVICI(ctx context.Context) (func(), error) {
 		"list-certs": d.viciListCerts,
 		"list-pols":  func(context.Context, *vici.Message, func(string, *vici.Message)) *vici.Message { return nil },
 		"reload-settings": func(context.Context, *vici.Message, func(string, *vici.Message)) *vici.Message {
-			if err := d.onLoop(func() { _ = d.reload() }); err != nil {
+			if err := d.onLoop(func() { _, _ = d.reload() }); err != nil {
 				return vici.Failure(err.Error())
 			}
 			return vici.Success()

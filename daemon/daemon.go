@@ -17,12 +17,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/audit"
 	"github.com/cygnet-ipsec/cygnet/auth"
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/control"
 	"github.com/cygnet-ipsec/cygnet/dataplane"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ike/identity"
+	"github.com/cygnet-ipsec/cygnet/internal/logging"
 	"github.com/cygnet-ipsec/cygnet/metrics"
 	"github.com/cygnet-ipsec/cygnet/sad"
 )
@@ -48,6 +50,9 @@ type Options struct {
 	// KeylogDir, if set, is where the SAs' keys are written for
 	// Wireshark (ikev2_decryption_table, esp_sa).
 	KeylogDir string
+	// AuditPath, if set, is the audit stream's file (JSON lines, mode
+	// 0600): SAs up and down, authentication failures, reloads.
+	AuditPath string
 }
 
 // IKEDatagram is an IKE message the data plane received, without the
@@ -109,14 +114,17 @@ func newCredentials(cfg *config.Config) (*credentials, error) {
 
 // Daemon is a running cygnet.
 type Daemon struct {
-	opts   Options
-	log    *slog.Logger
-	path   PacketPath
-	mgr    *ike.Manager
-	creds  *reloadableCreds
-	updown *updowns
-	pools  *poolManager
-	reqs   chan ctlCall
+	opts Options
+	log  *slog.Logger
+	// cfgLog and netLog are the cfg (configuration, reloads) and net
+	// (control, VICI and metrics sockets) subsystems' loggers.
+	cfgLog, netLog *slog.Logger
+	path           PacketPath
+	mgr            *ike.Manager
+	creds          *reloadableCreds
+	updown         *updowns
+	pools          *poolManager
+	reqs           chan ctlCall
 	// stopped is closed when the event loop ends, so that nobody waits
 	// to hand work to a loop that is gone.
 	stopped chan struct{}
@@ -125,6 +133,7 @@ type Daemon struct {
 	vici    *viciFace        // nil without --vici
 	metrics *metrics.Metrics // nil without --metrics
 	keylog  *keylog          // nil without --keylog
+	audit   *audit.Log       // nil without --audit
 }
 
 type ctlCall struct {
@@ -164,7 +173,8 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	logWarnings(opts.Log, cfg)
+	cfgLog := logging.Subsystem(opts.Log, "cfg")
+	logWarnings(cfgLog, cfg)
 	charon, err := LoadCharon(opts.StrongswanConf, opts.ConfigPath)
 	if err != nil {
 		return nil, err
@@ -172,13 +182,13 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	if err := CheckRADIUS(cfg, charon); err != nil {
 		return nil, err
 	}
-	logCharonWarnings(opts.Log, charon, cfg)
+	logCharonWarnings(cfgLog, charon, cfg)
 	ikeOpts := IKEOptions(charon)
 	if charon != nil {
 		// zero is the Manager's default; math.MaxInt a disabled limit
-		opts.Log.Info("IKE retransmission settings", "path", charon.Path, "timeout", ikeOpts.RetransmitTimeout,
+		cfgLog.Info("IKE retransmission settings", "path", charon.Path, "timeout", ikeOpts.RetransmitTimeout,
 			"base", ikeOpts.RetransmitBase, "tries", ikeOpts.RetransmitTries, "limit", ikeOpts.RetransmitLimit, "jitter", ikeOpts.RetransmitJitter)
-		opts.Log.Info("IKE DoS settings", "path", charon.Path, "cookie_threshold", ikeOpts.CookieThreshold,
+		cfgLog.Info("IKE DoS settings", "path", charon.Path, "cookie_threshold", ikeOpts.CookieThreshold,
 			"cookie_threshold_ip", ikeOpts.CookieThresholdPerSource, "block_threshold", ikeOpts.HalfOpenPerSource, "init_limit_half_open", ikeOpts.HalfOpenLimit)
 	}
 	base, err := newCredentials(cfg)
@@ -197,12 +207,18 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		path.Close()
 		return nil, err
 	}
-	d := &Daemon{opts: opts, log: opts.Log, path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}, pools: newPoolManager(),
+	d := &Daemon{opts: opts, log: opts.Log, cfgLog: cfgLog, netLog: logging.Subsystem(opts.Log, "net"), path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}, pools: newPoolManager(),
 		stopped: make(chan struct{}), vici: face}
 	d.creds.radius = newRADIUSBackend(RADIUSClient(charonRADIUS(charon)), d.post)
 	if err := d.pools.configure(cfg); err != nil {
 		path.Close()
 		return nil, err
+	}
+	if opts.AuditPath != "" {
+		if d.audit, err = audit.Open(opts.AuditPath); err != nil {
+			path.Close()
+			return nil, err
+		}
 	}
 	var installer ike.Installer = path
 	if opts.KeylogDir != "" {
@@ -214,7 +230,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 	}
 	d.mgr = ike.NewManager(ike.Config{
 		Conns: conns, Creds: d.creds, Transport: path, Installer: installer,
-		Clock: realClock{}, Rand: rand.Reader, Log: opts.Log,
+		Clock: realClock{}, Rand: rand.Reader, Log: logging.Subsystem(opts.Log, "ike"),
 		Options: ikeOpts,
 		Pools:   d.pools,
 	})
@@ -274,7 +290,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return d.shutdown("stopped")
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				d.reload()
+				_, _ = d.reload() // logged and audited
 				break
 			}
 			return d.shutdown("signal " + s.String())
@@ -312,6 +328,10 @@ func (d *Daemon) shutdown(why string) error {
 	d.mgr.Shutdown()
 	for _, ev := range d.mgr.TakeEvents() {
 		d.updown.event(ev)
+		d.auditEvent(ev)
+	}
+	if d.audit != nil {
+		defer d.audit.Close()
 	}
 	// Down scripts clean up after the tunnels before the TUN goes away.
 	d.updown.wait(updownTimeout + 5*time.Second)
@@ -342,7 +362,14 @@ func (d *Daemon) startActions() {
 
 // reload re-reads the configuration; a bad one is refused and the running
 // configuration stays in force.
-func (d *Daemon) reload() error {
+func (d *Daemon) reload() (connChanges, error) {
+	ch, err := d.reloadConfig()
+	d.auditReload(ch, err)
+	return ch, err
+}
+
+// reloadConfig is reload without the audit record.
+func (d *Daemon) reloadConfig() (connChanges, error) {
 	cfg, err := LoadConfig(d.opts.ConfigPath)
 	var conns []*ike.PeerConfig
 	var creds *pubkeyCredentials
@@ -359,24 +386,22 @@ func (d *Daemon) reload() error {
 		}
 	}
 	if err != nil {
-		d.log.Error("reload refused, keeping the running configuration", "err", err)
-		return err
+		d.cfgLog.Error("reload refused, keeping the running configuration", "err", err)
+		return connChanges{}, err
 	}
 	// Pools keep their leases: clients keep their addresses (PeerConfigs
 	// checked the pools, so this does not fail).
 	if err := d.pools.configure(cfg); err != nil {
-		d.log.Error("reload refused, keeping the running configuration", "err", err)
-		return err
+		d.cfgLog.Error("reload refused, keeping the running configuration", "err", err)
+		return connChanges{}, err
 	}
-	logWarnings(d.log, cfg)
+	logWarnings(d.cfgLog, cfg)
 	d.creds.cur = creds
-	if err := d.path.Protect(conns); err != nil {
-		d.log.Warn("protecting the new connections' subnets failed", "err", err)
-	}
-	d.mgr.SetConns(conns)
-	d.updown.configure(cfg, conns)
-	d.log.Info("configuration reloaded", "connections", len(conns))
-	return nil
+	ch := d.applyConns(conns)
+	d.updown.configure(cfg, d.mgr.Conns())
+	d.cfgLog.Info("configuration reloaded", "connections", len(conns),
+		"added", ch.Added, "removed", ch.Removed, "changed", ch.Changed, "unchanged", ch.Unchanged)
+	return ch, nil
 }
 
 // lifetimeEvent hands an SA's expiry to IKE: a hard expiry deletes the Child
@@ -395,6 +420,7 @@ func (d *Daemon) afterStep() {
 		d.updown.event(ev)
 		d.viciEvent(ev)
 		d.metricsEvent(ev)
+		d.auditEvent(ev)
 		for i := 0; i < len(d.waiters); i++ {
 			w := d.waiters[i]
 			if ev.IKE == nil || ev.IKE.Config().Name != w.conn {
@@ -516,11 +542,12 @@ func (d *Daemon) dispatch(call ctlCall) {
 		}
 		call.reply <- control.Response{Stats: b}
 	case control.CmdReload:
-		if err := d.reload(); err != nil {
+		ch, err := d.reload()
+		if err != nil {
 			call.reply <- control.Response{Error: err.Error()}
 			return
 		}
-		call.reply <- control.Response{Message: "configuration reloaded"}
+		call.reply <- control.Response{Message: "configuration reloaded: " + ch.String()}
 	default:
 		call.reply <- control.Response{Error: fmt.Sprintf("unknown command %q", req.Command)}
 	}

@@ -11,7 +11,7 @@ import (
 // startMetrics serves Prometheus metrics on opts.MetricsAddr.
 func (d *Daemon) startMetrics(ctx context.Context) error {
 	d.metrics = metrics.New(d.metricsSnapshot)
-	return d.metrics.Serve(ctx, d.opts.MetricsAddr, d.log)
+	return d.metrics.Serve(ctx, d.opts.MetricsAddr, d.netLog)
 }
 
 // metricsSnapshot reads SA counts on the event loop and the data plane's

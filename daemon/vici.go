@@ -42,7 +42,7 @@ func (d *Daemon) startVICI(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("vici: %w", err)
 	}
-	srv := vici.NewServer(d.log)
+	srv := vici.NewServer(d.netLog)
 	srv.AddEvents(viciEvents...)
 	for name, h := range map[string]vici.Handler{
 		"version":    d.viciVersion,
@@ -56,7 +56,7 @@ func (d *Daemon) startVICI(ctx context.Context) (func(), error) {
 		"list-certs": d.viciListCerts,
 		"list-pols":  func(context.Context, *vici.Message, func(string, *vici.Message)) *vici.Message { return nil },
 		"reload-settings": func(context.Context, *vici.Message, func(string, *vici.Message)) *vici.Message {
-			if err := d.onLoop(func() { _ = d.reload() }); err != nil {
+			if err := d.onLoop(func() { _, _ = d.reload() }); err != nil {
 				return vici.Failure(err.Error())
 			}
 			return vici.Success()
@@ -67,7 +67,7 @@ func (d *Daemon) startVICI(ctx context.Context) (func(), error) {
 	store := d.viciLoadHandlers(srv)
 	d.vici.srv.Store(srv)
 	go srv.Serve(ctx, l)
-	d.log.Info("vici socket listening", "path", d.opts.VICIPath)
+	d.netLog.Info("vici socket listening", "path", d.opts.VICIPath)
 	return func() {
 		l.Close()
 		store.remove()

@@ -435,7 +435,7 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 		return
 	}
 	sa.cfg = cfg
-	sa.log = sa.m.log.With("conn", cfg.Name, "ike", sa.UniqueID)
+	sa.log = sa.saLogger()
 	sa.RemoteID = peer
 	sa.LocalID = sa.localIdentity()
 	if auth == nil {

@@ -37,7 +37,7 @@ func (m *Manager) initiateTo(cfg *PeerConfig, remote netip.AddrPort, child *Chil
 		state: stateInitSent, Local: local, Remote: remote, firstChild: child,
 		created: m.clock.Now(),
 	}
-	sa.log = m.log.With("conn", cfg.Name, "ike", sa.UniqueID)
+	sa.log = sa.saLogger()
 	m.register(sa)
 	if err := sa.sendInit(firstGroup(cfg.Proposals)); err != nil {
 		sa.destroy(err.Error())
@@ -299,7 +299,7 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 		state: stateInitDone, Local: local, Remote: remote, created: m.clock.Now(),
 		expectRequestID: 0, ikeProposal: chosen,
 	}
-	sa.log = m.log.With("conn", cfg.Name, "ike", sa.UniqueID)
+	sa.log = sa.saLogger()
 	pub, secret, err := ikecrypto.Encapsulate(neg.group, ke.Data, m.rand)
 	if err != nil {
 		m.log.Warn("key exchange with peer failed", "remote", remote, "err", err)

@@ -212,7 +212,7 @@ func (sa *IKESA) newRekeyedSA(initiator bool, spiI, spiR uint64, ni, nr []byte, 
 		Established: now, suite: suite, Group: neg.group, ni: ni, nr: nr, created: now, lastInbound: now,
 		fragmentationSupport: sa.fragmentationSupport, signatureHashes: sa.signatureHashes, peerCertReq: sa.peerCertReq,
 	}
-	n.log = m.log.With("conn", sa.cfg.Name, "ike", n.UniqueID)
+	n.log = n.saLogger()
 	out, in, err := keys.Protectors(initiator, m.rand)
 	if err != nil {
 		keys.Wipe()
@@ -385,7 +385,7 @@ func (sa *IKESA) reauthenticate() error {
 	if len(ccs) > 0 {
 		n.firstChild, n.pendingChildren = ccs[0], ccs[1:]
 	}
-	n.log = m.log.With("conn", sa.cfg.Name, "ike", n.UniqueID)
+	n.log = n.saLogger()
 	m.register(n)
 	sa.reauthing = n
 	sa.log.Info("reauthenticating IKE SA", "new", n.UniqueID, "children", len(ccs))

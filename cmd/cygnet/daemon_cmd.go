@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"io"
-	"log/slog"
 
 	"github.com/cygnet-ipsec/cygnet/daemon"
+	"github.com/cygnet-ipsec/cygnet/internal/logging"
 	"github.com/cygnet-ipsec/cygnet/netcfg"
 )
 
@@ -13,6 +14,7 @@ import (
 type daemonArgs struct {
 	config, strongswanConf, socket, tun string
 	vici, metrics, keylog               string
+	logFormat, logLevel, audit          string
 	debug                               bool
 }
 
@@ -23,6 +25,16 @@ type daemonArgs struct {
 // own flag wins.
 func parseDaemonArgs(args []string, socket string) (daemonArgs, error) {
 	a := daemonArgs{socket: socket}
+	fs := daemonFlags(&a, socket)
+	if err := parse(fs, args); err != nil {
+		return daemonArgs{}, err
+	}
+	return a, nil
+}
+
+// daemonFlags are the daemon command's flags, stored into a (the help page
+// lists them from here too).
+func daemonFlags(a *daemonArgs, socket string) *flag.FlagSet {
 	fs := newFlags("daemon")
 	fs.StringVar(&a.config, "config", "/etc/swanctl/swanctl.conf", "swanctl.conf to load")
 	fs.StringVar(&a.strongswanConf, "strongswan-conf", "", "strongswan.conf with the daemon-wide settings (charon section); "+
@@ -32,11 +44,12 @@ func parseDaemonArgs(args []string, socket string) (daemonArgs, error) {
 	fs.StringVar(&a.vici, "vici", "", "also listen for strongSwan's VICI protocol (swanctl --uri unix://PATH, govici) on this Unix socket")
 	fs.StringVar(&a.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9107), at /metrics")
 	fs.StringVar(&a.keylog, "keylog", "", "write the SAs' keys for Wireshark into this folder (ikev2_decryption_table, esp_sa; debugging only)")
-	fs.BoolVar(&a.debug, "debug", false, "log IKE details")
-	if err := parse(fs, args); err != nil {
-		return daemonArgs{}, err
-	}
-	return a, nil
+	fs.BoolVar(&a.debug, "debug", false, "log details: the default level becomes debug (--log-level can still raise subsystems)")
+	fs.StringVar(&a.audit, "audit", "", "append an audit stream (JSON lines, mode 0600) to this file: SAs established and deleted, authentication failures, reloads")
+	fs.StringVar(&a.logFormat, "log-format", "text", "log format: text (key=value lines) or json (one JSON object a line)")
+	fs.StringVar(&a.logLevel, "log-level", "", "log levels: LEVEL and SUBSYSTEM=LEVEL, comma-separated, e.g. warn,ike=debug,cfg=info; "+
+		"subsystems ike (IKE), esp (data plane), cfg (configuration, reload), net (control, VICI, metrics sockets); levels debug, info, warn, error")
+	return fs
 }
 
 // cmdDaemon runs the daemon in the foreground until SIGTERM.
@@ -45,18 +58,26 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	level := slog.LevelInfo
+	spec := a.logLevel
 	if a.debug {
-		level = slog.LevelDebug
+		// --debug is the default level; --log-level entries come after it
+		spec = "debug," + spec
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	levels, err := logging.ParseLevels(spec)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, a.logFormat, levels)
+	if err != nil {
+		return err
+	}
 	d, err := daemon.New(daemon.Options{ConfigPath: a.config, StrongswanConf: a.strongswanConf, SocketPath: a.socket, Log: log,
-		VICIPath: a.vici, Version: version, MetricsAddr: a.metrics, KeylogDir: a.keylog}, func() (daemon.PacketPath, error) {
+		VICIPath: a.vici, Version: version, MetricsAddr: a.metrics, KeylogDir: a.keylog, AuditPath: a.audit}, func() (daemon.PacketPath, error) {
 		routes, err := netcfg.New(netcfg.Config{})
 		if err != nil {
 			return nil, err
 		}
-		return daemon.NewPacketPath(a.tun, routes, log)
+		return daemon.NewPacketPath(a.tun, routes, logging.Subsystem(log, "esp"))
 	})
 	if err != nil {
 		return err

@@ -65,11 +65,12 @@ type demoHost struct {
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo")
 	keep := fs.Bool("keep", false, "leave the namespaces and daemons running until Ctrl-C")
+	bulkMiB := fs.Int("bulk", 32, "MiB to push through the tunnel over TCP (0: none)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("the demo creates network namespaces: run it as root")
+	if demoEUID() != 0 {
+		return errors.New(demoNeedsRoot)
 	}
 	for _, tool := range []string{"ip", "ping"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -183,9 +184,20 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	if pktsOut < demoPings || pktsIn < demoPings {
 		return fmt.Errorf("the ping was answered, but the Child SA sealed %d and opened %d packets (want %d each): it did not go through the tunnel", pktsOut, pktsIn, demoPings)
 	}
-	say("cygnet list-sas in %s:", a.ns)
-	if err := cmdListSAs(nil, a.socket, stdout); err != nil {
-		return err
+	if *bulkMiB > 0 {
+		size := int64(*bulkMiB) << 20
+		say("pushing %d MiB over TCP from %s to %s through the tunnel:", *bulkMiB, a.host, b.host)
+		took, err := demoBulk(ctx, a, b, size, stdout)
+		if err != nil {
+			return err
+		}
+		say("bulk transfer: %d MiB in %v, %.0f Mbit/s", *bulkMiB, took.Round(time.Millisecond), float64(size)*8/1e6/took.Seconds())
+	}
+	for _, h := range []*demoHost{a, b} {
+		say("cygnet list-sas in %s:", h.ns)
+		if err := cmdListSAs(nil, h.socket, stdout); err != nil {
+			return err
+		}
 	}
 	if *keep {
 		say("running until Ctrl-C; try: %s --socket %s list-sas", self, a.socket)
@@ -194,6 +206,12 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	say("demo finished: the tunnel carried the ping (ESP: %d packets sealed, %d opened)", pktsOut, pktsIn)
 	return nil
 }
+
+// demoNeedsRoot is what a user without root is told.
+const demoNeedsRoot = "cygnet demo needs root (it creates two network namespaces, a veth pair and TUN devices): run it with sudo"
+
+// demoEUID is os.Geteuid, replaceable in tests.
+var demoEUID = os.Geteuid
 
 // demoPings is how many echo requests the demo sends.
 const demoPings = 3

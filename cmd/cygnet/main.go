@@ -53,6 +53,7 @@ commands:
   demo                      two namespaces, two daemons, a tunnel, a ping
   selftest                  seal and open traffic with every algorithm and mode
   version                   print the version
+  help [COMMAND]            a command's manual page
 
 The control socket defaults to ` + control.DefaultSocket + `.
 `
@@ -120,7 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "cygnet", version)
 	case "help":
-		fmt.Fprint(stdout, usage)
+		err = cmdHelp(rest, stdout)
 	default:
 		fmt.Fprintf(stderr, "cygnet: unknown command %q\n%s", cmd, usage)
 		return 2

@@ -109,7 +109,7 @@ func (d *Daemon) viciLoadHandlers(srv *vici.Server) *viciStore {
 		oldKeys, oldFiles := slices.Clone(s.keys), s.files
 		s.keys = slices.Delete(s.keys, i, i+1)
 		s.files = withoutFile(s.files, filepath.Join(config.DirPrivate, id+".der"))
-		if err := d.viciApply(s, nil); err != nil {
+		if err := d.viciApply(s); err != nil {
 			s.keys, s.files = oldKeys, oldFiles
 			return vici.Failure(err.Error())
 		}
@@ -120,7 +120,7 @@ func (d *Daemon) viciLoadHandlers(srv *vici.Server) *viciStore {
 		defer s.mu.Unlock()
 		oldS, oldF, oldK := s.secrets, s.files, s.keys
 		s.secrets, s.files, s.keys = map[string]string{}, map[string][]byte{}, nil
-		if err := d.viciApply(s, nil); err != nil {
+		if err := d.viciApply(s); err != nil {
 			s.secrets, s.files, s.keys = oldS, oldF, oldK
 			return vici.Failure(err.Error())
 		}
@@ -179,11 +179,7 @@ func (d *Daemon) viciLoadSection(s *viciStore, req *vici.Message, top string, in
 	defer s.mu.Unlock()
 	old, had := into[name]
 	into[name] = b.String()
-	var started []string
-	if top == "connections" {
-		started = []string{name}
-	}
-	if err := d.viciApply(s, started); err != nil {
+	if err := d.viciApply(s); err != nil {
 		if had {
 			into[name] = old
 		} else {
@@ -202,7 +198,7 @@ func (d *Daemon) viciUnload(s *viciStore, from map[string]string, name, what str
 		return vici.Failure(fmt.Sprintf("%s '%s' not found", what, name))
 	}
 	delete(from, name)
-	if err := d.viciApply(s, nil); err != nil {
+	if err := d.viciApply(s); err != nil {
 		from[name] = old
 		return vici.Failure(err.Error())
 	}
@@ -240,7 +236,7 @@ func (d *Daemon) viciLoadShared(s *viciStore, req *vici.Message) *vici.Message {
 	defer s.mu.Unlock()
 	old, had := s.secrets[id]
 	s.secrets[id] = b.String()
-	if err := d.viciApply(s, nil); err != nil {
+	if err := d.viciApply(s); err != nil {
 		if had {
 			s.secrets[id] = old
 		} else {
@@ -300,7 +296,7 @@ func (d *Daemon) viciAddFile(s *viciStore, name string, data []byte, keyID strin
 	if keyID != "" && !slices.Contains(s.keys, keyID) {
 		s.keys = append(slices.Clone(s.keys), keyID)
 	}
-	if err := d.viciApply(s, nil); err != nil {
+	if err := d.viciApply(s); err != nil {
 		s.files, s.keys = oldF, oldK
 		return vici.Failure(err.Error())
 	}
@@ -379,9 +375,10 @@ func quote(v string) string {
 }
 
 // viciApply loads the file and what VICI loaded together and, if that is a
-// good configuration, puts it in force; start lists connections just
-// loaded whose start actions run. The caller holds s.mu.
-func (d *Daemon) viciApply(s *viciStore, start []string) error {
+// good configuration, puts it in force as a reload does: connections added
+// or changed start (their start actions run), removed or changed ones are
+// torn down, unchanged ones keep their SAs. The caller holds s.mu.
+func (d *Daemon) viciApply(s *viciStore) error {
 	if s.dir == "" {
 		dir, err := os.MkdirTemp("", "cygnet-vici-")
 		if err != nil {
@@ -452,17 +449,9 @@ func (d *Daemon) viciApply(s *viciStore, start []string) error {
 		}
 		d.creds.cur = creds
 		d.vici.loaded = vcfg
-		if err := d.path.Protect(conns); err != nil {
-			d.log.Warn("protecting the new connections' subnets failed", "err", err)
-		}
-		d.mgr.SetConns(conns)
-		d.updown.configure(cfg, conns)
-		d.log.Info("vici: configuration loaded", "connections", len(conns))
-		for _, c := range conns {
-			if slices.Contains(start, c.Name) {
-				d.startActionsOf(c)
-			}
-		}
+		ch := d.applyConns(conns)
+		d.updown.configure(cfg, d.mgr.Conns())
+		d.log.Info("vici: configuration loaded", "connections", len(conns), "changes", ch.String())
 	}); err != nil {
 		return err
 	}

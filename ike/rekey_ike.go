@@ -84,6 +84,14 @@ func (sa *IKESA) rekeyIKE() error {
 		return nil
 	}
 	sa.ikeRetryAt, sa.ikeRetryReauth = time.Time{}, false
+	if sa.inter != nil || offersAdditionalKE(sa.cfg.Proposals) {
+		// A rekey with additional key exchanges needs IKE_FOLLOWUP_KE
+		// (RFC 9370 2.2.4), not implemented: a fresh IKE_SA_INIT with its
+		// IKE_INTERMEDIATE exchanges gives the new IKE SA the same hybrid
+		// protection.
+		sa.log.Info("IKE SA proposals have additional key exchanges: reauthenticating instead of rekeying (IKE_FOLLOWUP_KE is not implemented)")
+		return sa.reauthenticate()
+	}
 	sa.log.Info("rekeying IKE SA", "spi_i", fmt.Sprintf("%016x", sa.SPIi), "spi_r", fmt.Sprintf("%016x", sa.SPIr))
 	sa.ikeRekey = &ikeRekey{}
 	if err := sa.sendIKERekey(sa.Group); err != nil {
@@ -283,6 +291,11 @@ func (sa *IKESA) handleIKERekeyRequest(id uint32, payloads []wire.Payload) {
 	}
 	if len(chosen.SPI) != 8 {
 		refuse(wire.INVALID_SYNTAX, nil)
+		return
+	}
+	if len(chosen.AdditionalKEs()) > 0 {
+		sa.log.Warn(fmt.Sprintf("NO_PROPOSAL_CHOSEN: peer rekeys the IKE SA with additional key exchanges (%s); IKE_FOLLOWUP_KE (RFC 9370) is not implemented, cygnet reauthenticates such IKE SAs instead", chosen.String()))
+		refuse(wire.NO_PROPOSAL_CHOSEN, nil)
 		return
 	}
 	neg := transformsOf(chosen)

@@ -1,0 +1,132 @@
+package e2e
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/internal/testnet"
+)
+
+// ikeExchanges returns the IKE exchange types (IKE header octet 18) of
+// every IKE message in a capture, UDP 500 and 4500 (after the non-ESP
+// marker), in order.
+func ikeExchanges(t *testing.T, path string) []int {
+	t.Helper()
+	pc, err := testnet.ReadPcapFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, pkt := range pc.Packets {
+		d := testnet.ClassifyPacket(pc.LinkType, pkt.Data, nil)
+		if d.Class != testnet.ClassIKE {
+			continue
+		}
+		b := d.Payload
+		if d.SrcPort == 4500 || d.DstPort == 4500 {
+			if len(b) < 4 {
+				continue
+			}
+			b = b[4:]
+		}
+		if len(b) >= 28 {
+			out = append(out, int(b[18]))
+		}
+	}
+	return out
+}
+
+// TestStrongSwan6Hybrid: cygnet and strongSwan 6.0.1 set up an IKE SA with
+// the hybrid key exchange X25519 + ML-KEM-768 (RFC 9370: one
+// IKE_INTERMEDIATE exchange, RFC 9242 IntAuth in both AUTH payloads), in
+// both roles; traffic crosses the tunnel, the capture shows the
+// IKE_INTERMEDIATE exchange, and both ends list the same key exchanges.
+func TestStrongSwan6Hybrid(t *testing.T) {
+	testnet.RequireStrongSwan6(t)
+	const ikeProps = "aes256gcm16-prfsha384-x25519-ke1_mlkem768"
+	for _, cygnetInitiates := range []bool{true, false} {
+		name := "cygnet-initiates"
+		if !cygnetInitiates {
+			name = "strongswan6-initiates"
+		}
+		t.Run(name, func(t *testing.T) {
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			confA, confB := pairConfigs("psk")
+			for _, c := range []*testnet.TunnelConfig{&confA, &confB} {
+				c.Proposals = ikeProps
+				c.Children = c.Children[:1]
+				c.Children[0].ESPProposals = "aes256gcm16"
+			}
+			// A is cygnet, B strongSwan 6; the initiator varies.
+			cyg := startCygnet(t, p.A, confA.Swanctl(), nil, "a")
+			sw := testnet.StartStrongSwan6(t, p.B, nil)
+			if err := sw.Load(confB.Swanctl()); err != nil {
+				t.Fatal(err)
+			}
+			capture := p.Capture(p.B)
+			start := time.Now()
+			var err error
+			if cygnetInitiates {
+				_, err = cyg.tryInitiate("tun", "net")
+			} else {
+				warmUnderlay(t, p, testnet.UnderlayA)
+				err = sw.Initiate("tun", "net")
+			}
+			if err != nil {
+				t.Fatalf("initiate: %v\ncygnet log:\n%s", err, cyg.logText())
+			}
+			t.Logf("hybrid IKE SA + Child SA up in %v", time.Since(start).Round(time.Millisecond))
+			ikeA, _ := cyg.waitChild("net", 10*time.Second)
+			ikeB, _, err := sw.WaitChildSA("net", 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testnet.Ping(t, p.A, testnet.HostB, 3)
+			testnet.PingFrom(t, p.B, testnet.HostB, testnet.HostA, 3)
+
+			want := []string{"CURVE_25519", "ML_KEM_768"}
+			if !slices.Equal(ikeA.KeyExchanges, want) {
+				t.Errorf("cygnet lists key exchanges %v, want %v", ikeA.KeyExchanges, want)
+			}
+			if got := []string{ikeB.DHGroup, ikeB.Fields["ake1"]}; !slices.Equal(got, want) {
+				t.Errorf("strongSwan 6 lists key exchanges %v, want %v", got, want)
+			}
+			if ikeA.InitiatorSPI != ikeB.InitiatorSPI || ikeA.Initiator != cygnetInitiates {
+				t.Errorf("IKE SAs differ: cygnet %s initiator=%v, strongSwan %s", ikeA.InitiatorSPI, ikeA.Initiator, ikeB.InitiatorSPI)
+			}
+			if _, err := capture.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			ex := ikeExchanges(t, capture.Path)
+			// IKE_SA_INIT (34) request and response, then the IKE_INTERMEDIATE
+			// (43) request (ML-KEM-768's 1184-octet key: may come in RFC 7383
+			// fragments) and response, then IKE_AUTH (35)
+			first, last := slices.Index(ex, 43), -1
+			for i, x := range ex {
+				if x == 43 {
+					last = i
+				}
+			}
+			if first < 0 || countOf(ex[:first], 34) != 2 || countOf(ex[first:last+1], 43) != last-first+1 || countOf(ex[first:], 43) < 2 ||
+				countOf(ex[last+1:], 35) != 2 {
+				t.Errorf("IKE exchanges on the wire %v: want 2 IKE_SA_INIT, the IKE_INTERMEDIATE request and response, 2 IKE_AUTH", ex)
+			}
+			t.Logf("IKE exchange types on the wire: %v", ex)
+			if !strings.Contains(sw.LogTail(1<<20), "IKE_INTERMEDIATE") {
+				t.Error("strongSwan's log shows no IKE_INTERMEDIATE")
+			}
+		})
+	}
+}
+
+func countOf(s []int, v int) int {
+	n := 0
+	for _, x := range s {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}

@@ -45,13 +45,21 @@ func ikeExchanges(t *testing.T, path string) []int {
 // IKE_INTERMEDIATE exchange, and both ends list the same key exchanges.
 func TestStrongSwan6Hybrid(t *testing.T) {
 	testnet.RequireStrongSwan6(t)
-	const ikeProps = "aes256gcm16-prfsha384-x25519-ke1_mlkem768"
-	for _, cygnetInitiates := range []bool{true, false} {
-		name := "cygnet-initiates"
-		if !cygnetInitiates {
-			name = "strongswan6-initiates"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		cygnetInitiates bool
+		kem             string
+	}{
+		{"cygnet-initiates", true, "mlkem768"},
+		{"strongswan6-initiates", false, "mlkem768"},
+		// ML-KEM-1024's 1568-octet key exceeds the 1280-octet fragment
+		// size: the IKE_INTERMEDIATE request goes in RFC 7383 fragments
+		{"cygnet-initiates-mlkem1024", true, "mlkem1024"},
+		{"strongswan6-initiates-mlkem1024", false, "mlkem1024"},
+	} {
+		cygnetInitiates := tc.cygnetInitiates
+		ikeProps := "aes256gcm16-prfsha384-x25519-ke1_" + tc.kem
+		t.Run(tc.name, func(t *testing.T) {
 			p := testnet.NewPair(t, testnet.PairOptions{})
 			confA, confB := pairConfigs("psk")
 			for _, c := range []*testnet.TunnelConfig{&confA, &confB} {
@@ -86,7 +94,7 @@ func TestStrongSwan6Hybrid(t *testing.T) {
 			testnet.Ping(t, p.A, testnet.HostB, 3)
 			testnet.PingFrom(t, p.B, testnet.HostB, testnet.HostA, 3)
 
-			want := []string{"CURVE_25519", "ML_KEM_768"}
+			want := []string{"CURVE_25519", map[string]string{"mlkem768": "ML_KEM_768", "mlkem1024": "ML_KEM_1024"}[tc.kem]}
 			if !slices.Equal(ikeA.KeyExchanges, want) {
 				t.Errorf("cygnet lists key exchanges %v, want %v", ikeA.KeyExchanges, want)
 			}

@@ -138,3 +138,47 @@ func countOf(s []int, v int) int {
 	}
 	return n
 }
+
+// TestStrongSwan598HybridFallback: against strongSwan 5.9.8, which knows no
+// additional key exchanges, a cygnet initiator whose first proposal is
+// hybrid gets its classical one; with the hybrid proposal alone it fails
+// with NO_PROPOSAL_CHOSEN naming what it offered.
+func TestStrongSwan598HybridFallback(t *testing.T) {
+	testnet.RequireStrongSwan(t)
+	for _, tc := range []struct {
+		name, props string
+		up          bool
+	}{
+		{"hybrid-first", "aes256gcm16-prfsha384-x25519-ke1_mlkem768, aes256gcm16-prfsha384-x25519", true},
+		{"hybrid-only", "aes256gcm16-prfsha384-x25519-ke1_mlkem768", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			confA, confB := pairConfigs("psk")
+			confA.Children, confB.Children = confA.Children[:1], confB.Children[:1]
+			confA.Proposals = tc.props
+			confB.Proposals = "aes256gcm16-prfsha384-x25519"
+			cyg := startCygnet(t, p.A, confA.Swanctl(), nil, "a")
+			sw := testnet.StartStrongSwan(t, p.B, nil)
+			if err := sw.Load(confB.Swanctl()); err != nil {
+				t.Fatal(err)
+			}
+			_, err := cyg.tryInitiate("tun", "net")
+			if !tc.up {
+				if err == nil || !strings.Contains(err.Error(), "NO_PROPOSAL_CHOSEN") || !strings.Contains(err.Error(), "ke1_mlkem768") {
+					t.Fatalf("hybrid-only against strongSwan 5.9.8: %v, want NO_PROPOSAL_CHOSEN naming ke1_mlkem768", err)
+				}
+				t.Logf("refused as expected: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatalf("initiate: %v", err)
+			}
+			ikeA, _ := cyg.waitChild("net", 10*time.Second)
+			if !slices.Equal(ikeA.KeyExchanges, []string{"CURVE_25519"}) {
+				t.Errorf("key exchanges %v, want the classical CURVE_25519 alone", ikeA.KeyExchanges)
+			}
+			testnet.Ping(t, p.A, testnet.HostB, 3)
+		})
+	}
+}

@@ -179,3 +179,42 @@ func TestIntAuthKnownAnswer(t *testing.T) {
 		t.Errorf("IntAuth octets %x, want %x", got, want)
 	}
 }
+
+// A hybrid IKE SA is reauthenticated when it is due for a rekey: a rekey
+// would need IKE_FOLLOWUP_KE (not implemented), a fresh IKE_SA_INIT runs
+// the additional key exchange again. A peer's CREATE_CHILD_SA that rekeys
+// the IKE SA with an additional key exchange is refused with a reason.
+func TestIntermediateRekeyReauthenticates(t *testing.T) {
+	const hybrid = "aes256gcm16-prfsha384-x25519-ke1_mlkem768"
+	p := hybridPair(t, hybrid, hybrid)
+	a, _ := establish(t, p)
+	if err := p.a.m.RekeyIKE("site", false); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	if !logHas(p.a, "reauthenticating instead of rekeying") {
+		t.Fatalf("no reauthentication:\n%s", p.a.logs)
+	}
+	ups := establishedSAs(p.a)
+	if len(ups) != 1 || ups[0] == a {
+		t.Fatalf("after the reauthentication a has %d established IKE SAs (old one kept: %v)", len(ups), len(ups) == 1 && ups[0] == a)
+	}
+	want := []uint16{uint16(wire.CURVE25519), uint16(wire.ML_KEM_768)}
+	if got := ups[0].KeyExchanges(); !slices.Equal(got, want) {
+		t.Errorf("new IKE SA key exchanges %v, want %v", got, want)
+	}
+
+	// the peer's hybrid rekey, sent as a peer with IKE_FOLLOWUP_KE would
+	n := ups[0]
+	n.ikeRekey = &ikeRekey{}
+	if err := n.sendIKERekey(n.Group); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	if !logHas(p.b, "NO_PROPOSAL_CHOSEN: peer rekeys the IKE SA with additional key exchanges") {
+		t.Errorf("responder did not refuse the hybrid IKE rekey:\n%s", p.b.logs)
+	}
+	if n.State() != "ESTABLISHED" {
+		t.Errorf("IKE SA after the refused rekey: %s", n.State())
+	}
+}

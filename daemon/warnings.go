@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 
 	"github.com/cygnet-ipsec/cygnet/config"
@@ -61,6 +62,13 @@ func Warnings(cfg *config.Config) config.Problems {
 				warn(pos, "connections.%s.%s.revocation: cygnet does not check certificate revocation yet; revoked certificates are accepted", c.Name, r.Name)
 			}
 		}
+		for _, pr := range c.Proposals {
+			if additionalKE.MatchString(pr.Text) {
+				warn(pr.Pos, "connections.%s.proposals: %s: cygnet runs the additional key exchanges when it sets the IKE SA up and reauthenticates such "+
+					"an IKE SA instead of rekeying it; a peer's IKE SA rekey with additional key exchanges (IKE_FOLLOWUP_KE, RFC 9370) is refused, "+
+					"so give the peer reauth_time rather than rekey_time", c.Name, pr.Text)
+			}
+		}
 		for _, l := range c.Local {
 			if pos, ok := l.Set["revocation"]; ok {
 				warn(pos, "connections.%s.%s.revocation: revocation checks the peer's certificates; it has no effect in a local round", c.Name, l.Name)
@@ -82,6 +90,9 @@ func Warnings(cfg *config.Config) config.Problems {
 	})
 	return ws
 }
+
+// additionalKE matches an RFC 9370 additional key exchange in a proposal.
+var additionalKE = regexp.MustCompile(`(?i)(^|-)ke[1-7]_`)
 
 // logWarnings logs a configuration's warnings, one entry each.
 func logWarnings(log *slog.Logger, cfg *config.Config) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/control"
 	"github.com/cygnet-ipsec/cygnet/internal/testnet"
 )
 
@@ -124,6 +125,36 @@ func TestStrongSwan6Hybrid(t *testing.T) {
 			t.Logf("IKE exchange types on the wire: %v", ex)
 			if !strings.Contains(sw.LogTail(1<<20), "IKE_INTERMEDIATE") {
 				t.Error("strongSwan's log shows no IKE_INTERMEDIATE")
+			}
+
+			// A rekey of the hybrid IKE SA is a reauthentication (no
+			// IKE_FOLLOWUP_KE): a new IKE SA, again with both exchanges.
+			if err := rekeyIKE(cygnetEnd{cyg}, "tun"); err != nil {
+				t.Fatalf("rekey the IKE SA: %v", err)
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			var fresh control.IKESA
+			for time.Now().Before(deadline) {
+				sas := cyg.listSAs()
+				if len(sas) == 1 && sas[0].State == "ESTABLISHED" && sas[0].InitiatorSPI != ikeA.InitiatorSPI && len(sas[0].ChildSAs) == 1 {
+					fresh = sas[0]
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if fresh.InitiatorSPI == "" {
+				t.Fatalf("no reauthenticated IKE SA: %+v\ncygnet log:\n%s", cyg.listSAs(), cyg.logText())
+			}
+			if !slices.Equal(fresh.KeyExchanges, want) || !fresh.Initiator {
+				t.Errorf("reauthenticated IKE SA: key exchanges %v (want %v), initiator %v", fresh.KeyExchanges, want, fresh.Initiator)
+			}
+			testnet.Ping(t, p.A, testnet.HostB, 3)
+			swSAs, err := sw.ListSAs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(swSAs) != 1 || swSAs[0].InitiatorSPI != fresh.InitiatorSPI || swSAs[0].Fields["ake1"] != want[1] {
+				t.Errorf("strongSwan after the reauthentication: %+v", swSAs)
 			}
 		})
 	}

@@ -64,9 +64,8 @@ func Warnings(cfg *config.Config) config.Problems {
 		}
 		for _, pr := range c.Proposals {
 			if additionalKE.MatchString(pr.Text) {
-				warn(pr.Pos, "connections.%s.proposals: %s: cygnet runs the additional key exchanges when it sets the IKE SA up and reauthenticates such "+
-					"an IKE SA instead of rekeying it; a peer's IKE SA rekey with additional key exchanges (IKE_FOLLOWUP_KE, RFC 9370) is refused, "+
-					"so give the peer reauth_time rather than rekey_time", c.Name, pr.Text)
+				warn(pr.Pos, "connections.%s.proposals: %s: cygnet reauthenticates such an IKE SA when its rekey_time comes instead of rekeying it "+
+					"(it answers a peer's IKE SA rekey with IKE_FOLLOWUP_KE, RFC 9370, but does not start one)", c.Name, pr.Text)
 			}
 		}
 		for _, l := range c.Local {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
+	"github.com/cygnet-ipsec/cygnet/ike/proposal"
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
 
@@ -181,9 +183,9 @@ func TestIntAuthKnownAnswer(t *testing.T) {
 }
 
 // A hybrid IKE SA is reauthenticated when it is due for a rekey: a rekey
-// would need IKE_FOLLOWUP_KE (not implemented), a fresh IKE_SA_INIT runs
-// the additional key exchange again. A peer's CREATE_CHILD_SA that rekeys
-// the IKE SA with an additional key exchange is refused with a reason.
+// with IKE_FOLLOWUP_KE is only answered, a fresh IKE_SA_INIT runs the
+// additional key exchange again. A peer's IKE SA rekey with IKE_FOLLOWUP_KE
+// gets keys from all the shared secrets.
 func TestIntermediateRekeyReauthenticates(t *testing.T) {
 	const hybrid = "aes256gcm16-prfsha384-x25519-ke1_mlkem768"
 	p := hybridPair(t, hybrid, hybrid)
@@ -204,17 +206,71 @@ func TestIntermediateRekeyReauthenticates(t *testing.T) {
 		t.Errorf("new IKE SA key exchanges %v, want %v", got, want)
 	}
 
-	// the peer's hybrid rekey, sent as a peer with IKE_FOLLOWUP_KE would
+	// The peer's hybrid rekey as strongSwan 6 sends it (RFC 9370 2.2.4),
+	// played through a's IKE SA: CREATE_CHILD_SA with SA, Ni, KE(x25519),
+	// then IKE_FOLLOWUP_KE with KE(ML-KEM-768) and the link b handed out.
 	n := ups[0]
-	n.ikeRekey = &ikeRekey{}
-	if err := n.sendIKERekey(n.Group); err != nil {
+	kex0, _ := ikecrypto.NewKeyExchange(uint16(wire.CURVE25519), rand.NewChaCha8([32]byte{5}))
+	kex1, _ := ikecrypto.NewKeyExchange(uint16(wire.ML_KEM_768), rand.NewChaCha8([32]byte{6}))
+	ni := bytes.Repeat([]byte{0x4e}, 32)
+	spiI := uint64(0x0102030405060708)
+	var resp1, resp2 []wire.Payload
+	err := n.sendRequest(wire.CREATE_CHILD_SA, []wire.Payload{
+		proposal.ToWire(n.cfg.Proposals, ikeSPIBytes(spiI)), &wire.Nonce{Data: ni},
+		&wire.KE{Method: wire.CURVE25519, Data: kex0.PublicValue()},
+	}, func(_ *wire.Message, r []wire.Payload) error { resp1 = r; return nil }, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	p.pump()
-	if !logHas(p.b, "NO_PROPOSAL_CHOSEN: peer rekeys the IKE SA with additional key exchanges") {
-		t.Errorf("responder did not refuse the hybrid IKE rekey:\n%s", p.b.logs)
+	link := findNotify(resp1, wire.ADDITIONAL_KEY_EXCHANGE)
+	if link == nil || payloadOf[*wire.KE](resp1) == nil {
+		t.Fatalf("CREATE_CHILD_SA response %s lacks KE or ADDITIONAL_KEY_EXCHANGE\n%s", wire.PayloadSummary(resp1), p.b.logs)
 	}
-	if n.State() != "ESTABLISHED" {
-		t.Errorf("IKE SA after the refused rekey: %s", n.State())
+	// a wrong link is STATE_NOT_FOUND and leaves the exchange open
+	var bad []wire.Payload
+	_ = n.sendRequest(wire.IKE_FOLLOWUP_KE, []wire.Payload{&wire.KE{Method: wire.ML_KEM_768, Data: kex1.PublicValue()},
+		&wire.Notify{NotifyType: wire.ADDITIONAL_KEY_EXCHANGE, Data: []byte("wrong")}}, func(_ *wire.Message, r []wire.Payload) error { bad = r; return nil }, nil)
+	p.pump()
+	if findNotify(bad, wire.STATE_NOT_FOUND) == nil {
+		t.Errorf("IKE_FOLLOWUP_KE with a wrong link: %s, want STATE_NOT_FOUND", wire.PayloadSummary(bad))
+	}
+	_ = n.sendRequest(wire.IKE_FOLLOWUP_KE, []wire.Payload{&wire.KE{Method: wire.ML_KEM_768, Data: kex1.PublicValue()},
+		&wire.Notify{NotifyType: wire.ADDITIONAL_KEY_EXCHANGE, Data: link.Data}}, func(_ *wire.Message, r []wire.Payload) error { resp2 = r; return nil }, nil)
+	p.pump()
+	ke1 := payloadOf[*wire.KE](resp2)
+	if ke1 == nil || ke1.Method != wire.ML_KEM_768 {
+		t.Fatalf("IKE_FOLLOWUP_KE response %s lacks the ML-KEM ciphertext\n%s", wire.PayloadSummary(resp2), p.b.logs)
+	}
+	sk0, err := kex0.SharedSecret(payloadOf[*wire.KE](resp1).Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk1, err := kex1.SharedSecret(ke1.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := payloadOf[*wire.SA](resp1)
+	spiR := binary.BigEndian.Uint64(sa.Proposals[0].SPI)
+	nr := payloadOf[*wire.Nonce](resp1).Data
+	// SKEYSEED = prf(SK_d (old), SK(0) | Ni | Nr | SK(1)) (RFC 9370 2.2.4)
+	want2, err := n.keys.Rekey(n.suite, ni, nr, spiI, spiR, sk0, sk1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nb *IKESA
+	for _, x := range establishedSAs(p.b) {
+		if x.SPIi == spiI {
+			nb = x
+		}
+	}
+	if nb == nil {
+		t.Fatalf("b has no IKE SA %016x after the IKE_FOLLOWUP_KE", spiI)
+	}
+	if !bytes.Equal(skd(t, nb.Keys()), skd(t, want2)) {
+		t.Error("b's rekeyed IKE SA keys do not follow RFC 9370 2.2.4")
+	}
+	if !slices.Equal(nb.KeyExchanges(), want) {
+		t.Errorf("b's rekeyed IKE SA key exchanges %v, want %v", nb.KeyExchanges(), want)
 	}
 }

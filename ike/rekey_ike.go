@@ -86,10 +86,10 @@ func (sa *IKESA) rekeyIKE() error {
 	sa.ikeRetryAt, sa.ikeRetryReauth = time.Time{}, false
 	if sa.inter != nil || offersAdditionalKE(sa.cfg.Proposals) {
 		// A rekey with additional key exchanges needs IKE_FOLLOWUP_KE
-		// (RFC 9370 2.2.4), not implemented: a fresh IKE_SA_INIT with its
+		// (RFC 9370 2.2.4), which cygnet answers (followup.go) but does not start: a fresh IKE_SA_INIT with its
 		// IKE_INTERMEDIATE exchanges gives the new IKE SA the same hybrid
 		// protection.
-		sa.log.Info("IKE SA proposals have additional key exchanges: reauthenticating instead of rekeying (IKE_FOLLOWUP_KE is not implemented)")
+		sa.log.Info("IKE SA proposals have additional key exchanges: reauthenticating instead of rekeying (cygnet answers IKE_FOLLOWUP_KE but does not start it)")
 		return sa.reauthenticate()
 	}
 	sa.log.Info("rekeying IKE SA", "spi_i", fmt.Sprintf("%016x", sa.SPIi), "spi_r", fmt.Sprintf("%016x", sa.SPIr))
@@ -204,12 +204,15 @@ func (sa *IKESA) ikeRekeyResponse(r *ikeRekey, kex ikecrypto.KeyExchange, resp [
 
 // newRekeyedSA builds and registers the IKE SA that a rekey of sa creates,
 // with keys from sa's SK_d (RFC 7296 2.18) and message IDs from 0.
-func (sa *IKESA) newRekeyedSA(initiator bool, spiI, spiR uint64, ni, nr []byte, neg negotiated, secret []byte) (*IKESA, error) {
+func (sa *IKESA) newRekeyedSA(initiator bool, spiI, spiR uint64, ni, nr []byte, neg negotiated, secret []byte, additional ...[]byte) (*IKESA, error) {
 	defer clear(secret)
+	for _, s := range additional {
+		defer clear(s)
+	}
 	m := sa.m
 	now := m.clock.Now()
 	suite := neg.ikeSuite()
-	keys, err := sa.keys.Rekey(suite, ni, nr, spiI, spiR, secret)
+	keys, err := sa.keys.Rekey(suite, ni, nr, spiI, spiR, secret, additional...)
 	if err != nil {
 		return nil, fmt.Errorf("rekey IKE SA: %w", err)
 	}
@@ -293,11 +296,6 @@ func (sa *IKESA) handleIKERekeyRequest(id uint32, payloads []wire.Payload) {
 		refuse(wire.INVALID_SYNTAX, nil)
 		return
 	}
-	if len(chosen.AdditionalKEs()) > 0 {
-		sa.log.Warn(fmt.Sprintf("NO_PROPOSAL_CHOSEN: peer rekeys the IKE SA with additional key exchanges (%s); IKE_FOLLOWUP_KE (RFC 9370) is not implemented, cygnet reauthenticates such IKE SAs instead", chosen.String()))
-		refuse(wire.NO_PROPOSAL_CHOSEN, nil)
-		return
-	}
 	neg := transformsOf(chosen)
 	if err := checkNonce(ni.Data, neg.prf); err != nil {
 		sa.log.Info("INVALID_SYNTAX: IKE SA rekey request: " + err.Error())
@@ -309,6 +307,10 @@ func (sa *IKESA) handleIKERekeyRequest(id uint32, payloads []wire.Payload) {
 		binary.BigEndian.PutUint16(d[:], neg.group)
 		sa.log.Info("INVALID_KE_PAYLOAD for IKE SA rekey", "got", ke.Method, "want", wire.KEMethod(neg.group))
 		refuse(wire.INVALID_KE_PAYLOAD, d[:])
+		return
+	}
+	if len(chosen.AdditionalKEs()) > 0 {
+		sa.respondIKERekeyFollowup(id, chosen, neg, ni.Data, ke, refuse)
 		return
 	}
 	spi, err := sa.m.newSPI()

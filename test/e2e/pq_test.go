@@ -156,6 +156,30 @@ func TestStrongSwan6Hybrid(t *testing.T) {
 			if len(swSAs) != 1 || swSAs[0].InitiatorSPI != fresh.InitiatorSPI || swSAs[0].Fields["ake1"] != want[1] {
 				t.Errorf("strongSwan after the reauthentication: %+v", swSAs)
 			}
+
+			// strongSwan 6 rekeys the IKE SA: CREATE_CHILD_SA, then one
+			// IKE_FOLLOWUP_KE for the ML-KEM exchange (RFC 9370 2.2.4)
+			if err := rekeyIKE(swanEnd{sw}, "tun"); err != nil {
+				t.Fatalf("strongSwan rekeys the IKE SA: %v", err)
+			}
+			var rekeyed control.IKESA
+			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				sas := cyg.listSAs()
+				if len(sas) == 1 && sas[0].State == "ESTABLISHED" && sas[0].InitiatorSPI != fresh.InitiatorSPI && len(sas[0].ChildSAs) == 1 {
+					rekeyed = sas[0]
+					break
+				}
+			}
+			if rekeyed.InitiatorSPI == "" {
+				t.Fatalf("no IKE SA rekeyed by strongSwan: %+v\ncygnet log:\n%s\nstrongSwan log:\n%s", cyg.listSAs(), cyg.logText(), sw.LogTail(60))
+			}
+			if !slices.Equal(rekeyed.KeyExchanges, want) || rekeyed.Initiator {
+				t.Errorf("IKE SA rekeyed by strongSwan: key exchanges %v (want %v), initiator %v", rekeyed.KeyExchanges, want, rekeyed.Initiator)
+			}
+			testnet.Ping(t, p.A, testnet.HostB, 3)
+			if !strings.Contains(sw.LogTail(1<<20), "IKE_FOLLOWUP_KE") {
+				t.Error("strongSwan's log shows no IKE_FOLLOWUP_KE")
+			}
 		})
 	}
 }

@@ -190,7 +190,10 @@ func (sa *IKESA) handleIntermediateRequest(msg *wire.Message, payloads []wire.Pa
 	id := msg.MessageID
 	in := sa.inter
 	if sa.state != stateInitDone || in.finished() {
-		sa.rejectIntermediate(id, "unexpected IKE_INTERMEDIATE request")
+		// after IKE_AUTH, or without additional key exchanges: refused,
+		// but an established IKE SA stays
+		sa.log.Info("INVALID_SYNTAX: unexpected IKE_INTERMEDIATE request", "state", sa.state)
+		sa.respond(wire.IKE_INTERMEDIATE, id, []wire.Payload{&wire.Notify{NotifyType: wire.INVALID_SYNTAX}})
 		return
 	}
 	method := in.methods[0]

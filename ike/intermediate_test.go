@@ -274,3 +274,23 @@ func TestIntermediateRekeyReauthenticates(t *testing.T) {
 		t.Errorf("b's rekeyed IKE SA key exchanges %v, want %v", nb.KeyExchanges(), want)
 	}
 }
+
+// An IKE_INTERMEDIATE request after IKE_AUTH is refused with INVALID_SYNTAX;
+// the established IKE SA stays.
+func TestIntermediateAfterAuthRefused(t *testing.T) {
+	p := hybridPair(t, "aes256gcm16-prfsha384-x25519", "aes256gcm16-prfsha384-x25519")
+	a, b := establish(t, p)
+	var resp []wire.Payload
+	err := a.sendRequest(wire.IKE_INTERMEDIATE, []wire.Payload{&wire.KE{Method: wire.ML_KEM_768, Data: make([]byte, 1184)}},
+		func(_ *wire.Message, r []wire.Payload) error { resp = r; return nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	if findNotify(resp, wire.INVALID_SYNTAX) == nil {
+		t.Errorf("response %s, want INVALID_SYNTAX", wire.PayloadSummary(resp))
+	}
+	if b.State() != "ESTABLISHED" {
+		t.Errorf("b's IKE SA after a stray IKE_INTERMEDIATE: %s", b.State())
+	}
+}

@@ -93,10 +93,13 @@ type IKESA struct {
 	IntegAlg     string `json:"integ_alg"` // "" with an AEAD
 	PRFAlg       string `json:"prf_alg"`
 	DHGroup      string `json:"dh_group"`
-	NATLocal     bool   `json:"nat_local"`
-	NATRemote    bool   `json:"nat_remote"`
-	Established  int64  `json:"established"`
-	RekeyTime    int64  `json:"rekey_time"`
+	// KeyExchanges are every key exchange of the IKE SA: the IKE_SA_INIT
+	// group, then the RFC 9370 additional ones in order.
+	KeyExchanges []string `json:"key_exchanges"`
+	NATLocal     bool     `json:"nat_local"`
+	NATRemote    bool     `json:"nat_remote"`
+	Established  int64    `json:"established"`
+	RekeyTime    int64    `json:"rekey_time"`
 	// LocalVIPs are the virtual IPs the peer assigned us, RemoteVIPs
 	// those we leased to the peer, DNS the DNS servers the peer sent us
 	// (never written to the system's resolver).

@@ -65,6 +65,9 @@ func ListSAs(sas []*ike.IKESA, counters CounterSource, now time.Time) []control.
 			ChildSAs:  []control.ChildSA{},
 			LocalVIPs: addrStrings(sa.LocalVIPs()), RemoteVIPs: addrStrings(sa.RemoteVIPs()), DNS: addrStrings(sa.DNS()),
 		}
+		for _, m := range sa.KeyExchanges() {
+			is.KeyExchanges = append(is.KeyExchanges, groupName(m))
+		}
 		if !sa.Established.IsZero() {
 			is.Established = int64(now.Sub(sa.Established) / time.Second)
 		}

@@ -224,6 +224,12 @@ func viciIKE(s control.IKESA, children []control.ChildSA) *vici.Message {
 		if s.DHGroup != "" {
 			m.Set("dh-group", s.DHGroup)
 		}
+		// RFC 9370 additional key exchanges, named as strongSwan 6 does
+		for i, ke := range s.KeyExchanges {
+			if i > 0 {
+				m.Set("ake"+strconv.Itoa(i), ke)
+			}
+		}
 	}
 	if s.State == "ESTABLISHED" {
 		m.Set("established", strconv.FormatInt(s.Established, 10))

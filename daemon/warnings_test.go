@@ -50,6 +50,7 @@ func TestWarnings(t *testing.T) {
 	conf := `connections {
     gw {
         remote_addrs = 192.0.2.2
+        proposals = aes256gcm16-prfsha384-x25519-ke1_mlkem768, aes256gcm16-prfsha384-x25519
         local { auth = psk }
         remote {
             auth = psk
@@ -80,10 +81,11 @@ secrets {
 		t.Fatal(err)
 	}
 	want := []string{
-		path + ":7: connections.gw.remote.revocation: cygnet does not check certificate revocation yet",
-		path + ":14: authorities.ca.crl_uris: cygnet does not check certificate revocation yet; http://crl.example/ca.crl is not fetched",
-		path + ":15: authorities.ca.ocsp_uris: cygnet does not check certificate revocation yet; http://ocsp.example is not queried",
-		path + ":19: secrets.ike-short: the pre-shared key has 5 characters; use at least 20 random ones",
+		path + `:4: connections.gw.proposals: aes256gcm16-prfsha384-x25519-ke1_mlkem768: cygnet reauthenticates such an IKE SA when its rekey_time comes instead of rekeying it`,
+		path + ":8: connections.gw.remote.revocation: cygnet does not check certificate revocation yet",
+		path + ":15: authorities.ca.crl_uris: cygnet does not check certificate revocation yet; http://crl.example/ca.crl is not fetched",
+		path + ":16: authorities.ca.ocsp_uris: cygnet does not check certificate revocation yet; http://ocsp.example is not queried",
+		path + ":20: secrets.ike-short: the pre-shared key has 5 characters; use at least 20 random ones",
 	}
 	ws := Warnings(cfg)
 	if len(ws) != len(want) {

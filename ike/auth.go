@@ -100,7 +100,7 @@ func (sa *IKESA) authData(id *wire.ID) (*wire.Auth, error) {
 	if sa.Initiator {
 		realMessage, peerNonce = sa.initReq, sa.nr
 	}
-	octets, err := sa.keys.SignedOctets(nil, sa.Initiator, realMessage, peerNonce, id.Body())
+	octets, err := sa.signedOctets(sa.Initiator, realMessage, peerNonce, id.Body())
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func (sa *IKESA) verifyPeerAuth(cfg *PeerConfig, id *wire.ID, auth *wire.Auth, c
 	if sa.Initiator {
 		realMessage, peerNonce = sa.initResp, sa.ni
 	}
-	octets, err := sa.keys.SignedOctets(nil, !sa.Initiator, realMessage, peerNonce, id.Body())
+	octets, err := sa.signedOctets(!sa.Initiator, realMessage, peerNonce, id.Body())
 	if err != nil {
 		return err
 	}
@@ -405,6 +405,10 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 	}
 	if sa.state != stateInitDone {
 		reject(wire.INVALID_SYNTAX, "IKE_AUTH in state %v", sa.state)
+		return
+	}
+	if !sa.inter.finished() {
+		reject(wire.INVALID_SYNTAX, "IKE_AUTH before the additional key exchanges (%d of them left)", len(sa.inter.methods))
 		return
 	}
 	if sa.eap != nil {

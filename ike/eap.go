@@ -114,7 +114,7 @@ func (sa *IKESA) eapOwnAuth() (*wire.Auth, error) {
 	if sa.Initiator {
 		realMessage, peerNonce = sa.initReq, sa.nr
 	}
-	octets, err := sa.keys.SignedOctets(nil, sa.Initiator, realMessage, peerNonce, sa.eap.ownID.Body())
+	octets, err := sa.signedOctets(sa.Initiator, realMessage, peerNonce, sa.eap.ownID.Body())
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func (sa *IKESA) eapVerifyPeerAuth(auth *wire.Auth) error {
 	if sa.Initiator {
 		realMessage, peerNonce = sa.initResp, sa.ni
 	}
-	octets, err := sa.keys.SignedOctets(nil, !sa.Initiator, realMessage, peerNonce, sa.eap.peerID.Body())
+	octets, err := sa.signedOctets(!sa.Initiator, realMessage, peerNonce, sa.eap.peerID.Body())
 	if err != nil {
 		return err
 	}

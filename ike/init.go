@@ -85,6 +85,9 @@ func (sa *IKESA) sendInit(group uint16) error {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.IKEV2_FRAGMENTATION_SUPPORTED})
 	}
 	payloads = append(payloads, signatureHashesNotify())
+	if offersAdditionalKE(sa.cfg.Proposals) {
+		payloads = append(payloads, &wire.Notify{NotifyType: wire.INTERMEDIATE_EXCHANGE_SUPPORTED})
+	}
 	msg := &wire.Message{Header: sa.header(wire.IKE_SA_INIT, 0, false), Payloads: payloads}
 	pkt, err := msg.Marshal()
 	if err != nil {
@@ -175,6 +178,13 @@ func (sa *IKESA) handleInitResponse(msg *wire.Message, payloads []wire.Payload) 
 	sa.peerCertReq = payloadOf[*wire.CertificateRequest](payloads) != nil
 	sa.peerMultipleAuth = findNotify(payloads, wire.MULTIPLE_AUTH_SUPPORTED) != nil
 	sa.log.Debug("IKE_SA_INIT done", "suite", chosen.String(), "nat_local", sa.NATLocal, "nat_remote", sa.NATRemote)
+	if in := newIntermediate(chosen); in != nil {
+		if findNotify(payloads, wire.INTERMEDIATE_EXCHANGE_SUPPORTED) == nil {
+			return sa.fail("peer %s chose additional key exchanges (%s) without INTERMEDIATE_EXCHANGE_SUPPORTED", sa.Remote, chosen.String())
+		}
+		sa.inter = in
+		return sa.sendIntermediate()
+	}
 	return sa.sendAuth()
 }
 
@@ -274,6 +284,12 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 		reply(&wire.Notify{NotifyType: wire.NO_PROPOSAL_CHOSEN})
 		return
 	}
+	inter := newIntermediate(chosen)
+	if inter != nil && findNotify(msg.Payloads, wire.INTERMEDIATE_EXCHANGE_SUPPORTED) == nil {
+		m.log.Warn(fmt.Sprintf("NO_PROPOSAL_CHOSEN: peer offered additional key exchanges (%s) without INTERMEDIATE_EXCHANGE_SUPPORTED", chosen.String()), "remote", remote)
+		reply(&wire.Notify{NotifyType: wire.NO_PROPOSAL_CHOSEN})
+		return
+	}
 	neg := transformsOf(chosen)
 	if err := checkNonce(ni.Data, neg.prf); err != nil {
 		m.Stats.Malformed++
@@ -297,7 +313,7 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 	sa := &IKESA{
 		m: m, cfg: cfg, UniqueID: m.nextIKEUnique, SPIi: spiI, SPIr: spi,
 		state: stateInitDone, Local: local, Remote: remote, created: m.clock.Now(),
-		expectRequestID: 0, ikeProposal: chosen,
+		expectRequestID: 0, ikeProposal: chosen, inter: inter,
 	}
 	sa.log = sa.saLogger()
 	pub, secret, err := ikecrypto.Encapsulate(neg.group, ke.Data, m.rand)
@@ -338,6 +354,9 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.IKEV2_FRAGMENTATION_SUPPORTED})
 	}
 	payloads = append(payloads, signatureHashesNotify())
+	if inter != nil {
+		payloads = append(payloads, &wire.Notify{NotifyType: wire.INTERMEDIATE_EXCHANGE_SUPPORTED})
+	}
 	if m.multipleAuthRounds() {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.MULTIPLE_AUTH_SUPPORTED})
 	}

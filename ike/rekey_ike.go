@@ -84,6 +84,14 @@ func (sa *IKESA) rekeyIKE() error {
 		return nil
 	}
 	sa.ikeRetryAt, sa.ikeRetryReauth = time.Time{}, false
+	if sa.inter != nil || offersAdditionalKE(sa.cfg.Proposals) {
+		// A rekey with additional key exchanges needs IKE_FOLLOWUP_KE
+		// (RFC 9370 2.2.4), which cygnet answers (followup.go) but does not start: a fresh IKE_SA_INIT with its
+		// IKE_INTERMEDIATE exchanges gives the new IKE SA the same hybrid
+		// protection.
+		sa.log.Info("IKE SA proposals have additional key exchanges: reauthenticating instead of rekeying (cygnet answers IKE_FOLLOWUP_KE but does not start it)")
+		return sa.reauthenticate()
+	}
 	sa.log.Info("rekeying IKE SA", "spi_i", fmt.Sprintf("%016x", sa.SPIi), "spi_r", fmt.Sprintf("%016x", sa.SPIr))
 	sa.ikeRekey = &ikeRekey{}
 	if err := sa.sendIKERekey(sa.Group); err != nil {
@@ -196,12 +204,15 @@ func (sa *IKESA) ikeRekeyResponse(r *ikeRekey, kex ikecrypto.KeyExchange, resp [
 
 // newRekeyedSA builds and registers the IKE SA that a rekey of sa creates,
 // with keys from sa's SK_d (RFC 7296 2.18) and message IDs from 0.
-func (sa *IKESA) newRekeyedSA(initiator bool, spiI, spiR uint64, ni, nr []byte, neg negotiated, secret []byte) (*IKESA, error) {
+func (sa *IKESA) newRekeyedSA(initiator bool, spiI, spiR uint64, ni, nr []byte, neg negotiated, secret []byte, additional ...[]byte) (*IKESA, error) {
 	defer clear(secret)
+	for _, s := range additional {
+		defer clear(s)
+	}
 	m := sa.m
 	now := m.clock.Now()
 	suite := neg.ikeSuite()
-	keys, err := sa.keys.Rekey(suite, ni, nr, spiI, spiR, secret)
+	keys, err := sa.keys.Rekey(suite, ni, nr, spiI, spiR, secret, additional...)
 	if err != nil {
 		return nil, fmt.Errorf("rekey IKE SA: %w", err)
 	}
@@ -296,6 +307,10 @@ func (sa *IKESA) handleIKERekeyRequest(id uint32, payloads []wire.Payload) {
 		binary.BigEndian.PutUint16(d[:], neg.group)
 		sa.log.Info("INVALID_KE_PAYLOAD for IKE SA rekey", "got", ke.Method, "want", wire.KEMethod(neg.group))
 		refuse(wire.INVALID_KE_PAYLOAD, d[:])
+		return
+	}
+	if len(chosen.AdditionalKEs()) > 0 {
+		sa.respondIKERekeyFollowup(id, chosen, neg, ni.Data, ke, refuse)
 		return
 	}
 	spi, err := sa.m.newSPI()

@@ -83,9 +83,11 @@ type IKESA struct {
 	lastInbound          time.Time
 	nat                  natState
 	initKEGroupsTried    int
-	keyingTry            int          // this SA is the keyingTry'th attempt (0 and 1: the first)
-	eap                  *eapExchange // IKE_AUTH with EAP, while it runs (eap.go)
-	peerMultipleAuth     bool         // the responder announced RFC 4739 MULTIPLE_AUTH_SUPPORTED
+	keyingTry            int           // this SA is the keyingTry'th attempt (0 and 1: the first)
+	eap                  *eapExchange  // IKE_AUTH with EAP, while it runs (eap.go)
+	inter                *intermediate // RFC 9370 additional key exchanges in IKE_INTERMEDIATE (intermediate.go)
+	followup             *ikeFollowup  // a peer's IKE SA rekey with IKE_FOLLOWUP_KE, while it runs (followup.go)
+	peerMultipleAuth     bool          // the responder announced RFC 4739 MULTIPLE_AUTH_SUPPORTED
 
 	// Rekeying and reauthentication (rekey_ike.go, lifetime.go).
 	ReauthAt, ExpireAt time.Time
@@ -335,6 +337,10 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 	switch hdr.Exchange {
 	case wire.IKE_AUTH:
 		sa.handleAuthRequest(msg, payloads)
+	case wire.IKE_INTERMEDIATE:
+		sa.handleIntermediateRequest(msg, payloads)
+	case wire.IKE_FOLLOWUP_KE:
+		sa.handleFollowupRequest(msg, payloads)
 	case wire.CREATE_CHILD_SA:
 		sa.handleCreateChildRequest(msg, payloads)
 	case wire.INFORMATIONAL:

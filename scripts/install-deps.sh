@@ -14,12 +14,15 @@
 #   network test tools: iproute2 iputils-ping iperf3 tcpdump nftables conntrack procps
 #     util-linux (unshare, mount) python3-scapy tshark
 #   wireguard-tools (wg; configures wireguard-go in scripts/bench-compare.sh)
+#   mmdebstrap, then scripts/strongswan6-root.sh: the Debian 13 root holding the
+#     strongSwan 6.0.1 peer (ML-KEM), built once into /var/cache/cygnet/sw6-root
 #   Go: the toolchain is expected at /usr/local/go (not installed here);
 #     staticcheck is installed with `go install` at a pinned version.
 #
 # Environment:
 #   CYGNET_SKIP_APT=1        skip the Debian packages (Go tools only)
 #   CYGNET_SKIP_GO_TOOLS=1   skip staticcheck
+#   CYGNET_SKIP_SW6=1        skip the strongSwan 6 root
 #   STATICCHECK_VERSION      default below
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -35,7 +38,7 @@ die() { log "error: $*"; exit 1; }
 PKGS=(strongswan-charon strongswan-swanctl libcharon-extra-plugins libcharon-extauth-plugins
       libstrongswan-standard-plugins strongswan-pki freeradius
       iproute2 iputils-ping iperf3 tcpdump nftables conntrack procps util-linux python3-scapy tshark
-      wireguard-tools ca-certificates git)
+      wireguard-tools ca-certificates git mmdebstrap)
 
 install_apt() {
   local missing=() p st
@@ -106,5 +109,6 @@ install_go_tools() {
 }
 
 [[ ${CYGNET_SKIP_APT:-0} == 1 ]] || { install_apt; check_strongswan; }
+[[ ${CYGNET_SKIP_APT:-0} == 1 || ${CYGNET_SKIP_SW6:-0} == 1 ]] || "$(dirname "${BASH_SOURCE[0]}")/strongswan6-root.sh"
 [[ ${CYGNET_SKIP_GO_TOOLS:-0} == 1 ]] || install_go_tools
 log "ok (strongswan-charon $(dpkg-query -W -f='${Version}' strongswan-charon 2>/dev/null || echo absent), $( (find_go >/dev/null && "$(find_go)" version) || echo 'no go'))"

@@ -221,10 +221,11 @@ func TestRunnable(t *testing.T) {
 		{wire.ProtocolESP, "aes128gcm8", "aes128gcm8: AES-GCM with an 8- or 12-octet ICV is not implemented by cygnet; use aes128gcm16"},
 		{wire.ProtocolESP, "aes256gcm12-x25519", "aes256gcm12: AES-GCM with an 8- or 12-octet ICV"},
 		{wire.ProtocolIKE, "aes256gcm12-prfsha256-x25519", "aes256gcm12: AES-GCM with an 8- or 12-octet ICV"},
-		{wire.ProtocolIKE, "aes256gcm16-prfsha384-x25519-ke1_mlkem768", "ke1_mlkem768: additional key exchanges (RFC 9370) are not negotiated by cygnet yet"},
 		{wire.ProtocolESP, "aes256gcm16-ecp384-ke2_mlkem1024", "ke2_mlkem1024: additional key exchanges"},
 		{wire.ProtocolIKE, "aes256gcm16-prfsha384-mlkem768", ""},
 		{wire.ProtocolESP, "aes128gcm16-aes256gcm16-chacha20poly1305-x25519-esn", ""},
+		// IKE SA set-up runs them in IKE_INTERMEDIATE (RFC 9242, 9370)
+		{wire.ProtocolIKE, "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_mlkem1024", ""},
 	} {
 		p, err := Parse(c.proto, c.in, Options{})
 		if err != nil {

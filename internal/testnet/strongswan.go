@@ -55,6 +55,9 @@ type StrongSwan struct {
 	uri  string
 	cmd  *exec.Cmd
 	done chan struct{}
+	// root is the Debian 13 root file system charon runs from (strongSwan
+	// 6, StartStrongSwan6); empty for the host's strongSwan 5.9.8.
+	root string
 }
 
 // StartStrongSwan starts charon in namespace ns and waits until it answers
@@ -63,6 +66,13 @@ type StrongSwan struct {
 func StartStrongSwan(t testing.TB, ns string, opts *StrongSwanOptions) *StrongSwan {
 	t.Helper()
 	RequireStrongSwan(t)
+	return startStrongSwan(t, ns, opts, "")
+}
+
+// startStrongSwan starts the host's charon (root "") or strongSwan 6 from
+// the root file system root.
+func startStrongSwan(t testing.TB, ns string, opts *StrongSwanOptions, root string) *StrongSwan {
+	t.Helper()
 	if opts == nil {
 		opts = &StrongSwanOptions{}
 	}
@@ -71,7 +81,7 @@ func StartStrongSwan(t testing.TB, ns string, opts *StrongSwanOptions) *StrongSw
 	if err != nil {
 		t.Fatalf("testnet: %v", err)
 	}
-	s := &StrongSwan{NS: ns, Dir: dir, t: t, conf: filepath.Join(dir, "strongswan.conf"), uri: "unix://" + filepath.Join(dir, "charon.vici"), done: make(chan struct{})}
+	s := &StrongSwan{NS: ns, Dir: dir, t: t, conf: filepath.Join(dir, "strongswan.conf"), uri: "unix://" + filepath.Join(dir, "charon.vici"), done: make(chan struct{}), root: root}
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			t.Errorf("testnet: %v", err)
@@ -99,6 +109,15 @@ func (s *StrongSwan) start(opts *StrongSwanOptions) error {
 	plugins := opts.Plugins
 	if len(plugins) == 0 {
 		plugins = DefaultStrongSwanPlugins
+		if s.root != "" {
+			plugins = DefaultStrongSwan6Plugins
+		}
+	}
+	extra := opts.ExtraConf
+	if s.root != "" {
+		// charon-systemd reads section charon-systemd (falling back to
+		// charon); the chroot has no journald.
+		extra = "charon-systemd {\n  journal { default = -1 }\n}\n" + extra
 	}
 	level := opts.LogLevel
 	if level == 0 {
@@ -137,7 +156,7 @@ swanctl {
   socket = %s
 }
 %s
-`, s.NS, strings.Join(plugins, " "), s.uri, filepath.Join(s.Dir, "charon.log"), level, level, level, swanctlPlugins, s.uri, opts.ExtraConf)
+`, s.NS, strings.Join(plugins, " "), s.uri, filepath.Join(s.Dir, "charon.log"), level, level, level, swanctlPlugins, s.uri, extra)
 	if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
 		return err
 	}
@@ -151,6 +170,9 @@ swanctl {
 	// Every step exec()s, so the pid is charon's own.
 	s.cmd = exec.Command("ip", "netns", "exec", s.NS, "unshare", "--mount", "--propagation", "private", "--",
 		"/bin/sh", "-c", `mount --bind "$1" /run && exec "$2"`, "cygnet-charon", filepath.Join(s.Dir, "run"), CharonPath)
+	if s.root != "" {
+		s.cmd = strongSwan6Command(s.NS, s.root, s.Dir)
+	}
 	s.cmd.Env = append(os.Environ(), "STRONGSWAN_CONF="+s.conf)
 	s.cmd.Stdout = out
 	s.cmd.Stderr = out

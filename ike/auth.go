@@ -284,6 +284,13 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 		// The CFG_REPLY comes with the gateway's last response.
 		return sa.startSecondRound(child, idr)
 	}
+	return sa.finishAuthAsClient(child, payloads)
+}
+
+// finishAuthAsClient completes IKE_AUTH on the initiator once the
+// gateway's last response authenticated it: the virtual IPs of its
+// CFG_REPLY, the IKE SA up, and the first Child SA from the same response.
+func (sa *IKESA) finishAuthAsClient(child *ChildSA, payloads []wire.Payload) error {
 	if err := sa.acceptCFGReply(payloads); err != nil {
 		if child != nil {
 			sa.releaseChild(child)

@@ -294,24 +294,7 @@ func (sa *IKESA) handleEAPFinalResponse(payloads []wire.Payload) error {
 	child := sa.eap.child
 	clear(sa.eap.msk)
 	sa.eap = nil
-	if err := sa.acceptCFGReply(payloads); err != nil {
-		if child != nil {
-			sa.releaseChild(child)
-		}
-		sa.tellDeleted()
-		return sa.fail("%v", err)
-	}
-	sa.established()
-	if child == nil {
-		return nil
-	}
-	if n := firstError(payloads); n != nil {
-		sa.releaseChild(child)
-		sa.log.Warn(fmt.Sprintf("%v: peer refused Child SA %s", n.NotifyType, child.Name))
-		sa.m.emit(Event{Kind: EventIKEFailed, IKE: sa, Reason: fmt.Sprintf("Child SA %s: %v", child.Name, n.NotifyType)})
-		return nil
-	}
-	return sa.acceptChildResponse(child, payloads, sa.ni, sa.nr)
+	return sa.finishAuthAsClient(child, payloads)
 }
 
 // --- Gateway (responder) ---

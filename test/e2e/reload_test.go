@@ -193,10 +193,15 @@ func TestReloadLosesNothing(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(a.dir, "swanctl.conf"), []byte(changed), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// What the peer holds before the signal: once it is sent, the old SAs
+	// may go at any moment.
+	oldAdded := childSPIs(b.listSAs(), "c-added")
+	if len(oldAdded) != 1 {
+		t.Fatalf("peer holds %v for c-added before SIGHUP, want one Child SA", oldAdded)
+	}
 	if err := syscall.Kill(a.proc.Pid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	oldAdded := childSPIs(b.listSAs(), "c-added")
 	deadline = time.Now().Add(15 * time.Second)
 	for {
 		now := childSPIs(b.listSAs(), "c-added")

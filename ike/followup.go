@@ -49,19 +49,9 @@ func (sa *IKESA) respondIKERekeyFollowup(id uint32, chosen proposal.Proposal, ne
 		sa.followup.wipe()
 		sa.followup = nil
 	}
-	spi, err := sa.m.newSPI()
-	if err != nil {
-		refuse(wire.TEMPORARY_FAILURE, nil)
-		return
-	}
-	nr, err := sa.m.nonce()
-	if err != nil {
-		refuse(wire.TEMPORARY_FAILURE, nil)
-		return
-	}
-	pub, secret, err := ikecrypto.Encapsulate(neg.group, ke.Data, sa.m.rand)
-	if err != nil {
-		refuse(wire.INVALID_SYNTAX, nil)
+	spi, nr, pub, secret, fail := sa.rekeyResponderKeys(neg, ke)
+	if fail != 0 {
+		refuse(fail, nil)
 		return
 	}
 	f := &ikeFollowup{chosen: chosen, neg: neg, spiI: binary.BigEndian.Uint64(chosen.SPI), spiR: spi, ni: clone(ni), nr: nr, secrets: [][]byte{secret}}

@@ -313,19 +313,9 @@ func (sa *IKESA) handleIKERekeyRequest(id uint32, payloads []wire.Payload) {
 		sa.respondIKERekeyFollowup(id, chosen, neg, ni.Data, ke, refuse)
 		return
 	}
-	spi, err := sa.m.newSPI()
-	if err != nil {
-		refuse(wire.TEMPORARY_FAILURE, nil)
-		return
-	}
-	nr, err := sa.m.nonce()
-	if err != nil {
-		refuse(wire.TEMPORARY_FAILURE, nil)
-		return
-	}
-	pub, secret, err := ikecrypto.Encapsulate(neg.group, ke.Data, sa.m.rand)
-	if err != nil {
-		refuse(wire.INVALID_SYNTAX, nil)
+	spi, nr, pub, secret, fail := sa.rekeyResponderKeys(neg, ke)
+	if fail != 0 {
+		refuse(fail, nil)
 		return
 	}
 	peerNi := clone(ni.Data)
@@ -443,4 +433,21 @@ func (sa *IKESA) checkReauthDone() {
 // sameTS compares two selector lists.
 func sameTS(a, b []spd.Endpoint) bool {
 	return slices.Equal(a, b)
+}
+
+// rekeyResponderKeys makes what a responder contributes to a new IKE SA in
+// a rekey: its SPI, its nonce, and its half of the first key exchange with
+// the shared secret. On failure it returns the notification to refuse with.
+func (sa *IKESA) rekeyResponderKeys(neg negotiated, ke *wire.KE) (spi uint64, nr, pub, secret []byte, fail wire.NotifyType) {
+	spi, err := sa.m.newSPI()
+	if err != nil {
+		return 0, nil, nil, nil, wire.TEMPORARY_FAILURE
+	}
+	if nr, err = sa.m.nonce(); err != nil {
+		return 0, nil, nil, nil, wire.TEMPORARY_FAILURE
+	}
+	if pub, secret, err = ikecrypto.Encapsulate(neg.group, ke.Data, sa.m.rand); err != nil {
+		return 0, nil, nil, nil, wire.INVALID_SYNTAX
+	}
+	return spi, nr, pub, secret, 0
 }

@@ -502,6 +502,10 @@ func (d *Daemon) viciEvent(ev ike.Event) {
 		srv.Publish("child-updown", m)
 	case ike.EventIKERekeyed:
 		m := vici.NewMessage()
+		if ev.Old != nil {
+			old := ListSAs([]*ike.IKESA{ev.Old}, d.path, now)[0]
+			m.Section(name).SetSection("old", viciIKE(old, old.ChildSAs))
+		}
 		m.Section(name).SetSection("new", viciIKE(st, st.ChildSAs))
 		srv.Publish("ike-rekey", m)
 	case ike.EventChildRekeyed:

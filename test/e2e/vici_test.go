@@ -394,7 +394,12 @@ func testVICILoadAll(t *testing.T, auth string) {
 
 	bad := "connections {\n  bad {\n    remote_addrs = 192.0.2.1\n    aggressive = yes\n    local {\n      auth = psk\n    }\n    remote {\n      auth = psk\n    }\n  }\n}\n"
 	file := filepath.Join(dir, "swanctl.conf")
-	if err := os.WriteFile(file, []byte(confA.Swanctl()+bad), 0o600); err != nil {
+	authorities := ""
+	if auth == "pubkey" {
+		authorities = "authorities {\n  lab-ca {\n    cacert = ca.crt\n  }\n}\n"
+		wantLoaded = append(wantLoaded, "loaded authority 'lab-ca'")
+	}
+	if err := os.WriteFile(file, []byte(confA.Swanctl()+bad+authorities), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -424,6 +429,11 @@ func testVICILoadAll(t *testing.T, auth string) {
 			if !strings.Contains(certs, want) {
 				t.Errorf("swanctl --list-certs lacks %q", want)
 			}
+		}
+		cas := mustSwanctl(t, path, "--list-authorities")
+		t.Logf("swanctl --list-authorities:\n%s", cas)
+		if !regexp.MustCompile(`lab-ca:\n  cacert: .*CN=` + regexp.QuoteMeta(pki.CA.Subject.CommonName)).MatchString(cas) {
+			t.Errorf("swanctl --list-authorities does not show lab-ca with CN=%s", pki.CA.Subject.CommonName)
 		}
 	}
 	if out := mustSwanctl(t, path, "--initiate", "--child", "net"); !strings.Contains(out, "initiate completed successfully") {

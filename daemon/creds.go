@@ -33,11 +33,14 @@ type pubkeyCredentials struct {
 	trust *auth.TrustStore
 	conns map[string]*auth.ConnTrust
 	now   func() time.Time
+	// authorities are the swanctl.conf authorities sections these
+	// credentials were loaded with, for VICI's list-authorities.
+	authorities []*config.Authority
 }
 
 func newPubkeyCredentials(cfg *config.Config, base *credentials) (*pubkeyCredentials, error) {
 	pc := &pubkeyCredentials{credentials: base, creds: &cfg.Credentials, trust: auth.TrustStoreFromConfig(cfg),
-		conns: map[string]*auth.ConnTrust{}, now: time.Now}
+		conns: map[string]*auth.ConnTrust{}, now: time.Now, authorities: cfg.Authorities}
 	certs := append([]*config.Cert(nil), cfg.Credentials.Certs...)
 	for _, c := range cfg.Connections {
 		for _, a := range c.Local {

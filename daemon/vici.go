@@ -14,6 +14,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/control"
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/identity"
 	"github.com/cygnet-ipsec/cygnet/vici"
 )
 
@@ -45,16 +46,17 @@ func (d *Daemon) startVICI(ctx context.Context) (func(), error) {
 	srv := vici.NewServer(d.netLog)
 	srv.AddEvents(viciEvents...)
 	for name, h := range map[string]vici.Handler{
-		"version":    d.viciVersion,
-		"stats":      d.viciStats,
-		"list-sas":   d.viciListSAs,
-		"list-conns": d.viciListConns,
-		"get-pools":  d.viciGetPools,
-		"initiate":   d.viciInitiate,
-		"terminate":  d.viciTerminate,
-		"rekey":      d.viciRekey,
-		"list-certs": d.viciListCerts,
-		"list-pols":  func(context.Context, *vici.Message, func(string, *vici.Message)) *vici.Message { return nil },
+		"version":          d.viciVersion,
+		"stats":            d.viciStats,
+		"list-sas":         d.viciListSAs,
+		"list-conns":       d.viciListConns,
+		"get-pools":        d.viciGetPools,
+		"initiate":         d.viciInitiate,
+		"terminate":        d.viciTerminate,
+		"rekey":            d.viciRekey,
+		"list-certs":       d.viciListCerts,
+		"list-authorities": d.viciListAuthorities,
+		"list-pols":        func(context.Context, *vici.Message, func(string, *vici.Message)) *vici.Message { return nil },
 		"reload-settings": func(context.Context, *vici.Message, func(string, *vici.Message)) *vici.Message {
 			if err := d.onLoop(func() { _, _ = d.reload() }); err != nil {
 				return vici.Failure(err.Error())
@@ -502,6 +504,10 @@ func (d *Daemon) viciEvent(ev ike.Event) {
 		srv.Publish("child-updown", m)
 	case ike.EventIKERekeyed:
 		m := vici.NewMessage()
+		if ev.Old != nil {
+			old := ListSAs([]*ike.IKESA{ev.Old}, d.path, now)[0]
+			m.Section(name).SetSection("old", viciIKE(old, old.ChildSAs))
+		}
 		m.Section(name).SetSection("new", viciIKE(st, st.ChildSAs))
 		srv.Publish("ike-rekey", m)
 	case ike.EventChildRekeyed:
@@ -573,6 +579,47 @@ func logLevel(l slog.Level) int {
 
 // viciListCerts streams the loaded X.509 certificates as list-cert events,
 // end-entity ones (flag NONE) and CAs (flag CA), as strongSwan does.
+// viciListAuthorities streams one list-authority event per swanctl.conf
+// authorities section in force, as strongSwan's vici plugin does: the CA
+// certificate's subject and the URIs configured for it.
+func (d *Daemon) viciListAuthorities(_ context.Context, req *vici.Message, emit func(string, *vici.Message)) *vici.Message {
+	want := req.String("name")
+	var out []*vici.Message
+	if err := d.onLoop(func() {
+		cur := d.creds.cur
+		if cur == nil {
+			return
+		}
+		for _, a := range cur.authorities {
+			if want != "" && want != a.Name {
+				continue
+			}
+			sec := vici.NewMessage()
+			if a.CACert != nil && a.CACert.X509 != nil {
+				sec.Set("cacert", identity.DNString(a.CACert.X509.RawSubject))
+			}
+			crl, ocsp := make([]string, 0, len(a.CRLURIs)), make([]string, 0, len(a.OCSPURIs))
+			for _, u := range a.CRLURIs {
+				crl = append(crl, u.Text)
+			}
+			for _, u := range a.OCSPURIs {
+				ocsp = append(ocsp, u.Text)
+			}
+			sec.SetList("crl_uris", crl).SetList("ocsp_uris", ocsp)
+			if a.CertURIBase.Text != "" {
+				sec.Set("cert_uri_base", a.CertURIBase.Text)
+			}
+			out = append(out, vici.NewMessage().SetSection(a.Name, sec))
+		}
+	}); err != nil {
+		return vici.Failure(err.Error())
+	}
+	for _, m := range out {
+		emit("list-authority", m)
+	}
+	return nil
+}
+
 func (d *Daemon) viciListCerts(_ context.Context, req *vici.Message, emit func(string, *vici.Message)) *vici.Message {
 	if t := req.String("type"); t != "" && t != "X509" && t != "ANY" {
 		return nil // cygnet holds X.509 certificates only

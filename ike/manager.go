@@ -277,9 +277,12 @@ const (
 
 // Event is something the operator face reports (logs, updown, metrics).
 type Event struct {
-	Kind   EventKind
-	IKE    *IKESA
-	Child  *ChildSA
+	Kind  EventKind
+	IKE   *IKESA
+	Child *ChildSA
+	// Old is the IKE SA that IKE replaced (EventIKERekeyed), so that an
+	// observer can show both, as strongSwan's ike-rekey event does.
+	Old    *IKESA
 	Reason string
 }
 

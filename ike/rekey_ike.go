@@ -258,7 +258,7 @@ func (sa *IKESA) handOver(n *IKESA) {
 	sa.created = sa.m.clock.Now()
 	sa.log.Info("IKE SA rekeyed", "new", n.UniqueID, "spi_i", fmt.Sprintf("%016x", n.SPIi), "spi_r", fmt.Sprintf("%016x", n.SPIr),
 		"children", len(n.children))
-	sa.m.emit(Event{Kind: EventIKERekeyed, IKE: n, Reason: fmt.Sprintf("replaces IKE SA %d", sa.UniqueID)})
+	sa.m.emit(Event{Kind: EventIKERekeyed, IKE: n, Old: sa, Reason: fmt.Sprintf("replaces IKE SA %d", sa.UniqueID)})
 }
 
 // handleIKERekeyRequest answers the peer's CREATE_CHILD_SA that rekeys the

@@ -215,8 +215,10 @@ func isKeyChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
+// isSectionChar allows the parentheses of "(unnamed)", the name
+// strongSwan lists a half-open responder IKE_SA under.
 func isSectionChar(c byte) bool {
-	return isKeyChar(c) || c >= 'A' && c <= 'Z' || c == '.'
+	return isKeyChar(c) || c >= 'A' && c <= 'Z' || c == '.' || c == '(' || c == ')'
 }
 
 // nameAt reports whether s[i:] starts with "key=" (key: lower-case VICI

@@ -62,13 +62,14 @@ func TestParseListSAsValuesWithSpaces(t *testing.T) {
 		"child-sas {n-3 {name=n uniqueid=3 state=REKEYED spi-in=0000abcd local-ts=[10.0.0.0/8 fd00::/8] remote-ts=[]} " +
 		"n-4 {name=n uniqueid=4 state=INSTALLED esn=1 key=0x00ff local-ts=[10.1.0.0/16]}}}}\n" +
 		"list-sa event {c2 {uniqueid=8 state=CONNECTING remote-id=}}\n" +
+		"list-sa event {(unnamed) {uniqueid=9 state=CONNECTING}}\n" +
 		"list-sas reply {}\n"
 	sas, err := ParseListSAs(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sas) != 2 {
-		t.Fatalf("got %d IKE_SAs, want 2", len(sas))
+	if len(sas) != 3 {
+		t.Fatalf("got %d IKE_SAs, want 3", len(sas))
 	}
 	if got, want := sas[0].LocalID, "C=XX, O=cygnet test, CN=a.cygnet.test"; got != want {
 		t.Errorf("local-id %q, want %q", got, want)
@@ -91,6 +92,10 @@ func TestParseListSAsValuesWithSpaces(t *testing.T) {
 	}
 	if sas[1].Name != "c2" || sas[1].State != "CONNECTING" || sas[1].RemoteID != "" {
 		t.Errorf("second IKE_SA %+v", sas[1])
+	}
+	// a half-open responder IKE_SA, listed before its config is known
+	if sas[2].Name != "(unnamed)" || sas[2].UniqueID != 9 {
+		t.Errorf("unnamed IKE_SA %+v", sas[2])
 	}
 }
 

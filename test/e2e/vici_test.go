@@ -182,7 +182,7 @@ func testVICI(t *testing.T, impl string) {
 	defer sess.Close()
 	events := &eventLog{ch: make(chan govici.Event, 64)}
 	sess.NotifyEvents(events.ch)
-	if err := sess.Subscribe("ike-updown", "child-updown", "child-rekey", "log"); err != nil {
+	if err := sess.Subscribe("ike-updown", "child-updown", "child-rekey", "ike-rekey", "log"); err != nil {
 		t.Fatalf("govici subscribe: %v", err)
 	}
 
@@ -311,6 +311,38 @@ func testVICI(t *testing.T, impl string) {
 		t.Errorf("child-rekey names SPI %v, cygnet list-sas shows %s", rkNew.Get("spi-in"), nc.SPIIn)
 	}
 
+	// an IKE SA rekey through VICI: ike-rekey names the old and the new
+	// IKE SA by their SPIs, the new one is what cygnet lists
+	oldIKE, _ := a.waitChild("net", 5*time.Second)
+	if out := mustSwanctl(t, path, "--rekey", "--ike", "tun"); !strings.Contains(out, "rekey completed successfully") {
+		t.Errorf("swanctl --rekey --ike:\n%s", out)
+	}
+	irk := events.wait(t, "ike-rekey", 10*time.Second, func(*govici.Message) bool { return true })
+	var irkOld, irkNew *govici.Message
+	if m, _ := irk.Get("tun").(*govici.Message); m != nil {
+		irkOld, _ = m.Get("old").(*govici.Message)
+		irkNew, _ = m.Get("new").(*govici.Message)
+	}
+	if irkOld == nil || irkOld.Get("initiator-spi") != oldIKE.InitiatorSPI || irkOld.Get("responder-spi") != oldIKE.ResponderSPI {
+		t.Errorf("ike-rekey event's old IKE SA: %v, want SPIs %s_i %s_r", irkOld, oldIKE.InitiatorSPI, oldIKE.ResponderSPI)
+	}
+	if irkNew == nil || irkNew.Get("initiator-spi") == oldIKE.InitiatorSPI {
+		t.Errorf("ike-rekey event's new IKE SA: %v", irkNew)
+	} else {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			sas := a.listSAs()
+			if len(sas) == 1 && sas[0].InitiatorSPI == irkNew.Get("initiator-spi") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("ike-rekey names new SPI %v, cygnet lists %+v", irkNew.Get("initiator-spi"), sas)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
 	out = mustSwanctl(t, path, "--terminate", "--ike", "tun")
 	if !strings.Contains(out, "terminate completed successfully") {
 		t.Errorf("swanctl --terminate:\n%s", out)
@@ -362,7 +394,12 @@ func testVICILoadAll(t *testing.T, auth string) {
 
 	bad := "connections {\n  bad {\n    remote_addrs = 192.0.2.1\n    aggressive = yes\n    local {\n      auth = psk\n    }\n    remote {\n      auth = psk\n    }\n  }\n}\n"
 	file := filepath.Join(dir, "swanctl.conf")
-	if err := os.WriteFile(file, []byte(confA.Swanctl()+bad), 0o600); err != nil {
+	authorities := ""
+	if auth == "pubkey" {
+		authorities = "authorities {\n  lab-ca {\n    cacert = ca.crt\n  }\n}\n"
+		wantLoaded = append(wantLoaded, "loaded authority 'lab-ca'")
+	}
+	if err := os.WriteFile(file, []byte(confA.Swanctl()+bad+authorities), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -392,6 +429,11 @@ func testVICILoadAll(t *testing.T, auth string) {
 			if !strings.Contains(certs, want) {
 				t.Errorf("swanctl --list-certs lacks %q", want)
 			}
+		}
+		cas := mustSwanctl(t, path, "--list-authorities")
+		t.Logf("swanctl --list-authorities:\n%s", cas)
+		if !regexp.MustCompile(`lab-ca:\n  cacert: .*CN=` + regexp.QuoteMeta(pki.CA.Subject.CommonName)).MatchString(cas) {
+			t.Errorf("swanctl --list-authorities does not show lab-ca with CN=%s", pki.CA.Subject.CommonName)
 		}
 	}
 	if out := mustSwanctl(t, path, "--initiate", "--child", "net"); !strings.Contains(out, "initiate completed successfully") {

@@ -52,13 +52,13 @@ func CharonWarnings(c *config.Charon, cfg *config.Config) config.Problems {
 		return nil
 	}
 	ws := append(config.Problems(nil), c.Warnings...)
-	if c.EAPRadius != nil && (cfg == nil || len(usesRADIUS(cfg)) == 0) {
+	if c.EAPRadius != nil && !c.EAPRadius.Accounting && (cfg == nil || len(usesRADIUS(cfg)) == 0) {
 		ws = append(ws, config.Problem{Pos: c.EAPRadius.Pos, Text: "charon.plugins.eap-radius: " +
 			"no connection has auth = eap-radius, so these RADIUS settings are not used"})
 	}
-	if c.EAPRadius != nil && c.EAPRadius.Accounting {
+	if c.EAPRadius != nil && c.EAPRadius.Accounting && len(c.EAPRadius.Servers) == 0 {
 		ws = append(ws, config.Problem{Pos: c.EAPRadius.AccountingPos, Text: "charon.plugins.eap-radius.accounting: " +
-			"cygnet sends no RADIUS accounting records yet; the setting has no effect"})
+			"no RADIUS server is configured, so no accounting records are sent"})
 	}
 	return ws
 }

@@ -9,6 +9,7 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -89,6 +90,12 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
+// childHooker is a packet path that tells observers about Child SAs
+// entering and leaving it (packetPath.addChildHooks).
+type childHooker interface {
+	addChildHooks(installing, deleting func(*ike.ChildSA))
+}
+
 // credentials answers the IKE state machine's questions from the loaded
 // secrets (PSKs) and certificates.
 type credentials struct {
@@ -130,10 +137,11 @@ type Daemon struct {
 	stopped chan struct{}
 	waiters []*waiter
 	panics  panicCounters
-	vici    *viciFace        // nil without --vici
-	metrics *metrics.Metrics // nil without --metrics
-	keylog  *keylog          // nil without --keylog
-	audit   *audit.Log       // nil without --audit
+	vici    *viciFace         // nil without --vici
+	metrics *metrics.Metrics  // nil without --metrics
+	keylog  *keylog           // nil without --keylog
+	audit   *audit.Log        // nil without --audit
+	acct    *radiusAccounting // nil without eap-radius accounting = yes
 }
 
 type ctlCall struct {
@@ -220,16 +228,30 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	var installer ike.Installer = path
 	if opts.KeylogDir != "" {
 		if d.keylog, err = newKeylog(opts.KeylogDir, opts.Log); err != nil {
 			path.Close()
 			return nil, err
 		}
-		installer = keylogInstaller{path, d.keylog}
+	}
+	if r := charonRADIUS(charon); r != nil && r.Accounting && len(r.Servers) > 0 {
+		d.acct = newRADIUSAccounting(RADIUSClient(r), path, logging.Subsystem(opts.Log, "ike"), time.Now())
+	}
+	if d.keylog != nil || d.acct != nil {
+		hp, ok := path.(childHooker)
+		if !ok {
+			path.Close()
+			return nil, errors.New("this packet path cannot report Child SAs to the key log or RADIUS accounting")
+		}
+		if d.keylog != nil {
+			hp.addChildHooks(d.keylog.installChild, d.keylog.deleteChild)
+		}
+		if d.acct != nil {
+			hp.addChildHooks(nil, d.acct.childGone)
+		}
 	}
 	d.mgr = ike.NewManager(ike.Config{
-		Conns: conns, Creds: d.creds, Transport: path, Installer: installer,
+		Conns: conns, Creds: d.creds, Transport: path, Installer: path,
 		Clock: realClock{}, Rand: rand.Reader, Log: logging.Subsystem(opts.Log, "ike"),
 		Options: ikeOpts,
 		Pools:   d.pools,
@@ -329,6 +351,14 @@ func (d *Daemon) shutdown(why string) error {
 	for _, ev := range d.mgr.TakeEvents() {
 		d.updown.event(ev)
 		d.auditEvent(ev)
+		if d.acct != nil {
+			d.acct.event(ev, time.Now())
+		}
+	}
+	if d.acct != nil {
+		d.acct.step()
+		// the Stop records of the sessions just ended, before the process goes
+		d.acct.close(5 * time.Second)
 	}
 	if d.audit != nil {
 		defer d.audit.Close()
@@ -421,6 +451,9 @@ func (d *Daemon) afterStep() {
 		d.viciEvent(ev)
 		d.metricsEvent(ev)
 		d.auditEvent(ev)
+		if d.acct != nil {
+			d.acct.event(ev, time.Now())
+		}
 		for i := 0; i < len(d.waiters); i++ {
 			w := d.waiters[i]
 			if ev.IKE == nil || ev.IKE.Config().Name != w.conn {
@@ -441,6 +474,9 @@ func (d *Daemon) afterStep() {
 				i--
 			}
 		}
+	}
+	if d.acct != nil {
+		d.acct.step()
 	}
 	if d.keylog != nil {
 		d.keylog.syncIKE(d.mgr.SAs())

@@ -241,24 +241,3 @@ func (k *keylog) writeLocked() error {
 	}
 	return nil
 }
-
-// keylogInstaller records each Child SA's keys before the data plane
-// takes them.
-type keylogInstaller struct {
-	ike.Installer
-	k *keylog
-}
-
-func (i keylogInstaller) InstallChildSA(c *ike.ChildSA) error {
-	i.k.installChild(c)
-	if err := i.Installer.InstallChildSA(c); err != nil {
-		i.k.deleteChild(c)
-		return err
-	}
-	return nil
-}
-
-func (i keylogInstaller) DeleteChildSA(c *ike.ChildSA) {
-	i.k.deleteChild(c)
-	i.Installer.DeleteChildSA(c)
-}

@@ -81,6 +81,26 @@ type packetPath struct {
 	polDel  []uint64
 	// byRoute are the installed Child SAs on each route: a rekey's two.
 	byRoute map[*dataplane.Route][]*installed
+
+	// installing and deleting are told about each Child SA before it
+	// enters or leaves the data plane (addChildHooks); set before the IKE
+	// manager starts, then only read.
+	installing, deleting []func(*ike.ChildSA)
+}
+
+// addChildHooks has the key log and RADIUS accounting told about Child SAs
+// entering the data plane (before the SAD takes and wipes their keys) and
+// leaving it (while their counters can still be read). The hooks run on
+// the caller's goroutine, the event loop, outside p.mu. Hooks live here,
+// not in a wrapper around the path: a wrapper would hide the optional
+// interfaces (OutboundSwitcher, Trapper, ...) the IKE manager looks for.
+func (p *packetPath) addChildHooks(installing, deleting func(*ike.ChildSA)) {
+	if installing != nil {
+		p.installing = append(p.installing, installing)
+	}
+	if deleting != nil {
+		p.deleting = append(p.deleting, deleting)
+	}
 }
 
 // installed is what one Child SA put into the data plane.
@@ -312,6 +332,19 @@ func rangeBits(r spd.AddrRange) int {
 // InstallChildSA puts a negotiated Child SA into the data plane: both SAs,
 // the Out and In protect policies, and routes for the remote selectors.
 func (p *packetPath) InstallChildSA(c *ike.ChildSA) error {
+	for _, f := range p.installing {
+		f(c)
+	}
+	if err := p.installChildSA(c); err != nil {
+		for _, f := range p.deleting {
+			f(c)
+		}
+		return err
+	}
+	return nil
+}
+
+func (p *packetPath) installChildSA(c *ike.ChildSA) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if old := p.children[c.UniqueID]; old != nil {
@@ -473,6 +506,9 @@ func (p *packetPath) putLocked(inst *installed) {
 
 // DeleteChildSA takes a Child SA out of the data plane.
 func (p *packetPath) DeleteChildSA(c *ike.ChildSA) {
+	for _, f := range p.deleting {
+		f(c)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	inst := p.children[c.UniqueID]

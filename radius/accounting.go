@@ -21,15 +21,23 @@ const (
 
 // Attribute types of accounting (RFC 2866 5, RFC 2869 5.1).
 const (
-	TypeFramedIPAddress     Type = 8  // RFC 2865 5.8
-	TypeAcctInputOctets     Type = 42 // RFC 2866 5.3
-	TypeAcctOutputOctets    Type = 43 // RFC 2866 5.4
-	TypeAcctSessionTime     Type = 46 // RFC 2866 5.7
-	TypeAcctInputPackets    Type = 47 // RFC 2866 5.8
-	TypeAcctOutputPackets   Type = 48 // RFC 2866 5.9
-	TypeAcctTerminateCause  Type = 49 // RFC 2866 5.10
-	TypeAcctInputGigawords  Type = 52 // RFC 2869 5.1
-	TypeAcctOutputGigawords Type = 53 // RFC 2869 5.2
+	TypeFramedIPAddress     Type = 8   // RFC 2865 5.8
+	TypeAcctInputOctets     Type = 42  // RFC 2866 5.3
+	TypeAcctOutputOctets    Type = 43  // RFC 2866 5.4
+	TypeAcctSessionTime     Type = 46  // RFC 2866 5.7
+	TypeAcctInputPackets    Type = 47  // RFC 2866 5.8
+	TypeAcctOutputPackets   Type = 48  // RFC 2866 5.9
+	TypeAcctTerminateCause  Type = 49  // RFC 2866 5.10
+	TypeAcctInputGigawords  Type = 52  // RFC 2869 5.1
+	TypeAcctOutputGigawords Type = 53  // RFC 2869 5.2
+	TypeNASIPv6Address      Type = 95  // RFC 3162 2.1
+	TypeFramedIPv6Address   Type = 168 // RFC 6911 3.1
+)
+
+// NAS-Port-Type and Service-Type values of an IPsec gateway's sessions.
+const (
+	NASPortTypeVirtual uint32 = 5 // RFC 2865 5.41
+	ServiceTypeFramed  uint32 = 2 // RFC 2865 5.6
 )
 
 // Acct-Terminate-Cause values (RFC 2866 5.10) an IKE gateway reports.
@@ -48,8 +56,14 @@ type AccountingRecord struct {
 	Status    AcctStatus
 	SessionID string
 	UserName  string
-	// FramedIP is the client's virtual IP, if it has an IPv4 one.
-	FramedIP netip.Addr
+	// FramedIP and FramedIP6 are the client's virtual IPs, if it has them.
+	FramedIP, FramedIP6 netip.Addr
+	// NASPort numbers the session on the gateway (its IKE SA's unique ID);
+	// NASIP is the gateway's address, CalledStation and CallingStation the
+	// gateway's and the client's as "address[port]", as strongSwan sends.
+	NASPort                       uint32
+	NASIP                         netip.Addr
+	CalledStation, CallingStation string
 	// The rest go into Stop and Interim-Update records.
 	SessionTime                 time.Duration
 	InputOctets, OutputOctets   uint64
@@ -68,12 +82,32 @@ func (c *Client) Account(ctx context.Context, r AccountingRecord) error {
 	req := &Packet{Code: CodeAccountingRequest}
 	req.Add(TypeAcctStatusType, u32(uint32(r.Status)))
 	req.Add(TypeAcctSessionID, []byte(r.SessionID))
-	if r.UserName != "" {
-		req.Add(TypeUserName, []byte(r.UserName))
+	req.Add(TypeNASPortType, u32(NASPortTypeVirtual))
+	req.Add(TypeServiceType, u32(ServiceTypeFramed))
+	req.Add(TypeNASPort, u32(r.NASPort))
+	switch {
+	case r.NASIP.Is4() || r.NASIP.Is4In6():
+		a := r.NASIP.Unmap().As4()
+		req.Add(TypeNASIPAddress, a[:])
+	case r.NASIP.Is6():
+		a := r.NASIP.As16()
+		req.Add(TypeNASIPv6Address, a[:])
+	}
+	for _, st := range []struct {
+		t Type
+		v string
+	}{{TypeCalledStationID, r.CalledStation}, {TypeCallingStationID, r.CallingStation}, {TypeUserName, r.UserName}} {
+		if st.v != "" && len(st.v) <= MaxValueLen {
+			req.Add(st.t, []byte(st.v))
+		}
 	}
 	if r.FramedIP.Is4() {
 		a := r.FramedIP.As4()
 		req.Add(TypeFramedIPAddress, a[:])
+	}
+	if r.FramedIP6.Is6() && !r.FramedIP6.Is4In6() {
+		a := r.FramedIP6.As16()
+		req.Add(TypeFramedIPv6Address, a[:])
 	}
 	if r.Status != AcctStart {
 		req.Add(TypeAcctSessionTime, u32(uint32(r.SessionTime/time.Second)))

@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"errors"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,14 +193,19 @@ func TestClientAccounting(t *testing.T) {
 	c := &Client{Servers: []Server{{Name: "a", Addr: "127.0.0.1:9", AcctAddr: acct.addr(), Secret: secret, NASIdentifier: "gw-7"}},
 		NASIdentifier: "client-wide", Timeout: time.Second}
 	err := c.Account(context.Background(), AccountingRecord{Status: AcctStop, SessionID: "ike-7", UserName: "carol",
-		SessionTime: 90 * time.Second, InputOctets: 5<<32 | 7, OutputPackets: 3, TerminateCause: TerminateUserRequest})
+		SessionTime: 90 * time.Second, InputOctets: 5<<32 | 7, OutputPackets: 3, TerminateCause: TerminateUserRequest,
+		NASPort: 9, NASIP: netip.MustParseAddr("192.0.2.1"), CalledStation: "192.0.2.1[4500]", CallingStation: "198.51.100.7[4500]",
+		FramedIP: netip.MustParseAddr("10.3.0.2"), FramedIP6: netip.MustParseAddr("fd00::2")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	req := got.Load().(*Packet)
 	check := map[Type][]byte{TypeAcctStatusType: {0, 0, 0, 2}, TypeAcctSessionID: []byte("ike-7"), TypeUserName: []byte("carol"),
 		TypeAcctSessionTime: {0, 0, 0, 90}, TypeAcctInputOctets: {0, 0, 0, 7}, TypeAcctInputGigawords: {0, 0, 0, 5},
-		TypeAcctOutputPackets: {0, 0, 0, 3}, TypeAcctTerminateCause: {0, 0, 0, 1}, TypeNASIdentifier: []byte("gw-7")}
+		TypeAcctOutputPackets: {0, 0, 0, 3}, TypeAcctTerminateCause: {0, 0, 0, 1}, TypeNASIdentifier: []byte("gw-7"),
+		TypeNASPort: {0, 0, 0, 9}, TypeNASPortType: {0, 0, 0, 5}, TypeServiceType: {0, 0, 0, 2}, TypeNASIPAddress: {192, 0, 2, 1},
+		TypeCalledStationID: []byte("192.0.2.1[4500]"), TypeCallingStationID: []byte("198.51.100.7[4500]"),
+		TypeFramedIPAddress: {10, 3, 0, 2}, TypeFramedIPv6Address: netip.MustParseAddr("fd00::2").AsSlice()}
 	for typ, want := range check {
 		if v, _ := req.Get(typ); !bytes.Equal(v, want) {
 			t.Errorf("attribute %d = %x, want %x", typ, v, want)

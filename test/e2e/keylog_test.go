@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/cygnet-ipsec/cygnet/control"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,7 +73,7 @@ func TestKeylog(t *testing.T) {
 				}
 			}
 			dir := filepath.Join(t.TempDir(), "keys")
-			startCygnet(t, p.B, confB.Swanctl(), nil, "")
+			b := startCygnet(t, p.B, confB.Swanctl(), nil, "")
 			a := startCygnetArgs(t, p.A, confA.Swanctl(), "--keylog", dir)
 			capture := p.Capture(p.B)
 			a.initiate("tun", "net")
@@ -114,6 +115,38 @@ func TestKeylog(t *testing.T) {
 				t.Errorf("tshark verified %d ESP ICVs, want 6", len(good))
 			}
 			t.Logf("tshark: IKE_AUTH identities %q; %d pings decrypted", ids, len(pings))
+
+			// the peer rekeys the Child SA: the key log follows it, and the
+			// logging end's traffic moves to the new SA (a key log that
+			// wrapped the packet path once hid the path's outbound switch
+			// from the rekey's responder, and traffic stopped)
+			_, old := a.waitChild("net", 5*time.Second)
+			resp, err := control.Call(b.socket, control.Request{Command: control.CmdRekey, Child: "net"}, 10*time.Second)
+			if err != nil || resp.Error != "" {
+				t.Fatalf("rekey at the peer: %v %s", err, resp.Error)
+			}
+			var now control.ChildSA
+			if err := pollFor(10*time.Second, func() bool {
+				sas := a.listSAs()
+				if len(sas) != 1 || len(sas[0].ChildSAs) != 1 {
+					return false
+				}
+				now = sas[0].ChildSAs[0]
+				return now.SPIIn != old.SPIIn && now.State == "INSTALLED"
+			}); err != nil {
+				t.Fatalf("Child SA not rekeyed: %+v", a.listSAs())
+			}
+			testnet.PingFrom(t, p.A, src, dst, 3)
+			if _, c := a.waitChild("net", time.Second); c.PacketsOut < 3 || c.PacketsIn < 3 {
+				t.Errorf("after the rekey the new Child SA carried %d packets out and %d in, want 3 each", c.PacketsOut, c.PacketsIn)
+			}
+			if err := pollFor(10*time.Second, func() bool {
+				esp, _ := os.ReadFile(filepath.Join(dir, "esp_sa"))
+				return strings.Contains(string(esp), "0x"+now.SPIIn) && !strings.Contains(string(esp), "0x"+old.SPIIn)
+			}); err != nil {
+				esp, _ := os.ReadFile(filepath.Join(dir, "esp_sa"))
+				t.Errorf("esp_sa after the rekey lacks SPI %s or still has %s:\n%s", now.SPIIn, old.SPIIn, esp)
+			}
 		})
 	}
 }

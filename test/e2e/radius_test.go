@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +27,7 @@ func TestRADIUSGatewayStrongSwanClient(t *testing.T) {
 	testnet.RequireFreeRADIUS(t)
 	p := testnet.NewPair(t, testnet.PairOptions{})
 	const secret = "radius-shared-secret-1"
-	testnet.StartFreeRADIUS(t, p.B, testnet.FreeRADIUSOptions{Secret: secret,
+	fr := testnet.StartFreeRADIUS(t, p.B, testnet.FreeRADIUSOptions{Secret: secret,
 		Users: map[string]string{"alice": "alice-password-1", "bob": "bob-password-2"}})
 	pki := mustPKI(t, testnet.KeyECDSAP256, "EAP CA", "gw")
 	gwConf := testnet.EAPConfig{
@@ -38,6 +40,7 @@ func TestRADIUSGatewayStrongSwanClient(t *testing.T) {
 	files["strongswan.conf"] = []byte(fmt.Sprintf(`charon {
   plugins {
     eap-radius {
+      accounting = yes
       servers {
         local {
           address = 127.0.0.1
@@ -99,4 +102,78 @@ func TestRADIUSGatewayStrongSwanClient(t *testing.T) {
 		t.Error("no ESP on the wire")
 	}
 	t.Logf("on %s: %s", p.IfB, s)
+
+	// RADIUS accounting: alice's session started with her address, and
+	// stopped when she hung up, with every ping counted across a Child SA
+	// rekey and an IKE SA rekey, all under one session
+	oldSA, oldChild := gw.waitChild("net", 5*time.Second)
+	if _, err := sw.Swanctl("--rekey", "--child", "net"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pollFor(10*time.Second, func() bool {
+		sas := gw.listSAs()
+		return len(sas) == 1 && len(sas[0].ChildSAs) == 1 && sas[0].ChildSAs[0].SPIIn != oldChild.SPIIn && sas[0].ChildSAs[0].State == "INSTALLED"
+	}); err != nil {
+		t.Fatalf("Child SA not rekeyed: %+v", gw.listSAs())
+	}
+	testnet.PingFrom(t, p.A, vip4, testnet.HostB, 1) // the rekeyed Child SA carries traffic both ways
+	if _, err := sw.Swanctl("--rekey", "--ike", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pollFor(10*time.Second, func() bool {
+		sas := gw.listSAs()
+		return len(sas) == 1 && sas[0].InitiatorSPI != oldSA.InitiatorSPI && sas[0].State == "ESTABLISHED"
+	}); err != nil {
+		t.Fatalf("IKE SA not rekeyed: %+v", gw.listSAs())
+	}
+	testnet.PingFrom(t, p.A, vip4, testnet.HostB, 3)
+	if err := sw.Terminate("alice"); err != nil {
+		t.Fatal(err)
+	}
+	var records string
+	if err := pollFor(10*time.Second, func() bool {
+		records, _ = fr.AccountingRecords()
+		return strings.Contains(records, "Acct-Status-Type = Stop")
+	}); err != nil {
+		t.Fatalf("FreeRADIUS has no Stop record:\n%s\ncygnet's log:\n%s", records, tailLines(gw.logText(), 20))
+	}
+	t.Logf("FreeRADIUS accounting detail:\n%s", records)
+	startRec, stop := acctRecord(records, "Start"), acctRecord(records, "Stop")
+	for _, r := range []map[string]string{startRec, stop} {
+		if r["User-Name"] != `"alice"` || r["Framed-IP-Address"] != vip4.String() || r["Acct-Session-Id"] == "" ||
+			r["Acct-Session-Id"] != startRec["Acct-Session-Id"] || r["NAS-IP-Address"] != testnet.UnderlayB.String() {
+			t.Errorf("accounting record %v: want alice at %s from NAS %s, one session ID", r, vip4, testnet.UnderlayB)
+		}
+	}
+	for _, k := range []string{"Acct-Input-Packets", "Acct-Output-Packets"} {
+		if n, _ := strconv.Atoi(stop[k]); n < 10 {
+			t.Errorf("Stop record %s = %q, want at least the 10 pings", k, stop[k])
+		}
+	}
+	if n, _ := strconv.Atoi(stop["Acct-Input-Octets"]); n < 10*84 {
+		t.Errorf("Stop record Acct-Input-Octets = %q, want at least 10 pings of 84 octets", stop["Acct-Input-Octets"])
+	}
+	if stop["Acct-Terminate-Cause"] != "User-Request" {
+		t.Errorf("Stop record Acct-Terminate-Cause = %q, want User-Request", stop["Acct-Terminate-Cause"])
+	}
+	if strings.Count(records, "Acct-Status-Type = Start") != 1 || strings.Contains(records, `User-Name = "bob"`) {
+		t.Errorf("want exactly alice's session accounted, not bob's failed attempt")
+	}
+}
+
+// acctRecord returns the attributes of the first FreeRADIUS detail record
+// of the given Acct-Status-Type.
+func acctRecord(detail, status string) map[string]string {
+	for _, block := range strings.Split(detail, "\n\n") {
+		r := map[string]string{}
+		for _, line := range strings.Split(block, "\n") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(line), " = "); ok {
+				r[k] = v
+			}
+		}
+		if r["Acct-Status-Type"] == status {
+			return r
+		}
+	}
+	return nil
 }

@@ -83,7 +83,7 @@ func (sa *IKESA) startPPK() error {
 		return nil
 	case !sa.peerPPK:
 		if cfg.PPKRequired {
-			return fmt.Errorf("PPK required (ppk_required = yes) but peer %s does not support PPK (no USE_PPK in its IKE_SA_INIT response)", sa.Remote)
+			return fmt.Errorf("PPK required (ppk_required = yes) but peer %s does not support PPK (no USE_PPK in its IKE_SA_INIT response)", sa.Remote.Addr())
 		}
 		sa.log.Info("peer does not support PPK, continuing without", "ppk_id", string(cfg.PPKID))
 		return nil
@@ -134,7 +134,7 @@ func (sa *IKESA) ppkResponseKeys(payloads []wire.Payload) (*ikecrypto.IKESAKeys,
 		return sa.ppk.keys, nil
 	}
 	if sa.cfg.PPKRequired {
-		return nil, fmt.Errorf("PPK required (ppk_required = yes) but peer %s did not use the PPK (no PPK_IDENTITY in its IKE_AUTH response)", sa.Remote)
+		return nil, fmt.Errorf("PPK required (ppk_required = yes) but peer %s did not use the PPK (no PPK_IDENTITY in its IKE_AUTH response)", sa.Remote.Addr())
 	}
 	sa.log.Info("peer did not use the PPK (no PPK_IDENTITY), continuing without", "ppk_id", string(sa.ppk.id))
 	sa.dropPPK()

@@ -185,7 +185,7 @@ func TestPPKRequired(t *testing.T) {
 	}{
 		{"initiator requires, responder has no PPK", "ppk-1", "", true, false,
 			map[string]string{"ppk-1": testPPK}, nil, "a",
-			"PPK required (ppk_required = yes) but peer 10.99.0.2:500 does not support PPK (no USE_PPK in its IKE_SA_INIT response)"},
+			"PPK required (ppk_required = yes) but peer 10.99.0.2 does not support PPK (no USE_PPK in its IKE_SA_INIT response)"},
 		{"initiator requires, responder lacks this PPK", "ppk-1", "", true, false,
 			map[string]string{"ppk-1": testPPK}, map[string]string{"other": testPPK}, "b",
 			"peer used a PPK we cannot use (no PPK with PPK_ID 'ppk-1') and sent no NO_PPK_AUTH"},

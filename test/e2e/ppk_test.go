@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/internal/testnet"
+)
+
+// testPPK is the postquantum preshared key both ends share in the PPK
+// tests, 256 bits as strongSwan's documentation asks.
+const testPPK = "0x5fb2a1c3d4e5f60718293a4b5c6d7e8f9000112233445566778899aabbccddee"
+
+// withPPK adds a secrets.ppk<suffix> section holding testPPK under id to a
+// swanctl.conf that TunnelConfig.Swanctl rendered.
+func withPPK(conf, id, secret string) string {
+	return strings.Replace(conf, "secrets {\n", "secrets {\n  ppk-test {\n    id = "+id+"\n    secret = "+secret+"\n  }\n", 1)
+}
+
+// TestStrongSwan6PPK sets up IKE SAs with a postquantum preshared key (RFC
+// 8784) between cygnet and strongSwan 6.0.1, in both roles, classical and
+// with a hybrid ML-KEM exchange in IKE_INTERMEDIATE; both ends report the
+// PPK. Without the PPK on the peer, ppk_required fails cleanly and an
+// optional PPK falls back to NO_PPK_AUTH.
+func TestStrongSwan6PPK(t *testing.T) {
+	testnet.RequireStrongSwan6(t)
+	for _, tc := range []struct {
+		name            string
+		cygnetInitiates bool
+		props           string
+		cygExtra        string // connection options of cygnet (A)
+		swExtra         string // and of strongSwan (B)
+		cygPPK, swPPK   string // the PPK_ID each end has a PPK for ("": none)
+		wantPPK         bool   // the IKE SA comes up with the PPK
+		wantFail        string // or the IKE SA fails, cygnet logging this
+		swLog           string // strongSwan's log shows this
+		cygLog          string // and cygnet's this
+	}{
+		{name: "cygnet-initiates", cygnetInitiates: true,
+			cygExtra: "ppk_id = ppk-1\n    ppk_required = yes", swExtra: "ppk_id = ppk-1\n    ppk_required = yes",
+			cygPPK: "ppk-1", swPPK: "ppk-1", wantPPK: true, swLog: "using PPK for PPK_ID 'ppk-1'"},
+		{name: "strongswan6-initiates",
+			cygExtra: "ppk_id = ppk-1\n    ppk_required = yes", swExtra: "ppk_id = ppk-1\n    ppk_required = yes",
+			cygPPK: "ppk-1", swPPK: "ppk-1", wantPPK: true, swLog: "using PPK for PPK_ID 'ppk-1'"},
+		{name: "cygnet-initiates-hybrid", cygnetInitiates: true, props: "aes256gcm16-prfsha384-x25519-ke1_mlkem768",
+			cygExtra: "ppk_id = ppk-1", swExtra: "ppk_id = ppk-1",
+			cygPPK: "ppk-1", swPPK: "ppk-1", wantPPK: true, swLog: "using PPK for PPK_ID 'ppk-1'"},
+		{name: "strongswan6-initiates-hybrid", props: "aes256gcm16-prfsha384-x25519-ke1_mlkem768",
+			cygExtra: "ppk_id = ppk-1", swExtra: "ppk_id = ppk-1",
+			cygPPK: "ppk-1", swPPK: "ppk-1", wantPPK: true, swLog: "using PPK for PPK_ID 'ppk-1'"},
+		// strongSwan has PPKs, so it answers USE_PPK, but not this one: it
+		// checks our NO_PPK_AUTH and answers without PPK_IDENTITY.
+		{name: "cygnet-initiates-peer-lacks-ppk", cygnetInitiates: true,
+			cygExtra: "ppk_id = ppk-1", cygPPK: "ppk-1", swPPK: "ppk-other",
+			swLog: "no PPK available, using NO_PPK_AUTH notify", cygLog: "peer did not use the PPK (no PPK_IDENTITY), continuing without"},
+		// cygnet has another PPK only: strongSwan's NO_PPK_AUTH is checked.
+		{name: "strongswan6-initiates-peer-lacks-ppk",
+			swExtra: "ppk_id = ppk-1", cygPPK: "ppk-other", swPPK: "ppk-1",
+			cygLog: "not using the peer's PPK (no PPK with PPK_ID 'ppk-1'), checking NO_PPK_AUTH"},
+		{name: "cygnet-requires-ppk-peer-has-none", cygnetInitiates: true,
+			cygExtra: "ppk_id = ppk-1\n    ppk_required = yes", cygPPK: "ppk-1",
+			wantFail: "PPK required (ppk_required = yes) but peer 10.99.0.2 does not support PPK (no USE_PPK in its IKE_SA_INIT response)"},
+		{name: "cygnet-requires-ppk-initiator-has-none",
+			cygExtra: "ppk_required = yes", cygPPK: "ppk-1",
+			wantFail: "AUTHENTICATION_FAILED: b.cygnet.test: PPK required (ppk_required = yes) but peer does not support PPK (no USE_PPK in IKE_SA_INIT)",
+			swLog:    "received AUTHENTICATION_FAILED notify error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			confA, confB := pairConfigs("psk")
+			for _, c := range []*testnet.TunnelConfig{&confA, &confB} {
+				c.Proposals = tc.props
+				c.Children = c.Children[:1]
+			}
+			confA.Extra, confB.Extra = tc.cygExtra, tc.swExtra
+			textA, textB := confA.Swanctl(), confB.Swanctl()
+			if tc.cygPPK != "" {
+				textA = withPPK(textA, tc.cygPPK, testPPK)
+			}
+			if tc.swPPK != "" {
+				textB = withPPK(textB, tc.swPPK, testPPK)
+			}
+			cyg := startCygnet(t, p.A, textA, nil, "a")
+			sw := testnet.StartStrongSwan6(t, p.B, nil)
+			if err := sw.Load(textB); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if tc.cygnetInitiates {
+				_, err = cyg.tryInitiate("tun", "net")
+			} else {
+				warmUnderlay(t, p, testnet.UnderlayA)
+				err = sw.Initiate("tun", "net")
+			}
+			if tc.wantFail != "" {
+				if err == nil {
+					t.Fatalf("initiate succeeded, want it to fail with %q", tc.wantFail)
+				}
+				deadline := time.Now().Add(5 * time.Second)
+				for !strings.Contains(cyg.logText(), tc.wantFail) && time.Now().Before(deadline) {
+					time.Sleep(50 * time.Millisecond)
+				}
+				if !strings.Contains(cyg.logText(), tc.wantFail) {
+					t.Fatalf("cygnet's log lacks %q:\n%s", tc.wantFail, cyg.logText())
+				}
+				if tc.swLog != "" && !strings.Contains(sw.LogTail(1<<20), tc.swLog) {
+					t.Errorf("strongSwan's log lacks %q:\n%s", tc.swLog, sw.LogTail(40))
+				}
+				for _, sa := range cyg.listSAs() {
+					if sa.State == "ESTABLISHED" {
+						t.Errorf("cygnet has an established IKE SA: %+v", sa)
+					}
+				}
+				t.Logf("initiate failed as it should: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatalf("initiate: %v\ncygnet log:\n%s\nstrongSwan log:\n%s", err, cyg.logText(), sw.LogTail(40))
+			}
+			ikeA, _ := cyg.waitChild("net", 10*time.Second)
+			ikeB, _, err := sw.WaitChildSA("net", 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testnet.Ping(t, p.A, testnet.HostB, 3)
+			if ikeA.PPK != tc.wantPPK || (ikeB.Fields["ppk"] == "yes") != tc.wantPPK {
+				t.Errorf("PPK: cygnet reports %v, strongSwan ppk=%q; want %v", ikeA.PPK, ikeB.Fields["ppk"], tc.wantPPK)
+			}
+			if ikeA.InitiatorSPI != ikeB.InitiatorSPI {
+				t.Errorf("IKE SAs differ: cygnet %s, strongSwan %s", ikeA.InitiatorSPI, ikeB.InitiatorSPI)
+			}
+			if tc.props != "" && len(ikeA.KeyExchanges) != 2 {
+				t.Errorf("key exchanges %v, want two", ikeA.KeyExchanges)
+			}
+			if tc.swLog != "" && !strings.Contains(sw.LogTail(1<<20), tc.swLog) {
+				t.Errorf("strongSwan's log lacks %q", tc.swLog)
+			}
+			if tc.cygLog != "" && !strings.Contains(cyg.logText(), tc.cygLog) {
+				t.Errorf("cygnet's log lacks %q", tc.cygLog)
+			}
+			if want := "using PPK"; tc.wantPPK != strings.Contains(cyg.logText(), want) {
+				t.Errorf("cygnet's log has %q: %v, want %v", want, !tc.wantPPK, tc.wantPPK)
+			}
+			t.Logf("IKE SA up: cygnet ppk=%v, strongSwan ppk=%q, key exchanges %v", ikeA.PPK, ikeB.Fields["ppk"], ikeA.KeyExchanges)
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/control"
 	"github.com/cygnet-ipsec/cygnet/internal/testnet"
 )
 
@@ -143,6 +144,34 @@ func TestStrongSwan6PPK(t *testing.T) {
 				t.Errorf("cygnet's log has %q: %v, want %v", want, !tc.wantPPK, tc.wantPPK)
 			}
 			t.Logf("IKE SA up: cygnet ppk=%v, strongSwan ppk=%q, key exchanges %v", ikeA.PPK, ikeB.Fields["ppk"], ikeA.KeyExchanges)
+			if !tc.wantPPK || tc.props != "" {
+				return // hybrid IKE SAs reauthenticate instead (pq_test.go)
+			}
+			// The rekeyed IKE SA's keys descend from SK_d, which the PPK
+			// went into: it stays a PPK IKE SA, and both ends agree on it.
+			if err := rekeyIKE(cygnetEnd{cyg}, "tun"); err != nil {
+				t.Fatalf("rekey the IKE SA: %v", err)
+			}
+			var rekeyed control.IKESA
+			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				sas := cyg.listSAs()
+				if len(sas) == 1 && sas[0].State == "ESTABLISHED" && sas[0].InitiatorSPI != ikeA.InitiatorSPI && len(sas[0].ChildSAs) == 1 {
+					rekeyed = sas[0]
+					break
+				}
+			}
+			if rekeyed.InitiatorSPI == "" || !rekeyed.PPK {
+				t.Fatalf("after the IKE SA rekey: %+v\ncygnet log:\n%s", cyg.listSAs(), cyg.logText())
+			}
+			swSAs, err := sw.ListSAs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(swSAs) != 1 || swSAs[0].InitiatorSPI != rekeyed.InitiatorSPI || swSAs[0].State != "ESTABLISHED" || swSAs[0].Fields["ppk"] != "yes" {
+				t.Fatalf("strongSwan after the rekey: %+v", swSAs)
+			}
+			testnet.Ping(t, p.A, testnet.HostB, 3)
+			t.Logf("rekeyed IKE SA: cygnet ppk=%v, strongSwan ppk=%q", rekeyed.PPK, swSAs[0].Fields["ppk"])
 		})
 	}
 }

@@ -508,6 +508,7 @@ func mergeConfigs(f, v *config.Config) *config.Config {
 		IKE:   append(slices.Clone(f.Secrets.IKE), v.Secrets.IKE...),
 		EAP:   append(slices.Clone(f.Secrets.EAP), v.Secrets.EAP...),
 		XAuth: append(slices.Clone(f.Secrets.XAuth), v.Secrets.XAuth...),
+		PPK:   append(slices.Clone(f.Secrets.PPK), v.Secrets.PPK...),
 		Keys:  append(slices.Clone(f.Secrets.Keys), v.Secrets.Keys...),
 	}
 	out.Credentials = config.Credentials{

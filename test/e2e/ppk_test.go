@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +176,40 @@ func TestStrongSwan6PPK(t *testing.T) {
 			testnet.Ping(t, p.A, testnet.HostB, 3)
 			t.Logf("rekeyed IKE SA: cygnet ppk=%v, strongSwan ppk=%q", rekeyed.PPK, swSAs[0].Fields["ppk"])
 		})
+	}
+}
+
+// TestVICILoadsPPK loads a connection with ppk_id and ppk_required and its
+// PPK through VICI (swanctl --load-all, load-shared of type ppk) into a
+// cygnet that then sets up a PPK IKE SA with another cygnet.
+func TestVICILoadsPPK(t *testing.T) {
+	testnet.RequireRoot(t)
+	requireSwanctl(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	confA, confB := pairConfigs("psk")
+	confA.Children, confB.Children = confA.Children[:1], confB.Children[:1]
+	confA.Extra = "ppk_id = ppk-vici\n    ppk_required = yes"
+	confB.Extra = "ppk_id = ppk-vici\n    ppk_required = yes"
+	startCygnet(t, p.B, withPPK(confB.Swanctl(), "ppk-vici", testPPK), nil, "b")
+	a, path := startCygnetVICI(t, p.A, "# connections arrive over VICI\n")
+	dir := t.TempDir()
+	file := dir + "/swanctl.conf"
+	if err := os.WriteFile(file, []byte(withPPK(confA.Swanctl(), "ppk-vici", testPPK)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "swanctl", "--load-all", "--noprompt", "--file", file, "--uri", "unix://"+path)
+	cmd.Env = append(os.Environ(), "SWANCTL_DIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "loaded ppk secret 'ppk-test'") || !strings.Contains(string(out), "loaded connection 'tun'") {
+		t.Fatalf("swanctl --load-all: %v\n%s", err, out)
+	}
+	if out := mustSwanctl(t, path, "--initiate", "--child", "net"); !strings.Contains(out, "initiate completed successfully") {
+		t.Fatalf("swanctl --initiate:\n%s", out)
+	}
+	ike, _ := a.waitChild("net", 5*time.Second)
+	if !ike.PPK {
+		t.Fatalf("the IKE SA of the VICI-loaded connection has no PPK: %+v", ike)
 	}
 }

@@ -108,3 +108,61 @@ func (s *Secrets) SharedKey(local, remote identity.ID) ([]byte, bool) {
 	k, _, ok := s.Lookup(local, remote)
 	return k, ok
 }
+
+// PPKs holds the postquantum preshared keys (RFC 8784) of swanctl.conf's
+// secrets.ppk<suffix> sections. A PPK is found by its PPK_ID: the encoding
+// of one of its id<suffix> identities (the text of "ppk-1", or of "@ppk-1"
+// without the '@'), which is what strongSwan sends in PPK_IDENTITY. It
+// never prints a key.
+type PPKs struct {
+	entries []ppkEntry
+}
+
+type ppkEntry struct {
+	ids    [][]byte
+	secret config.Secret
+}
+
+// NewPPKs builds the PPK table from config.Config.Secrets.PPK.
+func NewPPKs(secs []*config.SharedSecret) (*PPKs, error) {
+	p := &PPKs{}
+	for _, s := range secs {
+		e := ppkEntry{secret: s.Secret}
+		for _, o := range s.Owners {
+			id, err := identity.Parse(o.Text)
+			if err != nil || id.IsAny() {
+				return nil, fmt.Errorf("%v: secrets.%s: PPK id %q is not a PPK identity", o.Pos, s.Name, o.Text)
+			}
+			e.ids = append(e.ids, id.Data)
+		}
+		p.entries = append(p.entries, e)
+	}
+	return p, nil
+}
+
+// Lookup returns a copy of the PPK of PPK_ID id; a later section wins over
+// an earlier one, as for IKE secrets.
+func (p *PPKs) Lookup(id []byte) ([]byte, bool) {
+	if p == nil {
+		return nil, false
+	}
+	for i := len(p.entries) - 1; i >= 0; i-- {
+		for _, o := range p.entries[i].ids {
+			if string(o) == string(id) {
+				return p.entries[i].secret.Bytes(), true
+			}
+		}
+	}
+	return nil, false
+}
+
+// Len is the number of PPKs.
+func (p *PPKs) Len() int {
+	if p == nil {
+		return 0
+	}
+	return len(p.entries)
+}
+
+// String shows the number of PPKs, never their values.
+func (p *PPKs) String() string { return fmt.Sprintf("%d PPKs", p.Len()) }

@@ -91,8 +91,8 @@ func (d *decoder) connection(sec *Section) *Connection {
 				d.invalid(path, kv, "want one of both, never, reply, request")
 			}
 		},
-		"ppk_id":       d.notSupported(path, "postquantum preshared keys, RFC 8784"),
-		"ppk_required": d.boolNotSupported(path, false, "postquantum preshared keys, RFC 8784"),
+		"ppk_id":       d.stringOpt(&c.PPKID),
+		"ppk_required": d.boolOpt(path, &c.PPKRequired),
 		"keyingtries":  d.uint32Opt(path, &c.Keyingtries),
 		"unique": enumOpt(d, path, &c.Unique, map[string]Unique{
 			"no": UniqueNo, "never": UniqueNever, "replace": UniqueReplace, "keep": UniqueKeep,

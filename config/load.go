@@ -554,8 +554,21 @@ func (d *decoder) certSection(sec *Section, path string, ca bool) *Cert {
 	return d.creds.cert(".", file.Value, file.Pos, path+".file")
 }
 
+// ppkDefined reports whether a secrets.ppk<suffix> section names the PPK id.
+func ppkDefined(ppks []*SharedSecret, id string) bool {
+	for _, p := range ppks {
+		for _, o := range p.Owners {
+			if o.Text == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // crossChecks finds problems that span sections: undefined pools, PSK
-// without any secret, certificates without their private key.
+// without any secret, a ppk_id without its PPK, certificates without their
+// private key.
 func (d *decoder) crossChecks(cfg *Config) {
 	for _, c := range cfg.Connections {
 		path := "connections." + c.Name
@@ -568,6 +581,9 @@ func (d *decoder) crossChecks(cfg *Config) {
 			if a.Method == AuthPSK && d.ikeSecrets == 0 {
 				d.problems.add(a.Pos, "%s.%s: auth = psk but secrets has no ike<suffix> section", path, a.Name)
 			}
+		}
+		if c.PPKID.Text != "" && !ppkDefined(cfg.Secrets.PPK, c.PPKID.Text) {
+			d.problems.add(c.PPKID.Pos, "%s.ppk_id: no secrets.ppk<suffix> section has id = %s", path, c.PPKID.Text)
 		}
 		if d.opts.SkipCredentials {
 			continue

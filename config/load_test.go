@@ -734,3 +734,36 @@ func TestStrongSwanExamples(t *testing.T) {
 		t.Errorf("ca_id: %+v", r)
 	}
 }
+
+// A ppk_id needs its secrets.ppk<suffix>, and a PPK needs an id to be
+// found by.
+func TestPPKProblems(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"swanctl.conf": `connections {
+  c {
+    ppk_id = missing
+    ppk_required = yes
+  }
+  d {
+    ppk_id = ppk-1
+  }
+}
+secrets {
+  ppk-1 {
+    secret = 0x00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+    id = ppk-1
+  }
+  ppk-noid {
+    secret = foo
+  }
+}
+`})
+	_, err := LoadOptions{SkipCredentials: true}.Load(filepath.Join(dir, "swanctl.conf"))
+	got := problemLines(err, dir)
+	want := `swanctl.conf:3: connections.c.ppk_id: no secrets.ppk<suffix> section has id = missing
+swanctl.conf:15: secrets.ppk-noid: a PPK needs at least one id<suffix> (its PPK_ID)
+`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}

@@ -139,6 +139,11 @@ type Connection struct {
 	OCSP          OCSP
 	// Keyingtries is how often to try to establish; 0 means forever.
 	Keyingtries uint32
+	// PPKID names the postquantum preshared key (RFC 8784) this end uses
+	// (secrets.ppk<suffix> id); empty for none.
+	PPKID Value
+	// PPKRequired refuses an IKE SA that does not use a PPK.
+	PPKRequired bool
 	Unique      Unique
 	// ReauthTime, RekeyTime, OverTime and RandTime follow swanctl.conf(5):
 	// rekey 4h unless reauth is set, over_time 10% of the larger of both,
@@ -432,7 +437,9 @@ type KeyPassphrase struct {
 
 // Secrets is the secrets section.
 type Secrets struct {
-	IKE   []*SharedSecret
+	IKE []*SharedSecret
+	// PPK are the postquantum preshared keys (RFC 8784), owners = PPK IDs.
+	PPK   []*SharedSecret
 	EAP   []*SharedSecret
 	XAuth []*SharedSecret
 	Keys  []*KeyPassphrase

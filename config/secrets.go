@@ -25,7 +25,7 @@ func (d *decoder) secrets(sec *Section, out *Secrets) {
 			d.ikeSecrets++
 		}
 		switch typ {
-		case "ike", "eap", "xauth":
+		case "ike", "eap", "xauth", "ppk":
 			ss := d.sharedSecret(s, path)
 			if ss == nil {
 				continue
@@ -35,6 +35,12 @@ func (d *decoder) secrets(sec *Section, out *Secrets) {
 				out.IKE = append(out.IKE, ss)
 			case "eap":
 				out.EAP = append(out.EAP, ss)
+			case "ppk":
+				if len(ss.Owners) == 0 {
+					d.problems.add(s.Pos, "%s: a PPK needs at least one id<suffix> (its PPK_ID)", path)
+					continue
+				}
+				out.PPK = append(out.PPK, ss)
 			default:
 				out.XAuth = append(out.XAuth, ss)
 			}
@@ -44,14 +50,12 @@ func (d *decoder) secrets(sec *Section, out *Secrets) {
 			}
 		case "ntlm":
 			d.problems.add(s.Pos, "%s: NTLM secrets are not supported by cygnet", path)
-		case "ppk":
-			d.problems.add(s.Pos, "%s: postquantum preshared keys (RFC 8784) are not supported by cygnet", path)
 		case "pkcs12":
 			d.problems.add(s.Pos, "%s: PKCS#12 containers are not supported by cygnet", path)
 		case "token":
 			d.problems.add(s.Pos, "%s: PKCS#11 tokens are not supported by cygnet", path)
 		default:
-			d.problems.add(s.Pos, "secrets: unknown section %q: want ike<suffix>, eap<suffix>, xauth<suffix>, private<suffix>, rsa<suffix>, ecdsa<suffix> or pkcs8<suffix>", s.Name)
+			d.problems.add(s.Pos, "secrets: unknown section %q: want ike<suffix>, eap<suffix>, xauth<suffix>, ppk<suffix>, private<suffix>, rsa<suffix>, ecdsa<suffix> or pkcs8<suffix>", s.Name)
 		}
 	}
 }

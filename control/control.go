@@ -96,10 +96,13 @@ type IKESA struct {
 	// KeyExchanges are every key exchange of the IKE SA: the IKE_SA_INIT
 	// group, then the RFC 9370 additional ones in order.
 	KeyExchanges []string `json:"key_exchanges"`
-	NATLocal     bool     `json:"nat_local"`
-	NATRemote    bool     `json:"nat_remote"`
-	Established  int64    `json:"established"`
-	RekeyTime    int64    `json:"rekey_time"`
+	// PPK is true when the keys were derived with a postquantum preshared
+	// key (RFC 8784), strongSwan's "ppk" condition.
+	PPK         bool  `json:"ppk"`
+	NATLocal    bool  `json:"nat_local"`
+	NATRemote   bool  `json:"nat_remote"`
+	Established int64 `json:"established"`
+	RekeyTime   int64 `json:"rekey_time"`
 	// LocalVIPs are the virtual IPs the peer assigned us, RemoteVIPs
 	// those we leased to the peer, DNS the DNS servers the peer sent us
 	// (never written to the system's resolver).

@@ -169,6 +169,12 @@ func (r *reloadableCreds) VerifyPeer(conn string, remote identity.ID, certs [][]
 
 func (r *reloadableCreds) CertReq(conn string) []byte { return r.cur.CertReq(conn) }
 
+// PPK implements ike.PPKCredentials.
+func (r *reloadableCreds) PPK(id []byte) ([]byte, bool) { return r.cur.PPK(id) }
+
+// HasPPK implements ike.PPKCredentials.
+func (r *reloadableCreds) HasPPK() bool { return r.cur.HasPPK() }
+
 // EAPSecret implements ike.EAPCredentials.
 func (r *reloadableCreds) EAPSecret(id string) ([]byte, bool) { return r.cur.EAPSecret(id) }
 
@@ -176,6 +182,7 @@ var (
 	_ ike.PubkeyCredentials = (*reloadableCreds)(nil)
 	_ ike.EAPCredentials    = (*reloadableCreds)(nil)
 	_ ike.EAPBackend        = (*reloadableCreds)(nil)
+	_ ike.PPKCredentials    = (*reloadableCreds)(nil)
 )
 
 // EAPSecret finds the secrets.eap<suffix> of an EAP identity: a secret

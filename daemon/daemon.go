@@ -101,7 +101,14 @@ type childHooker interface {
 type credentials struct {
 	secrets *auth.Secrets
 	eap     *auth.Secrets // secrets.eap<suffix>
+	ppks    *auth.PPKs    // secrets.ppk<suffix>
 }
+
+// PPK implements ike.PPKCredentials.
+func (c *credentials) PPK(id []byte) ([]byte, bool) { return c.ppks.Lookup(id) }
+
+// HasPPK implements ike.PPKCredentials.
+func (c *credentials) HasPPK() bool { return c.ppks.Len() > 0 }
 
 func (c *credentials) SharedKey(local, remote identity.ID) ([]byte, bool) {
 	return c.secrets.SharedKey(local, remote)
@@ -116,7 +123,11 @@ func newCredentials(cfg *config.Config) (*credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &credentials{secrets: s, eap: e}, nil
+	p, err := auth.NewPPKs(cfg.Secrets.PPK)
+	if err != nil {
+		return nil, err
+	}
+	return &credentials{secrets: s, eap: e, ppks: p}, nil
 }
 
 // Daemon is a running cygnet.

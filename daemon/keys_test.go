@@ -62,6 +62,10 @@ secrets {
         secret = "a shared secret of more than twenty characters"
 @secret@
     }
+    ppk-1 {
+        secret = 0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+        id = ppk
+    }
     private-1 {
 @private@
     }
@@ -215,8 +219,8 @@ func TestEveryKey(t *testing.T) {
 		{"connection", "ocsp", "request", refused, notSup + " (no OCSP)"},
 		{"connection", "over_time", "1h", effect, ""},
 		{"connection", "pools", "p", effect, ""},
-		{"connection", "ppk_id", "ppk", refused, notSup + " (postquantum preshared keys"},
-		{"connection", "ppk_required", "yes", refused, notSup + " (postquantum preshared keys"},
+		{"connection", "ppk_id", "ppk", effect, ""},
+		{"connection", "ppk_required", "yes", effect, ""},
 		{"connection", "proposals", "aes256gcm16-prfsha384-ecp384", effect, ""},
 		{"connection", "pull", "no", same, "IKEv1 mode config pull; IKEv2 has no pull mode, strongSwan ignores it there too"},
 		{"connection", "rand_time", "5m", effect, ""},
@@ -382,6 +386,12 @@ func TestEveryKey(t *testing.T) {
 		}),
 		"connection.local_addrs": pcs(func(pc *ike.PeerConfig) string {
 			return want(len(pc.LocalAddrs) == 1 && pc.LocalAddrs[0].String() == "192.0.2.1/32", "LocalAddrs %v", pc.LocalAddrs)
+		}),
+		"connection.ppk_id": pcs(func(pc *ike.PeerConfig) string {
+			return want(string(pc.PPKID) == "ppk", "PPKID %q", pc.PPKID)
+		}),
+		"connection.ppk_required": pcs(func(pc *ike.PeerConfig) string {
+			return want(pc.PPKRequired, "PPKRequired %v", pc.PPKRequired)
 		}),
 		"connection.over_time": pcs(func(pc *ike.PeerConfig) string { return want(pc.OverTime == time.Hour, "OverTime %v", pc.OverTime) }),
 		"connection.proposals": pcs(func(pc *ike.PeerConfig) string {

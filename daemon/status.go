@@ -60,7 +60,7 @@ func ListSAs(sas []*ike.IKESA, counters CounterSource, now time.Time) []control.
 			InitiatorSPI: fmt.Sprintf("%016x", sa.SPIi), ResponderSPI: fmt.Sprintf("%016x", sa.SPIr),
 			EncrAlg: encrName(s.Encr), EncrKeysize: keyBits, IntegAlg: integName(s.Integ),
 			PRFAlg: wire.PRFID(s.PRF).String(), DHGroup: groupName(sa.Group),
-			NATLocal: sa.NATLocal, NATRemote: sa.NATRemote,
+			NATLocal: sa.NATLocal, NATRemote: sa.NATRemote, PPK: sa.PPK,
 			RekeyTime: secondsUntil(sa.RekeyAt, now),
 			ChildSAs:  []control.ChildSA{},
 			LocalVIPs: addrStrings(sa.LocalVIPs()), RemoteVIPs: addrStrings(sa.RemoteVIPs()), DNS: addrStrings(sa.DNS()),

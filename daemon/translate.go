@@ -372,6 +372,9 @@ func refuseValues(c *config.Connection) []error {
 	refuse(c.Set, path, "mobike", c.MOBIKE, "MOBIKE; mobike = no is what cygnet does")
 	refuse(c.Set, path, "childless", c.Childless != config.ChildlessAllow, "childless IKE SAs")
 	refuse(c.Set, path, "local_port", c.LocalPort != 500, "IKE on another port than 500 (and 4500 for NAT traversal)")
+	severalRounds := len(c.Local) > 1 || len(c.Remote) > 1 || c.Local[0].Method == config.AuthEAP || c.Remote[0].Method == config.AuthEAP
+	refuse(c.Set, path, "ppk_id", severalRounds, "postquantum preshared keys with EAP or a second authentication round")
+	refuse(c.Set, path, "ppk_required", c.PPKRequired && severalRounds, "postquantum preshared keys with EAP or a second authentication round")
 	for _, a := range c.Remote {
 		refuse(a.Set, path+"."+a.Name, "revocation", a.Revocation != config.RevocationRelaxed, "revocation checking")
 	}
@@ -467,6 +470,14 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	if pc.RemoteID, err = identity.Parse(c.Remote[0].ID.Text); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Remote[0].ID.Pos, err)
 	}
+	if c.PPKID.Text != "" {
+		id, err := identity.Parse(c.PPKID.Text)
+		if err != nil || id.IsAny() {
+			return nil, fmt.Errorf("%s: connections.%s.ppk_id: want a PPK identity, not %q", c.PPKID.Pos, c.Name, c.PPKID.Text)
+		}
+		pc.PPKID = id.Data
+	}
+	pc.PPKRequired = c.PPKRequired
 	pc.VIPs = c.VIPs
 	for _, p := range c.Pools {
 		pc.Pools = append(pc.Pools, p.Text)

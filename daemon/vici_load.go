@@ -210,9 +210,9 @@ func (d *Daemon) viciUnload(s *viciStore, from map[string]string, name, what str
 func (d *Daemon) viciLoadShared(s *viciStore, req *vici.Message) *vici.Message {
 	typ, id := req.String("type"), req.String("id")
 	switch typ {
-	case "ike", "eap", "xauth":
+	case "ike", "eap", "xauth", "ppk":
 	default:
-		return vici.Failure(fmt.Sprintf("shared key type %q not supported by cygnet (ike, eap and xauth are)", typ))
+		return vici.Failure(fmt.Sprintf("shared key type %q not supported by cygnet (ike, eap, xauth and ppk are)", typ))
 	}
 	if id == "" || !nameRE.MatchString(id) {
 		return vici.Failure(fmt.Sprintf("invalid shared key id %q", id))
@@ -508,6 +508,7 @@ func mergeConfigs(f, v *config.Config) *config.Config {
 		IKE:   append(slices.Clone(f.Secrets.IKE), v.Secrets.IKE...),
 		EAP:   append(slices.Clone(f.Secrets.EAP), v.Secrets.EAP...),
 		XAuth: append(slices.Clone(f.Secrets.XAuth), v.Secrets.XAuth...),
+		PPK:   append(slices.Clone(f.Secrets.PPK), v.Secrets.PPK...),
 		Keys:  append(slices.Clone(f.Secrets.Keys), v.Secrets.Keys...),
 	}
 	out.Credentials = config.Credentials{

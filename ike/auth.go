@@ -94,13 +94,14 @@ func (sa *IKESA) certReqPayload(cfg *PeerConfig, conn string) *wire.CertificateR
 	return &wire.CertificateRequest{Encoding: wire.CertX509Signature, Data: req}
 }
 
-// authData computes our AUTH payload over the signed octets (RFC 7296 2.15).
-func (sa *IKESA) authData(id *wire.ID) (*wire.Auth, error) {
+// authData computes our AUTH payload over the signed octets (RFC 7296 2.15)
+// with keys, the IKE SA's or those derived with a PPK.
+func (sa *IKESA) authData(keys *ikecrypto.IKESAKeys, id *wire.ID) (*wire.Auth, error) {
 	realMessage, peerNonce := sa.initResp, sa.ni
 	if sa.Initiator {
 		realMessage, peerNonce = sa.initReq, sa.nr
 	}
-	octets, err := sa.signedOctets(sa.Initiator, realMessage, peerNonce, id.Body())
+	octets, err := sa.signedOctets(keys, sa.Initiator, realMessage, peerNonce, id.Body())
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +111,7 @@ func (sa *IKESA) authData(id *wire.ID) (*wire.Auth, error) {
 		if !ok {
 			return nil, fmt.Errorf("no PSK for %s - %s in secrets", sa.LocalID, sa.remoteIDForSecret())
 		}
-		return &wire.Auth{Method: wire.AuthSharedKey, Data: ikecrypto.SharedKeyAuth(sa.keys.PRF(), psk, octets)}, nil
+		return &wire.Auth{Method: wire.AuthSharedKey, Data: ikecrypto.SharedKeyAuth(keys.PRF(), psk, octets)}, nil
 	case AuthPubkey:
 		pk, ok := sa.m.creds.(PubkeyCredentials)
 		if !ok {
@@ -132,13 +133,14 @@ func (sa *IKESA) remoteIDForSecret() identity.ID {
 	return sa.cfg.RemoteID
 }
 
-// verifyPeerAuth checks the peer's AUTH payload against its identity.
-func (sa *IKESA) verifyPeerAuth(cfg *PeerConfig, id *wire.ID, auth *wire.Auth, certs [][]byte) error {
+// verifyPeerAuth checks the peer's AUTH payload against its identity, with
+// keys, the IKE SA's or those derived with a PPK.
+func (sa *IKESA) verifyPeerAuth(keys *ikecrypto.IKESAKeys, cfg *PeerConfig, id *wire.ID, auth *wire.Auth, certs [][]byte) error {
 	realMessage, peerNonce := sa.initReq, sa.nr
 	if sa.Initiator {
 		realMessage, peerNonce = sa.initResp, sa.ni
 	}
-	octets, err := sa.signedOctets(!sa.Initiator, realMessage, peerNonce, id.Body())
+	octets, err := sa.signedOctets(keys, !sa.Initiator, realMessage, peerNonce, id.Body())
 	if err != nil {
 		return err
 	}
@@ -151,7 +153,7 @@ func (sa *IKESA) verifyPeerAuth(cfg *PeerConfig, id *wire.ID, auth *wire.Auth, c
 		if !ok {
 			return fmt.Errorf("no PSK for %s - %s in secrets", sa.LocalID, sa.RemoteID)
 		}
-		if err := ikecrypto.VerifySharedKeyAuth(sa.keys.PRF(), psk, octets, auth.Data); err != nil {
+		if err := ikecrypto.VerifySharedKeyAuth(keys.PRF(), psk, octets, auth.Data); err != nil {
 			return fmt.Errorf("PSK of %s does not match ours (%w)", sa.RemoteID, err)
 		}
 		return nil
@@ -193,11 +195,23 @@ func (sa *IKESA) sendAuth() error {
 		payloads = append(payloads, sa.cfg.RemoteID.Payload(true))
 	}
 	if sa.cfg.LocalAuth != AuthEAP { // with EAP, AUTH comes after EAP (eap.go)
-		auth, err := sa.authData(idi)
+		if err := sa.startPPK(); err != nil {
+			return sa.fail("%v", err)
+		}
+		keys := sa.keys
+		if sa.ppk != nil {
+			keys = sa.ppk.keys
+		}
+		auth, err := sa.authData(keys, idi)
 		if err != nil {
 			return sa.fail("computing AUTH: %v", err)
 		}
 		payloads = append(payloads, auth)
+		ppk, err := sa.ppkNotifies(idi)
+		if err != nil {
+			return sa.fail("%v", err)
+		}
+		payloads = append(payloads, ppk...)
 	}
 	if sa.sendInitialContact() {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.INITIAL_CONTACT})
@@ -273,13 +287,22 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 		return sa.fail("AUTHENTICATION_FAILED: peer identity %s does not match the configured %s", peer, sa.cfg.RemoteID)
 	}
 	sa.RemoteID = peer
-	if err := sa.verifyPeerAuth(sa.cfg, idr, auth, certsOf(payloads)); err != nil {
+	keys, err := sa.ppkResponseKeys(payloads)
+	if err != nil {
 		if child != nil {
 			sa.releaseChild(child)
 		}
 		sa.tellAuthFailed()
 		return sa.fail("AUTHENTICATION_FAILED: %v", err)
 	}
+	if err := sa.verifyPeerAuth(keys, sa.cfg, idr, auth, certsOf(payloads)); err != nil {
+		if child != nil {
+			sa.releaseChild(child)
+		}
+		sa.tellAuthFailed()
+		return sa.fail("AUTHENTICATION_FAILED: %v", err)
+	}
+	sa.usePPK()
 	if sa.cfg.LocalRound2 != nil {
 		// The CFG_REPLY comes with the gateway's last response.
 		return sa.startSecondRound(child, idr)
@@ -459,10 +482,18 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 		sa.startEAPServer(id, idi, payloads, reject)
 		return
 	}
-	if err := sa.verifyPeerAuth(cfg, idi, auth, certsOf(payloads)); err != nil {
+	keys, auth, err := sa.responderPPK(cfg, payloads, auth)
+	if err != nil {
 		reject(wire.AUTHENTICATION_FAILED, "%s: %v", peer, err)
 		return
 	}
+	if err := sa.verifyPeerAuth(keys, cfg, idi, auth, certsOf(payloads)); err != nil {
+		reject(wire.AUTHENTICATION_FAILED, "%s: %v", peer, err)
+		return
+	}
+	// Our AUTH, the Child SAs and the next IKE SA use the PPK's keys.
+	usedPPK := sa.ppk != nil
+	sa.usePPK()
 	sa.peerInitialContact = findNotify(payloads, wire.INITIAL_CONTACT) != nil
 	if findNotify(payloads, wire.ANOTHER_AUTH_FOLLOWS) != nil || cfg.RemoteRound2 != nil {
 		sa.peerCertReq = sa.peerCertReq || payloadOf[*wire.CertificateRequest](payloads) != nil
@@ -479,6 +510,9 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 	if err != nil {
 		reject(wire.AUTHENTICATION_FAILED, "%v", err)
 		return
+	}
+	if usedPPK {
+		out = append(out, &wire.Notify{NotifyType: wire.PPK_IDENTITY})
 	}
 	sa.respond(wire.IKE_AUTH, id, sa.finishAuthResponse(payloads, out))
 }
@@ -518,7 +552,7 @@ func (sa *IKESA) ownAuthPayloads(idr *wire.ID) ([]wire.Payload, error) {
 			}
 		}
 	}
-	ourAuth, err := sa.authData(idr)
+	ourAuth, err := sa.authData(sa.keys, idr)
 	if err != nil {
 		return nil, fmt.Errorf("computing our AUTH: %w", err)
 	}

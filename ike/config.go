@@ -63,6 +63,13 @@ type PeerConfig struct {
 	// Pools name the address pools a gateway leases virtual IPs from
 	// (swanctl pools).
 	Pools []string
+	// PPKID is the PPK_ID of the postquantum preshared key (RFC 8784) we
+	// use as initiator (swanctl ppk_id, as identity encoding); nil for
+	// none. As responder a peer may use any PPK we have, unless PPKID names
+	// one.
+	PPKID []byte
+	// PPKRequired refuses an IKE SA without a PPK (swanctl ppk_required).
+	PPKRequired bool
 	// Children are the Child SA configurations, by name.
 	Children []*ChildConfig
 }

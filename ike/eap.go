@@ -114,7 +114,7 @@ func (sa *IKESA) eapOwnAuth() (*wire.Auth, error) {
 	if sa.Initiator {
 		realMessage, peerNonce = sa.initReq, sa.nr
 	}
-	octets, err := sa.signedOctets(sa.Initiator, realMessage, peerNonce, sa.eap.ownID.Body())
+	octets, err := sa.signedOctets(sa.keys, sa.Initiator, realMessage, peerNonce, sa.eap.ownID.Body())
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func (sa *IKESA) eapVerifyPeerAuth(auth *wire.Auth) error {
 	if sa.Initiator {
 		realMessage, peerNonce = sa.initResp, sa.ni
 	}
-	octets, err := sa.signedOctets(!sa.Initiator, realMessage, peerNonce, sa.eap.peerID.Body())
+	octets, err := sa.signedOctets(sa.keys, !sa.Initiator, realMessage, peerNonce, sa.eap.peerID.Body())
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ func (sa *IKESA) handleEAPAuthResponse(payloads []wire.Payload) error {
 	// the method is mutual and the gateway's AUTH keyed with the MSK at
 	// the end proves it instead.
 	if auth != nil || !sa.eapOnlyClient() {
-		if err := sa.verifyPeerAuth(sa.cfg, idr, auth, certsOf(payloads)); err != nil {
+		if err := sa.verifyPeerAuth(sa.keys, sa.cfg, idr, auth, certsOf(payloads)); err != nil {
 			sa.tellAuthFailed()
 			return sa.eapFailClient("AUTHENTICATION_FAILED: %v", err)
 		}

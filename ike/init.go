@@ -85,6 +85,9 @@ func (sa *IKESA) sendInit(group uint16) error {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.IKEV2_FRAGMENTATION_SUPPORTED})
 	}
 	payloads = append(payloads, signatureHashesNotify())
+	if offerPPK(sa.cfg) {
+		payloads = append(payloads, &wire.Notify{NotifyType: wire.USE_PPK})
+	}
 	if offersAdditionalKE(sa.cfg.Proposals) {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.INTERMEDIATE_EXCHANGE_SUPPORTED})
 	}
@@ -177,6 +180,7 @@ func (sa *IKESA) handleInitResponse(msg *wire.Message, payloads []wire.Payload) 
 	sa.signatureHashes = parseSignatureHashes(payloads)
 	sa.peerCertReq = payloadOf[*wire.CertificateRequest](payloads) != nil
 	sa.peerMultipleAuth = findNotify(payloads, wire.MULTIPLE_AUTH_SUPPORTED) != nil
+	sa.peerPPK = offerPPK(sa.cfg) && findNotify(payloads, wire.USE_PPK) != nil
 	sa.log.Debug("IKE_SA_INIT done", "suite", chosen.String(), "nat_local", sa.NATLocal, "nat_remote", sa.NATRemote)
 	if in := newIntermediate(chosen); in != nil {
 		if findNotify(payloads, wire.INTERMEDIATE_EXCHANGE_SUPPORTED) == nil {
@@ -354,6 +358,9 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.IKEV2_FRAGMENTATION_SUPPORTED})
 	}
 	payloads = append(payloads, signatureHashesNotify())
+	if sa.peerPPK = m.answerPPK(msg.Payloads); sa.peerPPK {
+		payloads = append(payloads, &wire.Notify{NotifyType: wire.USE_PPK})
+	}
 	if inter != nil {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.INTERMEDIATE_EXCHANGE_SUPPORTED})
 	}

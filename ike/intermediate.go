@@ -100,8 +100,9 @@ func (in *intermediate) authOctets() []byte {
 
 // signedOctets are the octets one side's AUTH covers (RFC 7296 2.15), with
 // the IntAuth of the IKE_INTERMEDIATE exchanges appended.
-func (sa *IKESA) signedOctets(signerIsInitiator bool, realMessage, peerNonce, idBody []byte) ([]byte, error) {
-	octets, err := sa.keys.SignedOctets(nil, signerIsInitiator, realMessage, peerNonce, idBody)
+// keys are the IKE SA's, or those derived with a PPK (RFC 8784).
+func (sa *IKESA) signedOctets(keys *ikecrypto.IKESAKeys, signerIsInitiator bool, realMessage, peerNonce, idBody []byte) ([]byte, error) {
+	octets, err := keys.SignedOctets(nil, signerIsInitiator, realMessage, peerNonce, idBody)
 	if err != nil {
 		return nil, err
 	}

@@ -88,6 +88,11 @@ type IKESA struct {
 	inter                *intermediate // RFC 9370 additional key exchanges in IKE_INTERMEDIATE (intermediate.go)
 	followup             *ikeFollowup  // a peer's IKE SA rekey with IKE_FOLLOWUP_KE, while it runs (followup.go)
 	peerMultipleAuth     bool          // the responder announced RFC 4739 MULTIPLE_AUTH_SUPPORTED
+	peerPPK              bool          // USE_PPK in both IKE_SA_INIT messages (RFC 8784)
+	ppk                  *ppkExchange  // the PPK of the first IKE_AUTH, while it runs (ppk.go)
+	// PPK is true when the IKE SA's keys were derived with a postquantum
+	// preshared key (RFC 8784).
+	PPK bool
 
 	// Rekeying and reauthentication (rekey_ike.go, lifetime.go).
 	ReauthAt, ExpireAt time.Time
@@ -498,6 +503,7 @@ func (sa *IKESA) destroy(reason string) {
 	sa.children = nil
 	sa.state = stateDead
 	sa.releaseVIPs()
+	sa.dropPPK()
 	if sa.keys != nil {
 		sa.keys.Wipe()
 	}

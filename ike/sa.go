@@ -86,7 +86,7 @@ type IKESA struct {
 	keyingTry            int           // this SA is the keyingTry'th attempt (0 and 1: the first)
 	eap                  *eapExchange  // IKE_AUTH with EAP, while it runs (eap.go)
 	inter                *intermediate // RFC 9370 additional key exchanges in IKE_INTERMEDIATE (intermediate.go)
-	followup             *ikeFollowup  // a peer's IKE SA rekey with IKE_FOLLOWUP_KE, while it runs (followup.go)
+	followup             *followupResponder // the peer's run of IKE_FOLLOWUP_KE exchanges, while it lasts (followup.go)
 	peerMultipleAuth     bool          // the responder announced RFC 4739 MULTIPLE_AUTH_SUPPORTED
 
 	// Rekeying and reauthentication (rekey_ike.go, lifetime.go).
@@ -492,6 +492,7 @@ func (sa *IKESA) destroy(reason string) {
 		return
 	}
 	wasUp := sa.state == stateEstablished || sa.state == stateDeleting
+	sa.dropFollowup()
 	for _, c := range sa.children {
 		sa.uninstallChild(c, reason)
 	}

@@ -83,11 +83,11 @@ type IKESA struct {
 	lastInbound          time.Time
 	nat                  natState
 	initKEGroupsTried    int
-	keyingTry            int           // this SA is the keyingTry'th attempt (0 and 1: the first)
-	eap                  *eapExchange  // IKE_AUTH with EAP, while it runs (eap.go)
-	inter                *intermediate // RFC 9370 additional key exchanges in IKE_INTERMEDIATE (intermediate.go)
+	keyingTry            int                // this SA is the keyingTry'th attempt (0 and 1: the first)
+	eap                  *eapExchange       // IKE_AUTH with EAP, while it runs (eap.go)
+	inter                *intermediate      // RFC 9370 additional key exchanges in IKE_INTERMEDIATE (intermediate.go)
 	followup             *followupResponder // the peer's run of IKE_FOLLOWUP_KE exchanges, while it lasts (followup.go)
-	peerMultipleAuth     bool          // the responder announced RFC 4739 MULTIPLE_AUTH_SUPPORTED
+	peerMultipleAuth     bool               // the responder announced RFC 4739 MULTIPLE_AUTH_SUPPORTED
 
 	// Rekeying and reauthentication (rekey_ike.go, lifetime.go).
 	ReauthAt, ExpireAt time.Time

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -44,6 +45,9 @@ func ikeExchanges(t *testing.T, path string) []int {
 // IKE_INTERMEDIATE exchange, RFC 9242 IntAuth in both AUTH payloads), in
 // both roles; traffic crosses the tunnel, the capture shows the
 // IKE_INTERMEDIATE exchange, and both ends list the same key exchanges.
+// Then each end rekeys the Child SA (ESP with hybrid PFS) and the IKE SA
+// with CREATE_CHILD_SA + IKE_FOLLOWUP_KE (RFC 9370 2.2.4): new SPIs, both
+// ends list both methods for the IKE SA and the Child SA, traffic flows.
 func TestStrongSwan6Hybrid(t *testing.T) {
 	testnet.RequireStrongSwan6(t)
 	for _, tc := range []struct {
@@ -66,7 +70,8 @@ func TestStrongSwan6Hybrid(t *testing.T) {
 			for _, c := range []*testnet.TunnelConfig{&confA, &confB} {
 				c.Proposals = ikeProps
 				c.Children = c.Children[:1]
-				c.Children[0].ESPProposals = "aes256gcm16"
+				// hybrid PFS for Child SAs made or rekeyed by CREATE_CHILD_SA
+				c.Children[0].ESPProposals = "aes256gcm16-x25519-ke1_" + tc.kem
 			}
 			// A is cygnet, B strongSwan 6; the initiator varies.
 			cyg := startCygnet(t, p.A, confA.Swanctl(), nil, "a")
@@ -127,61 +132,137 @@ func TestStrongSwan6Hybrid(t *testing.T) {
 				t.Error("strongSwan's log shows no IKE_INTERMEDIATE")
 			}
 
-			// A rekey of the hybrid IKE SA is a reauthentication (no
-			// IKE_FOLLOWUP_KE): a new IKE SA, again with both exchanges.
-			if err := rekeyIKE(cygnetEnd{cyg}, "tun"); err != nil {
-				t.Fatalf("rekey the IKE SA: %v", err)
+			// The Child SA made in IKE_AUTH runs no key exchange (RFC 9370
+			// 2.2.3): strongSwan 6 strips KE and ADDKE from that proposal.
+			v := hybridSnapshot(t, cyg, sw)
+			if len(v.cygChild.KeyExchanges) != 0 || v.swChild.DHGroup != "" {
+				t.Errorf("IKE_AUTH Child SA: cygnet lists key exchanges %v, strongSwan dh-group %q; want none", v.cygChild.KeyExchanges, v.swChild.DHGroup)
 			}
-			deadline := time.Now().Add(15 * time.Second)
-			var fresh control.IKESA
-			for time.Now().Before(deadline) {
-				sas := cyg.listSAs()
-				if len(sas) == 1 && sas[0].State == "ESTABLISHED" && sas[0].InitiatorSPI != ikeA.InitiatorSPI && len(sas[0].ChildSAs) == 1 {
-					fresh = sas[0]
-					break
+			// Child SA and IKE SA rekeys by either end: CREATE_CHILD_SA
+			// with the X25519 exchange, then IKE_FOLLOWUP_KE with ML-KEM
+			// (RFC 9370 2.2.4); new SPIs, both ends list both methods.
+			for _, st := range []struct {
+				name string
+				end  tunnelEnd
+				ike  bool
+			}{
+				{"cygnet rekeys the Child SA", cygnetEnd{cyg}, false},
+				{"strongSwan rekeys the Child SA", swanEnd{sw}, false},
+				{"cygnet rekeys the IKE SA", cygnetEnd{cyg}, true},
+				{"strongSwan rekeys the IKE SA", swanEnd{sw}, true},
+			} {
+				before := v
+				capture := p.Capture(p.B)
+				var err error
+				if st.ike {
+					err = rekeyIKE(st.end, "tun")
+				} else {
+					err = rekeyChild(st.end, "net")
 				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			if fresh.InitiatorSPI == "" {
-				t.Fatalf("no reauthenticated IKE SA: %+v\ncygnet log:\n%s", cyg.listSAs(), cyg.logText())
-			}
-			if !slices.Equal(fresh.KeyExchanges, want) || !fresh.Initiator {
-				t.Errorf("reauthenticated IKE SA: key exchanges %v (want %v), initiator %v", fresh.KeyExchanges, want, fresh.Initiator)
-			}
-			testnet.Ping(t, p.A, testnet.HostB, 3)
-			swSAs, err := sw.ListSAs()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(swSAs) != 1 || swSAs[0].InitiatorSPI != fresh.InitiatorSPI || swSAs[0].Fields["ake1"] != want[1] {
-				t.Errorf("strongSwan after the reauthentication: %+v", swSAs)
-			}
-
-			// strongSwan 6 rekeys the IKE SA: CREATE_CHILD_SA, then one
-			// IKE_FOLLOWUP_KE for the ML-KEM exchange (RFC 9370 2.2.4)
-			if err := rekeyIKE(swanEnd{sw}, "tun"); err != nil {
-				t.Fatalf("strongSwan rekeys the IKE SA: %v", err)
-			}
-			var rekeyed control.IKESA
-			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-				sas := cyg.listSAs()
-				if len(sas) == 1 && sas[0].State == "ESTABLISHED" && sas[0].InitiatorSPI != fresh.InitiatorSPI && len(sas[0].ChildSAs) == 1 {
-					rekeyed = sas[0]
-					break
+				if err != nil {
+					t.Fatalf("%s: %v", st.name, err)
 				}
+				var ok bool
+				for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+					if v, ok = tryHybridSnapshot(cyg, sw); ok && ((st.ike && v.cyg.InitiatorSPI != before.cyg.InitiatorSPI) ||
+						(!st.ike && v.cygChild.SPIIn != before.cygChild.SPIIn)) {
+						break
+					}
+					ok = false
+				}
+				if _, err := capture.Stop(); err != nil {
+					t.Fatal(err)
+				}
+				if !ok {
+					t.Fatalf("%s: no new SA on both ends: cygnet %+v\ncygnet log:\n%s\nstrongSwan log:\n%s", st.name, cyg.listSAs(), cyg.logText(), sw.LogTail(80))
+				}
+				ex := ikeExchanges(t, capture.Path)
+				// CREATE_CHILD_SA (36) request and response, then the
+				// IKE_FOLLOWUP_KE (44) request (fragmented with ML-KEM-1024)
+				// and response
+				if i, j := slices.Index(ex, 36), slices.Index(ex, 44); i < 0 || j < i || countOf(ex[:j], 36) != 2 || countOf(ex, 44) < 2 {
+					t.Errorf("%s: IKE exchanges on the wire %v, want CREATE_CHILD_SA then IKE_FOLLOWUP_KE", st.name, ex)
+				}
+				t.Logf("%s: IKE exchange types on the wire %v; IKE SA %s, Child SA %s/%s", st.name, ex, v.cyg.InitiatorSPI, v.cygChild.SPIIn, v.cygChild.SPIOut)
+				if st.ike && v.cyg.Initiator != (st.end.impl() == implCygnet) {
+					t.Errorf("%s: cygnet's new IKE SA has initiator=%v", st.name, v.cyg.Initiator)
+				}
+				if !slices.Equal(v.cyg.KeyExchanges, want) || !slices.Equal([]string{v.sw.DHGroup, v.sw.Fields["ake1"]}, want) {
+					t.Errorf("%s: IKE SA key exchanges cygnet %v strongSwan %s+%s, want %v", st.name, v.cyg.KeyExchanges, v.sw.DHGroup, v.sw.Fields["ake1"], want)
+				}
+				if !st.ike && (!slices.Equal(v.cygChild.KeyExchanges, want) || !slices.Equal([]string{v.swChild.DHGroup, v.swChild.Fields["ake1"]}, want)) {
+					t.Errorf("%s: Child SA key exchanges cygnet %v strongSwan %s+%s, want %v", st.name, v.cygChild.KeyExchanges, v.swChild.DHGroup, v.swChild.Fields["ake1"], want)
+				}
+				testnet.Ping(t, p.A, testnet.HostB, 3)
+				testnet.PingFrom(t, p.B, testnet.HostB, testnet.HostA, 3)
 			}
-			if rekeyed.InitiatorSPI == "" {
-				t.Fatalf("no IKE SA rekeyed by strongSwan: %+v\ncygnet log:\n%s\nstrongSwan log:\n%s", cyg.listSAs(), cyg.logText(), sw.LogTail(60))
-			}
-			if !slices.Equal(rekeyed.KeyExchanges, want) || rekeyed.Initiator {
-				t.Errorf("IKE SA rekeyed by strongSwan: key exchanges %v (want %v), initiator %v", rekeyed.KeyExchanges, want, rekeyed.Initiator)
-			}
-			testnet.Ping(t, p.A, testnet.HostB, 3)
 			if !strings.Contains(sw.LogTail(1<<20), "IKE_FOLLOWUP_KE") {
 				t.Error("strongSwan's log shows no IKE_FOLLOWUP_KE")
 			}
 		})
 	}
+}
+
+// hybridView is one IKE SA with its installed Child SA "net" as cygnet and
+// strongSwan list them.
+type hybridView struct {
+	cyg      control.IKESA
+	cygChild control.ChildSA
+	sw       testnet.IKESA
+	swChild  testnet.ChildSA
+}
+
+// tryHybridSnapshot reads both ends; ok when each has exactly one
+// ESTABLISHED IKE SA, the same one, with exactly one INSTALLED Child SA
+// "net", the same pair.
+func tryHybridSnapshot(cyg *cygnet, sw *testnet.StrongSwan) (v hybridView, ok bool) {
+	var cn, sn int
+	for _, s := range cyg.listSAs() {
+		if s.State != "ESTABLISHED" {
+			continue
+		}
+		cn++
+		v.cyg = s
+		for _, c := range s.ChildSAs {
+			if c.Name == "net" && c.State == "INSTALLED" {
+				v.cygChild = c
+			}
+		}
+	}
+	sas, err := sw.ListSAs()
+	if err != nil {
+		return v, false
+	}
+	for _, s := range sas {
+		if s.State != "ESTABLISHED" {
+			continue
+		}
+		sn++
+		v.sw = s
+		n := 0
+		for _, c := range s.ChildSAs {
+			if c.Name == "net" && c.State == "INSTALLED" {
+				v.swChild = c
+				n++
+			}
+		}
+		if n != 1 {
+			return v, false
+		}
+	}
+	return v, cn == 1 && sn == 1 && v.cyg.InitiatorSPI == v.sw.InitiatorSPI && v.cyg.ResponderSPI == v.sw.ResponderSPI &&
+		v.cygChild.SPIIn == fmt.Sprintf("%08x", v.swChild.SPIOut) && v.cygChild.SPIOut == fmt.Sprintf("%08x", v.swChild.SPIIn)
+}
+
+func hybridSnapshot(t *testing.T, cyg *cygnet, sw *testnet.StrongSwan) hybridView {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if v, ok := tryHybridSnapshot(cyg, sw); ok {
+			return v
+		}
+	}
+	t.Fatalf("the ends do not agree on one IKE SA and Child SA: cygnet %+v", cyg.listSAs())
+	return hybridView{}
 }
 
 func countOf(s []int, v int) int {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
@@ -272,5 +273,71 @@ func TestChildHybridNoProposalChosen(t *testing.T) {
 	}
 	if len(p.a.childUp) != 1 || len(p.b.childUp) != 1 || logHas(p.a, "IKE_FOLLOWUP_KE:") {
 		t.Errorf("Child SAs installed: a %d b %d, want only the first, and no IKE_FOLLOWUP_KE", len(p.a.childUp), len(p.b.childUp))
+	}
+}
+
+// Both ends rekey at once with additional key exchanges (RFC 7296 2.8.1,
+// 2.8.2 with RFC 9370's IKE_FOLLOWUP_KE in between): whichever nonce wins,
+// one IKE SA and one Child SA are left, the same on both ends, with both
+// key exchanges, and no SPI stays reserved.
+func TestHybridSimultaneousRekeys(t *testing.T) {
+	winners := map[string]bool{}
+	for skew := range 40 {
+		for _, ike := range []bool{true, false} {
+			name := fmt.Sprintf("child/skew%d", skew)
+			if ike {
+				name = fmt.Sprintf("ike/skew%d", skew)
+			}
+			t.Run(name, func(t *testing.T) {
+				p := hybridChildPair(t, hybridESP, hybridESP)
+				a0, _ := establish(t, p)
+				// shift b's random stream: other nonces, other winners
+				_, _ = p.b.m.rand.Read(make([]byte, 32*skew))
+				c0 := installedChild(t, a0, "net")
+				for _, x := range []*peer{p.a, p.b} {
+					var err error
+					if ike {
+						err = x.m.RekeyIKE("site", false)
+					} else {
+						err = x.m.RekeyChild("net")
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				p.pump()
+				p.advance(rekeyGrace + time.Second)
+				as, bs := establishedSAs(p.a), establishedSAs(p.b)
+				if len(as) != 1 || len(bs) != 1 || as[0].SPIi != bs[0].SPIi || as[0].SPIr != bs[0].SPIr {
+					t.Fatalf("IKE SAs a %d b %d (or they differ)", len(as), len(bs))
+				}
+				a, b := as[0], bs[0]
+				both := []uint16{uint16(wire.CURVE25519), uint16(wire.ML_KEM_768)}
+				if (a != a0) != ike || !slices.Equal(a.KeyExchanges(), both) || !slices.Equal(b.KeyExchanges(), both) {
+					t.Errorf("IKE SA rekeyed %v (want %v), key exchanges a %v b %v", a != a0, ike, a.KeyExchanges(), b.KeyExchanges())
+				}
+				if len(a.Children()) != 1 || len(b.Children()) != 1 {
+					t.Fatalf("Child SAs a %d b %d", len(a.Children()), len(b.Children()))
+				}
+				ca, cb := a.Children()[0], b.Children()[0]
+				var want []uint16
+				if !ike {
+					want = both
+				}
+				checkPair(t, p, ca, cb, want)
+				if (ca != c0) == ike {
+					t.Errorf("Child SA rekeyed %v, want %v", ca != c0, !ike)
+				}
+				if len(p.a.m.childSPI) != 1 || len(p.b.m.childSPI) != 1 || a.followup != nil || b.followup != nil {
+					t.Errorf("SPIs reserved a %d b %d, followups left a %v b %v", len(p.a.m.childSPI), len(p.b.m.childSPI), a.followup != nil, b.followup != nil)
+				}
+				if ike {
+					winners[fmt.Sprintf("a started the surviving IKE SA: %v", a.Initiator)] = true
+				}
+			})
+		}
+	}
+	if len(winners) != 2 {
+		t.Errorf("IKE SA collisions settled only one way: %v", winners)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
@@ -115,7 +116,15 @@ func (sa *IKESA) respondIKERekeyFollowup(id uint32, chosen proposal.Proposal, ne
 			sa.log.Error("rekeying the IKE SA failed", "err", err)
 			return nil, wire.NO_PROPOSAL_CHOSEN
 		}
-		nsa.inter = &intermediate{done: done}
+		nsa.inter = &intermediate{done: slices.Clone(done)}
+		if r := sa.ikeRekey; r != nil {
+			// Our own rekey is in flight (simultaneous rekey, RFC 7296
+			// 2.8.2): the nonces decide once both are done.
+			sa.log.Info("simultaneous IKE SA rekey: answering the peer's while ours is in flight", "new", nsa.UniqueID)
+			r.peerNew, r.peerNi, r.peerNr = nsa, ni, nr
+			nsa.quietExpireAt = sa.m.clock.Now().Add(rekeyCollisionWait)
+			return nil, 0
+		}
 		return func() {
 			sa.handOver(nsa)
 			sa.state = stateDeleting

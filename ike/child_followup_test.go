@@ -352,3 +352,40 @@ func TestHybridSimultaneousRekeys(t *testing.T) {
 		t.Errorf("IKE SA collisions settled only one way: %v", winners)
 	}
 }
+
+// A peer that starts a Child SA rekey with additional key exchanges and
+// never sends its IKE_FOLLOWUP_KE does not keep the SPI reserved for it:
+// the run is given up after the half-open timeout, and a late
+// IKE_FOLLOWUP_KE gets STATE_NOT_FOUND.
+func TestChildFollowupAbandoned(t *testing.T) {
+	p := hybridChildPair(t, hybridESP, hybridESP)
+	a, b := establish(t, p)
+	old := installedChild(t, a, "net")
+	kex0, _ := ikecrypto.NewKeyExchange(uint16(wire.CURVE25519), rand.NewChaCha8([32]byte{7}))
+	kex1, _ := ikecrypto.NewKeyExchange(uint16(wire.ML_KEM_768), rand.NewChaCha8([32]byte{8}))
+	var resp1, resp2 []wire.Payload
+	_ = a.sendRequest(wire.CREATE_CHILD_SA, []wire.Payload{
+		&wire.Notify{Protocol: wire.ProtocolESP, SPI: spiBytes(old.SPIIn), NotifyType: wire.REKEY_SA},
+		proposal.ToWire(old.Config.Proposals, spiBytes(0x11223344)), &wire.Nonce{Data: bytes.Repeat([]byte{0x4e}, 32)},
+		&wire.KE{Method: wire.CURVE25519, Data: kex0.PublicValue()},
+		toWire(old.LocalTS, false), toWire(old.RemoteTS, true),
+	}, func(_ *wire.Message, r []wire.Payload) error { resp1 = r; return nil }, nil)
+	p.pump()
+	link := findNotify(resp1, wire.ADDITIONAL_KEY_EXCHANGE)
+	if link == nil || b.followup == nil || len(p.b.m.childSPI) != 2 {
+		t.Fatalf("b did not start the run: %s, %d SPIs reserved", wire.PayloadSummary(resp1), len(p.b.m.childSPI))
+	}
+	p.advance(p.b.m.opts.HalfOpenTimeout + time.Second)
+	if b.followup != nil || len(p.b.m.childSPI) != 1 || !logHas(p.b, "the peer's IKE_FOLLOWUP_KE did not come") {
+		t.Fatalf("after the timeout: run left %v, %d SPIs reserved", b.followup != nil, len(p.b.m.childSPI))
+	}
+	_ = a.sendRequest(wire.IKE_FOLLOWUP_KE, []wire.Payload{&wire.KE{Method: wire.ML_KEM_768, Data: kex1.PublicValue()},
+		&wire.Notify{NotifyType: wire.ADDITIONAL_KEY_EXCHANGE, Data: link.Data}}, func(_ *wire.Message, r []wire.Payload) error { resp2 = r; return nil }, nil)
+	p.pump()
+	if findNotify(resp2, wire.STATE_NOT_FOUND) == nil || len(p.b.childUp) != 1 {
+		t.Errorf("late IKE_FOLLOWUP_KE: %s, %d Child SAs installed", wire.PayloadSummary(resp2), len(p.b.childUp))
+	}
+	if b.State() != "ESTABLISHED" || installedChild(t, b, "net").SPIOut != old.SPIIn {
+		t.Error("b's IKE SA or Child SA did not stay")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
 	"github.com/cygnet-ipsec/cygnet/ike/proposal"
@@ -36,6 +37,9 @@ type followupResponder struct {
 	done    []uint16
 	secrets [][]byte // SK(0), SK(1), ...
 	link    []byte   // the ADDITIONAL_KEY_EXCHANGE data the next request must carry
+	// expires is when the run is given up if the peer's next
+	// IKE_FOLLOWUP_KE has not come: what it reserved is released then.
+	expires time.Time
 	// finish makes the new SA from all the secrets (SK(0) first) after the
 	// last exchange. It returns the notification to answer with when that
 	// fails, and otherwise what to run once the response went out.
@@ -73,6 +77,22 @@ func (sa *IKESA) dropFollowup() {
 	}
 }
 
+// tickFollowup gives up the peer's run of IKE_FOLLOWUP_KE exchanges when
+// its next request is overdue, releasing what it reserved.
+func (sa *IKESA) tickFollowup(now time.Time) {
+	if f := sa.followup; f != nil && !now.Before(f.expires) {
+		sa.log.Info("the peer's IKE_FOLLOWUP_KE did not come; giving up its additional key exchanges", "for", f.what)
+		sa.dropFollowup()
+	}
+}
+
+func (sa *IKESA) followupDeadline() time.Time {
+	if sa.followup == nil {
+		return time.Time{}
+	}
+	return sa.followup.expires
+}
+
 // startFollowup takes over f (its SK(0) included) as the responder's
 // running followup and returns the ADDITIONAL_KEY_EXCHANGE notify for the
 // CREATE_CHILD_SA response.
@@ -86,6 +106,7 @@ func (sa *IKESA) startFollowup(f *followupResponder) (*wire.Notify, error) {
 		}
 		return nil, fmt.Errorf("link data: %w", err)
 	}
+	f.expires = sa.m.clock.Now().Add(sa.m.opts.HalfOpenTimeout)
 	sa.followup = f
 	sa.log.Info("peer runs additional key exchanges with IKE_FOLLOWUP_KE", "for", f.what, "methods", kemNames(f.methods))
 	return &wire.Notify{NotifyType: wire.ADDITIONAL_KEY_EXCHANGE, Data: clone(f.link)}, nil
@@ -175,6 +196,7 @@ func (sa *IKESA) handleFollowupRequest(msg *wire.Message, payloads []wire.Payloa
 	f.done, f.methods = append(f.done, method), f.methods[1:]
 	out := []wire.Payload{&wire.KE{Method: ke.Method, Data: pub}}
 	if len(f.methods) > 0 {
+		f.expires = sa.m.clock.Now().Add(sa.m.opts.HalfOpenTimeout)
 		if _, err := io.ReadFull(sa.m.rand, f.link); err != nil {
 			fail(wire.TEMPORARY_FAILURE, "link data: "+err.Error())
 			return

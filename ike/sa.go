@@ -464,6 +464,7 @@ func (sa *IKESA) tick(now time.Time) {
 		sa.tickDPD(now)
 		sa.tickNAT(now)
 	}
+	sa.tickFollowup(now)
 	sa.tickLifetimes(now)
 }
 
@@ -481,6 +482,9 @@ func (sa *IKESA) nextDeadline() time.Time {
 		next = d
 	}
 	if d := sa.natDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+		next = d
+	}
+	if d := sa.followupDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
 		next = d
 	}
 	return earliest(next, sa.lifetimeDeadline())

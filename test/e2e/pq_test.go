@@ -453,3 +453,76 @@ func TestStrongSwan6HybridMLKEM1024CertChain(t *testing.T) {
 		})
 	}
 }
+
+// TestStrongSwan598ChildHybridFallback: against strongSwan 5.9.8, which
+// knows no additional key exchanges, the Child SA made in IKE_AUTH comes
+// up either way (no key exchange there); cygnet's rekey with a hybrid-first
+// esp_proposals falls back to classical X25519 PFS, and with the hybrid
+// proposal alone it is refused with NO_PROPOSAL_CHOSEN while the old Child
+// SA keeps carrying traffic.
+func TestStrongSwan598ChildHybridFallback(t *testing.T) {
+	testnet.RequireStrongSwan(t)
+	for _, tc := range []struct {
+		name, esp string
+		rekeyed   bool
+	}{
+		{"hybrid-first", "aes256gcm16-x25519-ke1_mlkem768, aes256gcm16-x25519", true},
+		{"hybrid-only", "aes256gcm16-x25519-ke1_mlkem768", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			confA, confB := pairConfigs("psk")
+			confA.Children, confB.Children = confA.Children[:1], confB.Children[:1]
+			confA.Children[0].ESPProposals = tc.esp
+			confB.Children[0].ESPProposals = "aes256gcm16-x25519"
+			cyg := startCygnet(t, p.A, confA.Swanctl(), nil, "a")
+			sw := testnet.StartStrongSwan(t, p.B, nil)
+			if err := sw.Load(confB.Swanctl()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cyg.tryInitiate("tun", "net"); err != nil {
+				t.Fatalf("initiate: %v\n%s", err, cyg.logText())
+			}
+			_, c0 := cyg.waitChild("net", 10*time.Second)
+			testnet.Ping(t, p.A, testnet.HostB, 3)
+			if err := rekeyChild(cygnetEnd{cyg}, "net"); err != nil {
+				t.Fatal(err)
+			}
+			var c1 control.ChildSA
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if tc.rekeyed {
+					for _, s := range cyg.listSAs() {
+						for _, c := range s.ChildSAs {
+							if c.State == "INSTALLED" && c.SPIIn != c0.SPIIn {
+								c1 = c
+							}
+						}
+					}
+					if c1.SPIIn != "" {
+						break
+					}
+				} else if strings.Contains(cyg.logText(), "NO_PROPOSAL_CHOSEN: peer refused to rekey Child SA net") {
+					break
+				}
+			}
+			if tc.rekeyed {
+				if c1.SPIIn == "" || !slices.Equal(c1.KeyExchanges, []string{"CURVE_25519"}) {
+					t.Fatalf("rekeyed Child SA %+v, want classical CURVE_25519 PFS\n%s", c1, cyg.logText())
+				}
+				t.Logf("rekeyed with %v: %s/%s", c1.KeyExchanges, c1.SPIIn, c1.SPIOut)
+			} else {
+				if !strings.Contains(cyg.logText(), "NO_PROPOSAL_CHOSEN: peer refused to rekey Child SA net") {
+					t.Fatalf("hybrid-only rekey against strongSwan 5.9.8 not refused with NO_PROPOSAL_CHOSEN:\n%s", cyg.logText())
+				}
+				if strings.Contains(cyg.logText(), "IKE_FOLLOWUP_KE: additional") {
+					t.Error("cygnet ran IKE_FOLLOWUP_KE against a peer that chose no additional key exchange")
+				}
+				_, still := cyg.waitChild("net", 5*time.Second)
+				if still.SPIIn != c0.SPIIn {
+					t.Errorf("the Child SA changed to %s after a refused rekey", still.SPIIn)
+				}
+			}
+			testnet.Ping(t, p.A, testnet.HostB, 3)
+		})
+	}
+}

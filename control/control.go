@@ -114,28 +114,32 @@ type IKESA struct {
 
 // ChildSA is one Child SA as list-sas shows it.
 type ChildSA struct {
-	Name        string   `json:"name"`
-	UniqueID    uint32   `json:"uniqueid"`
-	State       string   `json:"state"`
-	Mode        string   `json:"mode"`
-	Protocol    string   `json:"protocol"`
-	Encap       bool     `json:"encap"`
-	SPIIn       string   `json:"spi_in"`
-	SPIOut      string   `json:"spi_out"`
-	EncrAlg     string   `json:"encr_alg"`
-	EncrKeysize int      `json:"encr_keysize"`
-	IntegAlg    string   `json:"integ_alg"` // "" with an AEAD
-	DHGroup     string   `json:"dh_group"`  // "" without PFS
-	ESN         bool     `json:"esn"`
-	BytesIn     uint64   `json:"bytes_in"`
-	PacketsIn   uint64   `json:"packets_in"`
-	BytesOut    uint64   `json:"bytes_out"`
-	PacketsOut  uint64   `json:"packets_out"`
-	InstallTime int64    `json:"install_time"`
-	RekeyTime   int64    `json:"rekey_time"`
-	LifeTime    int64    `json:"life_time"`
-	LocalTS     []string `json:"local_ts"`
-	RemoteTS    []string `json:"remote_ts"`
+	Name        string `json:"name"`
+	UniqueID    uint32 `json:"uniqueid"`
+	State       string `json:"state"`
+	Mode        string `json:"mode"`
+	Protocol    string `json:"protocol"`
+	Encap       bool   `json:"encap"`
+	SPIIn       string `json:"spi_in"`
+	SPIOut      string `json:"spi_out"`
+	EncrAlg     string `json:"encr_alg"`
+	EncrKeysize int    `json:"encr_keysize"`
+	IntegAlg    string `json:"integ_alg"` // "" with an AEAD
+	DHGroup     string `json:"dh_group"`  // "" without PFS
+	// KeyExchanges are the Child SA's key exchanges: the PFS one, then
+	// the RFC 9370 additional ones in order; none without PFS (a Child SA
+	// made in IKE_AUTH has none).
+	KeyExchanges []string `json:"key_exchanges"`
+	ESN          bool     `json:"esn"`
+	BytesIn      uint64   `json:"bytes_in"`
+	PacketsIn    uint64   `json:"packets_in"`
+	BytesOut     uint64   `json:"bytes_out"`
+	PacketsOut   uint64   `json:"packets_out"`
+	InstallTime  int64    `json:"install_time"`
+	RekeyTime    int64    `json:"rekey_time"`
+	LifeTime     int64    `json:"life_time"`
+	LocalTS      []string `json:"local_ts"`
+	RemoteTS     []string `json:"remote_ts"`
 }
 
 // Conn is one loaded connection as list-conns shows it.

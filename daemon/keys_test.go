@@ -221,7 +221,7 @@ func TestEveryKey(t *testing.T) {
 		{"connection", "pools", "p", effect, ""},
 		{"connection", "ppk_id", "ppk", effect, ""},
 		{"connection", "ppk_required", "yes", effect, ""},
-		{"connection", "proposals", "aes256gcm16-prfsha384-ecp384", effect, ""},
+		{"connection", "proposals", "aes256gcm16-prfsha384-ecp384-ke1_mlkem768", effect, ""},
 		{"connection", "pull", "no", same, "IKEv1 mode config pull; IKEv2 has no pull mode, strongSwan ignores it there too"},
 		{"connection", "rand_time", "5m", effect, ""},
 		{"connection", "reauth_time", "2h", effect, ""},
@@ -269,7 +269,7 @@ func TestEveryKey(t *testing.T) {
 		{"child", "copy_dscp", "in", effect, ""},
 		{"child", "copy_ecn", "no", effect, ""},
 		{"child", "dpd_action", "restart", effect, ""},
-		{"child", "esp_proposals", "aes256gcm16-ecp384", effect, ""},
+		{"child", "esp_proposals", "aes256gcm16-ecp384-ke1_mlkem768", effect, ""},
 		{"child", "hostaccess", "yes", effect, ""},
 		{"child", "hw_offload", "yes", refused, notSup + " (no hardware offload"},
 		{"child", "icmp", "yes", refused, notImpl + " (ICMP forwarding)"},
@@ -395,7 +395,7 @@ func TestEveryKey(t *testing.T) {
 		}),
 		"connection.over_time": pcs(func(pc *ike.PeerConfig) string { return want(pc.OverTime == time.Hour, "OverTime %v", pc.OverTime) }),
 		"connection.proposals": pcs(func(pc *ike.PeerConfig) string {
-			return want(len(pc.Proposals) == 1 && pc.Proposals[0].String() == "aes256gcm16-prfsha384-ecp384", "Proposals %v", pc.Proposals)
+			return want(len(pc.Proposals) == 1 && pc.Proposals[0].String() == "aes256gcm16-prfsha384-ecp384-ke1_mlkem768", "Proposals %v", pc.Proposals)
 		}),
 		"connection.rand_time": pcs(func(pc *ike.PeerConfig) string { return want(pc.RandTime == 5*time.Minute, "RandTime %v", pc.RandTime) }),
 		"connection.reauth_time": pcs(func(pc *ike.PeerConfig) string {
@@ -429,7 +429,7 @@ func TestEveryKey(t *testing.T) {
 			return want(cc.DPDAction == ike.ActionStart, "DPDAction %v", cc.DPDAction)
 		}),
 		"child.esp_proposals": ccs(func(cc *ike.ChildConfig) string {
-			return want(len(cc.Proposals) == 1 && cc.Proposals[0].String() == "aes256gcm16-ecp384", "Proposals %v", cc.Proposals)
+			return want(len(cc.Proposals) == 1 && cc.Proposals[0].String() == "aes256gcm16-ecp384-ke1_mlkem768", "Proposals %v", cc.Proposals)
 		}),
 		"child.hostaccess": func(r keyResult) string {
 			u := &updowns{}

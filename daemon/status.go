@@ -90,6 +90,9 @@ func childStatus(c *ike.ChildSA, counters CounterSource, now time.Time) control.
 		RekeyTime:   secondsUntil(c.RekeyAt, now), LifeTime: secondsUntil(c.ExpiresAt, now),
 		LocalTS: tsList(c.LocalTS), RemoteTS: tsList(c.RemoteTS),
 	}
+	for _, m := range c.KeyExchanges() {
+		cs.KeyExchanges = append(cs.KeyExchanges, groupName(m))
+	}
 	if c.Encr == 28 {
 		cs.EncrKeysize = 256
 	}

@@ -272,6 +272,12 @@ func viciChild(c control.ChildSA) *vici.Message {
 	if c.DHGroup != "" {
 		m.Set("dh-group", c.DHGroup)
 	}
+	// RFC 9370 additional key exchanges, named as strongSwan 6 does
+	for i, ke := range c.KeyExchanges {
+		if i > 0 {
+			m.Set("ake"+strconv.Itoa(i), ke)
+		}
+	}
 	if c.ESN {
 		m.Set("esn", "1")
 	}

@@ -20,3 +20,18 @@ func TestVICIListsAdditionalKeyExchanges(t *testing.T) {
 		t.Error("ake3 present for two additional key exchanges")
 	}
 }
+
+// The same for a Child SA with hybrid PFS: its PFS method as dh-group, the
+// additional ones as ake1...
+func TestVICIListsChildAdditionalKeyExchanges(t *testing.T) {
+	m := viciChild(control.ChildSA{Name: "net", State: "INSTALLED", Mode: "TUNNEL", Protocol: "ESP", EncrAlg: "AES_GCM_16",
+		DHGroup: "CURVE_25519", KeyExchanges: []string{"CURVE_25519", "ML_KEM_768"}})
+	for k, want := range map[string]string{"dh-group": "CURVE_25519", "ake1": "ML_KEM_768"} {
+		if got, ok := m.Get(k); !ok || got != want {
+			t.Errorf("%s = %q (present %v), want %q", k, got, ok, want)
+		}
+	}
+	if _, ok := m.Get("ake2"); ok {
+		t.Error("ake2 present for one additional key exchange")
+	}
+}

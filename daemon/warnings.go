@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -65,12 +64,6 @@ func Warnings(cfg *config.Config) config.Problems {
 				warn(pos, "connections.%s.%s.revocation: cygnet does not check certificate revocation yet; revoked certificates are accepted", c.Name, r.Name)
 			}
 		}
-		for _, pr := range c.Proposals {
-			if additionalKE.MatchString(pr.Text) {
-				warn(pr.Pos, "connections.%s.proposals: %s: cygnet reauthenticates such an IKE SA when its rekey_time comes instead of rekeying it "+
-					"(it answers a peer's IKE SA rekey with IKE_FOLLOWUP_KE, RFC 9370, but does not start one)", c.Name, pr.Text)
-			}
-		}
 		for _, l := range c.Local {
 			if pos, ok := l.Set["revocation"]; ok {
 				warn(pos, "connections.%s.%s.revocation: revocation checks the peer's certificates; it has no effect in a local round", c.Name, l.Name)
@@ -118,9 +111,6 @@ func weakProposals(warn func(config.Pos, string, ...any), path string, proto wir
 		}
 	}
 }
-
-// additionalKE matches an RFC 9370 additional key exchange in a proposal.
-var additionalKE = regexp.MustCompile(`(?i)(^|-)ke[1-7]_`)
 
 // logWarnings logs a configuration's warnings, one entry each.
 func logWarnings(log *slog.Logger, cfg *config.Config) {

@@ -81,7 +81,6 @@ secrets {
 		t.Fatal(err)
 	}
 	want := []string{
-		path + `:4: connections.gw.proposals: aes256gcm16-prfsha384-x25519-ke1_mlkem768: cygnet reauthenticates such an IKE SA when its rekey_time comes instead of rekeying it`,
 		path + ":8: connections.gw.remote.revocation: cygnet does not check certificate revocation yet",
 		path + ":15: authorities.ca.crl_uris: cygnet does not check certificate revocation yet; http://crl.example/ca.crl is not fetched",
 		path + ":16: authorities.ca.ocsp_uris: cygnet does not check certificate revocation yet; http://ocsp.example is not queried",

@@ -56,6 +56,10 @@ type ChildSA struct {
 	Integ         uint16
 	ESN           bool
 	Group         uint16 // the PFS key exchange, 0 without
+	// AdditionalKEs are the RFC 9370 additional key exchanges run with
+	// IKE_FOLLOWUP_KE after the PFS one, in order; none for a Child SA
+	// made in IKE_AUTH (RFC 9370 2.2.3: no key exchange there).
+	AdditionalKEs []uint16
 
 	// EncrKeyIn, IntegKeyIn, EncrKeyOut and IntegKeyOut are the keys; the
 	// Installer copies them into the SAD, after which they are wiped here.
@@ -92,6 +96,15 @@ func (c *ChildSA) State() string {
 		return "REKEYING"
 	}
 	return c.state.String()
+}
+
+// KeyExchanges returns the key exchange methods of the Child SA: the PFS
+// one, then the additional ones (RFC 9370) in order; none without PFS.
+func (c *ChildSA) KeyExchanges() []uint16 {
+	if c.Group == 0 {
+		return nil
+	}
+	return append([]uint16{c.Group}, c.AdditionalKEs...)
 }
 
 func (c *ChildSA) wipeKeys() {
@@ -160,6 +173,10 @@ func (sa *IKESA) completeChild(c *ChildSA, chosen proposal.Proposal, localTS, re
 	c.Encr, c.EncrKeyBits, c.Integ, c.ESN = neg.encr, neg.encrKeyBits, neg.integ, neg.esn
 	if len(secrets) > 0 {
 		c.Group = neg.group
+		c.AdditionalKEs = nonNone(chosen.AdditionalKEs())
+		if len(secrets) != 1+len(c.AdditionalKEs) {
+			return fmt.Errorf("derive Child SA keys: %d shared secrets for %d additional key exchanges", len(secrets), len(c.AdditionalKEs))
+		}
 	}
 	if chosen.Protocol == wire.ProtocolAH {
 		c.Protocol = ipsec.ProtoAH

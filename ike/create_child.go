@@ -2,6 +2,7 @@ package ike
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	ikecrypto "github.com/cygnet-ipsec/cygnet/ike/crypto"
@@ -61,10 +62,33 @@ func (sa *IKESA) createChild(cc *ChildConfig) error {
 			sa.releaseChild(c)
 			return fmt.Errorf("child %s: %w", cc.Name, err)
 		}
+		methods, link, err := additionalRounds(resp)
+		if err == nil && len(methods) > 0 && len(secrets) == 0 {
+			err = errAddKEWithoutKE
+		}
+		if err != nil {
+			clearAll(secrets)
+			sa.releaseChild(c)
+			return fmt.Errorf("child %s: %w", cc.Name, err)
+		}
+		if len(methods) > 0 {
+			nr := clone(nr.Data)
+			return sa.runFollowup(&followupInitiator{
+				what: "Child SA " + cc.Name, methods: methods, secrets: secrets,
+				finish: func(all [][]byte, _ []uint16) error {
+					return sa.acceptChildResponse(c, resp, nonce, nr, all...)
+				},
+				abort: func() { sa.releaseChild(c) },
+			}, link)
+		}
 		defer clearAll(secrets)
 		return sa.acceptChildResponse(c, resp, nonce, nr.Data, secrets...)
 	}, func(string) { sa.releaseChild(c) })
 }
+
+// errAddKEWithoutKE refuses a chosen proposal with additional key exchanges
+// but no PFS one: RFC 9370 runs them only after a KE method.
+var errAddKEWithoutKE = errors.New("peer chose additional key exchanges without a key exchange method (RFC 9370 2.2.4)")
 
 // handleCreateChildRequest answers a peer's CREATE_CHILD_SA for a new Child SA.
 func (sa *IKESA) handleCreateChildRequest(msg *wire.Message, payloads []wire.Payload) {
@@ -100,7 +124,7 @@ func (sa *IKESA) handleCreateChildRequest(msg *wire.Message, payloads []wire.Pay
 		return
 	}
 	ke := payloadOf[*wire.KE](payloads)
-	_, chosen, _, _, _, fail, why := sa.negotiateChildAsResponder(sa.cfg, payloads, true)
+	cc, chosen, localTS, remoteTS, mode, fail, why := sa.negotiateChildAsResponder(sa.cfg, payloads, true)
 	if fail != 0 {
 		sa.log.Warn(why, "remote", sa.Remote)
 		refuse(fail, nil)
@@ -124,6 +148,10 @@ func (sa *IKESA) handleCreateChildRequest(msg *wire.Message, payloads []wire.Pay
 		defer clear(secret)
 		secrets = append(secrets, secret)
 		kePayload = &wire.KE{Method: g, Data: pub}
+	}
+	if adds := nonNone(chosen.AdditionalKEs()); len(adds) > 0 {
+		sa.respondChildFollowup(id, childOffer{cc: cc, chosen: chosen, localTS: localTS, remoteTS: remoteTS, mode: mode}, ni.Data, nr, kePayload, secrets)
+		return
 	}
 	out := sa.respondChild(sa.cfg, payloads, ni.Data, nr, true, secrets)
 	if _, isErr := out[len(out)-1].(*wire.Notify); isErr && len(out) == 1 {

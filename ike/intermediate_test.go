@@ -182,28 +182,39 @@ func TestIntAuthKnownAnswer(t *testing.T) {
 	}
 }
 
-// A hybrid IKE SA is reauthenticated when it is due for a rekey: a rekey
-// with IKE_FOLLOWUP_KE is only answered, a fresh IKE_SA_INIT runs the
-// additional key exchange again. A peer's IKE SA rekey with IKE_FOLLOWUP_KE
-// gets keys from all the shared secrets.
-func TestIntermediateRekeyReauthenticates(t *testing.T) {
+// A hybrid IKE SA is rekeyed with CREATE_CHILD_SA and one IKE_FOLLOWUP_KE
+// per additional key exchange (RFC 9370 2.2.4), no new IKE_SA_INIT: both
+// ends get the same keys and list both methods. A peer's IKE SA rekey with
+// IKE_FOLLOWUP_KE, played by hand, gets keys from all the shared secrets.
+func TestHybridIKERekeyFollowup(t *testing.T) {
 	const hybrid = "aes256gcm16-prfsha384-x25519-ke1_mlkem768"
 	p := hybridPair(t, hybrid, hybrid)
 	a, _ := establish(t, p)
+	seen := exchangeLog(p)
 	if err := p.a.m.RekeyIKE("site", false); err != nil {
 		t.Fatal(err)
 	}
 	p.pump()
-	if !logHas(p.a, "reauthenticating instead of rekeying") {
-		t.Fatalf("no reauthentication:\n%s", p.a.logs)
+	// IKE_SA_INIT 0, IKE_INTERMEDIATE 1, IKE_AUTH 2; then the rekey and
+	// the old IKE SA's DELETE
+	wantEx := []string{"a CREATE_CHILD_SA 3 req", "b CREATE_CHILD_SA 3 resp", "a IKE_FOLLOWUP_KE 4 req", "b IKE_FOLLOWUP_KE 4 resp",
+		"a INFORMATIONAL 5 req", "b INFORMATIONAL 5 resp"}
+	if got := slices.Compact(slices.Clone(*seen)); !slices.Equal(got, wantEx) {
+		t.Errorf("exchanges on the wire:\n%q\nwant\n%q", got, wantEx)
 	}
-	ups := establishedSAs(p.a)
-	if len(ups) != 1 || ups[0] == a {
-		t.Fatalf("after the reauthentication a has %d established IKE SAs (old one kept: %v)", len(ups), len(ups) == 1 && ups[0] == a)
+	ups, upsB := establishedSAs(p.a), establishedSAs(p.b)
+	if len(ups) != 1 || ups[0] == a || len(upsB) != 1 {
+		t.Fatalf("after the rekey a has %d established IKE SAs (old one kept: %v), b %d", len(ups), len(ups) == 1 && ups[0] == a, len(upsB))
 	}
 	want := []uint16{uint16(wire.CURVE25519), uint16(wire.ML_KEM_768)}
-	if got := ups[0].KeyExchanges(); !slices.Equal(got, want) {
-		t.Errorf("new IKE SA key exchanges %v, want %v", got, want)
+	if got, gotB := ups[0].KeyExchanges(), upsB[0].KeyExchanges(); !slices.Equal(got, want) || !slices.Equal(gotB, want) {
+		t.Errorf("new IKE SA key exchanges a %v b %v, want %v", got, gotB, want)
+	}
+	if ups[0].SPIi != upsB[0].SPIi || !ups[0].Initiator || !bytes.Equal(skd(t, ups[0].Keys()), skd(t, upsB[0].Keys())) {
+		t.Error("the rekeyed IKE SAs differ between the peers")
+	}
+	if len(ups[0].Children()) != 1 {
+		t.Errorf("the Child SA did not move to the new IKE SA: %d", len(ups[0].Children()))
 	}
 
 	// The peer's hybrid rekey as strongSwan 6 sends it (RFC 9370 2.2.4),

@@ -67,15 +67,16 @@ func offersGroup(ps []proposal.Proposal, g uint16) bool {
 	return false
 }
 
-// withoutKE strips KE transforms: the Child SA set up inside IKE_AUTH takes
-// its keys from the IKE SA, so its proposals carry no KE method (RFC 7296 1.2).
+// withoutKE strips KE and ADDKE transforms: the Child SA set up inside
+// IKE_AUTH takes its keys from the IKE SA, so its proposals carry no key
+// exchange method (RFC 7296 1.2), nor additional ones (RFC 9370 2.2.3).
 func withoutKE(ps []proposal.Proposal) []proposal.Proposal {
 	out := make([]proposal.Proposal, 0, len(ps))
 	for _, p := range ps {
 		q := p
 		q.Transforms = nil
 		for _, t := range p.Transforms {
-			if t.Type != wire.TransformKE {
+			if !t.Type.IsKE() {
 				q.Transforms = append(q.Transforms, t)
 			}
 		}

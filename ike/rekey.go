@@ -218,7 +218,50 @@ func (sa *IKESA) childRekeyResponse(c *ChildSA, r *childRekey, n *ChildSA, kex i
 		sa.releaseChild(n)
 		return fmt.Errorf("rekey child %s: %w", c.Name, err)
 	}
+	methods, link, err := additionalRounds(resp)
+	if err == nil && len(methods) > 0 && len(secrets) == 0 {
+		err = errAddKEWithoutKE
+	}
+	if err != nil {
+		clearAll(secrets)
+		sa.releaseChild(n)
+		return fmt.Errorf("rekey child %s: %w", c.Name, err)
+	}
+	if len(methods) > 0 {
+		// The rekey stays in flight (c.rekey) through the IKE_FOLLOWUP_KE
+		// exchanges; the new SA takes over after the last.
+		c.rekey = r
+		return sa.runFollowup(&followupInitiator{
+			what: "rekey of Child SA " + c.Name, methods: methods, secrets: secrets,
+			finish: func(all [][]byte, _ []uint16) error {
+				if c.rekey != r {
+					sa.releaseChild(n)
+					return nil
+				}
+				c.rekey = nil
+				if c.state != childInstalled || c.supersededBy != nil {
+					sa.log.Info("peer created the new Child SA but the old one is gone or replaced here; deleting the new one", "child", c.Name)
+					sa.deleteRedundant(n, false)
+					return nil
+				}
+				return sa.finishChildRekey(c, r, n, resp, all)
+			},
+			abort: func() {
+				sa.releaseChild(n)
+				if c.rekey == r {
+					c.rekey = nil
+					c.retryAt = sa.m.clock.Now().Add(sa.m.rekeyDelay())
+				}
+			},
+		}, link)
+	}
 	defer clearAll(secrets)
+	return sa.finishChildRekey(c, r, n, resp, secrets)
+}
+
+// finishChildRekey installs n, which our rekey of c created, with keys from
+// the exchange's shared secrets, and settles a simultaneous rekey.
+func (sa *IKESA) finishChildRekey(c *ChildSA, r *childRekey, n *ChildSA, resp []wire.Payload, secrets [][]byte) error {
 	if err := sa.acceptChildResponse(n, resp, r.ni, r.nr, secrets...); err != nil {
 		return err
 	}
@@ -483,6 +526,10 @@ func (sa *IKESA) handleChildRekeyRequest(id uint32, payloads []wire.Payload, rn 
 	nr, err := sa.m.nonce()
 	if err != nil {
 		refuse(&wire.Notify{NotifyType: wire.TEMPORARY_FAILURE})
+		return
+	}
+	if adds := nonNone(chosen.AdditionalKEs()); len(adds) > 0 {
+		sa.respondChildFollowup(id, childOffer{cc: cc, chosen: chosen, localTS: localTS, remoteTS: remoteTS, mode: mode, rekeys: c}, ni.Data, nr, kePayload, secrets)
 		return
 	}
 	n, err := sa.newChild(cc)

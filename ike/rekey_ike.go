@@ -60,7 +60,7 @@ func (m *Manager) RekeyIKE(conn string, reauth bool) error {
 // childExchangeBusy reports Child SA exchanges in flight, during which an
 // IKE SA rekey must wait (RFC 7296 2.25.2).
 func (sa *IKESA) childExchangeBusy() bool {
-	if sa.pending != nil && sa.pending.exchange == wire.CREATE_CHILD_SA && sa.ikeRekey == nil {
+	if sa.pending != nil && (sa.pending.exchange == wire.CREATE_CHILD_SA || sa.pending.exchange == wire.IKE_FOLLOWUP_KE) && sa.ikeRekey == nil {
 		return true
 	}
 	for _, c := range sa.children {
@@ -84,14 +84,6 @@ func (sa *IKESA) rekeyIKE() error {
 		return nil
 	}
 	sa.ikeRetryAt, sa.ikeRetryReauth = time.Time{}, false
-	if sa.inter != nil || offersAdditionalKE(sa.cfg.Proposals) {
-		// A rekey with additional key exchanges needs IKE_FOLLOWUP_KE
-		// (RFC 9370 2.2.4), which cygnet answers (followup.go) but does not start: a fresh IKE_SA_INIT with its
-		// IKE_INTERMEDIATE exchanges gives the new IKE SA the same hybrid
-		// protection.
-		sa.log.Info("IKE SA proposals have additional key exchanges: reauthenticating instead of rekeying (cygnet answers IKE_FOLLOWUP_KE but does not start it)")
-		return sa.reauthenticate()
-	}
 	sa.log.Info("rekeying IKE SA", "spi_i", fmt.Sprintf("%016x", sa.SPIi), "spi_r", fmt.Sprintf("%016x", sa.SPIr))
 	sa.ikeRekey = &ikeRekey{}
 	if err := sa.sendIKERekey(sa.Group); err != nil {
@@ -178,17 +170,57 @@ func (sa *IKESA) ikeRekeyResponse(r *ikeRekey, kex ikecrypto.KeyExchange, resp [
 	if err != nil {
 		return fmt.Errorf("rekey IKE SA: key exchange: %w", err)
 	}
-	n, err := sa.newRekeyedSA(true, r.spi, binary.BigEndian.Uint64(chosen.SPI), r.ni, clone(nr.Data), neg, secret)
+	spiR, peerNr := binary.BigEndian.Uint64(chosen.SPI), clone(nr.Data)
+	methods, link, err := additionalRounds(resp)
+	if err != nil {
+		clear(secret)
+		return fmt.Errorf("rekey IKE SA: %w", err)
+	}
+	if len(methods) > 0 {
+		// RFC 9370 2.2.4: the rekey stays ours and in flight through the
+		// IKE_FOLLOWUP_KE exchanges, under the old IKE SA.
+		sa.ikeRekey = r
+		return sa.runFollowup(&followupInitiator{
+			what: "IKE SA rekey", methods: methods, secrets: [][]byte{secret},
+			finish: func(all [][]byte, done []uint16) error {
+				if sa.ikeRekey != r {
+					return nil
+				}
+				sa.ikeRekey = nil
+				n, err := sa.newRekeyedSA(true, r.spi, spiR, r.ni, peerNr, neg, clone(all[0]), cloneAll(all[1:])...)
+				if err != nil {
+					return err
+				}
+				n.inter = &intermediate{done: slices.Clone(done)}
+				sa.finishIKERekey(r, n)
+				return nil
+			},
+			abort: func() {
+				if sa.ikeRekey == r {
+					sa.ikeRekey = nil
+					sa.ikeRetryAt = sa.m.clock.Now().Add(sa.m.rekeyDelay())
+				}
+			},
+		}, link)
+	}
+	n, err := sa.newRekeyedSA(true, r.spi, spiR, r.ni, peerNr, neg, secret)
 	if err != nil {
 		return err
 	}
+	sa.finishIKERekey(r, n)
+	return nil
+}
+
+// finishIKERekey hands over to n, the IKE SA our rekey created, and deletes
+// the old one, or settles a simultaneous rekey by the peer.
+func (sa *IKESA) finishIKERekey(r *ikeRekey, n *IKESA) {
 	if p := r.peerNew; p != nil && p.state == stateEstablished && redundant(r.ni, n.nr, r.peerNi, r.peerNr) {
 		sa.log.Info("simultaneous IKE SA rekey: ours holds the lowest nonce, deleting its redundant IKE SA", "new", n.UniqueID, "kept", p.UniqueID)
 		n.redundant = true
 		n.deleteIKE("redundant after a simultaneous rekey")
 		sa.handOver(p)
 		sa.state = stateDeleting
-		return nil
+		return
 	}
 	if p := r.peerNew; p != nil {
 		sa.log.Info("simultaneous IKE SA rekey: ours wins, the peer deletes its redundant IKE SA", "new", n.UniqueID)
@@ -199,7 +231,6 @@ func (sa *IKESA) ikeRekeyResponse(r *ikeRekey, kex ikecrypto.KeyExchange, resp [
 	}
 	sa.handOver(n)
 	sa.deleteIKE("IKE SA rekeyed")
-	return nil
 }
 
 // newRekeyedSA builds and registers the IKE SA that a rekey of sa creates,

@@ -83,13 +83,13 @@ type IKESA struct {
 	lastInbound          time.Time
 	nat                  natState
 	initKEGroupsTried    int
-	keyingTry            int           // this SA is the keyingTry'th attempt (0 and 1: the first)
-	eap                  *eapExchange  // IKE_AUTH with EAP, while it runs (eap.go)
-	inter                *intermediate // RFC 9370 additional key exchanges in IKE_INTERMEDIATE (intermediate.go)
-	followup             *ikeFollowup  // a peer's IKE SA rekey with IKE_FOLLOWUP_KE, while it runs (followup.go)
-	peerMultipleAuth     bool          // the responder announced RFC 4739 MULTIPLE_AUTH_SUPPORTED
-	peerPPK              bool          // USE_PPK in both IKE_SA_INIT messages (RFC 8784)
-	ppk                  *ppkExchange  // the PPK of the first IKE_AUTH, while it runs (ppk.go)
+	keyingTry            int                // this SA is the keyingTry'th attempt (0 and 1: the first)
+	eap                  *eapExchange       // IKE_AUTH with EAP, while it runs (eap.go)
+	inter                *intermediate      // RFC 9370 additional key exchanges in IKE_INTERMEDIATE (intermediate.go)
+	followup             *followupResponder // the peer's run of IKE_FOLLOWUP_KE exchanges, while it lasts (followup.go)
+	peerMultipleAuth     bool               // the responder announced RFC 4739 MULTIPLE_AUTH_SUPPORTED
+	peerPPK              bool               // USE_PPK in both IKE_SA_INIT messages (RFC 8784)
+	ppk                  *ppkExchange       // the PPK of the first IKE_AUTH, while it runs (ppk.go)
 	// PPK is true when the IKE SA's keys were derived with a postquantum
 	// preshared key (RFC 8784).
 	PPK bool
@@ -469,6 +469,7 @@ func (sa *IKESA) tick(now time.Time) {
 		sa.tickDPD(now)
 		sa.tickNAT(now)
 	}
+	sa.tickFollowup(now)
 	sa.tickLifetimes(now)
 }
 
@@ -488,6 +489,9 @@ func (sa *IKESA) nextDeadline() time.Time {
 	if d := sa.natDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
 		next = d
 	}
+	if d := sa.followupDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+		next = d
+	}
 	return earliest(next, sa.lifetimeDeadline())
 }
 
@@ -497,6 +501,7 @@ func (sa *IKESA) destroy(reason string) {
 		return
 	}
 	wasUp := sa.state == stateEstablished || sa.state == stateDeleting
+	sa.dropFollowup()
 	for _, c := range sa.children {
 		sa.uninstallChild(c, reason)
 	}

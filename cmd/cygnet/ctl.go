@@ -99,7 +99,7 @@ func cmdListSAs(args []string, socket string, out io.Writer) error {
 		if sa.IntegAlg != "" {
 			alg += "/" + sa.IntegAlg
 		}
-		fmt.Fprintf(out, "  %s/%s/%s\n", alg, sa.PRFAlg, sa.DHGroup)
+		fmt.Fprintf(out, "  %s/%s/%s%s\n", alg, sa.PRFAlg, sa.DHGroup, additionalKEs(sa.KeyExchanges))
 		fmt.Fprintf(out, "  established %ds ago, rekeying in %ds\n", sa.Established, sa.RekeyTime)
 		if len(sa.LocalVIPs) > 0 {
 			fmt.Fprintf(out, "  local  vips %s\n", strings.Join(sa.LocalVIPs, " "))
@@ -121,7 +121,7 @@ func cmdListSAs(args []string, socket string, out io.Writer) error {
 				calg += "/" + c.IntegAlg
 			}
 			if c.DHGroup != "" {
-				calg += "/" + c.DHGroup
+				calg += "/" + c.DHGroup + additionalKEs(c.KeyExchanges)
 			}
 			fmt.Fprintf(out, "    %s\n", calg)
 			fmt.Fprintf(out, "    installed %ds ago, rekeying in %ds, expires in %ds\n", c.InstallTime, c.RekeyTime, c.LifeTime)
@@ -132,6 +132,18 @@ func cmdListSAs(args []string, socket string, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// additionalKEs names the RFC 9370 additional key exchanges after the
+// first as swanctl --list-sas does: "/KE1_ML_KEM_768/KE2_...".
+func additionalKEs(kes []string) string {
+	var b strings.Builder
+	for i, ke := range kes {
+		if i > 0 {
+			fmt.Fprintf(&b, "/KE%d_%s", i, ke)
+		}
+	}
+	return b.String()
 }
 
 func star(b bool) string {

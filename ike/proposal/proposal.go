@@ -335,10 +335,6 @@ func (p Proposal) Runnable() error {
 	}
 	for _, t := range p.Transforms {
 		switch {
-		case t.Type >= wire.TransformADDKE1 && t.Type <= wire.TransformADDKE7 && p.Protocol != wire.ProtocolIKE:
-			// the IKE SA runs them in IKE_INTERMEDIATE; a Child SA would
-			// need IKE_FOLLOWUP_KE in CREATE_CHILD_SA
-			return fmt.Errorf("%s: additional key exchanges (RFC 9370) in Child SA proposals need IKE_FOLLOWUP_KE, not implemented by cygnet: %w", format1(p.Protocol, t), ErrUnsupported)
 		case t.Type != wire.TransformENCR:
 		case t.ID == uint16(wire.ENCR_AES_GCM_8) || t.ID == uint16(wire.ENCR_AES_GCM_12):
 			return fmt.Errorf("%s: AES-GCM with an 8- or 12-octet ICV is not implemented by cygnet; use %s: %w",

@@ -221,7 +221,8 @@ func TestRunnable(t *testing.T) {
 		{wire.ProtocolESP, "aes128gcm8", "aes128gcm8: AES-GCM with an 8- or 12-octet ICV is not implemented by cygnet; use aes128gcm16"},
 		{wire.ProtocolESP, "aes256gcm12-x25519", "aes256gcm12: AES-GCM with an 8- or 12-octet ICV"},
 		{wire.ProtocolIKE, "aes256gcm12-prfsha256-x25519", "aes256gcm12: AES-GCM with an 8- or 12-octet ICV"},
-		{wire.ProtocolESP, "aes256gcm16-ecp384-ke2_mlkem1024", "ke2_mlkem1024: additional key exchanges"},
+		// Child SAs run them in CREATE_CHILD_SA + IKE_FOLLOWUP_KE (RFC 9370 2.2.4)
+		{wire.ProtocolESP, "aes256gcm16-ecp384-ke2_mlkem1024", ""},
 		{wire.ProtocolIKE, "aes256gcm16-prfsha384-mlkem768", ""},
 		{wire.ProtocolESP, "aes128gcm16-aes256gcm16-chacha20poly1305-x25519-esn", ""},
 		// IKE SA set-up runs them in IKE_INTERMEDIATE (RFC 9242, 9370)

@@ -226,7 +226,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 			path.Close()
 			return nil, err
 		}
-		installer = keylogInstaller{path, d.keylog}
+		installer = newKeylogInstaller(path, d.keylog)
 	}
 	d.mgr = ike.NewManager(ike.Config{
 		Conns: conns, Creds: d.creds, Transport: path, Installer: installer,

@@ -336,7 +336,6 @@ var notImplemented = map[string]map[string]string{
 		"mark_in": "marks", "mark_in_sa": "marks", "mark_out": "marks", "set_mark_in": "marks", "set_mark_out": "marks",
 		"if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces",
 		"policies_fwd_out": "forward policies",
-		"ah_proposals":     "AH over IKE (the engine has AH; negotiation follows)",
 	},
 }
 
@@ -514,6 +513,13 @@ func childConfig(ch *config.Child) (*ike.ChildConfig, error) {
 		return nil, fmt.Errorf("%s: child %s: mode = %s is not supported by cygnet yet", ch.Pos, ch.Name, ch.Mode)
 	}
 	var err error
+	if len(ch.AHProposals) > 0 && len(ch.ESPProposals) > 0 {
+		// strongSwan offers both and lets the responder pick; cygnet
+		// offers and accepts one protocol per child, so it says so
+		// rather than drop one list silently.
+		return nil, fmt.Errorf("%s: child %s: esp_proposals and ah_proposals together are not supported by cygnet; give one (a child is AH or ESP)",
+			ch.ESPProposals[0].Pos, ch.Name)
+	}
 	if len(ch.AHProposals) > 0 {
 		cc.Protocol = ipsec.ProtoAH
 		cc.Proposals, err = parseProposals(wire.ProtocolAH, ch.AHProposals)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/iana"
 	"strings"
 	"testing"
 )
@@ -205,5 +206,31 @@ func TestWipe(t *testing.T) {
 	}
 	if e, i := c.InitiatorToResponder(); e != nil || i != nil {
 		t.Error("wiped Child SA keys still returned")
+	}
+}
+
+// TestChildSAKeysAH: an AH Child SA takes integrity keys only, AES-GMAC's
+// with its 4-octet salt (RFC 4543 section 4), from KEYMAT.
+func TestChildSAKeysAH(t *testing.T) {
+	k := testKeys(t, testSuite)
+	for _, c := range []struct {
+		integ uint16
+		n     int
+	}{
+		{IntegHMACSHA256128, 32},
+		{uint16(iana.AUTH_AES_128_GMAC), 20},
+		{uint16(iana.AUTH_AES_192_GMAC), 28},
+		{uint16(iana.AUTH_AES_256_GMAC), 36},
+	} {
+		keys, err := k.DeriveChildSAKeys(ChildSuite{Integ: c.integ}, []byte("ni"), []byte("nr"))
+		if err != nil {
+			t.Fatalf("%v: %v", iana.IntegID(c.integ), err)
+		}
+		km, _ := k.PRF().Plus(k.m.d, 2*c.n, []byte("ni"), []byte("nr"))
+		ei, ai := keys.InitiatorToResponder()
+		er, ar := keys.ResponderToInitiator()
+		if len(ei) != 0 || len(er) != 0 || !bytes.Equal(ai, km[:c.n]) || !bytes.Equal(ar, km[c.n:]) {
+			t.Errorf("%v: keys %d/%d octets, want integrity keys of %d cut from KEYMAT", iana.IntegID(c.integ), len(ai), len(ar), c.n)
+		}
 	}
 }

@@ -59,6 +59,22 @@ func childEncrKeyLen(encr uint16, keyBits int) (int, error) {
 	return n, err
 }
 
+// childIntegKeyLen is IntegKeyLen for Child SAs, which also run the
+// integrity algorithms of AH (RFC 4302) that the IKE SA protector does not:
+// AES-GMAC takes the AES key and a 4-octet salt from KEYMAT (RFC 4543
+// section 4).
+func childIntegKeyLen(integ uint16) (int, error) {
+	switch iana.IntegID(integ) {
+	case iana.AUTH_AES_128_GMAC:
+		return 16 + 4, nil
+	case iana.AUTH_AES_192_GMAC:
+		return 24 + 4, nil
+	case iana.AUTH_AES_256_GMAC:
+		return 32 + 4, nil
+	}
+	return IntegKeyLen(integ)
+}
+
 // EncrKeyLen returns the number of keying octets that the encryption transform
 // encr with key length keyBits takes from prf+ (RFC 7296 sections 2.14 and
 // 2.17): the cipher key plus, for AEAD and counter modes, the salt or nonce

@@ -111,7 +111,13 @@ func weakProposals(warn func(config.Pos, string, ...any), path string, proto wir
 			continue // refused at load, with its line
 		}
 		for _, x := range ps {
-			if weak := x.Weak(); len(weak) > 0 {
+			weak := x.Weak()
+			if i := slices.Index(weak, "ENCR_NULL"); i >= 0 {
+				warn(p.Pos, "%s: %q uses ENCR_NULL: ESP without encryption (RFC 2410), the traffic crosses in clear with only its integrity "+
+					"protected; accepted because the proposal names it, for debugging only", path, x.String())
+				weak = slices.Delete(weak, i, i+1)
+			}
+			if len(weak) > 0 {
 				warn(p.Pos, "%s: %q uses the weak legacy algorithms %s, accepted because the proposal names them; "+
 					"offer them only to clients that cannot do better", path, x.String(), strings.Join(weak, ", "))
 			}

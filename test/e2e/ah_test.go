@@ -45,6 +45,9 @@ func TestCygnetAH(t *testing.T) {
 		// scapy 2.5 has no AES-GMAC for AH; the engine's GMAC is checked
 		// against RFC 4543's vectors in package transform
 		{"tunnel/aes256gmac", "aes256gmac", "AES_256_GMAC", "", false, false},
+		{"transport/aescmac-esn", "aescmac-esn", "AES_CMAC_96", "AES-CMAC-96", true, true},
+		// scapy has no AES-XCBC; the engine's is checked against RFC 3566
+		{"tunnel/aesxcbc", "aesxcbc", "AES_XCBC_96", "", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := testnet.NewPair(t, testnet.PairOptions{})

@@ -115,6 +115,10 @@ func wiresharkESP(encr, integ uint16) (enc, auth string) {
 		auth = "HMAC-SHA-384-192 [RFC4868]"
 	case 14:
 		auth = "HMAC-SHA-512-256 [RFC4868]"
+	case 5, 8:
+		// Wireshark has no AES-XCBC or AES-CMAC; it still decrypts
+		// with the ICV's length, without checking it
+		auth = "ANY 96 bit authentication [no checking]"
 	default:
 		return "", ""
 	}

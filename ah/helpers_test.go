@@ -69,6 +69,7 @@ type saOpts struct {
 	esn      bool
 	window   int
 	copyDSCP bool
+	copyDF   bool
 	ecn      packet.ECNMode
 	spi      uint32
 }
@@ -94,7 +95,7 @@ func newPair(t testing.TB, o saOpts) (out, in *SA, key []byte) {
 		sa, err := New(Config{
 			SPI: spi, Mode: o.mode, Direction: dir, Integrity: x,
 			Src: src, Dst: dst, ESN: o.esn, ReplayWindow: o.window,
-			CopyDSCP: o.copyDSCP, ECN: o.ecn,
+			CopyDSCP: o.copyDSCP, CopyDF: o.copyDF, ECN: o.ecn,
 		})
 		if err != nil {
 			t.Fatalf("New: %v", err)

@@ -1,10 +1,16 @@
 package daemon
 
 import (
+	"bytes"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ipsec"
+	"github.com/cygnet-ipsec/cygnet/transform"
 )
 
 // TestAHAndESPProposalsTogether: a child is AH or ESP in cygnet; naming
@@ -85,5 +91,71 @@ secrets {
 	}
 	if err := ValidateProposal("ike", "null-sha256-x25519"); err == nil || !strings.Contains(err.Error(), "null provides no confidentiality") {
 		t.Errorf("IKE null: %v", err)
+	}
+}
+
+// TestAHChildOptions: an AH child's copy_df reaches the AH engine (outer DF
+// in tunnel mode, as for ESP), and tfc_padding, which only ESP can carry,
+// is warned about at its line.
+func TestAHChildOptions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "swanctl.conf")
+	conf := `connections {
+    gw {
+        remote_addrs = 192.0.2.2
+        local { auth = psk }
+        remote { auth = psk }
+        children {
+            net {
+                ah_proposals = sha256
+                tfc_padding = 100
+            }
+        }
+    }
+}
+secrets {
+    ike-gw { secret = "twenty characters ok" }
+}
+`
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := Warnings(cfg)
+	want := path + ":9: connections.gw.children.net.tfc_padding: TFC padding is ESP's"
+	if len(ws) != 1 || !strings.HasPrefix(ws[0].Error(), want) {
+		t.Errorf("warnings %v, want one starting %q", ws, want)
+	}
+	pcs, err := PeerConfigs(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := pcs[0].Children[0]
+	for _, copyDF := range []bool{true, false} {
+		cc.CopyDF = copyDF
+		key := make([]byte, 32)
+		c := &ike.ChildSA{
+			Config: cc, Name: cc.Name, Protocol: ipsec.ProtoAH, Mode: ipsec.ModeTunnel, SPIIn: 0x1234, SPIOut: 0x1234,
+			Integ: uint16(transform.IntegHMACSHA256_128), IntegKeyIn: key, IntegKeyOut: bytes.Clone(key),
+			Local: netip.MustParseAddrPort("192.0.2.1:500"), Remote: netip.MustParseAddrPort("192.0.2.2:500"),
+		}
+		_, out, err := engines(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner := innerPacket(0)
+		inner[6] |= 0x40 // DF
+		head, _ := out.AH.Overhead()
+		buf := make([]byte, head+len(inner))
+		copy(buf[head:], inner)
+		p, err := out.AH.Seal(buf, head, len(inner))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Bytes[6]&0x40 != 0; got != copyDF {
+			t.Errorf("copy_df %v: outer DF %v", copyDF, got)
+		}
 	}
 }

@@ -251,7 +251,7 @@ func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
 				return nil, err
 			}
 			a, err := ah.New(ah.Config{SPI: spi, Mode: c.Mode, Direction: dir, Integrity: x, Src: c.Local.Addr(), Dst: c.Remote.Addr(),
-				ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP[dir], ECN: ecn})
+				ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP[dir], CopyDF: copyDF, ECN: ecn})
 			if err != nil {
 				return nil, err
 			}

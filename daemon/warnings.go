@@ -83,6 +83,9 @@ func Warnings(cfg *config.Config) config.Problems {
 			path := "connections." + c.Name + ".children." + ch.Name
 			weakProposals(warn, path+".esp_proposals", wire.ProtocolESP, ch.ESPProposals)
 			weakProposals(warn, path+".ah_proposals", wire.ProtocolAH, ch.AHProposals)
+			if pos, ok := ch.Set["tfc_padding"]; ok && len(ch.AHProposals) > 0 {
+				warn(pos, "%s.tfc_padding: TFC padding is ESP's (RFC 4303 section 2.7); this child is AH, which carries no padding, so none is sent", path)
+			}
 		}
 	}
 	// in the order of the files as read, then of the lines

@@ -159,3 +159,47 @@ secrets {
 		}
 	}
 }
+
+// TestAHWithUDPEncap: AH cannot be carried in UDP (RFC 3948 covers ESP):
+// encap = yes with an AH child is refused at load, and an AH Child SA that
+// IKE negotiated behind a NAT is refused when it would be installed.
+func TestAHWithUDPEncap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "swanctl.conf")
+	conf := `connections {
+    gw {
+        remote_addrs = 192.0.2.2
+        encap = yes
+        local { auth = psk }
+        remote { auth = psk }
+        children {
+            net {
+                ah_proposals = sha256
+            }
+        }
+    }
+}
+secrets {
+    ike-gw { secret = "twenty characters ok" }
+}
+`
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err == nil {
+		_, err = PeerConfigs(cfg)
+	}
+	want := path + ":9: connections.gw.children.net.ah_proposals: AH cannot be encapsulated in UDP"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want %q", err, want)
+	}
+	key := make([]byte, 32)
+	c := &ike.ChildSA{
+		Name: "net", Protocol: ipsec.ProtoAH, Mode: ipsec.ModeTunnel, SPIIn: 0x1234, SPIOut: 0x1234, Encap: true,
+		Integ: uint16(transform.IntegHMACSHA256_128), IntegKeyIn: key, IntegKeyOut: bytes.Clone(key),
+		Local: netip.MustParseAddrPort("192.0.2.1:4500"), Remote: netip.MustParseAddrPort("192.0.2.2:4500"),
+	}
+	if _, _, err := engines(c); err == nil || !strings.Contains(err.Error(), "AH cannot cross a NAT") {
+		t.Errorf("engines for AH behind a NAT: %v", err)
+	}
+}

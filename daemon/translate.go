@@ -475,6 +475,12 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 		if err != nil {
 			return nil, err
 		}
+		if c.Encap && len(ch.AHProposals) > 0 {
+			// RFC 3948 encapsulates ESP only, and AH's ICV covers the
+			// addresses a NAT rewrites.
+			return nil, fmt.Errorf("%s: connections.%s.children.%s.ah_proposals: AH cannot be encapsulated in UDP (encap = yes); use esp_proposals",
+				ch.AHProposals[0].Pos, c.Name, ch.Name)
+		}
 		if len(pc.VIPs) > 0 {
 			// A trap policy stands for the local selector before IKE
 			// runs; with a virtual IP it is not known yet.

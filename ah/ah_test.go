@@ -644,3 +644,26 @@ func TestZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyDF: in tunnel mode over IPv4 the outer header gets DF when the
+// inner IPv4 packet has it and CopyDF is set (swanctl's copy_df), never
+// otherwise; DF is a mutable field, so the packet verifies either way.
+func TestCopyDF(t *testing.T) {
+	for _, c := range []struct {
+		copyDF, innerDF, want bool
+	}{
+		{true, true, true},
+		{true, false, false},
+		{false, true, false},
+	} {
+		out, in, _ := newPair(t, saOpts{alg: algs[1], mode: ipsec.ModeTunnel, copyDF: c.copyDF})
+		inner := build4(v4{ttl: 9, df: c.innerDF, proto: packet.ProtoUDP, src: v4a, dst: v4b}, udpPayload(40))
+		p := seal(t, out, inner)
+		if got := p.Bytes[6]&0x40 != 0; got != c.want {
+			t.Errorf("copy_df %v, inner DF %v: outer DF %v, want %v", c.copyDF, c.innerDF, got, c.want)
+		}
+		if _, err := in.Open(p.Bytes); err != nil {
+			t.Errorf("copy_df %v, inner DF %v: Open: %v", c.copyDF, c.innerDF, err)
+		}
+	}
+}

@@ -34,6 +34,8 @@ var algs = []alg{
 	{transform.IntegAES128GMAC, 20, 24},
 	{transform.IntegAES192GMAC, 28, 24},
 	{transform.IntegAES256GMAC, 36, 24},
+	{transform.IntegAESXCBC96, 16, 12},
+	{transform.IntegAESCMAC96, 16, 12},
 }
 
 func (a alg) String() string { return a.id.String() }
@@ -67,6 +69,7 @@ type saOpts struct {
 	esn      bool
 	window   int
 	copyDSCP bool
+	copyDF   bool
 	ecn      packet.ECNMode
 	spi      uint32
 }
@@ -92,7 +95,7 @@ func newPair(t testing.TB, o saOpts) (out, in *SA, key []byte) {
 		sa, err := New(Config{
 			SPI: spi, Mode: o.mode, Direction: dir, Integrity: x,
 			Src: src, Dst: dst, ESN: o.esn, ReplayWindow: o.window,
-			CopyDSCP: o.copyDSCP, ECN: o.ecn,
+			CopyDSCP: o.copyDSCP, CopyDF: o.copyDF, ECN: o.ecn,
 		})
 		if err != nil {
 			t.Fatalf("New: %v", err)
@@ -228,6 +231,8 @@ func independentICV(t testing.TB, a alg, key, canonical []byte, ivField []byte, 
 		fn = sha512.New384
 	case transform.IntegHMACSHA512_256:
 		fn = sha512.New
+	case transform.IntegAESXCBC96, transform.IntegAESCMAC96:
+		return refAESMAC(t, a.id == transform.IntegAESXCBC96, key, in)[:a.icvLen]
 	default:
 		blk, err := aes.NewCipher(key[:len(key)-4])
 		if err != nil {
@@ -265,4 +270,72 @@ func hexDiff(a, b []byte) string {
 		}
 	}
 	return fmt.Sprintf("lengths %d and %d", len(a), len(b))
+}
+
+// refAESMAC is AES-XCBC-MAC (RFC 3566 section 4) or AES-CMAC (RFC 4493
+// section 2.4) written straight from the RFCs' pseudo-code, whole message
+// at once, as an independent check of the transform package's.
+func refAESMAC(t testing.TB, xcbc bool, key, msg []byte) []byte {
+	t.Helper()
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := func(b cipher.Block, in []byte) []byte {
+		out := make([]byte, 16)
+		b.Encrypt(out, in)
+		return out
+	}
+	var chain cipher.Block
+	var kFull, kPad []byte
+	if xcbc {
+		k1 := enc(blk, bytes.Repeat([]byte{1}, 16))
+		kFull, kPad = enc(blk, bytes.Repeat([]byte{2}, 16)), enc(blk, bytes.Repeat([]byte{3}, 16))
+		if chain, err = aes.NewCipher(k1); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		chain = blk
+		shift := func(b []byte) []byte {
+			out := make([]byte, 16)
+			for i := range 15 {
+				out[i] = b[i]<<1 | b[i+1]>>7
+			}
+			out[15] = b[15] << 1
+			if b[0]&0x80 != 0 {
+				out[15] ^= 0x87
+			}
+			return out
+		}
+		kFull = shift(enc(blk, make([]byte, 16)))
+		kPad = shift(kFull)
+	}
+	n := (len(msg) + 15) / 16
+	if n == 0 {
+		n = 1
+	}
+	last := make([]byte, 16)
+	rest := msg[(n-1)*16:]
+	copy(last, rest)
+	if len(rest) == 16 {
+		for i := range last {
+			last[i] ^= kFull[i]
+		}
+	} else {
+		last[len(rest)] = 0x80
+		for i := range last {
+			last[i] ^= kPad[i]
+		}
+	}
+	x := make([]byte, 16)
+	for i := 0; i < n-1; i++ {
+		for j := range x {
+			x[j] ^= msg[i*16+j]
+		}
+		x = enc(chain, x)
+	}
+	for j := range x {
+		x[j] ^= last[j]
+	}
+	return enc(chain, x)
 }

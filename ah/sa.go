@@ -48,6 +48,10 @@ type Config struct {
 	// inner one is left alone (the pipe model). The outer TOS / traffic
 	// class is not covered by the ICV either way.
 	CopyDSCP bool
+	// CopyDF sets DF in the outer IPv4 header of tunnel mode when the inner
+	// IPv4 packet has it (swanctl's copy_df), as ESP does; the flags are
+	// mutable, outside the ICV (RFC 4302 section 3.3.3.1.1.1).
+	CopyDF bool
 	// ECN is the RFC 6040 mode for tunnel mode.
 	ECN packet.ECNMode
 	// SoftSeqLimit is the outbound sequence number at which NeedsRekey
@@ -68,6 +72,7 @@ type SA struct {
 	outer6   bool
 	esn      bool
 	copyDSCP bool
+	copyDF   bool
 	ecn      packet.ECNMode
 	ttl      uint8
 	icvLen   int
@@ -105,6 +110,7 @@ func New(cfg Config) (*SA, error) {
 		dst:      cfg.Dst.Unmap(),
 		esn:      cfg.ESN,
 		copyDSCP: cfg.CopyDSCP,
+		copyDF:   cfg.CopyDF,
 		ecn:      cfg.ECN,
 		ttl:      cfg.TTL,
 		icvLen:   icvLen,

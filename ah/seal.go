@@ -100,7 +100,8 @@ func (sa *SA) sealTunnel(buf []byte, off, n int) (Packet, error) {
 		h := packet.IPv6Header{TrafficClass: tc, PayloadLen: len(out) - ipLen, NextHeader: packet.ProtoAH, HopLimit: sa.ttl, Src: sa.src, Dst: sa.dst}
 		h.Put(out)
 	} else {
-		h := packet.IPv4Header{TOS: tc, TotalLen: len(out), ID: uint16(sa.ipID.Add(1)), TTL: sa.ttl, Protocol: packet.ProtoAH, Src: sa.src, Dst: sa.dst}
+		df := sa.copyDF && nh == packet.ProtoIPv4 && inner[6]&0x40 != 0
+		h := packet.IPv4Header{TOS: tc, TotalLen: len(out), ID: uint16(sa.ipID.Add(1)), DontFrag: df, TTL: sa.ttl, Protocol: packet.ProtoAH, Src: sa.src, Dst: sa.dst}
 		h.Put(out)
 	}
 	sa.putHeader(out[ipLen:], nh, ahLen, seq)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cygnet-ipsec/cygnet/iana"
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 )
@@ -17,22 +18,27 @@ import (
 // keylog writes the SAs' keys in the files Wireshark reads from its
 // configuration folder (cygnet daemon --keylog DIR, then tshark with
 // WIRESHARK_CONFIG_DIR=DIR): ikev2_decryption_table for IKE SAs, esp_sa for
-// ESP SAs. Both are rewritten whole, mode 0600, as SAs come and go, so they
-// hold the keys of the SAs that exist now. It is for debugging: anyone who
-// reads the files can decrypt the traffic.
+// ESP SAs. Wireshark has no key table for AH (it shows AH packets without
+// checking their ICV), so AH SAs go to a third file of cygnet's own, ah_sa,
+// one CSV line per SA in esp_sa's manner: family, source, destination, SPI,
+// the IKEv2 integrity transform name and the key (for scripts and the
+// scapy cross-check). All are rewritten whole, mode 0600, as SAs come and
+// go, so they hold the keys of the SAs that exist now. It is for debugging:
+// anyone who reads the files can decrypt or forge the traffic.
 type keylog struct {
 	dir string
 	log *slog.Logger
 	mu  sync.Mutex
 	ike map[uint32]string       // IKE SA unique id -> its line
-	esp map[*ike.ChildSA]string // Child SA -> its two lines
+	esp map[*ike.ChildSA]string // ESP Child SA -> its two lines
+	ah  map[*ike.ChildSA]string // AH Child SA -> its two lines
 }
 
 func newKeylog(dir string, log *slog.Logger) (*keylog, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("keylog: %w", err)
 	}
-	k := &keylog{dir: dir, log: log, ike: map[uint32]string{}, esp: map[*ike.ChildSA]string{}}
+	k := &keylog{dir: dir, log: log, ike: map[uint32]string{}, esp: map[*ike.ChildSA]string{}, ah: map[*ike.ChildSA]string{}}
 	log.Warn("writing IKE and ESP keys for Wireshark; anyone who reads them can decrypt the traffic", "dir", dir)
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -109,6 +115,10 @@ func wiresharkESP(encr, integ uint16) (enc, auth string) {
 		auth = "HMAC-SHA-384-192 [RFC4868]"
 	case 14:
 		auth = "HMAC-SHA-512-256 [RFC4868]"
+	case 5, 8:
+		// Wireshark has no AES-XCBC or AES-CMAC; it still decrypts
+		// with the ICV's length, without checking it
+		auth = "ANY 96 bit authentication [no checking]"
 	default:
 		return "", ""
 	}
@@ -118,7 +128,8 @@ func wiresharkESP(encr, integ uint16) (enc, auth string) {
 // installChild records a Child SA's keys; it runs before the Installer
 // copies them into the SAD and wipes them.
 func (k *keylog) installChild(c *ike.ChildSA) {
-	if c.Protocol != ipsec.ProtoESP {
+	if c.Protocol == ipsec.ProtoAH {
+		k.installAH(c)
 		return
 	}
 	enc, auth := wiresharkESP(c.Encr, c.Integ)
@@ -141,11 +152,31 @@ func (k *keylog) installChild(c *ike.ChildSA) {
 	k.write()
 }
 
+// installAH records an AH Child SA's integrity keys in ah_sa.
+func (k *keylog) installAH(c *ike.ChildSA) {
+	fam := "IPv4"
+	if c.Local.Addr().Is6() {
+		fam = "IPv6"
+	}
+	alg := iana.IntegID(c.Integ).String()
+	line := func(src, dst string, spi uint32, ak []byte) string {
+		return fmt.Sprintf("\"%s\",\"%s\",\"%s\",\"0x%08x\",\"%s\",\"0x%s\"\n", fam, src, dst, spi, alg, hex.EncodeToString(ak))
+	}
+	l, r := c.Local.Addr().Unmap().String(), c.Remote.Addr().Unmap().String()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ah[c] = line(l, r, c.SPIOut, c.IntegKeyOut) + line(r, l, c.SPIIn, c.IntegKeyIn)
+	k.write()
+}
+
 func (k *keylog) deleteChild(c *ike.ChildSA) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, ok := k.esp[c]; ok {
+	_, e := k.esp[c]
+	_, a := k.ah[c]
+	if e || a {
 		delete(k.esp, c)
+		delete(k.ah, c)
 		k.write()
 	}
 }
@@ -205,10 +236,10 @@ func (k *keylog) write() {
 	}
 }
 
-// writeLocked replaces both files atomically (a reader never sees half a
+// writeLocked replaces the files atomically (a reader never sees half a
 // table), mode 0600.
 func (k *keylog) writeLocked() error {
-	var ikeLines, espLines []string
+	var ikeLines, espLines, ahLines []string
 	for _, l := range k.ike {
 		if l != "" {
 			ikeLines = append(ikeLines, l)
@@ -217,9 +248,13 @@ func (k *keylog) writeLocked() error {
 	for _, l := range k.esp {
 		espLines = append(espLines, l)
 	}
+	for _, l := range k.ah {
+		ahLines = append(ahLines, l)
+	}
 	sort.Strings(ikeLines)
 	sort.Strings(espLines)
-	for name, lines := range map[string][]string{"ikev2_decryption_table": ikeLines, "esp_sa": espLines} {
+	sort.Strings(ahLines)
+	for name, lines := range map[string][]string{"ikev2_decryption_table": ikeLines, "esp_sa": espLines, "ah_sa": ahLines} {
 		tmp, err := os.CreateTemp(k.dir, "."+name+"-*")
 		if err != nil {
 			return fmt.Errorf("keylog: %w", err)

@@ -51,3 +51,42 @@ func TestKeylogESPTable(t *testing.T) {
 		t.Errorf("IKE GCM-16/256: %q", got)
 	}
 }
+
+// TestKeylogAHTable: AH SAs go to ah_sa (Wireshark has no AH key table),
+// one line per direction with the IKEv2 integrity name and the key, and
+// leave it with their Child SA.
+func TestKeylogAHTable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	k, err := newKeylog(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &ike.ChildSA{
+		Name: "net", Protocol: ipsec.ProtoAH, SPIIn: 0xc0000001, SPIOut: 0x00000abc, Integ: 12,
+		IntegKeyIn: []byte{3}, IntegKeyOut: []byte{5, 6},
+		Local: netip.MustParseAddrPort("[2001:db8::1]:500"), Remote: netip.MustParseAddrPort("[2001:db8::2]:500"),
+	}
+	k.installChild(c)
+	b, err := os.ReadFile(filepath.Join(dir, "ah_sa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"IPv6","2001:db8::1","2001:db8::2","0x00000abc","AUTH_HMAC_SHA2_256_128","0x0506"` + "\n" +
+		`"IPv6","2001:db8::2","2001:db8::1","0xc0000001","AUTH_HMAC_SHA2_256_128","0x03"` + "\n"
+	if string(b) != want {
+		t.Errorf("ah_sa:\n%s\nwant\n%s", b, want)
+	}
+	if esp, _ := os.ReadFile(filepath.Join(dir, "esp_sa")); len(esp) != 0 {
+		t.Errorf("an AH SA in esp_sa: %q", esp)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "ah_sa")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("ah_sa: %v", err)
+	}
+	k.deleteChild(c)
+	if b, _ := os.ReadFile(filepath.Join(dir, "ah_sa")); len(b) != 0 {
+		t.Errorf("ah_sa after the Child SA went: %q", b)
+	}
+	if enc, auth := wiresharkESP(12, 8); enc != "AES-CBC [RFC3602]" || auth != "ANY 96 bit authentication [no checking]" {
+		t.Errorf("AES-CBC with AES-CMAC-96: %q %q", enc, auth)
+	}
+}

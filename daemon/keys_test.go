@@ -17,6 +17,7 @@ import (
 
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/lease"
 )
@@ -263,7 +264,7 @@ func TestEveryKey(t *testing.T) {
 		{"remote", "xauth_id", "x", refused, notSup + " (XAuth is IKEv1)"},
 
 		// children.<child>
-		{"child", "ah_proposals", "sha256", refused, notImpl + " (AH over IKE"},
+		{"child", "ah_proposals", "sha256-esn", effect, ""},
 		{"child", "close_action", "trap", effect, ""},
 		{"child", "copy_df", "no", effect, ""},
 		{"child", "copy_dscp", "in", effect, ""},
@@ -427,6 +428,10 @@ func TestEveryKey(t *testing.T) {
 		"child.copy_ecn": ccs(func(cc *ike.ChildConfig) string { return want(!cc.CopyECN, "CopyECN %v", cc.CopyECN) }),
 		"child.dpd_action": ccs(func(cc *ike.ChildConfig) string {
 			return want(cc.DPDAction == ike.ActionStart, "DPDAction %v", cc.DPDAction)
+		}),
+		"child.ah_proposals": ccs(func(cc *ike.ChildConfig) string {
+			return want(cc.Protocol == ipsec.ProtoAH && len(cc.Proposals) == 1 && cc.Proposals[0].Protocol == wire.ProtocolAH &&
+				cc.Proposals[0].String() == "sha256-esn", "Protocol %v Proposals %v", cc.Protocol, cc.Proposals)
 		}),
 		"child.esp_proposals": ccs(func(cc *ike.ChildConfig) string {
 			return want(len(cc.Proposals) == 1 && cc.Proposals[0].String() == "aes256gcm16-ecp384-ke1_mlkem768", "Proposals %v", cc.Proposals)

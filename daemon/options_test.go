@@ -254,7 +254,7 @@ func TestChildOptionsRefused(t *testing.T) {
 		{"tfc_padding = mtu", "swanctl.conf:13: connections.gw.children.net.tfc_padding: not implemented by cygnet yet (padding to the path MTU"},
 		{"tfc_padding = 201", "swanctl.conf:13: connections.gw.children.net.tfc_padding: not implemented by cygnet yet (the data plane has tail room for up to 200 octets"},
 		{"replay_window = 70000", "swanctl.conf:13: connections.gw.children.net.replay_window: not implemented by cygnet yet (replay windows hold up to 65536 packets)"},
-		{"esp_proposals = aes128gcm12", "swanctl.conf:13: esp proposal \"aes128gcm12\": aes128gcm12: AES-GCM with an 8- or 12-octet ICV is not implemented by cygnet"},
+		{"esp_proposals = camellia128-sha256", "swanctl.conf:13: esp proposal \"camellia128-sha256\": camellia128 (ENCR_CAMELLIA_CBC_128): algorithm not supported by cygnet"},
 	} {
 		got := refusal(t, c.opt)
 		if !strings.Contains(got, c.want) {
@@ -262,6 +262,7 @@ func TestChildOptionsRefused(t *testing.T) {
 		}
 	}
 	for _, ok := range []string{"tfc_padding = 200", "replay_window = 65536", "copy_dscp = in", "copy_ecn = no", "esp_proposals = aes128ctr-sha256",
+		"esp_proposals = aes128gcm12, aes192ccm8, aes128-aesxcbc, aes256-aescmac", "ah_proposals = aesxcbc-esn",
 		// RFC 9370 hybrid PFS: CREATE_CHILD_SA + IKE_FOLLOWUP_KE
 		"esp_proposals = aes256gcm16-x25519-ke1_mlkem768"} {
 		if got := refusal(t, ok); got != "" {

@@ -266,12 +266,18 @@ func engines(c *ike.ChildSA) (in, out *dataplane.SA, err error) {
 		defer clear(key)
 		sa := &dataplane.SA{Direction: dir, Mode: c.Mode, Peer: c.Remote, Encap: c.Encap}
 		if c.Protocol == ipsec.ProtoAH {
+			if c.Encap {
+				// a NAT between the peers (or encap = yes, refused at
+				// load): RFC 3948 has no AH, whose ICV covers the
+				// addresses the NAT rewrites
+				return nil, fmt.Errorf("AH Child SA %s: AH cannot cross a NAT or be encapsulated in UDP; use ESP", c.Name)
+			}
 			x, err := transform.NewIntegrity(transform.IntegID(c.Integ), key, transform.Options{AllowLegacy: true})
 			if err != nil {
 				return nil, err
 			}
 			a, err := ah.New(ah.Config{SPI: spi, Mode: c.Mode, Direction: dir, Integrity: x, Src: c.Local.Addr(), Dst: c.Remote.Addr(),
-				ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP[dir], ECN: ecn})
+				ESN: c.ESN, ReplayWindow: window, CopyDSCP: copyDSCP[dir], CopyDF: copyDF, ECN: ecn})
 			if err != nil {
 				return nil, err
 			}

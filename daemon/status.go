@@ -15,7 +15,14 @@ import (
 
 // strongSwan's names for algorithms, as swanctl --list-sas prints them: the
 // IANA names without their ENCR_/AUTH_ prefixes.
-func encrName(id uint16) string { return strings.TrimPrefix(wire.EncrID(id).String(), "ENCR_") }
+// encrName is the list-sas name of an encryption algorithm; "" for AH,
+// which has none.
+func encrName(id uint16) string {
+	if id == 0 {
+		return ""
+	}
+	return strings.TrimPrefix(wire.EncrID(id).String(), "ENCR_")
+}
 
 func integName(id uint16) string {
 	if id == 0 {

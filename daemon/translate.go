@@ -336,7 +336,6 @@ var notImplemented = map[string]map[string]string{
 		"mark_in": "marks", "mark_in_sa": "marks", "mark_out": "marks", "set_mark_in": "marks", "set_mark_out": "marks",
 		"if_id_in": "XFRM interfaces", "if_id_out": "XFRM interfaces",
 		"policies_fwd_out": "forward policies",
-		"ah_proposals":     "AH over IKE (the engine has AH; negotiation follows)",
 	},
 }
 
@@ -487,6 +486,12 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 		if err != nil {
 			return nil, err
 		}
+		if c.Encap && len(ch.AHProposals) > 0 {
+			// RFC 3948 encapsulates ESP only, and AH's ICV covers the
+			// addresses a NAT rewrites.
+			return nil, fmt.Errorf("%s: connections.%s.children.%s.ah_proposals: AH cannot be encapsulated in UDP (encap = yes); use esp_proposals",
+				ch.AHProposals[0].Pos, c.Name, ch.Name)
+		}
 		if len(pc.VIPs) > 0 {
 			// A trap policy stands for the local selector before IKE
 			// runs; with a virtual IP it is not known yet.
@@ -525,6 +530,13 @@ func childConfig(ch *config.Child) (*ike.ChildConfig, error) {
 		return nil, fmt.Errorf("%s: child %s: mode = %s is not supported by cygnet yet", ch.Pos, ch.Name, ch.Mode)
 	}
 	var err error
+	if len(ch.AHProposals) > 0 && len(ch.ESPProposals) > 0 {
+		// strongSwan offers both and lets the responder pick; cygnet
+		// offers and accepts one protocol per child, so it says so
+		// rather than drop one list silently.
+		return nil, fmt.Errorf("%s: child %s: esp_proposals and ah_proposals together are not supported by cygnet; give one (a child is AH or ESP)",
+			ch.ESPProposals[0].Pos, ch.Name)
+	}
 	if len(ch.AHProposals) > 0 {
 		cc.Protocol = ipsec.ProtoAH
 		cc.Proposals, err = parseProposals(wire.ProtocolAH, ch.AHProposals)

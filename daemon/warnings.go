@@ -76,6 +76,9 @@ func Warnings(cfg *config.Config) config.Problems {
 			path := "connections." + c.Name + ".children." + ch.Name
 			weakProposals(warn, path+".esp_proposals", wire.ProtocolESP, ch.ESPProposals)
 			weakProposals(warn, path+".ah_proposals", wire.ProtocolAH, ch.AHProposals)
+			if pos, ok := ch.Set["tfc_padding"]; ok && len(ch.AHProposals) > 0 {
+				warn(pos, "%s.tfc_padding: TFC padding is ESP's (RFC 4303 section 2.7); this child is AH, which carries no padding, so none is sent", path)
+			}
 		}
 	}
 	// in the order of the files as read, then of the lines
@@ -104,7 +107,13 @@ func weakProposals(warn func(config.Pos, string, ...any), path string, proto wir
 			continue // refused at load, with its line
 		}
 		for _, x := range ps {
-			if weak := x.Weak(); len(weak) > 0 {
+			weak := x.Weak()
+			if i := slices.Index(weak, "ENCR_NULL"); i >= 0 {
+				warn(p.Pos, "%s: %q uses ENCR_NULL: ESP without encryption (RFC 2410), the traffic crosses in clear with only its integrity "+
+					"protected; accepted because the proposal names it, for debugging only", path, x.String())
+				weak = slices.Delete(weak, i, i+1)
+			}
+			if len(weak) > 0 {
 				warn(p.Pos, "%s: %q uses the weak legacy algorithms %s, accepted because the proposal names them; "+
 					"offer them only to clients that cannot do better", path, x.String(), strings.Join(weak, ", "))
 			}

@@ -9,7 +9,11 @@ import (
 	"github.com/cygnet-ipsec/cygnet/transform"
 )
 
-var nullAlgo = algo{"null-sha256", transform.EncrNull, 0, transform.IntegHMACSHA256_128}
+var (
+	nullAlgo = algo{"null-sha256", transform.EncrNull, 0, transform.IntegHMACSHA256_128}
+	ccm128   = algo{"aes128ccm16", transform.EncrAESCCM16, 128, transform.IntegNone}
+	gcm8     = algo{"aes128gcm8", transform.EncrAESGCM8, 128, transform.IntegNone}
+)
 
 // fuzzSeeds returns sealed packets of several shapes.
 func fuzzSeeds(t testing.TB) [][]byte {
@@ -20,7 +24,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		{SPI: 0x100, Mode: ipsec.ModeTransport},
 		{SPI: 0x100, Mode: ipsec.ModeTunnel, Src: out4a, Dst: out4b, UDP: &UDPEncap{SrcPort: 4500, DstPort: 4500}},
 	} {
-		for _, a := range []algo{gcm128, nullAlgo} {
+		for _, a := range []algo{gcm128, nullAlgo, ccm128, gcm8} {
 			out, _ := pair(t, a, cfg)
 			for _, inner := range [][]byte{udpPacket(in4a, in4b, 2, []byte("seed")), udpPacket(in6a, in6b, 0, make([]byte, 40))} {
 				if cfg.Mode == ipsec.ModeTransport && inner[0]>>4 == 6 {
@@ -56,13 +60,12 @@ func FuzzOpen(f *testing.F) {
 	f.Add(make([]byte, 20), uint8(0))
 	f.Add(append([]byte{0x45, 0, 0, 0}, make([]byte, 40)...), uint8(0)) // total length 0
 	f.Add(udpPacket(in4a, in4b, 0, []byte{1, 2, 2, 4}), uint8(3))
+	f.Add(udpPacket(in4a, in4b, 0, []byte{1, 2, 2, 4}), uint8(8))  // AES-CCM
+	f.Add(udpPacket(in4a, in4b, 0, []byte{1, 2, 2, 4}), uint8(13)) // AES-GCM-8, ESN
 	f.Fuzz(func(t *testing.T, data []byte, sel uint8) {
 		modes := []ipsec.Mode{ipsec.ModeTunnel, ipsec.ModeTransport}
 		cfg := Config{SPI: 0x100, Mode: modes[sel&1], ESN: sel&2 != 0, ReplayWindow: 64, Src: out4a, Dst: out4b}
-		a := gcm128
-		if sel&4 != 0 {
-			a = nullAlgo
-		}
+		a := []algo{gcm128, nullAlgo, ccm128, gcm8}[sel>>2&3]
 		_, in := pair(t, a, cfg)
 		buf := append([]byte(nil), data...)
 		if res, err := in.Open(buf); err == nil && res.Packet != nil && len(res.Packet) > len(buf) {

@@ -66,6 +66,13 @@ var algos = []algo{
 	{"aes256ctr-sha384", transform.EncrAESCTR, 256, transform.IntegHMACSHA384_192},
 	{"null-sha256", transform.EncrNull, 0, transform.IntegHMACSHA256_128},
 	{"3des-sha1", transform.Encr3DES, 0, transform.IntegHMACSHA1_96},
+	{"aes192gcm", transform.EncrAESGCM16, 192, transform.IntegNone},
+	{"aes128gcm8", transform.EncrAESGCM8, 128, transform.IntegNone},
+	{"aes256gcm12", transform.EncrAESGCM12, 256, transform.IntegNone},
+	{"aes128ccm16", transform.EncrAESCCM16, 128, transform.IntegNone},
+	{"aes256ccm8", transform.EncrAESCCM8, 256, transform.IntegNone},
+	{"aes128cbc-aesxcbc", transform.EncrAESCBC, 128, transform.IntegAESXCBC96},
+	{"aes256ctr-aescmac", transform.EncrAESCTR, 256, transform.IntegAESCMAC96},
 }
 
 func newTransform(t testing.TB, a algo, seed byte) transform.ESP {

@@ -8,6 +8,7 @@
 #     libcharon-extra-plugins                kernel-libipsec (userspace ESP over TUN)
 #     libcharon-extauth-plugins              eap-mschapv2
 #     libstrongswan-standard-plugins         openssl plugin (AES-GCM, ChaCha20, X25519, ...)
+#     libstrongswan-extra-plugins            cmac plugin (AES-CMAC-96 in the ESP algorithm interop test)
 #     strongswan-pki                         pki (optional cross-checks of our certs)
 #   freeradius (RADIUS server for the eap-radius tests, run only in the foreground
 #     inside test network namespaces; its service start is blocked like strongSwan's)
@@ -36,7 +37,7 @@ die() { log "error: $*"; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "must run as root"
 
 PKGS=(strongswan-charon strongswan-swanctl libcharon-extra-plugins libcharon-extauth-plugins
-      libstrongswan-standard-plugins strongswan-pki freeradius
+      libstrongswan-standard-plugins libstrongswan-extra-plugins strongswan-pki freeradius
       iproute2 iputils-ping iperf3 tcpdump nftables conntrack procps util-linux python3-scapy tshark
       wireguard-tools ca-certificates git mmdebstrap)
 

@@ -18,6 +18,13 @@ func BenchmarkSealOpen(b *testing.B) {
 		{EncrAESCTR, 128, IntegHMACSHA256_128},
 		{EncrAESCTR, 256, IntegHMACSHA384_192},
 		{EncrNull, 0, IntegHMACSHA256_128},
+		{EncrAESGCM16, 192, IntegNone},
+		{EncrAESGCM12, 128, IntegNone},
+		{EncrAESGCM8, 128, IntegNone},
+		{EncrAESCCM16, 128, IntegNone},
+		{EncrAESCCM8, 256, IntegNone},
+		{EncrAESCBC, 128, IntegAESXCBC96},
+		{EncrAESCBC, 128, IntegAESCMAC96},
 	}
 	for _, s := range suites {
 		for _, size := range []int{64, 512, 1400} {
@@ -42,7 +49,7 @@ func BenchmarkSealOpen(b *testing.B) {
 
 // BenchmarkIntegrity measures AH-style Sum plus Verify.
 func BenchmarkIntegrity(b *testing.B) {
-	for _, id := range []IntegID{IntegHMACSHA256_128, IntegHMACSHA512_256, IntegAES128GMAC} {
+	for _, id := range []IntegID{IntegHMACSHA256_128, IntegHMACSHA512_256, IntegAES128GMAC, IntegAESXCBC96, IntegAESCMAC96} {
 		for _, size := range []int{64, 512, 1400} {
 			b.Run(fmt.Sprintf("%v/%d", id, size), func(b *testing.B) {
 				n, _ := integKeyLen(id)

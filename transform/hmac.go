@@ -13,9 +13,12 @@ import (
 	"sync/atomic"
 )
 
+// isHMAC reports whether integ is one of the MACs hmacIntegrity runs: the
+// HMACs and the AES-based XCBC and CMAC, each truncated to its ICV length.
 func isHMAC(integ IntegID) bool {
 	switch integ {
-	case IntegHMACSHA1_96, IntegHMACSHA256_128, IntegHMACSHA384_192, IntegHMACSHA512_256:
+	case IntegHMACSHA1_96, IntegHMACSHA256_128, IntegHMACSHA384_192, IntegHMACSHA512_256,
+		IntegAESXCBC96, IntegAESCMAC96:
 		return true
 	}
 	return false
@@ -30,7 +33,8 @@ type macState struct {
 }
 
 // hmacIntegrity is HMAC truncated to half the hash output (RFC 4868,
-// RFC 2404), usable for AH directly and inside ESP.
+// RFC 2404), or AES-XCBC-MAC-96 (RFC 3566) or AES-CMAC-96 (RFC 4494)
+// truncated to 96 bits, usable for AH directly and inside ESP.
 type hmacIntegrity struct {
 	name   string
 	key    []byte
@@ -51,12 +55,40 @@ func newHMAC(integ IntegID, key []byte) (*hmacIntegrity, error) {
 		fn, t.icvLen, t.name = sha512.New384, 24, "HMAC-SHA-384-192"
 	case IntegHMACSHA512_256:
 		fn, t.icvLen, t.name = sha512.New, 32, "HMAC-SHA-512-256"
+	case IntegAESXCBC96, IntegAESCMAC96:
+		return newAESMACIntegrity(integ, t)
 	default:
 		return nil, fmt.Errorf("%v: %w", integ, ErrUnsupported)
 	}
 	t.states.New = func() any { return &macState{h: hmac.New(fn, t.key)} }
 	// Build one instance now so a bad key fails here, not per packet.
 	t.states.Put(t.states.New())
+	return t, nil
+}
+
+// newAESMACIntegrity finishes t as AES-XCBC-MAC-96 or AES-CMAC-96: each
+// pooled state holds its own keyed aesMAC.
+func newAESMACIntegrity(integ IntegID, t *hmacIntegrity) (*hmacIntegrity, error) {
+	mk := newXCBC
+	t.icvLen, t.name = 12, "AES-XCBC-MAC-96"
+	if integ == IntegAESCMAC96 {
+		mk, t.name = newCMAC, "AES-CMAC-96"
+	}
+	if len(t.key) != 16 {
+		return nil, fmt.Errorf("%s with a %d-octet key: %w", t.name, len(t.key), ErrKeyLength)
+	}
+	first, err := mk(t.key)
+	if err != nil {
+		return nil, err
+	}
+	t.states.New = func() any {
+		m, err := mk(t.key)
+		if err != nil {
+			panic("transform: " + err.Error()) // the same key was accepted above
+		}
+		return &macState{h: m}
+	}
+	t.states.Put(&macState{h: first})
 	return t, nil
 }
 

@@ -13,6 +13,11 @@ const (
 	EncrNull             = iana.ENCR_NULL               // RFC 2410
 	EncrAESCBC           = iana.ENCR_AES_CBC            // RFC 3602
 	EncrAESCTR           = iana.ENCR_AES_CTR            // RFC 3686
+	EncrAESCCM8          = iana.ENCR_AES_CCM_8          // RFC 4309
+	EncrAESCCM12         = iana.ENCR_AES_CCM_12         // RFC 4309
+	EncrAESCCM16         = iana.ENCR_AES_CCM_16         // RFC 4309
+	EncrAESGCM8          = iana.ENCR_AES_GCM_8          // RFC 4106
+	EncrAESGCM12         = iana.ENCR_AES_GCM_12         // RFC 4106
 	EncrAESGCM16         = iana.ENCR_AES_GCM_16         // RFC 4106
 	EncrNullAuthAESGMAC  = iana.ENCR_NULL_AUTH_AES_GMAC // RFC 4543
 	EncrChaCha20Poly1305 = iana.ENCR_CHACHA20_POLY1305  // RFC 7634
@@ -26,6 +31,8 @@ type IntegID = iana.IntegID
 const (
 	IntegNone           = iana.AUTH_NONE              // with an AEAD in ESP
 	IntegHMACSHA1_96    = iana.AUTH_HMAC_SHA1_96      // RFC 2404, legacy
+	IntegAESXCBC96      = iana.AUTH_AES_XCBC_96       // RFC 3566
+	IntegAESCMAC96      = iana.AUTH_AES_CMAC_96       // RFC 4494
 	IntegAES128GMAC     = iana.AUTH_AES_128_GMAC      // RFC 4543, AH only
 	IntegAES192GMAC     = iana.AUTH_AES_192_GMAC      // RFC 4543, AH only
 	IntegAES256GMAC     = iana.AUTH_AES_256_GMAC      // RFC 4543, AH only

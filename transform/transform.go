@@ -141,11 +141,17 @@ func encrKeyLen(encr EncrID, bits int) (total, salt int, err error) {
 			return 0, 0, fmt.Errorf("%v with %d-bit key: %w", encr, bits, ErrUnsupported)
 		}
 		return bits / 8, 0, nil
-	case EncrAESCTR, EncrAESGCM16, EncrNullAuthAESGMAC:
+	case EncrAESCTR, EncrAESGCM8, EncrAESGCM12, EncrAESGCM16, EncrNullAuthAESGMAC:
 		if bits != 128 && bits != 192 && bits != 256 {
 			return 0, 0, fmt.Errorf("%v with %d-bit key: %w", encr, bits, ErrUnsupported)
 		}
 		return bits/8 + 4, 4, nil
+	case EncrAESCCM8, EncrAESCCM12, EncrAESCCM16:
+		// RFC 4309 section 7.1: a 3-octet salt follows the key
+		if bits != 128 && bits != 192 && bits != 256 {
+			return 0, 0, fmt.Errorf("%v with %d-bit key: %w", encr, bits, ErrUnsupported)
+		}
+		return bits/8 + 3, 3, nil
 	case EncrChaCha20Poly1305:
 		if bits != 0 && bits != 256 {
 			return 0, 0, fmt.Errorf("%v with %d-bit key: %w", encr, bits, ErrUnsupported)
@@ -166,6 +172,8 @@ func integKeyLen(integ IntegID) (int, error) {
 		return 0, nil
 	case IntegHMACSHA1_96:
 		return 20, nil
+	case IntegAESXCBC96, IntegAESCMAC96:
+		return 16, nil // RFC 3566 section 4.1, RFC 4494 section 2.1
 	case IntegHMACSHA256_128:
 		return 32, nil
 	case IntegHMACSHA384_192:
@@ -183,12 +191,18 @@ func integKeyLen(integ IntegID) (int, error) {
 }
 
 func isAEAD(encr EncrID) bool {
-	return encr == EncrAESGCM16 || encr == EncrChaCha20Poly1305 || encr == EncrNullAuthAESGMAC
+	switch encr {
+	case EncrAESGCM8, EncrAESGCM12, EncrAESGCM16, EncrAESCCM8, EncrAESCCM12, EncrAESCCM16,
+		EncrChaCha20Poly1305, EncrNullAuthAESGMAC:
+		return true
+	}
+	return false
 }
 
 // NewESP builds an ESP algorithm from IKEv2 identifiers and key material:
-// the encryption key (with the 4-octet salt of RFC 4106/4543/7634 or the
-// 4-octet nonce of RFC 3686 appended) followed by the integrity key.
+// the encryption key (with the 4-octet salt of RFC 4106/4543/7634, the
+// 3-octet salt of RFC 4309 or the 4-octet nonce of RFC 3686 appended)
+// followed by the integrity key.
 // encrKeyBits is the Key Length attribute (0 where the algorithm has a fixed
 // key size). AEADs take IntegNone; the other ciphers need an HMAC. The key
 // material is copied; the caller may wipe its copy.
@@ -212,7 +226,7 @@ func NewESP(encr EncrID, encrKeyBits int, integ IntegID, key []byte, opts Option
 		return nil, fmt.Errorf("%v with %v (combined mode takes no integrity algorithm): %w", encr, integ, ErrUnsupported)
 	case !isAEAD(encr) && integ == IntegNone && encr != EncrNull && opts.AllowNoIntegrity:
 	case !isAEAD(encr) && !isHMAC(integ):
-		return nil, fmt.Errorf("%v with %v (needs an HMAC integrity algorithm): %w", encr, integ, ErrUnsupported)
+		return nil, fmt.Errorf("%v with %v (needs an HMAC, XCBC or CMAC integrity algorithm): %w", encr, integ, ErrUnsupported)
 	}
 	if len(key) != ek+ik {
 		return nil, fmt.Errorf("%v/%v: %d octets, want %d: %w", encr, integ, len(key), ek+ik, ErrKeyLength)
@@ -222,9 +236,7 @@ func NewESP(encr EncrID, encrKeyBits int, integ IntegID, key []byte, opts Option
 	copy(salt[:], key[ek-saltLen:ek])
 
 	switch encr {
-	case EncrAESGCM16:
-		return newAEADESP(encr, ekey, salt, opts)
-	case EncrChaCha20Poly1305:
+	case EncrAESGCM8, EncrAESGCM12, EncrAESGCM16, EncrAESCCM8, EncrAESCCM12, EncrAESCCM16, EncrChaCha20Poly1305:
 		return newAEADESP(encr, ekey, salt, opts)
 	case EncrNullAuthAESGMAC:
 		return newGMACESP(ekey, salt, opts)

@@ -262,8 +262,16 @@ func allSuites() []suiteEntry {
 		{EncrChaCha20Poly1305, 256, IntegNone},
 		{EncrNullAuthAESGMAC, 128, IntegNone},
 		{EncrNullAuthAESGMAC, 256, IntegNone},
+		{EncrNullAuthAESGMAC, 192, IntegNone},
 	}
-	for _, integ := range []IntegID{IntegHMACSHA256_128, IntegHMACSHA384_192, IntegHMACSHA512_256, IntegHMACSHA1_96} {
+	for _, e := range []EncrID{EncrAESGCM8, EncrAESGCM12, EncrAESGCM16, EncrAESCCM8, EncrAESCCM12, EncrAESCCM16} {
+		for _, bits := range []int{128, 192, 256} {
+			if e != EncrAESGCM16 || bits == 192 {
+				s = append(s, suiteEntry{e, bits, IntegNone})
+			}
+		}
+	}
+	for _, integ := range []IntegID{IntegHMACSHA256_128, IntegHMACSHA384_192, IntegHMACSHA512_256, IntegHMACSHA1_96, IntegAESXCBC96, IntegAESCMAC96} {
 		s = append(s,
 			suiteEntry{EncrAESCBC, 128, integ},
 			suiteEntry{EncrAESCBC, 256, integ},
@@ -471,9 +479,11 @@ func TestZeroAllocs(t *testing.T) {
 	}
 	ah, _ := NewIntegrity(IntegHMACSHA256_128, make([]byte, 32), Options{})
 	gm, _ := NewIntegrity(IntegAES128GMAC, make([]byte, 20), Options{})
+	xc, _ := NewIntegrity(IntegAESXCBC96, make([]byte, 16), Options{})
+	cm, _ := NewIntegrity(IntegAESCMAC96, make([]byte, 16), Options{})
 	parts := [][]byte{make([]byte, 20), make([]byte, 24), make([]byte, 1400)}
 	icv := make([]byte, 24)
-	for _, x := range []Integrity{ah, gm} {
+	for _, x := range []Integrity{ah, gm, xc, cm} {
 		n := testing.AllocsPerRun(50, func() {
 			_ = x.Sum(icv, 3, true, parts...)
 			if err := x.Verify(icv, 3, true, parts...); err != nil {

@@ -31,6 +31,13 @@ var selftestESP = []espSuite{
 	{"aes256ctr-sha384", transform.EncrAESCTR, 256, transform.IntegHMACSHA384_192},
 	{"aes128gmac", transform.EncrNullAuthAESGMAC, 128, transform.IntegNone},
 	{"null-sha256", transform.EncrNull, 0, transform.IntegHMACSHA256_128},
+	{"aes192gcm16", transform.EncrAESGCM16, 192, transform.IntegNone},
+	{"aes128gcm12", transform.EncrAESGCM12, 128, transform.IntegNone},
+	{"aes128gcm8", transform.EncrAESGCM8, 128, transform.IntegNone},
+	{"aes128ccm16", transform.EncrAESCCM16, 128, transform.IntegNone},
+	{"aes256ccm8", transform.EncrAESCCM8, 256, transform.IntegNone},
+	{"aes128-aesxcbc", transform.EncrAESCBC, 128, transform.IntegAESXCBC96},
+	{"aes128-aescmac", transform.EncrAESCBC, 128, transform.IntegAESCMAC96},
 }
 
 // cmdSelftest builds SAs for every ESP algorithm and AH, in tunnel and
@@ -56,8 +63,9 @@ func cmdSelftest(args []string, out io.Writer) error {
 			}
 		}
 	}
-	ahNames := map[transform.IntegID]string{transform.IntegHMACSHA256_128: "sha256", transform.IntegAES128GMAC: "aes128gmac"}
-	for _, integ := range []transform.IntegID{transform.IntegHMACSHA256_128, transform.IntegAES128GMAC} {
+	ahNames := map[transform.IntegID]string{transform.IntegHMACSHA256_128: "sha256", transform.IntegAES128GMAC: "aes128gmac",
+		transform.IntegAESXCBC96: "aesxcbc", transform.IntegAESCMAC96: "aescmac"}
+	for _, integ := range []transform.IntegID{transform.IntegHMACSHA256_128, transform.IntegAES128GMAC, transform.IntegAESXCBC96, transform.IntegAESCMAC96} {
 		for _, mode := range []ipsec.Mode{ipsec.ModeTunnel, ipsec.ModeTransport} {
 			n, rate, err := runAH(integ, mode, *size, *dur)
 			if err != nil {
@@ -164,8 +172,11 @@ func measure(head, tail, size int, dur time.Duration, want []byte, roundTrip fun
 
 func runAH(integ transform.IntegID, mode ipsec.Mode, size int, dur time.Duration) (int, float64, error) {
 	klen := 32
-	if integ == transform.IntegAES128GMAC {
+	switch integ {
+	case transform.IntegAES128GMAC:
 		klen = 20
+	case transform.IntegAESXCBC96, transform.IntegAESCMAC96:
+		klen = 16
 	}
 	key := make([]byte, klen)
 	_, _ = rand.Read(key)

@@ -243,7 +243,7 @@ func (k *IKESAKeys) DeriveChildSAKeys(c ChildSuite, ni, nr []byte, sharedSecrets
 	if err != nil {
 		return nil, fmt.Errorf("derive Child SA keys: %w", err)
 	}
-	integLen, err := IntegKeyLen(c.Integ)
+	integLen, err := childIntegKeyLen(c.Integ)
 	if err != nil {
 		return nil, fmt.Errorf("derive Child SA keys: %w", err)
 	}

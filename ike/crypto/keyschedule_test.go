@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/iana"
 	"strings"
 	"testing"
 )
@@ -205,5 +206,50 @@ func TestWipe(t *testing.T) {
 	}
 	if e, i := c.InitiatorToResponder(); e != nil || i != nil {
 		t.Error("wiped Child SA keys still returned")
+	}
+}
+
+// TestChildSAKeysAH: an AH Child SA takes integrity keys only, AES-GMAC's
+// with its 4-octet salt (RFC 4543 section 4), from KEYMAT; AES-XCBC-96 and
+// AES-CMAC-96 take 128-bit keys.
+func TestChildSAKeysAH(t *testing.T) {
+	k := testKeys(t, testSuite)
+	for _, c := range []struct {
+		integ uint16
+		n     int
+	}{
+		{IntegHMACSHA256128, 32},
+		{uint16(iana.AUTH_AES_128_GMAC), 20},
+		{uint16(iana.AUTH_AES_192_GMAC), 28},
+		{uint16(iana.AUTH_AES_256_GMAC), 36},
+		{uint16(iana.AUTH_AES_XCBC_96), 16},
+		{uint16(iana.AUTH_AES_CMAC_96), 16},
+	} {
+		keys, err := k.DeriveChildSAKeys(ChildSuite{Integ: c.integ}, []byte("ni"), []byte("nr"))
+		if err != nil {
+			t.Fatalf("%v: %v", iana.IntegID(c.integ), err)
+		}
+		km, _ := k.PRF().Plus(k.m.d, 2*c.n, []byte("ni"), []byte("nr"))
+		ei, ai := keys.InitiatorToResponder()
+		er, ar := keys.ResponderToInitiator()
+		if len(ei) != 0 || len(er) != 0 || !bytes.Equal(ai, km[:c.n]) || !bytes.Equal(ar, km[c.n:]) {
+			t.Errorf("%v: keys %d/%d octets, want integrity keys of %d cut from KEYMAT", iana.IntegID(c.integ), len(ai), len(ar), c.n)
+		}
+	}
+}
+
+// TestChildSAKeysCCM: AES-CCM in ESP takes the key and a 3-octet salt per
+// direction (RFC 4309 section 7.1).
+func TestChildSAKeysCCM(t *testing.T) {
+	k := testKeys(t, testSuite)
+	for _, bits := range []int{128, 192, 256} {
+		keys, err := k.DeriveChildSAKeys(ChildSuite{Encr: uint16(iana.ENCR_AES_CCM_16), EncrKeyBits: bits}, []byte("ni"), []byte("nr"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ei, ai := keys.InitiatorToResponder()
+		if len(ei) != bits/8+3 || len(ai) != 0 {
+			t.Errorf("CCM %d: %d+%d octets, want %d+0", bits, len(ei), len(ai), bits/8+3)
+		}
 	}
 }

@@ -55,8 +55,35 @@ func childEncrKeyLen(encr uint16, keyBits int) (int, error) {
 	if encr == uint16(iana.ENCR_3DES) && (keyBits == 0 || keyBits == 192) {
 		return 24, nil
 	}
+	switch iana.EncrID(encr) {
+	case iana.ENCR_AES_CCM_8, iana.ENCR_AES_CCM_12, iana.ENCR_AES_CCM_16:
+		// ESP only: the key and a 3-octet salt (RFC 4309 section 7.1)
+		switch keyBits {
+		case 128, 192, 256:
+			return keyBits/8 + 3, nil
+		}
+		return 0, fmt.Errorf("encryption transform %d with key length %d: %w", encr, keyBits, ErrUnsupported)
+	}
 	n, _, _, err := EncrKeyLen(encr, keyBits)
 	return n, err
+}
+
+// childIntegKeyLen is IntegKeyLen for Child SAs, which also run the
+// integrity algorithms of ESP and AH that the IKE SA protector does not:
+// AES-GMAC (AH) takes the AES key and a 4-octet salt from KEYMAT (RFC 4543
+// section 4), AES-XCBC-96 and AES-CMAC-96 a 128-bit key.
+func childIntegKeyLen(integ uint16) (int, error) {
+	switch iana.IntegID(integ) {
+	case iana.AUTH_AES_128_GMAC:
+		return 16 + 4, nil
+	case iana.AUTH_AES_192_GMAC:
+		return 24 + 4, nil
+	case iana.AUTH_AES_256_GMAC:
+		return 32 + 4, nil
+	case iana.AUTH_AES_XCBC_96, iana.AUTH_AES_CMAC_96:
+		return 16, nil // RFC 3566 section 4.1, RFC 4494 section 2.1
+	}
+	return IntegKeyLen(integ)
 }
 
 // EncrKeyLen returns the number of keying octets that the encryption transform

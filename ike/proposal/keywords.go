@@ -42,7 +42,7 @@ func ke(name string, id wire.KEMethod, level support) keyword {
 // canonical spelling first.
 var keywords = func() []keyword {
 	k := []keyword{
-		enc("null", wire.ENCR_NULL, 0, supported),
+		enc("null", wire.ENCR_NULL, 0, weak), // no confidentiality (RFC 2410): named, warned, for debugging
 		enc("3des", wire.ENCR_3DES, 0, weak),
 		enc("des", wire.ENCR_DES, 0, weak),
 		enc("aes128", wire.ENCR_AES_CBC, 128, supported),
@@ -54,7 +54,7 @@ var keywords = func() []keyword {
 		enc("aes256ctr", wire.ENCR_AES_CTR, 256, supported),
 		enc("chacha20poly1305", wire.ENCR_CHACHA20_POLY1305, 0, supported),
 		enc("aes128gmac", wire.ENCR_NULL_AUTH_AES_GMAC, 128, supported),
-		enc("aes192gmac", wire.ENCR_NULL_AUTH_AES_GMAC, 192, unsupported),
+		enc("aes192gmac", wire.ENCR_NULL_AUTH_AES_GMAC, 192, supported),
 		enc("aes256gmac", wire.ENCR_NULL_AUTH_AES_GMAC, 256, supported),
 		enc("camellia128", wire.ENCR_CAMELLIA_CBC, 128, unsupported),
 		enc("camellia", wire.ENCR_CAMELLIA_CBC, 128, unsupported),
@@ -80,8 +80,8 @@ var keywords = func() []keyword {
 		integ("sha2_512", wire.AUTH_HMAC_SHA2_512_256, supported),
 		integ("md5", wire.AUTH_HMAC_MD5_96, weak),
 		integ("md5_128", wire.AUTH_HMAC_MD5_128, unsupported),
-		integ("aesxcbc", wire.AUTH_AES_XCBC_96, unsupported),
-		integ("aescmac", wire.AUTH_AES_CMAC_96, unsupported),
+		integ("aesxcbc", wire.AUTH_AES_XCBC_96, supported), // ESP and AH (Runnable refuses it for IKE SAs)
+		integ("aescmac", wire.AUTH_AES_CMAC_96, supported),
 
 		prf("prfsha1", wire.PRF_HMAC_SHA1, weak),
 		prf("prfsha256", wire.PRF_HMAC_SHA2_256, supported),
@@ -124,12 +124,10 @@ var keywords = func() []keyword {
 		{"noesn", wire.TransformESN, uint16(wire.NO_ESN), 0, supported},
 		{"esn", wire.TransformESN, uint16(wire.ESN), 0, supported},
 	}
-	// AES-GCM and AES-CCM with their ICV-length aliases (8/64, 12/96, 16/128, bare = 16).
+	// AES-GCM and AES-CCM with their ICV-length aliases (8/64, 12/96, 16/128, bare = 16): all run in ESP;
+	// Runnable refuses for IKE SAs what the SK payload protector lacks (CCM, short ICVs, AES-192).
 	for _, ks := range []uint16{128, 192, 256} {
 		level := supported
-		if ks == 192 {
-			level = unsupported
-		}
 		p := "aes" + strconv.Itoa(int(ks))
 		for _, v := range []struct {
 			gcm, ccm wire.EncrID
@@ -140,7 +138,7 @@ var keywords = func() []keyword {
 			{wire.ENCR_AES_GCM_8, wire.ENCR_AES_CCM_8, []string{"8", "64"}},
 		} {
 			for _, n := range v.names {
-				k = append(k, enc(p+"gcm"+n, v.gcm, ks, level), enc(p+"ccm"+n, v.ccm, ks, unsupported))
+				k = append(k, enc(p+"gcm"+n, v.gcm, ks, level), enc(p+"ccm"+n, v.ccm, ks, level))
 			}
 		}
 	}

@@ -335,12 +335,18 @@ func (p Proposal) Runnable() error {
 	}
 	for _, t := range p.Transforms {
 		switch {
+		case p.Protocol != wire.ProtocolIKE:
+		case t.Type == wire.TransformINTEG && (t.ID == uint16(wire.AUTH_AES_XCBC_96) || t.ID == uint16(wire.AUTH_AES_CMAC_96)):
+			return fmt.Errorf("%s: the IKE SA protector implements HMAC-SHA2 integrity only; AES-XCBC and AES-CMAC work in esp_proposals and ah_proposals: %w",
+				format1(p.Protocol, t), ErrUnsupported)
 		case t.Type != wire.TransformENCR:
-		case t.ID == uint16(wire.ENCR_AES_GCM_8) || t.ID == uint16(wire.ENCR_AES_GCM_12):
-			return fmt.Errorf("%s: AES-GCM with an 8- or 12-octet ICV is not implemented by cygnet; use %s: %w",
-				format1(p.Protocol, t), format1(p.Protocol, Transform{Type: wire.TransformENCR, ID: uint16(wire.ENCR_AES_GCM_16), KeyLength: t.KeyLength}), ErrUnsupported)
-		case t.ID == uint16(wire.ENCR_AES_CTR) && p.Protocol == wire.ProtocolIKE:
+		case t.ID == uint16(wire.ENCR_AES_CTR):
 			return fmt.Errorf("%s: the IKE SA protector does not implement AES-CTR (RFC 5930); use aes*gcm16 or aes* (CBC) in proposals, AES-CTR works in esp_proposals: %w",
+				format1(p.Protocol, t), ErrUnsupported)
+		case t.ID == uint16(wire.ENCR_AES_GCM_8) || t.ID == uint16(wire.ENCR_AES_GCM_12) ||
+			t.ID == uint16(wire.ENCR_AES_CCM_8) || t.ID == uint16(wire.ENCR_AES_CCM_12) || t.ID == uint16(wire.ENCR_AES_CCM_16) ||
+			t.ID == uint16(wire.ENCR_AES_GCM_16) && t.KeyLength == 192:
+			return fmt.Errorf("%s: the IKE SA protector implements AES-GCM with a 16-octet ICV and a 128- or 256-bit key only (use aes128gcm16 or aes256gcm16); this one works in esp_proposals: %w",
 				format1(p.Protocol, t), ErrUnsupported)
 		}
 	}

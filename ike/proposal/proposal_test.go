@@ -99,7 +99,9 @@ func TestParse(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.proto.String()+"/"+c.in, func(t *testing.T) {
-			p, err := Parse(c.proto, c.in, Options{})
+			// NULL encryption parses only as an opt-in (TestRefusals)
+			opts := Options{AllowWeak: strings.HasPrefix(c.in, "null")}
+			p, err := Parse(c.proto, c.in, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +111,7 @@ func TestParse(t *testing.T) {
 			if s := p.String(); s != c.canonical {
 				t.Fatalf("String() = %q, want %q", s, c.canonical)
 			}
-			again, err := Parse(c.proto, c.canonical, Options{})
+			again, err := Parse(c.proto, c.canonical, opts)
 			if err != nil || !reflect.DeepEqual(again.Transforms, c.want) || again.String() != c.canonical {
 				t.Fatalf("canonical form does not round-trip: %v %v", again.Transforms, err)
 			}
@@ -140,10 +142,8 @@ func TestRefusals(t *testing.T) {
 		{wire.ProtocolIKE, "aes128-sha256-prfsha1-ecp256", ErrWeak, "prfsha1 (PRF_HMAC_SHA1)"},
 		{wire.ProtocolIKE, "aes128-sha256-prfmd5-ecp256", ErrWeak, "prfmd5 (PRF_HMAC_MD5)"},
 		{wire.ProtocolIKE, "camellia128-sha256-x25519", ErrUnsupported, "camellia128 (ENCR_CAMELLIA_CBC_128): algorithm not supported by cygnet"},
-		{wire.ProtocolIKE, "aes192gcm16-prfsha256-x25519", ErrUnsupported, "aes192gcm16 (ENCR_AES_GCM_16_192)"},
-		{wire.ProtocolIKE, "aes128ccm16-prfsha256-x25519", ErrUnsupported, "aes128ccm16 (ENCR_AES_CCM_16_128)"},
 		{wire.ProtocolIKE, "aes128gcm16-prfsha256-x448", ErrUnsupported, "x448 (CURVE_448)"},
-		{wire.ProtocolIKE, "aes128-aesxcbc-x25519", ErrUnsupported, "aesxcbc (AUTH_AES_XCBC_96)"},
+		{wire.ProtocolIKE, "aes128-sha256-prfaesxcbc-x25519", ErrUnsupported, "prfaesxcbc (PRF_AES128_XCBC)"},
 		{wire.ProtocolIKE, "aes128-sha256-modp8192", ErrUnsupported, "modp8192"},
 		{wire.ProtocolIKE, "aes128-sha256-ecp256bp", ErrUnsupported, "ecp256bp"},
 		{wire.ProtocolIKE, "aes128-sha256-foo", ErrSyntax, `unknown algorithm "foo"`},
@@ -154,12 +154,12 @@ func TestRefusals(t *testing.T) {
 		{wire.ProtocolIKE, "aes128-prfsha256-x25519", ErrSyntax, "an integrity algorithm is mandatory with classic"},
 		{wire.ProtocolIKE, "aes128gcm16-aes128-sha256-x25519", ErrSyntax, "AEAD and classic encryption algorithms cannot share a proposal"},
 		{wire.ProtocolIKE, "aes128gcm16-prfsha256-x25519-esn", ErrSyntax, "ESN keywords belong to ESP and AH proposals"},
-		{wire.ProtocolIKE, "null-sha256-x25519", ErrSyntax, "null provides no confidentiality"},
+		{wire.ProtocolIKE, "null-sha256-x25519", ErrWeak, "null (ENCR_NULL) is refused unless the AllowWeak"},
 		{wire.ProtocolIKE, "aes128gmac-prfsha256-x25519", ErrSyntax, "aes128gmac provides no confidentiality"},
 		{wire.ProtocolESP, "aes128", ErrSyntax, "an integrity algorithm is mandatory with classic"},
-		{wire.ProtocolESP, "null", ErrSyntax, "an integrity algorithm is mandatory"},
+		{wire.ProtocolESP, "null", ErrWeak, "null (ENCR_NULL) is refused unless the AllowWeak"},
 		{wire.ProtocolESP, "x25519", ErrSyntax, "an encryption algorithm is mandatory in ESP proposals"},
-		{wire.ProtocolESP, "aes128gcm16-null-sha256", ErrSyntax, "cannot share a proposal"},
+		{wire.ProtocolESP, "aes128gcm16-aes128-sha256", ErrSyntax, "cannot share a proposal"},
 		{wire.ProtocolAH, "aes128-sha256", ErrSyntax, "aes128: AH proposals carry no encryption algorithm"},
 		{wire.ProtocolAH, "x25519", ErrSyntax, "an integrity algorithm is mandatory in AH proposals"},
 		{wire.ProtocolESP, "aes128--sha256", ErrSyntax, "empty algorithm between '-'"},
@@ -218,9 +218,17 @@ func TestRunnable(t *testing.T) {
 	}{
 		{wire.ProtocolIKE, "aes128ctr-sha256-x25519", "aes128ctr: the IKE SA protector does not implement AES-CTR"},
 		{wire.ProtocolESP, "aes128ctr-sha256", ""},
-		{wire.ProtocolESP, "aes128gcm8", "aes128gcm8: AES-GCM with an 8- or 12-octet ICV is not implemented by cygnet; use aes128gcm16"},
-		{wire.ProtocolESP, "aes256gcm12-x25519", "aes256gcm12: AES-GCM with an 8- or 12-octet ICV"},
-		{wire.ProtocolIKE, "aes256gcm12-prfsha256-x25519", "aes256gcm12: AES-GCM with an 8- or 12-octet ICV"},
+		{wire.ProtocolESP, "aes128gcm8", ""},
+		{wire.ProtocolESP, "aes256gcm12-x25519", ""},
+		{wire.ProtocolESP, "aes192gcm16-aes128ccm8-aes256ccm12-aes192ccm16", ""},
+		{wire.ProtocolESP, "aes128-aesxcbc-aescmac", ""},
+		{wire.ProtocolESP, "aes192gmac", ""},
+		{wire.ProtocolAH, "aesxcbc-aescmac-aes192gmac", ""},
+		{wire.ProtocolIKE, "aes256gcm12-prfsha256-x25519", "aes256gcm12: the IKE SA protector implements AES-GCM with a 16-octet ICV and a 128- or 256-bit key only"},
+		{wire.ProtocolIKE, "aes192gcm16-prfsha256-x25519", "aes192gcm16: the IKE SA protector implements AES-GCM with a 16-octet ICV"},
+		{wire.ProtocolIKE, "aes128ccm16-prfsha256-x25519", "aes128ccm16: the IKE SA protector"},
+		{wire.ProtocolIKE, "aes128-aesxcbc-prfsha256-x25519", "aesxcbc: the IKE SA protector implements HMAC-SHA2 integrity only"},
+		{wire.ProtocolIKE, "aes128-aescmac-prfsha256-x25519", "aescmac: the IKE SA protector implements HMAC-SHA2 integrity only"},
 		// Child SAs run them in CREATE_CHILD_SA + IKE_FOLLOWUP_KE (RFC 9370 2.2.4)
 		{wire.ProtocolESP, "aes256gcm16-ecp384-ke2_mlkem1024", ""},
 		{wire.ProtocolIKE, "aes256gcm16-prfsha384-mlkem768", ""},
@@ -239,6 +247,15 @@ func TestRunnable(t *testing.T) {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrUnsupported)):
 			t.Errorf("%v %q: got %v, want %q", c.proto, c.in, err, c.want)
 		}
+	}
+	// NULL encryption is an opt-in (AllowWeak: a configured proposal names
+	// it), and never for IKE
+	if _, err := Parse(wire.ProtocolIKE, "null-sha256-x25519", Options{AllowWeak: true}); !errors.Is(err, ErrSyntax) ||
+		!strings.Contains(err.Error(), "null provides no confidentiality") {
+		t.Errorf("IKE null with AllowWeak: %v", err)
+	}
+	if p, err := Parse(wire.ProtocolESP, "null-aesxcbc", Options{AllowWeak: true}); err != nil || p.Runnable() != nil || len(p.Weak()) != 1 {
+		t.Errorf("ESP null-aesxcbc with AllowWeak: %v, runnable %v, weak %v", err, p.Runnable(), p.Weak())
 	}
 	for _, in := range []string{"aes128gcm16-prfsha256-mlkem512", "aes128gcm16-prfsha256-x25519-ke1_mlkem512"} {
 		p, err := Parse(wire.ProtocolIKE, in, Options{})

@@ -45,7 +45,7 @@ func (p Proposal) weakRunnable() error {
 		child := p.Protocol == wire.ProtocolESP || p.Protocol == wire.ProtocolAH
 		switch {
 		case child && typ == wire.TransformINTEG && t.ID == uint16(wire.AUTH_HMAC_SHA1_96):
-		case p.Protocol == wire.ProtocolESP && typ == wire.TransformENCR && t.ID == uint16(wire.ENCR_3DES):
+		case p.Protocol == wire.ProtocolESP && typ == wire.TransformENCR && (t.ID == uint16(wire.ENCR_3DES) || t.ID == uint16(wire.ENCR_NULL)):
 		case p.Protocol == wire.ProtocolIKE:
 			return fmt.Errorf("%s: the legacy algorithm %s is not implemented for IKE SAs by cygnet (of the legacy algorithms only 3des and sha1 in esp_proposals, sha1 in ah_proposals): %w",
 				k.name, describe(typ, t.ID, t.KeyLength), ErrUnsupported)

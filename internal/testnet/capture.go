@@ -222,3 +222,25 @@ func AssertOnlyEncrypted(t testing.TB, pcapPath string, protected ...netip.Prefi
 	}
 	return s
 }
+
+// AssertOnlyAH is AssertOnlyEncrypted for AH tunnels: no plaintext between
+// the protected subnets, some AH (IP protocol 51) packets, and no ESP at all.
+func AssertOnlyAH(t testing.TB, pcapPath string, protected ...netip.Prefix) CaptureSummary {
+	t.Helper()
+	p, err := ReadPcapFile(pcapPath)
+	if err != nil {
+		t.Fatalf("testnet: %v", err)
+	}
+	s := Summarize(p, protected)
+	if s.Plaintext > 0 {
+		var b strings.Builder
+		for _, d := range s.PlaintextSamples {
+			b.WriteString("\n  " + d.String())
+		}
+		t.Errorf("testnet: %s: %d plaintext packets between protected subnets:%s", pcapPath, s.Plaintext, b.String())
+	}
+	if s.AH == 0 || s.Encrypted() != 0 {
+		t.Errorf("testnet: %s: want AH packets only, capture has %d AH, %d ESP, %d ESP-in-UDP", pcapPath, s.AH, s.ESP, s.ESPInUDP)
+	}
+	return s
+}

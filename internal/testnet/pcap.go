@@ -405,3 +405,10 @@ func Summarize(p *Pcap, protected []netip.Prefix) CaptureSummary {
 	}
 	return s
 }
+
+// IPPacket returns the IP packet inside a captured frame of the given link
+// type, or false when the frame is not IP (or cannot be decoded).
+func IPPacket(linkType uint32, frame []byte) ([]byte, bool) {
+	p, ok, ip := linkPayload(linkType, frame)
+	return p, ok && ip
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -63,6 +64,20 @@ func RequireStrongSwan(t testing.TB) {
 	for _, p := range []string{CharonPath, KernelLibipsecPath} {
 		if _, err := os.Stat(p); err != nil {
 			skipOrFail(t, "testnet: needs %s (run scripts/install-deps.sh)", p)
+		}
+	}
+}
+
+// RequireStrongSwanPlugins skips (or fails, as RequireStrongSwan does) unless
+// the host's strongSwan has the named plugins, e.g. "cmac" from
+// libstrongswan-extra-plugins.
+func RequireStrongSwanPlugins(t testing.TB, names ...string) {
+	t.Helper()
+	RequireStrongSwan(t)
+	for _, n := range names {
+		p := filepath.Join(filepath.Dir(KernelLibipsecPath), "libstrongswan-"+n+".so")
+		if _, err := os.Stat(p); err != nil {
+			skipOrFail(t, "testnet: needs strongSwan's %s plugin %s (run scripts/install-deps.sh)", n, p)
 		}
 	}
 }

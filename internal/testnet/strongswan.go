@@ -387,6 +387,9 @@ type ChildConfig struct {
 	LocalTS      []netip.Prefix
 	RemoteTS     []netip.Prefix
 	ESPProposals string // default aes128gcm16
+	// AHProposals, if set, makes the child AH (ah_proposals) instead of
+	// ESP; ESPProposals is then ignored.
+	AHProposals string
 	// Mode is "tunnel" (default) or "transport".
 	Mode  string
 	Extra string
@@ -426,7 +429,11 @@ func (c TunnelConfig) Swanctl() string {
 	for _, ch := range c.Children {
 		fmt.Fprintf(&b, "      %s {\n        mode = %s\n", ch.Name, def(ch.Mode, "tunnel"))
 		fmt.Fprintf(&b, "        local_ts = %s\n        remote_ts = %s\n", joinPrefixes(ch.LocalTS), joinPrefixes(ch.RemoteTS))
-		fmt.Fprintf(&b, "        esp_proposals = %s\n", def(ch.ESPProposals, "aes128gcm16"))
+		if ch.AHProposals != "" {
+			fmt.Fprintf(&b, "        ah_proposals = %s\n", ch.AHProposals)
+		} else {
+			fmt.Fprintf(&b, "        esp_proposals = %s\n", def(ch.ESPProposals, "aes128gcm16"))
+		}
 		if ch.Extra != "" {
 			b.WriteString("        " + ch.Extra + "\n")
 		}

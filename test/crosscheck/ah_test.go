@@ -24,6 +24,7 @@ var ahAlgs = []ahAlg{
 	{"HMAC-SHA2-256-128", transform.IntegHMACSHA256_128, 32, "SHA2-256-128"},
 	{"HMAC-SHA2-384-192", transform.IntegHMACSHA384_192, 48, "SHA2-384-192"},
 	{"HMAC-SHA2-512-256", transform.IntegHMACSHA512_256, 64, "SHA2-512-256"},
+	{"AES-CMAC-96", transform.IntegAESCMAC96, 16, "AES-CMAC-96"},
 }
 
 // ahCase is one combination, run in both directions.

@@ -39,6 +39,12 @@ var espAlgs = []espAlg{
 	{"AES-CTR-128+HMAC-SHA2-256-128", transform.EncrAESCTR, 128, transform.IntegHMACSHA256_128, 16 + 4, "AES-CTR", "SHA2-256-128"},
 	{"AES-CTR-256+HMAC-SHA2-256-128", transform.EncrAESCTR, 256, transform.IntegHMACSHA256_128, 32 + 4, "AES-CTR", "SHA2-256-128"},
 	{"NULL+HMAC-SHA2-256-128", transform.EncrNull, 0, transform.IntegHMACSHA256_128, 0, "NULL", "SHA2-256-128"},
+	{"AES-GCM-16-192", transform.EncrAESGCM16, 192, transform.IntegNone, 24 + 4, "AES-GCM", ""},
+	// scapy's AES-CCM is RFC 4309 with a 16-octet ICV (3-octet salt)
+	{"AES-CCM-16-128", transform.EncrAESCCM16, 128, transform.IntegNone, 16 + 3, "AES-CCM", ""},
+	{"AES-CCM-16-256", transform.EncrAESCCM16, 256, transform.IntegNone, 32 + 3, "AES-CCM", ""},
+	{"AES-CBC-128+AES-CMAC-96", transform.EncrAESCBC, 128, transform.IntegAESCMAC96, 16, "AES-CBC", "AES-CMAC-96"},
+	{"AES-CTR-256+AES-CMAC-96", transform.EncrAESCTR, 256, transform.IntegAESCMAC96, 32 + 4, "AES-CTR", "AES-CMAC-96"},
 }
 
 // espCase is one combination, run in both directions.
@@ -276,6 +282,8 @@ func (c espCase) icvLen() int {
 		return 24
 	case transform.IntegHMACSHA512_256:
 		return 32
+	case transform.IntegAESCMAC96, transform.IntegAESXCBC96:
+		return 12
 	}
 	return 16
 }

@@ -30,6 +30,8 @@ type inPath struct {
 	meta     []rxMeta
 	tunOut   [][]byte
 	writeTUN func(bufs [][]byte)
+	// tcp is the TCP connection this path reads (nil: a socket's).
+	tcp *tcpConn
 
 	// segs receive the segments of GRO-coalesced datagrams after the
 	// first (which is opened where it arrived): each inner packet needs
@@ -248,6 +250,7 @@ func (p *inPath) ike(msg []byte, port uint16, m *rxMeta) {
 	if p.dp.cfg.IKE == nil {
 		return
 	}
+	p.dp.udpIKEFrom(m.Src.Addr())
 	p.dp.cfg.IKE(msg, netip.AddrPortFrom(m.Dst, port), m.Src)
 }
 
@@ -341,7 +344,9 @@ func (p *inPath) openJobs() {
 			dp.ctr.drop(err)
 			continue
 		}
-		if j.encap {
+		if p.tcp != nil {
+			p.tcp.authentic(j.sa)
+		} else if j.encap {
 			p.checkSource(j.sa, j.src)
 		}
 		p.deliver(j.sa, j.slot, op.Packet, op.Dummy)

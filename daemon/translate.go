@@ -372,6 +372,12 @@ func refuseValues(c *config.Connection) []error {
 	refuse(c.Set, path, "mobike", c.MOBIKE, "MOBIKE; mobike = no is what cygnet does")
 	refuse(c.Set, path, "childless", c.Childless != config.ChildlessAllow, "childless IKE SAs")
 	refuse(c.Set, path, "local_port", c.LocalPort != 500, "IKE on another port than 500 (and 4500 for NAT traversal)")
+	if pos, ok := c.Set["encap_tcp"]; ok && c.EncapTCP != config.EncapTCPNo && !hasHost(c.RemoteAddrs) {
+		errs = append(errs, fmt.Errorf("%s: %s.encap_tcp: needs a remote host in remote_addrs to connect to (a responder accepts TCP on the daemon's --tcp-port without it)", pos, path))
+	}
+	if pos, ok := c.Set["tcp_fallback_timeout"]; ok && c.EncapTCP != config.EncapTCPFallback {
+		errs = append(errs, fmt.Errorf("%s: %s.tcp_fallback_timeout: only used with encap_tcp = fallback", pos, path))
+	}
 	for _, a := range c.Remote {
 		refuse(a.Set, path+"."+a.Name, "revocation", a.Revocation != config.RevocationRelaxed, "revocation checking")
 	}
@@ -429,6 +435,7 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 		return nil, err
 	}
 	pc.Fragmentation = fragmentation(c.Fragmentation)
+	pc.TCP = ike.TCPEncap{Mode: ike.TCPMode(c.EncapTCP), Fallback: c.TCPFallbackTimeout}
 	switch c.SendCert {
 	case config.SendCertAlways:
 		pc.SendCert = ike.SendCertAlways
@@ -568,4 +575,16 @@ func fragmentation(f config.Fragmentation) ike.Fragmentation {
 		return ike.FragmentationForce
 	}
 	return ike.FragmentationYes
+}
+
+// hasHost reports whether remote_addrs names one host (an address or a
+// name), not only ranges, subnets or %any: the host encap_tcp connects to.
+func hasHost(addrs []config.Value) bool {
+	for _, a := range addrs {
+		t := a.Text
+		if t != "" && !strings.HasPrefix(t, "%") && !strings.ContainsAny(t, "/-") {
+			return true
+		}
+	}
+	return false
 }

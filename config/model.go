@@ -140,19 +140,19 @@ type Connection struct {
 	// Pools are the names of the pools to assign virtual IPs from.
 	Pools []Value
 	// DSCP is the 6-bit DSCP value for IKE packets.
-	DSCP          uint8
-	Encap         bool
+	DSCP  uint8
+	Encap bool
 	// EncapTCP is cygnet's encap_tcp: IKE and ESP over TCP (RFC 9329) to
 	// the remote host, at once or as a fallback when UDP goes unanswered
 	// for TCPFallbackTimeout (zero: the data plane's default).
 	EncapTCP           EncapTCP
 	TCPFallbackTimeout time.Duration
 	MOBIKE             bool // default yes
-	Fragmentation Fragmentation
-	Childless     Childless
-	SendCertReq   bool // default yes
-	SendCert      SendCert
-	OCSP          OCSP
+	Fragmentation      Fragmentation
+	Childless          Childless
+	SendCertReq        bool // default yes
+	SendCert           SendCert
+	OCSP               OCSP
 	// Keyingtries is how often to try to establish; 0 means forever.
 	Keyingtries uint32
 	Unique      Unique

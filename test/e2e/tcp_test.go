@@ -205,4 +205,3 @@ func TestTCPEncapsulation(t *testing.T) {
 		t.Errorf("transfers: %d, %d, %d bytes", xfer.Bytes, back.Bytes, after.Bytes)
 	}
 }
-

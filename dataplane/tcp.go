@@ -1,12 +1,15 @@
 package dataplane
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -105,6 +108,10 @@ type tcpTable struct {
 	lns    []net.Listener
 	ctx    context.Context
 	cancel context.CancelFunc
+	// netns is the network namespace New ran in (-1: unknown), where
+	// the initiator's connections are opened.
+	netns    int
+	netnsIno uint64
 }
 
 // tcpGateway is the initiator's state for one gateway.
@@ -115,7 +122,7 @@ type tcpGateway struct {
 	firstSend time.Time // the first unanswered UDP send (TCPFallback)
 	conn      *tcpConn
 	dialing   bool
-	pending   []byte // framed IKE messages waiting for the connection
+	pending   [][]byte // IKE messages waiting for the connection
 	// local and remote are the addresses of the last IKE message IKE
 	// sent: received messages are reported with them.
 	local, remote netip.AddrPort
@@ -131,6 +138,12 @@ type tcpConn struct {
 
 	wmu  sync.Mutex
 	wbuf []byte
+	// lastIKE is the last IKE message sent on this connection: TCP is
+	// reliable, so a bitwise identical one (IKE's retransmission of a
+	// request or of a response) is not sent again on the same
+	// connection (RFC 9329 section 7.2: initiators SHOULD NOT retransmit
+	// over TCP, responders SHOULD NOT resend responses).
+	lastIKE []byte
 
 	closed   atomic.Bool
 	closedAt atomic.Int64
@@ -138,6 +151,24 @@ type tcpConn struct {
 }
 
 func (c *tcpConn) peerAddr() netip.AddrPort { return *c.peer.Load() }
+
+// sendIKE frames and sends one IKE message unless it is the one last sent
+// on this connection.
+func (c *tcpConn) sendIKE(msg []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.lastIKE != nil && bytes.Equal(msg, c.lastIKE) {
+		c.dp.ctr.tcpRetransmits.Add(1)
+		return nil
+	}
+	f, err := tcpencap.AppendIKE(c.wbuf[:0], msg)
+	if err != nil {
+		return err
+	}
+	c.wbuf = f
+	c.lastIKE = append(c.lastIKE[:0], msg...)
+	return c.writeLocked(f)
+}
 
 // write sends framed data; a failure closes the connection.
 func (c *tcpConn) write(b []byte) error {
@@ -275,11 +306,7 @@ func (dp *DataPlane) tcpSendIKE(msg []byte, local, remote netip.AddrPort) (handl
 			// and IKE retransmits.
 			return true, fmt.Errorf("dataplane: send IKE to %v: its TCP connection is closed", remote)
 		}
-		f, err := tcpencap.AppendIKE(nil, msg)
-		if err != nil {
-			return true, err
-		}
-		return true, c.write(f)
+		return true, c.sendIKE(msg)
 	}
 	g := t.gateways[remote.Addr()]
 	if g == nil {
@@ -299,22 +326,17 @@ func (dp *DataPlane) tcpSendIKE(msg []byte, local, remote netip.AddrPort) (handl
 		g.useTCP = true
 		t.active.Store(true)
 	}
-	f, err := tcpencap.AppendIKE(nil, msg)
-	if err != nil {
-		t.mu.Unlock()
-		return true, err
-	}
 	c := g.conn
 	if c == nil {
-		if len(g.pending) < tcpPending*tcpencap.MaxFrame {
-			g.pending = append(g.pending, f...)
+		if len(g.pending) < tcpPending && !slices.ContainsFunc(g.pending, func(p []byte) bool { return bytes.Equal(p, msg) }) {
+			g.pending = append(g.pending, bytes.Clone(msg))
 		}
 		dp.dialLocked(g)
 		t.mu.Unlock()
 		return true, nil
 	}
 	t.mu.Unlock()
-	return true, c.write(f)
+	return true, c.sendIKE(msg)
 }
 
 // udpIKEFrom notes an IKE message that arrived over UDP from addr: a
@@ -347,11 +369,16 @@ func (dp *DataPlane) dial(g *tcpGateway) {
 	} else if g.addr.Is6() && dp.cfg.Local6.IsValid() && !dp.cfg.Local6.IsUnspecified() {
 		d.LocalAddr = &net.TCPAddr{IP: dp.cfg.Local6.AsSlice()}
 	}
-	nc, err := d.DialContext(t.ctx, "tcp", to.String())
+	var nc net.Conn
+	err := dp.inOwnNetns(func() error {
+		var err error
+		nc, err = d.DialContext(t.ctx, "tcp", to.String())
+		return err
+	})
 	t.mu.Lock()
 	g.dialing = false
 	if err != nil {
-		g.pending = g.pending[:0] // IKE retransmits
+		g.pending = nil // IKE retransmits
 		t.mu.Unlock()
 		dp.ctr.sendErrors.Add(1)
 		return
@@ -362,11 +389,17 @@ func (dp *DataPlane) dial(g *tcpGateway) {
 	c.peer.Store(&p)
 	g.conn = c
 	t.conns[c] = struct{}{}
-	out := append([]byte(tcpencap.Prefix), g.pending...)
-	g.pending = g.pending[:0]
+	pending := g.pending
+	g.pending = nil
 	t.mu.Unlock()
-	if err := c.write(out); err != nil {
+	// The stream prefix goes once, first (RFC 9329 section 4).
+	if err := c.write([]byte(tcpencap.Prefix)); err != nil {
 		return
+	}
+	for _, m := range pending {
+		if err := c.sendIKE(m); err != nil {
+			return
+		}
 	}
 	c.run(nil)
 }
@@ -395,9 +428,46 @@ func (dp *DataPlane) markControl(_, _ string, rc syscall.RawConn) error {
 	return nil
 }
 
+// inOwnNetns runs fn, which creates a socket, in the network namespace
+// New ran in: a process that moved threads between namespaces (tests) may
+// run the dialing goroutine on a thread in another one. The daemon runs in
+// one namespace, where this costs a stat.
+func (dp *DataPlane) inOwnNetns(fn func() error) error {
+	if dp.tcp.netns < 0 {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		var st unix.Stat_t
+		if unix.Stat("/proc/thread-self/ns/net", &st) == nil && st.Ino == dp.tcp.netnsIno {
+			runtime.UnlockOSThread()
+			errc <- fn()
+			return
+		}
+		// The thread stays locked: it ends with this goroutine rather
+		// than go back to the scheduler in the wrong namespace.
+		if err := unix.Setns(dp.tcp.netns, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("dataplane: enter the data plane's network namespace: %w", err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
 // openTCP opens the TCP listeners (the responder's side).
 func (dp *DataPlane) openTCP() error {
 	t := &dp.tcp
+	t.netns = -1
+	if fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil {
+			t.netns, t.netnsIno = fd, st.Ino
+		} else {
+			unix.Close(fd)
+		}
+	}
 	t.byPeer = map[netip.AddrPort]*tcpConn{}
 	t.conns = map[*tcpConn]struct{}{}
 	if t.gateways == nil {
@@ -456,6 +526,10 @@ func (dp *DataPlane) closeTCP() {
 		ln.Close()
 	}
 	t.mu.Lock()
+	if t.netns > 0 {
+		unix.Close(t.netns)
+		t.netns = -1
+	}
 	conns := make([]*tcpConn, 0, len(t.conns))
 	for c := range t.conns {
 		conns = append(conns, c)

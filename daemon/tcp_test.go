@@ -80,6 +80,7 @@ func TestEncapTCPConfig(t *testing.T) {
 		{"        remote_addrs = 192.0.2.0/24\n        encap_tcp = fallback", ":4: connections.gw.encap_tcp: needs a remote host"},
 		{"        remote_addrs = 192.0.2.2\n        tcp_fallback_timeout = 3s", ":4: connections.gw.tcp_fallback_timeout: only used with encap_tcp = fallback"},
 		{"        remote_addrs = 192.0.2.2\n        encap_tcp = maybe", ":4"},
+		{"        remote_addrs = 192.0.2.2\n        encap_tcp = yes\n        children {\n            t {\n                mode = transport\n            }\n        }", ":4: connections.gw.encap_tcp: only with tunnel-mode children; connections.gw.children.t is not"},
 	} {
 		_, err := loadTCPConf(t, c.lines)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

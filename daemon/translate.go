@@ -375,6 +375,13 @@ func refuseValues(c *config.Connection) []error {
 	if pos, ok := c.Set["encap_tcp"]; ok && c.EncapTCP != config.EncapTCPNo && !hasHost(c.RemoteAddrs) {
 		errs = append(errs, fmt.Errorf("%s: %s.encap_tcp: needs a remote host in remote_addrs to connect to (a responder accepts TCP on the daemon's --tcp-port without it)", pos, path))
 	}
+	if pos, ok := c.Set["encap_tcp"]; ok && c.EncapTCP != config.EncapTCPNo {
+		for _, ch := range c.Children {
+			if ch.Mode != config.ModeTunnel {
+				errs = append(errs, fmt.Errorf("%s: %s.encap_tcp: only with tunnel-mode children; %s.children.%s is not (transport mode over TCP is untested)", pos, path, path, ch.Name))
+			}
+		}
+	}
 	if pos, ok := c.Set["tcp_fallback_timeout"]; ok && c.EncapTCP != config.EncapTCPFallback {
 		errs = append(errs, fmt.Errorf("%s: %s.tcp_fallback_timeout: only used with encap_tcp = fallback", pos, path))
 	}

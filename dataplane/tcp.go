@@ -352,8 +352,8 @@ func (dp *DataPlane) udpIKEFrom(addr netip.Addr) {
 
 // dialLocked starts opening a connection to g unless one is on its way.
 func (dp *DataPlane) dialLocked(g *tcpGateway) {
-	if g.dialing || dp.tcp.ctx == nil {
-		return
+	if g.dialing || dp.tcp.ctx == nil || dp.tcp.ctx.Err() != nil {
+		return // closing: closeTCP cancels under t.mu, so no Add after Wait
 	}
 	g.dialing = true
 	dp.wg.Add(1)
@@ -519,9 +519,11 @@ func (dp *DataPlane) startTCP() {
 // closeTCP closes the listeners and every connection.
 func (dp *DataPlane) closeTCP() {
 	t := &dp.tcp
+	t.mu.Lock()
 	if t.cancel != nil {
 		t.cancel()
 	}
+	t.mu.Unlock()
 	for _, ln := range t.lns {
 		ln.Close()
 	}
@@ -682,7 +684,13 @@ func (c *tcpConn) authentic(sa *SA) {
 	if c.gw != nil {
 		return
 	}
+	// The peer that matters is where the Child SA's outbound SA sends.
 	cur := sa.CurrentPeer()
+	if sa.Route != nil {
+		if out := sa.Route.Outbound(); out != nil {
+			cur = out.CurrentPeer()
+		}
+	}
 	cur = netip.AddrPortFrom(cur.Addr().Unmap(), cur.Port())
 	if cur == c.peerAddr() {
 		return

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/internal/testnet"
+	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/spd"
 	"github.com/cygnet-ipsec/cygnet/tcpencap"
 )
@@ -315,5 +316,73 @@ func TestNetnsTCPInitiator(t *testing.T) {
 	want = append([]byte(tcpencap.Prefix), frame(t, other)...)
 	if b := readN(t, c3, len(want)); !bytes.Equal(b, want) {
 		t.Fatalf("fallback connection starts with\n%x\nwant\n%x", b, want)
+	}
+}
+
+// TestNetnsTCPTunnel carries a tunnel's ESP over TCP between two data
+// planes: A reaches B as a TCP gateway, B answers on the connection A
+// opened (its peer taken from the first authentic ESP packet). Ping and a
+// transfer go through, A's veth shows neither ESP nor ESP in UDP, and
+// neither side sends NAT-keepalives (500 ms apart in this test).
+func TestNetnsTCPTunnel(t *testing.T) {
+	testnet.RequireRoot(t)
+	p, sa, sb := tunnelPair(t, true, false, 0)
+	sa.dp.SetTCPGateways(map[netip.Addr]TCPGateway{testnet.UnderlayB: {Mode: TCPAlways}})
+	// The first packet opens the connection and is dropped meanwhile.
+	// Until B has an authentic ESP packet on it, B's SAs (installed
+	// here before any connection, unlike the daemon's) still point at
+	// UDP: the capture starts once B answers over TCP.
+	if err := waitFor(10*time.Second, func() bool {
+		r, _ := testnet.TryPing(p.A, testnet.HostA, testnet.HostB, 1)
+		return r.Received == 1
+	}); err != nil {
+		t.Fatal("no ping reply over TCP")
+	}
+	keepalives := sa.dp.Stats().Keepalives
+	capt := p.Capture(p.A)
+	testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
+	testnet.PingFrom(t, p.B, testnet.HostB6, testnet.HostA6, 3)
+	res := testnet.TCPTransfer(t, p.A, p.B, testnet.HostB, 4<<20)
+	t.Logf("ESP over TCP: %.0f Mbit/s", res.Mbps())
+	path, err := capt.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := testnet.ReadPcapFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tcp, udp, esp int
+	for _, pkt := range pc.Packets {
+		d := testnet.ClassifyPacket(pc.LinkType, pkt.Data, testnet.ProtectedSubnets())
+		switch {
+		case d.Class == testnet.ClassPlaintext:
+			t.Errorf("plaintext on A's veth: %s", d)
+		case d.Proto == 6 && (d.SrcPort == 4500 || d.DstPort == 4500):
+			tcp++
+		case d.Proto == 17:
+			udp++
+		case d.Proto == 50:
+			esp++
+		}
+	}
+	t.Logf("A's veth: %d TCP/4500, %d UDP, %d ESP", tcp, udp, esp)
+	if tcp == 0 || udp+esp != 0 {
+		t.Errorf("A's veth: %d TCP/4500, %d UDP, %d ESP; want only TCP", tcp, udp, esp)
+	}
+	if k := sa.dp.Stats().Keepalives; k != keepalives {
+		t.Errorf("A received %d NAT-keepalives with ESP over TCP", k-keepalives)
+	}
+	if k := sb.dp.Stats().Keepalives; k != 0 {
+		t.Errorf("B received %d NAT-keepalives", k)
+	}
+	for _, s := range []*nsSite{sa, sb} {
+		st := s.dp.Stats()
+		if st.AuthFailed+st.Replay+st.Malformed+st.PolicyMismatch != 0 {
+			t.Errorf("%s: %+v", s.ns, st)
+		}
+		if c := s.dp.inbound(ipsec.ProtoESP, s.site.in.SPI()).Counters(); c.Packets == 0 {
+			t.Errorf("%s: inbound SA counted nothing", s.ns)
+		}
 	}
 }

@@ -159,7 +159,9 @@ func (p *packetPath) Protect(conns []*ike.PeerConfig) error {
 			prefixes = append(prefixes, rangesToPrefixes(eps)...)
 		}
 	}
-	p.dp.SetTCPGateways(tcpGateways(conns))
+	if p.dp != nil { // nil in tests of the routes alone
+		p.dp.SetTCPGateways(tcpGateways(conns))
+	}
 	return p.routes.Protect(prefixes)
 }
 

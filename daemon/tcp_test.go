@@ -88,3 +88,23 @@ func TestEncapTCPConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestEncapTCPOneConnectionPerGateway: two connections to one gateway over
+// TCP would share its one TCP connection: refused at the second's line.
+func TestEncapTCPOneConnectionPerGateway(t *testing.T) {
+	one := tcpConf("        remote_addrs = 192.0.2.2\n        encap_tcp = yes")
+	body := one[len("connections {\n") : strings.Index(one, "\nsecrets")-len("}")]
+	conf := "connections {\n" + strings.Replace(body, "    gw {", "    gw2 {", 1) + body + "}\n" + one[strings.Index(one, "secrets"):]
+	path := filepath.Join(t.TempDir(), "swanctl.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, conf)
+	}
+	_, err = PeerConfigs(cfg)
+	if err == nil || !strings.Contains(err.Error(), "connections.gw.encap_tcp: connections.gw2 reaches 192.0.2.2 over TCP too") {
+		t.Fatalf("%v\n%s", err, conf)
+	}
+}

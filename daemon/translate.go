@@ -309,11 +309,24 @@ func PeerConfigs(cfg *config.Config) ([]*ike.PeerConfig, error) {
 	if _, _, err := buildPools(cfg); err != nil {
 		errs = append(errs, err)
 	}
+	tcpHosts := map[netip.Addr]string{} // remote host -> the connection that reaches it over TCP
 	for _, c := range cfg.Connections {
 		pc, err := peerConfig(c)
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if pc.TCP.Mode != ike.TCPNo {
+			// The data plane keeps one TCP connection per gateway, and
+			// RFC 9329 one IKE SA per TCP connection.
+			for _, h := range pc.RemoteHosts {
+				if other, ok := tcpHosts[h]; ok {
+					errs = append(errs, fmt.Errorf("%s: connections.%s.encap_tcp: connections.%s reaches %s over TCP too; cygnet keeps one TCP connection, so one connection, per gateway",
+						c.Set["encap_tcp"], c.Name, other, h))
+					continue
+				}
+				tcpHosts[h] = c.Name
+			}
 		}
 		out = append(out, pc)
 	}

@@ -123,7 +123,9 @@ func runTCPEncap(t *testing.T, mode string) {
 	a.LocalAddrs = "" // behind the router
 	b.RemoteAddrs = testnet.UnderlayA.String()
 	a.Children, b.Children = a.Children[:1], b.Children[:1]
-	a.Extra = "encap_tcp = yes"
+	// With encap_tcp = yes the reconnection is left to IKE: DPD finds
+	// the connection gone and its INFORMATIONAL opens the new one.
+	a.Extra = "encap_tcp = yes\n    dpd_delay = 2s"
 	if mode == "fallback" {
 		a.Extra = "encap_tcp = fallback\n    tcp_fallback_timeout = 1s"
 	}
@@ -159,6 +161,21 @@ func runTCPEncap(t *testing.T, mode string) {
 	// Kill the connection in the client's namespace: the kernel resets it.
 	killed := time.Now()
 	p.Exec(p.A, "ss", "-K", "dst", testnet.UnderlayB.String(), "dport", "= :4500")
+	if mode == "yes" {
+		if err := poll(15*time.Second, func() bool {
+			c, _ := p.TryExec(p.A, "ss", "-Htn", "state", "established", "dst", testnet.UnderlayB.String(), "dport", "= :4500")
+			return strings.TrimSpace(c) != ""
+		}); err != nil {
+			t.Fatalf("DPD did not reopen the TCP connection within 15 s:\nclient:\n%s", tail(client.proc.Output(), 30))
+		}
+		t.Logf("DPD reopened the TCP connection %v after the kill", time.Since(killed).Round(time.Millisecond))
+		// Two more DPD rounds over the new connection: the IKE SA stays.
+		dpds := strings.Count(client.proc.Output(), "sending DPD request")
+		if err := poll(15*time.Second, func() bool { return strings.Count(client.proc.Output(), "sending DPD request") >= dpds+2 }); err != nil {
+			t.Fatalf("no further DPD rounds:\nclient:\n%s", tail(client.proc.Output(), 30))
+		}
+		killed = time.Now() // the pings measure from here
+	}
 	// Pings every 100 ms reopen it (RFC 9329 section 6: the initiator
 	// reconnects when it has something to send); replies come back once
 	// the server's first authentic ESP packet from the new connection

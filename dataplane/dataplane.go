@@ -450,7 +450,7 @@ func (dp *DataPlane) sendKeepalives() {
 			continue
 		}
 		if dp.tcp.active.Load() {
-			if _, via := dp.tcpRoute(sa.CurrentPeer()); via {
+			if _, via := dp.tcpRoute(sa.CurrentPeer()); via || sa.overTCP.Load() {
 				continue // no NAT-keepalives over TCP (RFC 9329)
 			}
 		}

@@ -284,7 +284,14 @@ func (o *outPath) sealJobs() {
 				tcpSA = j.sa
 				tcpConn, tcpVia = dp.tcpRoute(j.to)
 			}
+			if !tcpVia && j.sa.overTCP.Load() {
+				dp.ctr.sendErrors.Add(1) // its connection is gone: not over UDP
+				continue
+			}
 			if tcpVia {
+				if !j.sa.overTCP.Load() {
+					j.sa.overTCP.Store(true)
+				}
 				b, ok := tcpPayload(j.sa, j.out)
 				if tcpConn == nil || !ok {
 					dp.ctr.sendErrors.Add(1)

@@ -88,7 +88,8 @@ const (
 	// tcpPending bounds the IKE messages held while a connection opens.
 	tcpPending = 16
 	// tcpForget is how long the responder remembers a closed connection's
-	// peer (its traffic is dropped, never sent over UDP, meanwhile).
+	// peer; the SAs that went over it stay off UDP regardless
+	// (SA.overTCP).
 	tcpForget = 10 * time.Minute
 )
 

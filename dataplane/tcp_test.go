@@ -344,6 +344,22 @@ func TestNetnsTCPTunnel(t *testing.T) {
 	testnet.PingFrom(t, p.B, testnet.HostB6, testnet.HostA6, 3)
 	res := testnet.TCPTransfer(t, p.A, p.B, testnet.HostB, 4<<20)
 	t.Logf("ESP over TCP: %.0f Mbit/s", res.Mbps())
+	// An SA that went over TCP never falls back to UDP: with the
+	// connection killed and A no longer told to reach B over TCP (B
+	// never connects), both sides drop rather than send ESP in UDP.
+	sa.dp.SetTCPGateways(nil)
+	p.Exec(p.A, "ss", "-K", "dst", testnet.UnderlayB.String(), "dport", "= :4500")
+	if err := waitFor(5*time.Second, func() bool { _, _, up := sb.dp.TCPPeer(testnet.UnderlayA); return !up }); err != nil {
+		t.Fatal("B still has a connection from A")
+	}
+	for _, c := range []struct {
+		ns       string
+		src, dst netip.Addr
+	}{{p.A, testnet.HostA, testnet.HostB}, {p.B, testnet.HostB, testnet.HostA}} {
+		if r, _ := testnet.TryPing(c.ns, c.src, c.dst, 2); r.Received != 0 {
+			t.Errorf("ping %v -> %v answered with no TCP connection: %s", c.src, c.dst, r.Output)
+		}
+	}
 	path, err := capt.Stop()
 	if err != nil {
 		t.Fatal(err)

@@ -73,11 +73,17 @@ type openJob struct {
 const maxSegs = 128
 
 func (dp *DataPlane) newInPath(role int, batch int) *inPath {
+	return dp.newInPathSized(role, batch, HeadRoom+maxDatagram)
+}
+
+// newInPathSized is newInPath with slots of slotLen octets (a TCP
+// connection's are smaller).
+func (dp *DataPlane) newInPathSized(role, batch, slotLen int) *inPath {
 	p := &inPath{
 		dp:       dp,
 		role:     role,
 		v6:       role%2 == 1,
-		slots:    slab(batch, HeadRoom+maxDatagram),
+		slots:    slab(batch, slotLen),
 		rx:       make([][]byte, batch),
 		meta:     make([]rxMeta, batch),
 		tunOut:   make([][]byte, 0, batch),

@@ -607,57 +607,88 @@ func (dp *DataPlane) serve(c *tcpConn) {
 }
 
 // run reads frames until the connection ends: IKE messages go to IKE at
-// once, ESP packets are opened in batches of what has arrived.
+// once, ESP packets are opened in batches of what has arrived. The batch's
+// slots hold an ESP packet of the underlay MTU (jumbo frames included) and
+// are made with the first ESP packet of a known SA; anything larger, and
+// everything before, goes through one buffer grown to the largest frame
+// seen, so an idle or unauthenticated connection costs little.
 func (c *tcpConn) run(r *tcpencap.Reader) {
 	dp := c.dp
 	defer c.close()
 	if r == nil {
 		r = tcpencap.NewReader(c.c)
 	}
-	first := make([]byte, HeadRoom+maxDatagram)
+	var big []byte
 	k := 0 // ESP packets queued in c.in's slots
 	for {
-		slot := first
-		if c.in != nil {
-			slot = c.in.slots[k]
+		n, err := r.ReadLength()
+		if err == nil {
+			slot := big
+			if c.in != nil && HeadRoom+n <= len(c.in.slots[k]) {
+				slot = c.in.slots[k]
+			} else if len(big) < HeadRoom+n {
+				big = make([]byte, HeadRoom+(n+4095)&^4095)
+				slot = big
+			}
+			if err = r.ReadContent(slot[HeadRoom : HeadRoom+n]); err == nil {
+				k = c.frame(slot, n, k)
+			}
 		}
-		n, err := r.ReadFrame(slot[HeadRoom : HeadRoom+tcpencap.MaxContent])
 		if err != nil {
 			if c.in != nil && k > 0 {
 				c.in.flush()
 			}
-			if !errors.Is(err, net.ErrClosed) && !c.closed.Load() && errors.Is(err, tcpencap.ErrLength) {
+			if errors.Is(err, tcpencap.ErrLength) {
 				dp.ctr.malformed.Add(1)
 			}
 			return
-		}
-		kind, b := tcpencap.Classify(slot[HeadRoom : HeadRoom+n])
-		switch kind {
-		case tcpencap.IKE:
-			c.ike(b)
-		case tcpencap.ESP:
-			if c.in == nil {
-				if dp.inbound(ipsec.ProtoESP, binary.BigEndian.Uint32(b)) == nil {
-					dp.ctr.noSA.Add(1)
-					break
-				}
-				c.in = dp.newInPath(pick(sockUDP4NATT, c.local.Addr().Is6()), tcpBatch)
-				c.in.tcp = c
-				copy(c.in.slots[0][HeadRoom:], b)
-				slot = c.in.slots[0]
-			}
-			m := &c.in.meta[k]
-			*m = rxMeta{N: n, Src: c.peerAddr(), Dst: c.local.Addr()}
-			c.in.espOnly(slot, m, true)
-			k++
-		default:
-			dp.ctr.malformed.Add(1)
 		}
 		if c.in != nil && k > 0 && (k == len(c.in.slots) || !r.Complete()) {
 			c.in.flush()
 			k = 0
 		}
 	}
+}
+
+// tcpSlotLen is the size of a connection's ESP slots: head room, an ESP
+// packet of the underlay MTU (9000 at least, for jumbo frames), tail room.
+func (dp *DataPlane) tcpSlotLen() int { return HeadRoom + max(dp.cfg.UnderlayMTU, 9000) + TailRoom }
+
+// frame handles the frame of n octets at slot[HeadRoom:] and returns how
+// many ESP packets the batch's slots hold now (k before it).
+func (c *tcpConn) frame(slot []byte, n, k int) int {
+	dp := c.dp
+	kind, b := tcpencap.Classify(slot[HeadRoom : HeadRoom+n])
+	switch kind {
+	case tcpencap.IKE:
+		c.ike(b)
+	case tcpencap.ESP:
+		if c.in == nil {
+			if dp.inbound(ipsec.ProtoESP, binary.BigEndian.Uint32(b)) == nil {
+				dp.ctr.noSA.Add(1)
+				return k
+			}
+			c.in = dp.newInPathSized(pick(sockUDP4NATT, c.local.Addr().Is6()), tcpBatch, dp.tcpSlotLen())
+			c.in.tcp = c
+		}
+		if &slot[0] != &c.in.slots[k][0] {
+			// read into the shared buffer: the first ESP packet, or one
+			// larger than a slot
+			if HeadRoom+n > len(c.in.slots[k]) {
+				dp.ctr.tooBig.Add(1)
+				return k
+			}
+			copy(c.in.slots[k][HeadRoom:], b)
+			slot = c.in.slots[k]
+		}
+		m := &c.in.meta[k]
+		*m = rxMeta{N: n, Src: c.peerAddr(), Dst: c.local.Addr()}
+		c.in.espOnly(slot, m, true)
+		return k + 1
+	default:
+		dp.ctr.malformed.Add(1)
+	}
+	return k
 }
 
 // ike hands a received IKE message to IKE with the addresses its IKE SA

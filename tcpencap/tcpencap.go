@@ -132,9 +132,9 @@ type Reader struct {
 	l [LengthSize]byte
 }
 
-// readBuf is the Reader's buffer: a few frames of full-size ESP packets, so
-// one read(2) delivers several.
-const readBuf = 64 << 10
+// readBuf is the Reader's buffer: ten frames of 1500-octet ESP packets,
+// so one read(2) delivers several, and little per idle connection.
+const readBuf = 16 << 10
 
 // NewReader returns a Reader on r.
 func NewReader(r io.Reader) *Reader {
@@ -162,6 +162,20 @@ func (r *Reader) ReadPrefix() error {
 // ErrLength and ErrTruncated that it is broken. dst must hold the frame:
 // MaxContent octets hold any.
 func (r *Reader) ReadFrame(dst []byte) (int, error) {
+	n, err := r.ReadLength()
+	if err != nil {
+		return 0, err
+	}
+	if n > len(dst) {
+		return 0, fmt.Errorf("%w: %d octets, %d available", ErrBuffer, n, len(dst))
+	}
+	return n, r.ReadContent(dst[:n])
+}
+
+// ReadLength reads the next frame's Length and returns the size of its
+// content, for a reader that picks the buffer by size; ReadContent must
+// follow. io.EOF means the stream ended between frames.
+func (r *Reader) ReadLength() (int, error) {
 	if _, err := io.ReadFull(r.br, r.l[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return 0, ErrTruncated
@@ -172,17 +186,19 @@ func (r *Reader) ReadFrame(dst []byte) (int, error) {
 	if n < LengthSize {
 		return 0, fmt.Errorf("%w: %d", ErrLength, n)
 	}
-	n -= LengthSize
-	if n > len(dst) {
-		return 0, fmt.Errorf("%w: %d octets, %d available", ErrBuffer, n, len(dst))
-	}
-	if _, err := io.ReadFull(r.br, dst[:n]); err != nil {
+	return n - LengthSize, nil
+}
+
+// ReadContent reads the content of the frame whose Length ReadLength
+// returned into dst, which must be exactly that long.
+func (r *Reader) ReadContent(dst []byte) error {
+	if _, err := io.ReadFull(r.br, dst); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return 0, ErrTruncated
+			return ErrTruncated
 		}
-		return 0, err
+		return err
 	}
-	return n, nil
+	return nil
 }
 
 // Complete reports whether a whole frame is already buffered, so a reader

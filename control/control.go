@@ -98,8 +98,11 @@ type IKESA struct {
 	KeyExchanges []string `json:"key_exchanges"`
 	NATLocal     bool     `json:"nat_local"`
 	NATRemote    bool     `json:"nat_remote"`
-	Established  int64    `json:"established"`
-	RekeyTime    int64    `json:"rekey_time"`
+	// TCP: IKE and ESP go over TCP (RFC 9329, encap_tcp or a client
+	// that came over TCP).
+	TCP         bool  `json:"tcp"`
+	Established int64 `json:"established"`
+	RekeyTime   int64 `json:"rekey_time"`
 	// LocalVIPs are the virtual IPs the peer assigned us, RemoteVIPs
 	// those we leased to the peer, DNS the DNS servers the peer sent us
 	// (never written to the system's resolver).

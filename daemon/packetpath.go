@@ -165,6 +165,10 @@ func (p *packetPath) Protect(conns []*ike.PeerConfig) error {
 	return p.routes.Protect(prefixes)
 }
 
+// OverTCP reports whether IKE and ESP with the peer at remote go over TCP,
+// for list-sas.
+func (p *packetPath) OverTCP(remote netip.AddrPort) bool { return p.dp.OverTCP(remote) }
+
 // tcpGateways are the remote hosts of the connections with encap_tcp, as
 // the data plane reaches them (RFC 9329). The gateway's TCP port is the
 // NAT-T port, 4500.

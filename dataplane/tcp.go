@@ -242,6 +242,21 @@ func (dp *DataPlane) SetTCPGateways(gws map[netip.Addr]TCPGateway) {
 	}
 }
 
+// OverTCP reports whether IKE and ESP with the peer at remote (as IKE
+// knows it) go over TCP: a gateway this host reaches over TCP, or a peer
+// that came over TCP, connected now or not.
+func (dp *DataPlane) OverTCP(remote netip.AddrPort) bool {
+	t := &dp.tcp
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.byPeer[remote]; ok {
+		return true
+	}
+	g := t.gateways[remote.Addr()]
+	return g != nil && g.useTCP
+}
+
 // TCPPeer reports whether IKE and ESP for remote go over TCP now, and the
 // local and remote addresses of the connection.
 func (dp *DataPlane) TCPPeer(remote netip.Addr) (local, peer netip.AddrPort, ok bool) {

@@ -21,6 +21,7 @@ const dropUDP = `table inet cygnet_tcponly {
 type tcpSAs struct {
 	ike, child string
 	packetsIn  uint64
+	tcp        bool // list-sas --json "tcp"
 }
 
 func cygnetTCPSAs(t *testing.T, c *cygnet) tcpSAs {
@@ -31,7 +32,7 @@ func cygnetTCPSAs(t *testing.T, c *cygnet) tcpSAs {
 		}
 		for _, ch := range sa.ChildSAs {
 			if ch.Name == "net" && ch.State == "INSTALLED" {
-				return tcpSAs{ike: sa.InitiatorSPI + "_" + sa.ResponderSPI, child: ch.SPIIn + "_" + ch.SPIOut, packetsIn: ch.PacketsIn}
+				return tcpSAs{ike: sa.InitiatorSPI + "_" + sa.ResponderSPI, child: ch.SPIIn + "_" + ch.SPIOut, packetsIn: ch.PacketsIn, tcp: sa.TCP}
 			}
 		}
 	}
@@ -153,6 +154,9 @@ func runTCPEncap(t *testing.T, mode string) {
 	back := testnet.TCPTransfer(t, p.B, p.A, testnet.HostA, 10<<20)
 
 	beforeC, beforeS := cygnetTCPSAs(t, client), cygnetTCPSAs(t, server)
+	if !beforeC.tcp || !beforeS.tcp {
+		t.Errorf("list-sas tcp: client %v, server %v; want true on both", beforeC.tcp, beforeS.tcp)
+	}
 	conn1 := p.Exec(p.A, "ss", "-Htn", "state", "established", "dst", testnet.UnderlayB.String(), "dport", "= :4500")
 	if strings.Count(strings.TrimSpace(conn1), "\n") != 0 || strings.TrimSpace(conn1) == "" {
 		t.Fatalf("want one TCP connection from A to B's port 4500, ss shows:\n%s", conn1)
@@ -202,6 +206,9 @@ func runTCPEncap(t *testing.T, mode string) {
 		t.Errorf("want a new TCP connection after the kill: before %q, after %q", conn1, conn2)
 	}
 	afterC, afterS := cygnetTCPSAs(t, client), cygnetTCPSAs(t, server)
+	if !afterC.tcp || !afterS.tcp {
+		t.Errorf("list-sas tcp after the reconnection: client %v, server %v; want true on both", afterC.tcp, afterS.tcp)
+	}
 	if afterC.ike != beforeC.ike || afterC.child != beforeC.child || afterS.ike != beforeS.ike || afterS.child != beforeS.child {
 		t.Errorf("the SAs changed across the reconnection: client %+v -> %+v, server %+v -> %+v", beforeC, afterC, beforeS, afterS)
 	}

@@ -92,9 +92,15 @@ func frame(t *testing.T, msg []byte) []byte {
 // back to a peer whose connection is gone.
 func TestNetnsTCPResponder(t *testing.T) {
 	testnet.RequireRoot(t)
+	for _, b := range []netip.Addr{testnet.UnderlayB, testnet.UnderlayB6} {
+		t.Run(b.String(), func(t *testing.T) { tcpResponder(t, b) })
+	}
+}
+
+func tcpResponder(t *testing.T, addrB netip.Addr) {
 	p := testnet.NewPair(t, testnet.PairOptions{})
 	dpB, got := startIKEOnly(t, p.B, Config{})
-	server := netip.AddrPortFrom(testnet.UnderlayB, DefaultNATTPort)
+	server := netip.AddrPortFrom(addrB, DefaultNATTPort)
 	dial := func() net.Conn {
 		var c net.Conn
 		if err := testnet.InNamespace(p.A, func() error {

@@ -48,7 +48,7 @@ type Stats struct {
 	// Keepalives and IKE count NAT-keepalives and IKE messages received.
 	Keepalives, IKE uint64
 	// TCPRetransmits: IKE retransmissions not sent again on the same TCP
-	// connection (RFC 9329 section 7.2).
+	// connection (RFC 9329: TCP is reliable, IKE does not retransmit over it).
 	TCPRetransmits uint64
 	// Other: any other error from the engines.
 	Other uint64

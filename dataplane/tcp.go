@@ -42,7 +42,7 @@ import (
 // reconnection gets its canonical peer from the first authentic ESP packet
 // it carries (the inbound SA's peer), after which outbound traffic for that
 // peer takes the new connection. NAT-keepalives are never sent for peers
-// reached over TCP (section 7.3 makes them useless there).
+// reached over TCP: a TCP connection needs no NAT mapping kept alive.
 
 // TCPMode says when the initiator reaches a gateway over TCP.
 type TCPMode uint8
@@ -142,7 +142,7 @@ type tcpConn struct {
 	// lastIKE is the last IKE message sent on this connection: TCP is
 	// reliable, so a bitwise identical one (IKE's retransmission of a
 	// request or of a response) is not sent again on the same
-	// connection (RFC 9329 section 7.2: initiators SHOULD NOT retransmit
+	// connection (RFC 9329 on retransmissions: initiators SHOULD NOT retransmit
 	// over TCP, responders SHOULD NOT resend responses).
 	lastIKE []byte
 

@@ -40,8 +40,10 @@ import (
 // by the address of the first connection of its IKE SA (its canonical
 // peer, the address the IKE and Child SAs were set up with); a
 // reconnection gets its canonical peer from the first authentic ESP packet
-// it carries (the inbound SA's peer), after which outbound traffic for that
-// peer takes the new connection. NAT-keepalives are never sent for peers
+// it carries (where its Child SA's outbound SA sends), after which outbound
+// traffic for that peer takes the new connection; when an IKE message comes
+// first, IKE follows the peer to the new port as it does behind a NAT. An
+// SA that went over TCP never goes over UDP (SA.overTCP). NAT-keepalives are never sent for peers
 // reached over TCP: a TCP connection needs no NAT mapping kept alive.
 
 // TCPMode says when the initiator reaches a gateway over TCP.

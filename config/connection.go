@@ -67,8 +67,12 @@ func (d *decoder) connection(sec *Section) *Connection {
 			}
 			c.DSCP = uint8(v & 0x3f)
 		},
-		"encap":  d.boolOpt(path, &c.Encap),
-		"mobike": d.boolOpt(path, &c.MOBIKE),
+		"encap": d.boolOpt(path, &c.Encap),
+		"encap_tcp": enumOpt(d, path, &c.EncapTCP, map[string]EncapTCP{
+			"no": EncapTCPNo, "yes": EncapTCPYes, "fallback": EncapTCPFallback,
+		}),
+		"tcp_fallback_timeout": d.durationOpt(path, &c.TCPFallbackTimeout, nil),
+		"mobike":               d.boolOpt(path, &c.MOBIKE),
 		"fragmentation": enumOpt(d, path, &c.Fragmentation, map[string]Fragmentation{
 			"yes": FragmentationYes, "accept": FragmentationAccept, "no": FragmentationNo, "force": FragmentationForce,
 		}),

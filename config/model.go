@@ -60,6 +60,17 @@ type Proposal struct {
 // Fragmentation is IKEv2 message fragmentation (RFC 7383).
 type Fragmentation int
 
+// EncapTCP is a connection's encap_tcp setting (cygnet's own; strongSwan
+// has no TCP transport).
+type EncapTCP int
+
+// encap_tcp values.
+const (
+	EncapTCPNo       EncapTCP = iota // UDP only (default)
+	EncapTCPYes                      // always over TCP
+	EncapTCPFallback                 // UDP first, TCP when it goes unanswered
+)
+
 // Fragmentation values (connections.<conn>.fragmentation).
 const (
 	FragmentationYes    Fragmentation = iota // use if the peer supports it (default)
@@ -129,14 +140,19 @@ type Connection struct {
 	// Pools are the names of the pools to assign virtual IPs from.
 	Pools []Value
 	// DSCP is the 6-bit DSCP value for IKE packets.
-	DSCP          uint8
-	Encap         bool
-	MOBIKE        bool // default yes
-	Fragmentation Fragmentation
-	Childless     Childless
-	SendCertReq   bool // default yes
-	SendCert      SendCert
-	OCSP          OCSP
+	DSCP  uint8
+	Encap bool
+	// EncapTCP is cygnet's encap_tcp: IKE and ESP over TCP (RFC 9329) to
+	// the remote host, at once or as a fallback when UDP goes unanswered
+	// for TCPFallbackTimeout (zero: the data plane's default).
+	EncapTCP           EncapTCP
+	TCPFallbackTimeout time.Duration
+	MOBIKE             bool // default yes
+	Fragmentation      Fragmentation
+	Childless          Childless
+	SendCertReq        bool // default yes
+	SendCert           SendCert
+	OCSP               OCSP
 	// Keyingtries is how often to try to establish; 0 means forever.
 	Keyingtries uint32
 	// PPKID names the postquantum preshared key (RFC 8784) this end uses

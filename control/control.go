@@ -98,9 +98,12 @@ type IKESA struct {
 	KeyExchanges []string `json:"key_exchanges"`
 	// PPK is true when the keys were derived with a postquantum preshared
 	// key (RFC 8784), strongSwan's "ppk" condition.
-	PPK         bool  `json:"ppk"`
-	NATLocal    bool  `json:"nat_local"`
-	NATRemote   bool  `json:"nat_remote"`
+	PPK       bool `json:"ppk"`
+	NATLocal  bool `json:"nat_local"`
+	NATRemote bool `json:"nat_remote"`
+	// TCP: IKE and ESP go over TCP (RFC 9329, encap_tcp or a client
+	// that came over TCP).
+	TCP         bool  `json:"tcp"`
 	Established int64 `json:"established"`
 	RekeyTime   int64 `json:"rekey_time"`
 	// LocalVIPs are the virtual IPs the peer assigned us, RemoteVIPs

@@ -207,6 +207,8 @@ func TestEveryKey(t *testing.T) {
 		{"connection", "dpd_timeout", "150s", effect, ""},
 		{"connection", "dscp", "101110", refused, notImpl + " (DSCP of IKE packets)"},
 		{"connection", "encap", "yes", effect, ""},
+		{"connection", "encap_tcp", "fallback", effect, ""},
+		{"connection", "tcp_fallback_timeout", "3s", refused, "only used with encap_tcp = fallback"},
 		{"connection", "fragmentation", "no", effect, ""},
 		{"connection", "if_id_in", "42", refused, notImpl + " (XFRM interfaces)"},
 		{"connection", "if_id_out", "42", refused, notImpl + " (XFRM interfaces)"},
@@ -377,6 +379,9 @@ func TestEveryKey(t *testing.T) {
 		}),
 		"connection.dpd_timeout": pcs(func(pc *ike.PeerConfig) string {
 			return want(pc.DPDTimeout == 150*time.Second, "DPDTimeout %v", pc.DPDTimeout)
+		}),
+		"connection.encap_tcp": pcs(func(pc *ike.PeerConfig) string {
+			return want(pc.TCP.Mode == ike.TCPFallback, "TCP %+v", pc.TCP)
 		}),
 		"connection.encap": pcs(func(pc *ike.PeerConfig) string { return want(pc.Encap, "Encap %v", pc.Encap) }),
 		"connection.fragmentation": pcs(func(pc *ike.PeerConfig) string {

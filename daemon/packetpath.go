@@ -114,7 +114,10 @@ type installed struct {
 
 // NewPacketPath creates the TUN device, the sockets, the SPD and the
 // routing rule that sends protected traffic into the TUN.
-func NewPacketPath(tunName string, routes Routes, log *slog.Logger) (PacketPath, error) {
+//
+// tcpPort is where IKE and ESP over TCP are accepted (RFC 9329); 0 opens
+// no TCP listener.
+func NewPacketPath(tunName string, routes Routes, log *slog.Logger, tcpPort uint16) (PacketPath, error) {
 	p := &packetPath{spd: &spd.DB{}, routes: routes, log: log, ike: make(chan IKEDatagram, 256), events: make(chan dataplane.Event, 64),
 		children: map[uint32]*installed{}, bySA: map[sad.ID]uint32{}, vips: map[netip.Addr]int{},
 		polRefs: map[uint64]int{}, byRoute: map[*dataplane.Route][]*installed{}}
@@ -127,6 +130,8 @@ func NewPacketPath(tunName string, routes Routes, log *slog.Logger) (PacketPath,
 		SPD:       p.spd,
 		Events:    p.events,
 		Keepalive: natKeepalive(log),
+		TCPPort:   tcpPort,
+		NoTCP:     tcpPort == 0,
 		IKE: func(msg []byte, local, remote netip.AddrPort) {
 			select {
 			case p.ike <- IKEDatagram{Data: append([]byte(nil), msg...), Local: local, Remote: remote}:
@@ -174,7 +179,36 @@ func (p *packetPath) Protect(conns []*ike.PeerConfig) error {
 			prefixes = append(prefixes, rangesToPrefixes(eps)...)
 		}
 	}
+	if p.dp != nil { // nil in tests of the routes alone
+		p.dp.SetTCPGateways(tcpGateways(conns))
+	}
 	return p.routes.Protect(prefixes)
+}
+
+// OverTCP reports whether IKE and ESP with the peer at remote go over TCP,
+// for list-sas.
+func (p *packetPath) OverTCP(remote netip.AddrPort) bool { return p.dp.OverTCP(remote) }
+
+// tcpGateways are the remote hosts of the connections with encap_tcp, as
+// the data plane reaches them (RFC 9329). The gateway's TCP port is the
+// NAT-T port, 4500.
+func tcpGateways(conns []*ike.PeerConfig) map[netip.Addr]dataplane.TCPGateway {
+	gws := map[netip.Addr]dataplane.TCPGateway{}
+	for _, c := range conns {
+		var mode dataplane.TCPMode
+		switch c.TCP.Mode {
+		case ike.TCPYes:
+			mode = dataplane.TCPAlways
+		case ike.TCPFallback:
+			mode = dataplane.TCPFallback
+		default:
+			continue
+		}
+		for _, h := range c.RemoteHosts {
+			gws[h] = dataplane.TCPGateway{Mode: mode, After: c.TCP.Fallback}
+		}
+	}
+	return gws
 }
 
 func (p *packetPath) IKE() <-chan IKEDatagram { return p.ike }

@@ -75,6 +75,9 @@ func ListSAs(sas []*ike.IKESA, counters CounterSource, now time.Time) []control.
 		for _, m := range sa.KeyExchanges() {
 			is.KeyExchanges = append(is.KeyExchanges, groupName(m))
 		}
+		if t, ok := counters.(interface{ OverTCP(netip.AddrPort) bool }); ok {
+			is.TCP = t.OverTCP(sa.Remote)
+		}
 		if !sa.Established.IsZero() {
 			is.Established = int64(now.Sub(sa.Established) / time.Second)
 		}

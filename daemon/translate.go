@@ -309,11 +309,24 @@ func PeerConfigs(cfg *config.Config) ([]*ike.PeerConfig, error) {
 	if _, _, err := buildPools(cfg); err != nil {
 		errs = append(errs, err)
 	}
+	tcpHosts := map[netip.Addr]string{} // remote host -> the connection that reaches it over TCP
 	for _, c := range cfg.Connections {
 		pc, err := peerConfig(c)
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if pc.TCP.Mode != ike.TCPNo {
+			// The data plane keeps one TCP connection per gateway, and
+			// RFC 9329 one IKE SA per TCP connection.
+			for _, h := range pc.RemoteHosts {
+				if other, ok := tcpHosts[h]; ok {
+					errs = append(errs, fmt.Errorf("%s: connections.%s.encap_tcp: connections.%s reaches %s over TCP too; cygnet keeps one TCP connection, so one connection, per gateway",
+						c.Set["encap_tcp"], c.Name, other, h))
+					continue
+				}
+				tcpHosts[h] = c.Name
+			}
 		}
 		out = append(out, pc)
 	}
@@ -374,6 +387,19 @@ func refuseValues(c *config.Connection) []error {
 	severalRounds := len(c.Local) > 1 || len(c.Remote) > 1 || c.Local[0].Method == config.AuthEAP || c.Remote[0].Method == config.AuthEAP
 	refuse(c.Set, path, "ppk_id", severalRounds, "postquantum preshared keys with EAP or a second authentication round")
 	refuse(c.Set, path, "ppk_required", c.PPKRequired && severalRounds, "postquantum preshared keys with EAP or a second authentication round")
+	if pos, ok := c.Set["encap_tcp"]; ok && c.EncapTCP != config.EncapTCPNo && !hasHost(c.RemoteAddrs) {
+		errs = append(errs, fmt.Errorf("%s: %s.encap_tcp: needs a remote host in remote_addrs to connect to (a responder accepts TCP on the daemon's --tcp-port without it)", pos, path))
+	}
+	if pos, ok := c.Set["encap_tcp"]; ok && c.EncapTCP != config.EncapTCPNo {
+		for _, ch := range c.Children {
+			if ch.Mode != config.ModeTunnel {
+				errs = append(errs, fmt.Errorf("%s: %s.encap_tcp: only with tunnel-mode children; %s.children.%s is not (transport mode over TCP is untested)", pos, path, path, ch.Name))
+			}
+		}
+	}
+	if pos, ok := c.Set["tcp_fallback_timeout"]; ok && c.EncapTCP != config.EncapTCPFallback {
+		errs = append(errs, fmt.Errorf("%s: %s.tcp_fallback_timeout: only used with encap_tcp = fallback", pos, path))
+	}
 	for _, a := range c.Remote {
 		refuse(a.Set, path+"."+a.Name, "revocation", a.Revocation != config.RevocationRelaxed, "revocation checking")
 	}
@@ -431,6 +457,7 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 		return nil, err
 	}
 	pc.Fragmentation = fragmentation(c.Fragmentation)
+	pc.TCP = ike.TCPEncap{Mode: ike.TCPMode(c.EncapTCP), Fallback: c.TCPFallbackTimeout}
 	switch c.SendCert {
 	case config.SendCertAlways:
 		pc.SendCert = ike.SendCertAlways
@@ -591,4 +618,16 @@ func fragmentation(f config.Fragmentation) ike.Fragmentation {
 		return ike.FragmentationForce
 	}
 	return ike.FragmentationYes
+}
+
+// hasHost reports whether remote_addrs names one host (an address or a
+// name), not only ranges, subnets or %any: the host encap_tcp connects to.
+func hasHost(addrs []config.Value) bool {
+	for _, a := range addrs {
+		t := a.Text
+		if t != "" && !strings.HasPrefix(t, "%") && !strings.ContainsAny(t, "/-") {
+			return true
+		}
+	}
+	return false
 }

@@ -61,6 +61,11 @@ type Config struct {
 	NoIPv6         bool
 	// IKEPort and NATTPort default to 500 and 4500.
 	IKEPort, NATTPort uint16
+	// TCPPort is where IKE and ESP over TCP are accepted (RFC 9329;
+	// default 4500); NoTCP opens no listener (the initiator side still
+	// works).
+	TCPPort uint16
+	NoTCP   bool
 	// IKE receives every IKE message (the non-ESP marker stripped) with
 	// the local and remote address and port. It is called from several
 	// socket goroutines, so it must serialise itself; msg is valid only
@@ -93,6 +98,8 @@ type DataPlane struct {
 
 	// socks holds the sockets by role; nil entries are not open.
 	socks [numSocks]*socket
+	// tcp is IKE and ESP over TCP (tcp.go).
+	tcp tcpTable
 
 	// ctl4 and ctl6 are unbound UDP sockets opened in New (so in the
 	// network namespace New ran in): SetMTU's ioctls and Source's route
@@ -126,6 +133,9 @@ func New(cfg Config) (*DataPlane, error) {
 	if cfg.NATTPort == 0 {
 		cfg.NATTPort = DefaultNATTPort
 	}
+	if cfg.TCPPort == 0 {
+		cfg.TCPPort = DefaultNATTPort
+	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = DefaultBatch
 	}
@@ -140,6 +150,11 @@ func New(cfg Config) (*DataPlane, error) {
 		return nil, err
 	}
 	if err := dp.openSockets(); err != nil {
+		dp.closeSockets()
+		return nil, err
+	}
+	if err := dp.openTCP(); err != nil {
+		dp.closeTCP()
 		dp.closeSockets()
 		return nil, err
 	}
@@ -199,6 +214,7 @@ func (dp *DataPlane) Start() {
 		dp.wg.Add(1)
 		go func() { defer dp.wg.Done(); dp.runInbound(s) }()
 	}
+	dp.startTCP()
 }
 
 // Close stops the packet path, closes the sockets and deletes the TUN
@@ -310,6 +326,9 @@ func (dp *DataPlane) emit(e Event) {
 // local's address is set, from that address. It implements ike.Transport.
 func (dp *DataPlane) SendIKE(msg []byte, local, remote netip.AddrPort) error {
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	if handled, err := dp.tcpSendIKE(msg, local, remote); handled {
+		return err
+	}
 	v6 := remote.Addr().Is6()
 	var s *socket
 	marker := false
@@ -417,6 +436,7 @@ func (dp *DataPlane) runKeepalives() {
 			return
 		case <-t.C:
 			dp.sendKeepalives()
+			dp.sweepTCP()
 		}
 	}
 }
@@ -428,6 +448,11 @@ func (dp *DataPlane) sendKeepalives() {
 		sa, ok := e.Transform().(*SA)
 		if !ok || sa.Direction != ipsec.Outbound || !sa.Encap {
 			continue
+		}
+		if dp.tcp.active.Load() {
+			if _, via := dp.tcpRoute(sa.CurrentPeer()); via || sa.overTCP.Load() {
+				continue // no NAT-keepalives over TCP (RFC 9329)
+			}
 		}
 		s := dp.socks[pick(sockUDP4NATT, sa.Peer.Addr().Is6())]
 		if s == nil {

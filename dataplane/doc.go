@@ -38,6 +38,13 @@
 // NAT-keepalives are counted and ignored. [DataPlane] implements the IKE
 // transport (SendIKE, Source).
 //
+// IKE and ESP also travel over TCP (RFC 9329, tcp.go): a listener on the
+// TCP port, and connections this host opens to the gateways
+// [DataPlane.SetTCPGateways] names. A connection's frames are read in
+// batches of what has arrived and its ESP packets opened as above; sealed
+// packets for a peer reached over TCP are framed and written on its
+// connection, one write per batch.
+//
 // Buffers are allocated once per worker ([HeadRoom] + packet + [TailRoom]);
 // the per-packet path does not allocate. Every dropped packet is counted by
 // reason in [Stats]; every SA counts its bytes and packets.

@@ -30,6 +30,8 @@ type inPath struct {
 	meta     []rxMeta
 	tunOut   [][]byte
 	writeTUN func(bufs [][]byte)
+	// tcp is the TCP connection this path reads (nil: a socket's).
+	tcp *tcpConn
 
 	// segs receive the segments of GRO-coalesced datagrams after the
 	// first (which is opened where it arrived): each inner packet needs
@@ -71,11 +73,17 @@ type openJob struct {
 const maxSegs = 128
 
 func (dp *DataPlane) newInPath(role int, batch int) *inPath {
+	return dp.newInPathSized(role, batch, HeadRoom+maxDatagram)
+}
+
+// newInPathSized is newInPath with slots of slotLen octets (a TCP
+// connection's are smaller).
+func (dp *DataPlane) newInPathSized(role, batch, slotLen int) *inPath {
 	p := &inPath{
 		dp:       dp,
 		role:     role,
 		v6:       role%2 == 1,
-		slots:    slab(batch, HeadRoom+maxDatagram),
+		slots:    slab(batch, slotLen),
 		rx:       make([][]byte, batch),
 		meta:     make([]rxMeta, batch),
 		tunOut:   make([][]byte, 0, batch),
@@ -248,6 +256,7 @@ func (p *inPath) ike(msg []byte, port uint16, m *rxMeta) {
 	if p.dp.cfg.IKE == nil {
 		return
 	}
+	p.dp.udpIKEFrom(m.Src.Addr())
 	p.dp.cfg.IKE(msg, netip.AddrPortFrom(m.Dst, port), m.Src)
 }
 
@@ -341,7 +350,9 @@ func (p *inPath) openJobs() {
 			dp.ctr.drop(err)
 			continue
 		}
-		if j.encap {
+		if p.tcp != nil {
+			p.tcp.authentic(j.sa)
+		} else if j.encap {
 			p.checkSource(j.sa, j.src)
 		}
 		p.deliver(j.sa, j.slot, op.Packet, op.Dummy)

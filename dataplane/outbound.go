@@ -21,12 +21,14 @@ import (
 // for fragments and ICMP errors, and the per-socket send lists. All of it
 // is allocated once; a batch allocates nothing.
 type outPath struct {
-	dp       *DataPlane
-	bufs     [][]byte
-	sizes    []int
-	spares   [][]byte
-	nSpare   int
-	tx       [numSocks][]txMsg
+	dp     *DataPlane
+	bufs   [][]byte
+	sizes  []int
+	spares [][]byte
+	nSpare int
+	tx     [numSocks][]txMsg
+	// tcpOut are the batch's ESP packets for peers reached over TCP.
+	tcpOut   []tcpMsg
 	tunOut   [][]byte
 	send     func(role int, msgs []txMsg)
 	writeTUN func(bufs [][]byte)
@@ -265,11 +267,45 @@ func (o *outPath) sealJobs() {
 	dp.crew.run(&o.fan, len(jobs))
 	var pkts, bytes uint64
 	var last *SA
+	tcp := dp.tcp.active.Load()
+	var tcpSA *SA
+	var tcpConn *tcpConn
+	var tcpVia bool
 	for i := range jobs {
 		j := &jobs[i]
 		if j.err != nil {
 			dp.ctr.drop(j.err)
 			continue
+		}
+		if tcp {
+			// Peers reached over TCP get the ESP packet framed on
+			// their connection (one route lookup per run of one SA).
+			if j.sa != tcpSA {
+				tcpSA = j.sa
+				tcpConn, tcpVia = dp.tcpRoute(j.to)
+			}
+			if !tcpVia && j.sa.overTCP.Load() {
+				dp.ctr.sendErrors.Add(1) // its connection is gone: not over UDP
+				continue
+			}
+			if tcpVia {
+				if !j.sa.overTCP.Load() {
+					j.sa.overTCP.Store(true)
+				}
+				b, ok := tcpPayload(j.sa, j.out)
+				if tcpConn == nil || !ok {
+					dp.ctr.sendErrors.Add(1)
+					continue
+				}
+				o.tcpOut = append(o.tcpOut, tcpMsg{c: tcpConn, b: b})
+				pkts++
+				bytes += uint64(len(b))
+				if j.sa != last {
+					last = j.sa
+					o.checkRekey(j.sa)
+				}
+				continue
+			}
 		}
 		o.tx[j.role] = append(o.tx[j.role], txMsg{b: j.out, to: j.to})
 		pkts++
@@ -321,6 +357,11 @@ func (o *outPath) flush() {
 			clear(o.tx[role])
 			o.tx[role] = o.tx[role][:0]
 		}
+	}
+	if len(o.tcpOut) > 0 {
+		o.dp.sendTCP(o.tcpOut)
+		clear(o.tcpOut)
+		o.tcpOut = o.tcpOut[:0]
 	}
 	if len(o.tunOut) > 0 {
 		o.writeTUN(o.tunOut)

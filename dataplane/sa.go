@@ -44,6 +44,10 @@ type SA struct {
 	// AddSA (SetPeer); nil means Peer. lastMoved rate-limits PeerMoved.
 	moved     atomic.Pointer[netip.AddrPort]
 	lastMoved atomic.Int64
+
+	// overTCP is set once the SA's packets went over TCP (RFC 9329): they
+	// never go over UDP after, even when the connection is gone.
+	overTCP atomic.Bool
 }
 
 // SetPeer moves the SA to the peer's new address and port, as IKE learned

@@ -47,6 +47,9 @@ type Stats struct {
 	SendErrors, TUNErrors uint64
 	// Keepalives and IKE count NAT-keepalives and IKE messages received.
 	Keepalives, IKE uint64
+	// TCPRetransmits: IKE retransmissions not sent again on the same TCP
+	// connection (RFC 9329: TCP is reliable, IKE does not retransmit over it).
+	TCPRetransmits uint64
 	// Other: any other error from the engines.
 	Other uint64
 }
@@ -70,6 +73,7 @@ type counters struct {
 	tunErrors            atomic.Uint64
 	keepalives           atomic.Uint64
 	ike                  atomic.Uint64
+	tcpRetransmits       atomic.Uint64
 	other                atomic.Uint64
 }
 
@@ -93,6 +97,7 @@ func (c *counters) snapshot() Stats {
 		TUNErrors:      c.tunErrors.Load(),
 		Keepalives:     c.keepalives.Load(),
 		IKE:            c.ike.Load(),
+		TCPRetransmits: c.tcpRetransmits.Load(),
 		Other:          c.other.Load(),
 	}
 }

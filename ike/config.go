@@ -42,6 +42,10 @@ type PeerConfig struct {
 	Encap bool
 	// Fragmentation is the RFC 7383 policy (swanctl fragmentation).
 	Fragmentation Fragmentation
+	// TCP is the connection's TCP encapsulation (RFC 9329, encap_tcp),
+	// for the transport: IKE sends through the Transport either way and
+	// does not look at it.
+	TCP TCPEncap
 	// RekeyTime, ReauthTime, OverTime, RandTime, DPDDelay and DPDTimeout are
 	// the IKE SA timers (zero disables).
 	RekeyTime, ReauthTime, OverTime, RandTime time.Duration
@@ -168,3 +172,21 @@ type TrafficSelector struct {
 	spd.Endpoint
 	Dynamic bool
 }
+
+// TCPEncap is how the transport reaches a connection's remote host: over
+// UDP (the zero value), over TCP, or over TCP once UDP went unanswered for
+// Fallback (zero: the transport's default).
+type TCPEncap struct {
+	Mode     TCPMode
+	Fallback time.Duration
+}
+
+// TCPMode is encap_tcp's value.
+type TCPMode uint8
+
+// TCP modes.
+const (
+	TCPNo TCPMode = iota
+	TCPYes
+	TCPFallback
+)

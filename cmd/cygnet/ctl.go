@@ -94,7 +94,7 @@ func cmdListSAs(args []string, socket string, out io.Writer) error {
 		fmt.Fprintf(out, "%s: #%d, %s, IKEv2, %s_i%s %s_r%s\n", sa.Name, sa.UniqueID, sa.State,
 			sa.InitiatorSPI, star(sa.Initiator), sa.ResponderSPI, star(!sa.Initiator))
 		fmt.Fprintf(out, "  local  '%s' @ %s[%d]%s\n", sa.LocalID, sa.LocalHost, sa.LocalPort, natMark(sa.NATLocal))
-		fmt.Fprintf(out, "  remote '%s' @ %s[%d]%s\n", sa.RemoteID, sa.RemoteHost, sa.RemotePort, natMark(sa.NATRemote))
+		fmt.Fprintf(out, "  remote '%s' @ %s[%d]%s%s\n", sa.RemoteID, sa.RemoteHost, sa.RemotePort, natMark(sa.NATRemote), tcpMark(sa.TCP))
 		alg := fmt.Sprintf("%s-%d", sa.EncrAlg, sa.EncrKeysize)
 		if sa.IntegAlg != "" {
 			alg += "/" + sa.IntegAlg
@@ -149,6 +149,13 @@ func additionalKEs(kes []string) string {
 func star(b bool) string {
 	if b {
 		return "*"
+	}
+	return ""
+}
+
+func tcpMark(b bool) string {
+	if b {
+		return " [TCP]"
 	}
 	return ""
 }

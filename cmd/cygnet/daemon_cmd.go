@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 
 	"github.com/cygnet-ipsec/cygnet/daemon"
@@ -16,6 +17,7 @@ type daemonArgs struct {
 	vici, metrics, keylog               string
 	logFormat, logLevel, audit          string
 	debug                               bool
+	tcpPort                             uint
 }
 
 // parseDaemonArgs reads the daemon command's flags. The control socket may
@@ -41,6 +43,7 @@ func daemonFlags(a *daemonArgs, socket string) *flag.FlagSet {
 		"default: strongswan.conf beside --config or one directory up (/etc/strongswan.conf), none to read none")
 	fs.StringVar(&a.socket, "socket", socket, "control socket to listen on")
 	fs.StringVar(&a.tun, "tun", "cygnet0", "name of the TUN device")
+	fs.UintVar(&a.tcpPort, "tcp-port", 4500, "accept IKE and ESP over TCP (RFC 9329) on this port; 0 for no TCP listener")
 	fs.StringVar(&a.vici, "vici", "", "also listen for strongSwan's VICI protocol (swanctl --uri unix://PATH, govici) on this Unix socket")
 	fs.StringVar(&a.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9107), at /metrics")
 	fs.StringVar(&a.keylog, "keylog", "", "write the SAs' keys for Wireshark into this folder (ikev2_decryption_table, esp_sa; debugging only)")
@@ -57,6 +60,9 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 	a, err := parseDaemonArgs(args, socket)
 	if err != nil {
 		return err
+	}
+	if a.tcpPort > 65535 {
+		return fmt.Errorf("daemon: --tcp-port %d: not a port", a.tcpPort)
 	}
 	spec := a.logLevel
 	if a.debug {
@@ -77,7 +83,7 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 		if err != nil {
 			return nil, err
 		}
-		return daemon.NewPacketPath(a.tun, routes, logging.Subsystem(log, "esp"))
+		return daemon.NewPacketPath(a.tun, routes, logging.Subsystem(log, "esp"), uint16(a.tcpPort))
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,272 @@
+package eap
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// tlsEngine runs Go's crypto/tls over an in-memory connection, so EAP
+// messages can drive it one flight at a time. The handshake runs in its own
+// goroutine; the caller feeds it the peer's bytes and waits until it either
+// wants more input (it reads from an empty buffer) or finishes. Between
+// steps exactly one side runs, so what TLS wrote is complete when the
+// caller looks at it.
+type tlsEngine struct {
+	conn   *tls.Conn
+	mc     *memConn
+	server bool
+	events chan engineEvent
+	done    bool
+	started bool
+	err     error
+	keyLog bytes.Buffer
+	hello  helloScanner
+}
+
+type engineEvent struct {
+	done bool
+	err  error
+}
+
+// tlsIdleTimeout ends a handshake goroutine whose conversation was
+// abandoned (an IKE SA that went away mid-EAP) without Close.
+const tlsIdleTimeout = 5 * time.Minute
+
+func newTLSEngine(cfg *tls.Config, server bool) *tlsEngine {
+	e := &tlsEngine{server: server, events: make(chan engineEvent, 1)}
+	e.mc = &memConn{feed: make(chan []byte), events: e.events, closed: make(chan struct{})}
+	cfg.KeyLogWriter = &lockedWriter{w: &e.keyLog, mu: &e.mc.mu}
+	if server {
+		e.conn = tls.Server(e.mc, cfg)
+	} else {
+		e.conn = tls.Client(e.mc, cfg)
+	}
+	return e
+}
+
+// start runs the handshake until it first waits for the peer; it returns
+// what TLS wrote (a client's ClientHello; nothing for a server).
+func (e *tlsEngine) start() ([]byte, error) {
+	e.started = true
+	go func() {
+		err := e.conn.Handshake()
+		e.events <- engineEvent{done: true, err: err}
+	}()
+	return e.wait()
+}
+
+// feed hands the peer's TLS message to the handshake and returns what TLS
+// answered. After the handshake ended, done is set and err says whether it
+// failed; the output may then hold a last flight or an alert.
+func (e *tlsEngine) feed(msg []byte) ([]byte, error) {
+	if e.done {
+		return nil, errors.New("eap-tls: TLS message after the handshake ended")
+	}
+	if !e.started {
+		// A server reads first: start it, it waits for the ClientHello.
+		if out, err := e.start(); err != nil || len(out) > 0 {
+			return out, fmt.Errorf("eap-tls: TLS server did not wait for the ClientHello: %v", err)
+		}
+	}
+	if !e.server {
+		e.hello.scan(msg)
+	}
+	select {
+	case e.mc.feed <- msg:
+	case <-e.mc.closed:
+		return nil, errors.New("eap-tls: conversation closed")
+	}
+	return e.wait()
+}
+
+func (e *tlsEngine) wait() ([]byte, error) {
+	ev := <-e.events
+	if ev.done {
+		e.done, e.err = true, ev.err
+	}
+	e.mc.mu.Lock()
+	out := e.mc.out
+	e.mc.out = nil
+	e.mc.mu.Unlock()
+	if e.server {
+		e.hello.scan(out)
+	}
+	return out, e.err
+}
+
+// close ends the handshake goroutine if it still waits for input.
+func (e *tlsEngine) close() {
+	e.mc.closeOnce.Do(func() { close(e.mc.closed) })
+}
+
+// keyMaterial is RFC 5216 2.3's Key_Material for TLS 1.2,
+// TLS-PRF-128(master_secret, "client EAP encryption", client_random ||
+// server_random): the RFC 5705 exporter with that label and no context.
+// crypto/tls only exports with the extended master secret, which
+// strongSwan 5.9.8 does not negotiate, so we compute the PRF from the
+// master secret crypto/tls logs and the randoms of the hellos.
+func (e *tlsEngine) keyMaterial() ([]byte, error) {
+	st := e.conn.ConnectionState()
+	if st.Version != tls.VersionTLS12 {
+		return nil, fmt.Errorf("eap-tls: key material for %s not implemented", tls.VersionName(st.Version))
+	}
+	e.mc.mu.Lock()
+	line := e.keyLog.String()
+	e.mc.mu.Unlock()
+	clientRandom, master, err := parseKeyLog(line)
+	if err != nil {
+		return nil, err
+	}
+	if e.hello.random == nil {
+		return nil, errors.New("eap-tls: no ServerHello seen")
+	}
+	h := sha256.New
+	if strings.HasSuffix(tls.CipherSuiteName(st.CipherSuite), "SHA384") {
+		h = sha512.New384
+	}
+	seed := append(append([]byte(nil), clientRandom...), e.hello.random...)
+	return prf12(h, master, []byte("client EAP encryption"), seed, 128), nil
+}
+
+// parseKeyLog reads the NSS key log line crypto/tls writes for TLS 1.2:
+// CLIENT_RANDOM <client random> <master secret>.
+func parseKeyLog(s string) (clientRandom, master []byte, err error) {
+	for line := range strings.SplitSeq(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "CLIENT_RANDOM" {
+			continue
+		}
+		cr, err1 := hex.DecodeString(f[1])
+		ms, err2 := hex.DecodeString(f[2])
+		if err1 != nil || err2 != nil || len(cr) != 32 || len(ms) != 48 {
+			return nil, nil, errors.New("eap-tls: malformed key log line")
+		}
+		return cr, ms, nil
+	}
+	return nil, nil, errors.New("eap-tls: no master secret logged")
+}
+
+// prf12 is the TLS 1.2 PRF (RFC 5246 5): P_hash(secret, label || seed).
+func prf12(h func() hash.Hash, secret, label, seed []byte, n int) []byte {
+	ls := append(append([]byte(nil), label...), seed...)
+	mac := hmac.New(h, secret)
+	mac.Write(ls)
+	a := mac.Sum(nil)
+	out := make([]byte, 0, n+mac.Size())
+	for len(out) < n {
+		mac.Reset()
+		mac.Write(a)
+		mac.Write(ls)
+		out = mac.Sum(out)
+		mac.Reset()
+		mac.Write(a)
+		a = mac.Sum(a[:0])
+	}
+	return out[:n]
+}
+
+// helloScanner finds the server random in the server's first flight: the
+// handshake records' first message is the ServerHello, whose random follows
+// its type, length and version.
+type helloScanner struct {
+	hs     []byte
+	random []byte
+	stop   bool
+}
+
+func (s *helloScanner) scan(b []byte) {
+	for !s.stop && s.random == nil && len(b) >= 5 {
+		typ, n := b[0], int(b[3])<<8|int(b[4])
+		if len(b) < 5+n {
+			s.stop = true // records are fed whole; a partial one ends the search
+			return
+		}
+		if typ == 22 { // handshake
+			s.hs = append(s.hs, b[5:5+n]...)
+		} else {
+			s.stop = true
+			return
+		}
+		b = b[5+n:]
+		if len(s.hs) >= 4+2+32 {
+			if s.hs[0] == 2 { // server_hello
+				s.random = append([]byte(nil), s.hs[6:38]...)
+			}
+			s.stop, s.hs = true, nil
+		}
+	}
+}
+
+// memConn is the in-memory net.Conn under the TLS engine.
+type memConn struct {
+	mu        sync.Mutex
+	out       []byte
+	in        []byte
+	feed      chan []byte
+	events    chan engineEvent
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+var errClosed = errors.New("eap-tls: conversation closed")
+
+func (c *memConn) Read(b []byte) (int, error) {
+	if len(c.in) == 0 {
+		c.events <- engineEvent{} // wants input: the caller sends what we wrote
+		t := time.NewTimer(tlsIdleTimeout)
+		defer t.Stop()
+		select {
+		case d := <-c.feed:
+			c.in = d
+		case <-c.closed:
+			return 0, errClosed
+		case <-t.C:
+			return 0, errors.New("eap-tls: conversation idle for too long")
+		}
+	}
+	n := copy(b, c.in)
+	c.in = c.in[n:]
+	return n, nil
+}
+
+func (c *memConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	c.out = append(c.out, b...)
+	c.mu.Unlock()
+	return len(b), nil
+}
+
+func (c *memConn) Close() error                     { return nil }
+func (c *memConn) LocalAddr() net.Addr              { return memAddr{} }
+func (c *memConn) RemoteAddr() net.Addr             { return memAddr{} }
+func (c *memConn) SetDeadline(time.Time) error      { return nil }
+func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
+
+type memAddr struct{}
+
+func (memAddr) Network() string { return "eap" }
+func (memAddr) String() string  { return "eap" }
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}

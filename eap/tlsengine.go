@@ -24,15 +24,15 @@ import (
 // steps exactly one side runs, so what TLS wrote is complete when the
 // caller looks at it.
 type tlsEngine struct {
-	conn   *tls.Conn
-	mc     *memConn
-	server bool
-	events chan engineEvent
+	conn    *tls.Conn
+	mc      *memConn
+	server  bool
+	events  chan engineEvent
 	done    bool
 	started bool
 	err     error
-	keyLog bytes.Buffer
-	hello  helloScanner
+	keyLog  bytes.Buffer
+	hello   helloScanner
 }
 
 type engineEvent struct {

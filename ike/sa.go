@@ -497,6 +497,7 @@ func (sa *IKESA) destroy(reason string) {
 	}
 	sa.children = nil
 	sa.state = stateDead
+	sa.eap.close()
 	sa.releaseVIPs()
 	if sa.keys != nil {
 		sa.keys.Wipe()

@@ -83,6 +83,22 @@ func TestEAPConfig(t *testing.T) {
 	}
 }
 
+// auth = eap-tls takes effect on both sides (before, check-config refused
+// it).
+func TestEAPTLSConfig(t *testing.T) {
+	pcs, _, err := loadEAPConf(t, "eap-tls", "eap-tls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, rw := pcs[0], pcs[1]
+	if gw.RemoteAuth != ike.AuthEAP || gw.RemoteEAP != (ike.EAPConfig{Method: eap.TypeTLS, AskIdentity: true}) {
+		t.Errorf("gateway: %v %+v", gw.RemoteAuth, gw.RemoteEAP)
+	}
+	if rw.LocalAuth != ike.AuthEAP || rw.LocalEAP != (ike.EAPConfig{Method: eap.TypeTLS, Identity: "alice"}) {
+		t.Errorf("client: %v %+v", rw.LocalAuth, rw.LocalEAP)
+	}
+}
+
 func TestEAPSecretLookup(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "swanctl.conf")
 	if err := os.WriteFile(path, []byte(strings.NewReplacer("@REMOTE@", "eap-md5", "@LOCAL@", "eap").Replace(eapConf)), 0o600); err != nil {
@@ -113,7 +129,7 @@ func TestEAPSecretLookup(t *testing.T) {
 // What cygnet does not implement is refused with its line.
 func TestEAPConfigRefused(t *testing.T) {
 	for _, c := range []struct{ remote, local, want string }{
-		{"eap-tls", "eap-mschapv2", ":8: auth = eap-tls is not supported by cygnet yet"},
+		{"eap-ttls", "eap-mschapv2", ":8: auth = eap-ttls is not supported by cygnet yet"},
 		{"eap-mschapv2", "eap-radius", ":15: auth = eap-radius: eap-radius is how a gateway checks its clients"},
 		{"eap", "eap-mschapv2", ":8: auth = eap: name the EAP method the gateway runs"},
 	} {

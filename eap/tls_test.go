@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cygnet-ipsec/cygnet/internal/alloctest"
 )
 
 // TestTLSPRFKnownAnswer checks the TLS 1.2 PRF that derives the MSK
@@ -111,8 +113,6 @@ type tlsRun struct {
 	fragments    int // packets carrying M
 	acks         int
 	roundTrips   int
-	serverIDSeen []string
-	clientIDSeen []string
 }
 
 // runTLS drives a gateway and a client through EAP-TLS in memory.
@@ -283,6 +283,29 @@ func TestTLSFraming(t *testing.T) {
 	}
 }
 
+// TestTLSLengthAllocatesNothing: a fragment announcing the largest TLS
+// message we accept costs what it carries, not what it announces; one
+// announcing more is refused.
+func TestTLSLengthAllocatesNothing(t *testing.T) {
+	d := []byte{TLSFlagLength | TLSFlagMore, 0, 1, 0, 0, 22, 3, 3}
+	var r tlsReassembler
+	n := alloctest.Bytes(func() {
+		f, err := ParseTLS(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := r.add(f); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > 4096 {
+		t.Errorf("a 3-byte fragment announcing %d bytes allocated %d", MaxTLSMessage, n)
+	}
+	if _, err := ParseTLS([]byte{TLSFlagLength, 0, 1, 0, 1, 22}); err == nil {
+		t.Error("a TLS message length above MaxTLSMessage was accepted")
+	}
+}
+
 // FuzzTLSFragments feeds fragment sequences to the reassembler and a server
 // and peer conversation: neither fails hard, and reassembly buffers no
 // more than was received.
@@ -295,19 +318,28 @@ func FuzzTLSFragments(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r tlsReassembler
 		received := 0
+		var frags []TLSFragment
 		// Each chunk up to a 0xff byte is one fragment's Type-Data.
-		for chunk := range bytes.SplitSeq(b, []byte{0xff}) {
-			fr, err := ParseTLS(chunk)
-			if err != nil {
-				continue
+		n := alloctest.Approx(func() {
+			for chunk := range bytes.SplitSeq(b, []byte{0xff}) {
+				fr, err := ParseTLS(chunk)
+				if err != nil {
+					continue
+				}
+				frags = append(frags, fr)
+				received += len(fr.Data)
+				msg, _, _ := r.add(fr)
+				if len(msg) > received || cap(r.buf) > 2*received+64 {
+					t.Fatalf("reassembled %d bytes (buffer %d) from %d received", len(msg), cap(r.buf), received)
+				}
 			}
-			received += len(fr.Data)
-			msg, _, _ := r.add(fr)
-			if len(msg) > received || cap(r.buf) > 2*received+64 {
-				t.Fatalf("reassembled %d bytes (buffer %d) from %d received", len(msg), cap(r.buf), received)
-			}
+		})
+		if n > alloctest.Budget(len(b)) {
+			t.Fatalf("parsing and reassembling %d octets allocated %d", len(b), n)
+		}
+		for _, fr := range frags {
 			if again, err := ParseTLS(fr.Marshal()); err != nil || again.Flags != fr.Flags || !bytes.Equal(again.Data, fr.Data) {
-				t.Fatalf("round trip of %x: %+v %v", chunk, again, err)
+				t.Fatalf("round trip of %+v: %+v %v", fr, again, err)
 			}
 		}
 		peer := &Peer{Identity: "u", Methods: []uint8{TypeTLS}}

@@ -104,15 +104,15 @@ func (p *testPKI) verifier(seen *[]string) func(string, [][]byte) error {
 }
 
 type tlsRun struct {
-	srv          *Authenticator
-	peer         *Peer
-	outcome      Outcome
-	peerOutcome  Outcome
-	peerErr      error
-	maxPacket    int
-	fragments    int // packets carrying M
-	acks         int
-	roundTrips   int
+	srv         *Authenticator
+	peer        *Peer
+	outcome     Outcome
+	peerOutcome Outcome
+	peerErr     error
+	maxPacket   int
+	fragments   int // packets carrying M
+	acks        int
+	roundTrips  int
 }
 
 // runTLS drives a gateway and a client through EAP-TLS in memory.

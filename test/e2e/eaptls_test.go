@@ -75,7 +75,9 @@ func TestVIPEAPTLSStrongSwanClientCygnetGateway(t *testing.T) {
 	testnet.RequireRoot(t)
 	testnet.RequireStrongSwan(t)
 	p := testnet.NewPair(t, testnet.PairOptions{})
-	pki := mustPKI(t, testnet.KeyECDSAP256, "EAP CA", "gw", "alice")
+	// RSA-3072 certificates make both TLS flights larger than one EAP
+	// packet: each side fragments and acknowledges.
+	pki := mustPKI(t, testnet.KeyRSA3072, "EAP CA", "gw", "alice")
 	rogue := mustPKI(t, testnet.KeyECDSAP256, "Rogue CA", "mallory")
 	pool := testnet.PoolsSwanctl(testnet.PoolConfig{Name: "rw4", Addrs: vipPool4.String(), DNS: []string{"10.99.2.53"}})
 	gw := startCygnetWithFiles(t, p.B, eapTLSGateway().Gateway()+pool, eapTLSFiles(pki, map[string]*testnet.PKI{"gw": pki}))
@@ -98,6 +100,7 @@ func TestVIPEAPTLSStrongSwanClientCygnetGateway(t *testing.T) {
 	if !logHas(cygnetEnd{gw}, regexp.MustCompile(`EAP-TLS method succeeded.*eap_id=alice\.cygnet\.test.*msk=true`), 3*time.Second) {
 		t.Error("no EAP-TLS success with an MSK in cygnet's log")
 	}
+	checkFragmented(t, sw, 0)
 	online := control.Pool{Name: "rw4", Base: "10.99.3.1", Size: 14, Online: 1,
 		Leases: []control.Lease{{Address: vip4.String(), Identity: alice, Status: "online"}}}
 	waitPool(t, gw, online)
@@ -138,7 +141,7 @@ func TestVIPEAPTLSCygnetClientStrongSwanGateway(t *testing.T) {
 	testnet.RequireRoot(t)
 	testnet.RequireStrongSwan(t)
 	p := testnet.NewPair(t, testnet.PairOptions{})
-	pki := mustPKI(t, testnet.KeyECDSAP256, "EAP CA", "gw", "alice")
+	pki := mustPKI(t, testnet.KeyRSA3072, "EAP CA", "gw", "alice")
 	rogue := mustPKI(t, testnet.KeyECDSAP256, "Rogue CA", "mallory")
 	pool := testnet.PoolsSwanctl(testnet.PoolConfig{Name: "rw4", Addrs: vipPool4.String(), DNS: []string{"10.99.2.53"}})
 	sw := startEAPTLSStrongSwan(t, p.B, eapTLSFiles(pki, map[string]*testnet.PKI{"gw": pki}), eapTLSGateway().Gateway()+pool)
@@ -164,6 +167,7 @@ func TestVIPEAPTLSCygnetClientStrongSwanGateway(t *testing.T) {
 		t.Errorf("strongSwan's log does not say it refused mallory's certificate:\n%s", swLog)
 	}
 
+	before := eapTLSRequests(sw)
 	if _, err := cyg.tryInitiate("home", "net"); err != nil {
 		t.Fatalf("cygnet initiating: %v\n%s\nstrongSwan's log:\n%s", err, tailLines(cyg.logText(), 30), sw.LogTail(60))
 	}
@@ -181,6 +185,7 @@ func TestVIPEAPTLSCygnetClientStrongSwanGateway(t *testing.T) {
 	if !logHas(cygnetEnd{cyg}, regexp.MustCompile(`EAP-TLS method succeeded.*eap_id=alice\.cygnet\.test.*msk=true`), 3*time.Second) {
 		t.Error("no EAP-TLS success in cygnet's log")
 	}
+	checkFragmented(t, sw, before)
 	// No source given: the route through the TUN picks the virtual IP.
 	testnet.PingFrom(t, p.A, netip.Addr{}, testnet.HostB, 3)
 	path, err := capture.Stop()
@@ -192,4 +197,23 @@ func TestVIPEAPTLSCygnetClientStrongSwanGateway(t *testing.T) {
 		t.Error("no ESP on the wire")
 	}
 	t.Logf("cygnet client got %s from strongSwan's pool over EAP-TLS; on %s: %s", vip4, p.IfB, s)
+}
+
+// eapTLSRequests counts the EAP-TLS requests in strongSwan's log, sent or
+// received.
+func eapTLSRequests(sw *testnet.StrongSwan) int {
+	return len(regexp.MustCompile(`IKE_AUTH response \d+ \[ EAP/REQ/TLS \]`).FindAllString(sw.LogTail(100000), -1))
+}
+
+// checkFragmented: a TLS 1.2 handshake without fragments takes three
+// EAP-TLS requests (start, the server's flight, its Finished); each
+// fragment of either side's flight adds one (the next fragment, or the
+// acknowledgement of the peer's).
+func checkFragmented(t *testing.T, sw *testnet.StrongSwan, before int) {
+	t.Helper()
+	n := eapTLSRequests(sw) - before
+	if n < 5 {
+		t.Errorf("%d EAP-TLS requests: the flights were not fragmented both ways", n)
+	}
+	t.Logf("%d EAP-TLS requests for one handshake", n)
 }

@@ -11,10 +11,10 @@ import (
 
 // EAP-TLS (RFC 5216) on Go's crypto/tls, in both roles. The gateway (the
 // EAP server) is the TLS server and asks for the client's certificate; the
-// MSK is the first 64 bytes of the TLS 1.2 key material. TLS 1.3 EAP-TLS
-// (RFC 9190) is not implemented: TLS 1.2 is what strongSwan 5.9.8
-// negotiates by default (charon.tls.version_max = 1.2), so both ends stop
-// there.
+// MSK is the first 64 bytes of the key material. TLS 1.2 is the default, as
+// in strongSwan 5.9.8 and 6 (charon.tls.version_max = 1.2); TLS 1.3 (RFC
+// 9190: its exporter, and the server's protected success indication that
+// the client waits for) when TLSConfig.MaxVersion asks for it.
 
 // TLSConfig is one end's EAP-TLS settings.
 type TLSConfig struct {
@@ -31,6 +31,16 @@ type TLSConfig struct {
 	// FragmentSize is the largest EAP packet we send (default
 	// DefaultTLSFragmentSize).
 	FragmentSize int
+	// MaxVersion is the highest TLS version we negotiate: TLS 1.2 when 0
+	// (strongSwan's default), or tls.VersionTLS13 for RFC 9190.
+	MaxVersion uint16
+}
+
+func (c *TLSConfig) maxVersion() uint16 {
+	if c.MaxVersion == tls.VersionTLS13 {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
 }
 
 func (c *TLSConfig) fragSize() int {
@@ -52,7 +62,7 @@ func (c *TLSConfig) goTLS(server bool, identity func() string) *tls.Config {
 	}
 	cfg := &tls.Config{
 		Rand: c.Rand, Time: c.Time,
-		MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12,
+		MinVersion: tls.VersionTLS12, MaxVersion: c.maxVersion(),
 		SessionTicketsDisabled: true,
 		// Certificates are checked by VerifyPeer, against the
 		// connection's trust and identities, not Go's host names.
@@ -77,7 +87,10 @@ type tlsConversation struct {
 	in       tlsReassembler
 	out      tlsFragmenter
 	finished bool // the handshake succeeded and our last flight is out
-	msk      []byte
+	// await13: a TLS 1.3 client that finished its handshake and waits for
+	// the server's protected success indication.
+	await13 bool
+	msk     []byte
 	err      error
 }
 
@@ -143,6 +156,13 @@ func (a *Authenticator) tlsResponse(d []byte) (*Packet, Outcome, error) {
 	if s.engine.done {
 		if err := s.established(); err != nil {
 			return a.tlsFail("%v", err)
+		}
+		if s.engine.version() == tls.VersionTLS13 {
+			ind, err := s.engine.writeIndication()
+			if err != nil {
+				return a.tlsFail("%v", err)
+			}
+			out = append(out, ind...)
 		}
 		s.finished = true
 	}
@@ -214,6 +234,20 @@ func (p *Peer) tlsHandle(req *Packet, resp func(uint8, []byte) (*Packet, Outcome
 	if !complete {
 		return ack()
 	}
+	if c.await13 {
+		out, err := c.engine.readIndication(msg)
+		if err != nil {
+			c.err = err
+			if len(out) > 0 {
+				c.out.load(out)
+				return resp(TypeTLS, c.out.next(c.cfg.fragSize()))
+			}
+			return ack()
+		}
+		c.await13, c.finished = false, true
+		p.done, p.msk = true, c.msk
+		return ack()
+	}
 	out, err := c.engine.feed(msg)
 	if err != nil {
 		// Tell the server with the alert crypto/tls wrote (or an
@@ -231,8 +265,14 @@ func (p *Peer) tlsHandle(req *Packet, resp func(uint8, []byte) (*Packet, Outcome
 			c.err = err
 			return ack()
 		}
-		c.finished = true
-		p.done, p.msk = true, c.msk
+		if c.engine.version() == tls.VersionTLS13 {
+			// Done only once the server confirms (RFC 9190 2.1.1): our
+			// certificate may still be refused.
+			c.await13 = true
+		} else {
+			c.finished = true
+			p.done, p.msk = true, c.msk
+		}
 	}
 	if len(out) == 0 {
 		return ack()

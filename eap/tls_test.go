@@ -182,7 +182,8 @@ func mustReparse(t *testing.T, p *Packet) *Packet {
 func TestTLSConversation(t *testing.T) {
 	pki := newTestPKI(t, "EAP CA")
 	var srvSeen, peerSeen []string
-	srvCfg := &TLSConfig{Certificate: pki.issue(t, "gw.example.org", 1500), VerifyPeer: pki.verifier(&srvSeen), FragmentSize: 400}
+	srvCfg := &TLSConfig{Certificate: pki.issue(t, "gw.example.org", 1500), VerifyPeer: pki.verifier(&srvSeen), FragmentSize: 400,
+		MaxVersion: tls.VersionTLS13} // the client's default (1.2) wins
 	peerCfg := &TLSConfig{Certificate: pki.issue(t, "alice.example.org", 1500), VerifyPeer: pki.verifier(&peerSeen), FragmentSize: 500}
 	r := runTLS(t, srvCfg, peerCfg, "alice.example.org", "")
 	if r.outcome != Succeeded || r.peerOutcome != Succeeded || r.peerErr != nil {
@@ -210,6 +211,69 @@ func TestTLSConversation(t *testing.T) {
 		t.Errorf("MSK %x, RFC 5705 exporter %x", msk, ekm[:64])
 	}
 	t.Logf("%d round trips, %d fragments, %d acks, largest EAP packet %d bytes", r.roundTrips, r.fragments, r.acks, r.maxPacket)
+}
+
+// TestTLS13Conversation: with TLS 1.3 on both ends (RFC 9190) the
+// client's success waits for the server's protected success indication;
+// the MSK is the exporter's "EXPORTER_EAP_TLS_Key_Material" with context
+// 0x0D, the same on both ends, and differs from the RFC 5216 label's.
+func TestTLS13Conversation(t *testing.T) {
+	pki := newTestPKI(t, "EAP CA")
+	var seen []string
+	srvCfg := &TLSConfig{Certificate: pki.issue(t, "gw.example.org", 1500), VerifyPeer: pki.verifier(&seen), MaxVersion: tls.VersionTLS13}
+	peerCfg := &TLSConfig{Certificate: pki.issue(t, "alice.example.org", 1500), VerifyPeer: pki.verifier(&seen), MaxVersion: tls.VersionTLS13}
+	r := runTLS(t, srvCfg, peerCfg, "alice.example.org", "")
+	if r.outcome != Succeeded || r.peerOutcome != Succeeded || r.peerErr != nil {
+		t.Fatalf("server %v (%s), peer %v %v", r.outcome, r.srv.Reason(), r.peerOutcome, r.peerErr)
+	}
+	st := r.srv.tls.engine.conn.ConnectionState()
+	if st.Version != tls.VersionTLS13 {
+		t.Fatalf("negotiated %s, want TLS 1.3", tls.VersionName(st.Version))
+	}
+	msk := r.srv.MSK()
+	ekm, _ := st.ExportKeyingMaterial("EXPORTER_EAP_TLS_Key_Material", []byte{0x0d}, 128)
+	other, _ := st.ExportKeyingMaterial("client EAP encryption", nil, 128)
+	if len(msk) != 64 || !bytes.Equal(msk, r.peer.MSK()) || !bytes.Equal(msk, ekm[:64]) || bytes.Equal(msk, other[:64]) {
+		t.Errorf("MSK server %x peer %x exporter %x", msk, r.peer.MSK(), ekm[:64])
+	}
+}
+
+// TestTLS13UntrustedClient: with TLS 1.3 the client has finished its
+// handshake before the server judged its certificate; it must not count
+// that as success: it fails, and derives no MSK.
+func TestTLS13UntrustedClient(t *testing.T) {
+	pki, other := newTestPKI(t, "EAP CA"), newTestPKI(t, "Other CA")
+	var seen []string
+	srvCfg := &TLSConfig{Certificate: pki.issue(t, "gw.example.org", 0), VerifyPeer: pki.verifier(&seen), MaxVersion: tls.VersionTLS13}
+	peerCfg := &TLSConfig{Certificate: other.issue(t, "mallory.example.org", 0), VerifyPeer: pki.verifier(&seen), MaxVersion: tls.VersionTLS13}
+	r := runTLS(t, srvCfg, peerCfg, "mallory.example.org", "")
+	if r.outcome != Failed || !strings.Contains(r.srv.Reason(), "not issued by our CA") {
+		t.Errorf("server: %v, reason %q", r.outcome, r.srv.Reason())
+	}
+	if r.peerOutcome != Failed || r.peer.MSK() != nil {
+		t.Errorf("peer: %v %v, MSK %x", r.peerOutcome, r.peerErr, r.peer.MSK())
+	}
+	// A server that sends EAP-Success instead of the indication is refused.
+	pki2 := newTestPKI(t, "EAP CA")
+	peer := &Peer{Identity: "alice.example.org", Methods: []uint8{TypeTLS}, ServerIdentity: "gw.example.org",
+		TLS: &TLSConfig{Certificate: pki2.issue(t, "alice.example.org", 0), VerifyPeer: pki2.verifier(&seen), MaxVersion: tls.VersionTLS13}}
+	srv, _ := NewAuthenticator(AuthenticatorConfig{Method: TypeTLS, Identity: "alice.example.org", Rand: rand.Reader,
+		TLS: &TLSConfig{Certificate: pki2.issue(t, "gw.example.org", 0), VerifyPeer: pki2.verifier(&seen), MaxVersion: tls.VersionTLS13}})
+	req, _ := srv.Start()
+	for i := 0; i < 2; i++ { // start, then the server's flight: the client sends its own
+		resp, _, err := peer.Handle(mustReparse(t, req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req, _, err = srv.Step(mustReparse(t, resp)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, out, err := peer.Handle(&Packet{Code: CodeSuccess, Identifier: req.Identifier}); out != Failed || err == nil {
+		t.Errorf("EAP-Success before the success indication: %v %v", out, err)
+	}
+	peer.Close()
+	srv.Close()
 }
 
 // TestTLSUntrustedClient: a client certificate from another CA fails on

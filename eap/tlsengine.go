@@ -38,6 +38,9 @@ type tlsEngine struct {
 type engineEvent struct {
 	done bool
 	err  error
+	// read is set when a post-handshake Read ended, with what it read.
+	read bool
+	data []byte
 }
 
 // tlsIdleTimeout ends a handshake goroutine whose conversation was
@@ -106,12 +109,64 @@ func (e *tlsEngine) wait() ([]byte, error) {
 	return out, e.err
 }
 
+// readIndication reads RFC 9190 2.1.1's protected success indication, one
+// byte 0x00 of application data, from the server's message after a TLS 1.3
+// handshake. It returns what TLS wrote meanwhile (nothing, or an alert).
+func (e *tlsEngine) readIndication(msg []byte) ([]byte, error) {
+	go func() {
+		var b [16]byte
+		n, err := e.conn.Read(b[:])
+		e.events <- engineEvent{read: true, err: err, data: b[:n]}
+	}()
+	if ev := <-e.events; ev.read { // the first Read finds nothing buffered
+		return nil, fmt.Errorf("eap-tls: reading the success indication: %v", ev.err)
+	}
+	select {
+	case e.mc.feed <- msg:
+	case <-e.mc.closed:
+		return nil, errClosed
+	}
+	ev := <-e.events
+	e.mc.mu.Lock()
+	out := e.mc.out
+	e.mc.out = nil
+	e.mc.mu.Unlock()
+	switch {
+	case !ev.read:
+		// TLS wants more: the message held no application data.
+		e.close()
+		return out, errors.New("eap-tls: the server's message after the TLS 1.3 handshake has no success indication")
+	case ev.err != nil:
+		return out, fmt.Errorf("eap-tls: after the TLS 1.3 handshake: %w", ev.err)
+	case len(ev.data) != 1 || ev.data[0] != 0:
+		return out, fmt.Errorf("eap-tls: TLS 1.3 success indication %x, want 00", ev.data)
+	}
+	return out, nil
+}
+
+// writeIndication is the server's protected success indication after a
+// TLS 1.3 handshake: one byte 0x00 of application data (RFC 9190 2.1.1).
+func (e *tlsEngine) writeIndication() ([]byte, error) {
+	if _, err := e.conn.Write([]byte{0}); err != nil {
+		return nil, fmt.Errorf("eap-tls: success indication: %w", err)
+	}
+	e.mc.mu.Lock()
+	out := e.mc.out
+	e.mc.out = nil
+	e.mc.mu.Unlock()
+	return out, nil
+}
+
+// version is the negotiated TLS version once the handshake is done.
+func (e *tlsEngine) version() uint16 { return e.conn.ConnectionState().Version }
+
 // close ends the handshake goroutine if it still waits for input.
 func (e *tlsEngine) close() {
 	e.mc.closeOnce.Do(func() { close(e.mc.closed) })
 }
 
-// keyMaterial is RFC 5216 2.3's Key_Material for TLS 1.2,
+// keyMaterial is the 128 bytes of MSK and EMSK. For TLS 1.2 it is RFC 5216
+// 2.3's Key_Material,
 // TLS-PRF-128(master_secret, "client EAP encryption", client_random ||
 // server_random): the RFC 5705 exporter with that label and no context.
 // crypto/tls only exports with the extended master secret, which
@@ -119,6 +174,11 @@ func (e *tlsEngine) close() {
 // master secret crypto/tls logs and the randoms of the hellos.
 func (e *tlsEngine) keyMaterial() ([]byte, error) {
 	st := e.conn.ConnectionState()
+	if st.Version == tls.VersionTLS13 {
+		// RFC 9190 2.3: TLS-Exporter("EXPORTER_EAP_TLS_Key_Material",
+		// Type-Code 0x0D, 128).
+		return st.ExportKeyingMaterial("EXPORTER_EAP_TLS_Key_Material", []byte{TypeTLS}, 128)
+	}
 	if st.Version != tls.VersionTLS12 {
 		return nil, fmt.Errorf("eap-tls: key material for %s not implemented", tls.VersionName(st.Version))
 	}

@@ -91,7 +91,7 @@ type tlsConversation struct {
 	// the server's protected success indication.
 	await13 bool
 	msk     []byte
-	err      error
+	err     error
 }
 
 // established is called when the handshake completed: the key material.

@@ -40,6 +40,10 @@ type Charon struct {
 	RetransmitLimit   IntSetting
 	RetransmitJitter  IntSetting
 
+	// TLSVersionMax is charon.tls.version_max, the highest TLS version of
+	// EAP-TLS: 0x0304 for "1.3", 0 (TLS 1.2) when unset or "1.2".
+	TLSVersionMax uint16
+
 	// EAPRadius is charon.plugins.eap-radius, nil when it sets nothing.
 	EAPRadius *EAPRadius
 
@@ -218,9 +222,38 @@ func (d *charonDecoder) charon(sec *Section, c *Charon) {
 		switch s.Name {
 		case "plugins":
 			d.plugins(s, c)
+		case "tls":
+			d.tls(s, c)
 		default:
 			d.otherSettings(s, "charon."+s.Name, "not supported by cygnet")
 		}
+	}
+}
+
+// tls reads charon.tls, libtls's settings: version_max decides whether
+// EAP-TLS may use TLS 1.3.
+func (d *charonDecoder) tls(sec *Section, c *Charon) {
+	for _, orig := range sec.Settings {
+		if !orig.Set {
+			continue
+		}
+		kv := &Setting{Key: "charon.tls." + orig.Key, Value: orig.Value, Set: true, Pos: orig.Pos}
+		switch orig.Key {
+		case "version_max":
+			switch strings.TrimSpace(kv.Value) {
+			case "1.2":
+				c.TLSVersionMax = 0
+			case "1.3":
+				c.TLSVersionMax = 0x0304
+			default:
+				d.invalid(kv, "want 1.2 or 1.3 (cygnet's EAP-TLS speaks nothing older than TLS 1.2)")
+			}
+		default:
+			d.warn(kv.Pos, "%s: not supported by cygnet; ignored", kv.Key)
+		}
+	}
+	for _, s := range sec.Sections {
+		d.otherSettings(s, "charon.tls."+s.Name, "not supported by cygnet")
 	}
 }
 

@@ -224,3 +224,24 @@ func FuzzLoadCharon(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadCharonTLS: charon.tls.version_max lets EAP-TLS use TLS 1.3; a
+// version cygnet does not speak is refused with its line, libtls's other
+// settings are warned about.
+func TestLoadCharonTLS(t *testing.T) {
+	path := charonFiles(t, map[string]string{"strongswan.conf": "charon {\n  tls {\n    version_max = 1.3\n    cipher = x\n  }\n}\n"})
+	c, err := LoadCharon(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TLSVersionMax != 0x0304 {
+		t.Errorf("TLSVersionMax %#x, want 0x0304", c.TLSVersionMax)
+	}
+	if got := strings.ReplaceAll(c.Warnings.Error(), path, "F"); got != "F:4: charon.tls.cipher: not supported by cygnet; ignored" {
+		t.Errorf("warnings: %s", got)
+	}
+	path = charonFiles(t, map[string]string{"strongswan.conf": "charon {\n  tls {\n    version_max = 1.1\n  }\n}\n"})
+	if _, err := LoadCharon(path); err == nil || !strings.Contains(err.Error(), `:3: charon.tls.version_max: invalid value "1.1": want 1.2 or 1.3`) {
+		t.Errorf("version_max = 1.1: %v", err)
+	}
+}

@@ -49,8 +49,9 @@ func (sa *IKESA) eapTLSConfig(local identity.ID) (*eap.TLSConfig, error) {
 			}
 			return tc.VerifyEAPTLSPeer(conn, who, chain)
 		},
-		Rand: sa.m.rand,
-		Time: sa.m.clock.Now,
+		Rand:       sa.m.rand,
+		Time:       sa.m.clock.Now,
+		MaxVersion: sa.m.opts.EAPTLSMaxVersion,
 	}, nil
 }
 

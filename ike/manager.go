@@ -86,6 +86,10 @@ type Options struct {
 	// fragment_size); encrypted messages that would not fit are fragmented
 	// when the peer supports it.
 	FragmentSize int
+	// EAPTLSMaxVersion is the highest TLS version EAP-TLS negotiates
+	// (strongSwan's charon.tls.version_max): tls.VersionTLS13 for RFC
+	// 9190; 0 is TLS 1.2, strongSwan's default.
+	EAPTLSMaxVersion uint16
 }
 
 func (o *Options) setDefaults() {

@@ -217,3 +217,74 @@ func checkFragmented(t *testing.T, sw *testnet.StrongSwan, before int) {
 	}
 	t.Logf("%d EAP-TLS requests for one handshake", n)
 }
+
+// TestEAPTLS13StrongSwan6: with charon.tls.version_max = 1.3 on both ends
+// (strongswan.conf), EAP-TLS runs TLS 1.3 as RFC 9190 has it (the
+// exporter's MSK, the server's protected success indication) against
+// strongSwan 6.0.1, which implements it: cygnet as client and as gateway,
+// each time a virtual IP from the pool and a ping through the tunnel.
+func TestEAPTLS13StrongSwan6(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan6(t)
+	tls13 := "charon {\n  tls {\n    version_max = 1.3\n  }\n}\n"
+	plugins := append(append([]string(nil), testnet.DefaultStrongSwan6Plugins...), "eap-identity", "eap-tls")
+	pool := testnet.PoolsSwanctl(testnet.PoolConfig{Name: "rw4", Addrs: vipPool4.String()})
+	start6 := func(t *testing.T, ns string, files map[string][]byte, conf string) *testnet.StrongSwan {
+		sw := testnet.StartStrongSwan6(t, ns, &testnet.StrongSwanOptions{Plugins: plugins, ExtraConf: tls13})
+		for rel, data := range files {
+			if err := sw.WriteFile(rel, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := sw.Load(conf); err != nil {
+			t.Fatal(err)
+		}
+		return sw
+	}
+	negotiated13 := regexp.MustCompile(`negotiated TLS 1\.3`)
+	t.Run("cygnet client", func(t *testing.T) {
+		p := testnet.NewPair(t, testnet.PairOptions{})
+		// An RSA CA: strongSwan 6.0.1 names only RSA CAs in its TLS 1.3
+		// CertificateRequest, and with none it sends an empty
+		// certificate_authorities extension, which RFC 8446 4.2.4 does
+		// not allow and crypto/tls refuses ("error decoding message").
+		pki := mustPKI(t, testnet.KeyRSA3072, "EAP CA", "gw", "alice")
+		sw := start6(t, p.B, eapTLSFiles(pki, map[string]*testnet.PKI{"gw": pki}), eapTLSGateway().Gateway()+pool)
+		files := eapTLSFiles(pki, map[string]*testnet.PKI{"alice": pki})
+		files["strongswan.conf"] = []byte(tls13)
+		cyg := startCygnetWithFiles(t, p.A, testnet.EAPSwanctl([]string{eapTLSClient("home", "alice").ClientConn()}, nil), files)
+		warmUnderlay(t, p, testnet.UnderlayB)
+		if _, err := cyg.tryInitiate("home", "net"); err != nil {
+			t.Fatalf("cygnet initiating: %v\n%s\nstrongSwan's log:\n%s", err, tailLines(cyg.logText(), 30), sw.LogTail(60))
+		}
+		sa, _ := cyg.waitChild("net", 5*time.Second)
+		if !slices.Equal(sa.LocalVIPs, []string{vip4.String()}) {
+			t.Errorf("client list-sas: local_vips %v, want [%s]", sa.LocalVIPs, vip4)
+		}
+		if !negotiated13.MatchString(sw.LogTail(100000)) {
+			t.Errorf("strongSwan 6 did not negotiate TLS 1.3:\n%s", grepLines(sw.LogTail(300), regexp.MustCompile(`TLS`)))
+		}
+		testnet.PingFrom(t, p.A, netip.Addr{}, testnet.HostB, 3)
+	})
+	t.Run("cygnet gateway", func(t *testing.T) {
+		p := testnet.NewPair(t, testnet.PairOptions{})
+		pki := mustPKI(t, testnet.KeyECDSAP256, "EAP CA", "gw", "alice")
+		files := eapTLSFiles(pki, map[string]*testnet.PKI{"gw": pki})
+		files["strongswan.conf"] = []byte(tls13)
+		gw := startCygnetWithFiles(t, p.B, eapTLSGateway().Gateway()+pool, files)
+		sw := start6(t, p.A, eapTLSFiles(pki, map[string]*testnet.PKI{"alice": pki}),
+			testnet.EAPSwanctl([]string{eapTLSClient("alice", "alice").ClientConn()}, nil))
+		warmUnderlay(t, p, testnet.UnderlayB)
+		if err := sw.Initiate("alice", "net"); err != nil {
+			t.Fatalf("strongSwan 6 as alice: %v\ncygnet's log:\n%s\nstrongSwan's log:\n%s", err, tailLines(gw.logText(), 30), sw.LogTail(60))
+		}
+		sa, _ := gw.waitChild("net", 5*time.Second)
+		if !slices.Equal(sa.RemoteVIPs, []string{vip4.String()}) || sa.RemoteEAPID != "alice."+testnet.CertDomain {
+			t.Errorf("gateway list-sas: remote_vips %v remote_eap_id %q", sa.RemoteVIPs, sa.RemoteEAPID)
+		}
+		if !negotiated13.MatchString(sw.LogTail(100000)) {
+			t.Errorf("strongSwan 6 did not negotiate TLS 1.3:\n%s", grepLines(sw.LogTail(300), regexp.MustCompile(`TLS`)))
+		}
+		testnet.PingFrom(t, p.A, vip4, testnet.HostB, 3)
+	})
+}

@@ -43,6 +43,9 @@ type Charon struct {
 	// TLSVersionMax is charon.tls.version_max, the highest TLS version of
 	// EAP-TLS: 0x0304 for "1.3", 0 (TLS 1.2) when unset or "1.2".
 	TLSVersionMax uint16
+	// EAPTLSFragmentSize is charon.plugins.eap-tls.fragment_size, the
+	// largest EAP-TLS packet sent (strongSwan's default 1024).
+	EAPTLSFragmentSize IntSetting
 
 	// EAPRadius is charon.plugins.eap-radius, nil when it sets nothing.
 	EAPRadius *EAPRadius
@@ -292,6 +295,10 @@ func (d *charonDecoder) plugins(sec *Section, c *Charon) {
 			d.eapRadius(p, c)
 			continue
 		}
+		if p.Name == "eap-tls" {
+			d.eapTLS(p, c)
+			continue
+		}
 		// "load" only decides whether strongSwan loads the plugin; anything
 		// else configures a plugin cygnet does not have
 		for _, kv := range p.Settings {
@@ -302,6 +309,32 @@ func (d *charonDecoder) plugins(sec *Section, c *Charon) {
 		for _, s := range p.Sections {
 			d.otherSettings(s, "charon.plugins."+p.Name+"."+s.Name, "cygnet has no "+p.Name+" plugin")
 		}
+	}
+}
+
+// eapTLS reads charon.plugins.eap-tls: fragment_size is used; cygnet
+// always includes the TLS Message Length (include_length = yes) and bounds
+// a conversation by the size of its messages rather than their count.
+func (d *charonDecoder) eapTLS(sec *Section, c *Charon) {
+	for _, orig := range sec.Settings {
+		if !orig.Set {
+			continue
+		}
+		kv := &Setting{Key: "charon.plugins.eap-tls." + orig.Key, Value: orig.Value, Set: true, Pos: orig.Pos}
+		switch orig.Key {
+		case "load":
+		case "fragment_size":
+			d.intOpt(kv, &c.EAPTLSFragmentSize, 128, 65535)
+		case "include_length":
+			if v, ok := parseBool(kv.Value); !ok || !v {
+				d.warn(kv.Pos, "%s: cygnet always includes the TLS message length in the first packet; ignored", kv.Key)
+			}
+		default:
+			d.warn(kv.Pos, "%s: not supported by cygnet; ignored", kv.Key)
+		}
+	}
+	for _, s := range sec.Sections {
+		d.otherSettings(s, "charon.plugins.eap-tls."+s.Name, "not supported by cygnet")
 	}
 }
 

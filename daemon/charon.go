@@ -117,6 +117,9 @@ func IKEOptions(c *config.Charon) ike.Options {
 		o.HalfOpenLimit = disabled(c.InitLimitHalfOpen.Value)
 	}
 	o.EAPTLSMaxVersion = c.TLSVersionMax
+	if c.EAPTLSFragmentSize.Set {
+		o.EAPTLSFragmentSize = c.EAPTLSFragmentSize.Value
+	}
 	if !c.DoSProtection {
 		o.CookieThreshold, o.CookieThresholdPerSource, o.HalfOpenPerSource = math.MaxInt, math.MaxInt, math.MaxInt
 		return o

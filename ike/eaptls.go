@@ -49,9 +49,10 @@ func (sa *IKESA) eapTLSConfig(local identity.ID) (*eap.TLSConfig, error) {
 			}
 			return tc.VerifyEAPTLSPeer(conn, who, chain)
 		},
-		Rand:       sa.m.rand,
-		Time:       sa.m.clock.Now,
-		MaxVersion: sa.m.opts.EAPTLSMaxVersion,
+		Rand:         sa.m.rand,
+		Time:         sa.m.clock.Now,
+		MaxVersion:   sa.m.opts.EAPTLSMaxVersion,
+		FragmentSize: sa.m.opts.EAPTLSFragmentSize,
 	}, nil
 }
 

@@ -171,3 +171,28 @@ func TestEAPTLSUntrustedClient(t *testing.T) {
 		t.Fatalf("after a failure: states %s / %s", a.State(), b.State())
 	}
 }
+
+// TestEAPTLSFragmentSizeOption: Options.EAPTLSFragmentSize
+// (charon.plugins.eap-tls.fragment_size) bounds the EAP-TLS packets, so
+// the IKE_AUTH requests shrink and grow in number.
+func TestEAPTLSFragmentSizeOption(t *testing.T) {
+	ca := newTLSCA(t, "EAP CA")
+	p, _, _ := eapTLSPair(t, ca, ca)
+	p.a.m.opts.EAPTLSFragmentSize, p.b.m.opts.EAPTLSFragmentSize = 300, 300
+	largest, requests := 0, map[uint32]bool{}
+	p.drop = func(from *peer, d datagram) bool {
+		if h, err := wire.ParseHeader(d.b); err == nil && from == p.a && h.Exchange == wire.IKE_AUTH && !h.IsResponse() {
+			largest = max(largest, len(d.b))
+			requests[h.MessageID] = true
+		}
+		return false
+	}
+	a, b := establish(t, p)
+	if a.State() != "ESTABLISHED" || b.State() != "ESTABLISHED" {
+		t.Fatalf("states %s / %s", a.State(), b.State())
+	}
+	if largest > 300+100 || len(requests) < 8 {
+		t.Errorf("largest IKE_AUTH request %d bytes over %d exchanges, want at most 400 bytes and more exchanges", largest, len(requests))
+	}
+	t.Logf("%d IKE_AUTH exchanges, largest request %d bytes", len(requests), largest)
+}

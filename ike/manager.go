@@ -90,6 +90,9 @@ type Options struct {
 	// (strongSwan's charon.tls.version_max): tls.VersionTLS13 for RFC
 	// 9190; 0 is TLS 1.2, strongSwan's default.
 	EAPTLSMaxVersion uint16
+	// EAPTLSFragmentSize is the largest EAP-TLS packet we send (0: 1024,
+	// strongSwan's charon.plugins.eap-tls.fragment_size default).
+	EAPTLSFragmentSize int
 }
 
 func (o *Options) setDefaults() {

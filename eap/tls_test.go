@@ -45,7 +45,7 @@ type testPKI struct {
 	caKey *ecdsa.PrivateKey
 }
 
-func newTestPKI(t *testing.T, name string) *testPKI {
+func newTestPKI(t testing.TB, name string) *testPKI {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -64,7 +64,7 @@ func newTestPKI(t *testing.T, name string) *testPKI {
 
 // issue makes a certificate for a DNS name, padded with SANs to size bytes
 // or so, so that flights need fragments.
-func (p *testPKI) issue(t *testing.T, name string, pad int) tls.Certificate {
+func (p *testPKI) issue(t testing.TB, name string, pad int) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -379,6 +379,10 @@ func FuzzTLSFragments(f *testing.F) {
 	f.Add([]byte{0xc0, 0, 0, 0, 8, 1, 2, 3, 4})
 	f.Add([]byte{0x80, 0, 0, 0, 5, 22, 3, 3, 0, 0})
 	f.Add([]byte{0x40, 22, 3, 1, 0, 4, 1, 0, 0, 0})
+	f.Add([]byte{0x80, 0, 0, 0, 9, 22, 3, 1, 0, 4, 1, 0, 0, 0})
+	pki := newTestPKI(f, "EAP CA")
+	var seen []string
+	srvCfg := &TLSConfig{Certificate: pki.issue(f, "gw.example.org", 0), VerifyPeer: pki.verifier(&seen)}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r tlsReassembler
 		received := 0
@@ -409,5 +413,17 @@ func FuzzTLSFragments(f *testing.F) {
 		peer := &Peer{Identity: "u", Methods: []uint8{TypeTLS}}
 		_, _, _ = peer.Handle(&Packet{Code: CodeRequest, Identifier: 1, Type: TypeTLS, Data: b})
 		peer.Close()
+		// A gateway fed the input as the client's answer to its start
+		// fails or goes on, and never fails hard.
+		srv, err := NewAuthenticator(AuthenticatorConfig{Method: TypeTLS, Identity: "u", TLS: srvCfg, Rand: rand.Reader})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start, err := srv.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, _ = srv.Step(&Packet{Code: CodeResponse, Identifier: start.Identifier, Type: TypeTLS, Data: b})
+		srv.Close()
 	})
 }

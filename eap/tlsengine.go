@@ -183,12 +183,15 @@ func (e *tlsEngine) keyMaterial() ([]byte, error) {
 		return nil, fmt.Errorf("eap-tls: key material for %s not implemented", tls.VersionName(st.Version))
 	}
 	e.mc.mu.Lock()
-	line := e.keyLog.String()
+	clientRandom, master, err := parseKeyLog(e.keyLog.Bytes())
+	// The master secret is needed once: wipe the log's copy.
+	clear(e.keyLog.Bytes())
+	e.keyLog.Reset()
 	e.mc.mu.Unlock()
-	clientRandom, master, err := parseKeyLog(line)
 	if err != nil {
 		return nil, err
 	}
+	defer clear(master)
 	if e.hello.random == nil {
 		return nil, errors.New("eap-tls: no ServerHello seen")
 	}
@@ -202,15 +205,17 @@ func (e *tlsEngine) keyMaterial() ([]byte, error) {
 
 // parseKeyLog reads the NSS key log line crypto/tls writes for TLS 1.2:
 // CLIENT_RANDOM <client random> <master secret>.
-func parseKeyLog(s string) (clientRandom, master []byte, err error) {
-	for line := range strings.SplitSeq(s, "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != "CLIENT_RANDOM" {
+func parseKeyLog(log []byte) (clientRandom, master []byte, err error) {
+	for line := range bytes.SplitSeq(log, []byte("\n")) {
+		f := bytes.Fields(line)
+		if len(f) != 3 || string(f[0]) != "CLIENT_RANDOM" || len(f[1]) != 64 || len(f[2]) != 96 {
 			continue
 		}
-		cr, err1 := hex.DecodeString(f[1])
-		ms, err2 := hex.DecodeString(f[2])
-		if err1 != nil || err2 != nil || len(cr) != 32 || len(ms) != 48 {
+		cr, ms := make([]byte, 32), make([]byte, 48)
+		_, err1 := hex.Decode(cr, f[1])
+		_, err2 := hex.Decode(ms, f[2])
+		if err1 != nil || err2 != nil {
+			clear(ms)
 			return nil, nil, errors.New("eap-tls: malformed key log line")
 		}
 		return cr, ms, nil

@@ -196,3 +196,16 @@ func TestEAPTLSFragmentSizeOption(t *testing.T) {
 	}
 	t.Logf("%d IKE_AUTH exchanges, largest request %d bytes", len(requests), largest)
 }
+
+// TestEAPTLSIdentityFromIKE: a gateway that does not ask for the EAP
+// identity takes the client's IKE identity, which the client's TLS
+// certificate must carry.
+func TestEAPTLSIdentityFromIKE(t *testing.T) {
+	ca := newTLSCA(t, "EAP CA")
+	p, _, checkedB := eapTLSPair(t, ca, ca)
+	p.b.m.conns[0].RemoteEAP.AskIdentity = false
+	a, b := establish(t, p)
+	if a.State() != "ESTABLISHED" || b.State() != "ESTABLISHED" || !slices.Equal(*checkedB, []string{"a.cygnet.test"}) {
+		t.Fatalf("states %s / %s, gateway checked %v", a.State(), b.State(), *checkedB)
+	}
+}

@@ -274,8 +274,12 @@ secrets {
 	if rw.LocalAuth != ike.AuthEAP || rw.RemoteAuth != ike.AuthEAP || rw.LocalEAP != (ike.EAPConfig{Method: eap.TypeMSCHAPv2, Identity: "alice"}) {
 		t.Errorf("client: %v / %v %+v", rw.LocalAuth, rw.RemoteAuth, rw.LocalEAP)
 	}
+	// EAP-TLS is mutual and derives keys too.
+	if pcs, err := load(conf("auth = eap", "auth = eap-tls", "auth = eap-tls", "auth = eap")); err != nil || pcs[0].RemoteEAP.Method != eap.TypeTLS || pcs[1].LocalEAP.Method != eap.TypeTLS {
+		t.Errorf("EAP-only with eap-tls: %v", err)
+	}
 	for _, c := range []struct{ text, want string }{
-		{conf("auth = eap", "auth = eap-md5", "auth = psk", "auth = psk"), ":2: connection gw: EAP-only authentication (RFC 5998) needs a mutual method that derives keys (eap-mschapv2), not EAP-MD5"},
+		{conf("auth = eap", "auth = eap-md5", "auth = psk", "auth = psk"), ":2: connection gw: EAP-only authentication (RFC 5998) needs a mutual method that derives keys (eap-mschapv2, eap-tls), not EAP-MD5"},
 		{conf("auth = eap-mschapv2", "auth = eap-mschapv2", "auth = psk", "auth = psk"), ":2: connection gw: EAP methods named on both sides"},
 		{conf("auth = psk", "auth = psk", "auth = eap-mschapv2", "auth = eap\n            eap_id = x"), ":19: connections.rw.remote.eap_id: not used with EAP-only authentication"},
 	} {

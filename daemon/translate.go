@@ -233,8 +233,8 @@ func eapSides(c *config.Connection, pc *ike.PeerConfig) error {
 		if err != nil {
 			return err
 		}
-		if m := max(pc.LocalEAP.Method, pc.RemoteEAP.Method); m != 0 && m != eap.TypeMSCHAPv2 {
-			return fmt.Errorf("%s: connection %s: EAP-only authentication (RFC 5998) needs a mutual method that derives keys (eap-mschapv2), not EAP-%s", c.Pos, c.Name, eap.TypeName(m))
+		if m := max(pc.LocalEAP.Method, pc.RemoteEAP.Method); m != 0 && m != eap.TypeMSCHAPv2 && m != eap.TypeTLS {
+			return fmt.Errorf("%s: connection %s: EAP-only authentication (RFC 5998) needs a mutual method that derives keys (eap-mschapv2, eap-tls), not EAP-%s", c.Pos, c.Name, eap.TypeName(m))
 		}
 		return nil
 	}

@@ -197,7 +197,7 @@ func (sa *IKESA) startEAPClientWith(c EAPConfig, ikeID identity.ID, idi *wire.ID
 	if c.Method != 0 {
 		methods = []uint8{c.Method}
 	}
-	if sa.eapOnlyClient() && c.Method != 0 && c.Method != eap.TypeMSCHAPv2 {
+	if sa.eapOnlyClient() && c.Method != 0 && c.Method != eap.TypeMSCHAPv2 && c.Method != eap.TypeTLS {
 		return fmt.Errorf("EAP-only authentication needs a mutual method that derives keys, not %s", eap.TypeName(c.Method))
 	}
 	sa.eap = &eapExchange{ownID: idi, child: child,

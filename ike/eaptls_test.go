@@ -209,3 +209,28 @@ func TestEAPTLSIdentityFromIKE(t *testing.T) {
 		t.Fatalf("states %s / %s, gateway checked %v", a.State(), b.State(), *checkedB)
 	}
 }
+
+// TestEAPTLSOnly: EAP-only authentication (RFC 5998) with EAP-TLS, which
+// is mutual and derives keys: the gateway sends no AUTH before EAP, its
+// TLS certificate proves it (the client checked it for the gateway's IKE
+// identity), and both AUTH payloads at the end are keyed with the MSK.
+func TestEAPTLSOnly(t *testing.T) {
+	ca := newTLSCA(t, "EAP CA")
+	p, checkedA, _ := eapTLSPair(t, ca, ca)
+	p.a.m.conns[0].RemoteAuth = AuthEAP
+	p.b.m.conns[0].LocalAuth = AuthEAP
+	signed := false
+	p.drop = func(from *peer, d datagram) bool {
+		if h, err := wire.ParseHeader(d.b); err == nil && from == p.b && h.Exchange == wire.IKE_AUTH && h.MessageID == 1 {
+			signed = signed || len(d.b) > 600 // a signature and certificate would not fit in less
+		}
+		return false
+	}
+	a, b := establish(t, p)
+	if a.State() != "ESTABLISHED" || b.State() != "ESTABLISHED" || len(p.a.childUp) != 1 {
+		t.Fatalf("states %s / %s", a.State(), b.State())
+	}
+	if signed || !slices.Equal(*checkedA, []string{"b.cygnet.test"}) {
+		t.Errorf("gateway's first IKE_AUTH response large (%v); client checked %v", signed, *checkedA)
+	}
+}

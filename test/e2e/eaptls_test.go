@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -287,4 +288,72 @@ func TestEAPTLS13StrongSwan6(t *testing.T) {
 		}
 		testnet.PingFrom(t, p.A, vip4, testnet.HostB, 3)
 	})
+}
+
+// TestEAPTLSOnlyInterop: EAP-only authentication (RFC 5998) with EAP-TLS
+// between cygnet and strongSwan 5.9.8, both ways. EAP-TLS is mutual and
+// derives keys, so strongSwan accepts it as a client, unlike EAP-MSCHAPv2
+// (TestEAPOnlyInterop): the gateway sends no AUTH before EAP, its TLS
+// certificate proves it, and the tunnel carries traffic.
+func TestEAPTLSOnlyInterop(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireStrongSwan(t)
+	alice := "alice." + testnet.CertDomain
+	gatewayConf := testnet.EAPSwanctl([]string{roundsConn("rw", testnet.UnderlayB.String(), "%any",
+		testnet.SubnetB.String()+"\n        remote_ts = "+testnet.SubnetA.String(), fmt.Sprintf(`    local {
+      auth = eap
+      id = %s
+    }
+    remote {
+      auth = eap-tls
+      eap_id = %%any
+    }`, gatewayID))}, nil)
+	clientConf := testnet.EAPSwanctl([]string{roundsConn("tun", testnet.UnderlayA.String(), testnet.UnderlayB.String(),
+		testnet.SubnetA.String()+"\n        remote_ts = "+testnet.SubnetB.String(), fmt.Sprintf(`    local {
+      auth = eap-tls
+      id = %s
+      certs = alice.crt
+    }
+    remote {
+      auth = eap
+      id = %s
+    }`, alice, gatewayID))}, nil)
+	for _, c := range []struct{ client, gateway string }{{implStrongSwan, implCygnet}, {implCygnet, implStrongSwan}} {
+		t.Run(c.client+"-to-"+c.gateway, func(t *testing.T) {
+			p := testnet.NewPair(t, testnet.PairOptions{})
+			pki := mustPKI(t, testnet.KeyECDSAP256, "EAP CA", "gw", "alice")
+			gwFiles := eapTLSFiles(pki, map[string]*testnet.PKI{"gw": pki})
+			clFiles := eapTLSFiles(pki, map[string]*testnet.PKI{"alice": pki})
+			var gw, cl, sw tunnelEnd
+			if c.gateway == implCygnet {
+				gw = cygnetEnd{startCygnetWithFiles(t, p.B, gatewayConf, gwFiles)}
+				cl = swanEnd{startEAPTLSStrongSwan(t, p.A, clFiles, clientConf)}
+				sw = cl
+			} else {
+				gw = swanEnd{startEAPTLSStrongSwan(t, p.B, gwFiles, gatewayConf)}
+				cl = cygnetEnd{startCygnetWithFiles(t, p.A, clientConf, clFiles)}
+				sw = gw
+			}
+			warmUnderlay(t, p, testnet.UnderlayB)
+			up, err := cl.initiate("tun", "net")
+			if err != nil {
+				t.Fatalf("%s client: %v\ngateway's log:\n%s\nclient's log:\n%s", c.client, err, tailLines(gw.logText(), 30), tailLines(cl.logText(), 30))
+			}
+			if _, err := gw.view("net", 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			// No AUTH of the gateway before EAP; EAP-TLS authenticated it.
+			want := `generating IKE_AUTH response 1 \[ IDr EAP/REQ/ID \]`
+			if c.client == implStrongSwan {
+				want = `parsed IKE_AUTH response 1 \[ IDr EAP/REQ/ID \]`
+			}
+			for _, r := range []string{want, `EAP method EAP_TLS succeeded, MSK established`} {
+				if re := regexp.MustCompile(r); !logHas(sw, re, 3*time.Second) {
+					t.Errorf("strongSwan's log has no line matching %q", re)
+				}
+			}
+			testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 2)
+			t.Logf("EAP-only with EAP-TLS: tunnel up in %v", up.Round(time.Millisecond))
+		})
+	}
 }

@@ -116,12 +116,36 @@ func (t *ConnTrust) VerifyPeer(trust *TrustStore, remote identity.ID, certs [][]
 		}
 		return t.verifyPinned(trust, remote, method, authData, signedOctets, now)
 	}
+	end, err := t.verifyChain(trust, remote, certs, now)
+	if err != nil {
+		return err
+	}
+	return t.verifier.VerifyCert(end, method, authData, signedOctets)
+}
+
+// VerifyChain checks a certificate chain the peer presented outside an
+// AUTH payload (EAP-TLS, RFC 5216) as VerifyPeer checks the CERT payloads:
+// the pinned certificate, the chain up to a CA the connection accepts, its
+// ca_id and signature constraints, and that the end entity carries the
+// identity (any with identity.Any).
+func (t *ConnTrust) VerifyChain(trust *TrustStore, id identity.ID, certs [][]byte, now time.Time) error {
+	if t == nil {
+		t = &ConnTrust{}
+	}
+	if len(certs) == 0 {
+		return errors.New("peer sent no certificate")
+	}
+	_, err := t.verifyChain(trust, id, certs, now)
+	return err
+}
+
+func (t *ConnTrust) verifyChain(trust *TrustStore, remote identity.ID, certs [][]byte, now time.Time) (*x509.Certificate, error) {
 	end, err := x509.ParseCertificate(certs[0])
 	if err != nil {
-		return fmt.Errorf("peer's certificate: %w", err)
+		return nil, fmt.Errorf("peer's certificate: %w", err)
 	}
 	if len(t.pinned) > 0 && !containsCert(t.pinned, end) {
-		return fmt.Errorf("peer certificate %s is not the one connection %s pins in remote certs (%s)",
+		return nil, fmt.Errorf("peer certificate %s is not the one connection %s pins in remote certs (%s)",
 			identity.DNString(end.RawSubject), t.name, subjects(t.pinned))
 	}
 	var chain []*x509.Certificate
@@ -131,18 +155,17 @@ func (t *ConnTrust) VerifyPeer(trust *TrustStore, remote identity.ID, certs [][]
 		chain, err = t.verifyScoped(trust, end, certs[1:], now)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := t.checkCAID(chain); err != nil {
-		return err
+		return nil, err
 	}
-	if err := MatchIdentity(end, remote); err != nil {
-		return err
+	if !remote.IsAny() {
+		if err := MatchIdentity(end, remote); err != nil {
+			return nil, err
+		}
 	}
-	if err := t.verifier.VerifyCert(end, method, authData, signedOctets); err != nil {
-		return err
-	}
-	return CheckChainSchemes(chain, t.chain)
+	return end, CheckChainSchemes(chain, t.chain)
 }
 
 // verifyPinned authenticates a peer that sent no certificate with the

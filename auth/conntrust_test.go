@@ -114,3 +114,43 @@ func TestConnTrustPinnedWithoutCERT(t *testing.T) {
 		t.Errorf("no certificate, nothing pinned: %v", err)
 	}
 }
+
+// TestConnTrustVerifyChain: EAP-TLS's certificates (no AUTH payload) are
+// checked as CERT payloads are: remote cacerts scope the chain, the end
+// entity must carry the identity (any with identity.Any), and a chain is
+// required.
+func TestConnTrustVerifyChain(t *testing.T) {
+	rootA := makeCert(t, certSpec{subject: name("Root A"), ca: true, key: key(t, "p256")}, nil, nil)
+	caB := makeCert(t, certSpec{subject: name("CA B"), ca: true, key: key(t, "p384")}, nil, nil)
+	peerKey := key(t, "p256")
+	viaA := makeCert(t, certSpec{subject: name("alice"), dns: []string{"alice.test"}, key: peerKey}, rootA, key(t, "p256"))
+	viaB := makeCert(t, certSpec{subject: name("alice"), dns: []string{"alice.test"}, key: peerKey}, caB, key(t, "p384"))
+	trust := NewTrustStore(rootA, caB)
+	onlyA, err := NewConnTrust(&config.Connection{Name: "rw",
+		Local:  []*config.Auth{{Method: config.AuthPubkey}},
+		Remote: []*config.Auth{{Method: config.AuthEAP, CACerts: []*config.Cert{{X509: rootA}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := identity.ID{Type: wire.ID_FQDN, Data: []byte("alice.test")}
+	bob := identity.ID{Type: wire.ID_FQDN, Data: []byte("bob.test")}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, tc := range []struct {
+		ct    *ConnTrust
+		id    identity.ID
+		chain [][]byte
+		want  string
+	}{
+		{onlyA, alice, [][]byte{viaA.Raw}, ""},
+		{onlyA, identity.Any, [][]byte{viaA.Raw}, ""},
+		{onlyA, bob, [][]byte{viaA.Raw}, `does not contain ID_FQDN "bob.test"`},
+		{onlyA, alice, [][]byte{viaB.Raw}, "connection rw requires C=CH, O=strongSwan, CN=Root A"},
+		{nil, alice, [][]byte{viaB.Raw}, ""},
+		{onlyA, alice, nil, "peer sent no certificate"},
+	} {
+		err := tc.ct.VerifyChain(trust, tc.id, tc.chain, now)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("case %d: err = %v, want %q", i+1, err, tc.want)
+		}
+	}
+}

@@ -40,6 +40,13 @@ type Charon struct {
 	RetransmitLimit   IntSetting
 	RetransmitJitter  IntSetting
 
+	// TLSVersionMax is charon.tls.version_max, the highest TLS version of
+	// EAP-TLS: 0x0304 for "1.3", 0 (TLS 1.2) when unset or "1.2".
+	TLSVersionMax uint16
+	// EAPTLSFragmentSize is charon.plugins.eap-tls.fragment_size, the
+	// largest EAP-TLS packet sent (strongSwan's default 1024).
+	EAPTLSFragmentSize IntSetting
+
 	// EAPRadius is charon.plugins.eap-radius, nil when it sets nothing.
 	EAPRadius *EAPRadius
 
@@ -218,9 +225,38 @@ func (d *charonDecoder) charon(sec *Section, c *Charon) {
 		switch s.Name {
 		case "plugins":
 			d.plugins(s, c)
+		case "tls":
+			d.tls(s, c)
 		default:
 			d.otherSettings(s, "charon."+s.Name, "not supported by cygnet")
 		}
+	}
+}
+
+// tls reads charon.tls, libtls's settings: version_max decides whether
+// EAP-TLS may use TLS 1.3.
+func (d *charonDecoder) tls(sec *Section, c *Charon) {
+	for _, orig := range sec.Settings {
+		if !orig.Set {
+			continue
+		}
+		kv := &Setting{Key: "charon.tls." + orig.Key, Value: orig.Value, Set: true, Pos: orig.Pos}
+		switch orig.Key {
+		case "version_max":
+			switch strings.TrimSpace(kv.Value) {
+			case "1.2":
+				c.TLSVersionMax = 0
+			case "1.3":
+				c.TLSVersionMax = 0x0304
+			default:
+				d.invalid(kv, "want 1.2 or 1.3 (cygnet's EAP-TLS speaks nothing older than TLS 1.2)")
+			}
+		default:
+			d.warn(kv.Pos, "%s: not supported by cygnet; ignored", kv.Key)
+		}
+	}
+	for _, s := range sec.Sections {
+		d.otherSettings(s, "charon.tls."+s.Name, "not supported by cygnet")
 	}
 }
 
@@ -259,6 +295,10 @@ func (d *charonDecoder) plugins(sec *Section, c *Charon) {
 			d.eapRadius(p, c)
 			continue
 		}
+		if p.Name == "eap-tls" {
+			d.eapTLS(p, c)
+			continue
+		}
 		// "load" only decides whether strongSwan loads the plugin; anything
 		// else configures a plugin cygnet does not have
 		for _, kv := range p.Settings {
@@ -269,6 +309,32 @@ func (d *charonDecoder) plugins(sec *Section, c *Charon) {
 		for _, s := range p.Sections {
 			d.otherSettings(s, "charon.plugins."+p.Name+"."+s.Name, "cygnet has no "+p.Name+" plugin")
 		}
+	}
+}
+
+// eapTLS reads charon.plugins.eap-tls: fragment_size is used; cygnet
+// always includes the TLS Message Length (include_length = yes) and bounds
+// a conversation by the size of its messages rather than their count.
+func (d *charonDecoder) eapTLS(sec *Section, c *Charon) {
+	for _, orig := range sec.Settings {
+		if !orig.Set {
+			continue
+		}
+		kv := &Setting{Key: "charon.plugins.eap-tls." + orig.Key, Value: orig.Value, Set: true, Pos: orig.Pos}
+		switch orig.Key {
+		case "load":
+		case "fragment_size":
+			d.intOpt(kv, &c.EAPTLSFragmentSize, 128, 65535)
+		case "include_length":
+			if v, ok := parseBool(kv.Value); !ok || !v {
+				d.warn(kv.Pos, "%s: cygnet always includes the TLS message length in the first packet; ignored", kv.Key)
+			}
+		default:
+			d.warn(kv.Pos, "%s: not supported by cygnet; ignored", kv.Key)
+		}
+	}
+	for _, s := range sec.Sections {
+		d.otherSettings(s, "charon.plugins.eap-tls."+s.Name, "not supported by cygnet")
 	}
 }
 

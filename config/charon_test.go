@@ -224,3 +224,46 @@ func FuzzLoadCharon(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadCharonTLS: charon.tls.version_max lets EAP-TLS use TLS 1.3; a
+// version cygnet does not speak is refused with its line, libtls's other
+// settings are warned about.
+func TestLoadCharonTLS(t *testing.T) {
+	path := charonFiles(t, map[string]string{"strongswan.conf": "charon {\n  tls {\n    version_max = 1.3\n    cipher = x\n  }\n}\n"})
+	c, err := LoadCharon(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TLSVersionMax != 0x0304 {
+		t.Errorf("TLSVersionMax %#x, want 0x0304", c.TLSVersionMax)
+	}
+	if got := strings.ReplaceAll(c.Warnings.Error(), path, "F"); got != "F:4: charon.tls.cipher: not supported by cygnet; ignored" {
+		t.Errorf("warnings: %s", got)
+	}
+	path = charonFiles(t, map[string]string{"strongswan.conf": "charon {\n  tls {\n    version_max = 1.1\n  }\n}\n"})
+	if _, err := LoadCharon(path); err == nil || !strings.Contains(err.Error(), `:3: charon.tls.version_max: invalid value "1.1": want 1.2 or 1.3`) {
+		t.Errorf("version_max = 1.1: %v", err)
+	}
+}
+
+// TestLoadCharonEAPTLS: charon.plugins.eap-tls.fragment_size is used and
+// checked; settings cygnet does not have are warned about.
+func TestLoadCharonEAPTLS(t *testing.T) {
+	path := charonFiles(t, map[string]string{"strongswan.conf": "charon {\n  plugins {\n    eap-tls {\n      load = yes\n      fragment_size = 600\n      include_length = no\n      max_message_count = 40\n    }\n  }\n}\n"})
+	c, err := LoadCharon(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.EAPTLSFragmentSize.Set || c.EAPTLSFragmentSize.Value != 600 {
+		t.Errorf("fragment size %+v", c.EAPTLSFragmentSize)
+	}
+	want := `F:6: charon.plugins.eap-tls.include_length: cygnet always includes the TLS message length in the first packet; ignored
+F:7: charon.plugins.eap-tls.max_message_count: not supported by cygnet; ignored`
+	if got := strings.ReplaceAll(c.Warnings.Error(), path, "F"); got != want {
+		t.Errorf("warnings:\n%s\nwant:\n%s", got, want)
+	}
+	path = charonFiles(t, map[string]string{"strongswan.conf": "charon {\n  plugins {\n    eap-tls {\n      fragment_size = 10\n    }\n  }\n}\n"})
+	if _, err := LoadCharon(path); err == nil || !strings.Contains(err.Error(), ":4: charon.plugins.eap-tls.fragment_size: invalid value") {
+		t.Errorf("fragment_size = 10: %v", err)
+	}
+}

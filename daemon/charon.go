@@ -116,6 +116,10 @@ func IKEOptions(c *config.Charon) ike.Options {
 	if c.InitLimitHalfOpen.Set {
 		o.HalfOpenLimit = disabled(c.InitLimitHalfOpen.Value)
 	}
+	o.EAPTLSMaxVersion = c.TLSVersionMax
+	if c.EAPTLSFragmentSize.Set {
+		o.EAPTLSFragmentSize = c.EAPTLSFragmentSize.Value
+	}
 	if !c.DoSProtection {
 		o.CookieThreshold, o.CookieThresholdPerSource, o.HalfOpenPerSource = math.MaxInt, math.MaxInt, math.MaxInt
 		return o

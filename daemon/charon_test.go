@@ -53,6 +53,8 @@ func TestIKEOptionsFromStrongswanConf(t *testing.T) {
 			ike.Options{CookieThresholdPerSource: 10, HalfOpenPerSource: 11}},
 		{"block raised, set", "charon {\n cookie_threshold_ip = 10\n block_threshold = 4\n}\n",
 			ike.Options{CookieThresholdPerSource: 10, HalfOpenPerSource: 11}},
+		{"EAP-TLS with TLS 1.3", "charon {\n tls {\n  version_max = 1.3\n }\n}\n", ike.Options{EAPTLSMaxVersion: 0x0304}},
+		{"EAP-TLS fragment size", "charon {\n plugins {\n  eap-tls {\n   fragment_size = 600\n  }\n }\n}\n", ike.Options{EAPTLSFragmentSize: 600}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -128,6 +129,31 @@ func (p *pubkeyCredentials) VerifyPeer(conn string, remote identity.ID, certs []
 	return p.conns[conn].VerifyPeer(p.trust, remote, certs, method, authData, signedOctets, p.now())
 }
 
+// EAPTLSCertificate is our certificate for an identity as EAP-TLS sends
+// it (end entity and intermediates) with its private key.
+func (p *pubkeyCredentials) EAPTLSCertificate(conn string, local identity.ID) (tls.Certificate, error) {
+	o, err := p.find(conn, local)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	k := p.creds.PrivateKeyFor(o.cert.PublicKey)
+	if k == nil {
+		return tls.Certificate{}, fmt.Errorf("%w found for certificate %s", auth.ErrNoPrivateKey, identity.DNString(o.cert.RawSubject))
+	}
+	chain, err := p.LocalCertificates(conn, local)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: chain, PrivateKey: k.Signer, Leaf: o.cert}, nil
+}
+
+// VerifyEAPTLSPeer checks the peer's EAP-TLS certificates against what the
+// connection trusts and that they carry the identity
+// (auth.ConnTrust.VerifyChain).
+func (p *pubkeyCredentials) VerifyEAPTLSPeer(conn string, peer identity.ID, chain [][]byte) error {
+	return p.conns[conn].VerifyChain(p.trust, peer, chain, p.now())
+}
+
 // CertReq names the CAs the connection trusts (its remote cacerts), or
 // every trusted CA for a connection without them or for conn "".
 func (p *pubkeyCredentials) CertReq(conn string) []byte { return p.conns[conn].CertReq(p.trust) }
@@ -175,6 +201,16 @@ func (r *reloadableCreds) PPK(id []byte) ([]byte, bool) { return r.cur.PPK(id) }
 // HasPPK implements ike.PPKCredentials.
 func (r *reloadableCreds) HasPPK() bool { return r.cur.HasPPK() }
 
+// EAPTLSCertificate implements ike.EAPTLSCredentials.
+func (r *reloadableCreds) EAPTLSCertificate(conn string, local identity.ID) (tls.Certificate, error) {
+	return r.cur.EAPTLSCertificate(conn, local)
+}
+
+// VerifyEAPTLSPeer implements ike.EAPTLSCredentials.
+func (r *reloadableCreds) VerifyEAPTLSPeer(conn string, peer identity.ID, chain [][]byte) error {
+	return r.cur.VerifyEAPTLSPeer(conn, peer, chain)
+}
+
 // EAPSecret implements ike.EAPCredentials.
 func (r *reloadableCreds) EAPSecret(id string) ([]byte, bool) { return r.cur.EAPSecret(id) }
 
@@ -183,6 +219,7 @@ var (
 	_ ike.EAPCredentials    = (*reloadableCreds)(nil)
 	_ ike.EAPBackend        = (*reloadableCreds)(nil)
 	_ ike.PPKCredentials    = (*reloadableCreds)(nil)
+	_ ike.EAPTLSCredentials = (*reloadableCreds)(nil)
 )
 
 // EAPSecret finds the secrets.eap<suffix> of an EAP identity: a secret

@@ -83,6 +83,22 @@ func TestEAPConfig(t *testing.T) {
 	}
 }
 
+// auth = eap-tls takes effect on both sides (before, check-config refused
+// it).
+func TestEAPTLSConfig(t *testing.T) {
+	pcs, _, err := loadEAPConf(t, "eap-tls", "eap-tls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, rw := pcs[0], pcs[1]
+	if gw.RemoteAuth != ike.AuthEAP || gw.RemoteEAP != (ike.EAPConfig{Method: eap.TypeTLS, AskIdentity: true}) {
+		t.Errorf("gateway: %v %+v", gw.RemoteAuth, gw.RemoteEAP)
+	}
+	if rw.LocalAuth != ike.AuthEAP || rw.LocalEAP != (ike.EAPConfig{Method: eap.TypeTLS, Identity: "alice"}) {
+		t.Errorf("client: %v %+v", rw.LocalAuth, rw.LocalEAP)
+	}
+}
+
 func TestEAPSecretLookup(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "swanctl.conf")
 	if err := os.WriteFile(path, []byte(strings.NewReplacer("@REMOTE@", "eap-md5", "@LOCAL@", "eap").Replace(eapConf)), 0o600); err != nil {
@@ -113,7 +129,7 @@ func TestEAPSecretLookup(t *testing.T) {
 // What cygnet does not implement is refused with its line.
 func TestEAPConfigRefused(t *testing.T) {
 	for _, c := range []struct{ remote, local, want string }{
-		{"eap-tls", "eap-mschapv2", ":8: auth = eap-tls is not supported by cygnet yet"},
+		{"eap-ttls", "eap-mschapv2", ":8: auth = eap-ttls is not supported by cygnet yet"},
 		{"eap-mschapv2", "eap-radius", ":15: auth = eap-radius: eap-radius is how a gateway checks its clients"},
 		{"eap", "eap-mschapv2", ":8: auth = eap: name the EAP method the gateway runs"},
 	} {
@@ -258,8 +274,12 @@ secrets {
 	if rw.LocalAuth != ike.AuthEAP || rw.RemoteAuth != ike.AuthEAP || rw.LocalEAP != (ike.EAPConfig{Method: eap.TypeMSCHAPv2, Identity: "alice"}) {
 		t.Errorf("client: %v / %v %+v", rw.LocalAuth, rw.RemoteAuth, rw.LocalEAP)
 	}
+	// EAP-TLS is mutual and derives keys too.
+	if pcs, err := load(conf("auth = eap", "auth = eap-tls", "auth = eap-tls", "auth = eap")); err != nil || pcs[0].RemoteEAP.Method != eap.TypeTLS || pcs[1].LocalEAP.Method != eap.TypeTLS {
+		t.Errorf("EAP-only with eap-tls: %v", err)
+	}
 	for _, c := range []struct{ text, want string }{
-		{conf("auth = eap", "auth = eap-md5", "auth = psk", "auth = psk"), ":2: connection gw: EAP-only authentication (RFC 5998) needs a mutual method that derives keys (eap-mschapv2), not EAP-MD5"},
+		{conf("auth = eap", "auth = eap-md5", "auth = psk", "auth = psk"), ":2: connection gw: EAP-only authentication (RFC 5998) needs a mutual method that derives keys (eap-mschapv2, eap-tls), not EAP-MD5"},
 		{conf("auth = eap-mschapv2", "auth = eap-mschapv2", "auth = psk", "auth = psk"), ":2: connection gw: EAP methods named on both sides"},
 		{conf("auth = psk", "auth = psk", "auth = eap-mschapv2", "auth = eap\n            eap_id = x"), ":19: connections.rw.remote.eap_id: not used with EAP-only authentication"},
 	} {

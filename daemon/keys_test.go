@@ -239,7 +239,7 @@ func TestEveryKey(t *testing.T) {
 
 		// local<suffix> and remote<suffix>
 		{"local", "aaa_id", "aaa", refused, notImpl + " (AAA identities"},
-		{"local", "auth", "", trust, ""},
+		{"local", "auth", "", trust, "eap-mschapv2, eap-md5, eap-tls: TestEAPConfig, TestEAPTLSConfig"},
 		{"local", "ca_id", "", trust, ""},
 		{"local", "cacerts", "", trust, ""},
 		{"local", "cert_policy", "1.2.3", refused, notSup + " (certificate policy rules)"},
@@ -252,7 +252,7 @@ func TestEveryKey(t *testing.T) {
 		{"local", "round", "5", same, "the number only orders the rounds (TestEAPSecondRoundConfig)"},
 		{"local", "xauth_id", "x", refused, notSup + " (XAuth is IKEv1)"},
 		{"remote", "aaa_id", "aaa", refused, notImpl + " (AAA identities"},
-		{"remote", "auth", "", trust, ""},
+		{"remote", "auth", "", trust, "eap-mschapv2, eap-md5, eap-tls, eap-radius: TestEAPConfig, TestEAPTLSConfig"},
 		{"remote", "ca_id", "", trust, ""},
 		{"remote", "cacerts", "", trust, ""},
 		{"remote", "cert_policy", "1.2.3", refused, notSup + " (certificate policy rules)"},

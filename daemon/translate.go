@@ -233,8 +233,8 @@ func eapSides(c *config.Connection, pc *ike.PeerConfig) error {
 		if err != nil {
 			return err
 		}
-		if m := max(pc.LocalEAP.Method, pc.RemoteEAP.Method); m != 0 && m != eap.TypeMSCHAPv2 {
-			return fmt.Errorf("%s: connection %s: EAP-only authentication (RFC 5998) needs a mutual method that derives keys (eap-mschapv2), not EAP-%s", c.Pos, c.Name, eap.TypeName(m))
+		if m := max(pc.LocalEAP.Method, pc.RemoteEAP.Method); m != 0 && m != eap.TypeMSCHAPv2 && m != eap.TypeTLS {
+			return fmt.Errorf("%s: connection %s: EAP-only authentication (RFC 5998) needs a mutual method that derives keys (eap-mschapv2, eap-tls), not EAP-%s", c.Pos, c.Name, eap.TypeName(m))
 		}
 		return nil
 	}
@@ -252,7 +252,7 @@ func eapSides(c *config.Connection, pc *ike.PeerConfig) error {
 }
 
 // eapMethods are the EAP methods cygnet implements, by swanctl name.
-var eapMethods = map[string]uint8{"mschapv2": eap.TypeMSCHAPv2, "md5": eap.TypeMD5}
+var eapMethods = map[string]uint8{"mschapv2": eap.TypeMSCHAPv2, "md5": eap.TypeMD5, "tls": eap.TypeTLS}
 
 // eapConfig reads the EAP side of an auth round: the method (auth =
 // eap-<method>; a client's plain eap takes what the gateway offers among
@@ -273,11 +273,11 @@ func eapConfig(a *config.Auth, local bool) (ike.EAPConfig, error) {
 	} else if a.EAPType != "" {
 		m, ok := eapMethods[a.EAPType]
 		if !ok {
-			return c, fmt.Errorf("%s: auth = %s is not supported by cygnet yet (EAP methods: eap-mschapv2, eap-md5, and eap-radius on a gateway)", pos, a.AuthText)
+			return c, fmt.Errorf("%s: auth = %s is not supported by cygnet yet (EAP methods: eap-mschapv2, eap-tls, eap-md5, and eap-radius on a gateway)", pos, a.AuthText)
 		}
 		c.Method = m
 	} else if !local {
-		return c, fmt.Errorf("%s: auth = %s: name the EAP method the gateway runs: eap-mschapv2 or eap-md5", pos, a.AuthText)
+		return c, fmt.Errorf("%s: auth = %s: name the EAP method the gateway runs: eap-mschapv2, eap-tls or eap-md5", pos, a.AuthText)
 	}
 	explicit := a.EAPID != a.ID // eap_id defaults to id (config.Auth)
 	switch {

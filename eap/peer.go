@@ -24,12 +24,19 @@ type Peer struct {
 	Methods []uint8
 	// Rand supplies the MS-CHAPv2 peer challenge.
 	Rand io.Reader
+	// TLS is the EAP-TLS configuration, nil without a certificate.
+	TLS *TLSConfig
+	// ServerIdentity is the identity the server's EAP-TLS certificate must
+	// carry (the gateway's IKE identity); read when the certificate
+	// arrives.
+	ServerIdentity string
 
 	method     uint8 // the method that ran
 	done       bool  // the method completed successfully on our side
 	authResp   string
 	msk        []byte
 	mschapSeen bool
+	tls        *tlsConversation
 }
 
 // Method is the EAP method the authenticator used (0 before one started).
@@ -55,6 +62,12 @@ func (p *Peer) Handle(req *Packet) (*Packet, Outcome, error) {
 		}
 		return nil, Succeeded, nil
 	case CodeFailure:
+		if p.tls != nil {
+			p.tls.engine.close()
+			if p.tls.err != nil {
+				return nil, Failed, p.tls.err
+			}
+		}
 		return nil, Failed, nil
 	case CodeRequest:
 	default:
@@ -87,6 +100,8 @@ func (p *Peer) Handle(req *Packet) (*Packet, Outcome, error) {
 		return resp(TypeMD5, append([]byte{byte(len(v))}, v[:]...))
 	case TypeMSCHAPv2:
 		return p.mschap(req, resp)
+	case TypeTLS:
+		return p.tlsHandle(req, resp)
 	}
 	return nil, Failed, fmt.Errorf("eap: peer for method %s not implemented", TypeName(req.Type))
 }

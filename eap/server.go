@@ -51,7 +51,7 @@ type SecretFunc func(identity string) ([]byte, bool)
 
 // AuthenticatorConfig configures an Authenticator.
 type AuthenticatorConfig struct {
-	// Method is TypeMSCHAPv2 or TypeMD5.
+	// Method is TypeMSCHAPv2, TypeMD5 or TypeTLS.
 	Method uint8
 	// Identity is the peer's EAP identity when known; empty asks the peer
 	// with EAP-Identity first.
@@ -62,6 +62,9 @@ type AuthenticatorConfig struct {
 	Rand io.Reader
 	// Name is the authenticator's name sent in MS-CHAPv2 challenges.
 	Name string
+	// TLS is the EAP-TLS configuration (Method TypeTLS); Secrets are not
+	// used then.
+	TLS *TLSConfig
 }
 
 // Authenticator is a Server that checks passwords it can look up itself.
@@ -73,6 +76,7 @@ type Authenticator struct {
 	challenge []byte
 	msk       []byte
 	reason    string
+	tls       *tlsConversation
 }
 
 type authStage uint8
@@ -89,6 +93,11 @@ const (
 func NewAuthenticator(cfg AuthenticatorConfig) (*Authenticator, error) {
 	switch cfg.Method {
 	case TypeMSCHAPv2, TypeMD5:
+	case TypeTLS:
+		if cfg.TLS == nil || cfg.Rand == nil {
+			return nil, errors.New("eap: EAP-TLS authenticator needs a TLS configuration and randomness")
+		}
+		return &Authenticator{cfg: cfg, identity: cfg.Identity}, nil
 	default:
 		return nil, fmt.Errorf("eap: server for method %s not implemented", TypeName(cfg.Method))
 	}
@@ -126,6 +135,9 @@ func (a *Authenticator) Start() (*Packet, error) {
 
 func (a *Authenticator) methodRequest() (*Packet, error) {
 	a.stage = stageMethod
+	if a.cfg.Method == TypeTLS {
+		return a.tlsStart(), nil
+	}
 	n := 16
 	a.challenge = make([]byte, n)
 	if _, err := io.ReadFull(a.cfg.Rand, a.challenge); err != nil {
@@ -155,6 +167,7 @@ func (a *Authenticator) request(t uint8, data []byte) *Packet {
 func (a *Authenticator) fail(format string, args ...any) (*Packet, Outcome, error) {
 	a.reason = fmt.Sprintf(format, args...)
 	a.stage = stageDone
+	a.Close()
 	a.id++
 	return &Packet{Code: CodeFailure, Identifier: a.id}, Failed, nil
 }
@@ -194,8 +207,11 @@ func (a *Authenticator) Step(resp *Packet) (*Packet, Outcome, error) {
 		if resp.Type != a.cfg.Method {
 			return a.fail("expected an %s response, got %s", TypeName(a.cfg.Method), TypeName(resp.Type))
 		}
-		if a.cfg.Method == TypeMD5 {
+		switch a.cfg.Method {
+		case TypeMD5:
 			return a.md5Response(resp.Data)
+		case TypeTLS:
+			return a.tlsResponse(resp.Data)
 		}
 		return a.mschapResponse(resp.Data)
 	case stageMSCHAPSuccess:

@@ -175,6 +175,15 @@ func (sa *IKESA) startEAPClientWith(c EAPConfig, ikeID identity.ID, idi *wire.ID
 	if id == "" {
 		id = ikeID.String()
 	}
+	if c.Method == eap.TypeTLS {
+		tc, err := sa.eapTLSConfig(ikeID)
+		if err != nil {
+			return err
+		}
+		sa.eap = &eapExchange{ownID: idi, child: child,
+			peer: &eap.Peer{Identity: id, Methods: []uint8{eap.TypeTLS}, TLS: tc, Rand: sa.m.rand}}
+		return nil
+	}
 	ec, _ := sa.m.creds.(EAPCredentials)
 	var secret []byte
 	ok := false
@@ -188,7 +197,7 @@ func (sa *IKESA) startEAPClientWith(c EAPConfig, ikeID identity.ID, idi *wire.ID
 	if c.Method != 0 {
 		methods = []uint8{c.Method}
 	}
-	if sa.eapOnlyClient() && c.Method != 0 && c.Method != eap.TypeMSCHAPv2 {
+	if sa.eapOnlyClient() && c.Method != 0 && c.Method != eap.TypeMSCHAPv2 && c.Method != eap.TypeTLS {
 		return fmt.Errorf("EAP-only authentication needs a mutual method that derives keys, not %s", eap.TypeName(c.Method))
 	}
 	sa.eap = &eapExchange{ownID: idi, child: child,
@@ -225,6 +234,10 @@ func (sa *IKESA) handleEAPAuthResponse(payloads []wire.Payload) error {
 		return sa.eapFailClient("AUTHENTICATION_FAILED: peer identity %s does not match the configured %s", peer, sa.cfg.RemoteID)
 	}
 	sa.RemoteID = peer
+	if !peer.IsAny() {
+		// EAP-TLS: the gateway's TLS certificate must carry it too.
+		sa.eap.peer.ServerIdentity = peer.String()
+	}
 	// The gateway authenticates first (RFC 7296 2.16): we hand our
 	// password to no one we have not verified. With EAP only (RFC 5998)
 	// the method is mutual and the gateway's AUTH keyed with the MSK at
@@ -318,6 +331,13 @@ func (sa *IKESA) newEAPServer(cfg *PeerConfig, c EAPConfig, peer identity.ID) (e
 	method := c.Method
 	if method == 0 {
 		method = eap.TypeMSCHAPv2
+	}
+	if method == eap.TypeTLS {
+		tc, err := sa.eapTLSConfig(sa.LocalID)
+		if err != nil {
+			return nil, err
+		}
+		return eap.NewAuthenticator(eap.AuthenticatorConfig{Method: method, Identity: id, TLS: tc, Rand: sa.m.rand})
 	}
 	ec, _ := sa.m.creds.(EAPCredentials)
 	if ec == nil {

@@ -86,6 +86,13 @@ type Options struct {
 	// fragment_size); encrypted messages that would not fit are fragmented
 	// when the peer supports it.
 	FragmentSize int
+	// EAPTLSMaxVersion is the highest TLS version EAP-TLS negotiates
+	// (strongSwan's charon.tls.version_max): tls.VersionTLS13 for RFC
+	// 9190; 0 is TLS 1.2, strongSwan's default.
+	EAPTLSMaxVersion uint16
+	// EAPTLSFragmentSize is the largest EAP-TLS packet we send (0: 1024,
+	// strongSwan's charon.plugins.eap-tls.fragment_size default).
+	EAPTLSFragmentSize int
 }
 
 func (o *Options) setDefaults() {

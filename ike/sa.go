@@ -507,6 +507,7 @@ func (sa *IKESA) destroy(reason string) {
 	}
 	sa.children = nil
 	sa.state = stateDead
+	sa.eap.close()
 	sa.releaseVIPs()
 	sa.dropPPK()
 	if sa.keys != nil {

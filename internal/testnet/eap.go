@@ -32,6 +32,8 @@ type EAPConfig struct {
 	// virtual IP).
 	LocalTS, RemoteTS string
 	Users             []EAPUser
+	// ClientCerts, when set, is the client's local certs (EAP-TLS).
+	ClientCerts string
 	// Extra is added to the connection section, e.g. "pools = p4" on a
 	// gateway or "vips = 0.0.0.0" on a client.
 	Extra string
@@ -52,7 +54,11 @@ func (c EAPConfig) GatewayConn() string {
 
 // ClientConn is the client's connection section alone.
 func (c EAPConfig) ClientConn() string {
-	return c.conn(fmt.Sprintf("      auth = %s\n      id = %s\n      eap_id = %s", c.Method, c.ClientID, c.EAPID),
+	local := fmt.Sprintf("      auth = %s\n      id = %s\n      eap_id = %s", c.Method, c.ClientID, c.EAPID)
+	if c.ClientCerts != "" {
+		local += "\n      certs = " + c.ClientCerts
+	}
+	return c.conn(local,
 		fmt.Sprintf("      auth = pubkey\n      id = %s\n      cacerts = ca.crt", c.GatewayID))
 }
 

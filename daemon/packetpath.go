@@ -58,6 +58,7 @@ func rangesToPrefixes(ts []spd.Endpoint) []netip.Prefix {
 // negotiated Child SAs into ESP/AH SAs, SPD policies and routes.
 type packetPath struct {
 	dp     *dataplane.DataPlane
+	tun    string // the TUN's name, where routes and virtual IPs go
 	spd    *spd.DB
 	routes Routes
 	log    *slog.Logger
@@ -81,6 +82,18 @@ type packetPath struct {
 	polDel  []uint64
 	// byRoute are the installed Child SAs on each route: a rekey's two.
 	byRoute map[*dataplane.Route][]*installed
+
+	// routeHolders are, for each prefix routed into the TUN, the Child SA
+	// routes (one per rekeyed pair) and traps that need it, the latest
+	// installed last: its source hint is the one in the kernel. A route
+	// goes only with its last holder, so taking a Child SA out never
+	// visits the others.
+	routeHolders map[netip.Prefix][]routeHolder
+
+	// hostAddrs caches the host's addresses for route source hints
+	// (hostAddrsLocked), read at hostAddrsAt.
+	hostAddrs   []netip.Addr
+	hostAddrsAt time.Time
 
 	// installing and deleting are told about each Child SA before it
 	// enters or leaves the data plane (addChildHooks); set before the IKE
@@ -143,7 +156,7 @@ func NewPacketPath(tunName string, routes Routes, log *slog.Logger, tcpPort uint
 	if err != nil {
 		return nil, err
 	}
-	p.dp = dp
+	p.dp, p.tun = dp, dp.TUNName()
 	if err := routes.LinkUp(dp.TUNName()); err != nil {
 		dp.Close()
 		return nil, err
@@ -389,7 +402,9 @@ func (p *packetPath) installChildSA(c *ike.ChildSA) error {
 	defer p.mu.Unlock()
 	if old := p.children[c.UniqueID]; old != nil {
 		// The peer moved (NAT mapping change): re-point the outbound SA.
+		// The kernel routes stay; the new route takes over as their holder.
 		p.removeLocked(old)
+		p.forgetRoutesLocked(old.route, old.child.RemoteTS)
 	}
 	if c.Rekeys != nil {
 		if prev := p.children[c.Rekeys.UniqueID]; prev != nil {
@@ -442,7 +457,7 @@ func (p *packetPath) installChildSA(c *ike.ChildSA) error {
 	// source, which the kernel accepts only for a local address.
 	p.holdVIPsLocked(inst)
 	if p.routes != nil {
-		if err := p.addRoutes(c.LocalTS, c.RemoteTS); err != nil {
+		if err := p.addRoutes(route, c.LocalTS, c.RemoteTS); err != nil {
 			p.log.Warn("adding routes failed", "child", c.Name, "err", err)
 		}
 	}
@@ -450,10 +465,19 @@ func (p *packetPath) installChildSA(c *ike.ChildSA) error {
 	return nil
 }
 
-// addRoutes routes the remote selectors into the TUN, each address family
-// with a source hint of its own family: a client with an IPv4 and an IPv6
-// virtual IP sends from each to its family's remote subnets.
-func (p *packetPath) addRoutes(local, remote []spd.Endpoint) error {
+// routeHolder is a Child SA's route (one for a rekeyed pair) or a trap's
+// that routes a prefix into the TUN, with the local selectors of the
+// address family its source hint comes from.
+type routeHolder struct {
+	route *dataplane.Route
+	local []spd.Endpoint
+}
+
+// addRoutes routes the remote selectors into the TUN for route, each
+// address family with a source hint of its own family: a client with an
+// IPv4 and an IPv6 virtual IP sends from each to its family's remote
+// subnets. The latest holder's hint replaces the one in the kernel.
+func (p *packetPath) addRoutes(route *dataplane.Route, local, remote []spd.Endpoint) error {
 	var errs []error
 	for _, v4 := range []bool{true, false} {
 		var l, r []spd.Endpoint
@@ -470,17 +494,76 @@ func (p *packetPath) addRoutes(local, remote []spd.Endpoint) error {
 		if len(r) == 0 {
 			continue
 		}
-		if err := p.routes.AddRoutes(p.dp.TUNName(), rangesToPrefixes(r), localSource(l)); err != nil {
+		prefixes := rangesToPrefixes(r)
+		for _, pfx := range prefixes {
+			p.holdRouteLocked(pfx, routeHolder{route: route, local: l})
+		}
+		if err := p.routes.AddRoutes(p.tun, prefixes, p.localSource(l)); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// holdRouteLocked makes h the latest holder of the prefix's route.
+func (p *packetPath) holdRouteLocked(pfx netip.Prefix, h routeHolder) {
+	if p.routeHolders == nil {
+		p.routeHolders = map[netip.Prefix][]routeHolder{}
+	}
+	hs := slices.DeleteFunc(p.routeHolders[pfx], func(x routeHolder) bool { return x.route == h.route })
+	p.routeHolders[pfx] = append(hs, h)
+}
+
+// dropRoutesLocked gives up route's hold on the remote selectors' routes:
+// those nobody else holds leave the kernel, and one whose source hint came
+// from route gets the hint of the holder installed before it.
+func (p *packetPath) dropRoutesLocked(route *dataplane.Route, remote []spd.Endpoint) {
+	var gone []netip.Prefix
+	for _, pfx := range rangesToPrefixes(remote) {
+		hs := p.routeHolders[pfx]
+		i := slices.IndexFunc(hs, func(x routeHolder) bool { return x.route == route })
+		if i < 0 {
+			continue
+		}
+		latest := i == len(hs)-1
+		hs = slices.Delete(hs, i, i+1)
+		switch {
+		case len(hs) == 0:
+			delete(p.routeHolders, pfx)
+			gone = append(gone, pfx)
+		case latest:
+			p.routeHolders[pfx] = hs
+			if err := p.routes.AddRoutes(p.tun, []netip.Prefix{pfx}, p.localSource(hs[len(hs)-1].local)); err != nil {
+				p.log.Warn("restoring a route failed", "prefix", pfx, "err", err)
+			}
+		default:
+			p.routeHolders[pfx] = hs
+		}
+	}
+	if len(gone) > 0 {
+		if err := p.routes.DelRoutes(p.tun, gone); err != nil {
+			p.log.Warn("removing routes failed", "route", route.Name, "err", err)
+		}
+	}
+}
+
+// forgetRoutesLocked drops route as a holder without touching the kernel:
+// its successor holds the same routes.
+func (p *packetPath) forgetRoutesLocked(route *dataplane.Route, remote []spd.Endpoint) {
+	for _, pfx := range rangesToPrefixes(remote) {
+		hs := slices.DeleteFunc(p.routeHolders[pfx], func(x routeHolder) bool { return x.route == route })
+		if len(hs) == 0 {
+			delete(p.routeHolders, pfx)
+		} else {
+			p.routeHolders[pfx] = hs
+		}
+	}
+}
+
 // localSource picks a host address for route source hints: the first
 // single-address local selector, or the first address of a local subnet
-// that is configured on this host.
-func localSource(local []spd.Endpoint) netip.Addr {
+// that is configured on this host. It runs with p.mu held.
+func (p *packetPath) localSource(local []spd.Endpoint) netip.Addr {
 	for _, t := range local {
 		if t.Addrs.From == t.Addrs.To {
 			return t.Addrs.From
@@ -488,17 +571,40 @@ func localSource(local []spd.Endpoint) netip.Addr {
 	}
 	// strongSwan does the same: a host address inside the local subnet
 	// makes locally generated traffic match the policy.
-	addrs, _ := net.InterfaceAddrs()
 	for _, t := range local {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(n.IP); ok && t.Addrs.Contains(ip.Unmap()) {
-					return ip.Unmap()
-				}
+		for _, a := range p.hostAddrsLocked() {
+			if t.Addrs.Contains(a) {
+				return a
 			}
 		}
 	}
 	return netip.Addr{}
+}
+
+// hostAddrTTL is how long the host's address list is reused for source
+// hints. Reading it is a netlink dump of every address, which cost a
+// gateway a fifth of its CPU when done for every Child SA; an address
+// added in the last second is missed as a hint at worst, and the virtual
+// IPs cygnet adds itself clear the cache.
+const hostAddrTTL = time.Second
+
+// hostAddrsLocked returns the host's addresses, read at most once per
+// hostAddrTTL.
+func (p *packetPath) hostAddrsLocked() []netip.Addr {
+	now := time.Now()
+	if p.hostAddrsAt.IsZero() || now.Sub(p.hostAddrsAt) > hostAddrTTL {
+		p.hostAddrs = p.hostAddrs[:0]
+		addrs, _ := net.InterfaceAddrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok {
+					p.hostAddrs = append(p.hostAddrs, ip.Unmap())
+				}
+			}
+		}
+		p.hostAddrsAt = now
+	}
+	return p.hostAddrs
 }
 
 // refPolicies notes a holder of the policies; those nobody held before go
@@ -572,10 +678,7 @@ func (p *packetPath) DeleteChildSA(c *ike.ChildSA) {
 		p.log.Warn("updating policies failed", "err", err)
 	}
 	if p.routes != nil {
-		if err := p.routes.DelRoutes(p.dp.TUNName(), rangesToPrefixes(c.RemoteTS)); err != nil {
-			p.log.Warn("removing routes failed", "child", c.Name, "err", err)
-		}
-		p.restoreRoutesLocked(rangesToPrefixes(c.RemoteTS))
+		p.dropRoutesLocked(inst.route, c.RemoteTS)
 	}
 }
 
@@ -619,11 +722,12 @@ func (p *packetPath) holdVIPsLocked(inst *installed) {
 			continue
 		}
 		if p.vips[v] == 0 {
-			if err := p.routes.AddAddress(p.dp.TUNName(), netip.PrefixFrom(v, v.BitLen())); err != nil {
+			if err := p.routes.AddAddress(p.tun, netip.PrefixFrom(v, v.BitLen())); err != nil {
 				p.log.Warn("adding the virtual IP to the TUN failed", "child", c.Name, "vip", v, "err", err)
 				continue
 			}
-			p.log.Info("virtual IP installed on the TUN", "vip", v, "dev", p.dp.TUNName())
+			p.log.Info("virtual IP installed on the TUN", "vip", v, "dev", p.tun)
+			p.hostAddrsAt = time.Time{} // a new host address for source hints
 		}
 		p.vips[v]++
 		inst.vips = append(inst.vips, v)
@@ -638,7 +742,7 @@ func (p *packetPath) dropVIPsLocked(inst *installed) {
 			continue
 		}
 		delete(p.vips, v)
-		if err := p.routes.DelAddress(p.dp.TUNName(), netip.PrefixFrom(v, v.BitLen())); err != nil {
+		if err := p.routes.DelAddress(p.tun, netip.PrefixFrom(v, v.BitLen())); err != nil {
 			p.log.Warn("removing the virtual IP from the TUN failed", "vip", v, "err", err)
 		}
 	}

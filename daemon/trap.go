@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/config"
@@ -52,7 +51,7 @@ func (p *packetPath) InstallTrap(t *ike.Trap) error {
 		return err
 	}
 	if p.routes != nil {
-		if err := p.routes.AddRoutes(p.dp.TUNName(), rangesToPrefixes(t.RemoteTS), localSource(t.LocalTS)); err != nil {
+		if err := p.addRoutes(route, t.LocalTS, t.RemoteTS); err != nil {
 			p.log.Warn("adding trap routes failed", "child", t.Child.Name, "err", err)
 		}
 	}
@@ -74,47 +73,8 @@ func (p *packetPath) UninstallTrap(t *ike.Trap) {
 		p.log.Warn("updating policies failed", "err", err)
 	}
 	if p.routes != nil {
-		removed := rangesToPrefixes(t.RemoteTS)
-		if err := p.routes.DelRoutes(p.dp.TUNName(), removed); err != nil {
-			p.log.Warn("removing trap routes failed", "child", t.Child.Name, "err", err)
-		}
-		p.restoreRoutesLocked(removed)
+		p.dropRoutesLocked(tr.route, t.RemoteTS)
 	}
-}
-
-// restoreRoutesLocked re-adds the TUN routes of the Child SAs and traps
-// that overlap prefixes just removed: a route belongs to whoever needs it
-// last, not to the first Child SA that went away.
-func (p *packetPath) restoreRoutesLocked(removed []netip.Prefix) {
-	if p.routes == nil || len(removed) == 0 {
-		return
-	}
-	readd := func(name string, local, remote []spd.Endpoint) {
-		prefixes := rangesToPrefixes(remote)
-		if !overlapsAny(prefixes, removed) {
-			return
-		}
-		if err := p.addRoutes(local, remote); err != nil {
-			p.log.Warn("restoring routes failed", "child", name, "err", err)
-		}
-	}
-	for _, inst := range p.children {
-		readd(inst.child.Name, inst.child.LocalTS, inst.child.RemoteTS)
-	}
-	for _, t := range p.traps {
-		readd(t.trap.Child.Name, t.trap.LocalTS, t.trap.RemoteTS)
-	}
-}
-
-func overlapsAny(a, b []netip.Prefix) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if x.Overlaps(y) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // LastInbound is when a Child SA's inbound SA last accounted a packet

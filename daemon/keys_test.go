@@ -211,7 +211,7 @@ func TestEveryKey(t *testing.T) {
 		{"connection", "mediated_by", "med", refused, notSup + " (IKEv2 mediation extension)"},
 		{"connection", "mediation", "yes", refused, notSup + " (IKEv2 mediation extension)"},
 		{"connection", "mediation_peer", "peer", refused, notSup + " (IKEv2 mediation extension)"},
-		{"connection", "mobike", "yes", refused, notImpl + " (MOBIKE"},
+		{"connection", "mobike", "no", effect, ""},
 		{"connection", "ocsp", "request", refused, notSup + " (no OCSP)"},
 		{"connection", "over_time", "1h", effect, ""},
 		{"connection", "pools", "p", effect, ""},
@@ -374,6 +374,7 @@ func TestEveryKey(t *testing.T) {
 			return want(pc.DPDTimeout == 150*time.Second, "DPDTimeout %v", pc.DPDTimeout)
 		}),
 		"connection.encap": pcs(func(pc *ike.PeerConfig) string { return want(pc.Encap, "Encap %v", pc.Encap) }),
+		"connection.mobike": pcs(func(pc *ike.PeerConfig) string { return want(!pc.MOBIKE, "MOBIKE %v", pc.MOBIKE) }),
 		"connection.fragmentation": pcs(func(pc *ike.PeerConfig) string {
 			return want(pc.Fragmentation == ike.FragmentationNo, "Fragmentation %v", pc.Fragmentation)
 		}),

@@ -369,7 +369,6 @@ func refuseValues(c *config.Connection) []error {
 		}
 	}
 	path := "connections." + c.Name
-	refuse(c.Set, path, "mobike", c.MOBIKE, "MOBIKE; mobike = no is what cygnet does")
 	refuse(c.Set, path, "childless", c.Childless != config.ChildlessAllow, "childless IKE SAs")
 	refuse(c.Set, path, "local_port", c.LocalPort != 500, "IKE on another port than 500 (and 4500 for NAT traversal)")
 	for _, a := range c.Remote {
@@ -415,6 +414,7 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	pc := &ike.PeerConfig{
 		Name:      c.Name,
 		Encap:     c.Encap,
+		MOBIKE:    c.MOBIKE,
 		RekeyTime: c.RekeyTime, ReauthTime: c.ReauthTime, OverTime: c.OverTime, RandTime: c.RandTime,
 		DPDDelay: c.DPDDelay, DPDTimeout: c.DPDTimeout,
 		SendCertReq: c.SendCertReq,

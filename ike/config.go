@@ -40,6 +40,9 @@ type PeerConfig struct {
 	// Encap forces UDP encapsulation of ESP even without a NAT (swanctl
 	// encap = yes), by faking the NAT-D hash as RFC 7296 2.23 allows.
 	Encap bool
+	// MOBIKE offers and accepts RFC 4555 address updates (swanctl mobike,
+	// default yes; mobike.go).
+	MOBIKE bool
 	// Fragmentation is the RFC 7383 policy (swanctl fragmentation).
 	Fragmentation Fragmentation
 	// RekeyTime, ReauthTime, OverTime, RandTime, DPDDelay and DPDTimeout are

@@ -222,6 +222,7 @@ func (sa *IKESA) newRekeyedSA(initiator bool, spiI, spiR uint64, ni, nr []byte, 
 		Local: sa.Local, Remote: sa.Remote, NATLocal: sa.NATLocal, NATRemote: sa.NATRemote, LocalID: sa.LocalID, RemoteID: sa.RemoteID,
 		Established: now, suite: suite, Group: neg.group, ni: ni, nr: nr, created: now, lastInbound: now,
 		fragmentationSupport: sa.fragmentationSupport, signatureHashes: sa.signatureHashes, peerCertReq: sa.peerCertReq,
+		mobike: sa.mobike.carry(),
 	}
 	n.log = n.saLogger()
 	out, in, err := keys.Protectors(initiator, m.rand)

@@ -88,6 +88,7 @@ type IKESA struct {
 	inter                *intermediate // RFC 9370 additional key exchanges in IKE_INTERMEDIATE (intermediate.go)
 	followup             *ikeFollowup  // a peer's IKE SA rekey with IKE_FOLLOWUP_KE, while it runs (followup.go)
 	peerMultipleAuth     bool          // the responder announced RFC 4739 MULTIPLE_AUTH_SUPPORTED
+	mobike               *mobike       // RFC 4555, when both ends support it (mobike.go)
 
 	// Rekeying and reauthentication (rekey_ike.go, lifetime.go).
 	ReauthAt, ExpireAt time.Time
@@ -336,6 +337,7 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 	}
 	switch hdr.Exchange {
 	case wire.IKE_AUTH:
+		sa.noteMOBIKE(payloads)
 		sa.handleAuthRequest(msg, payloads)
 	case wire.IKE_INTERMEDIATE:
 		sa.handleIntermediateRequest(msg, payloads)
@@ -344,7 +346,7 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 	case wire.CREATE_CHILD_SA:
 		sa.handleCreateChildRequest(msg, payloads)
 	case wire.INFORMATIONAL:
-		sa.handleInformational(msg, payloads)
+		sa.handleInformational(msg, payloads, sa.mobikeRequest(payloads, local, remote))
 	default:
 		sa.respond(hdr.Exchange, hdr.MessageID, nil)
 	}
@@ -396,6 +398,9 @@ func (sa *IKESA) handleResponse(b []byte, hdr wire.Header, local, remote netip.A
 		sa.followPeer(local, remote) // authenticated, so it may move the SA
 	}
 	sa.pending = nil
+	if hdr.Exchange == wire.IKE_AUTH {
+		sa.noteMOBIKE(payloads)
+	}
 	if err := r.onReply(msg, payloads); err != nil {
 		sa.log.Warn("exchange failed", "exchange", hdr.Exchange, "err", err)
 	}

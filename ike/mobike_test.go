@@ -1,0 +1,179 @@
+package ike
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
+)
+
+// listerTransport adds AddressLister to a harness peer.
+type listerTransport struct {
+	*peer
+	addrs []netip.Addr
+}
+
+func (l *listerTransport) LocalAddresses() []netip.Addr { return l.addrs }
+
+// newMOBIKEPair sets up a site-to-site pair with MOBIKE as configured, b
+// moving Child SAs in place; a lists 10.99.7.1 besides its own address.
+func newMOBIKEPair(t *testing.T, mobikeA, mobikeB bool) (*pair, *moverInstaller) {
+	t.Helper()
+	ca, cb := siteConfig(t, 1, 2), siteConfig(t, 2, 1)
+	ca.MOBIKE, cb.MOBIKE = mobikeA, mobikeB
+	ca.LocalAddrs, cb.RemoteAddrs = nil, nil // a may move anywhere
+	p := newPair(t, ca, cb, testPSK, testPSK)
+	mover := &moverInstaller{peer: p.b}
+	p.b.m.installer = mover
+	p.a.m.installer = &moverInstaller{peer: p.a}
+	p.a.m.transport = &listerTransport{peer: p.a, addrs: []netip.Addr{p.a.addr, netip.MustParseAddr("10.99.7.1"), netip.MustParseAddr("fe80::1")}}
+	if err := p.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	if len(p.a.childUp) != 1 || len(p.b.childUp) != 1 {
+		t.Fatalf("Child SAs installed: a %d, b %d; want 1 each", len(p.a.childUp), len(p.b.childUp))
+	}
+	return p, mover
+}
+
+// TestMOBIKEInitiatorMoves: the initiator's source address changes; it
+// sends UPDATE_SA_ADDRESSES from the new one, both ends move the IKE SA
+// and the Child SAs, which keep their SPIs (no rekey).
+func TestMOBIKEInitiatorMoves(t *testing.T) {
+	p, mover := newMOBIKEPair(t, true, true)
+	sa, sb := onlySA(t, p.a), onlySA(t, p.b)
+	if !sa.MOBIKE() || !sb.MOBIKE() {
+		t.Fatalf("MOBIKE negotiated: a %v, b %v; want both", sa.MOBIKE(), sb.MOBIKE())
+	}
+	if got, want := sb.PeerAddresses(), []netip.Addr{netip.MustParseAddr("10.99.7.1")}; !slices.Equal(got, want) {
+		t.Errorf("b's list of a's additional addresses after IKE_AUTH: %v, want %v (own and link-local addresses left out)", got, want)
+	}
+	spiIn, spiOut := p.a.childUp[0].SPIIn, p.a.childUp[0].SPIOut
+
+	// Nothing moved: an address event changes nothing and sends nothing.
+	p.a.m.AddressesChanged()
+	if len(p.a.out) != 0 {
+		t.Fatalf("a sent %d datagrams though its source address did not change", len(p.a.out))
+	}
+
+	p.a.addr = netip.MustParseAddr("10.99.9.1")
+	p.a.m.AddressesChanged()
+	if len(p.a.out) != 1 {
+		t.Fatalf("a sent %d datagrams after its address changed, want 1 UPDATE_SA_ADDRESSES", len(p.a.out))
+	}
+	if got := p.a.out[0].local.Addr(); got != p.a.addr {
+		t.Errorf("the update left from %v, want the new address %v", got, p.a.addr)
+	}
+	p.pump()
+	newA := netip.AddrPortFrom(p.a.addr, 500)
+	if sa.Local != newA || sb.Remote != newA {
+		t.Errorf("after the update: a's local %v, b's remote %v; want both %v", sa.Local, sb.Remote, newA)
+	}
+	if len(mover.moves) != 1 || mover.moves[0] != newA {
+		t.Errorf("b moved its Child SAs to %v, want once to %v", mover.moves, newA)
+	}
+	if len(p.a.childUp) != 1 || len(p.b.childUp) != 1 || len(p.a.deleted)+len(p.b.deleted) != 0 {
+		t.Errorf("the move rekeyed or deleted Child SAs: installed a %d b %d, deleted a %v b %v", len(p.a.childUp), len(p.b.childUp), p.a.deleted, p.b.deleted)
+	}
+	if c := sa.children[0]; c.SPIIn != spiIn || c.SPIOut != spiOut || c.Local != newA {
+		t.Errorf("a's Child SA after the move: SPIs %08x/%08x local %v, want %08x/%08x local %v", c.SPIIn, c.SPIOut, c.Local, spiIn, spiOut, newA)
+	}
+	if !logHas(p.a, "MOBIKE: peer confirmed the address update") || !logHas(p.b, "MOBIKE: peer moved") {
+		t.Errorf("logs do not show the confirmed update")
+	}
+	if sa.NATLocal || sb.NATRemote {
+		t.Errorf("NAT seen without one: a nat_local %v, b nat_remote %v", sa.NATLocal, sb.NATRemote)
+	}
+}
+
+// TestMOBIKEUpdateCarriesCookie2 checks the wire: the update has
+// UPDATE_SA_ADDRESSES, both NAT-D hashes and a COOKIE2 that the answer
+// echoes; an answer without it does not confirm the path.
+func TestMOBIKEUpdateCarriesCookie2(t *testing.T) {
+	p, _ := newMOBIKEPair(t, true, true)
+	sa, sb := onlySA(t, p.a), onlySA(t, p.b)
+	p.a.addr = netip.MustParseAddr("10.99.9.1")
+	p.a.m.AddressesChanged()
+	req := decryptWith(t, sb, p.a.out[0].b)
+	for _, n := range []wire.NotifyType{wire.UPDATE_SA_ADDRESSES, wire.NAT_DETECTION_SOURCE_IP, wire.NAT_DETECTION_DESTINATION_IP, wire.COOKIE2, wire.ADDITIONAL_IP4_ADDRESS} {
+		if findNotify(req, n) == nil {
+			t.Errorf("UPDATE_SA_ADDRESSES request lacks %v", n)
+		}
+	}
+	cookie := findNotify(req, wire.COOKIE2).Data
+	p.pump()
+	// b's answer went to a; look at what b cached as its last response.
+	resp := decryptWith(t, sa, sb.lastResponse)
+	if c := findNotify(resp, wire.COOKIE2); c == nil || string(c.Data) != string(cookie) {
+		t.Errorf("the answer's COOKIE2 %v does not echo the request's %x", c, cookie)
+	}
+	if findNotify(resp, wire.NAT_DETECTION_SOURCE_IP) == nil || findNotify(resp, wire.NAT_DETECTION_DESTINATION_IP) == nil {
+		t.Errorf("the answer lacks NAT-D hashes")
+	}
+
+	// An answer whose COOKIE2 differs leaves the update unconfirmed.
+	p.a.addr = netip.MustParseAddr("10.99.9.2")
+	p.a.m.AddressesChanged()
+	sa.mobike.cookie2 = []byte("not-what-was-sent")
+	p.pump()
+	if !logHas(p.a, "lacks our COOKIE2") {
+		t.Errorf("a accepted an answer with the wrong COOKIE2")
+	}
+}
+
+// decryptWith opens an encrypted IKE message with the keys of the SA that
+// receives it.
+func decryptWith(t *testing.T, sa *IKESA, b []byte) []wire.Payload {
+	t.Helper()
+	msg, err := wire.ParseMessage(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloads, err := sa.open(msg)
+	if err != nil {
+		t.Fatalf("decrypt: %v", err)
+	}
+	return payloads
+}
+
+// TestMOBIKENATAppears moves a behind a NAT: NAT detection is redone on
+// the update, IKE floats to 4500 on both ends.
+func TestMOBIKENATAppears(t *testing.T) {
+	p, _ := newMOBIKEPair(t, true, true)
+	sa, sb := onlySA(t, p.a), onlySA(t, p.b)
+	p.a.addr = netip.MustParseAddr("10.99.9.1")
+	p.a.m.AddressesChanged()
+	public := netip.MustParseAddrPort("192.0.2.100:31000")
+	for i := range p.a.out {
+		p.a.out[i].local = public // the NAT rewrites the source
+	}
+	p.pump()
+	if !sa.NATLocal || !sb.NATRemote {
+		t.Fatalf("NAT after the move: a nat_local %v, b nat_remote %v; want both", sa.NATLocal, sb.NATRemote)
+	}
+	if sa.Local.Port() != 4500 || sa.Remote.Port() != 4500 || sb.Local.Port() != 4500 {
+		t.Errorf("IKE ports after a NAT appeared: a %v -> %v, b local %v; want 4500", sa.Local, sa.Remote, sb.Local)
+	}
+	if sb.Remote != public {
+		t.Errorf("b sends to %v, want the NAT's %v", sb.Remote, public)
+	}
+}
+
+// TestMOBIKEOff: with mobike = no on either end nothing is negotiated and
+// an address change sends no update.
+func TestMOBIKEOff(t *testing.T) {
+	for _, c := range []struct{ a, b bool }{{false, true}, {true, false}} {
+		p, _ := newMOBIKEPair(t, c.a, c.b)
+		sa, sb := onlySA(t, p.a), onlySA(t, p.b)
+		if sa.MOBIKE() || sb.MOBIKE() {
+			t.Errorf("mobike a=%v b=%v: negotiated a %v b %v", c.a, c.b, sa.MOBIKE(), sb.MOBIKE())
+		}
+		p.a.addr = netip.MustParseAddr("10.99.9.1")
+		p.a.m.AddressesChanged()
+		if len(p.a.out) != 0 {
+			t.Errorf("mobike a=%v b=%v: a sent %d datagrams on an address change", c.a, c.b, len(p.a.out))
+		}
+	}
+}

@@ -373,7 +373,7 @@ func TestEveryKey(t *testing.T) {
 		"connection.dpd_timeout": pcs(func(pc *ike.PeerConfig) string {
 			return want(pc.DPDTimeout == 150*time.Second, "DPDTimeout %v", pc.DPDTimeout)
 		}),
-		"connection.encap": pcs(func(pc *ike.PeerConfig) string { return want(pc.Encap, "Encap %v", pc.Encap) }),
+		"connection.encap":  pcs(func(pc *ike.PeerConfig) string { return want(pc.Encap, "Encap %v", pc.Encap) }),
 		"connection.mobike": pcs(func(pc *ike.PeerConfig) string { return want(!pc.MOBIKE, "MOBIKE %v", pc.MOBIKE) }),
 		"connection.fragmentation": pcs(func(pc *ike.PeerConfig) string {
 			return want(pc.Fragmentation == ike.FragmentationNo, "Fragmentation %v", pc.Fragmentation)

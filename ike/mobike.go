@@ -276,14 +276,28 @@ func (sa *IKESA) updateAnswered(from netip.AddrPort, reply []wire.Payload) error
 // setNAT takes the result of redone NAT detection. A NAT that appears
 // moves IKE to port 4500 and the Child SAs to ESP-in-UDP; once on, UDP
 // encapsulation stays (RFC 4555 allows it, and it spares the peer a
-// second change).
+// second change). An installed Child SA cannot change its encapsulation
+// in place, so the initiator rekeys each raw-ESP one (make before break;
+// the successor takes the IKE SA's encapsulation); the responder leaves
+// it to the initiator, so the two rekeys do not collide.
 func (sa *IKESA) setNAT(natLocal, natRemote bool) {
 	was := sa.UDPEncap()
 	sa.NATLocal, sa.NATRemote = natLocal || (was && sa.NATLocal), natRemote || (was && sa.NATRemote)
-	if !was && sa.UDPEncap() {
-		sa.log.Info("MOBIKE: a NAT appeared on the new path; IKE moves to port 4500, ESP into UDP")
-		sa.floatToNATPort()
-		sa.moveChildren()
+	if was || !sa.UDPEncap() {
+		return
+	}
+	sa.log.Info("MOBIKE: a NAT appeared on the new path; IKE moves to port 4500, ESP into UDP")
+	sa.floatToNATPort()
+	sa.moveChildren()
+	if !sa.Initiator {
+		return
+	}
+	for _, c := range slices.Clone(sa.children) {
+		if c.state == childInstalled && !c.Encap {
+			if err := sa.rekeyChild(c, "a NAT appeared (MOBIKE): ESP moves into UDP"); err != nil {
+				sa.log.Warn("MOBIKE: rekeying Child SA into UDP encapsulation failed", "child", c.Name, "err", err)
+			}
+		}
 	}
 }
 

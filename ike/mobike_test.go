@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cygnet-ipsec/cygnet/ike/wire"
 )
@@ -146,10 +147,28 @@ func TestMOBIKENATAppears(t *testing.T) {
 	p.a.addr = netip.MustParseAddr("10.99.9.1")
 	p.a.m.AddressesChanged()
 	public := netip.MustParseAddrPort("192.0.2.100:31000")
-	for i := range p.a.out {
-		p.a.out[i].local = public // the NAT rewrites the source
+	// The NAT rewrites every source address and port of a.
+	natPump := func() {
+		for range 50 {
+			for i := range p.a.out {
+				p.a.out[i].local = netip.AddrPortFrom(public.Addr(), public.Port()+p.a.out[i].local.Port()/4500)
+			}
+			if len(p.a.out) == 0 && len(p.b.out) == 0 {
+				return
+			}
+			a, b := p.a.out, p.b.out
+			p.a.out, p.b.out = nil, nil
+			for _, d := range a {
+				p.b.m.HandleIKE(d.b, d.remote, d.local)
+			}
+			for _, d := range b {
+				p.a.m.HandleIKE(d.b, d.remote, d.local)
+			}
+		}
+		t.Fatal("natPump: peers kept talking")
 	}
-	p.pump()
+	natPump()
+	public = netip.AddrPortFrom(public.Addr(), public.Port()+1) // a's port 4500 behind the NAT
 	if !sa.NATLocal || !sb.NATRemote {
 		t.Fatalf("NAT after the move: a nat_local %v, b nat_remote %v; want both", sa.NATLocal, sb.NATRemote)
 	}
@@ -158,6 +177,23 @@ func TestMOBIKENATAppears(t *testing.T) {
 	}
 	if sb.Remote != public {
 		t.Errorf("b sends to %v, want the NAT's %v", sb.Remote, public)
+	}
+	// The raw-ESP Child SA cannot change its encapsulation in place: a
+	// rekeys it, and the successor is ESP-in-UDP on both ends.
+	if len(p.a.childUp) != 2 || len(p.b.childUp) != 2 {
+		t.Fatalf("Child SAs installed: a %d, b %d; want the first and its UDP-encapsulated successor", len(p.a.childUp), len(p.b.childUp))
+	}
+	for _, c := range []*ChildSA{p.a.childUp[1], p.b.childUp[1]} {
+		if !c.Encap || c.Rekeys == nil {
+			t.Errorf("successor Child SA %08x: encap %v, rekeys %v; want a UDP-encapsulated rekey", c.SPIIn, c.Encap, c.Rekeys != nil)
+		}
+	}
+	p.clock.now = p.clock.now.Add(6 * time.Second) // the replaced Child SA's grace
+	p.a.m.Tick()
+	p.b.m.Tick()
+	natPump()
+	if len(sa.children) != 1 || !sa.children[0].Encap {
+		t.Errorf("a's Child SAs after the rekey: %d, want 1 with encap", len(sa.children))
 	}
 }
 
@@ -175,5 +211,31 @@ func TestMOBIKEOff(t *testing.T) {
 		if len(p.a.out) != 0 {
 			t.Errorf("mobike a=%v b=%v: a sent %d datagrams on an address change", c.a, c.b, len(p.a.out))
 		}
+	}
+}
+
+// TestMOBIKEUpdateWaitsForPendingRequest: an address change while another
+// request is outstanding queues the update; its NAT-D hashes are built
+// when it leaves, and a second change meanwhile is checked after it.
+func TestMOBIKEUpdateWaitsForPendingRequest(t *testing.T) {
+	p, _ := newMOBIKEPair(t, true, true)
+	sa, sb := onlySA(t, p.a), onlySA(t, p.b)
+	if err := sa.sendRequest(wire.INFORMATIONAL, nil, func(*wire.Message, []wire.Payload) error { return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	p.a.addr = netip.MustParseAddr("10.99.9.1")
+	p.a.m.AddressesChanged()
+	if len(p.a.out) != 1 {
+		t.Fatalf("a sent %d datagrams with a request outstanding, want only that request", len(p.a.out))
+	}
+	p.a.addr = netip.MustParseAddr("10.99.9.2")
+	p.a.m.AddressesChanged() // in flight: checked again after the answer
+	p.pump()
+	want := netip.AddrPortFrom(p.a.addr, 500)
+	if sa.Local != want || sb.Remote != want {
+		t.Errorf("after two changes: a's local %v, b's remote %v; want %v", sa.Local, sb.Remote, want)
+	}
+	if sa.NATLocal || sb.NATRemote {
+		t.Errorf("stale NAT-D hashes made a NAT appear: a nat_local %v, b nat_remote %v", sa.NATLocal, sb.NATRemote)
 	}
 }

@@ -40,3 +40,33 @@ func TestSetEndpoints(t *testing.T) {
 		t.Errorf("moving an IPv4 tunnel to IPv6 endpoints succeeded")
 	}
 }
+
+// TestSetEndpointsWhileSealing runs a move concurrently with sealing (for
+// the race detector): each packet has the old or the new endpoints whole.
+func TestSetEndpointsWhileSealing(t *testing.T) {
+	out, _ := pair(t, algos[0], Config{SPI: 0x1234, Mode: ipsec.ModeTunnel, Src: out4a, Dst: out4b})
+	newSrc, newDst := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("203.0.113.9")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			src, dst := out4a, out4b
+			if i%2 == 0 {
+				src, dst = newSrc, newDst
+			}
+			if err := out.SetEndpoints(src, dst); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	inner := udpPacket(in4a, in4b, 0, []byte("x"))
+	for range 200 {
+		_, b := seal(t, out, inner)
+		src, dst := netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20]))
+		if !(src == out4a && dst == out4b) && !(src == newSrc && dst == newDst) {
+			t.Fatalf("outer %v -> %v mixes two moves", src, dst)
+		}
+	}
+	<-done
+}

@@ -206,10 +206,18 @@ func (sa *IKESA) checkPath() {
 	// new address; the old one may be gone already.
 	sa.Local = to
 	sa.moveChildren()
+	sa.startUpdate()
+}
+
+// startUpdate sends UPDATE_SA_ADDRESSES now, or when the outstanding
+// request is answered; the update is built when it goes out, so its NAT-D
+// hashes name the addresses of that moment.
+func (sa *IKESA) startUpdate() {
+	if sa.mobike.inFlight {
+		return
+	}
 	sa.mobike.inFlight = true
 	if sa.pending != nil {
-		// Build the update when it goes out, so its NAT-D hashes name the
-		// addresses of that moment.
 		sa.queue = append(sa.queue, sa.sendUpdate)
 		return
 	}

@@ -3,6 +3,7 @@ package ike
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,5 +238,30 @@ func TestMOBIKEUpdateWaitsForPendingRequest(t *testing.T) {
 	}
 	if sa.NATLocal || sb.NATRemote {
 		t.Errorf("stale NAT-D hashes made a NAT appear: a nat_local %v, b nat_remote %v", sa.NATLocal, sb.NATRemote)
+	}
+}
+
+// TestMOBIKENATMappingChangeSendsUpdate: behind a NAT that forgot its
+// mapping, a MOBIKE initiator whose ESP gets no answer sends
+// UPDATE_SA_ADDRESSES rather than an empty liveness check: a MOBIKE
+// responder such as strongSwan moves only on that.
+func TestMOBIKENATMappingChangeSendsUpdate(t *testing.T) {
+	p := newNATPair(t)
+	p.a.m.conns[0].MOBIKE, p.b.m.conns[0].MOBIKE = true, true
+	a, b := p.establish(t)
+	if !a.MOBIKE() || !b.MOBIKE() {
+		t.Fatalf("MOBIKE: a %v b %v", a.MOBIKE(), b.MOBIKE())
+	}
+	p.nat.flush()
+	for i := 1; i <= 10 && !logHas(p.a, "sending UPDATE_SA_ADDRESSES"); i++ {
+		p.aCounters.out += 5
+		p.advance(500 * time.Millisecond)
+	}
+	if !logHas(p.a, "sending UPDATE_SA_ADDRESSES so the peer learns our NAT mapping") {
+		t.Fatalf("a did not send UPDATE_SA_ADDRESSES after its ESP went unanswered")
+	}
+	updates := strings.Count(p.a.logs.String(), "MOBIKE: peer confirmed the address update")
+	if now := p.nat.out[aNATT]; b.Remote != now || updates != 1 {
+		t.Fatalf("b's remote %v, a's mapping %v, confirmed updates %d (want 1)", b.Remote, now, updates)
 	}
 }

@@ -216,6 +216,14 @@ func (sa *IKESA) tickNAT(now time.Time) {
 		return
 	}
 	sa.nat.stallProbeAt = now
+	if sa.mobike != nil && sa.Initiator {
+		// A MOBIKE responder moves only on UPDATE_SA_ADDRESSES (strongSwan
+		// ignores the source of other messages then; RFC 4555 3.5).
+		sa.log.Info("ESP leaves but nothing comes back; sending UPDATE_SA_ADDRESSES so the peer learns our NAT mapping",
+			"for", now.Sub(sa.nat.stalledSince).Round(time.Millisecond), "packets_out", out-prevOut)
+		sa.startUpdate()
+		return
+	}
 	sa.log.Info("ESP leaves but nothing comes back; checking liveness so the peer learns our NAT mapping",
 		"for", now.Sub(sa.nat.stalledSince).Round(time.Millisecond), "packets_out", out-prevOut)
 	if err := sa.sendRequest(wire.INFORMATIONAL, nil, func(*wire.Message, []wire.Payload) error { return nil }, nil); err != nil {

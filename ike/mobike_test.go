@@ -265,3 +265,29 @@ func TestMOBIKENATMappingChangeSendsUpdate(t *testing.T) {
 		t.Fatalf("b's remote %v, a's mapping %v, confirmed updates %d (want 1)", b.Remote, now, updates)
 	}
 }
+
+// FuzzMOBIKEAddresses feeds notify data to the peer address list parser:
+// it must never panic, keep at most maxPeerAddresses and only addresses of
+// the notify's family.
+func FuzzMOBIKEAddresses(f *testing.F) {
+	f.Add(uint16(wire.ADDITIONAL_IP4_ADDRESS), []byte{10, 0, 0, 1})
+	f.Add(uint16(wire.ADDITIONAL_IP6_ADDRESS), make([]byte, 16))
+	f.Add(uint16(wire.NO_ADDITIONAL_ADDRESSES), []byte{})
+	f.Add(uint16(wire.ADDITIONAL_IP4_ADDRESS), []byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, typ uint16, data []byte) {
+		var payloads []wire.Payload
+		for range 20 {
+			payloads = append(payloads, &wire.Notify{NotifyType: wire.NotifyType(typ), Data: data})
+		}
+		mb := &mobike{}
+		mb.takeAddresses(payloads)
+		if len(mb.peerAddrs) > maxPeerAddresses {
+			t.Fatalf("%d addresses kept", len(mb.peerAddrs))
+		}
+		for _, a := range mb.peerAddrs {
+			if a.Is4() != (wire.NotifyType(typ) == wire.ADDITIONAL_IP4_ADDRESS) {
+				t.Fatalf("address %v from a notify of type %d", a, typ)
+			}
+		}
+	})
+}

@@ -43,6 +43,9 @@ type PeerConfig struct {
 	// MOBIKE offers and accepts RFC 4555 address updates (swanctl mobike,
 	// default yes; mobike.go).
 	MOBIKE bool
+	// RedirectTo, when valid, answers every IKE_SA_INIT of a client that
+	// supports RFC 5685 with a redirect to that gateway (redirect.go).
+	RedirectTo netip.Addr
 	// Fragmentation is the RFC 7383 policy (swanctl fragmentation).
 	Fragmentation Fragmentation
 	// RekeyTime, ReauthTime, OverTime, RandTime, DPDDelay and DPDTimeout are

@@ -165,6 +165,10 @@ type Manager struct {
 	byPeer     map[string]map[*IKESA]struct{}
 	connByName map[string]*PeerConfig
 
+	// redirects are the recent RFC 5685 redirects we followed, by
+	// connection, to bound loops (redirect.go).
+	redirects map[string][]time.Time
+
 	// Stats count what the Manager dropped, by reason.
 	Stats Stats
 }
@@ -228,6 +232,7 @@ func NewManager(c Config) *Manager {
 		clock: c.Clock, rand: c.Rand, log: c.Log, opts: c.Options, pools: c.Pools,
 		sas: map[uint64]*IKESA{}, childSPI: map[uint32]*ChildSA{}, childByID: map[uint32]*ChildSA{}, halfOpen: map[initKey]*IKESA{},
 		halfOpenBySource: map[netip.Addr]int{}, byPeer: map[string]map[*IKESA]struct{}{},
+		redirects:  map[string][]time.Time{},
 		connByName: connIndex(c.Conns),
 	}
 }

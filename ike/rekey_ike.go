@@ -222,7 +222,7 @@ func (sa *IKESA) newRekeyedSA(initiator bool, spiI, spiR uint64, ni, nr []byte, 
 		Local: sa.Local, Remote: sa.Remote, NATLocal: sa.NATLocal, NATRemote: sa.NATRemote, LocalID: sa.LocalID, RemoteID: sa.RemoteID,
 		Established: now, suite: suite, Group: neg.group, ni: ni, nr: nr, created: now, lastInbound: now,
 		fragmentationSupport: sa.fragmentationSupport, signatureHashes: sa.signatureHashes, peerCertReq: sa.peerCertReq,
-		mobike: sa.mobike.carry(),
+		mobike: sa.mobike.carry(), peerRedirect: sa.peerRedirect,
 	}
 	n.log = n.saLogger()
 	out, in, err := keys.Protectors(initiator, m.rand)
@@ -361,14 +361,20 @@ func (sa *IKESA) retired(reason string) bool {
 // same Child SAs, make before break: the new Child SAs take over the old
 // ones' routes, then the old IKE SA is deleted (RFC 7296 2.8.3).
 func (sa *IKESA) reauthenticate() error {
-	if sa.state != stateEstablished || sa.superseded != nil || sa.reauthing != nil || sa.ikeRekey != nil {
-		return nil
-	}
-	m := sa.m
 	remote := sa.cfg.Remote
 	if !remote.IsValid() {
 		remote = netip.AddrPortFrom(sa.Remote.Addr(), 500)
 	}
+	return sa.reauthenticateAt(remote, netip.Addr{})
+}
+
+// reauthenticateAt is reauthenticate towards remote, where gateway from
+// (when valid) redirected us (RFC 5685).
+func (sa *IKESA) reauthenticateAt(remote netip.AddrPort, from netip.Addr) error {
+	if sa.state != stateEstablished || sa.superseded != nil || sa.reauthing != nil || sa.ikeRekey != nil {
+		return nil
+	}
+	m := sa.m
 	var ccs []*ChildConfig
 	for _, c := range sa.children {
 		if c.state == childInstalled && c.supersededBy == nil && c.Config != nil {
@@ -387,6 +393,7 @@ func (sa *IKESA) reauthenticate() error {
 	n := &IKESA{
 		m: m, cfg: sa.cfg, UniqueID: m.nextIKEUnique, Initiator: true, SPIi: spi,
 		state: stateInitSent, Local: local, Remote: remote, created: m.clock.Now(), reauthOf: sa,
+		redirectedFrom: from,
 	}
 	if len(ccs) > 0 {
 		n.firstChild, n.pendingChildren = ccs[0], ccs[1:]

@@ -89,6 +89,8 @@ type IKESA struct {
 	followup             *ikeFollowup  // a peer's IKE SA rekey with IKE_FOLLOWUP_KE, while it runs (followup.go)
 	peerMultipleAuth     bool          // the responder announced RFC 4739 MULTIPLE_AUTH_SUPPORTED
 	mobike               *mobike       // RFC 4555, when both ends support it (mobike.go)
+	peerRedirect         bool          // the client announced REDIRECT_SUPPORTED (RFC 5685, redirect.go)
+	redirectedFrom       netip.Addr    // the gateway that redirected us here (REDIRECTED_FROM)
 
 	// Rekeying and reauthentication (rekey_ike.go, lifetime.go).
 	ReauthAt, ExpireAt time.Time
@@ -347,6 +349,9 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 		sa.handleCreateChildRequest(msg, payloads)
 	case wire.INFORMATIONAL:
 		sa.handleInformational(msg, payloads, sa.mobikeRequest(payloads, local, remote))
+		if n := findNotify(payloads, wire.REDIRECT); n != nil && sa.state == stateEstablished {
+			sa.followRedirect(n)
+		}
 	default:
 		sa.respond(hdr.Exchange, hdr.MessageID, nil)
 	}

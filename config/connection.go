@@ -67,8 +67,9 @@ func (d *decoder) connection(sec *Section) *Connection {
 			}
 			c.DSCP = uint8(v & 0x3f)
 		},
-		"encap":  d.boolOpt(path, &c.Encap),
-		"mobike": d.boolOpt(path, &c.MOBIKE),
+		"encap":       d.boolOpt(path, &c.Encap),
+		"mobike":      d.boolOpt(path, &c.MOBIKE),
+		"redirect_to": d.stringOpt(&c.RedirectTo),
 		"fragmentation": enumOpt(d, path, &c.Fragmentation, map[string]Fragmentation{
 			"yes": FragmentationYes, "accept": FragmentationAccept, "no": FragmentationNo, "force": FragmentationForce,
 		}),

@@ -129,9 +129,13 @@ type Connection struct {
 	// Pools are the names of the pools to assign virtual IPs from.
 	Pools []Value
 	// DSCP is the 6-bit DSCP value for IKE packets.
-	DSCP          uint8
-	Encap         bool
-	MOBIKE        bool // default yes
+	DSCP   uint8
+	Encap  bool
+	MOBIKE bool // default yes
+	// RedirectTo is a cygnet extension (no strongSwan option): the gateway
+	// every client of this connection that supports RFC 5685 is
+	// redirected to in IKE_SA_INIT.
+	RedirectTo    Value
 	Fragmentation Fragmentation
 	Childless     Childless
 	SendCertReq   bool // default yes

@@ -537,6 +537,8 @@ func (d *Daemon) dispatch(call ctlCall) {
 			return
 		}
 		call.reply <- control.Response{Message: "rekey started"}
+	case control.CmdRedirect:
+		call.reply <- d.redirect(req)
 	case control.CmdStats:
 		b, err := d.stats()
 		if err != nil {

@@ -212,6 +212,7 @@ func TestEveryKey(t *testing.T) {
 		{"connection", "mediation", "yes", refused, notSup + " (IKEv2 mediation extension)"},
 		{"connection", "mediation_peer", "peer", refused, notSup + " (IKEv2 mediation extension)"},
 		{"connection", "mobike", "no", effect, ""},
+		{"connection", "redirect_to", "192.0.2.9", effect, ""},
 		{"connection", "ocsp", "request", refused, notSup + " (no OCSP)"},
 		{"connection", "over_time", "1h", effect, ""},
 		{"connection", "pools", "p", effect, ""},
@@ -373,7 +374,10 @@ func TestEveryKey(t *testing.T) {
 		"connection.dpd_timeout": pcs(func(pc *ike.PeerConfig) string {
 			return want(pc.DPDTimeout == 150*time.Second, "DPDTimeout %v", pc.DPDTimeout)
 		}),
-		"connection.encap":  pcs(func(pc *ike.PeerConfig) string { return want(pc.Encap, "Encap %v", pc.Encap) }),
+		"connection.encap": pcs(func(pc *ike.PeerConfig) string { return want(pc.Encap, "Encap %v", pc.Encap) }),
+		"connection.redirect_to": pcs(func(pc *ike.PeerConfig) string {
+			return want(pc.RedirectTo.String() == "192.0.2.9", "RedirectTo %v", pc.RedirectTo)
+		}),
 		"connection.mobike": pcs(func(pc *ike.PeerConfig) string { return want(!pc.MOBIKE, "MOBIKE %v", pc.MOBIKE) }),
 		"connection.fragmentation": pcs(func(pc *ike.PeerConfig) string {
 			return want(pc.Fragmentation == ike.FragmentationNo, "Fragmentation %v", pc.Fragmentation)

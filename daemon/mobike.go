@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 
+	"github.com/cygnet-ipsec/cygnet/control"
 	"github.com/vishvananda/netlink"
 )
 
@@ -87,4 +89,18 @@ func (p *packetPath) LocalAddresses() []netip.Addr {
 		}
 	}
 	return out
+}
+
+// redirect answers `cygnet redirect --ike NAME --gateway ADDR`: the
+// established clients of the connection are sent to ADDR (RFC 5685).
+func (d *Daemon) redirect(req control.Request) control.Response {
+	gw, err := netip.ParseAddr(req.Gateway)
+	if err != nil || req.IKE == "" {
+		return control.Response{Error: fmt.Sprintf("redirect: want --ike NAME and --gateway with an IP address, got %q and %q", req.IKE, req.Gateway)}
+	}
+	n, err := d.mgr.Redirect(req.IKE, gw.Unmap())
+	if err != nil {
+		return control.Response{Error: err.Error()}
+	}
+	return control.Response{Message: fmt.Sprintf("redirecting %d client(s) of %s to %s", n, req.IKE, gw)}
 }

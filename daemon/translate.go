@@ -428,6 +428,13 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	if pc.RemoteAddrs, pc.RemoteHosts, err = parseAddrs(path, "remote_addrs", c.RemoteAddrs); err != nil {
 		return nil, err
 	}
+	if v := c.RedirectTo; v.Text != "" {
+		a, err := netip.ParseAddr(v.Text)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s.redirect_to: want the IP address of the gateway to redirect clients to, not %q", v.Pos, path, v.Text)
+		}
+		pc.RedirectTo = a.Unmap()
+	}
 	pc.Fragmentation = fragmentation(c.Fragmentation)
 	switch c.SendCert {
 	case config.SendCertAlways:

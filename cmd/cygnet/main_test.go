@@ -231,6 +231,20 @@ func TestCheckConfigRefusesOnlyUnimplementedValues(t *testing.T) {
 	}
 }
 
+// redirect_to takes an IP address; anything else is refused at its line.
+func TestCheckConfigRedirectTo(t *testing.T) {
+	ok := strings.Replace(goodConf, "    proposals =", "    redirect_to = 192.0.2.20\n    proposals =", 1)
+	if code, out, _ := runCmd("check-config", writeConf(t, ok)); code != 0 {
+		t.Fatalf("redirect_to = 192.0.2.20 refused (exit %d):\n%s", code, out)
+	}
+	bad := strings.Replace(goodConf, "    proposals =", "    redirect_to = gw.example.org\n    proposals =", 1)
+	path := writeConf(t, bad)
+	code, out, _ := runCmd("check-config", path)
+	if code != 1 || !strings.Contains(out, path+":4: connections.home.redirect_to: want the IP address of the gateway") {
+		t.Fatalf("redirect_to = gw.example.org: exit %d\n%s", code, out)
+	}
+}
+
 // The daemon takes its control socket either before the command, as every
 // control command does, or as its own flag in the order the documentation
 // gives: `cygnet daemon --config FILE --socket PATH`.

@@ -332,6 +332,10 @@ func (sa *IKESA) mobikeRequest(payloads []wire.Payload, local, remote netip.Addr
 			sa.setNAT(natLocal, natRemote)
 		}
 		sa.moveChildren()
+	}
+	if findNotify(payloads, wire.NAT_DETECTION_SOURCE_IP) != nil {
+		// Our hashes answer theirs, in an update or a path check (RFC
+		// 4555 3.8; strongSwan sends them with its MOBIKE DPDs).
 		if natd, err := sa.natdPayloads(sa.cfg.Encap); err == nil {
 			out = append(out, natd...)
 		}

@@ -41,7 +41,7 @@ func (m *Manager) initiateFrom(cfg *PeerConfig, remote netip.AddrPort, child *Ch
 	sa := &IKESA{
 		m: m, cfg: cfg, UniqueID: m.nextIKEUnique, Initiator: true, SPIi: spi,
 		state: stateInitSent, Local: local, Remote: remote, firstChild: child,
-		created: m.clock.Now(), redirectedFrom: from,
+		created: m.clock.Now(), redirectedFrom: from, origInitiator: true,
 	}
 	sa.log = sa.saLogger()
 	m.register(sa)

@@ -71,7 +71,7 @@ func (mb *mobike) carry() *mobike {
 func (sa *IKESA) noteMOBIKE(payloads []wire.Payload) {
 	// A responder's connection may still change by the peer's identity;
 	// mobikeAuthPayloads checks the final one.
-	if (sa.Initiator && !sa.cfg.MOBIKE) || findNotify(payloads, wire.MOBIKE_SUPPORTED) == nil {
+	if (sa.origInitiator && !sa.cfg.MOBIKE) || findNotify(payloads, wire.MOBIKE_SUPPORTED) == nil {
 		return
 	}
 	if sa.mobike == nil {
@@ -102,7 +102,7 @@ func (sa *IKESA) mobikeAuthPayloads() []wire.Payload {
 		sa.mobike = nil
 		return nil
 	}
-	if !sa.Initiator && sa.mobike == nil {
+	if !sa.origInitiator && sa.mobike == nil {
 		return nil
 	}
 	return append([]wire.Payload{&wire.Notify{NotifyType: wire.MOBIKE_SUPPORTED}}, sa.additionalAddresses()...)
@@ -175,7 +175,7 @@ const maxPeerAddresses = 16
 // nothing moved: one route lookup per such SA.
 func (m *Manager) AddressesChanged() {
 	for _, sa := range m.sas {
-		if sa.mobike != nil && sa.Initiator && sa.state == stateEstablished {
+		if sa.mobike != nil && sa.origInitiator && sa.state == stateEstablished {
 			sa.checkPath()
 		}
 	}
@@ -297,7 +297,7 @@ func (sa *IKESA) setNAT(natLocal, natRemote bool) {
 	sa.log.Info("MOBIKE: a NAT appeared on the new path; IKE moves to port 4500, ESP into UDP")
 	sa.floatToNATPort()
 	sa.moveChildren()
-	if !sa.Initiator {
+	if !sa.origInitiator {
 		return
 	}
 	for _, c := range slices.Clone(sa.children) {
@@ -318,7 +318,7 @@ func (sa *IKESA) mobikeRequest(payloads []wire.Payload, local, remote netip.Addr
 	}
 	sa.mobike.takeAddresses(payloads)
 	var out []wire.Payload
-	if findNotify(payloads, wire.UPDATE_SA_ADDRESSES) != nil && !sa.Initiator {
+	if findNotify(payloads, wire.UPDATE_SA_ADDRESSES) != nil && !sa.origInitiator {
 		natLocal, natRemote, present := detectNAT(payloads, sa.SPIi, sa.SPIr, local, remote)
 		if present && (natLocal || natRemote) && findNotify(payloads, wire.NO_NATS_ALLOWED) != nil {
 			sa.log.Warn("UNEXPECTED_NAT_DETECTED: the peer's address update passed a NAT it does not allow", "from", remote)

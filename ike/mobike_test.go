@@ -291,3 +291,28 @@ func FuzzMOBIKEAddresses(f *testing.F) {
 		}
 	})
 }
+
+// TestMOBIKEAfterResponderRekeysIKESA: the responder rekeys the IKE SA, so
+// on the new one it is the "initiator" of the rekey; MOBIKE stays with the
+// original initiator, which still moves and updates (RFC 4555 3.1).
+func TestMOBIKEAfterResponderRekeysIKESA(t *testing.T) {
+	p, _ := newMOBIKEPair(t, true, true)
+	if err := p.b.m.RekeyIKE("site", false); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	p.clock.now = p.clock.now.Add(time.Second)
+	p.pump()
+	sa, sb := onlySA(t, p.a), onlySA(t, p.b)
+	if sa.Initiator || !sb.Initiator || !sa.MOBIKE() || !sb.MOBIKE() {
+		t.Fatalf("after b's rekey: a initiator %v, b initiator %v, MOBIKE a %v b %v", sa.Initiator, sb.Initiator, sa.MOBIKE(), sb.MOBIKE())
+	}
+	p.a.addr = netip.MustParseAddr("10.99.9.1")
+	p.a.m.AddressesChanged()
+	p.b.m.AddressesChanged() // b's source did not change, and it is not the one to move
+	p.pump()
+	want := netip.AddrPortFrom(p.a.addr, 500)
+	if sa.Local != want || sb.Remote != want {
+		t.Errorf("after the move: a's local %v, b's remote %v; want %v", sa.Local, sb.Remote, want)
+	}
+}

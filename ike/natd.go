@@ -216,7 +216,7 @@ func (sa *IKESA) tickNAT(now time.Time) {
 		return
 	}
 	sa.nat.stallProbeAt = now
-	if sa.mobike != nil && sa.Initiator {
+	if sa.mobike != nil && sa.origInitiator {
 		// A MOBIKE responder moves only on UPDATE_SA_ADDRESSES (strongSwan
 		// ignores the source of other messages then; RFC 4555 3.5).
 		sa.log.Info("ESP leaves but nothing comes back; sending UPDATE_SA_ADDRESSES so the peer learns our NAT mapping",

@@ -150,7 +150,7 @@ func (m *Manager) Redirect(connName string, gw netip.Addr) (int, error) {
 	}
 	n := 0
 	for _, sa := range m.sas {
-		if sa.cfg.Name != connName || sa.state != stateEstablished || sa.Initiator {
+		if sa.cfg.Name != connName || sa.state != stateEstablished || sa.origInitiator {
 			continue
 		}
 		if !sa.peerRedirect {
@@ -178,7 +178,7 @@ func (sa *IKESA) followRedirect(n *wire.Notify) {
 		sa.log.Warn("ignoring REDIRECT", "from", sa.Remote, "err", err)
 		return
 	}
-	if !sa.Initiator {
+	if !sa.origInitiator {
 		sa.log.Warn("ignoring REDIRECT from the client", "from", sa.Remote)
 		return
 	}

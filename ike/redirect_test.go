@@ -175,3 +175,24 @@ func FuzzParseRedirect(f *testing.F) {
 		}
 	})
 }
+
+// TestRedirectAfterGatewayRekeysIKESA: the gateway rekeyed the IKE SA (so
+// it initiated the new one) and can still redirect its client.
+func TestRedirectAfterGatewayRekeysIKESA(t *testing.T) {
+	tr := newTrio(t)
+	if err := tr.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	tr.pump()
+	if err := tr.b.m.RekeyIKE("site", false); err != nil {
+		t.Fatal(err)
+	}
+	tr.pump()
+	if n, err := tr.b.m.Redirect("site", tr.c.addr); err != nil || n != 1 {
+		t.Fatalf("Redirect after the gateway's IKE rekey: %d, %v", n, err)
+	}
+	tr.pump()
+	if sas := establishedSAs(tr.a); len(sas) != 1 || sas[0].Remote.Addr() != tr.c.addr {
+		t.Fatalf("client: %d established IKE SAs, want 1 to %v", len(sas), tr.c.addr)
+	}
+}

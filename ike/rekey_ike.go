@@ -222,7 +222,7 @@ func (sa *IKESA) newRekeyedSA(initiator bool, spiI, spiR uint64, ni, nr []byte, 
 		Local: sa.Local, Remote: sa.Remote, NATLocal: sa.NATLocal, NATRemote: sa.NATRemote, LocalID: sa.LocalID, RemoteID: sa.RemoteID,
 		Established: now, suite: suite, Group: neg.group, ni: ni, nr: nr, created: now, lastInbound: now,
 		fragmentationSupport: sa.fragmentationSupport, signatureHashes: sa.signatureHashes, peerCertReq: sa.peerCertReq,
-		mobike: sa.mobike.carry(), peerRedirect: sa.peerRedirect,
+		mobike: sa.mobike.carry(), peerRedirect: sa.peerRedirect, origInitiator: sa.origInitiator,
 	}
 	n.log = n.saLogger()
 	out, in, err := keys.Protectors(initiator, m.rand)
@@ -393,7 +393,7 @@ func (sa *IKESA) reauthenticateAt(remote netip.AddrPort, from netip.Addr) error 
 	n := &IKESA{
 		m: m, cfg: sa.cfg, UniqueID: m.nextIKEUnique, Initiator: true, SPIi: spi,
 		state: stateInitSent, Local: local, Remote: remote, created: m.clock.Now(), reauthOf: sa,
-		redirectedFrom: from,
+		redirectedFrom: from, origInitiator: true,
 	}
 	if len(ccs) > 0 {
 		n.firstChild, n.pendingChildren = ccs[0], ccs[1:]

@@ -91,6 +91,10 @@ type IKESA struct {
 	mobike               *mobike       // RFC 4555, when both ends support it (mobike.go)
 	peerRedirect         bool          // the client announced REDIRECT_SUPPORTED (RFC 5685, redirect.go)
 	redirectedFrom       netip.Addr    // the gateway that redirected us here (REDIRECTED_FROM)
+	// origInitiator: this end sent the IKE SA's IKE_SA_INIT; unlike
+	// Initiator it survives IKE SA rekeys, and MOBIKE (the initiator
+	// chooses addresses) and redirects (the gateway redirects) go by it.
+	origInitiator bool
 
 	// Rekeying and reauthentication (rekey_ike.go, lifetime.go).
 	ReauthAt, ExpireAt time.Time

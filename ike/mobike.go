@@ -172,10 +172,11 @@ const maxPeerAddresses = 16
 // changed. Every established IKE SA we initiated with MOBIKE checks where
 // the kernel now routes toward its peer from and, when that is another
 // local address, moves there and sends UPDATE_SA_ADDRESSES. Cheap when
-// nothing moved: one route lookup per such SA.
+// nothing moved: one route lookup per such SA, and a gateway's many
+// responder SAs are not visited (Manager.movers).
 func (m *Manager) AddressesChanged() {
-	for _, sa := range m.sas {
-		if sa.mobike != nil && sa.origInitiator && sa.state == stateEstablished {
+	for sa := range m.movers {
+		if sa.mobike != nil && sa.state == stateEstablished {
 			sa.checkPath()
 		}
 	}

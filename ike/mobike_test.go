@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -314,5 +315,27 @@ func TestMOBIKEAfterResponderRekeysIKESA(t *testing.T) {
 	want := netip.AddrPortFrom(p.a.addr, 500)
 	if sa.Local != want || sb.Remote != want {
 		t.Errorf("after the move: a's local %v, b's remote %v; want %v", sa.Local, sb.Remote, want)
+	}
+}
+
+// failingMover refuses to move Child SAs in place (as the packet path does
+// for another address family or AH).
+type failingMover struct{ *peer }
+
+func (f failingMover) MoveChildSA(c *ChildSA) error { return errors.New("cannot move in place") }
+
+// TestMOBIKEChildThatCannotMoveIsRekeyed: a Child SA the installer cannot
+// move in place is rekeyed onto the new path.
+func TestMOBIKEChildThatCannotMoveIsRekeyed(t *testing.T) {
+	p, _ := newMOBIKEPair(t, true, true)
+	p.b.m.installer = failingMover{p.b}
+	p.a.addr = netip.MustParseAddr("10.99.9.1")
+	p.a.m.AddressesChanged()
+	p.pump()
+	if len(p.b.childUp) != 2 || p.b.childUp[1].Rekeys == nil || p.b.childUp[1].Remote != netip.AddrPortFrom(p.a.addr, 500) {
+		t.Fatalf("b's Child SAs: %d installed; want the first and a successor at the new address", len(p.b.childUp))
+	}
+	if !logHas(p.b, "its endpoints cannot move in place (MOBIKE)") {
+		t.Errorf("b's log does not say why it rekeyed")
 	}
 }

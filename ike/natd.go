@@ -266,6 +266,14 @@ func (sa *IKESA) moveChildren() {
 		}
 		if err != nil {
 			sa.log.Warn("updating Child SA endpoint failed", "child", c.Name, "err", err)
+			if sa.mobike != nil && sa.state == stateEstablished {
+				// MOBIKE moved the IKE SA where this Child SA cannot
+				// follow in place (another address family, AH): a
+				// rekey builds its successor on the new path.
+				if err := sa.rekeyChild(c, "its endpoints cannot move in place (MOBIKE)"); err != nil {
+					sa.log.Warn("rekeying Child SA after a move failed", "child", c.Name, "err", err)
+				}
+			}
 		}
 	}
 }

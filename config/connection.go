@@ -73,6 +73,7 @@ func (d *decoder) connection(sec *Section) *Connection {
 		}),
 		"tcp_fallback_timeout": d.durationOpt(path, &c.TCPFallbackTimeout, nil),
 		"mobike":               d.boolOpt(path, &c.MOBIKE),
+		"redirect_to":          d.stringOpt(&c.RedirectTo),
 		"fragmentation": enumOpt(d, path, &c.Fragmentation, map[string]Fragmentation{
 			"yes": FragmentationYes, "accept": FragmentationAccept, "no": FragmentationNo, "force": FragmentationForce,
 		}),

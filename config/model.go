@@ -148,11 +148,15 @@ type Connection struct {
 	EncapTCP           EncapTCP
 	TCPFallbackTimeout time.Duration
 	MOBIKE             bool // default yes
-	Fragmentation      Fragmentation
-	Childless          Childless
-	SendCertReq        bool // default yes
-	SendCert           SendCert
-	OCSP               OCSP
+	// RedirectTo is a cygnet extension (no strongSwan option): the gateway
+	// every client of this connection that supports RFC 5685 is
+	// redirected to in IKE_SA_INIT.
+	RedirectTo    Value
+	Fragmentation Fragmentation
+	Childless     Childless
+	SendCertReq   bool // default yes
+	SendCert      SendCert
+	OCSP          OCSP
 	// Keyingtries is how often to try to establish; 0 means forever.
 	Keyingtries uint32
 	// PPKID names the postquantum preshared key (RFC 8784) this end uses

@@ -30,6 +30,7 @@ const (
 	CmdReload    = "reload"
 	CmdStats     = "stats"
 	CmdListPools = "list-pools"
+	CmdRedirect  = "redirect"
 )
 
 // Request is one command.
@@ -39,6 +40,8 @@ type Request struct {
 	Child   string `json:"child,omitempty"`
 	// Reauth asks rekey to reauthenticate the IKE SA instead.
 	Reauth bool `json:"reauth,omitempty"`
+	// Gateway is where redirect sends the clients of IKE (RFC 5685).
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // Response answers a Request. Error is set when the command failed.

@@ -315,6 +315,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("cygnet daemon started", "config", d.opts.ConfigPath, "socket", d.opts.SocketPath, "connections", len(d.mgr.Conns()))
 	d.startActions()
 	dpEvents := dataplaneEvents(d.path)
+	addrChanges := watchAddresses(ctx, d.log)
 	timer := time.NewTimer(time.Second)
 	defer timer.Stop()
 	for {
@@ -335,6 +336,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.guardIKE("an SA lifetime event", func() { d.lifetimeEvent(ev) })
 		case ev := <-dpEvents:
 			d.guardIKE("a data plane event", func() { d.dataplaneEvent(ev) })
+		case <-addrChanges:
+			d.guardIKE("an address change", d.mgr.AddressesChanged)
 		case <-timer.C:
 			d.guardIKE("the IKE timers", func() {
 				d.path.Expire(time.Now())
@@ -581,6 +584,8 @@ func (d *Daemon) dispatch(call ctlCall) {
 			return
 		}
 		call.reply <- control.Response{Message: "rekey started"}
+	case control.CmdRedirect:
+		call.reply <- d.redirect(req)
 	case control.CmdStats:
 		b, err := d.stats()
 		if err != nil {

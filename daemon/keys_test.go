@@ -218,7 +218,8 @@ func TestEveryKey(t *testing.T) {
 		{"connection", "mediated_by", "med", refused, notSup + " (IKEv2 mediation extension)"},
 		{"connection", "mediation", "yes", refused, notSup + " (IKEv2 mediation extension)"},
 		{"connection", "mediation_peer", "peer", refused, notSup + " (IKEv2 mediation extension)"},
-		{"connection", "mobike", "yes", refused, notImpl + " (MOBIKE"},
+		{"connection", "mobike", "no", effect, ""},
+		{"connection", "redirect_to", "192.0.2.9", effect, ""},
 		{"connection", "ocsp", "request", refused, notSup + " (no OCSP)"},
 		{"connection", "over_time", "1h", effect, ""},
 		{"connection", "pools", "p", effect, ""},
@@ -384,6 +385,10 @@ func TestEveryKey(t *testing.T) {
 			return want(pc.TCP.Mode == ike.TCPFallback, "TCP %+v", pc.TCP)
 		}),
 		"connection.encap": pcs(func(pc *ike.PeerConfig) string { return want(pc.Encap, "Encap %v", pc.Encap) }),
+		"connection.redirect_to": pcs(func(pc *ike.PeerConfig) string {
+			return want(pc.RedirectTo.String() == "192.0.2.9", "RedirectTo %v", pc.RedirectTo)
+		}),
+		"connection.mobike": pcs(func(pc *ike.PeerConfig) string { return want(!pc.MOBIKE, "MOBIKE %v", pc.MOBIKE) }),
 		"connection.fragmentation": pcs(func(pc *ike.PeerConfig) string {
 			return want(pc.Fragmentation == ike.FragmentationNo, "Fragmentation %v", pc.Fragmentation)
 		}),

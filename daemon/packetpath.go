@@ -779,9 +779,10 @@ func natKeepalive(log *slog.Logger) time.Duration {
 	return d
 }
 
-// MoveChildSA re-points an installed Child SA at its new remote endpoint
-// after the peer's NAT mapping changed: the outbound SA sends there, the
-// inbound one expects ESP from there. Keys, sequence numbers and replay
+// MoveChildSA re-points an installed Child SA at its new endpoints after
+// the peer's NAT mapping changed or a MOBIKE address update: the outbound
+// SA sends there (from the new local address), the inbound one expects
+// ESP from there. Keys, sequence numbers and replay
 // windows stay. It implements ike.ChildSAMover.
 func (p *packetPath) MoveChildSA(c *ike.ChildSA) error {
 	p.mu.Lock()
@@ -789,6 +790,15 @@ func (p *packetPath) MoveChildSA(c *ike.ChildSA) error {
 	inst := p.children[c.UniqueID]
 	if inst == nil {
 		return fmt.Errorf("move Child SA %s{%d}: not installed", c.Name, c.UniqueID)
+	}
+	// Raw ESP carries the tunnel endpoints in the outer header the engine
+	// writes (MOBIKE moves them; a NAT move changes only the port).
+	if e := inst.out.ESP; e != nil {
+		if err := e.SetEndpoints(c.Local.Addr(), c.Remote.Addr()); err != nil {
+			return fmt.Errorf("move Child SA %s{%d}: %w", c.Name, c.UniqueID, err)
+		}
+	} else if c.Mode == ipsec.ModeTunnel {
+		return fmt.Errorf("move Child SA %s{%d}: AH SAs cannot change their tunnel endpoints", c.Name, c.UniqueID)
 	}
 	inst.in.SetPeer(c.Remote)
 	inst.out.SetPeer(c.Remote)

@@ -381,7 +381,6 @@ func refuseValues(c *config.Connection) []error {
 		}
 	}
 	path := "connections." + c.Name
-	refuse(c.Set, path, "mobike", c.MOBIKE, "MOBIKE; mobike = no is what cygnet does")
 	refuse(c.Set, path, "childless", c.Childless != config.ChildlessAllow, "childless IKE SAs")
 	refuse(c.Set, path, "local_port", c.LocalPort != 500, "IKE on another port than 500 (and 4500 for NAT traversal)")
 	severalRounds := len(c.Local) > 1 || len(c.Remote) > 1 || c.Local[0].Method == config.AuthEAP || c.Remote[0].Method == config.AuthEAP
@@ -443,6 +442,7 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	pc := &ike.PeerConfig{
 		Name:      c.Name,
 		Encap:     c.Encap,
+		MOBIKE:    c.MOBIKE,
 		RekeyTime: c.RekeyTime, ReauthTime: c.ReauthTime, OverTime: c.OverTime, RandTime: c.RandTime,
 		DPDDelay: c.DPDDelay, DPDTimeout: c.DPDTimeout,
 		SendCertReq: c.SendCertReq,
@@ -455,6 +455,13 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 	}
 	if pc.RemoteAddrs, pc.RemoteHosts, err = parseAddrs(path, "remote_addrs", c.RemoteAddrs); err != nil {
 		return nil, err
+	}
+	if v := c.RedirectTo; v.Text != "" {
+		a, err := netip.ParseAddr(v.Text)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s.redirect_to: want the IP address of the gateway to redirect clients to, not %q", v.Pos, path, v.Text)
+		}
+		pc.RedirectTo = a.Unmap()
 	}
 	pc.Fragmentation = fragmentation(c.Fragmentation)
 	pc.TCP = ike.TCPEncap{Mode: ike.TCPMode(c.EncapTCP), Fallback: c.TCPFallbackTimeout}

@@ -94,11 +94,11 @@ type SA struct {
 	align    int
 	win      *replay.Window
 
-	// hdr is the outer header of tunnel mode, written once; per packet
-	// only the TOS / Traffic Class, the length, the IPv4 ID and checksum
-	// change. hdrSum is the checksum sum of its constant IPv4 words.
-	hdr    [packet.IPv6HeaderLen]byte
-	hdrSum uint64
+	// outer is the outer header of tunnel mode; per packet only the TOS /
+	// Traffic Class, the length, the IPv4 ID and checksum change. It is
+	// replaced whole when the endpoints move (SetEndpoints, MOBIKE), so
+	// a packet is sealed with either the old or the new one.
+	outer atomic.Pointer[outerHeader]
 
 	seq   ipsec.SequenceCounter // outbound
 	wiped atomic.Bool
@@ -146,19 +146,7 @@ func New(cfg Config) (*SA, error) {
 			return nil, fmt.Errorf("esp: tunnel endpoints %v -> %v are not of one family", cfg.Src, cfg.Dst)
 		}
 		sa.outer6 = sa.src.Is6()
-		proto := uint8(packet.ProtoESP)
-		if sa.udp {
-			proto = packet.ProtoUDP
-		}
-		if sa.outer6 {
-			h := packet.IPv6Header{NextHeader: proto, HopLimit: sa.ttl, Src: sa.src, Dst: sa.dst}
-			h.Put(sa.hdr[:])
-		} else {
-			h := packet.IPv4Header{TTL: sa.ttl, Protocol: proto, Src: sa.src, Dst: sa.dst}
-			h.Put(sa.hdr[:])
-			sa.hdr[10], sa.hdr[11] = 0, 0
-			sa.hdrSum = packet.Sum(sa.hdr[:packet.IPv4HeaderLen], 0)
-		}
+		sa.outer.Store(sa.outerHeader(sa.src, sa.dst))
 	}
 	sa.seq.Init(cfg.ESN, cfg.SoftSeqLimit)
 	if cfg.Direction == ipsec.Inbound {
@@ -169,6 +157,47 @@ func New(cfg Config) (*SA, error) {
 		sa.win = w
 	}
 	return sa, nil
+}
+
+// outerHeader is a tunnel-mode SA's outer IP header template; sum is the
+// checksum sum of its constant IPv4 words.
+type outerHeader struct {
+	b   [packet.IPv6HeaderLen]byte
+	sum uint64
+}
+
+func (sa *SA) outerHeader(src, dst netip.Addr) *outerHeader {
+	oh := &outerHeader{}
+	proto := uint8(packet.ProtoESP)
+	if sa.udp {
+		proto = packet.ProtoUDP
+	}
+	if sa.outer6 {
+		h := packet.IPv6Header{NextHeader: proto, HopLimit: sa.ttl, Src: src, Dst: dst}
+		h.Put(oh.b[:])
+	} else {
+		h := packet.IPv4Header{TTL: sa.ttl, Protocol: proto, Src: src, Dst: dst}
+		h.Put(oh.b[:])
+		oh.b[10], oh.b[11] = 0, 0
+		oh.sum = packet.Sum(oh.b[:packet.IPv4HeaderLen], 0)
+	}
+	return oh
+}
+
+// SetEndpoints moves an outbound tunnel-mode SA's outer header to new
+// tunnel endpoints (MOBIKE, RFC 4555): packets sealed from now on carry
+// them; keys and sequence numbers stay. The address family cannot change.
+// Other SAs have no outer header of their own and are left alone.
+func (sa *SA) SetEndpoints(src, dst netip.Addr) error {
+	if sa.dir != ipsec.Outbound || sa.mode != ipsec.ModeTunnel {
+		return nil
+	}
+	src, dst = src.Unmap(), dst.Unmap()
+	if !src.IsValid() || !dst.IsValid() || src.Is6() != sa.outer6 || dst.Is6() != sa.outer6 {
+		return fmt.Errorf("esp: SA %08x: cannot move tunnel endpoints %v -> %v to %v -> %v (another address family)", sa.spi, sa.src, sa.dst, src, dst)
+	}
+	sa.outer.Store(sa.outerHeader(src, dst))
+	return nil
 }
 
 // SPI returns the SA's SPI.

@@ -174,7 +174,8 @@ func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8, df bo
 
 	tc := packet.OuterTrafficClass(innerTC, sa.copyDSCP, sa.ecn)
 	h := out[:ipLen]
-	copy(h, sa.hdr[:ipLen])
+	oh := sa.outer.Load()
+	copy(h, oh.b[:ipLen])
 	if sa.outer6 {
 		binary.BigEndian.PutUint16(h[0:], 6<<12|uint16(tc)<<4)
 		binary.BigEndian.PutUint16(h[4:], uint16(len(out)-ipLen))
@@ -185,7 +186,7 @@ func (sa *SA) sealTunnel(buf []byte, off, n, extra int, nh, innerTC uint8, df bo
 		h[1] = tc
 		binary.BigEndian.PutUint16(h[2:], uint16(len(out)))
 		binary.BigEndian.PutUint16(h[4:], id)
-		sum := sa.hdrSum + uint64(tc) + uint64(len(out)) + uint64(id)
+		sum := oh.sum + uint64(tc) + uint64(len(out)) + uint64(id)
 		if df {
 			h[6] |= 0x40
 			sum += 0x4000

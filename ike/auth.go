@@ -224,6 +224,7 @@ func (sa *IKESA) sendAuth() error {
 		return sa.fail("%v", err)
 	}
 	payloads = append(payloads, notifies...)
+	payloads = append(payloads, sa.mobikeAuthPayloads()...)
 	var child *ChildSA
 	if cc := sa.firstChild; cc != nil {
 		c, err := sa.newChild(cc)
@@ -524,6 +525,7 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 // first request came several exchanges earlier.
 func (sa *IKESA) finishAuthResponse(first, out []wire.Payload) []wire.Payload {
 	sa.established()
+	out = append(out, sa.mobikeAuthPayloads()...)
 	cfgReply, cpErr := sa.answerCFGRequest(first)
 	if cfgReply != nil {
 		out = append(out, cfgReply)

@@ -40,6 +40,12 @@ type PeerConfig struct {
 	// Encap forces UDP encapsulation of ESP even without a NAT (swanctl
 	// encap = yes), by faking the NAT-D hash as RFC 7296 2.23 allows.
 	Encap bool
+	// MOBIKE offers and accepts RFC 4555 address updates (swanctl mobike,
+	// default yes; mobike.go).
+	MOBIKE bool
+	// RedirectTo, when valid, answers every IKE_SA_INIT of a client that
+	// supports RFC 5685 with a redirect to that gateway (redirect.go).
+	RedirectTo netip.Addr
 	// Fragmentation is the RFC 7383 policy (swanctl fragmentation).
 	Fragmentation Fragmentation
 	// TCP is the connection's TCP encapsulation (RFC 9329, encap_tcp),

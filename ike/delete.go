@@ -52,7 +52,7 @@ func protocolID(p ipsec.Protocol) wire.ProtocolID {
 }
 
 // handleInformational answers DELETE, liveness checks and notifications.
-func (sa *IKESA) handleInformational(msg *wire.Message, payloads []wire.Payload) {
+func (sa *IKESA) handleInformational(msg *wire.Message, payloads, reply []wire.Payload) {
 	if findNotify(payloads, wire.AUTHENTICATION_FAILED) != nil && !sa.Initiator {
 		// The initiator refused our authentication after we answered its
 		// IKE_AUTH (RFC 7296 2.21.2): the SA never was mutually
@@ -62,7 +62,6 @@ func (sa *IKESA) handleInformational(msg *wire.Message, payloads []wire.Payload)
 		sa.destroy("peer rejected our authentication")
 		return
 	}
-	var reply []wire.Payload
 	var closed []*ChildSA // deleted by the peer while installed: close_action applies
 	for _, p := range payloads {
 		d, ok := p.(*wire.Delete)

@@ -20,6 +20,12 @@ func (m *Manager) initiate(cfg *PeerConfig, child *ChildConfig) error {
 // initiateTo is initiate towards remote, which a responder that restarts a
 // connection without remote_addrs takes from the old IKE SA.
 func (m *Manager) initiateTo(cfg *PeerConfig, remote netip.AddrPort, child *ChildConfig) (*IKESA, error) {
+	return m.initiateFrom(cfg, remote, child, netip.Addr{})
+}
+
+// initiateFrom is initiateTo after a redirect from gateway from (RFC 5685),
+// which IKE_SA_INIT names in REDIRECTED_FROM; from is invalid otherwise.
+func (m *Manager) initiateFrom(cfg *PeerConfig, remote netip.AddrPort, child *ChildConfig, from netip.Addr) (*IKESA, error) {
 	if !remote.IsValid() {
 		return nil, fmt.Errorf("initiate %s: no remote address configured (remote_addrs)", cfg.Name)
 	}
@@ -35,7 +41,7 @@ func (m *Manager) initiateTo(cfg *PeerConfig, remote netip.AddrPort, child *Chil
 	sa := &IKESA{
 		m: m, cfg: cfg, UniqueID: m.nextIKEUnique, Initiator: true, SPIi: spi,
 		state: stateInitSent, Local: local, Remote: remote, firstChild: child,
-		created: m.clock.Now(),
+		created: m.clock.Now(), redirectedFrom: from, origInitiator: true,
 	}
 	sa.log = sa.saLogger()
 	m.register(sa)
@@ -91,6 +97,7 @@ func (sa *IKESA) sendInit(group uint16) error {
 	if offersAdditionalKE(sa.cfg.Proposals) {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.INTERMEDIATE_EXCHANGE_SUPPORTED})
 	}
+	payloads = append(payloads, sa.redirectNotifies()...)
 	msg := &wire.Message{Header: sa.header(wire.IKE_SA_INIT, 0, false), Payloads: payloads}
 	pkt, err := msg.Marshal()
 	if err != nil {
@@ -115,6 +122,9 @@ func (sa *IKESA) fail(format string, args ...any) error {
 }
 
 func (sa *IKESA) handleInitResponse(msg *wire.Message, payloads []wire.Payload) error {
+	if n := findNotify(payloads, wire.REDIRECT); n != nil {
+		return sa.followInitRedirect(n)
+	}
 	if n := findNotify(payloads, wire.COOKIE); n != nil {
 		if sa.cookie != nil {
 			return sa.fail("peer %s keeps asking for a cookie", sa.Remote)
@@ -301,6 +311,10 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 		reply(&wire.Notify{NotifyType: wire.INVALID_SYNTAX})
 		return
 	}
+	if n, ok := m.initRedirect(cfg, msg.Payloads, ni.Data, remote); ok {
+		reply(n)
+		return
+	}
 	if uint16(ke.Method) != neg.group {
 		m.log.Info("INVALID_KE_PAYLOAD: asking peer for another key exchange method", "remote", remote, "got", ke.Method, "want", wire.KEMethod(neg.group))
 		var g [2]byte
@@ -318,6 +332,7 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 		m: m, cfg: cfg, UniqueID: m.nextIKEUnique, SPIi: spiI, SPIr: spi,
 		state: stateInitDone, Local: local, Remote: remote, created: m.clock.Now(),
 		expectRequestID: 0, ikeProposal: chosen, inter: inter,
+		peerRedirect: findNotify(msg.Payloads, wire.REDIRECT_SUPPORTED) != nil,
 	}
 	sa.log = sa.saLogger()
 	pub, secret, err := ikecrypto.Encapsulate(neg.group, ke.Data, m.rand)
@@ -382,5 +397,10 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 	m.register(sa)
 	m.addHalfOpen(initKey{spiI, remote}, sa)
 	sa.log.Info("answering IKE_SA_INIT", "remote", remote, "suite", chosen.String())
+	if n := findNotify(msg.Payloads, wire.REDIRECTED_FROM); n != nil {
+		if from, _, err := parseRedirect(n.Data); err == nil {
+			sa.log.Info("the client comes redirected (REDIRECTED_FROM)", "from", from)
+		}
+	}
 	sa.send(out)
 }

@@ -172,6 +172,13 @@ type Manager struct {
 	byPeer     map[string]map[*IKESA]struct{}
 	connByName map[string]*PeerConfig
 
+	// redirects are the recent RFC 5685 redirects we followed, by
+	// connection, to bound loops (redirect.go).
+	redirects map[string][]time.Time
+	// movers are the established IKE SAs whose addresses this end chooses
+	// with MOBIKE (mobike.go): an address change visits only them.
+	movers map[*IKESA]struct{}
+
 	// Stats count what the Manager dropped, by reason.
 	Stats Stats
 }
@@ -235,6 +242,7 @@ func NewManager(c Config) *Manager {
 		clock: c.Clock, rand: c.Rand, log: c.Log, opts: c.Options, pools: c.Pools,
 		sas: map[uint64]*IKESA{}, childSPI: map[uint32]*ChildSA{}, childByID: map[uint32]*ChildSA{}, halfOpen: map[initKey]*IKESA{},
 		halfOpenBySource: map[netip.Addr]int{}, byPeer: map[string]map[*IKESA]struct{}{},
+		redirects: map[string][]time.Time{}, movers: map[*IKESA]struct{}{},
 		connByName: connIndex(c.Conns),
 	}
 }
@@ -303,6 +311,9 @@ func (m *Manager) TakeEvents() []Event {
 func (m *Manager) emit(e Event) {
 	if (e.Kind == EventIKEUp || e.Kind == EventIKERekeyed) && e.IKE != nil && e.IKE.state != stateDead {
 		m.indexPeer(e.IKE) // its identities are settled now
+		if e.IKE.mobike != nil && e.IKE.origInitiator {
+			m.movers[e.IKE] = struct{}{}
+		}
 	}
 	m.events = append(m.events, e)
 }
@@ -407,6 +418,7 @@ func (m *Manager) unregister(sa *IKESA) {
 	m.removeHalfOpen(sa)
 	m.unschedule(sa)
 	m.unindexPeer(sa)
+	delete(m.movers, sa)
 }
 
 // Initiate starts the named Child SA of a connection, creating the IKE SA if

@@ -216,6 +216,14 @@ func (sa *IKESA) tickNAT(now time.Time) {
 		return
 	}
 	sa.nat.stallProbeAt = now
+	if sa.mobike != nil && sa.origInitiator {
+		// A MOBIKE responder moves only on UPDATE_SA_ADDRESSES (strongSwan
+		// ignores the source of other messages then; RFC 4555 3.5).
+		sa.log.Info("ESP leaves but nothing comes back; sending UPDATE_SA_ADDRESSES so the peer learns our NAT mapping",
+			"for", now.Sub(sa.nat.stalledSince).Round(time.Millisecond), "packets_out", out-prevOut)
+		sa.startUpdate()
+		return
+	}
 	sa.log.Info("ESP leaves but nothing comes back; checking liveness so the peer learns our NAT mapping",
 		"for", now.Sub(sa.nat.stalledSince).Round(time.Millisecond), "packets_out", out-prevOut)
 	if err := sa.sendRequest(wire.INFORMATIONAL, nil, func(*wire.Message, []wire.Payload) error { return nil }, nil); err != nil {
@@ -258,6 +266,14 @@ func (sa *IKESA) moveChildren() {
 		}
 		if err != nil {
 			sa.log.Warn("updating Child SA endpoint failed", "child", c.Name, "err", err)
+			if sa.mobike != nil && sa.state == stateEstablished {
+				// MOBIKE moved the IKE SA where this Child SA cannot
+				// follow in place (another address family, AH): a
+				// rekey builds its successor on the new path.
+				if err := sa.rekeyChild(c, "its endpoints cannot move in place (MOBIKE)"); err != nil {
+					sa.log.Warn("rekeying Child SA after a move failed", "child", c.Name, "err", err)
+				}
+			}
 		}
 	}
 }

@@ -253,7 +253,8 @@ func (sa *IKESA) newRekeyedSA(initiator bool, spiI, spiR uint64, ni, nr []byte, 
 		Local: sa.Local, Remote: sa.Remote, NATLocal: sa.NATLocal, NATRemote: sa.NATRemote, LocalID: sa.LocalID, RemoteID: sa.RemoteID,
 		Established: now, suite: suite, Group: neg.group, ni: ni, nr: nr, created: now, lastInbound: now,
 		fragmentationSupport: sa.fragmentationSupport, signatureHashes: sa.signatureHashes, peerCertReq: sa.peerCertReq,
-		PPK: sa.PPK, // the new keys descend from the PPK's SK_d
+		PPK:    sa.PPK, // the new keys descend from the PPK's SK_d
+		mobike: sa.mobike.carry(), peerRedirect: sa.peerRedirect, origInitiator: sa.origInitiator,
 	}
 	n.log = n.saLogger()
 	out, in, err := keys.Protectors(initiator, m.rand)
@@ -392,14 +393,20 @@ func (sa *IKESA) retired(reason string) bool {
 // same Child SAs, make before break: the new Child SAs take over the old
 // ones' routes, then the old IKE SA is deleted (RFC 7296 2.8.3).
 func (sa *IKESA) reauthenticate() error {
-	if sa.state != stateEstablished || sa.superseded != nil || sa.reauthing != nil || sa.ikeRekey != nil {
-		return nil
-	}
-	m := sa.m
 	remote := sa.cfg.Remote
 	if !remote.IsValid() {
 		remote = netip.AddrPortFrom(sa.Remote.Addr(), 500)
 	}
+	return sa.reauthenticateAt(remote, netip.Addr{})
+}
+
+// reauthenticateAt is reauthenticate towards remote, where gateway from
+// (when valid) redirected us (RFC 5685).
+func (sa *IKESA) reauthenticateAt(remote netip.AddrPort, from netip.Addr) error {
+	if sa.state != stateEstablished || sa.superseded != nil || sa.reauthing != nil || sa.ikeRekey != nil {
+		return nil
+	}
+	m := sa.m
 	var ccs []*ChildConfig
 	for _, c := range sa.children {
 		if c.state == childInstalled && c.supersededBy == nil && c.Config != nil {
@@ -418,6 +425,7 @@ func (sa *IKESA) reauthenticate() error {
 	n := &IKESA{
 		m: m, cfg: sa.cfg, UniqueID: m.nextIKEUnique, Initiator: true, SPIi: spi,
 		state: stateInitSent, Local: local, Remote: remote, created: m.clock.Now(), reauthOf: sa,
+		redirectedFrom: from, origInitiator: true,
 	}
 	if len(ccs) > 0 {
 		n.firstChild, n.pendingChildren = ccs[0], ccs[1:]

@@ -567,7 +567,7 @@ func FuzzRekeyRequest(f *testing.F) {
 		if exchange%2 == 0 {
 			sa.handleCreateChildRequest(msg, payloads)
 		} else {
-			sa.handleInformational(msg, payloads)
+			sa.handleInformational(msg, payloads, nil)
 		}
 		p.b.out = nil
 		// Whatever happened, b's tunnel state stays consistent: every

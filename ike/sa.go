@@ -92,7 +92,14 @@ type IKESA struct {
 	ppk                  *ppkExchange       // the PPK of the first IKE_AUTH, while it runs (ppk.go)
 	// PPK is true when the IKE SA's keys were derived with a postquantum
 	// preshared key (RFC 8784).
-	PPK bool
+	PPK            bool
+	mobike         *mobike    // RFC 4555, when both ends support it (mobike.go)
+	peerRedirect   bool       // the client announced REDIRECT_SUPPORTED (RFC 5685, redirect.go)
+	redirectedFrom netip.Addr // the gateway that redirected us here (REDIRECTED_FROM)
+	// origInitiator: this end sent the IKE SA's IKE_SA_INIT; unlike
+	// Initiator it survives IKE SA rekeys, and MOBIKE (the initiator
+	// chooses addresses) and redirects (the gateway redirects) go by it.
+	origInitiator bool
 
 	// Rekeying and reauthentication (rekey_ike.go, lifetime.go).
 	ReauthAt, ExpireAt time.Time
@@ -341,6 +348,7 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 	}
 	switch hdr.Exchange {
 	case wire.IKE_AUTH:
+		sa.noteMOBIKE(payloads)
 		sa.handleAuthRequest(msg, payloads)
 	case wire.IKE_INTERMEDIATE:
 		sa.handleIntermediateRequest(msg, payloads)
@@ -349,7 +357,10 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 	case wire.CREATE_CHILD_SA:
 		sa.handleCreateChildRequest(msg, payloads)
 	case wire.INFORMATIONAL:
-		sa.handleInformational(msg, payloads)
+		sa.handleInformational(msg, payloads, sa.mobikeRequest(payloads, local, remote))
+		if n := findNotify(payloads, wire.REDIRECT); n != nil && sa.state == stateEstablished {
+			sa.followRedirect(n)
+		}
 	default:
 		sa.respond(hdr.Exchange, hdr.MessageID, nil)
 	}
@@ -401,6 +412,9 @@ func (sa *IKESA) handleResponse(b []byte, hdr wire.Header, local, remote netip.A
 		sa.followPeer(local, remote) // authenticated, so it may move the SA
 	}
 	sa.pending = nil
+	if hdr.Exchange == wire.IKE_AUTH {
+		sa.noteMOBIKE(payloads)
+	}
 	if err := r.onReply(msg, payloads); err != nil {
 		sa.log.Warn("exchange failed", "exchange", hdr.Exchange, "err", err)
 	}

@@ -243,3 +243,16 @@ func cmdListPools(args []string, socket string, out io.Writer) error {
 	}
 	return nil
 }
+
+func cmdRedirect(args []string, socket string, out io.Writer) error {
+	fs := newFlags("redirect")
+	ikeName := fs.String("ike", "", "connection whose established clients to redirect")
+	gw := fs.String("gateway", "", "IP address of the gateway to send them to")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *ikeName == "" || *gw == "" {
+		return usageError{"need --ike NAME and --gateway ADDR"}
+	}
+	return simple(socket, control.Request{Command: control.CmdRedirect, IKE: *ikeName, Gateway: *gw}, out)
+}

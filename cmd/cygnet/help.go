@@ -104,6 +104,13 @@ contrib/systemd/cygnet.service in the source tree: a systemd unit`,
 		description: "Rekeys a Child SA or an IKE SA, or reauthenticates the IKE SA (--reauth). Traffic keeps\nflowing during the rekey.",
 		exit:        ctlExit,
 	},
+	"redirect": {
+		name:        "send established clients to another gateway (RFC 5685)",
+		synopsis:    "cygnet [--socket PATH] redirect --ike NAME --gateway ADDR",
+		description: "Sends every established client of connection NAME that announced REDIRECT_SUPPORTED an\nINFORMATIONAL request with REDIRECT naming ADDR; each reauthenticates at that gateway and deletes\nits IKE SA here. A connection's redirect_to does the same for new clients in IKE_SA_INIT.",
+		exit:        ctlExit,
+		example:     "cygnet redirect --ike rw --gateway 192.0.2.20",
+	},
 	"stats": {
 		name:        "IKE and data plane counters",
 		synopsis:    "cygnet [--socket PATH] stats [--json]",

@@ -6,6 +6,7 @@
 //	cygnet [--socket PATH] initiate --child NAME | --ike NAME
 //	cygnet [--socket PATH] terminate --ike NAME | --child NAME
 //	cygnet [--socket PATH] rekey --child NAME | --ike NAME [--reauth]
+//	cygnet [--socket PATH] redirect --ike NAME --gateway ADDR
 //	cygnet check-config [--strongswan-conf FILE] FILE
 //	cygnet demo
 //	cygnet load-test --gateway ADDR --clients N [--rate R] [--concurrency C] --auth psk --psk KEY | --auth cert --ca-cert F --ca-key F [--traffic K --traffic-target ADDR] [--no-delete] [--json]
@@ -39,6 +40,8 @@ commands:
                             delete an IKE SA (with its Child SAs) or a Child SA
   rekey --child NAME | --ike NAME [--reauth]
                             rekey a Child SA or an IKE SA (or reauthenticate it)
+  redirect --ike NAME --gateway ADDR
+                            send the established clients of a connection to another gateway
   reload                    re-read the configuration (as SIGHUP does)
   stats [--json]            IKE and data plane counters (drops by reason), as JSON
   check-config [--strongswan-conf FILE] FILE
@@ -106,6 +109,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdTerminate(rest, socket, stdout)
 	case "rekey":
 		err = cmdRekey(rest, socket, stdout)
+	case "redirect":
+		err = cmdRedirect(rest, socket, stdout)
 	case "stats":
 		err = cmdStats(rest, socket, stdout)
 	case "reload":

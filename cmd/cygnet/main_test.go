@@ -218,16 +218,30 @@ func TestUsageErrors(t *testing.T) {
 // Real configurations spell out defaults; cygnet accepts those and refuses
 // only values that ask for something it does not do.
 func TestCheckConfigRefusesOnlyUnimplementedValues(t *testing.T) {
-	ok := strings.Replace(goodConf, "    proposals =", "    mobike = no\n    proposals =", 1)
+	ok := strings.Replace(goodConf, "    proposals =", "    mobike = yes\n    childless = allow\n    proposals =", 1)
 	ok = strings.Replace(ok, "        start_action = start", "        start_action = start\n        copy_df = yes\n        policies = yes", 1)
 	if code, out, _ := runCmd("check-config", writeConf(t, ok)); code != 0 {
 		t.Fatalf("defaults written out refused (exit %d):\n%s", code, out)
 	}
-	bad := strings.Replace(goodConf, "    proposals =", "    mobike = yes\n    proposals =", 1)
+	bad := strings.Replace(goodConf, "    proposals =", "    childless = force\n    proposals =", 1)
 	path := writeConf(t, bad)
 	code, out, _ := runCmd("check-config", path)
-	if code != 1 || !strings.Contains(out, path+":4: connections.home.mobike: not implemented by cygnet yet (MOBIKE") {
-		t.Fatalf("mobike = yes: exit %d\n%s", code, out)
+	if code != 1 || !strings.Contains(out, path+":4: connections.home.childless: not implemented by cygnet yet (childless") {
+		t.Fatalf("childless = force: exit %d\n%s", code, out)
+	}
+}
+
+// redirect_to takes an IP address; anything else is refused at its line.
+func TestCheckConfigRedirectTo(t *testing.T) {
+	ok := strings.Replace(goodConf, "    proposals =", "    redirect_to = 192.0.2.20\n    proposals =", 1)
+	if code, out, _ := runCmd("check-config", writeConf(t, ok)); code != 0 {
+		t.Fatalf("redirect_to = 192.0.2.20 refused (exit %d):\n%s", code, out)
+	}
+	bad := strings.Replace(goodConf, "    proposals =", "    redirect_to = gw.example.org\n    proposals =", 1)
+	path := writeConf(t, bad)
+	code, out, _ := runCmd("check-config", path)
+	if code != 1 || !strings.Contains(out, path+":4: connections.home.redirect_to: want the IP address of the gateway") {
+		t.Fatalf("redirect_to = gw.example.org: exit %d\n%s", code, out)
 	}
 }
 

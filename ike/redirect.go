@@ -1,0 +1,193 @@
+package ike
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
+)
+
+// Redirect (RFC 5685): a gateway sends a client to another gateway.
+//
+//   - A client announces REDIRECT_SUPPORTED in every IKE_SA_INIT request and,
+//     when a redirect brought it there, REDIRECTED_FROM with the gateway
+//     that sent it.
+//   - A gateway whose connection has redirect_to answers IKE_SA_INIT of a
+//     client that supports redirects with nothing but N(REDIRECT) naming
+//     the new gateway and echoing the client's nonce (section 4); it keeps
+//     no state. An established client is redirected with an INFORMATIONAL
+//     request carrying N(REDIRECT) without a nonce (section 5; Manager.Redirect,
+//     `cygnet redirect --ike NAME --gateway ADDR`).
+//   - The client checks the nonce (constant time) and starts over at the new
+//     gateway: during IKE_SA_INIT the attempt moves there with the Child SAs
+//     it was to create; an established IKE SA is reauthenticated there, make
+//     before break, and the old one deleted.
+//   - Loops are bounded as strongSwan bounds them: at most maxRedirects
+//     redirects of one connection within redirectLoopPeriod, then the
+//     attempt fails.
+
+// GW identity types of the REDIRECT and REDIRECTED_FROM data (RFC 5685 10).
+const (
+	gwIdentIPv4 = 1
+	gwIdentIPv6 = 2
+	gwIdentFQDN = 3
+)
+
+const (
+	maxRedirects       = 5
+	redirectLoopPeriod = 5 * time.Minute
+)
+
+// errRedirectFQDN: cygnet resolves no names in the IKE core.
+var errRedirectFQDN = errors.New("the new gateway is named by FQDN, which cygnet does not resolve")
+
+// gatewayIdentity encodes an address as GW Ident Type, Len and Identity.
+func gatewayIdentity(gw netip.Addr) []byte {
+	gw = gw.Unmap()
+	t := byte(gwIdentIPv4)
+	if gw.Is6() {
+		t = gwIdentIPv6
+	}
+	a := gw.AsSlice()
+	return append([]byte{t, byte(len(a))}, a...)
+}
+
+// parseRedirect decodes N(REDIRECT) or N(REDIRECTED_FROM) data: the
+// gateway's address and what follows (the nonce of a REDIRECT in
+// IKE_SA_INIT).
+func parseRedirect(data []byte) (netip.Addr, []byte, error) {
+	if len(data) < 2 || len(data) < 2+int(data[1]) {
+		return netip.Addr{}, nil, fmt.Errorf("REDIRECT data of %d octets is truncated", len(data))
+	}
+	t, n := data[0], int(data[1])
+	id, rest := data[2:2+n], data[2+n:]
+	switch {
+	case t == gwIdentIPv4 && n == 4, t == gwIdentIPv6 && n == 16:
+		a, _ := netip.AddrFromSlice(id)
+		return a, rest, nil
+	case t == gwIdentFQDN:
+		return netip.Addr{}, rest, errRedirectFQDN
+	}
+	return netip.Addr{}, nil, fmt.Errorf("REDIRECT with gateway identity type %d of %d octets", t, n)
+}
+
+// redirectNotifies are what an IKE_SA_INIT request carries for RFC 5685.
+func (sa *IKESA) redirectNotifies() []wire.Payload {
+	out := []wire.Payload{&wire.Notify{NotifyType: wire.REDIRECT_SUPPORTED}}
+	if sa.redirectedFrom.IsValid() {
+		out = append(out, &wire.Notify{NotifyType: wire.REDIRECTED_FROM, Data: gatewayIdentity(sa.redirectedFrom)})
+	}
+	return out
+}
+
+// initRedirect answers an IKE_SA_INIT request with N(REDIRECT) when the
+// connection sends its clients elsewhere and the client supports it.
+func (m *Manager) initRedirect(cfg *PeerConfig, payloads []wire.Payload, ni []byte, remote netip.AddrPort) (*wire.Notify, bool) {
+	if !cfg.RedirectTo.IsValid() || findNotify(payloads, wire.REDIRECT_SUPPORTED) == nil {
+		return nil, false
+	}
+	m.log.Info("redirecting the client in IKE_SA_INIT", "conn", cfg.Name, "remote", remote, "to", cfg.RedirectTo)
+	return &wire.Notify{NotifyType: wire.REDIRECT, Data: append(gatewayIdentity(cfg.RedirectTo), ni...)}, true
+}
+
+// redirectAllowed counts a redirect of the connection and refuses the
+// sixth within redirectLoopPeriod.
+func (m *Manager) redirectAllowed(conn string) bool {
+	now := m.clock.Now()
+	kept := m.redirects[conn][:0]
+	for _, t := range m.redirects[conn] {
+		if now.Sub(t) < redirectLoopPeriod {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) >= maxRedirects {
+		m.redirects[conn] = kept
+		return false
+	}
+	m.redirects[conn] = append(kept, now)
+	return true
+}
+
+// followInitRedirect handles N(REDIRECT) in our IKE_SA_INIT response: the
+// attempt, with the Child SAs it was to create, starts over at the new
+// gateway and this SA goes quietly.
+func (sa *IKESA) followInitRedirect(n *wire.Notify) error {
+	gw, nonce, err := parseRedirect(n.Data)
+	if err != nil {
+		return sa.fail("REDIRECT from %s: %v", sa.Remote, err)
+	}
+	if subtle.ConstantTimeCompare(nonce, sa.ni) != 1 {
+		// RFC 5685 4: not an answer to our request.
+		return sa.fail("REDIRECT from %s does not echo our nonce", sa.Remote)
+	}
+	if !sa.m.redirectAllowed(sa.cfg.Name) {
+		return sa.fail("redirect loop: %d redirects of %s within %v, the last from %s to %s", maxRedirects, sa.cfg.Name, redirectLoopPeriod, sa.Remote, gw)
+	}
+	sa.log.Info("gateway redirects us in IKE_SA_INIT", "from", sa.Remote, "to", gw)
+	n2, err := sa.m.initiateFrom(sa.cfg, netip.AddrPortFrom(gw, 500), sa.firstChild, sa.Remote.Addr())
+	if err != nil {
+		return sa.fail("following REDIRECT to %s: %v", gw, err)
+	}
+	n2.pendingChildren = sa.pendingChildren
+	if old := sa.reauthOf; old != nil && old.reauthing == sa {
+		n2.reauthOf, old.reauthing, sa.reauthOf = old, n2, nil
+	}
+	sa.firstChild, sa.pendingChildren = nil, nil
+	sa.redundant = true // removed without an event: the attempt goes on
+	sa.destroy("redirected to " + gw.String())
+	return nil
+}
+
+// Redirect sends the established clients of a connection to gateway gw
+// (RFC 5685 5): each that announced REDIRECT_SUPPORTED gets an
+// INFORMATIONAL request with N(REDIRECT). It returns how many.
+func (m *Manager) Redirect(connName string, gw netip.Addr) (int, error) {
+	if !gw.IsValid() {
+		return 0, errors.New("redirect: no gateway address")
+	}
+	n := 0
+	for _, sa := range m.sas {
+		if sa.cfg.Name != connName || sa.state != stateEstablished || sa.origInitiator {
+			continue
+		}
+		if !sa.peerRedirect {
+			sa.log.Info("not redirecting: the client did not announce REDIRECT_SUPPORTED", "to", gw)
+			continue
+		}
+		payloads := []wire.Payload{&wire.Notify{NotifyType: wire.REDIRECT, Data: gatewayIdentity(gw)}}
+		if err := sa.sendRequest(wire.INFORMATIONAL, payloads, func(*wire.Message, []wire.Payload) error { return nil }, nil); err != nil {
+			return n, fmt.Errorf("redirect %s: %w", connName, err)
+		}
+		sa.log.Info("redirecting the established client", "to", gw)
+		n++
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("redirect: no established IKE SA of %q whose client supports redirects", connName)
+	}
+	return n, nil
+}
+
+// followRedirect handles N(REDIRECT) in an INFORMATIONAL request to an
+// established client: the IKE SA is reauthenticated at the new gateway.
+func (sa *IKESA) followRedirect(n *wire.Notify) {
+	gw, _, err := parseRedirect(n.Data)
+	if err != nil {
+		sa.log.Warn("ignoring REDIRECT", "from", sa.Remote, "err", err)
+		return
+	}
+	if !sa.origInitiator {
+		sa.log.Warn("ignoring REDIRECT from the client", "from", sa.Remote)
+		return
+	}
+	if !sa.m.redirectAllowed(sa.cfg.Name) {
+		sa.log.Warn(fmt.Sprintf("redirect loop: %d redirects of %s within %v; staying at %s", maxRedirects, sa.cfg.Name, redirectLoopPeriod, sa.Remote), "to", gw)
+		return
+	}
+	sa.log.Info("gateway redirects the established IKE SA", "from", sa.Remote, "to", gw)
+	if err := sa.reauthenticateAt(netip.AddrPortFrom(gw, 500), sa.Remote.Addr()); err != nil {
+		sa.log.Warn("following REDIRECT failed", "to", gw, "err", err)
+	}
+}

@@ -1,0 +1,198 @@
+package ike
+
+import (
+	"bytes"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/ike/wire"
+)
+
+// trio is a client a and two gateways b (10.99.0.2) and c (10.99.0.3),
+// wired by destination address.
+type trio struct {
+	*pair
+	c *peer
+	// inits counts the IKE_SA_INIT requests each gateway received.
+	inits map[string]int
+}
+
+func newTrio(t *testing.T) *trio {
+	t.Helper()
+	ca, cb := siteConfig(t, 1, 2), siteConfig(t, 2, 1)
+	ca.RemoteAddrs = nil // a may be sent anywhere
+	p := newPair(t, ca, cb, testPSK, testPSK)
+	cc := siteConfig(t, 2, 1) // gateway c: same identity and subnet as b
+	cc.LocalAddrs = nil
+	c := &peer{name: "c", addr: netip.MustParseAddr("10.99.0.3"), logs: &bytes.Buffer{}, keys: map[uint32][4][]byte{}}
+	var seed [32]byte
+	seed[0] = 3
+	c.m = NewManager(Config{Conns: []*PeerConfig{cc}, Creds: testPSK, Transport: c, Installer: c, Clock: p.clock,
+		Rand: rand.NewChaCha8(seed), Log: slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("peer c log:\n%s", c.logs)
+		}
+	})
+	return &trio{pair: p, c: c, inits: map[string]int{}}
+}
+
+// pump delivers datagrams by destination address until none are left.
+func (tr *trio) pump() {
+	peers := []*peer{tr.a, tr.b, tr.c}
+	for range 200 {
+		idle := true
+		for _, from := range peers {
+			q := from.out
+			from.out = nil
+			for _, d := range q {
+				idle = false
+				for _, to := range peers {
+					if to.addr != d.remote.Addr() {
+						continue
+					}
+					if hdr, err := wire.ParseHeader(d.b); err == nil && hdr.Exchange == wire.IKE_SA_INIT && !hdr.IsResponse() {
+						tr.inits[to.name]++
+					}
+					to.m.HandleIKE(d.b, d.remote, d.local)
+				}
+			}
+		}
+		if idle {
+			return
+		}
+	}
+	tr.t.Fatal("trio pump: peers kept talking")
+}
+
+// TestRedirectInInit: gateway b redirects in IKE_SA_INIT, keeping no
+// state; the client follows to c with REDIRECTED_FROM and its Child SA.
+func TestRedirectInInit(t *testing.T) {
+	tr := newTrio(t)
+	tr.b.m.conns[0].RedirectTo = tr.c.addr
+	if err := tr.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	tr.pump()
+	sas := establishedSAs(tr.a)
+	if len(sas) != 1 || sas[0].Remote.Addr() != tr.c.addr || len(sas[0].children) != 1 {
+		t.Fatalf("client: %d established IKE SAs (want 1 to %v with its Child SA)", len(sas), tr.c.addr)
+	}
+	if len(tr.b.m.SAs()) != 0 || len(tr.a.m.SAs()) != 1 {
+		t.Errorf("IKE SAs left: gateway b %d (want 0: a redirect keeps no state), client %d (want 1)", len(tr.b.m.SAs()), len(tr.a.m.SAs()))
+	}
+	if !logHas(tr.c, "the client comes redirected (REDIRECTED_FROM)") || !strings.Contains(tr.c.logs.String(), "from=10.99.0.2") {
+		t.Errorf("gateway c did not see REDIRECTED_FROM naming b")
+	}
+	if tr.inits["b"] != 1 || tr.inits["c"] != 1 {
+		t.Errorf("IKE_SA_INIT requests: b %d, c %d; want 1 each", tr.inits["b"], tr.inits["c"])
+	}
+}
+
+// TestRedirectEstablished: gateway b redirects an established client,
+// which reauthenticates at c (make before break) and deletes the IKE SA
+// with b.
+func TestRedirectEstablished(t *testing.T) {
+	tr := newTrio(t)
+	if err := tr.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	tr.pump()
+	if n, err := tr.b.m.Redirect("site", tr.c.addr); err != nil || n != 1 {
+		t.Fatalf("Redirect: %d, %v", n, err)
+	}
+	tr.pump()
+	// The replaced Child SA lingers for its grace, then goes.
+	tr.clock.now = tr.clock.now.Add(6 * time.Second)
+	tr.a.m.Tick()
+	tr.pump()
+	sas := establishedSAs(tr.a)
+	if len(sas) != 1 || sas[0].Remote.Addr() != tr.c.addr || len(sas[0].children) != 1 {
+		t.Fatalf("client: %d established IKE SAs (want 1 to %v with its Child SA)", len(sas), tr.c.addr)
+	}
+	if !logHas(tr.c, "the client comes redirected (REDIRECTED_FROM)") {
+		t.Errorf("gateway c did not see REDIRECTED_FROM")
+	}
+	if len(tr.b.m.SAs()) != 0 {
+		t.Errorf("gateway b still has %d IKE SAs", len(tr.b.m.SAs()))
+	}
+	if len(establishedSAs(tr.c)) != 1 {
+		t.Errorf("gateway c has %d established IKE SAs, want 1", len(establishedSAs(tr.c)))
+	}
+}
+
+// TestRedirectLoopBounded: b and c redirect to each other; the client
+// gives up after maxRedirects.
+func TestRedirectLoopBounded(t *testing.T) {
+	tr := newTrio(t)
+	tr.b.m.conns[0].RedirectTo = tr.c.addr
+	tr.c.m.conns[0].RedirectTo = tr.b.addr
+	if err := tr.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	tr.pump()
+	if n := tr.inits["b"] + tr.inits["c"]; n != maxRedirects+1 {
+		t.Errorf("%d IKE_SA_INIT requests in the loop, want %d", n, maxRedirects+1)
+	}
+	if len(tr.a.m.SAs()) != 0 || !logHas(tr.a, "redirect loop") {
+		t.Errorf("client: %d IKE SAs, log says redirect loop: %v", len(tr.a.m.SAs()), logHas(tr.a, "redirect loop"))
+	}
+	// After the loop period a redirect is followed again.
+	tr.clock.now = tr.clock.now.Add(redirectLoopPeriod + time.Second)
+	if !tr.a.m.redirectAllowed("site") {
+		t.Errorf("a redirect is refused after the loop period")
+	}
+}
+
+// TestRedirectNonceChecked: a REDIRECT in IKE_SA_INIT must echo our nonce.
+func TestRedirectNonceChecked(t *testing.T) {
+	tr := newTrio(t)
+	tr.b.m.conns[0].RedirectTo = tr.c.addr
+	if err := tr.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	sa := onlySA(t, tr.a)
+	sa.ni[0] ^= 0xff // b echoes the nonce of the request on the wire
+	tr.pump()
+	if tr.inits["c"] != 0 || !logHas(tr.a, "does not echo our nonce") {
+		t.Errorf("client followed a REDIRECT with a foreign nonce (c got %d IKE_SA_INIT)", tr.inits["c"])
+	}
+}
+
+func FuzzParseRedirect(f *testing.F) {
+	f.Add(append(gatewayIdentity(netip.MustParseAddr("10.0.0.1")), 1, 2, 3))
+	f.Add(gatewayIdentity(netip.MustParseAddr("2001:db8::1")))
+	f.Add([]byte{3, 3, 'a', '.', 'b'})
+	f.Add([]byte{1, 200})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		gw, rest, err := parseRedirect(data)
+		if err == nil && (!gw.IsValid() || len(rest) > len(data)) {
+			t.Fatalf("parseRedirect(%x) = %v, %x", data, gw, rest)
+		}
+	})
+}
+
+// TestRedirectAfterGatewayRekeysIKESA: the gateway rekeyed the IKE SA (so
+// it initiated the new one) and can still redirect its client.
+func TestRedirectAfterGatewayRekeysIKESA(t *testing.T) {
+	tr := newTrio(t)
+	if err := tr.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	tr.pump()
+	if err := tr.b.m.RekeyIKE("site", false); err != nil {
+		t.Fatal(err)
+	}
+	tr.pump()
+	if n, err := tr.b.m.Redirect("site", tr.c.addr); err != nil || n != 1 {
+		t.Fatalf("Redirect after the gateway's IKE rekey: %d, %v", n, err)
+	}
+	tr.pump()
+	if sas := establishedSAs(tr.a); len(sas) != 1 || sas[0].Remote.Addr() != tr.c.addr {
+		t.Fatalf("client: %d established IKE SAs, want 1 to %v", len(sas), tr.c.addr)
+	}
+}

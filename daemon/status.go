@@ -15,7 +15,14 @@ import (
 
 // strongSwan's names for algorithms, as swanctl --list-sas prints them: the
 // IANA names without their ENCR_/AUTH_ prefixes.
-func encrName(id uint16) string { return strings.TrimPrefix(wire.EncrID(id).String(), "ENCR_") }
+// encrName is the encryption algorithm as strongSwan's VICI names it: the
+// IANA name without "ENCR_", and 3DES_CBC for ENCR_3DES.
+func encrName(id uint16) string {
+	if id == uint16(wire.ENCR_3DES) {
+		return "3DES_CBC"
+	}
+	return strings.TrimPrefix(wire.EncrID(id).String(), "ENCR_")
+}
 
 func integName(id uint16) string {
 	if id == 0 {

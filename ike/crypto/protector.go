@@ -3,7 +3,9 @@ package crypto
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/des"
 	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
@@ -68,7 +70,7 @@ type protectorState struct {
 	keyBits     int
 	ivLen       int
 	icvLen      int
-	blockLen    int // plaintext alignment: 16 for CBC, 1 for AEAD
+	blockLen    int // plaintext alignment: the cipher block for CBC (16 AES, 8 3DES), 1 for AEAD
 
 	aead    cipher.AEAD
 	nonce   [12]byte // salt | IV
@@ -89,7 +91,10 @@ type ivSetter interface{ SetIV([]byte) }
 // (IntegNone for the AEAD ciphers). encrKey includes the 4-octet salt for
 // AEAD ciphers. rand supplies CBC IVs and may be nil for AEAD. Supported:
 // ENCR_AES_GCM_16 (128, 256), ENCR_CHACHA20_POLY1305, and ENCR_AES_CBC (128,
-// 192, 256) with AUTH_HMAC_SHA2_256_128, _384_192 or _512_256.
+// 192, 256) or the legacy ENCR_3DES with AUTH_HMAC_SHA2_256_128, _384_192,
+// _512_256 or the legacy AUTH_HMAC_SHA1_96. The legacy algorithms are what
+// native clients still default to; package proposal lets them through only
+// when a configured proposal names them.
 func NewProtector(encr uint16, keyBits int, integ uint16, encrKey, integKey []byte, rand io.Reader) (*Protector, error) {
 	s := &protectorState{encr: encr, integ: integ, keyBits: keyBits}
 	want, _, aead, err := EncrKeyLen(encr, keyBits)
@@ -125,9 +130,11 @@ func NewProtector(encr uint16, keyBits int, integ uint16, encrKey, integKey []by
 		}
 		copy(s.nonce[:aeadSaltLen], encrKey[32:])
 		s.ivLen, s.icvLen, s.blockLen = aeadIVLen, aeadICVLen, 1
-	case EncrAESCBC:
+	case EncrAESCBC, Encr3DES:
 		var newH func() hash.Hash
 		switch integ {
+		case IntegHMACSHA196:
+			newH, s.icvLen = sha1.New, 12 // RFC 2404 section 2.2
 		case IntegHMACSHA256128:
 			newH, s.icvLen = sha256.New, 16
 		case IntegHMACSHA384192:
@@ -144,12 +151,17 @@ func NewProtector(encr uint16, keyBits int, integ uint16, encrKey, integKey []by
 		if rand == nil {
 			return nil, ErrNoRandom
 		}
-		if s.block, err = aes.NewCipher(encrKey); err != nil {
+		if encr == Encr3DES {
+			s.block, err = des.NewTripleDESCipher(encrKey)
+		} else {
+			s.block, err = aes.NewCipher(encrKey)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("SK payload protector: %w", err)
 		}
-		var zero [aes.BlockSize]byte
-		s.cbcEnc = cipher.NewCBCEncrypter(s.block, zero[:])
-		s.cbcDec = cipher.NewCBCDecrypter(s.block, zero[:])
+		zero := make([]byte, s.block.BlockSize())
+		s.cbcEnc = cipher.NewCBCEncrypter(s.block, zero)
+		s.cbcDec = cipher.NewCBCDecrypter(s.block, zero)
 		_, ok1 := s.cbcEnc.(ivSetter)
 		_, ok2 := s.cbcDec.(ivSetter)
 		if !ok1 || !ok2 {
@@ -157,7 +169,9 @@ func NewProtector(encr uint16, keyBits int, integ uint16, encrKey, integKey []by
 		}
 		s.mac = hmac.New(newH, integKey)
 		s.rand = rand
-		s.ivLen, s.blockLen = aes.BlockSize, aes.BlockSize
+		// The IV is one cipher block (RFC 3602 section 3, RFC 2451
+		// section 2.4): 16 octets for AES, 8 for 3DES.
+		s.ivLen, s.blockLen = s.block.BlockSize(), s.block.BlockSize()
 	default:
 		return nil, fmt.Errorf("SK payload protector: %s: %w", encrName(encr, keyBits), ErrUnsupported)
 	}

@@ -26,6 +26,9 @@ var protSuites = []protSuite{
 	{"aes128-sha256", EncrAESCBC, 128, IntegHMACSHA256128, 16, 32},
 	{"aes192-sha384", EncrAESCBC, 192, IntegHMACSHA384192, 24, 48},
 	{"aes256-sha512", EncrAESCBC, 256, IntegHMACSHA512256, 32, 64},
+	// the legacy suites native clients default to (named in a proposal)
+	{"aes256-sha1", EncrAESCBC, 256, IntegHMACSHA196, 32, 20},
+	{"3des-sha1", Encr3DES, 0, IntegHMACSHA196, 24, 20},
 }
 
 // newTestProtector returns a protector for suite s with keys derived from
@@ -95,7 +98,7 @@ func TestProtectorRoundTrip(t *testing.T) {
 					t.Fatalf("n=%d: body %d octets, SealedLen %d", n, len(body), out.SealedLen(n))
 				}
 				ct := len(body) - out.IVLen() - out.ICVLen()
-				if s.integ != IntegNone && ct%16 != 0 || s.integ == IntegNone && ct != n+1 {
+				if s.integ != IntegNone && ct%out.IVLen() != 0 || s.integ == IntegNone && ct != n+1 {
 					t.Fatalf("n=%d: %d octets of ciphertext", n, ct)
 				}
 				got, err := in.Open([]byte("prefix"), ad, body)
@@ -295,11 +298,14 @@ func TestNewProtectorErrors(t *testing.T) {
 		{EncrAESGCM16, 128, IntegHMACSHA256128, 20, 32, ErrUnsupported, ""},
 		{EncrAESGCM16, 192, IntegNone, 28, 0, ErrUnsupported, ""},
 		{EncrAESCBC, 128, IntegNone, 16, 0, ErrUnsupported, ""},
-		{EncrAESCBC, 128, IntegHMACSHA196, 16, 20, ErrUnsupported, ""},
+		{EncrAESCBC, 128, IntegHMACSHA196, 16, 19, nil, "want 20"},
+		{Encr3DES, 0, IntegHMACSHA256128, 16, 32, nil, "key is 16 octets, want 24"},
+		{Encr3DES, 128, IntegHMACSHA256128, 16, 32, ErrUnsupported, ""},
+		{Encr3DES, 0, IntegNone, 24, 0, ErrUnsupported, ""},
 		{EncrAESCBC, 128, IntegHMACSHA256128, 16, 31, nil, "want 32"},
 		{EncrAESCTR, 128, IntegHMACSHA256128, 20, 32, ErrUnsupported, ""},
 		{EncrChaCha20Poly1305, 128, IntegNone, 36, 0, ErrUnsupported, ""},
-		{3, 0, IntegNone, 0, 0, ErrUnsupported, ""},
+		{2, 0, IntegNone, 0, 0, ErrUnsupported, ""}, // ENCR_DES
 	} {
 		_, err := NewProtector(c.encr, c.bits, c.integ, make([]byte, c.kLen), make([]byte, c.iLen), bytes.NewReader(nil))
 		if err == nil || c.want != nil && !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.wantContains) {

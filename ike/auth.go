@@ -291,6 +291,7 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 // gateway's last response authenticated it: the virtual IPs of its
 // CFG_REPLY, the IKE SA up, and the first Child SA from the same response.
 func (sa *IKESA) finishAuthAsClient(child *ChildSA, payloads []wire.Payload) error {
+	defer sa.forgetHandshake()
 	if err := sa.acceptCFGReply(payloads); err != nil {
 		if child != nil {
 			sa.releaseChild(child)
@@ -501,6 +502,7 @@ func (sa *IKESA) finishAuthResponse(first, out []wire.Payload) []wire.Payload {
 	if payloadOf[*wire.SA](first) != nil {
 		out = append(out, sa.respondChild(sa.cfg, first, sa.ni, sa.nr, false, nil)...)
 	}
+	sa.forgetHandshake()
 	return out
 }
 

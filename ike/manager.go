@@ -162,7 +162,7 @@ type Manager struct {
 	// per tick visits every SA.
 	timers     timerHeap
 	dirty      []*IKESA
-	byPeer     map[string]map[*IKESA]struct{}
+	byPeer     map[string][]*IKESA
 	connByName map[string]*PeerConfig
 
 	// Stats count what the Manager dropped, by reason.
@@ -227,7 +227,7 @@ func NewManager(c Config) *Manager {
 		conns: c.Conns, creds: c.Creds, transport: c.Transport, installer: c.Installer,
 		clock: c.Clock, rand: c.Rand, log: c.Log, opts: c.Options, pools: c.Pools,
 		sas: map[uint64]*IKESA{}, childSPI: map[uint32]*ChildSA{}, childByID: map[uint32]*ChildSA{}, halfOpen: map[initKey]*IKESA{},
-		halfOpenBySource: map[netip.Addr]int{}, byPeer: map[string]map[*IKESA]struct{}{},
+		halfOpenBySource: map[netip.Addr]int{}, byPeer: map[string][]*IKESA{},
 		connByName: connIndex(c.Conns),
 	}
 }
@@ -359,6 +359,7 @@ func (m *Manager) HandleIKE(b []byte, local, remote netip.AddrPort) {
 	}
 	m.touch(sa)
 	sa.handle(b, hdr, local, remote)
+	sa.releaseCiphers()
 }
 
 // Tick runs timers: retransmissions, DPD, lifetimes, half-open timeouts.

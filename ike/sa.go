@@ -350,6 +350,25 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 	}
 }
 
+// releaseCiphers drops the SK payload protectors' expanded cipher state
+// once a message has been handled: an established IKE SA is idle between
+// exchanges, and on a gateway with thousands of clients the AES-GCM state
+// of both directions would be the largest part of each IKE SA. The next
+// message rebuilds it from the keys.
+func (sa *IKESA) releaseCiphers() {
+	sa.out.Release()
+	sa.in.Release()
+}
+
+// forgetHandshake drops what only IKE_SA_INIT and IKE_AUTH need once
+// IKE_AUTH is done: both IKE_SA_INIT messages and the nonces (the AUTH
+// payloads sign them), the cookie, and the KE state. Rekeys and
+// CREATE_CHILD_SA bring their own nonces, and a retransmitted IKE_AUTH
+// request is answered from the cached response.
+func (sa *IKESA) forgetHandshake() {
+	sa.initReq, sa.initResp, sa.ni, sa.nr, sa.cookie, sa.kex = nil, nil, nil, nil, nil, nil
+}
+
 // followPeer moves the SA to the address a peer behind a NAT now uses (RFC
 // 7296 2.23: only the responder to a NAT follows, and only on authenticated
 // messages).

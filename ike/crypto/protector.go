@@ -61,6 +61,11 @@ const (
 // are read from the random source. Seal and Open do not allocate when dst
 // has enough capacity. A Protector is not safe for concurrent use; one
 // belongs to one direction of one IKE SA. Its keys are never printed.
+//
+// An established IKE SA is quiet most of its life (a DPD now and then), so
+// Release drops the expanded cipher state (about 1 KiB per direction with
+// AES-GCM) between exchanges; the next Seal or Open rebuilds it from the
+// keys, which is all a Protector keeps in the meantime.
 type Protector struct {
 	s *protectorState
 }
@@ -72,13 +77,18 @@ type protectorState struct {
 	icvLen      int
 	blockLen    int // plaintext alignment: the cipher block for CBC (16 AES, 8 3DES), 1 for AEAD
 
+	// key is the cipher key (with the AEAD salt) followed by the
+	// integrity key; the cipher state below is built from it on demand.
+	key    []byte
+	encLen int
+	newH   func() hash.Hash // HMAC hash for CBC
+
 	aead    cipher.AEAD
 	nonce   [12]byte // salt | IV
 	counter uint64
 
 	cbcEnc cipher.BlockMode
 	cbcDec cipher.BlockMode
-	block  cipher.Block
 	mac    hash.Hash
 	sum    [64]byte
 	rand   io.Reader
@@ -94,7 +104,7 @@ type ivSetter interface{ SetIV([]byte) }
 // 192, 256) or the legacy ENCR_3DES with AUTH_HMAC_SHA2_256_128, _384_192,
 // _512_256 or the legacy AUTH_HMAC_SHA1_96. The legacy algorithms are what
 // native clients still default to; package proposal lets them through only
-// when a configured proposal names them.
+// when a configured proposal names them. The keys are copied.
 func NewProtector(encr uint16, keyBits int, integ uint16, encrKey, integKey []byte, rand io.Reader) (*Protector, error) {
 	s := &protectorState{encr: encr, integ: integ, keyBits: keyBits}
 	want, _, aead, err := EncrKeyLen(encr, keyBits)
@@ -114,33 +124,19 @@ func NewProtector(encr uint16, keyBits int, integ uint16, encrKey, integKey []by
 			// tested surface small.
 			return nil, fmt.Errorf("SK payload protector: ENCR_AES_GCM_16/192: %w", ErrUnsupported)
 		}
-		k := len(encrKey) - aeadSaltLen
-		b, err := aes.NewCipher(encrKey[:k])
-		if err != nil {
-			return nil, fmt.Errorf("SK payload protector: %w", err)
-		}
-		if s.aead, err = cipher.NewGCM(b); err != nil {
-			return nil, fmt.Errorf("SK payload protector: %w", err)
-		}
-		copy(s.nonce[:aeadSaltLen], encrKey[k:])
 		s.ivLen, s.icvLen, s.blockLen = aeadIVLen, aeadICVLen, 1
 	case EncrChaCha20Poly1305:
-		if s.aead, err = chacha20poly1305.New(encrKey[:32]); err != nil {
-			return nil, fmt.Errorf("SK payload protector: %w", err)
-		}
-		copy(s.nonce[:aeadSaltLen], encrKey[32:])
 		s.ivLen, s.icvLen, s.blockLen = aeadIVLen, aeadICVLen, 1
 	case EncrAESCBC, Encr3DES:
-		var newH func() hash.Hash
 		switch integ {
 		case IntegHMACSHA196:
-			newH, s.icvLen = sha1.New, 12 // RFC 2404 section 2.2
+			s.newH, s.icvLen = sha1.New, 12 // RFC 2404 section 2.2
 		case IntegHMACSHA256128:
-			newH, s.icvLen = sha256.New, 16
+			s.newH, s.icvLen = sha256.New, 16
 		case IntegHMACSHA384192:
-			newH, s.icvLen = sha512.New384, 24
+			s.newH, s.icvLen = sha512.New384, 24
 		case IntegHMACSHA512256:
-			newH, s.icvLen = sha512.New, 32
+			s.newH, s.icvLen = sha512.New, 32
 		default:
 			return nil, fmt.Errorf("SK payload protector: integrity %s: %w", integName(integ), ErrUnsupported)
 		}
@@ -151,31 +147,93 @@ func NewProtector(encr uint16, keyBits int, integ uint16, encrKey, integKey []by
 		if rand == nil {
 			return nil, ErrNoRandom
 		}
-		if encr == Encr3DES {
-			s.block, err = des.NewTripleDESCipher(encrKey)
-		} else {
-			s.block, err = aes.NewCipher(encrKey)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("SK payload protector: %w", err)
-		}
-		zero := make([]byte, s.block.BlockSize())
-		s.cbcEnc = cipher.NewCBCEncrypter(s.block, zero)
-		s.cbcDec = cipher.NewCBCDecrypter(s.block, zero)
-		_, ok1 := s.cbcEnc.(ivSetter)
-		_, ok2 := s.cbcDec.(ivSetter)
-		if !ok1 || !ok2 {
-			return nil, errors.New("SK payload protector: CBC mode cannot reset its IV")
-		}
-		s.mac = hmac.New(newH, integKey)
 		s.rand = rand
 		// The IV is one cipher block (RFC 3602 section 3, RFC 2451
 		// section 2.4): 16 octets for AES, 8 for 3DES.
-		s.ivLen, s.blockLen = s.block.BlockSize(), s.block.BlockSize()
+		s.ivLen, s.blockLen = aes.BlockSize, aes.BlockSize
+		if encr == Encr3DES {
+			s.ivLen, s.blockLen = des.BlockSize, des.BlockSize
+		}
+		integKey = integKey[:wantI]
 	default:
 		return nil, fmt.Errorf("SK payload protector: %s: %w", encrName(encr, keyBits), ErrUnsupported)
 	}
+	if aead {
+		integKey = nil
+	}
+	s.key = append(append(make([]byte, 0, len(encrKey)+len(integKey)), encrKey...), integKey...)
+	s.encLen = len(encrKey)
+	if err := s.build(); err != nil {
+		return nil, err
+	}
 	return &Protector{s: s}, nil
+}
+
+// build makes the cipher state from the keys: at construction, and again
+// on first use after Release.
+func (s *protectorState) build() error {
+	encrKey, integKey := s.key[:s.encLen], s.key[s.encLen:]
+	var err error
+	switch s.encr {
+	case EncrAESGCM16:
+		k := len(encrKey) - aeadSaltLen
+		b, err := aes.NewCipher(encrKey[:k])
+		if err != nil {
+			return fmt.Errorf("SK payload protector: %w", err)
+		}
+		if s.aead, err = cipher.NewGCM(b); err != nil {
+			return fmt.Errorf("SK payload protector: %w", err)
+		}
+		copy(s.nonce[:aeadSaltLen], encrKey[k:])
+	case EncrChaCha20Poly1305:
+		if s.aead, err = chacha20poly1305.New(encrKey[:32]); err != nil {
+			return fmt.Errorf("SK payload protector: %w", err)
+		}
+		copy(s.nonce[:aeadSaltLen], encrKey[32:])
+	default: // CBC
+		var block cipher.Block
+		if s.encr == Encr3DES {
+			block, err = des.NewTripleDESCipher(encrKey)
+		} else {
+			block, err = aes.NewCipher(encrKey)
+		}
+		if err != nil {
+			return fmt.Errorf("SK payload protector: %w", err)
+		}
+		zero := make([]byte, block.BlockSize())
+		s.cbcEnc = cipher.NewCBCEncrypter(block, zero)
+		s.cbcDec = cipher.NewCBCDecrypter(block, zero)
+		_, ok1 := s.cbcEnc.(ivSetter)
+		_, ok2 := s.cbcDec.(ivSetter)
+		if !ok1 || !ok2 {
+			return errors.New("SK payload protector: CBC mode cannot reset its IV")
+		}
+		s.mac = hmac.New(s.newH, integKey)
+	}
+	return nil
+}
+
+// ready rebuilds the cipher state if Release dropped it.
+func (s *protectorState) ready() error {
+	if s.aead != nil || s.mac != nil {
+		return nil
+	}
+	return s.build()
+}
+
+// Release drops the expanded cipher state until the next Seal or Open,
+// which rebuild it from the keys (and allocate doing so); the IV counter
+// carries on. An IKE SA releases its Protectors between exchanges so that
+// a quiet SA holds only its keys. Safe on a wiped Protector.
+func (p *Protector) Release() {
+	if p == nil || p.s == nil {
+		return
+	}
+	s := p.s
+	if s.mac != nil {
+		s.mac.Reset()
+	}
+	s.aead, s.cbcEnc, s.cbcDec, s.mac = nil, nil, nil, nil
 }
 
 // IVLen returns the length of the IV field.
@@ -213,6 +271,9 @@ func (p *Protector) Seal(dst, ad, plaintext []byte) ([]byte, error) {
 		return dst, fmt.Errorf("seal SK payload: %w", ErrWiped)
 	}
 	s := p.s
+	if err := s.ready(); err != nil {
+		return dst, fmt.Errorf("seal SK payload: %w", err)
+	}
 	n := p.SealedLen(len(plaintext))
 	ret, out := sliceForAppend(dst, n)
 	iv := out[:s.ivLen]
@@ -257,6 +318,9 @@ func (p *Protector) Open(dst, ad, body []byte) ([]byte, error) {
 		return dst, fmt.Errorf("open SK payload: %w", ErrWiped)
 	}
 	s := p.s
+	if err := s.ready(); err != nil {
+		return dst, fmt.Errorf("open SK payload: %w", err)
+	}
 	if len(body) < s.ivLen+s.blockLen+s.icvLen {
 		return dst, fmt.Errorf("open SK payload: %d octets: %w", len(body), ErrSKTooShort)
 	}
@@ -306,6 +370,7 @@ func (p *Protector) Wipe() {
 	}
 	clear(p.s.nonce[:])
 	clear(p.s.sum[:])
+	clear(p.s.key)
 	if p.s.mac != nil {
 		p.s.mac.Reset()
 	}

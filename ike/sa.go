@@ -81,7 +81,7 @@ type IKESA struct {
 	firstChild           *ChildConfig
 	created              time.Time
 	lastInbound          time.Time
-	nat                  natState
+	nat                  *natState // natd.go, made on first use
 	initKEGroupsTried    int
 	keyingTry            int           // this SA is the keyingTry'th attempt (0 and 1: the first)
 	eap                  *eapExchange  // IKE_AUTH with EAP, while it runs (eap.go)

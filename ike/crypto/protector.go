@@ -78,20 +78,25 @@ type protectorState struct {
 	blockLen    int // plaintext alignment: the cipher block for CBC (16 AES, 8 3DES), 1 for AEAD
 
 	// key is the cipher key (with the AEAD salt) followed by the
-	// integrity key; the cipher state below is built from it on demand.
+	// integrity key; c is built from it on demand.
 	key    []byte
 	encLen int
 	newH   func() hash.Hash // HMAC hash for CBC
 
-	aead    cipher.AEAD
 	nonce   [12]byte // salt | IV
 	counter uint64
+	rand    io.Reader
 
+	c *cipherState // nil after Release
+}
+
+// cipherState is what Release drops: the expanded keys.
+type cipherState struct {
+	aead   cipher.AEAD
 	cbcEnc cipher.BlockMode
 	cbcDec cipher.BlockMode
 	mac    hash.Hash
 	sum    [64]byte
-	rand   io.Reader
 }
 
 type ivSetter interface{ SetIV([]byte) }
@@ -173,6 +178,7 @@ func NewProtector(encr uint16, keyBits int, integ uint16, encrKey, integKey []by
 // on first use after Release.
 func (s *protectorState) build() error {
 	encrKey, integKey := s.key[:s.encLen], s.key[s.encLen:]
+	c := &cipherState{}
 	var err error
 	switch s.encr {
 	case EncrAESGCM16:
@@ -181,12 +187,12 @@ func (s *protectorState) build() error {
 		if err != nil {
 			return fmt.Errorf("SK payload protector: %w", err)
 		}
-		if s.aead, err = cipher.NewGCM(b); err != nil {
+		if c.aead, err = cipher.NewGCM(b); err != nil {
 			return fmt.Errorf("SK payload protector: %w", err)
 		}
 		copy(s.nonce[:aeadSaltLen], encrKey[k:])
 	case EncrChaCha20Poly1305:
-		if s.aead, err = chacha20poly1305.New(encrKey[:32]); err != nil {
+		if c.aead, err = chacha20poly1305.New(encrKey[:32]); err != nil {
 			return fmt.Errorf("SK payload protector: %w", err)
 		}
 		copy(s.nonce[:aeadSaltLen], encrKey[32:])
@@ -201,24 +207,27 @@ func (s *protectorState) build() error {
 			return fmt.Errorf("SK payload protector: %w", err)
 		}
 		zero := make([]byte, block.BlockSize())
-		s.cbcEnc = cipher.NewCBCEncrypter(block, zero)
-		s.cbcDec = cipher.NewCBCDecrypter(block, zero)
-		_, ok1 := s.cbcEnc.(ivSetter)
-		_, ok2 := s.cbcDec.(ivSetter)
+		c.cbcEnc = cipher.NewCBCEncrypter(block, zero)
+		c.cbcDec = cipher.NewCBCDecrypter(block, zero)
+		_, ok1 := c.cbcEnc.(ivSetter)
+		_, ok2 := c.cbcDec.(ivSetter)
 		if !ok1 || !ok2 {
 			return errors.New("SK payload protector: CBC mode cannot reset its IV")
 		}
-		s.mac = hmac.New(s.newH, integKey)
+		c.mac = hmac.New(s.newH, integKey)
 	}
+	s.c = c
 	return nil
 }
 
 // ready rebuilds the cipher state if Release dropped it.
-func (s *protectorState) ready() error {
-	if s.aead != nil || s.mac != nil {
-		return nil
+func (s *protectorState) ready() (*cipherState, error) {
+	if s.c == nil {
+		if err := s.build(); err != nil {
+			return nil, err
+		}
 	}
-	return s.build()
+	return s.c, nil
 }
 
 // Release drops the expanded cipher state until the next Seal or Open,
@@ -226,14 +235,18 @@ func (s *protectorState) ready() error {
 // carries on. An IKE SA releases its Protectors between exchanges so that
 // a quiet SA holds only its keys. Safe on a wiped Protector.
 func (p *Protector) Release() {
-	if p == nil || p.s == nil {
+	if p == nil || p.s == nil || p.s.c == nil {
 		return
 	}
-	s := p.s
-	if s.mac != nil {
-		s.mac.Reset()
+	p.s.c.wipe()
+	p.s.c = nil
+}
+
+func (c *cipherState) wipe() {
+	clear(c.sum[:])
+	if c.mac != nil {
+		c.mac.Reset()
 	}
-	s.aead, s.cbcEnc, s.cbcDec, s.mac = nil, nil, nil, nil
 }
 
 // IVLen returns the length of the IV field.
@@ -271,7 +284,8 @@ func (p *Protector) Seal(dst, ad, plaintext []byte) ([]byte, error) {
 		return dst, fmt.Errorf("seal SK payload: %w", ErrWiped)
 	}
 	s := p.s
-	if err := s.ready(); err != nil {
+	c, err := s.ready()
+	if err != nil {
 		return dst, fmt.Errorf("seal SK payload: %w", err)
 	}
 	n := p.SealedLen(len(plaintext))
@@ -283,25 +297,25 @@ func (p *Protector) Seal(dst, ad, plaintext []byte) ([]byte, error) {
 	clear(padded[len(plaintext) : len(padded)-1])
 	padded[len(padded)-1] = byte(padLen)
 
-	if s.aead != nil {
+	if c.aead != nil {
 		if s.counter == ^uint64(0) {
 			return dst, ErrIVExhausted
 		}
 		s.counter++
 		binary.BigEndian.PutUint64(iv, s.counter)
 		copy(s.nonce[aeadSaltLen:], iv)
-		s.aead.Seal(padded[:0], s.nonce[:], padded, ad)
+		c.aead.Seal(padded[:0], s.nonce[:], padded, ad)
 		return ret, nil
 	}
 	if _, err := io.ReadFull(s.rand, iv); err != nil {
 		return dst, fmt.Errorf("seal SK payload: read IV: %w", err)
 	}
-	s.cbcEnc.(ivSetter).SetIV(iv)
-	s.cbcEnc.CryptBlocks(padded, padded)
-	s.mac.Reset()
-	s.mac.Write(ad)
-	s.mac.Write(out[:n-s.icvLen])
-	sum := s.mac.Sum(s.sum[:0])
+	c.cbcEnc.(ivSetter).SetIV(iv)
+	c.cbcEnc.CryptBlocks(padded, padded)
+	c.mac.Reset()
+	c.mac.Write(ad)
+	c.mac.Write(out[:n-s.icvLen])
+	sum := c.mac.Sum(c.sum[:0])
 	copy(out[n-s.icvLen:], sum[:s.icvLen])
 	return ret, nil
 }
@@ -318,7 +332,8 @@ func (p *Protector) Open(dst, ad, body []byte) ([]byte, error) {
 		return dst, fmt.Errorf("open SK payload: %w", ErrWiped)
 	}
 	s := p.s
-	if err := s.ready(); err != nil {
+	c, err := s.ready()
+	if err != nil {
 		return dst, fmt.Errorf("open SK payload: %w", err)
 	}
 	if len(body) < s.ivLen+s.blockLen+s.icvLen {
@@ -327,9 +342,9 @@ func (p *Protector) Open(dst, ad, body []byte) ([]byte, error) {
 	iv := body[:s.ivLen]
 	ct := body[s.ivLen:]
 	var plain []byte
-	if s.aead != nil {
+	if c.aead != nil {
 		copy(s.nonce[aeadSaltLen:], iv)
-		ret, err := s.aead.Open(dst, s.nonce[:], ct, ad)
+		ret, err := c.aead.Open(dst, s.nonce[:], ct, ad)
 		if err != nil {
 			return dst, fmt.Errorf("open SK payload: %w", ErrIntegrity)
 		}
@@ -341,16 +356,16 @@ func (p *Protector) Open(dst, ad, body []byte) ([]byte, error) {
 		if len(ct)%s.blockLen != 0 {
 			return dst, fmt.Errorf("open SK payload: %d octets of ciphertext: %w", len(ct), ErrSKBlockAlignment)
 		}
-		s.mac.Reset()
-		s.mac.Write(ad)
-		s.mac.Write(body[:len(body)-s.icvLen])
-		sum := s.mac.Sum(s.sum[:0])
+		c.mac.Reset()
+		c.mac.Write(ad)
+		c.mac.Write(body[:len(body)-s.icvLen])
+		sum := c.mac.Sum(c.sum[:0])
 		if subtle.ConstantTimeCompare(sum[:s.icvLen], icv) != 1 {
 			return dst, fmt.Errorf("open SK payload: %w", ErrIntegrity)
 		}
 		ret, out := sliceForAppend(dst, len(ct))
-		s.cbcDec.(ivSetter).SetIV(iv)
-		s.cbcDec.CryptBlocks(out, ct)
+		c.cbcDec.(ivSetter).SetIV(iv)
+		c.cbcDec.CryptBlocks(out, ct)
 		plain = out
 		dst = ret
 	}
@@ -369,10 +384,9 @@ func (p *Protector) Wipe() {
 		return
 	}
 	clear(p.s.nonce[:])
-	clear(p.s.sum[:])
 	clear(p.s.key)
-	if p.s.mac != nil {
-		p.s.mac.Reset()
+	if p.s.c != nil {
+		p.s.c.wipe()
 	}
 	p.s = nil
 }

@@ -160,8 +160,8 @@ func TestProtectorCBCAlignmentAndPadding(t *testing.T) {
 		t.Errorf("17 octets of CBC ciphertext: %v", err)
 	}
 	// A correctly authenticated block whose Pad Length points before the start.
-	st := in.s
-	body := make([]byte, 16+16+st.icvLen)
+	st := in.s.c
+	body := make([]byte, 16+16+in.s.icvLen)
 	copy(body[:16], "0123456789abcdef")
 	blk := body[16:32]
 	blk[15] = 200
@@ -197,12 +197,12 @@ func TestProtectorAEADPadding(t *testing.T) {
 	binary.BigEndian.PutUint64(p.s.nonce[4:], 42)
 	pt := []byte("abc\x00\x00\x00\x03")
 	body := binary.BigEndian.AppendUint64(nil, 42)
-	body = p.s.aead.Seal(body, p.s.nonce[:], pt, ad)
+	body = p.s.c.aead.Seal(body, p.s.nonce[:], pt, ad)
 	if got, err := p.Open(nil, ad, body); err != nil || string(got) != "abc" {
 		t.Fatalf("padded AEAD plaintext: %q, %v", got, err)
 	}
 	pt[len(pt)-1] = 7
-	body = p.s.aead.Seal(body[:8], p.s.nonce[:], pt, ad)
+	body = p.s.c.aead.Seal(body[:8], p.s.nonce[:], pt, ad)
 	if _, err := p.Open(nil, ad, body); !errors.Is(err, ErrSKPadding) {
 		t.Fatalf("pad length beyond data: %v", err)
 	}

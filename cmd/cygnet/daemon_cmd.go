@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"io"
+	"os"
 
 	"github.com/cygnet-ipsec/cygnet/daemon"
 	"github.com/cygnet-ipsec/cygnet/internal/logging"
@@ -58,6 +59,7 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	setDaemonGC(os.Getenv)
 	spec := a.logLevel
 	if a.debug {
 		// --debug is the default level; --log-level entries come after it

@@ -94,7 +94,7 @@ func TestRekeyAndChildWithAdditionalKeyExchanges(t *testing.T) {
 	ni, nr := []byte("nonce-i"), []byte("nonce-r")
 	sk0, sk1 := []byte("sk0"), []byte("sk1")
 	p := k.PRF()
-	skd := bytes.Clone(k.m.d)
+	skd := bytes.Clone(k.m.d())
 
 	r, err := k.Rekey(testSuite, ni, nr, 5, 6, sk0, sk1)
 	if err != nil {
@@ -126,7 +126,7 @@ func TestChildSAKeyOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	km, _ := k.PRF().Plus(k.m.d, 2*(16+32), []byte("ni"), []byte("nr"))
+	km, _ := k.PRF().Plus(k.m.d(), 2*(16+32), []byte("ni"), []byte("nr"))
 	ei, ai := c.InitiatorToResponder()
 	er, ar := c.ResponderToInitiator()
 	got := append(append(append(bytes.Clone(ei), ai...), er...), ar...)

@@ -96,9 +96,9 @@ func (sa *IKESA) certReqPayload(cfg *PeerConfig, conn string) *wire.CertificateR
 
 // authData computes our AUTH payload over the signed octets (RFC 7296 2.15).
 func (sa *IKESA) authData(id *wire.ID) (*wire.Auth, error) {
-	realMessage, peerNonce := sa.initResp, sa.ni
+	realMessage, peerNonce := sa.hsState().initResp, sa.ni
 	if sa.Initiator {
-		realMessage, peerNonce = sa.initReq, sa.nr
+		realMessage, peerNonce = sa.hsState().initReq, sa.nr
 	}
 	octets, err := sa.signedOctets(sa.Initiator, realMessage, peerNonce, id.Body())
 	if err != nil {
@@ -134,9 +134,9 @@ func (sa *IKESA) remoteIDForSecret() identity.ID {
 
 // verifyPeerAuth checks the peer's AUTH payload against its identity.
 func (sa *IKESA) verifyPeerAuth(cfg *PeerConfig, id *wire.ID, auth *wire.Auth, certs [][]byte) error {
-	realMessage, peerNonce := sa.initReq, sa.nr
+	realMessage, peerNonce := sa.hsState().initReq, sa.nr
 	if sa.Initiator {
-		realMessage, peerNonce = sa.initResp, sa.ni
+		realMessage, peerNonce = sa.hsState().initResp, sa.ni
 	}
 	octets, err := sa.signedOctets(!sa.Initiator, realMessage, peerNonce, id.Body())
 	if err != nil {

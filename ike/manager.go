@@ -337,7 +337,7 @@ func (m *Manager) HandleIKE(b []byte, local, remote netip.AddrPort) {
 		// A retransmission is the same message again (RFC 7296 2.1); a
 		// different request that reuses an SPI, e.g. a spoofed one sent
 		// first, must not capture the real initiator's exchange.
-		if sa := m.halfOpen[initKey{spiI, remote}]; sa != nil && bytes.Equal(sa.initReq, b) {
+		if sa := m.halfOpen[initKey{spiI, remote}]; sa != nil && bytes.Equal(sa.hsState().initReq, b) {
 			m.touch(sa)
 			sa.handle(b, hdr, local, remote)
 			return

@@ -10,8 +10,8 @@ import (
 // lease and indexes. It was 6.5 KiB before the IKE SA dropped its
 // handshake state and idle cipher state after IKE_AUTH (and no longer
 // pinned the client's IKE_SA_INIT datagram through the chosen proposal's
-// SPI); it is about 3.7 KiB now.
-const maxGatewayHeapPerClient = 4608
+// SPI); it is about 3.4 KiB now.
+const maxGatewayHeapPerClient = 4096
 
 // TestGatewayHeapPerClient: a gateway holding 1,000 more road warriors
 // (each with a virtual IP and one Child SA, set up through the same

@@ -15,11 +15,15 @@ import (
 
 // strongSwan's names for algorithms, as swanctl --list-sas prints them: the
 // IANA names without their ENCR_/AUTH_ prefixes.
-// encrName is the list-sas name of an encryption algorithm; "" for AH,
-// which has none.
+// encrName is the list-sas name of an encryption algorithm as strongSwan's
+// VICI names it: the IANA name without "ENCR_", 3DES_CBC for ENCR_3DES,
+// and "" for AH, which has none.
 func encrName(id uint16) string {
-	if id == 0 {
+	switch id {
+	case 0:
 		return ""
+	case uint16(wire.ENCR_3DES):
+		return "3DES_CBC"
 	}
 	return strings.TrimPrefix(wire.EncrID(id).String(), "ENCR_")
 }

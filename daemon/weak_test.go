@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -18,8 +19,9 @@ import (
 
 // TestWeakAlgorithmsOptIn: the legacy algorithms native clients default to
 // load only when a proposal names them, with a warning at its line from
-// check-config (Warnings) and in the daemon's log; what cygnet cannot run
-// (SHA-1, MD5 or MODP-1024 for the IKE SA) is refused at its line; no
+// check-config (Warnings) and in the daemon's log, for Child SAs and for
+// the IKE SA (Windows' aes256-sha1-modp1024, 3des-sha1-modp1024); what
+// cygnet cannot run (MD5, DES, MODP-1536) is refused at its line; no
 // default proposal contains one.
 func TestWeakAlgorithmsOptIn(t *testing.T) {
 	dir := t.TempDir()
@@ -91,14 +93,51 @@ secrets {
 		t.Errorf("3des-sha1 Child SA does not install: %v", err)
 	}
 
-	// IKE SAs cannot run the legacy algorithms: refused at the line.
-	bad := strings.Replace(conf, "        remote { auth = psk }\n", "        remote { auth = psk }\n        proposals = aes256-sha1-modp1024\n", 1)
-	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+	// The IKE SA runs what Windows offers by default once the proposal
+	// names it: loaded, warned about at its line in check-config and the
+	// log; the legacy algorithms cygnet does not implement stay refused.
+	ikeConf := strings.Replace(conf, "        remote { auth = psk }\n", "        remote { auth = psk }\n        proposals = aes256-sha1-modp1024, 3des-sha1-modp1024\n", 1)
+	if err := os.WriteFile(path, []byte(ikeConf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), path+":6:") ||
-		!strings.Contains(err.Error(), "not implemented for IKE SAs") {
-		t.Errorf("IKE proposal with sha1 and modp1024: %v, want a refusal at line 6", err)
+	cfg, err = LoadConfig(path)
+	if err != nil {
+		t.Fatalf("IKE proposals naming sha1, 3des and modp1024 refused: %v", err)
+	}
+	if pcs, err = PeerConfigs(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(pcs[0].Proposals); got != "[aes256-sha1-modp1024 3des-sha1-modp1024]" {
+		t.Errorf("IKE proposals of the connection: %s", got)
+	}
+	buf.Reset()
+	_, _ = New(Options{ConfigPath: path, Log: slog.New(slog.NewTextHandler(&buf, nil))}, func() (PacketPath, error) {
+		return nil, errors.New("no packet path in this test")
+	})
+	for _, w := range []string{
+		path + `:6: connections.win.proposals: "aes256-sha1-modp1024" uses the weak legacy algorithms AUTH_HMAC_SHA1_96, PRF_HMAC_SHA1, MODP_1024`,
+		path + `:6: connections.win.proposals: "3des-sha1-modp1024" uses the weak legacy algorithms ENCR_3DES, AUTH_HMAC_SHA1_96, PRF_HMAC_SHA1, MODP_1024`,
+	} {
+		found := false
+		for _, p := range Warnings(cfg) {
+			found = found || strings.HasPrefix(p.Error(), w)
+		}
+		if !found {
+			t.Errorf("no warning %q in\n%v", w, Warnings(cfg))
+		}
+		if !strings.Contains(buf.String(), strings.ReplaceAll(w, `"`, `\"`)) {
+			t.Errorf("daemon log lacks %q:\n%s", w, buf.String())
+		}
+	}
+	for _, refused := range []string{"aes256-md5-modp2048", "aes256-sha256-modp1536", "des-sha1-modp1024"} {
+		bad := strings.Replace(conf, "        remote { auth = psk }\n", "        remote { auth = psk }\n        proposals = "+refused+"\n", 1)
+		if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), path+":6:") ||
+			!strings.Contains(err.Error(), "not implemented by cygnet") {
+			t.Errorf("IKE proposal %s: %v, want a refusal at line 6", refused, err)
+		}
 	}
 
 	for _, proto := range []wire.ProtocolID{wire.ProtocolIKE, wire.ProtocolESP, wire.ProtocolAH} {

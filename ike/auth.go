@@ -97,9 +97,9 @@ func (sa *IKESA) certReqPayload(cfg *PeerConfig, conn string) *wire.CertificateR
 // authData computes our AUTH payload over the signed octets (RFC 7296 2.15)
 // with keys, the IKE SA's or those derived with a PPK.
 func (sa *IKESA) authData(keys *ikecrypto.IKESAKeys, id *wire.ID) (*wire.Auth, error) {
-	realMessage, peerNonce := sa.initResp, sa.ni
+	realMessage, peerNonce := sa.hsState().initResp, sa.ni
 	if sa.Initiator {
-		realMessage, peerNonce = sa.initReq, sa.nr
+		realMessage, peerNonce = sa.hsState().initReq, sa.nr
 	}
 	octets, err := sa.signedOctets(keys, sa.Initiator, realMessage, peerNonce, id.Body())
 	if err != nil {
@@ -136,9 +136,9 @@ func (sa *IKESA) remoteIDForSecret() identity.ID {
 // verifyPeerAuth checks the peer's AUTH payload against its identity, with
 // keys, the IKE SA's or those derived with a PPK.
 func (sa *IKESA) verifyPeerAuth(keys *ikecrypto.IKESAKeys, cfg *PeerConfig, id *wire.ID, auth *wire.Auth, certs [][]byte) error {
-	realMessage, peerNonce := sa.initReq, sa.nr
+	realMessage, peerNonce := sa.hsState().initReq, sa.nr
 	if sa.Initiator {
-		realMessage, peerNonce = sa.initResp, sa.ni
+		realMessage, peerNonce = sa.hsState().initResp, sa.ni
 	}
 	octets, err := sa.signedOctets(keys, !sa.Initiator, realMessage, peerNonce, id.Body())
 	if err != nil {
@@ -315,6 +315,7 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 // gateway's last response authenticated it: the virtual IPs of its
 // CFG_REPLY, the IKE SA up, and the first Child SA from the same response.
 func (sa *IKESA) finishAuthAsClient(child *ChildSA, payloads []wire.Payload) error {
+	defer sa.forgetHandshake()
 	if err := sa.acceptCFGReply(payloads); err != nil {
 		if child != nil {
 			sa.releaseChild(child)
@@ -537,6 +538,7 @@ func (sa *IKESA) finishAuthResponse(first, out []wire.Payload) []wire.Payload {
 	if payloadOf[*wire.SA](first) != nil {
 		out = append(out, sa.respondChild(sa.cfg, first, sa.ni, sa.nr, false, nil)...)
 	}
+	sa.forgetHandshake()
 	return out
 }
 

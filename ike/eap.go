@@ -110,9 +110,9 @@ func (sa *IKESA) eapAuthKey(signerIsInitiator bool) ([]byte, error) {
 
 // eapOwnAuth computes our AUTH payload after EAP-Success.
 func (sa *IKESA) eapOwnAuth() (*wire.Auth, error) {
-	realMessage, peerNonce := sa.initResp, sa.ni
+	realMessage, peerNonce := sa.hsState().initResp, sa.ni
 	if sa.Initiator {
-		realMessage, peerNonce = sa.initReq, sa.nr
+		realMessage, peerNonce = sa.hsState().initReq, sa.nr
 	}
 	octets, err := sa.signedOctets(sa.keys, sa.Initiator, realMessage, peerNonce, sa.eap.ownID.Body())
 	if err != nil {
@@ -133,9 +133,9 @@ func (sa *IKESA) eapVerifyPeerAuth(auth *wire.Auth) error {
 	if auth.Method != wire.AuthSharedKey {
 		return fmt.Errorf("AUTH after EAP uses %v, want the shared key MIC", auth.Method)
 	}
-	realMessage, peerNonce := sa.initReq, sa.nr
+	realMessage, peerNonce := sa.hsState().initReq, sa.nr
 	if sa.Initiator {
-		realMessage, peerNonce = sa.initResp, sa.ni
+		realMessage, peerNonce = sa.hsState().initResp, sa.ni
 	}
 	octets, err := sa.signedOctets(sa.keys, !sa.Initiator, realMessage, peerNonce, sa.eap.peerID.Body())
 	if err != nil {

@@ -110,16 +110,17 @@ func (m *Manager) noteCookieDemand(demand bool) {
 func (m *Manager) addHalfOpen(k initKey, sa *IKESA) {
 	m.halfOpen[k] = sa
 	m.halfOpenBySource[sourceKey(k.remote.Addr())]++
-	sa.halfOpenKey, sa.isHalfOpen = k, true
+	hs := sa.hsState()
+	hs.halfOpenKey, hs.isHalfOpen = k, true
 }
 
 // removeHalfOpen forgets a half-open SA: it finished IKE_AUTH or died.
 func (m *Manager) removeHalfOpen(sa *IKESA) {
-	if !sa.isHalfOpen {
+	if !sa.halfOpen() {
 		return
 	}
-	sa.isHalfOpen = false
-	k := sa.halfOpenKey
+	sa.hs.isHalfOpen = false
+	k := sa.hs.halfOpenKey
 	if m.halfOpen[k] == sa {
 		delete(m.halfOpen, k)
 	}

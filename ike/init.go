@@ -57,12 +57,12 @@ func (m *Manager) initiateFrom(cfg *PeerConfig, remote netip.AddrPort, child *Ch
 // for group; it is called again after INVALID_KE_PAYLOAD or COOKIE.
 func (sa *IKESA) sendInit(group uint16) error {
 	m := sa.m
-	if sa.kex == nil || sa.kex.Method() != group {
+	if sa.hsState().kex == nil || sa.hsState().kex.Method() != group {
 		kex, err := ikecrypto.NewKeyExchange(group, m.rand)
 		if err != nil {
 			return fmt.Errorf("key exchange %v: %w", wire.KEMethod(group), err)
 		}
-		sa.kex = kex
+		sa.hsState().kex = kex
 	}
 	if sa.ni == nil {
 		ni, err := m.nonce()
@@ -74,12 +74,12 @@ func (sa *IKESA) sendInit(group uint16) error {
 	sa.Group = group
 	sa.SPIr = 0
 	var payloads []wire.Payload
-	if sa.cookie != nil {
-		payloads = append(payloads, &wire.Notify{NotifyType: wire.COOKIE, Data: sa.cookie})
+	if sa.hsState().cookie != nil {
+		payloads = append(payloads, &wire.Notify{NotifyType: wire.COOKIE, Data: sa.hsState().cookie})
 	}
 	payloads = append(payloads,
 		proposal.ToWire(sa.cfg.Proposals, nil),
-		&wire.KE{Method: wire.KEMethod(group), Data: sa.kex.PublicValue()},
+		&wire.KE{Method: wire.KEMethod(group), Data: sa.hsState().kex.PublicValue()},
 		&wire.Nonce{Data: sa.ni},
 	)
 	natd, err := sa.natdPayloads(sa.cfg.Encap)
@@ -103,7 +103,7 @@ func (sa *IKESA) sendInit(group uint16) error {
 	if err != nil {
 		return err
 	}
-	sa.initReq = pkt
+	sa.hsState().initReq = pkt
 	sa.nextRequestID = 1
 	sa.transmit(&request{id: 0, exchange: wire.IKE_SA_INIT, packet: pkt, onReply: sa.handleInitResponse, onFail: sa.initFailed})
 	return nil
@@ -126,10 +126,10 @@ func (sa *IKESA) handleInitResponse(msg *wire.Message, payloads []wire.Payload) 
 		return sa.followInitRedirect(n)
 	}
 	if n := findNotify(payloads, wire.COOKIE); n != nil {
-		if sa.cookie != nil {
+		if sa.hsState().cookie != nil {
 			return sa.fail("peer %s keeps asking for a cookie", sa.Remote)
 		}
-		sa.cookie = append([]byte(nil), n.Data...)
+		sa.hsState().cookie = append([]byte(nil), n.Data...)
 		sa.log.Info("peer demands a cookie, retrying IKE_SA_INIT")
 		return sa.sendInit(sa.Group)
 	}
@@ -143,7 +143,7 @@ func (sa *IKESA) handleInitResponse(msg *wire.Message, payloads []wire.Payload) 
 			return sa.fail("INVALID_KE_PAYLOAD: peer wants %v, which we do not offer", wire.KEMethod(g))
 		}
 		sa.log.Info("peer asks for another key exchange method, retrying", "group", wire.KEMethod(g))
-		sa.kex = nil
+		sa.hsState().kex = nil
 		return sa.sendInit(g)
 	}
 	if n := firstError(payloads); n != nil {
@@ -164,17 +164,17 @@ func (sa *IKESA) handleInitResponse(msg *wire.Message, payloads []wire.Payload) 
 	if err := checkNonce(nr.Data, neg.prf); err != nil {
 		return sa.fail("IKE_SA_INIT response from %s: %v", sa.Remote, err)
 	}
-	if uint16(ke.Method) != neg.group || neg.group != sa.kex.Method() {
+	if uint16(ke.Method) != neg.group || neg.group != sa.hsState().kex.Method() {
 		return sa.fail("peer answered with key exchange %v, the proposal says %v", ke.Method, wire.KEMethod(neg.group))
 	}
-	secret, err := sa.kex.SharedSecret(ke.Data)
-	sa.kex = nil // the private value has served its purpose
+	secret, err := sa.hsState().kex.SharedSecret(ke.Data)
+	sa.hsState().kex = nil // the private value has served its purpose
 	if err != nil {
 		return sa.fail("key exchange with %s: %v", sa.Remote, err)
 	}
 	sa.SPIr = binary.BigEndian.Uint64(msg.SPIr[:])
 	sa.nr = append([]byte(nil), nr.Data...)
-	sa.initResp = append([]byte(nil), msg.Raw()...)
+	sa.hsState().initResp = append([]byte(nil), msg.Raw()...)
 	if err := sa.deriveKeys(neg, secret); err != nil {
 		return sa.fail("deriving IKE SA keys: %v", err)
 	}
@@ -356,7 +356,7 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 	}
 	sa.fragmentationSupport = announceFragmentation(cfg) && findNotify(msg.Payloads, wire.IKEV2_FRAGMENTATION_SUPPORTED) != nil
 	sa.signatureHashes = parseSignatureHashes(msg.Payloads)
-	sa.initReq = append([]byte(nil), b...)
+	sa.hsState().initReq = append([]byte(nil), b...)
 	payloads := []wire.Payload{
 		&wire.SA{Proposals: []wire.Proposal{chosen.Wire(nil)}},
 		&wire.KE{Method: ke.Method, Data: pub},
@@ -391,7 +391,7 @@ func (m *Manager) respondInit(b []byte, local, remote netip.AddrPort) {
 		m.log.Error("building IKE_SA_INIT response failed", "err", err)
 		return
 	}
-	sa.initResp = out
+	sa.hsState().initResp = out
 	sa.requestDigest = sha256.Sum256(b)
 	sa.cacheResponse(0, out)
 	m.register(sa)

@@ -169,7 +169,7 @@ type Manager struct {
 	// per tick visits every SA.
 	timers     timerHeap
 	dirty      []*IKESA
-	byPeer     map[string]map[*IKESA]struct{}
+	byPeer     map[string][]*IKESA
 	connByName map[string]*PeerConfig
 
 	// redirects are the recent RFC 5685 redirects we followed, by
@@ -241,7 +241,7 @@ func NewManager(c Config) *Manager {
 		conns: c.Conns, creds: c.Creds, transport: c.Transport, installer: c.Installer,
 		clock: c.Clock, rand: c.Rand, log: c.Log, opts: c.Options, pools: c.Pools,
 		sas: map[uint64]*IKESA{}, childSPI: map[uint32]*ChildSA{}, childByID: map[uint32]*ChildSA{}, halfOpen: map[initKey]*IKESA{},
-		halfOpenBySource: map[netip.Addr]int{}, byPeer: map[string]map[*IKESA]struct{}{},
+		halfOpenBySource: map[netip.Addr]int{}, byPeer: map[string][]*IKESA{},
 		redirects: map[string][]time.Time{}, movers: map[*IKESA]struct{}{},
 		connByName: connIndex(c.Conns),
 	}
@@ -358,7 +358,7 @@ func (m *Manager) HandleIKE(b []byte, local, remote netip.AddrPort) {
 		// A retransmission is the same message again (RFC 7296 2.1); a
 		// different request that reuses an SPI, e.g. a spoofed one sent
 		// first, must not capture the real initiator's exchange.
-		if sa := m.halfOpen[initKey{spiI, remote}]; sa != nil && bytes.Equal(sa.initReq, b) {
+		if sa := m.halfOpen[initKey{spiI, remote}]; sa != nil && bytes.Equal(sa.hsState().initReq, b) {
 			m.touch(sa)
 			sa.handle(b, hdr, local, remote)
 			return
@@ -380,6 +380,7 @@ func (m *Manager) HandleIKE(b []byte, local, remote netip.AddrPort) {
 	}
 	m.touch(sa)
 	sa.handle(b, hdr, local, remote)
+	sa.releaseCiphers()
 }
 
 // Tick runs timers: retransmissions, DPD, lifetimes, half-open timeouts.

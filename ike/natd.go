@@ -158,10 +158,11 @@ func (m *Manager) PeerMoved(spiIn uint32, src netip.AddrPort) {
 		return
 	}
 	now := m.clock.Now()
-	if src == sa.nat.probeTo && now.Sub(sa.nat.probeAt) < natProbeEvery {
+	nat := sa.natTrack()
+	if src == nat.probeTo && now.Sub(nat.probeAt) < natProbeEvery {
 		return
 	}
-	sa.nat.probeTo, sa.nat.probeAt = src, now
+	nat.probeTo, nat.probeAt = src, now
 	sa.log.Info("ESP from a new source of the peer, checking liveness there before following", "child", c.Name, "from", sa.Remote, "to", src)
 	if sa.pending == nil {
 		if err := sa.sendRequest(wire.INFORMATIONAL, nil, func(*wire.Message, []wire.Payload) error { return nil }, nil); err != nil {
@@ -187,7 +188,8 @@ func (sa *IKESA) tickNAT(now time.Time) {
 	if !ok {
 		return
 	}
-	sa.nat.lookedAt = now
+	nat := sa.natTrack()
+	nat.lookedAt = now
 	var in, out uint64
 	for _, c := range sa.children {
 		if c.state == childInstalled && c.Encap {
@@ -195,37 +197,37 @@ func (sa *IKESA) tickNAT(now time.Time) {
 			in, out = in+pi, out+po
 		}
 	}
-	prevIn, prevOut := sa.nat.packetsIn, sa.nat.packetsOut
-	sa.nat.packetsIn, sa.nat.packetsOut = in, out
+	prevIn, prevOut := nat.packetsIn, nat.packetsOut
+	nat.packetsIn, nat.packetsOut = in, out
 	switch {
 	case in != prevIn || out < prevOut:
 		// Traffic comes back (or the children changed): the next stall
 		// is a new one and may be checked at once.
-		sa.nat.stalledSince, sa.nat.stallProbeAt = time.Time{}, time.Time{}
+		nat.stalledSince, nat.stallProbeAt = time.Time{}, time.Time{}
 		return
-	case sa.nat.stalledSince.IsZero() && out == prevOut:
+	case nat.stalledSince.IsZero() && out == prevOut:
 		return // idle: keepalives hold the mapping
-	case sa.nat.stalledSince.IsZero():
-		sa.nat.stalledSince = now
+	case nat.stalledSince.IsZero():
+		nat.stalledSince = now
 		return
 	}
 	// Stalled: something went out since stalledSince and nothing came in,
 	// whether or not more went out since the last tick (TCP backs off).
-	if now.Sub(sa.nat.stalledSince) < natStallAfter || sa.pending != nil ||
-		(!sa.nat.stallProbeAt.IsZero() && now.Sub(sa.nat.stallProbeAt) < natReprobe) {
+	if now.Sub(nat.stalledSince) < natStallAfter || sa.pending != nil ||
+		(!nat.stallProbeAt.IsZero() && now.Sub(nat.stallProbeAt) < natReprobe) {
 		return
 	}
-	sa.nat.stallProbeAt = now
+	nat.stallProbeAt = now
 	if sa.mobike != nil && sa.origInitiator {
 		// A MOBIKE responder moves only on UPDATE_SA_ADDRESSES (strongSwan
 		// ignores the source of other messages then; RFC 4555 3.5).
 		sa.log.Info("ESP leaves but nothing comes back; sending UPDATE_SA_ADDRESSES so the peer learns our NAT mapping",
-			"for", now.Sub(sa.nat.stalledSince).Round(time.Millisecond), "packets_out", out-prevOut)
+			"for", now.Sub(nat.stalledSince).Round(time.Millisecond), "packets_out", out-prevOut)
 		sa.startUpdate()
 		return
 	}
 	sa.log.Info("ESP leaves but nothing comes back; checking liveness so the peer learns our NAT mapping",
-		"for", now.Sub(sa.nat.stalledSince).Round(time.Millisecond), "packets_out", out-prevOut)
+		"for", now.Sub(nat.stalledSince).Round(time.Millisecond), "packets_out", out-prevOut)
 	if err := sa.sendRequest(wire.INFORMATIONAL, nil, func(*wire.Message, []wire.Payload) error { return nil }, nil); err != nil {
 		sa.log.Warn("sending liveness check failed", "err", err)
 	}
@@ -244,10 +246,20 @@ func (sa *IKESA) natDeadline() time.Time {
 	if _, ok := sa.natWatch(); !ok {
 		return time.Time{}
 	}
-	if sa.nat.lookedAt.IsZero() {
+	if sa.nat == nil || sa.nat.lookedAt.IsZero() {
 		return sa.m.clock.Now()
 	}
 	return sa.nat.lookedAt.Add(natLookEvery)
+}
+
+// natTrack returns the NAT liveness state, made on first use: only an end
+// behind a NAT, or a responder whose peer moved, ever needs it, so most
+// of a gateway's IKE SAs never hold one.
+func (sa *IKESA) natTrack() *natState {
+	if sa.nat == nil {
+		sa.nat = &natState{}
+	}
+	return sa.nat
 }
 
 // moveChildren re-points the installed Child SAs at the IKE SA's endpoints.

@@ -89,13 +89,13 @@ func TestInitiatorDropsKeyExchangePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	sa := onlySA(t, p.a)
-	if sa.kex == nil {
+	if sa.hs == nil || sa.hs.kex == nil {
 		t.Fatal("no key exchange while IKE_SA_INIT is in flight")
 	}
-	kex := sa.kex
+	kex := sa.hs.kex
 	p.pump()
-	if sa.State() != "ESTABLISHED" || sa.kex != nil {
-		t.Fatalf("state %s, key exchange still held: %v", sa.State(), sa.kex != nil)
+	if sa.State() != "ESTABLISHED" || sa.hs != nil {
+		t.Fatalf("state %s, key exchange still held: %v", sa.State(), sa.hs != nil)
 	}
 	if _, err := kex.SharedSecret(kex.PublicValue()); err == nil {
 		t.Fatal("the dropped key exchange still computes a secret")

@@ -40,8 +40,14 @@ func transformsOf(p proposal.Proposal) negotiated {
 	return n
 }
 
+// ikeSuite is the key schedule's view of the chosen IKE proposal. The
+// proposal was chosen from, or checked against, our own configured ones,
+// which name PRF_HMAC_SHA1 only as the opt-in native clients need (package
+// proposal refuses weak algorithms in a proposal that does not name them),
+// so a negotiated SHA-1 PRF is one the configuration asked for.
 func (n negotiated) ikeSuite() ikecrypto.Suite {
-	return ikecrypto.Suite{Encr: n.encr, EncrKeyBits: n.encrKeyBits, Integ: n.integ, PRF: n.prf}
+	return ikecrypto.Suite{Encr: n.encr, EncrKeyBits: n.encrKeyBits, Integ: n.integ, PRF: n.prf,
+		AllowLegacySHA1: n.prf == ikecrypto.PRFHMACSHA1}
 }
 
 // firstGroup is the KE method of the first proposal that has one: what an

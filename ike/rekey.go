@@ -591,7 +591,7 @@ func (sa *IKESA) adoptReplaced(c *ChildSA) {
 	}
 	// Only an established IKE SA has installed Child SAs; those are indexed
 	// by peer, so a gateway does not visit every client here.
-	for other := range sa.m.peerSAs(sa.RemoteID) {
+	for _, other := range sa.m.peerSAs(sa.RemoteID) {
 		if other == sa || other.cfg != sa.cfg || !other.RemoteID.Matches(sa.RemoteID) {
 			continue
 		}

@@ -68,9 +68,6 @@ type IKESA struct {
 	keys                 *ikecrypto.IKESAKeys
 	out, in              *ikecrypto.Protector
 	ni, nr               []byte
-	kex                  ikecrypto.KeyExchange
-	initReq, initResp    []byte
-	cookie               []byte
 	fragmentationSupport bool
 	signatureHashes      []uint16
 	peerInitialContact   bool
@@ -81,8 +78,9 @@ type IKESA struct {
 	firstChild           *ChildConfig
 	created              time.Time
 	lastInbound          time.Time
-	nat                  natState
+	nat                  *natState // natd.go, made on first use
 	initKEGroupsTried    int
+	hs                   *handshake         // IKE_SA_INIT and IKE_AUTH only: see hsState
 	keyingTry            int                // this SA is the keyingTry'th attempt (0 and 1: the first)
 	eap                  *eapExchange       // IKE_AUTH with EAP, while it runs (eap.go)
 	inter                *intermediate      // RFC 9370 additional key exchanges in IKE_INTERMEDIATE (intermediate.go)
@@ -132,14 +130,33 @@ type IKESA struct {
 	// lastResponseFragments replaces lastResponse when it was fragmented.
 	lastResponseFragments [][]byte
 
+	// cp is what the configuration payload assigned (cp.go).
+	cp *cpState
+}
+
+// handshake is what an IKE SA needs only until IKE_AUTH is done; an
+// established SA drops it (forgetHandshake), which on a gateway with
+// thousands of clients keeps the IKE SA itself in a smaller size class.
+type handshake struct {
+	kex               ikecrypto.KeyExchange
+	initReq, initResp []byte // the IKE_SA_INIT messages, signed by AUTH
+	cookie            []byte
 	// halfOpenKey is where a responder SA sits in Manager.halfOpen while
 	// isHalfOpen (halfopen.go).
 	halfOpenKey initKey
 	isHalfOpen  bool
-
-	// cp is what the configuration payload assigned (cp.go).
-	cp *cpState
 }
+
+// hsState returns the handshake state, made on first use.
+func (sa *IKESA) hsState() *handshake {
+	if sa.hs == nil {
+		sa.hs = &handshake{}
+	}
+	return sa.hs
+}
+
+// halfOpen reports whether the SA sits in Manager.halfOpen.
+func (sa *IKESA) halfOpen() bool { return sa.hs != nil && sa.hs.isHalfOpen }
 
 type request struct {
 	id       uint32
@@ -366,6 +383,25 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 	}
 }
 
+// releaseCiphers drops the SK payload protectors' expanded cipher state
+// once a message has been handled: an established IKE SA is idle between
+// exchanges, and on a gateway with thousands of clients the AES-GCM state
+// of both directions would be the largest part of each IKE SA. The next
+// message rebuilds it from the keys.
+func (sa *IKESA) releaseCiphers() {
+	sa.out.Release()
+	sa.in.Release()
+}
+
+// forgetHandshake drops what only IKE_SA_INIT and IKE_AUTH need once
+// IKE_AUTH is done: the handshake state (both IKE_SA_INIT messages, which
+// the AUTH payloads sign, the cookie, the KE state) and the nonces. Rekeys and
+// CREATE_CHILD_SA bring their own nonces, and a retransmitted IKE_AUTH
+// request is answered from the cached response.
+func (sa *IKESA) forgetHandshake() {
+	sa.ni, sa.nr, sa.hs = nil, nil, nil
+}
+
 // followPeer moves the SA to the address a peer behind a NAT now uses (RFC
 // 7296 2.23: only the responder to a NAT follows, and only on authenticated
 // messages).
@@ -473,7 +509,7 @@ func (sa *IKESA) tick(now time.Time) {
 		sa.sendMessage(r.packet, r.frags)
 	}
 	if sa.state != stateEstablished && sa.state != stateDead && now.Sub(sa.created) > sa.m.opts.HalfOpenTimeout && sa.pending == nil {
-		if sa.isHalfOpen {
+		if sa.halfOpen() {
 			sa.m.Stats.HalfOpenTimeouts++
 		}
 		sa.destroy("half-open IKE SA timed out")

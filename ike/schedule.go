@@ -2,6 +2,7 @@ package ike
 
 import (
 	"container/heap"
+	"slices"
 	"strings"
 	"time"
 
@@ -132,18 +133,16 @@ func peerKey(id identity.ID) string {
 	return string(rune('0'+int(id.Type))) + ":" + s
 }
 
-// indexPeer files an IKE SA that came up under its peer's identity.
+// indexPeer files an IKE SA that came up under its peer's identity. Each
+// identity keeps a slice, not a set: on a gateway almost every identity
+// has one IKE SA, and a Go map per client would cost several hundred
+// octets where a one-element slice costs eight.
 func (m *Manager) indexPeer(sa *IKESA) {
 	if sa.sched.peer != "" {
 		return
 	}
 	k := peerKey(sa.RemoteID)
-	set := m.byPeer[k]
-	if set == nil {
-		set = map[*IKESA]struct{}{}
-		m.byPeer[k] = set
-	}
-	set[sa] = struct{}{}
+	m.byPeer[k] = append(m.byPeer[k], sa)
 	sa.sched.peer = k
 }
 
@@ -151,17 +150,22 @@ func (m *Manager) unindexPeer(sa *IKESA) {
 	if sa.sched.peer == "" {
 		return
 	}
-	if set := m.byPeer[sa.sched.peer]; set != nil {
-		delete(set, sa)
-		if len(set) == 0 {
+	if list := m.byPeer[sa.sched.peer]; list != nil {
+		if i := slices.Index(list, sa); i >= 0 {
+			list = slices.Delete(list, i, i+1)
+		}
+		if len(list) == 0 {
 			delete(m.byPeer, sa.sched.peer)
+		} else {
+			m.byPeer[sa.sched.peer] = list
 		}
 	}
 	sa.sched.peer = ""
 }
 
 // peerSAs returns the established (or once established) IKE SAs whose peer
-// identity may equal id.
-func (m *Manager) peerSAs(id identity.ID) map[*IKESA]struct{} {
-	return m.byPeer[peerKey(id)]
+// identity may equal id, in the order they came up: a copy, which the
+// caller may hold while SAs come and go.
+func (m *Manager) peerSAs(id identity.ID) []*IKESA {
+	return slices.Clone(m.byPeer[peerKey(id)])
 }

@@ -45,7 +45,7 @@ const reauthDeleteDelay = 10 * time.Second
 // identities over the same address family.
 func (sa *IKESA) duplicates() []*IKESA {
 	var out []*IKESA
-	for o := range sa.m.peerSAs(sa.RemoteID) {
+	for _, o := range sa.m.peerSAs(sa.RemoteID) {
 		if o == sa || o.state != stateEstablished || !o.LocalID.Equal(sa.LocalID) || !o.RemoteID.Equal(sa.RemoteID) ||
 			o.Remote.Addr().Unmap().Is4() != sa.Remote.Addr().Unmap().Is4() {
 			continue
@@ -62,7 +62,7 @@ func (sa *IKESA) sendInitialContact() bool {
 	if sa.cfg.Unique == UniqueNever || sa.cfg.RemoteID.HasWildcards() {
 		return false
 	}
-	for o := range sa.m.peerSAs(sa.cfg.RemoteID) {
+	for _, o := range sa.m.peerSAs(sa.cfg.RemoteID) {
 		if o != sa && o.state == stateEstablished && o.LocalID.Equal(sa.LocalID) && o.RemoteID.Equal(sa.cfg.RemoteID) {
 			return false
 		}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/cygnet-ipsec/cygnet/daemon"
 	"github.com/cygnet-ipsec/cygnet/internal/logging"
@@ -64,6 +65,7 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 	if a.tcpPort > 65535 {
 		return fmt.Errorf("daemon: --tcp-port %d: not a port", a.tcpPort)
 	}
+	setDaemonGC(os.Getenv)
 	spec := a.logLevel
 	if a.debug {
 		// --debug is the default level; --log-level entries come after it

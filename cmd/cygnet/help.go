@@ -51,7 +51,11 @@ level and per-subsystem levels: "warn,ike=debug,cfg=info". --debug makes the def
 The audit stream (--audit) is one JSON object a line, appended to a file kept at mode 0600, for a SIEM:
 ike_sa_established, ike_sa_rekeyed, ike_sa_deleted, ike_sa_failed, authentication_failed,
 child_sa_established, child_sa_rekeyed, child_sa_deleted (with identities, addresses, SPIs, algorithms
-and the reason), config_reloaded (added, removed, changed) and config_reload_refused (error).`,
+and the reason), config_reloaded (added, removed, changed) and config_reload_refused (error).
+
+Memory: the daemon runs Go's garbage collector with a target of 50 (GOGC=50) rather than Go's default
+100, since its heap is mostly long-lived SA state: about a third less resident memory for a little more
+CPU during bursts of handshakes. Set GOGC in the environment to choose another target.`,
 		options: func() *flag.FlagSet { return daemonFlags(&daemonArgs{}, control.DefaultSocket) },
 		exit:    "0 after a clean stop; 1 if the configuration is invalid or the data plane cannot start.",
 		files: `/etc/swanctl/swanctl.conf   connections, secrets, pools (--config)

@@ -67,7 +67,7 @@ func TestCheckConfigAcceptsGoodConfig(t *testing.T) {
 
 func TestCheckConfigNamesEveryProblemWithFileAndLine(t *testing.T) {
 	bad := strings.NewReplacer(
-		"proposals = aes256gcm16-prfsha384-ecp384", "proposals = aes256-sha1-modp1024",
+		"proposals = aes256gcm16-prfsha384-ecp384", "proposals = aes256-md5-modp2048",
 		"esp_proposals = aes256gcm16", "esp_proposals = aes256gcm16\n        ipcomp = yes\n        frobnicate = 1",
 	).Replace(goodConf)
 	path := writeConf(t, bad)
@@ -77,7 +77,7 @@ func TestCheckConfigNamesEveryProblemWithFileAndLine(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	want := []string{
-		path + ":4: ",  // weak proposal
+		path + ":4: ",  // legacy proposal cygnet does not implement
 		path + ":18: ", // ipcomp
 		path + ":19: ", // unknown option
 	}
@@ -92,7 +92,7 @@ func TestCheckConfigNamesEveryProblemWithFileAndLine(t *testing.T) {
 			t.Errorf("no problem reported at %s; got:\n%s", w, out)
 		}
 	}
-	if !strings.Contains(out, "sha1") || !strings.Contains(out, `unknown option "frobnicate"`) || !strings.Contains(out, "ipcomp") {
+	if !strings.Contains(out, "md5") || !strings.Contains(out, `unknown option "frobnicate"`) || !strings.Contains(out, "ipcomp") {
 		t.Errorf("reasons missing:\n%s", out)
 	}
 }

@@ -20,6 +20,7 @@ import (
 // Key exchange methods implemented here, as uint16 IDs for the key
 // schedule; the numbers are package iana's (IANA Transform Type 4).
 const (
+	KEMODP1024   uint16 = uint16(iana.MODP_1024)   // 1024-bit MODP group 2 (RFC 2409 section 6.2), legacy: only when a proposal names it
 	KEMODP2048   uint16 = uint16(iana.MODP_2048)   // 2048-bit MODP group (RFC 3526 section 3)
 	KEMODP3072   uint16 = uint16(iana.MODP_3072)   // 3072-bit MODP group (RFC 3526 section 4)
 	KEMODP4096   uint16 = uint16(iana.MODP_4096)   // 4096-bit MODP group (RFC 3526 section 5)
@@ -77,6 +78,8 @@ func IsKEM(method uint16) bool {
 // reject a KE payload before doing any arithmetic.
 func KeyExchangeDataLen(method uint16, initiator bool) (int, error) {
 	switch method {
+	case KEMODP1024:
+		return 128, nil
 	case KEMODP2048:
 		return 256, nil
 	case KEMODP3072:
@@ -118,7 +121,7 @@ func NewKeyExchange(method uint16, rand io.Reader) (KeyExchange, error) {
 		return nil, errors.New("new key exchange: nil random source")
 	}
 	switch method {
-	case KEMODP2048, KEMODP3072, KEMODP4096:
+	case KEMODP1024, KEMODP2048, KEMODP3072, KEMODP4096:
 		return newMODP(method, rand)
 	case KEECP256, KEECP384, KEECP521, KECurve25519:
 		return newECDH(method, rand)
@@ -177,7 +180,7 @@ func Encapsulate(method uint16, peerPublic []byte, rand io.Reader) (publicValue,
 	return ke.PublicValue(), secret, nil
 }
 
-// --- MODP groups (RFC 3526) ---
+// --- MODP groups (RFC 2409 group 2, RFC 3526) ---
 
 // The MODP groups use filippo.io/bigmod, the standard library's constant-time
 // modular arithmetic (crypto/internal/fips140/bigmod) published as a module:
@@ -199,7 +202,7 @@ var (
 
 func modpTables() (map[uint16]*modpGroup, error) {
 	modpOnce.Do(func() {
-		modpGroups = make(map[uint16]*modpGroup, 3)
+		modpGroups = make(map[uint16]*modpGroup, 4)
 		for _, d := range []struct {
 			id      uint16
 			hex     string
@@ -207,6 +210,9 @@ func modpTables() (map[uint16]*modpGroup, error) {
 		}{
 			// Exponents of at least twice the group's security strength
 			// (RFC 3526 section 8, NIST SP 800-56A 5.6.1.1.1).
+			// MODP-1024 offers about 80 bits; its exponent is as long
+			// as group 14's anyway, which costs little.
+			{KEMODP1024, modp1024Hex, 256},
 			{KEMODP2048, modp2048Hex, 256},
 			{KEMODP3072, modp3072Hex, 384},
 			{KEMODP4096, modp4096Hex, 512},

@@ -18,7 +18,7 @@ func seeded(n uint64) *rand.ChaCha8 {
 	return rand.NewChaCha8(seed)
 }
 
-var allMethods = []uint16{KEMODP2048, KEMODP3072, KEMODP4096, KEECP256, KEECP384, KEECP521, KECurve25519, KEMLKEM768, KEMLKEM1024}
+var allMethods = []uint16{KEMODP1024, KEMODP2048, KEMODP3072, KEMODP4096, KEECP256, KEECP384, KEECP521, KECurve25519, KEMLKEM768, KEMLKEM1024}
 
 // RFC 5903 section 8: the initiator's and responder's private keys, public
 // values (x and y) and the shared secret (the x coordinate of g^ir).
@@ -172,7 +172,7 @@ func piFloor(bits uint) *big.Int {
 	return pi.Rsh(pi, guard)
 }
 
-// RFC 3526: p = 2^N - 2^(N-64) - 1 + 2^64 * ( [2^(N-130) pi] + k ).
+// RFC 3526 (and RFC 2409 6.2 for the 1024-bit group 2): p = 2^N - 2^(N-64) - 1 + 2^64 * ( [2^(N-130) pi] + k ).
 func TestMODPPrimes(t *testing.T) {
 	tables, err := modpTables()
 	if err != nil {
@@ -182,7 +182,7 @@ func TestMODPPrimes(t *testing.T) {
 		method uint16
 		n      uint
 		k      int64
-	}{{KEMODP2048, 2048, 124476}, {KEMODP3072, 3072, 1690314}, {KEMODP4096, 4096, 240904}} {
+	}{{KEMODP1024, 1024, 129093}, {KEMODP2048, 2048, 124476}, {KEMODP3072, 3072, 1690314}, {KEMODP4096, 4096, 240904}} {
 		p := new(big.Int).Lsh(big.NewInt(1), c.n)
 		p.Sub(p, new(big.Int).Lsh(big.NewInt(1), c.n-64))
 		p.Sub(p, big.NewInt(1))
@@ -201,7 +201,7 @@ func TestMODPPrimes(t *testing.T) {
 
 func TestMODPAgreementAndValidation(t *testing.T) {
 	tables, _ := modpTables()
-	for _, m := range []uint16{KEMODP2048, KEMODP3072, KEMODP4096} {
+	for _, m := range []uint16{KEMODP1024, KEMODP2048, KEMODP3072, KEMODP4096} {
 		a, err := NewKeyExchange(m, seeded(uint64(m)))
 		if err != nil {
 			t.Fatal(err)

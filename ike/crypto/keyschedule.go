@@ -29,14 +29,29 @@ type ikeMaterial struct {
 	suite Suite
 	prf   PRF
 	buf   []byte // all seven keys, back to back, in RFC order
-	d     []byte
-	ai    []byte
-	ar    []byte
-	ei    []byte
-	er    []byte
-	pi    []byte
-	pr    []byte
+	// The keys are cut from buf by their lengths rather than held as
+	// seven slices: a gateway keeps one ikeMaterial per client.
+	integLen, encrLen uint8
 }
+
+// key returns the i-th of SK_d, SK_ai, SK_ar, SK_ei, SK_er, SK_pi, SK_pr.
+func (m *ikeMaterial) key(i int) []byte {
+	p, a, e := m.prf.Size(), int(m.integLen), int(m.encrLen)
+	lens := [7]int{p, a, a, e, e, p, p}
+	off := 0
+	for _, n := range lens[:i] {
+		off += n
+	}
+	return m.buf[off : off+lens[i] : off+lens[i]]
+}
+
+func (m *ikeMaterial) d() []byte  { return m.key(0) }
+func (m *ikeMaterial) ai() []byte { return m.key(1) }
+func (m *ikeMaterial) ar() []byte { return m.key(2) }
+func (m *ikeMaterial) ei() []byte { return m.key(3) }
+func (m *ikeMaterial) er() []byte { return m.key(4) }
+func (m *ikeMaterial) pi() []byte { return m.key(5) }
+func (m *ikeMaterial) pr() []byte { return m.key(6) }
 
 func spiBytes(spiI, spiR uint64) []byte {
 	var b [16]byte
@@ -94,7 +109,7 @@ func (k *IKESAKeys) Rekey(s Suite, ni, nr []byte, spiI, spiR uint64, sharedSecre
 	parts := make([][]byte, 0, 3+len(additional))
 	parts = append(parts, sharedSecret, ni, nr)
 	parts = append(parts, additional...)
-	skeyseed := k.m.prf.Sum(nil, k.m.d, parts...)
+	skeyseed := k.m.prf.Sum(nil, k.m.d(), parts...)
 	defer clear(skeyseed)
 	return expandIKESAKeys(s, prf, skeyseed, ni, nr, spiI, spiR)
 }
@@ -115,7 +130,7 @@ func (k *IKESAKeys) AdditionalKeyExchange(secret, ni, nr []byte, spiI, spiR uint
 	if len(secret) == 0 {
 		return nil, errors.New("additional key exchange: empty shared secret")
 	}
-	skeyseed := k.m.prf.Sum(nil, k.m.d, secret, ni, nr)
+	skeyseed := k.m.prf.Sum(nil, k.m.d(), secret, ni, nr)
 	defer clear(skeyseed)
 	return expandIKESAKeys(k.m.suite, k.m.prf, skeyseed, ni, nr, spiI, spiR)
 }
@@ -141,21 +156,7 @@ func expandIKESAKeys(s Suite, prf PRF, skeyseed, ni, nr []byte, spiI, spiR uint6
 	if err != nil {
 		return nil, fmt.Errorf("derive IKE SA keys: %w", err)
 	}
-	m := &ikeMaterial{suite: s, prf: prf, buf: buf}
-	rest := buf
-	take := func(n int) []byte {
-		b := rest[:n:n]
-		rest = rest[n:]
-		return b
-	}
-	m.d = take(p)
-	m.ai = take(integLen)
-	m.ar = take(integLen)
-	m.ei = take(encrLen)
-	m.er = take(encrLen)
-	m.pi = take(p)
-	m.pr = take(p)
-	return &IKESAKeys{m: m}, nil
+	return &IKESAKeys{m: &ikeMaterial{suite: s, prf: prf, buf: buf, integLen: uint8(integLen), encrLen: uint8(encrLen)}}, nil
 }
 
 // Suite returns the transforms the keys were derived for.
@@ -184,11 +185,11 @@ func (k *IKESAKeys) Protectors(initiator bool, rand io.Reader) (out, in *Protect
 		return nil, nil, fmt.Errorf("SK payload protectors: %w", ErrWiped)
 	}
 	m := k.m
-	pi, err := NewProtector(m.suite.Encr, m.suite.EncrKeyBits, m.suite.Integ, m.ei, m.ai, rand)
+	pi, err := NewProtector(m.suite.Encr, m.suite.EncrKeyBits, m.suite.Integ, m.ei(), m.ai(), rand)
 	if err != nil {
 		return nil, nil, err
 	}
-	pr, err := NewProtector(m.suite.Encr, m.suite.EncrKeyBits, m.suite.Integ, m.er, m.ar, rand)
+	pr, err := NewProtector(m.suite.Encr, m.suite.EncrKeyBits, m.suite.Integ, m.er(), m.ar(), rand)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -213,9 +214,9 @@ func (k *IKESAKeys) SignedOctets(dst []byte, signerIsInitiator bool, realMessage
 	if k == nil || k.m == nil {
 		return dst, fmt.Errorf("AUTH signed octets: %w", ErrWiped)
 	}
-	skp := k.m.pr
+	skp := k.m.pr()
 	if signerIsInitiator {
-		skp = k.m.pi
+		skp = k.m.pi()
 	}
 	dst = append(dst, realMessage...)
 	dst = append(dst, peerNonce...)
@@ -260,7 +261,7 @@ func (k *IKESAKeys) DeriveChildSAKeys(c ChildSuite, ni, nr []byte, sharedSecrets
 	if len(sharedSecrets) > 1 {
 		seed = append(seed, sharedSecrets[1:]...)
 	}
-	buf, err := k.m.prf.Plus(k.m.d, 2*(encrLen+integLen), seed...)
+	buf, err := k.m.prf.Plus(k.m.d(), 2*(encrLen+integLen), seed...)
 	if err != nil {
 		return nil, fmt.Errorf("derive Child SA keys: %w", err)
 	}
@@ -290,7 +291,7 @@ func (k *IKESAKeys) RevealKeys(visit KeyVisitor) {
 	for _, e := range []struct {
 		l string
 		b []byte
-	}{{"SK_d", m.d}, {"SK_ai", m.ai}, {"SK_ar", m.ar}, {"SK_ei", m.ei}, {"SK_er", m.er}, {"SK_pi", m.pi}, {"SK_pr", m.pr}} {
+	}{{"SK_d", m.d()}, {"SK_ai", m.ai()}, {"SK_ar", m.ar()}, {"SK_ei", m.ei()}, {"SK_er", m.er()}, {"SK_pi", m.pi()}, {"SK_pr", m.pr()}} {
 		if len(e.b) > 0 {
 			visit(e.l, e.b)
 		}
@@ -406,7 +407,7 @@ func (k *IKESAKeys) SKp(initiator bool) ([]byte, error) {
 		return nil, fmt.Errorf("SK_p: %w", ErrWiped)
 	}
 	if initiator {
-		return append([]byte(nil), k.m.pi...), nil
+		return append([]byte(nil), k.m.pi()...), nil
 	}
-	return append([]byte(nil), k.m.pr...), nil
+	return append([]byte(nil), k.m.pr()...), nil
 }

@@ -95,7 +95,7 @@ func TestRekeyAndChildWithAdditionalKeyExchanges(t *testing.T) {
 	ni, nr := []byte("nonce-i"), []byte("nonce-r")
 	sk0, sk1 := []byte("sk0"), []byte("sk1")
 	p := k.PRF()
-	skd := bytes.Clone(k.m.d)
+	skd := bytes.Clone(k.m.d())
 
 	r, err := k.Rekey(testSuite, ni, nr, 5, 6, sk0, sk1)
 	if err != nil {
@@ -127,7 +127,7 @@ func TestChildSAKeyOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	km, _ := k.PRF().Plus(k.m.d, 2*(16+32), []byte("ni"), []byte("nr"))
+	km, _ := k.PRF().Plus(k.m.d(), 2*(16+32), []byte("ni"), []byte("nr"))
 	ei, ai := c.InitiatorToResponder()
 	er, ar := c.ResponderToInitiator()
 	got := append(append(append(bytes.Clone(ei), ai...), er...), ar...)
@@ -229,7 +229,7 @@ func TestChildSAKeysAH(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", iana.IntegID(c.integ), err)
 		}
-		km, _ := k.PRF().Plus(k.m.d, 2*c.n, []byte("ni"), []byte("nr"))
+		km, _ := k.PRF().Plus(k.m.d(), 2*c.n, []byte("ni"), []byte("nr"))
 		ei, ai := keys.InitiatorToResponder()
 		er, ar := keys.ResponderToInitiator()
 		if len(ei) != 0 || len(er) != 0 || !bytes.Equal(ai, km[:c.n]) || !bytes.Equal(ar, km[c.n:]) {

@@ -26,21 +26,13 @@ func (k *IKESAKeys) WithPPK(ppk []byte) (*IKESAKeys, error) {
 		return nil, errors.New("apply PPK: empty PPK")
 	}
 	m := k.m
-	buf := append([]byte(nil), m.buf...)
-	n := &ikeMaterial{suite: m.suite, prf: m.prf, buf: buf}
-	// The old keys are slices of m.buf back to back; take the same slices
-	// of the copy, then overwrite SK_d, SK_pi and SK_pr in place.
-	off := 0
-	take := func(old []byte) []byte {
-		b := buf[off : off+len(old) : off+len(old)]
-		off += len(old)
-		return b
-	}
-	n.d, n.ai, n.ar, n.ei, n.er, n.pi, n.pr = take(m.d), take(m.ai), take(m.ar), take(m.ei), take(m.er), take(m.pi), take(m.pr)
-	for _, key := range [][]byte{n.d, n.pi, n.pr} {
+	// The keys are cut from buf by length: copy it and overwrite SK_d,
+	// SK_pi and SK_pr of the copy in place.
+	n := &ikeMaterial{suite: m.suite, prf: m.prf, buf: append([]byte(nil), m.buf...), integLen: m.integLen, encrLen: m.encrLen}
+	for _, key := range [][]byte{n.d(), n.pi(), n.pr()} {
 		derived, err := m.prf.Plus(ppk, len(key), key)
 		if err != nil {
-			clear(buf)
+			clear(n.buf)
 			return nil, fmt.Errorf("apply PPK: %w", err)
 		}
 		copy(key, derived)

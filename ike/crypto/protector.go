@@ -3,7 +3,9 @@ package crypto
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/des"
 	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
@@ -59,6 +61,11 @@ const (
 // are read from the random source. Seal and Open do not allocate when dst
 // has enough capacity. A Protector is not safe for concurrent use; one
 // belongs to one direction of one IKE SA. Its keys are never printed.
+//
+// An established IKE SA is quiet most of its life (a DPD now and then), so
+// Release drops the expanded cipher state (about 1 KiB per direction with
+// AES-GCM) between exchanges; the next Seal or Open rebuilds it from the
+// keys, which is all a Protector keeps in the meantime.
 type Protector struct {
 	s *protectorState
 }
@@ -68,18 +75,28 @@ type protectorState struct {
 	keyBits     int
 	ivLen       int
 	icvLen      int
-	blockLen    int // plaintext alignment: 16 for CBC, 1 for AEAD
+	blockLen    int // plaintext alignment: the cipher block for CBC (16 AES, 8 3DES), 1 for AEAD
 
-	aead    cipher.AEAD
+	// key is the cipher key (with the AEAD salt) followed by the
+	// integrity key; c is built from it on demand.
+	key    []byte
+	encLen int
+	newH   func() hash.Hash // HMAC hash for CBC
+
 	nonce   [12]byte // salt | IV
 	counter uint64
+	rand    io.Reader
 
+	c *cipherState // nil after Release
+}
+
+// cipherState is what Release drops: the expanded keys.
+type cipherState struct {
+	aead   cipher.AEAD
 	cbcEnc cipher.BlockMode
 	cbcDec cipher.BlockMode
-	block  cipher.Block
 	mac    hash.Hash
 	sum    [64]byte
-	rand   io.Reader
 }
 
 type ivSetter interface{ SetIV([]byte) }
@@ -89,7 +106,10 @@ type ivSetter interface{ SetIV([]byte) }
 // (IntegNone for the AEAD ciphers). encrKey includes the 4-octet salt for
 // AEAD ciphers. rand supplies CBC IVs and may be nil for AEAD. Supported:
 // ENCR_AES_GCM_16 (128, 256), ENCR_CHACHA20_POLY1305, and ENCR_AES_CBC (128,
-// 192, 256) with AUTH_HMAC_SHA2_256_128, _384_192 or _512_256.
+// 192, 256) or the legacy ENCR_3DES with AUTH_HMAC_SHA2_256_128, _384_192,
+// _512_256 or the legacy AUTH_HMAC_SHA1_96. The legacy algorithms are what
+// native clients still default to; package proposal lets them through only
+// when a configured proposal names them. The keys are copied.
 func NewProtector(encr uint16, keyBits int, integ uint16, encrKey, integKey []byte, rand io.Reader) (*Protector, error) {
 	s := &protectorState{encr: encr, integ: integ, keyBits: keyBits}
 	want, _, aead, err := EncrKeyLen(encr, keyBits)
@@ -109,31 +129,19 @@ func NewProtector(encr uint16, keyBits int, integ uint16, encrKey, integKey []by
 			// tested surface small.
 			return nil, fmt.Errorf("SK payload protector: ENCR_AES_GCM_16/192: %w", ErrUnsupported)
 		}
-		k := len(encrKey) - aeadSaltLen
-		b, err := aes.NewCipher(encrKey[:k])
-		if err != nil {
-			return nil, fmt.Errorf("SK payload protector: %w", err)
-		}
-		if s.aead, err = cipher.NewGCM(b); err != nil {
-			return nil, fmt.Errorf("SK payload protector: %w", err)
-		}
-		copy(s.nonce[:aeadSaltLen], encrKey[k:])
 		s.ivLen, s.icvLen, s.blockLen = aeadIVLen, aeadICVLen, 1
 	case EncrChaCha20Poly1305:
-		if s.aead, err = chacha20poly1305.New(encrKey[:32]); err != nil {
-			return nil, fmt.Errorf("SK payload protector: %w", err)
-		}
-		copy(s.nonce[:aeadSaltLen], encrKey[32:])
 		s.ivLen, s.icvLen, s.blockLen = aeadIVLen, aeadICVLen, 1
-	case EncrAESCBC:
-		var newH func() hash.Hash
+	case EncrAESCBC, Encr3DES:
 		switch integ {
+		case IntegHMACSHA196:
+			s.newH, s.icvLen = sha1.New, 12 // RFC 2404 section 2.2
 		case IntegHMACSHA256128:
-			newH, s.icvLen = sha256.New, 16
+			s.newH, s.icvLen = sha256.New, 16
 		case IntegHMACSHA384192:
-			newH, s.icvLen = sha512.New384, 24
+			s.newH, s.icvLen = sha512.New384, 24
 		case IntegHMACSHA512256:
-			newH, s.icvLen = sha512.New, 32
+			s.newH, s.icvLen = sha512.New, 32
 		default:
 			return nil, fmt.Errorf("SK payload protector: integrity %s: %w", integName(integ), ErrUnsupported)
 		}
@@ -144,24 +152,101 @@ func NewProtector(encr uint16, keyBits int, integ uint16, encrKey, integKey []by
 		if rand == nil {
 			return nil, ErrNoRandom
 		}
-		if s.block, err = aes.NewCipher(encrKey); err != nil {
-			return nil, fmt.Errorf("SK payload protector: %w", err)
-		}
-		var zero [aes.BlockSize]byte
-		s.cbcEnc = cipher.NewCBCEncrypter(s.block, zero[:])
-		s.cbcDec = cipher.NewCBCDecrypter(s.block, zero[:])
-		_, ok1 := s.cbcEnc.(ivSetter)
-		_, ok2 := s.cbcDec.(ivSetter)
-		if !ok1 || !ok2 {
-			return nil, errors.New("SK payload protector: CBC mode cannot reset its IV")
-		}
-		s.mac = hmac.New(newH, integKey)
 		s.rand = rand
+		// The IV is one cipher block (RFC 3602 section 3, RFC 2451
+		// section 2.4): 16 octets for AES, 8 for 3DES.
 		s.ivLen, s.blockLen = aes.BlockSize, aes.BlockSize
+		if encr == Encr3DES {
+			s.ivLen, s.blockLen = des.BlockSize, des.BlockSize
+		}
+		integKey = integKey[:wantI]
 	default:
 		return nil, fmt.Errorf("SK payload protector: %s: %w", encrName(encr, keyBits), ErrUnsupported)
 	}
+	if aead {
+		integKey = nil
+	}
+	s.key = append(append(make([]byte, 0, len(encrKey)+len(integKey)), encrKey...), integKey...)
+	s.encLen = len(encrKey)
+	if err := s.build(); err != nil {
+		return nil, err
+	}
 	return &Protector{s: s}, nil
+}
+
+// build makes the cipher state from the keys: at construction, and again
+// on first use after Release.
+func (s *protectorState) build() error {
+	encrKey, integKey := s.key[:s.encLen], s.key[s.encLen:]
+	c := &cipherState{}
+	var err error
+	switch s.encr {
+	case EncrAESGCM16:
+		k := len(encrKey) - aeadSaltLen
+		b, err := aes.NewCipher(encrKey[:k])
+		if err != nil {
+			return fmt.Errorf("SK payload protector: %w", err)
+		}
+		if c.aead, err = cipher.NewGCM(b); err != nil {
+			return fmt.Errorf("SK payload protector: %w", err)
+		}
+		copy(s.nonce[:aeadSaltLen], encrKey[k:])
+	case EncrChaCha20Poly1305:
+		if c.aead, err = chacha20poly1305.New(encrKey[:32]); err != nil {
+			return fmt.Errorf("SK payload protector: %w", err)
+		}
+		copy(s.nonce[:aeadSaltLen], encrKey[32:])
+	default: // CBC
+		var block cipher.Block
+		if s.encr == Encr3DES {
+			block, err = des.NewTripleDESCipher(encrKey)
+		} else {
+			block, err = aes.NewCipher(encrKey)
+		}
+		if err != nil {
+			return fmt.Errorf("SK payload protector: %w", err)
+		}
+		zero := make([]byte, block.BlockSize())
+		c.cbcEnc = cipher.NewCBCEncrypter(block, zero)
+		c.cbcDec = cipher.NewCBCDecrypter(block, zero)
+		_, ok1 := c.cbcEnc.(ivSetter)
+		_, ok2 := c.cbcDec.(ivSetter)
+		if !ok1 || !ok2 {
+			return errors.New("SK payload protector: CBC mode cannot reset its IV")
+		}
+		c.mac = hmac.New(s.newH, integKey)
+	}
+	s.c = c
+	return nil
+}
+
+// ready rebuilds the cipher state if Release dropped it.
+func (s *protectorState) ready() (*cipherState, error) {
+	if s.c == nil {
+		if err := s.build(); err != nil {
+			return nil, err
+		}
+	}
+	return s.c, nil
+}
+
+// Release drops the expanded cipher state until the next Seal or Open,
+// which rebuild it from the keys (and allocate doing so); the IV counter
+// carries on. An IKE SA releases its Protectors between exchanges so that
+// a quiet SA holds only its keys. Safe on a wiped Protector.
+func (p *Protector) Release() {
+	if p == nil || p.s == nil || p.s.c == nil {
+		return
+	}
+	p.s.c.wipe()
+	p.s.c = nil
+}
+
+func (c *cipherState) wipe() {
+	clear(c.sum[:])
+	if c.mac != nil {
+		c.mac.Reset()
+	}
 }
 
 // IVLen returns the length of the IV field.
@@ -199,6 +284,10 @@ func (p *Protector) Seal(dst, ad, plaintext []byte) ([]byte, error) {
 		return dst, fmt.Errorf("seal SK payload: %w", ErrWiped)
 	}
 	s := p.s
+	c, err := s.ready()
+	if err != nil {
+		return dst, fmt.Errorf("seal SK payload: %w", err)
+	}
 	n := p.SealedLen(len(plaintext))
 	ret, out := sliceForAppend(dst, n)
 	iv := out[:s.ivLen]
@@ -208,25 +297,25 @@ func (p *Protector) Seal(dst, ad, plaintext []byte) ([]byte, error) {
 	clear(padded[len(plaintext) : len(padded)-1])
 	padded[len(padded)-1] = byte(padLen)
 
-	if s.aead != nil {
+	if c.aead != nil {
 		if s.counter == ^uint64(0) {
 			return dst, ErrIVExhausted
 		}
 		s.counter++
 		binary.BigEndian.PutUint64(iv, s.counter)
 		copy(s.nonce[aeadSaltLen:], iv)
-		s.aead.Seal(padded[:0], s.nonce[:], padded, ad)
+		c.aead.Seal(padded[:0], s.nonce[:], padded, ad)
 		return ret, nil
 	}
 	if _, err := io.ReadFull(s.rand, iv); err != nil {
 		return dst, fmt.Errorf("seal SK payload: read IV: %w", err)
 	}
-	s.cbcEnc.(ivSetter).SetIV(iv)
-	s.cbcEnc.CryptBlocks(padded, padded)
-	s.mac.Reset()
-	s.mac.Write(ad)
-	s.mac.Write(out[:n-s.icvLen])
-	sum := s.mac.Sum(s.sum[:0])
+	c.cbcEnc.(ivSetter).SetIV(iv)
+	c.cbcEnc.CryptBlocks(padded, padded)
+	c.mac.Reset()
+	c.mac.Write(ad)
+	c.mac.Write(out[:n-s.icvLen])
+	sum := c.mac.Sum(c.sum[:0])
 	copy(out[n-s.icvLen:], sum[:s.icvLen])
 	return ret, nil
 }
@@ -243,15 +332,19 @@ func (p *Protector) Open(dst, ad, body []byte) ([]byte, error) {
 		return dst, fmt.Errorf("open SK payload: %w", ErrWiped)
 	}
 	s := p.s
+	c, err := s.ready()
+	if err != nil {
+		return dst, fmt.Errorf("open SK payload: %w", err)
+	}
 	if len(body) < s.ivLen+s.blockLen+s.icvLen {
 		return dst, fmt.Errorf("open SK payload: %d octets: %w", len(body), ErrSKTooShort)
 	}
 	iv := body[:s.ivLen]
 	ct := body[s.ivLen:]
 	var plain []byte
-	if s.aead != nil {
+	if c.aead != nil {
 		copy(s.nonce[aeadSaltLen:], iv)
-		ret, err := s.aead.Open(dst, s.nonce[:], ct, ad)
+		ret, err := c.aead.Open(dst, s.nonce[:], ct, ad)
 		if err != nil {
 			return dst, fmt.Errorf("open SK payload: %w", ErrIntegrity)
 		}
@@ -263,16 +356,16 @@ func (p *Protector) Open(dst, ad, body []byte) ([]byte, error) {
 		if len(ct)%s.blockLen != 0 {
 			return dst, fmt.Errorf("open SK payload: %d octets of ciphertext: %w", len(ct), ErrSKBlockAlignment)
 		}
-		s.mac.Reset()
-		s.mac.Write(ad)
-		s.mac.Write(body[:len(body)-s.icvLen])
-		sum := s.mac.Sum(s.sum[:0])
+		c.mac.Reset()
+		c.mac.Write(ad)
+		c.mac.Write(body[:len(body)-s.icvLen])
+		sum := c.mac.Sum(c.sum[:0])
 		if subtle.ConstantTimeCompare(sum[:s.icvLen], icv) != 1 {
 			return dst, fmt.Errorf("open SK payload: %w", ErrIntegrity)
 		}
 		ret, out := sliceForAppend(dst, len(ct))
-		s.cbcDec.(ivSetter).SetIV(iv)
-		s.cbcDec.CryptBlocks(out, ct)
+		c.cbcDec.(ivSetter).SetIV(iv)
+		c.cbcDec.CryptBlocks(out, ct)
 		plain = out
 		dst = ret
 	}
@@ -291,9 +384,9 @@ func (p *Protector) Wipe() {
 		return
 	}
 	clear(p.s.nonce[:])
-	clear(p.s.sum[:])
-	if p.s.mac != nil {
-		p.s.mac.Reset()
+	clear(p.s.key)
+	if p.s.c != nil {
+		p.s.c.wipe()
 	}
 	p.s = nil
 }

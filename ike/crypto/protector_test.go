@@ -26,6 +26,9 @@ var protSuites = []protSuite{
 	{"aes128-sha256", EncrAESCBC, 128, IntegHMACSHA256128, 16, 32},
 	{"aes192-sha384", EncrAESCBC, 192, IntegHMACSHA384192, 24, 48},
 	{"aes256-sha512", EncrAESCBC, 256, IntegHMACSHA512256, 32, 64},
+	// the legacy suites native clients default to (named in a proposal)
+	{"aes256-sha1", EncrAESCBC, 256, IntegHMACSHA196, 32, 20},
+	{"3des-sha1", Encr3DES, 0, IntegHMACSHA196, 24, 20},
 }
 
 // newTestProtector returns a protector for suite s with keys derived from
@@ -95,7 +98,7 @@ func TestProtectorRoundTrip(t *testing.T) {
 					t.Fatalf("n=%d: body %d octets, SealedLen %d", n, len(body), out.SealedLen(n))
 				}
 				ct := len(body) - out.IVLen() - out.ICVLen()
-				if s.integ != IntegNone && ct%16 != 0 || s.integ == IntegNone && ct != n+1 {
+				if s.integ != IntegNone && ct%out.IVLen() != 0 || s.integ == IntegNone && ct != n+1 {
 					t.Fatalf("n=%d: %d octets of ciphertext", n, ct)
 				}
 				got, err := in.Open([]byte("prefix"), ad, body)
@@ -157,8 +160,8 @@ func TestProtectorCBCAlignmentAndPadding(t *testing.T) {
 		t.Errorf("17 octets of CBC ciphertext: %v", err)
 	}
 	// A correctly authenticated block whose Pad Length points before the start.
-	st := in.s
-	body := make([]byte, 16+16+st.icvLen)
+	st := in.s.c
+	body := make([]byte, 16+16+in.s.icvLen)
 	copy(body[:16], "0123456789abcdef")
 	blk := body[16:32]
 	blk[15] = 200
@@ -194,12 +197,12 @@ func TestProtectorAEADPadding(t *testing.T) {
 	binary.BigEndian.PutUint64(p.s.nonce[4:], 42)
 	pt := []byte("abc\x00\x00\x00\x03")
 	body := binary.BigEndian.AppendUint64(nil, 42)
-	body = p.s.aead.Seal(body, p.s.nonce[:], pt, ad)
+	body = p.s.c.aead.Seal(body, p.s.nonce[:], pt, ad)
 	if got, err := p.Open(nil, ad, body); err != nil || string(got) != "abc" {
 		t.Fatalf("padded AEAD plaintext: %q, %v", got, err)
 	}
 	pt[len(pt)-1] = 7
-	body = p.s.aead.Seal(body[:8], p.s.nonce[:], pt, ad)
+	body = p.s.c.aead.Seal(body[:8], p.s.nonce[:], pt, ad)
 	if _, err := p.Open(nil, ad, body); !errors.Is(err, ErrSKPadding) {
 		t.Fatalf("pad length beyond data: %v", err)
 	}
@@ -295,11 +298,14 @@ func TestNewProtectorErrors(t *testing.T) {
 		{EncrAESGCM16, 128, IntegHMACSHA256128, 20, 32, ErrUnsupported, ""},
 		{EncrAESGCM16, 192, IntegNone, 28, 0, ErrUnsupported, ""},
 		{EncrAESCBC, 128, IntegNone, 16, 0, ErrUnsupported, ""},
-		{EncrAESCBC, 128, IntegHMACSHA196, 16, 20, ErrUnsupported, ""},
+		{EncrAESCBC, 128, IntegHMACSHA196, 16, 19, nil, "want 20"},
+		{Encr3DES, 0, IntegHMACSHA256128, 16, 32, nil, "key is 16 octets, want 24"},
+		{Encr3DES, 128, IntegHMACSHA256128, 16, 32, ErrUnsupported, ""},
+		{Encr3DES, 0, IntegNone, 24, 0, ErrUnsupported, ""},
 		{EncrAESCBC, 128, IntegHMACSHA256128, 16, 31, nil, "want 32"},
 		{EncrAESCTR, 128, IntegHMACSHA256128, 20, 32, ErrUnsupported, ""},
 		{EncrChaCha20Poly1305, 128, IntegNone, 36, 0, ErrUnsupported, ""},
-		{3, 0, IntegNone, 0, 0, ErrUnsupported, ""},
+		{2, 0, IntegNone, 0, 0, ErrUnsupported, ""}, // ENCR_DES
 	} {
 		_, err := NewProtector(c.encr, c.bits, c.integ, make([]byte, c.kLen), make([]byte, c.iLen), bytes.NewReader(nil))
 		if err == nil || c.want != nil && !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.wantContains) {
@@ -343,6 +349,46 @@ func BenchmarkProtector(b *testing.B) {
 				if _, err := in.Open(dst, ad, body); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestProtectorRelease: a released Protector rebuilds its cipher state on
+// the next Seal or Open and carries on where it was: the AEAD IV counter
+// does not restart (a repeated IV under one key would be fatal for GCM),
+// and messages sealed before and after open on the peer's side.
+func TestProtectorRelease(t *testing.T) {
+	for _, s := range protSuites {
+		t.Run(s.name, func(t *testing.T) {
+			out, in := newTestProtector(t, s, 12), newTestProtector(t, s, 12)
+			ad := testAD()
+			seen := map[string]bool{}
+			for i := range 6 {
+				if i%2 == 1 {
+					out.Release()
+					in.Release()
+					out.Release() // idempotent
+				}
+				pt := []byte(fmt.Sprintf("message %d", i))
+				body, err := out.Seal(nil, ad, pt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				iv := string(body[:out.IVLen()])
+				if seen[iv] {
+					t.Fatalf("message %d reuses IV %x after Release", i, iv)
+				}
+				seen[iv] = true
+				got, err := in.Open(nil, ad, body)
+				if err != nil || !bytes.Equal(got, pt) {
+					t.Fatalf("message %d after Release: %q, %v", i, got, err)
+				}
+			}
+			out.Wipe()
+			out.Release()
+			if _, err := out.Seal(nil, ad, nil); !errors.Is(err, ErrWiped) {
+				t.Errorf("Seal after Wipe and Release: %v", err)
 			}
 		})
 	}

@@ -297,7 +297,7 @@ func TestStrongSwanSKPayload(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if out.s.aead != nil {
+				if out.s.c.aead != nil {
 					out.s.counter = binary.BigEndian.Uint64(body[:8]) - 1
 				}
 				if out.SealedLen(len(plain)) != len(body) {
@@ -307,7 +307,7 @@ func TestStrongSwanSKPayload(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if out.s.aead == nil {
+				if out.s.c.aead == nil {
 					// strongSwan fills CBC padding with random octets:
 					// compare IV and what the peer would decrypt.
 					again, err := in.Open(nil, ad, sealed[32:])

@@ -9,6 +9,7 @@ import (
 // Encryption algorithms used by this package; the numbers are package
 // iana's (IANA Transform Type 1).
 const (
+	Encr3DES             uint16 = uint16(iana.ENCR_3DES)               // ENCR_3DES (RFC 2451), legacy: only when a proposal names it
 	EncrAESCBC           uint16 = uint16(iana.ENCR_AES_CBC)            // ENCR_AES_CBC (RFC 3602)
 	EncrAESCTR           uint16 = uint16(iana.ENCR_AES_CTR)            // ENCR_AES_CTR (RFC 5930), Child SA key lengths only
 	EncrNull             uint16 = uint16(iana.ENCR_NULL)               // ENCR_NULL, Child SA (ESP) only
@@ -23,7 +24,7 @@ const (
 // iana's (IANA Transform Type 3).
 const (
 	IntegNone          uint16 = uint16(iana.AUTH_NONE)              // NONE, with AEAD ciphers
-	IntegHMACSHA196    uint16 = uint16(iana.AUTH_HMAC_SHA1_96)      // AUTH_HMAC_SHA1_96, Child SA key lengths only
+	IntegHMACSHA196    uint16 = uint16(iana.AUTH_HMAC_SHA1_96)      // AUTH_HMAC_SHA1_96 (RFC 2404), legacy: only when a proposal names it
 	IntegHMACSHA256128 uint16 = uint16(iana.AUTH_HMAC_SHA2_256_128) // AUTH_HMAC_SHA2_256_128 (RFC 4868)
 	IntegHMACSHA384192 uint16 = uint16(iana.AUTH_HMAC_SHA2_384_192) // AUTH_HMAC_SHA2_384_192 (RFC 4868)
 	IntegHMACSHA512256 uint16 = uint16(iana.AUTH_HMAC_SHA2_512_256) // AUTH_HMAC_SHA2_512_256 (RFC 4868)
@@ -48,9 +49,7 @@ type ChildSuite struct {
 	Integ       uint16 // Transform Type 3 ID; IntegNone with an AEAD cipher
 }
 
-// childEncrKeyLen is EncrKeyLen for Child SAs, which also run legacy
-// 3DES-CBC (24 octets; RFC 2451) when a configured proposal names it; the
-// IKE SA protector does not.
+// childEncrKeyLen is EncrKeyLen for Child SAs.
 func childEncrKeyLen(encr uint16, keyBits int) (int, error) {
 	if encr == uint16(iana.ENCR_3DES) && (keyBits == 0 || keyBits == 192) {
 		return 24, nil
@@ -104,6 +103,13 @@ func EncrKeyLen(encr uint16, keyBits int) (n, salt int, aead bool, err error) {
 	switch encr {
 	case 0, EncrNull:
 		return 0, 0, false, nil
+	case Encr3DES:
+		// Legacy 3DES-CBC (RFC 2451): three 8-octet DES keys, no Key
+		// Length attribute; run only when a configured proposal names it.
+		if keyBits != 0 && keyBits != 192 {
+			return 0, 0, false, fmt.Errorf("ENCR_3DES with key length %d: %w", keyBits, ErrUnsupported)
+		}
+		return 24, 0, false, nil
 	case EncrAESCBC:
 		k, err := aesKey()
 		return k, 0, false, err
@@ -143,6 +149,8 @@ func IntegKeyLen(integ uint16) (int, error) {
 func encrName(encr uint16, bits int) string {
 	var n string
 	switch encr {
+	case Encr3DES:
+		return "ENCR_3DES"
 	case EncrAESCBC:
 		n = "ENCR_AES_CBC"
 	case EncrAESCTR:

@@ -1,6 +1,7 @@
 package proposal
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 
@@ -47,7 +48,9 @@ func match(o, t *Proposal, prefer wire.KEMethod) (Proposal, bool) {
 			return Proposal{}, false // unknown transform type: the proposal is unacceptable
 		}
 	}
-	sel := Proposal{Protocol: t.Protocol, Number: t.Number, SPI: t.SPI}
+	// The SPI is copied: t.SPI points into the peer's datagram, which the
+	// chosen proposal, kept for the SA's lifetime, must not hold on to.
+	sel := Proposal{Protocol: t.Protocol, Number: t.Number, SPI: bytes.Clone(t.SPI)}
 	var kes []uint16 // KE methods chosen so far: each may be used once (RFC 9370)
 	skipInteg := false
 	for _, typ := range typeOrder {

@@ -29,9 +29,10 @@ func (p Proposal) Weak() []string {
 }
 
 // weakRunnable reports why cygnet's engines cannot run a weak transform of
-// p: of the legacy algorithms only 3DES-CBC and HMAC-SHA1-96 in ESP (and
-// HMAC-SHA1-96 in AH) are implemented; the IKE SA protector and key
-// exchanges implement none.
+// p. Of the legacy algorithms cygnet implements what native clients default
+// to: 3DES-CBC and HMAC-SHA1-96 in ESP (HMAC-SHA1-96 in AH), and for the IKE
+// SA 3DES-CBC, HMAC-SHA1-96, PRF_HMAC_SHA1 and MODP-1024 (also as a Child
+// SA's key exchange); DES, MD5, MODP-768 and MODP-1536 stay refused.
 func (p Proposal) weakRunnable() error {
 	for _, t := range p.Transforms {
 		typ := t.Type
@@ -42,15 +43,15 @@ func (p Proposal) weakRunnable() error {
 		if k == nil || k.level != weak {
 			continue
 		}
-		child := p.Protocol == wire.ProtocolESP || p.Protocol == wire.ProtocolAH
+		ike := p.Protocol == wire.ProtocolIKE
 		switch {
-		case child && typ == wire.TransformINTEG && t.ID == uint16(wire.AUTH_HMAC_SHA1_96):
-		case p.Protocol == wire.ProtocolESP && typ == wire.TransformENCR && (t.ID == uint16(wire.ENCR_3DES) || t.ID == uint16(wire.ENCR_NULL)):
-		case p.Protocol == wire.ProtocolIKE:
-			return fmt.Errorf("%s: the legacy algorithm %s is not implemented for IKE SAs by cygnet (of the legacy algorithms only 3des and sha1 in esp_proposals, sha1 in ah_proposals): %w",
-				k.name, describe(typ, t.ID, t.KeyLength), ErrUnsupported)
+		case typ == wire.TransformINTEG && t.ID == uint16(wire.AUTH_HMAC_SHA1_96):
+		case (ike || p.Protocol == wire.ProtocolESP) && typ == wire.TransformENCR && t.ID == uint16(wire.ENCR_3DES):
+		case p.Protocol == wire.ProtocolESP && typ == wire.TransformENCR && t.ID == uint16(wire.ENCR_NULL):
+		case ike && typ == wire.TransformPRF && t.ID == uint16(wire.PRF_HMAC_SHA1):
+		case t.Type == wire.TransformKE && t.ID == uint16(wire.MODP_1024):
 		default:
-			return fmt.Errorf("%s: the legacy algorithm %s is not implemented by cygnet (of the legacy algorithms only 3des and sha1 in esp_proposals, sha1 in ah_proposals): %w",
+			return fmt.Errorf("%s: the legacy algorithm %s is not implemented by cygnet (of the legacy algorithms only 3des, sha1 and modp1024): %w",
 				k.name, describe(typ, t.ID, t.KeyLength), ErrUnsupported)
 		}
 	}

@@ -128,9 +128,11 @@ func (m *Manager) initRedirect(cfg *PeerConfig, payloads []wire.Payload, ni []by
 
 // authRedirect answers IKE_AUTH request id of an authenticated client
 // whose identity selected a connection with redirect_in = auth (RFC 5685
-// 6): our IDr and AUTH (out) with N(REDIRECT) and no nonce, no Child SA;
-// the IKE SA is deleted here right away, never established. It reports
-// false when the client is not to be redirected.
+// 6): our IDr and AUTH (out) with N(REDIRECT) and no nonce, no Child SA.
+// The IKE SA is never established: it waits, half-open, for the client to
+// delete it (strongSwan's client retransmits its DELETE until answered),
+// and the half-open timeout removes it if none comes. It reports false
+// when the client is not to be redirected.
 func (sa *IKESA) authRedirect(id uint32, out []wire.Payload) bool {
 	reason := sa.m.redirectReason(sa.cfg, RedirectInAuth)
 	if reason == "" {
@@ -141,11 +143,26 @@ func (sa *IKESA) authRedirect(id uint32, out []wire.Payload) bool {
 		return false
 	}
 	gw := sa.cfg.RedirectTo
+	sa.redirectedTo = gw
 	sa.respond(wire.IKE_AUTH, id, append(out, &wire.Notify{NotifyType: wire.REDIRECT, Data: gatewayIdentity(gw)}))
 	sa.log.Info("redirecting the client in IKE_AUTH", "remote", sa.Remote, "remote_id", sa.RemoteID.String(), "to", gw,
 		"reason", fmt.Sprintf("identity %s selects connection %s (redirect_in = auth), %s", sa.RemoteID, sa.cfg.Name, reason))
-	sa.destroy("redirected to " + gw.String() + " in IKE_AUTH")
 	return true
+}
+
+// redirectedRequest answers a request on an IKE SA whose client we
+// redirected in IKE_AUTH: its INFORMATIONAL (the DELETE) is answered and
+// the IKE SA goes without an event; anything else is refused.
+func (sa *IKESA) redirectedRequest(hdr wire.Header) {
+	if hdr.Exchange != wire.INFORMATIONAL {
+		sa.log.Info("refusing a request of a client redirected in IKE_AUTH", "exchange", hdr.Exchange, "to", sa.redirectedTo)
+		sa.respond(hdr.Exchange, hdr.MessageID, []wire.Payload{&wire.Notify{NotifyType: wire.INVALID_SYNTAX}})
+		return
+	}
+	sa.respond(wire.INFORMATIONAL, hdr.MessageID, nil)
+	sa.log.Info("the client redirected in IKE_AUTH deleted its IKE SA", "to", sa.redirectedTo)
+	sa.redundant = true // not an IKE SA that failed: no event
+	sa.destroy("redirected to " + sa.redirectedTo.String() + " in IKE_AUTH")
 }
 
 // followAuthRedirect handles N(REDIRECT) in the gateway's IKE_AUTH

@@ -21,8 +21,9 @@ type trio struct {
 	c *peer
 	// inits counts the IKE_SA_INIT requests each gateway received.
 	inits map[string]int
-	// tap, when set, sees each datagram before it is delivered to.
-	tap func(to *peer, b []byte)
+	// tap, when set, sees each datagram before it is delivered to, and
+	// drops it by returning false.
+	tap func(to *peer, b []byte) bool
 }
 
 func newTrio(t *testing.T) *trio {
@@ -62,8 +63,8 @@ func (tr *trio) pump() {
 					if hdr, err := wire.ParseHeader(d.b); err == nil && hdr.Exchange == wire.IKE_SA_INIT && !hdr.IsResponse() {
 						tr.inits[to.name]++
 					}
-					if tr.tap != nil {
-						tr.tap(to, d.b)
+					if tr.tap != nil && !tr.tap(to, d.b) {
+						continue
 					}
 					to.m.HandleIKE(d.b, d.remote, d.local)
 				}
@@ -230,10 +231,10 @@ func TestRedirectInAuthByIdentity(t *testing.T) {
 	tr := newTrio(t)
 	byIdentityGateway(t, tr, "a.cygnet.test")
 	var authResp *wire.Message
-	tr.tap = func(to *peer, b []byte) {
+	tr.tap = func(to *peer, b []byte) bool {
 		msg, err := wire.ParseMessage(b)
 		if to != tr.a || err != nil || msg.Exchange != wire.IKE_AUTH || !msg.IsResponse() || authResp != nil {
-			return
+			return true
 		}
 		for _, sa := range tr.a.m.SAs() {
 			if sa.SPIi == binary.BigEndian.Uint64(msg.SPIi[:]) {
@@ -242,6 +243,7 @@ func TestRedirectInAuthByIdentity(t *testing.T) {
 				}
 			}
 		}
+		return true
 	}
 	if err := tr.a.m.Initiate("site", "net"); err != nil {
 		t.Fatal(err)
@@ -261,8 +263,8 @@ func TestRedirectInAuthByIdentity(t *testing.T) {
 	if gw, rest, err := parseRedirect(n.Data); err != nil || gw != tr.c.addr || len(rest) != 0 {
 		t.Errorf("REDIRECT in IKE_AUTH names %v with %d octets of nonce (%v); want %v without nonce", gw, len(rest), err, tr.c.addr)
 	}
-	if len(tr.b.m.SAs()) != 0 || len(tr.b.childUp) != 0 {
-		t.Errorf("gateway b keeps %d IKE SAs and installed %d Child SAs, want none", len(tr.b.m.SAs()), len(tr.b.childUp))
+	if len(tr.b.m.SAs()) != 0 || len(tr.b.childUp) != 0 || !logHas(tr.b, "the client redirected in IKE_AUTH deleted its IKE SA") {
+		t.Errorf("gateway b keeps %d IKE SAs and installed %d Child SAs, want none: the client deletes the IKE SA", len(tr.b.m.SAs()), len(tr.b.childUp))
 	}
 	if !logHas(tr.b, "redirecting the client in IKE_AUTH") || !logHas(tr.b, "identity a.cygnet.test selects connection vip (redirect_in = auth)") {
 		t.Errorf("gateway b's log does not give the reason")
@@ -272,6 +274,33 @@ func TestRedirectInAuthByIdentity(t *testing.T) {
 	}
 	if tr.inits["b"] != 1 || tr.inits["c"] != 1 {
 		t.Errorf("IKE_SA_INIT requests: b %d, c %d; want 1 each", tr.inits["b"], tr.inits["c"])
+	}
+}
+
+// TestRedirectInAuthClientSilent: a client that does not delete the IKE
+// SA it was redirected from leaves it half-open at the gateway, not
+// counted as held, until the half-open timeout.
+func TestRedirectInAuthClientSilent(t *testing.T) {
+	tr := newTrio(t)
+	byIdentityGateway(t, tr, "a.cygnet.test")
+	tr.tap = func(to *peer, b []byte) bool {
+		hdr, err := wire.ParseHeader(b)
+		return to != tr.b || err != nil || hdr.Exchange != wire.INFORMATIONAL
+	}
+	if err := tr.a.m.Initiate("site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	tr.pump()
+	if sas := establishedSAs(tr.a); len(sas) != 1 || sas[0].Remote.Addr() != tr.c.addr {
+		t.Fatalf("client: %d established IKE SAs, want 1 to %v", len(sas), tr.c.addr)
+	}
+	if n, held := len(tr.b.m.SAs()), len(tr.b.m.sas)-len(tr.b.m.halfOpen); n != 1 || held != 0 || len(establishedSAs(tr.b)) != 0 {
+		t.Fatalf("gateway b: %d IKE SAs, %d held, %d established; want 1 half-open", n, held, len(establishedSAs(tr.b)))
+	}
+	tr.clock.now = tr.clock.now.Add(tr.b.m.opts.HalfOpenTimeout + time.Second)
+	tr.b.m.Tick()
+	if n := len(tr.b.m.SAs()); n != 0 {
+		t.Errorf("gateway b keeps %d IKE SAs after the half-open timeout", n)
 	}
 }
 
@@ -301,15 +330,16 @@ func TestRedirectInAuthOtherIdentityStays(t *testing.T) {
 func TestRedirectInAuthForgedGateway(t *testing.T) {
 	tr := newTrio(t)
 	byIdentityGateway(t, tr, "a.cygnet.test")
-	tr.tap = func(to *peer, b []byte) {
+	tr.tap = func(to *peer, b []byte) bool {
 		hdr, err := wire.ParseHeader(b)
 		if to != tr.a || err != nil || hdr.Exchange != wire.IKE_AUTH || !hdr.IsResponse() {
-			return
+			return true
 		}
 		// What b's AUTH signs (its IKE_SA_INIT response) differs at a.
 		for _, sa := range tr.a.m.SAs() {
 			sa.hsState().initResp[len(sa.hsState().initResp)-1] ^= 1
 		}
+		return true
 	}
 	if err := tr.a.m.Initiate("site", "net"); err != nil {
 		t.Fatal(err)

@@ -105,14 +105,15 @@ func (m *Manager) redirectReason(cfg *PeerConfig, phase RedirectPhase) string {
 	if !cfg.RedirectTo.IsValid() || cfg.RedirectIn != phase {
 		return ""
 	}
+	reason := "redirect_to = " + cfg.RedirectTo.String()
 	if cfg.RedirectWhenSAs <= 0 {
-		return "redirect_to"
+		return reason
 	}
 	held := len(m.sas) - len(m.halfOpen)
 	if held < cfg.RedirectWhenSAs {
 		return ""
 	}
-	return fmt.Sprintf("overloaded: %d IKE SAs held, redirect_when_sas = %d", held, cfg.RedirectWhenSAs)
+	return fmt.Sprintf("%s, overloaded: %d IKE SAs held, redirect_when_sas = %d", reason, held, cfg.RedirectWhenSAs)
 }
 
 // initRedirect answers an IKE_SA_INIT request with N(REDIRECT) when the
@@ -146,7 +147,7 @@ func (sa *IKESA) authRedirect(id uint32, out []wire.Payload) bool {
 	sa.redirectedTo = gw
 	sa.respond(wire.IKE_AUTH, id, append(out, &wire.Notify{NotifyType: wire.REDIRECT, Data: gatewayIdentity(gw)}))
 	sa.log.Info("redirecting the client in IKE_AUTH", "remote", sa.Remote, "remote_id", sa.RemoteID.String(), "to", gw,
-		"reason", fmt.Sprintf("identity %s selects connection %s (redirect_in = auth), %s", sa.RemoteID, sa.cfg.Name, reason))
+		"reason", fmt.Sprintf("identity %s selects connection %s (redirect_in = auth, %s)", sa.RemoteID, sa.cfg.Name, reason))
 	return true
 }
 

@@ -266,7 +266,7 @@ func TestRedirectInAuthByIdentity(t *testing.T) {
 	if len(tr.b.m.SAs()) != 0 || len(tr.b.childUp) != 0 || !logHas(tr.b, "the client redirected in IKE_AUTH deleted its IKE SA") {
 		t.Errorf("gateway b keeps %d IKE SAs and installed %d Child SAs, want none: the client deletes the IKE SA", len(tr.b.m.SAs()), len(tr.b.childUp))
 	}
-	if !logHas(tr.b, "redirecting the client in IKE_AUTH") || !logHas(tr.b, "identity a.cygnet.test selects connection vip (redirect_in = auth)") {
+	if !logHas(tr.b, "redirecting the client in IKE_AUTH") || !logHas(tr.b, "identity a.cygnet.test selects connection vip (redirect_in = auth, redirect_to = 10.99.0.3)") {
 		t.Errorf("gateway b's log does not give the reason")
 	}
 	if !logHas(tr.a, "gateway authenticated and redirects us in IKE_AUTH") || !logHas(tr.c, "the client comes redirected (REDIRECTED_FROM)") {

@@ -74,6 +74,10 @@ func (d *decoder) connection(sec *Section) *Connection {
 		"tcp_fallback_timeout": d.durationOpt(path, &c.TCPFallbackTimeout, nil),
 		"mobike":               d.boolOpt(path, &c.MOBIKE),
 		"redirect_to":          d.stringOpt(&c.RedirectTo),
+		"redirect_in": enumOpt(d, path, &c.RedirectIn, map[string]RedirectIn{
+			"init": RedirectInInit, "auth": RedirectInAuth,
+		}),
+		"redirect_when_sas": d.uint32Opt(path, &c.RedirectWhenSAs),
 		"fragmentation": enumOpt(d, path, &c.Fragmentation, map[string]Fragmentation{
 			"yes": FragmentationYes, "accept": FragmentationAccept, "no": FragmentationNo, "force": FragmentationForce,
 		}),

@@ -71,6 +71,15 @@ const (
 	EncapTCPFallback                 // UDP first, TCP when it goes unanswered
 )
 
+// RedirectIn is the exchange in which a connection's redirect_to applies.
+type RedirectIn uint8
+
+// RedirectIn values.
+const (
+	RedirectInInit RedirectIn = iota // IKE_SA_INIT, before the client is known
+	RedirectInAuth                   // IKE_AUTH, by the client's identity
+)
+
 // Fragmentation values (connections.<conn>.fragmentation).
 const (
 	FragmentationYes    Fragmentation = iota // use if the peer supports it (default)
@@ -150,13 +159,20 @@ type Connection struct {
 	MOBIKE             bool // default yes
 	// RedirectTo is a cygnet extension (no strongSwan option): the gateway
 	// every client of this connection that supports RFC 5685 is
-	// redirected to in IKE_SA_INIT.
-	RedirectTo    Value
-	Fragmentation Fragmentation
-	Childless     Childless
-	SendCertReq   bool // default yes
-	SendCert      SendCert
-	OCSP          OCSP
+	// redirected to.
+	RedirectTo Value
+	// RedirectIn (cygnet's redirect_in = init|auth) is the exchange in
+	// which RedirectTo applies: IKE_SA_INIT (the default) or IKE_AUTH,
+	// where the client's identity has chosen the connection.
+	RedirectIn RedirectIn
+	// RedirectWhenSAs (cygnet's redirect_when_sas) applies RedirectTo only
+	// while the gateway holds at least that many IKE SAs; 0 always.
+	RedirectWhenSAs uint32
+	Fragmentation   Fragmentation
+	Childless       Childless
+	SendCertReq     bool // default yes
+	SendCert        SendCert
+	OCSP            OCSP
 	// Keyingtries is how often to try to establish; 0 means forever.
 	Keyingtries uint32
 	// PPKID names the postquantum preshared key (RFC 8784) this end uses

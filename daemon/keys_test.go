@@ -220,6 +220,9 @@ func TestEveryKey(t *testing.T) {
 		{"connection", "mediation_peer", "peer", refused, notSup + " (IKEv2 mediation extension)"},
 		{"connection", "mobike", "no", effect, ""},
 		{"connection", "redirect_to", "192.0.2.9", effect, ""},
+		// Their effect: TestRedirectConfig.
+		{"connection", "redirect_in", "auth", refused, "only used with redirect_to"},
+		{"connection", "redirect_when_sas", "10", refused, "only used with redirect_to"},
 		{"connection", "ocsp", "request", refused, notSup + " (no OCSP)"},
 		{"connection", "over_time", "1h", effect, ""},
 		{"connection", "pools", "p", effect, ""},

@@ -396,6 +396,12 @@ func refuseValues(c *config.Connection) []error {
 			}
 		}
 	}
+	for _, opt := range []string{"redirect_in", "redirect_when_sas"} {
+		if pos, ok := c.Set[opt]; ok && c.RedirectTo.Text == "" {
+			errs = append(errs, fmt.Errorf("%s: %s.%s: only used with redirect_to", pos, path, opt))
+		}
+	}
+	refuse(c.Set, path, "redirect_in", c.RedirectIn == config.RedirectInAuth && severalRounds, "redirect in IKE_AUTH with EAP or a second authentication round")
 	if pos, ok := c.Set["tcp_fallback_timeout"]; ok && c.EncapTCP != config.EncapTCPFallback {
 		errs = append(errs, fmt.Errorf("%s: %s.tcp_fallback_timeout: only used with encap_tcp = fallback", pos, path))
 	}
@@ -462,6 +468,10 @@ func peerConfig(c *config.Connection) (*ike.PeerConfig, error) {
 			return nil, fmt.Errorf("%s: %s.redirect_to: want the IP address of the gateway to redirect clients to, not %q", v.Pos, path, v.Text)
 		}
 		pc.RedirectTo = a.Unmap()
+		pc.RedirectWhenSAs = int(c.RedirectWhenSAs)
+		if c.RedirectIn == config.RedirectInAuth {
+			pc.RedirectIn = ike.RedirectInAuth
+		}
 	}
 	pc.Fragmentation = fragmentation(c.Fragmentation)
 	pc.TCP = ike.TCPEncap{Mode: ike.TCPMode(c.EncapTCP), Fallback: c.TCPFallbackTimeout}

@@ -304,6 +304,9 @@ func (sa *IKESA) handleAuthResponse(child *ChildSA, payloads []wire.Payload) err
 		return sa.fail("AUTHENTICATION_FAILED: %v", err)
 	}
 	sa.usePPK()
+	if n := findNotify(payloads, wire.REDIRECT); n != nil {
+		return sa.followAuthRedirect(child, n)
+	}
 	if sa.cfg.LocalRound2 != nil {
 		// The CFG_REPLY comes with the gateway's last response.
 		return sa.startSecondRound(child, idr)
@@ -502,10 +505,8 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 		sa.awaitSecondRound(id, payloads, reject)
 		return
 	}
-	if sa.enforceUnique() {
-		reject(wire.AUTHENTICATION_FAILED, "canceling IKE SA setup due to uniqueness policy (unique = keep): %s already has an IKE SA", peer)
-		return
-	}
+	// A redirect by identity comes before the uniqueness policy: the
+	// client's IKE SA here is not to replace (or be refused for) another.
 	idr := sa.LocalID.Payload(true)
 	sa.peerCertReq = sa.peerCertReq || payloadOf[*wire.CertificateRequest](payloads) != nil
 	out, err := sa.ownAuthPayloads(idr)
@@ -515,6 +516,13 @@ func (sa *IKESA) handleAuthRequest(msg *wire.Message, payloads []wire.Payload) {
 	}
 	if usedPPK {
 		out = append(out, &wire.Notify{NotifyType: wire.PPK_IDENTITY})
+	}
+	if sa.authRedirect(id, out) {
+		return
+	}
+	if sa.enforceUnique() {
+		reject(wire.AUTHENTICATION_FAILED, "canceling IKE SA setup due to uniqueness policy (unique = keep): %s already has an IKE SA", peer)
+		return
 	}
 	sa.respond(wire.IKE_AUTH, id, sa.finishAuthResponse(payloads, out))
 }

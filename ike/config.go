@@ -43,9 +43,18 @@ type PeerConfig struct {
 	// MOBIKE offers and accepts RFC 4555 address updates (swanctl mobike,
 	// default yes; mobike.go).
 	MOBIKE bool
-	// RedirectTo, when valid, answers every IKE_SA_INIT of a client that
-	// supports RFC 5685 with a redirect to that gateway (redirect.go).
+	// RedirectTo, when valid, sends the clients of this connection that
+	// support RFC 5685 to that gateway (redirect.go): in IKE_SA_INIT, or
+	// in IKE_AUTH after authenticating them when RedirectIn is
+	// RedirectInAuth.
 	RedirectTo netip.Addr
+	// RedirectIn is the exchange in which RedirectTo applies (cygnet's
+	// redirect_in).
+	RedirectIn RedirectPhase
+	// RedirectWhenSAs, when positive, applies RedirectTo only while the
+	// gateway already holds at least that many IKE SAs past IKE_SA_INIT
+	// ("overloaded", cygnet's redirect_when_sas); zero always.
+	RedirectWhenSAs int
 	// Fragmentation is the RFC 7383 policy (swanctl fragmentation).
 	Fragmentation Fragmentation
 	// TCP is the connection's TCP encapsulation (RFC 9329, encap_tcp),

@@ -29,6 +29,20 @@ import (
 //     redirects of one connection within redirectLoopPeriod, then the
 //     attempt fails.
 
+// RedirectPhase is the exchange in which a connection's RedirectTo sends
+// its clients away.
+type RedirectPhase uint8
+
+const (
+	// RedirectInInit redirects in IKE_SA_INIT, before the client says who
+	// it is, keeping no state (RFC 5685 4).
+	RedirectInInit RedirectPhase = iota
+	// RedirectInAuth redirects in IKE_AUTH (RFC 5685 6): only clients
+	// whose identity selects the connection, after authenticating them;
+	// the response carries our AUTH and N(REDIRECT) and no Child SA.
+	RedirectInAuth
+)
+
 // GW identity types of the REDIRECT and REDIRECTED_FROM data (RFC 5685 10).
 const (
 	gwIdentIPv4 = 1
@@ -83,14 +97,96 @@ func (sa *IKESA) redirectNotifies() []wire.Payload {
 	return out
 }
 
+// redirectReason says why the clients of cfg are redirected in phase
+// now, or "" when they are not: the connection has redirect_to for that
+// phase and, with redirect_when_sas, the gateway is that loaded. Half-open
+// IKE SAs (the one asking included) do not count.
+func (m *Manager) redirectReason(cfg *PeerConfig, phase RedirectPhase) string {
+	if !cfg.RedirectTo.IsValid() || cfg.RedirectIn != phase {
+		return ""
+	}
+	reason := "redirect_to = " + cfg.RedirectTo.String()
+	if cfg.RedirectWhenSAs <= 0 {
+		return reason
+	}
+	held := len(m.sas) - len(m.halfOpen)
+	if held < cfg.RedirectWhenSAs {
+		return ""
+	}
+	return fmt.Sprintf("%s, overloaded: %d IKE SAs held, redirect_when_sas = %d", reason, held, cfg.RedirectWhenSAs)
+}
+
 // initRedirect answers an IKE_SA_INIT request with N(REDIRECT) when the
-// connection sends its clients elsewhere and the client supports it.
+// connection sends its clients elsewhere now and the client supports it.
 func (m *Manager) initRedirect(cfg *PeerConfig, payloads []wire.Payload, ni []byte, remote netip.AddrPort) (*wire.Notify, bool) {
-	if !cfg.RedirectTo.IsValid() || findNotify(payloads, wire.REDIRECT_SUPPORTED) == nil {
+	reason := m.redirectReason(cfg, RedirectInInit)
+	if reason == "" || findNotify(payloads, wire.REDIRECT_SUPPORTED) == nil {
 		return nil, false
 	}
-	m.log.Info("redirecting the client in IKE_SA_INIT", "conn", cfg.Name, "remote", remote, "to", cfg.RedirectTo)
+	m.log.Info("redirecting the client in IKE_SA_INIT", "conn", cfg.Name, "remote", remote, "to", cfg.RedirectTo, "reason", reason)
 	return &wire.Notify{NotifyType: wire.REDIRECT, Data: append(gatewayIdentity(cfg.RedirectTo), ni...)}, true
+}
+
+// authRedirect answers IKE_AUTH request id of an authenticated client
+// whose identity selected a connection with redirect_in = auth (RFC 5685
+// 6): our IDr and AUTH (out) with N(REDIRECT) and no nonce, no Child SA.
+// The IKE SA is never established: it waits, half-open, for the client to
+// delete it (strongSwan's client retransmits its DELETE until answered),
+// and the half-open timeout removes it if none comes. It reports false
+// when the client is not to be redirected.
+func (sa *IKESA) authRedirect(id uint32, out []wire.Payload) bool {
+	reason := sa.m.redirectReason(sa.cfg, RedirectInAuth)
+	if reason == "" {
+		return false
+	}
+	if !sa.peerRedirect {
+		sa.log.Info("not redirecting in IKE_AUTH: the client did not announce REDIRECT_SUPPORTED", "to", sa.cfg.RedirectTo)
+		return false
+	}
+	gw := sa.cfg.RedirectTo
+	sa.redirectedTo = gw
+	sa.respond(wire.IKE_AUTH, id, append(out, &wire.Notify{NotifyType: wire.REDIRECT, Data: gatewayIdentity(gw)}))
+	sa.log.Info("redirecting the client in IKE_AUTH", "remote", sa.Remote, "remote_id", sa.RemoteID.String(), "to", gw,
+		"reason", fmt.Sprintf("identity %s selects connection %s (redirect_in = auth, %s)", sa.RemoteID, sa.cfg.Name, reason))
+	return true
+}
+
+// redirectedRequest answers a request on an IKE SA whose client we
+// redirected in IKE_AUTH: its INFORMATIONAL (the DELETE) is answered and
+// the IKE SA goes without an event; anything else is refused.
+func (sa *IKESA) redirectedRequest(hdr wire.Header) {
+	if hdr.Exchange != wire.INFORMATIONAL {
+		sa.log.Info("refusing a request of a client redirected in IKE_AUTH", "exchange", hdr.Exchange, "to", sa.redirectedTo)
+		sa.respond(hdr.Exchange, hdr.MessageID, []wire.Payload{&wire.Notify{NotifyType: wire.INVALID_SYNTAX}})
+		return
+	}
+	sa.respond(wire.INFORMATIONAL, hdr.MessageID, nil)
+	sa.log.Info("the client redirected in IKE_AUTH deleted its IKE SA", "to", sa.redirectedTo)
+	sa.redundant = true // not an IKE SA that failed: no event
+	sa.destroy("redirected to " + sa.redirectedTo.String() + " in IKE_AUTH")
+}
+
+// followAuthRedirect handles N(REDIRECT) in the gateway's IKE_AUTH
+// response, whose AUTH the caller verified (RFC 5685 6: the client
+// authenticates the gateway before it follows): the attempt, with its
+// Child SAs, starts over at the new gateway; the gateway is told the IKE
+// SA is gone and it goes quietly here.
+func (sa *IKESA) followAuthRedirect(child *ChildSA, n *wire.Notify) error {
+	if child != nil {
+		sa.releaseChild(child)
+	}
+	gw, _, err := parseRedirect(n.Data)
+	if err != nil {
+		sa.tellDeleted()
+		return sa.fail("REDIRECT in IKE_AUTH from %s: %v", sa.Remote, err)
+	}
+	if !sa.m.redirectAllowed(sa.cfg.Name) {
+		sa.tellDeleted()
+		return sa.fail("redirect loop: %d redirects of %s within %v, the last from %s to %s", maxRedirects, sa.cfg.Name, redirectLoopPeriod, sa.Remote, gw)
+	}
+	sa.log.Info("gateway authenticated and redirects us in IKE_AUTH", "from", sa.Remote, "remote_id", sa.RemoteID.String(), "to", gw)
+	sa.tellDeleted()
+	return sa.moveAttempt(gw)
 }
 
 // redirectAllowed counts a redirect of the connection and refuses the
@@ -127,6 +223,13 @@ func (sa *IKESA) followInitRedirect(n *wire.Notify) error {
 		return sa.fail("redirect loop: %d redirects of %s within %v, the last from %s to %s", maxRedirects, sa.cfg.Name, redirectLoopPeriod, sa.Remote, gw)
 	}
 	sa.log.Info("gateway redirects us in IKE_SA_INIT", "from", sa.Remote, "to", gw)
+	return sa.moveAttempt(gw)
+}
+
+// moveAttempt starts this IKE SA's attempt over at gateway gw, with the
+// Child SAs it was to create (and the IKE SA it reauthenticates), and
+// removes this one without an event: the attempt goes on.
+func (sa *IKESA) moveAttempt(gw netip.Addr) error {
 	n2, err := sa.m.initiateFrom(sa.cfg, netip.AddrPortFrom(gw, 500), sa.firstChild, sa.Remote.Addr())
 	if err != nil {
 		return sa.fail("following REDIRECT to %s: %v", gw, err)

@@ -94,6 +94,7 @@ type IKESA struct {
 	mobike         *mobike    // RFC 4555, when both ends support it (mobike.go)
 	peerRedirect   bool       // the client announced REDIRECT_SUPPORTED (RFC 5685, redirect.go)
 	redirectedFrom netip.Addr // the gateway that redirected us here (REDIRECTED_FROM)
+	redirectedTo   netip.Addr // gateway: where we redirected the client in IKE_AUTH; its IKE SA waits for its DELETE
 	// origInitiator: this end sent the IKE SA's IKE_SA_INIT; unlike
 	// Initiator it survives IKE SA rekeys, and MOBIKE (the initiator
 	// chooses addresses) and redirects (the gateway redirects) go by it.
@@ -361,6 +362,10 @@ func (sa *IKESA) handle(b []byte, hdr wire.Header, local, remote netip.AddrPort)
 	if t, ok := wire.UnsupportedCritical(payloads); ok {
 		n := &wire.Notify{NotifyType: wire.UNSUPPORTED_CRITICAL_PAYLOAD, Data: []byte{byte(t)}}
 		sa.respond(hdr.Exchange, hdr.MessageID, []wire.Payload{n})
+		return
+	}
+	if sa.redirectedTo.IsValid() {
+		sa.redirectedRequest(hdr)
 		return
 	}
 	switch hdr.Exchange {

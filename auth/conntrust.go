@@ -116,11 +116,16 @@ func (t *ConnTrust) VerifyPeer(trust *TrustStore, remote identity.ID, certs [][]
 		}
 		return t.verifyPinned(trust, remote, method, authData, signedOctets, now)
 	}
-	end, err := t.verifyChain(trust, remote, certs, now)
+	end, chain, err := t.verifyChain(trust, remote, certs, now)
 	if err != nil {
 		return err
 	}
-	return t.verifier.VerifyCert(end, method, authData, signedOctets)
+	// The AUTH payload first, as before the chain's signature schemes: a
+	// peer that signs with a refused scheme hears about its AUTH.
+	if err := t.verifier.VerifyCert(end, method, authData, signedOctets); err != nil {
+		return err
+	}
+	return CheckChainSchemes(chain, t.chain)
 }
 
 // VerifyChain checks a certificate chain the peer presented outside an
@@ -135,17 +140,20 @@ func (t *ConnTrust) VerifyChain(trust *TrustStore, id identity.ID, certs [][]byt
 	if len(certs) == 0 {
 		return errors.New("peer sent no certificate")
 	}
-	_, err := t.verifyChain(trust, id, certs, now)
-	return err
+	_, chain, err := t.verifyChain(trust, id, certs, now)
+	if err != nil {
+		return err
+	}
+	return CheckChainSchemes(chain, t.chain)
 }
 
-func (t *ConnTrust) verifyChain(trust *TrustStore, remote identity.ID, certs [][]byte, now time.Time) (*x509.Certificate, error) {
+func (t *ConnTrust) verifyChain(trust *TrustStore, remote identity.ID, certs [][]byte, now time.Time) (*x509.Certificate, []*x509.Certificate, error) {
 	end, err := x509.ParseCertificate(certs[0])
 	if err != nil {
-		return nil, fmt.Errorf("peer's certificate: %w", err)
+		return nil, nil, fmt.Errorf("peer's certificate: %w", err)
 	}
 	if len(t.pinned) > 0 && !containsCert(t.pinned, end) {
-		return nil, fmt.Errorf("peer certificate %s is not the one connection %s pins in remote certs (%s)",
+		return nil, nil, fmt.Errorf("peer certificate %s is not the one connection %s pins in remote certs (%s)",
 			identity.DNString(end.RawSubject), t.name, subjects(t.pinned))
 	}
 	var chain []*x509.Certificate
@@ -155,17 +163,17 @@ func (t *ConnTrust) verifyChain(trust *TrustStore, remote identity.ID, certs [][
 		chain, err = t.verifyScoped(trust, end, certs[1:], now)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := t.checkCAID(chain); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !remote.IsAny() {
 		if err := MatchIdentity(end, remote); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return end, CheckChainSchemes(chain, t.chain)
+	return end, chain, nil
 }
 
 // verifyPinned authenticates a peer that sent no certificate with the

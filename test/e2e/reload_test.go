@@ -99,6 +99,47 @@ func connNames(t *testing.T, c *cygnet) string {
 	return strings.Join(names, ",")
 }
 
+// reloadUnderPing reloads end a with the "added" and "keep" connections
+// (keep moved down the file and reformatted, which is no change) while
+// `ping -i 0.05` crosses the unchanged connection, waits up to addedWait for
+// the added one, and checks that every echo came back.
+func reloadUnderPing(t *testing.T, p *testnet.Pair, a *cygnet, addedWait time.Duration) pingRun {
+	t.Helper()
+	const count = 80 // 4 s at -i 0.05
+	ping := startFloodPing(p, count, 50*time.Millisecond)
+	time.Sleep(time.Second) // let the ping run before and after the reload
+	if err := a.reload("# reloaded\n\n" + reloadConf("a", "added", "keep")); err != nil {
+		t.Fatal(err)
+	}
+	a.waitChild("c-added", addedWait)
+	r := <-ping
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.sent != count || r.received != count {
+		t.Errorf("ping across the unchanged connection during reload: %d sent, %d received, want %d/%d\n%s", r.sent, r.received, count, count, a.logText())
+	}
+	return r
+}
+
+// refusedReload offers end a an invalid file and checks that it is refused
+// with file:line and the connections stay; it returns the refusal.
+func refusedReload(t *testing.T, a *cygnet) error {
+	t.Helper()
+	bad := reloadConf("a", "keep") + "connections {\n  broken {\n    rekey_time = often\n  }\n}\n"
+	err := a.reload(bad)
+	if err == nil {
+		t.Fatal("reload of an invalid file succeeded")
+	}
+	if !regexp.MustCompile(`swanctl\.conf:\d+`).MatchString(err.Error()) {
+		t.Errorf("reload error %q does not name file:line", err)
+	}
+	if got := connNames(t, a); got != "added,keep" {
+		t.Errorf("list-conns after a refused reload = %q, want added,keep", got)
+	}
+	return err
+}
+
 // TestReloadLosesNothing: `cygnet reload` under a continuous ping
 // (-i 0.05) across a connection the new file does not change: not one echo
 // lost and the same SPIs at both ends; the connection the file no longer
@@ -118,21 +159,7 @@ func TestReloadLosesNothing(t *testing.T) {
 		t.Fatalf("c-keep before reload: a %v, b %v", spisA, spisB)
 	}
 
-	const count = 80 // 4 s at -i 0.05
-	ping := startFloodPing(p, count, 50*time.Millisecond)
-	time.Sleep(time.Second) // let the ping run before and after the reload
-	// the same connection further down the file and reformatted is no change
-	if err := a.reload("# reloaded\n\n" + reloadConf("a", "added", "keep")); err != nil {
-		t.Fatal(err)
-	}
-	a.waitChild("c-added", 15*time.Second)
-	r := <-ping
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if r.sent != count || r.received != count {
-		t.Errorf("ping across the unchanged connection during reload: %d sent, %d received, want %d/%d\n%s", r.sent, r.received, count, count, a.logText())
-	}
+	r := reloadUnderPing(t, p, a, 15*time.Second)
 	if got := childSPIs(a.listSAs(), "c-keep"); strings.Join(got, ";") != strings.Join(spisA, ";") {
 		t.Errorf("a: c-keep SPIs %v after reload, want %v", got, spisA)
 	}
@@ -166,17 +193,7 @@ func TestReloadLosesNothing(t *testing.T) {
 	// an invalid file: refused with file:line, nothing changes
 	before := childSPIs(a.listSAs(), "c-keep")
 	beforeAdded := childSPIs(a.listSAs(), "c-added")
-	bad := reloadConf("a", "keep") + "connections {\n  broken {\n    rekey_time = often\n  }\n}\n"
-	err := a.reload(bad)
-	if err == nil {
-		t.Fatal("reload of an invalid file succeeded")
-	}
-	if !regexp.MustCompile(`swanctl\.conf:\d+`).MatchString(err.Error()) {
-		t.Errorf("reload error %q does not name file:line", err)
-	}
-	if got := connNames(t, a); got != "added,keep" {
-		t.Errorf("list-conns after a refused reload = %q, want added,keep", got)
-	}
+	err := refusedReload(t, a)
 	if got := childSPIs(a.listSAs(), "c-keep"); strings.Join(got, ";") != strings.Join(before, ";") {
 		t.Errorf("c-keep after a refused reload: %v, want %v", got, before)
 	}
@@ -329,20 +346,7 @@ func TestReloadLosesNothingStrongSwan(t *testing.T) {
 		t.Fatalf("strongSwan has %v for c-gone before reload, want one Child SA", got)
 	}
 
-	const count = 80 // 4 s at -i 0.05
-	ping := startFloodPing(p, count, 50*time.Millisecond)
-	time.Sleep(time.Second) // let the ping run before and after the reload
-	if err := a.reload("# reloaded\n\n" + reloadConf("a", "added", "keep")); err != nil {
-		t.Fatal(err)
-	}
-	a.waitChild("c-added", 20*time.Second)
-	r := <-ping
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if r.sent != count || r.received != count {
-		t.Errorf("ping across the unchanged connection during reload: %d sent, %d received, want %d/%d\n%s", r.sent, r.received, count, count, a.logText())
-	}
+	r := reloadUnderPing(t, p, a, 20*time.Second)
 	if got := childSPIs(a.listSAs(), "c-keep"); strings.Join(got, ";") != strings.Join(spisA, ";") {
 		t.Errorf("cygnet: c-keep SPIs %v after reload, want %v", got, spisA)
 	}
@@ -370,17 +374,7 @@ func TestReloadLosesNothingStrongSwan(t *testing.T) {
 
 	// an invalid file: refused with file:line, nothing changes at either end
 	before := swanChildSPIs(t, sw, "c-keep")
-	bad := reloadConf("a", "keep") + "connections {\n  broken {\n    rekey_time = often\n  }\n}\n"
-	rerr := a.reload(bad)
-	if rerr == nil {
-		t.Fatal("reload of an invalid file succeeded")
-	}
-	if !regexp.MustCompile(`swanctl\.conf:\d+`).MatchString(rerr.Error()) {
-		t.Errorf("reload error %q does not name file:line", rerr)
-	}
-	if got := connNames(t, a); got != "added,keep" {
-		t.Errorf("list-conns after a refused reload = %q, want added,keep", got)
-	}
+	rerr := refusedReload(t, a)
 
 	// SIGHUP with c-added changed: strongSwan ends up with one new Child SA
 	// for it; c-keep is left alone

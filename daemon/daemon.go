@@ -318,6 +318,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	addrChanges := watchAddresses(ctx, d.log)
 	timer := time.NewTimer(time.Second)
 	defer timer.Stop()
+	// The periodic tick (the SAD's clock, lifetimes, IKE timers) comes at
+	// most a second after the last one, however often other events wake
+	// the loop: measured from now instead, a stream of address-change
+	// events kept postponing it, the SAD's clock went stale, and DPD took
+	// a busy tunnel for an idle one.
+	lastTick := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -339,16 +345,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-addrChanges:
 			d.guardIKE("an address change", d.mgr.AddressesChanged)
 		case <-timer.C:
+			lastTick = time.Now()
 			d.guardIKE("the IKE timers", func() {
-				d.path.Expire(time.Now())
+				d.path.Expire(lastTick)
 				d.mgr.Tick()
 			})
 		}
 		d.guardIKE("IKE events", d.afterStep)
-		next := time.Second
+		next := time.Second - time.Since(lastTick)
 		if dl := d.mgr.NextDeadline(); !dl.IsZero() {
-			next = min(next, max(time.Until(dl), time.Millisecond))
+			next = min(next, time.Until(dl))
 		}
+		next = max(next, time.Millisecond)
 		if !timer.Stop() {
 			select {
 			case <-timer.C:

@@ -93,8 +93,8 @@ type DataPlane struct {
 	spd  *spd.DB
 	sad  *sad.DB
 	ctr  counters
-	// crew spreads one batch's cryptography over the cores (nil: inline).
-	crew *crew
+	// workers seal and open batches on every core (nil: inline).
+	workers *workers
 
 	// socks holds the sockets by role; nil entries are not open.
 	socks [numSocks]*socket
@@ -198,7 +198,7 @@ func (dp *DataPlane) TUNName() string { return dp.name }
 // Start runs the packet path: one goroutine reading the TUN (outbound), one
 // per socket (inbound, IKE), and one sending NAT-keepalives.
 func (dp *DataPlane) Start() {
-	dp.crew = newCrew(runtime.GOMAXPROCS(0) - 1)
+	dp.workers = newWorkers(runtime.GOMAXPROCS(0), dp.done)
 	dp.wg.Add(2)
 	go func() { defer dp.wg.Done(); dp.runOutbound() }()
 	go func() { defer dp.wg.Done(); dp.runKeepalives() }()
@@ -232,7 +232,6 @@ func (dp *DataPlane) Close() error {
 	dp.closeSockets()
 	err := dp.tun.Close()
 	dp.wg.Wait()
-	dp.crew.stop() // after the paths: they wait for the helpers
 	return err
 }
 

@@ -41,9 +41,11 @@ type inPath struct {
 	nSegs int
 
 	// jobs are the ESP packets of the batch waiting to be opened, in
-	// arrival order; fan spreads their verification over the crew.
+	// arrival order.
 	jobs []openJob
-	fan  fanOut
+	// barrier, when the path is one batch of a pipeline, waits until the
+	// batches before it are delivered (see outPath.barrier).
+	barrier func() bool
 	// inPackets and inBytes are charged to the counters once a batch.
 	inPackets, inBytes uint64
 	// tbl is the SPD as the batch found it, and the last inbound lookup.
@@ -97,19 +99,53 @@ func (dp *DataPlane) newInPathSized(role, batch, slotLen int) *inPath {
 		p.rx[i] = s[HeadRoom:]
 	}
 	p.jobs = make([]openJob, 0, batch)
-	p.fan.fn = p.verifyOne
 	return p
 }
 
 func (dp *DataPlane) runInbound(s *socket) {
-	p := dp.newInPath(s.role, len(s.io.rxHdrs))
+	// Only ESP is worth a pipeline: IKE and AH are opened by the reader.
+	depth := 1
+	if r := s.role &^ 1; r == sockUDP4NATT || r == sockESP4 {
+		depth = dp.workers.depth()
+	}
+	paths := make([]*inPath, depth)
+	for i := range paths {
+		paths[i] = dp.newInPath(s.role, len(s.io.rxHdrs))
+	}
+	dp.receive(s.io, paths)
+}
+
+// datagramReader receives a batch of datagrams, waiting for the first
+// (recv), or only what has arrived (drain), as batchIO does.
+type datagramReader interface {
+	recv(bufs [][]byte, meta []rxMeta) (int, error)
+	drain(bufs [][]byte, meta []rxMeta) (int, error)
+}
+
+// receive reads batches of datagrams from r until the data plane closes and
+// moves them through the pipeline of paths.
+func (dp *DataPlane) receive(r datagramReader, paths []*inPath) {
+	var w *workers
+	if len(paths) > 1 {
+		w = dp.workers
+	}
+	p := newPipeline(w, dp.done, paths)
+	defer p.close()
+	for _, q := range paths {
+		q.barrier = p.wait
+	}
 	for {
-		n, err := s.io.recv(p.rx, p.meta)
-		if err == nil && n < len(p.rx) {
+		s, ok := p.get()
+		if !ok {
+			return
+		}
+		q := s.b
+		n, err := r.recv(q.rx, q.meta)
+		if err == nil && n < len(q.rx) {
 			// Take what else has arrived meanwhile, so one TUN write
 			// carries as much as possible (its coalescing works within
 			// one write).
-			m, _ := s.io.drain(p.rx[n:], p.meta[n:])
+			m, _ := r.drain(q.rx[n:], q.meta[n:])
 			n += m
 		}
 		if err != nil {
@@ -124,15 +160,27 @@ func (dp *DataPlane) runInbound(s *socket) {
 			dp.ctr.other.Add(1)
 			// A persistent error must not spin: back off a little.
 			time.Sleep(10 * time.Millisecond)
+			p.put(s)
 			continue
 		}
-		p.process(n)
+		q.prepare(n)
+		p.submit(s)
 	}
 }
 
 // process handles the n datagrams in p.slots (each at HeadRoom, described
-// by p.meta) and writes the inner packets to the TUN in one call.
+// by p.meta) and writes the inner packets to the TUN in one call, all on
+// the caller's goroutine.
 func (p *inPath) process(n int) {
+	p.prepare(n)
+	p.crypt()
+	p.handOn()
+}
+
+// prepare is the batch's in-order first stage: every datagram is
+// classified, IKE messages handed to IKE, AH opened, and ESP packets
+// queued for opening with their SA.
+func (p *inPath) prepare(n int) {
 	dp := p.dp
 	for i := range n {
 		m := &p.meta[i]
@@ -177,14 +225,37 @@ func (p *inPath) process(n int) {
 			p.whole(slot, b, ipsec.ProtoAH)
 		}
 	}
-	p.flush()
 }
 
-// flush opens the queued ESP packets, writes the inner packets to the TUN
-// and frees the segment buffers.
+// pending is how many packets crypt will open.
+func (p *inPath) pending() int { return len(p.jobs) }
+
+// flush opens and delivers what the batch holds so far, before it is
+// full: its jobs or segment buffers ran out.
 func (p *inPath) flush() {
+	if p.barrier != nil {
+		p.barrier()
+	}
+	p.crypt()
+	p.handOn()
+}
+
+// crypt checks and decrypts the queued ESP packets (esp.SA.Verify reads
+// the replay window but does not move it); in a pipeline it runs on a
+// worker.
+func (p *inPath) crypt() {
+	for i := range p.jobs {
+		p.verifyOne(i)
+	}
+}
+
+// handOn is the batch's in-order last stage: the replay window takes the
+// opened packets' sequence numbers, the inner packets are checked against
+// the SPD and written to the TUN in one call, and the segment buffers are
+// freed.
+func (p *inPath) handOn() {
 	if len(p.jobs) > 0 {
-		p.openJobs()
+		p.finishJobs()
 	}
 	if p.inPackets > 0 {
 		p.dp.ctr.inPackets.Add(p.inPackets)
@@ -327,18 +398,16 @@ func (p *inPath) espOnly(slot []byte, m *rxMeta, encap bool) {
 // queue adds an ESP packet to the batch's open jobs.
 func (p *inPath) queue(j openJob) {
 	if len(p.jobs) == cap(p.jobs) {
-		p.openJobs()
+		p.flush()
 	}
 	p.jobs = append(p.jobs, j)
 }
 
-// openJobs opens the queued ESP packets: the ICV checks and decryption
-// (which only read the replay window) are spread over the crew; the
-// window is moved, and the packets delivered, in arrival order after.
-func (p *inPath) openJobs() {
+// finishJobs moves the replay window for the opened packets and delivers
+// them, in arrival order.
+func (p *inPath) finishJobs() {
 	dp := p.dp
 	jobs := p.jobs
-	dp.crew.run(&p.fan, len(jobs))
 	for i := range jobs {
 		j := &jobs[i]
 		if j.err != nil {
@@ -361,8 +430,7 @@ func (p *inPath) openJobs() {
 	p.jobs = jobs[:0]
 }
 
-// verifyOne checks and decrypts job i; it runs on any of the crew's
-// goroutines.
+// verifyOne checks and decrypts job i.
 func (p *inPath) verifyOne(i int) {
 	j := &p.jobs[i]
 	if j.whole {

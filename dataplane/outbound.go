@@ -34,9 +34,12 @@ type outPath struct {
 	writeTUN func(bufs [][]byte)
 
 	// jobs are the ESP packets of the batch waiting to be sealed, in the
-	// order they are sent; fan spreads their sealing over the crew.
+	// order they are sent.
 	jobs []sealJob
-	fan  fanOut
+	// barrier, when the path is one batch of a pipeline, waits until the
+	// batches before it are sent, so that a batch flushed before it is
+	// full (too many fragments or jobs) overtakes none of them.
+	barrier func() bool
 }
 
 // sealJob is one inner packet buf[HeadRoom:HeadRoom+n] to seal with sa
@@ -66,8 +69,17 @@ func (dp *DataPlane) newOutPath(batch int) *outPath {
 	o.send = dp.sendBatch
 	o.writeTUN = dp.writeTUN
 	o.jobs = make([]sealJob, 0, 2*batch)
-	o.fan.fn = o.sealOne
 	return o
+}
+
+// newOutPaths returns the batches the outbound pipeline circulates: one
+// being read, one per worker being sealed, one being sent.
+func (dp *DataPlane) newOutPaths(batch int) []*outPath {
+	paths := make([]*outPath, dp.workers.depth())
+	for i := range paths {
+		paths[i] = dp.newOutPath(batch)
+	}
+	return paths
 }
 
 // slab cuts n buffers of size octets out of one allocation; each buffer's
@@ -83,9 +95,28 @@ func slab(n, size int) [][]byte {
 
 func (dp *DataPlane) runOutbound() {
 	batch := max(dp.cfg.Batch, dp.tun.BatchSize())
-	o := dp.newOutPath(batch)
+	dp.outbound(dp.tun.Read, dp.newOutPaths(batch))
+}
+
+// tunReader reads a batch of packets from the TUN, each at offset in its
+// buffer, as tun.Device's Read does.
+type tunReader func(bufs [][]byte, sizes []int, offset int) (int, error)
+
+// outbound reads batches with read until the data plane closes (or read
+// says the TUN is gone), and moves them through the pipeline of paths.
+func (dp *DataPlane) outbound(read tunReader, paths []*outPath) {
+	p := newPipeline(dp.workers, dp.done, paths)
+	defer p.close()
+	for _, o := range paths {
+		o.barrier = p.wait
+	}
 	for {
-		n, err := dp.tun.Read(o.bufs, o.sizes, HeadRoom)
+		s, ok := p.get()
+		if !ok {
+			return
+		}
+		o := s.b
+		n, err := read(o.bufs, o.sizes, HeadRoom)
 		if err != nil {
 			select {
 			case <-dp.done:
@@ -102,17 +133,29 @@ func (dp *DataPlane) runOutbound() {
 				// A persistent error must not spin: back off a little.
 				time.Sleep(10 * time.Millisecond)
 			}
-			if n == 0 {
-				continue
-			}
 		}
-		o.process(n)
+		if n <= 0 {
+			p.put(s)
+			continue
+		}
+		o.prepare(n)
+		p.submit(s)
 	}
 }
 
 // process runs the n packets in o.bufs (each at HeadRoom, o.sizes long)
-// through the SPD and the SAs and sends them.
+// through the SPD and the SAs and sends them, all on the caller's
+// goroutine.
 func (o *outPath) process(n int) {
+	o.prepare(n)
+	o.crypt()
+	o.handOn()
+}
+
+// prepare is the batch's in-order first stage: every packet is looked up
+// in the SPD and queued for sealing with its SA, and the sealing jobs get
+// their sequence numbers.
+func (o *outPath) prepare(n int) {
 	dp := o.dp
 	tbl := dp.spd.Table()
 	// A batch is mostly one flow (a TSO burst): look its policy up once.
@@ -163,8 +206,11 @@ func (o *outPath) process(n int) {
 		}
 		o.oversized(sa, pkt, limit)
 	}
-	o.flush()
+	o.reserve()
 }
+
+// pending is how many packets crypt will seal.
+func (o *outPath) pending() int { return len(o.jobs) }
 
 // oversized answers a packet above the SA's limit with ICMP (DF or IPv6) or
 // fragments it (IPv4 without DF) and seals the fragments.
@@ -238,12 +284,9 @@ func (o *outPath) checkRekey(sa *SA) {
 	}
 }
 
-// sealJobs seals the queued ESP packets: sequence numbers are reserved in
-// the batch's order (one atomic operation per run of one SA), the sealing
-// itself is spread over the crew, and the results are queued on the
-// sockets in the batch's order again.
-func (o *outPath) sealJobs() {
-	dp := o.dp
+// reserve gives the queued ESP packets their sequence numbers in the
+// batch's order, one atomic operation per run of one SA.
+func (o *outPath) reserve() {
 	jobs := o.jobs
 	for i := 0; i < len(jobs); {
 		sa := jobs[i].sa
@@ -264,7 +307,20 @@ func (o *outPath) sealJobs() {
 		}
 		i += k
 	}
-	dp.crew.run(&o.fan, len(jobs))
+}
+
+// crypt seals the queued ESP packets; in a pipeline it runs on a worker.
+func (o *outPath) crypt() {
+	for i := range o.jobs {
+		o.sealOne(i)
+	}
+}
+
+// queueSealed queues the sealed packets on their sockets (or TCP
+// connections) in the batch's order.
+func (o *outPath) queueSealed() {
+	dp := o.dp
+	jobs := o.jobs
 	var pkts, bytes uint64
 	var last *SA
 	tcp := dp.tcp.active.Load()
@@ -323,7 +379,7 @@ func (o *outPath) sealJobs() {
 	o.jobs = jobs[:0]
 }
 
-// sealOne seals job i; it runs on any of the crew's goroutines.
+// sealOne seals job i.
 func (o *outPath) sealOne(i int) {
 	j := &o.jobs[i]
 	if j.err != nil {
@@ -344,12 +400,23 @@ func (o *outPath) sealOne(i int) {
 	}
 }
 
-// flush seals the queued ESP packets, sends everything queued (one call
-// per socket) and the ICMP errors (one TUN write), and frees the spare
-// buffers.
+// flush seals and sends what the batch holds so far, before it is full:
+// its jobs or spare buffers ran out.
 func (o *outPath) flush() {
+	if o.barrier != nil {
+		o.barrier()
+	}
+	o.reserve()
+	o.crypt()
+	o.handOn()
+}
+
+// handOn is the batch's in-order last stage: it queues the sealed
+// packets, sends everything queued (one call per socket) and the ICMP
+// errors (one TUN write), and frees the spare buffers.
+func (o *outPath) handOn() {
 	if len(o.jobs) > 0 {
-		o.sealJobs()
+		o.queueSealed()
 	}
 	for role := range o.tx {
 		if len(o.tx[role]) > 0 {

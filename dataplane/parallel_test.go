@@ -3,18 +3,21 @@ package dataplane
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"net/netip"
+	"os"
 	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cygnet-ipsec/cygnet/esp"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 )
 
-// parallelLink is a tunnel-mode ESP-in-UDP link whose data planes spread
-// their cryptography over a crew of helpers; B's inbound SA has a replay
-// window of window packets.
-func parallelLink(t testing.TB, helpers, window int) (dpA, dpB *DataPlane) {
+// parallelLink is a tunnel-mode ESP-in-UDP link whose data planes run
+// their pipelines on n workers (none below two); B's inbound SA has a
+// replay window of window packets.
+func parallelLink(t testing.TB, n, window int) (dpA, dpB *DataPlane) {
 	t.Helper()
 	s := tunnelSpec(ua4, ub4, true)
 	a, b := makeLink(t, s)
@@ -26,8 +29,9 @@ func parallelLink(t testing.TB, helpers, window int) (dpA, dpB *DataPlane) {
 	b.in = &SA{ESP: x, Direction: ipsec.Inbound, Mode: ipsec.ModeTunnel, Route: b.route}
 	dpA, dpB = memDP(t, a), memDP(t, b)
 	for _, dp := range []*DataPlane{dpA, dpB} {
-		dp.crew = newCrew(helpers)
-		t.Cleanup(dp.crew.stop)
+		done := make(chan struct{})
+		dp.workers = newWorkers(n, done)
+		t.Cleanup(func() { close(done) })
 	}
 	return dpA, dpB
 }
@@ -42,89 +46,160 @@ func numbered(n, size int) [][]byte {
 	return pkts
 }
 
-// TestParallelOrder seals and opens batches of one SA on a crew of three
-// helpers: the datagrams leave with consecutive sequence numbers in the
-// order the packets came from the TUN, and B delivers every packet, in
-// order, with a replay window (32) smaller than the batch (64), which
-// holds only if the window moves in arrival order after the ICV.
+// feedTUN returns a TUN reader that hands out the batches one per read,
+// then says the TUN is closed.
+func feedTUN(batches [][][]byte) tunReader {
+	return func(bufs [][]byte, sizes []int, offset int) (int, error) {
+		if len(batches) == 0 {
+			return 0, os.ErrClosed
+		}
+		b := batches[0]
+		batches = batches[1:]
+		for i, p := range b {
+			sizes[i] = copy(bufs[i][offset:], p)
+		}
+		return len(b), nil
+	}
+}
+
+// feedSocket is a socket that hands out batches of datagrams from one
+// source, one batch per receive, then says it is closed.
+type feedSocket struct {
+	batches [][][]byte
+	meta    rxMeta
+}
+
+func (f *feedSocket) recv(bufs [][]byte, meta []rxMeta) (int, error) {
+	if len(f.batches) == 0 {
+		return 0, net.ErrClosed
+	}
+	b := f.batches[0]
+	f.batches = f.batches[1:]
+	for i, d := range b {
+		copy(bufs[i], d)
+		meta[i] = f.meta
+		meta[i].N = len(d)
+	}
+	return len(b), nil
+}
+
+func (f *feedSocket) drain([][]byte, []rxMeta) (int, error) { return 0, nil }
+
+// TestParallelOrder runs batches of one SA through both pipelines on
+// three workers, big batches mixed with small ones (which go inline only
+// while nothing is in flight): the datagrams leave with consecutive
+// sequence numbers in the order the packets came from the TUN, and B
+// delivers every packet, in order, with a replay window (32) smaller than
+// a batch (64), which holds only if the window moves in arrival order
+// after the ICV. A replayed batch is then refused whole.
 func TestParallelOrder(t *testing.T) {
 	const batch = 64
 	dpA, dpB := parallelLink(t, 3, 32)
+	shape := []int{64, 3, 64, 64, 1, 64, 9, 64, 64, 64, 2, 64, 64, 7, 64, 64}
+	var total int
+	for _, k := range shape {
+		total += k
+	}
+	pkts := numbered(total, 1000)
+	var in [][][]byte
+	rest := pkts
+	for _, k := range shape {
+		in = append(in, rest[:k])
+		rest = rest[k:]
+	}
+
 	var ra, rb recorder
-	out := memOut(dpA, &ra, batch)
-	in := memIn(dpB, sockUDP4NATT, &rb, batch)
-	pkts := numbered(batch, 1000)
-	for round := range 3 {
-		ra.reset()
-		rb.reset()
-		pushOut(out, pkts...)
-		sent := ra.sent[sockUDP4NATT]
-		if len(sent) != batch {
-			t.Fatalf("round %d: sent %d, want %d", round, len(sent), batch)
+	outs := dpA.newOutPaths(batch)
+	if len(outs) != 5 {
+		t.Fatalf("%d outbound batches circulate, want 5 (3 workers)", len(outs))
+	}
+	for _, o := range outs {
+		o.send, o.writeTUN = ra.send, ra.writeTUN
+	}
+	dpA.outbound(feedTUN(in), outs)
+	sent := ra.sent[sockUDP4NATT]
+	if len(sent) != total {
+		t.Fatalf("sent %d datagrams, want %d (stats %+v)", len(sent), total, dpA.Stats())
+	}
+	for i, d := range sent {
+		if seq := binary.BigEndian.Uint32(d[4:]); seq != uint32(i+1) {
+			t.Fatalf("datagram %d has sequence number %d, want %d", i, seq, i+1)
 		}
-		for i, d := range sent {
-			if seq := binary.BigEndian.Uint32(d[4:]); seq != uint32(round*batch+i+1) {
-				t.Fatalf("round %d: datagram %d has sequence number %d, want %d", round, i, seq, round*batch+i+1)
-			}
-		}
-		ms := make([]rxMeta, batch)
-		for i := range ms {
-			ms[i] = rxMeta{Src: netip.AddrPortFrom(ua4, DefaultNATTPort), Dst: ub4}
-		}
-		pushIn(in, ms, sent...)
-		if len(rb.tun) != batch {
-			t.Fatalf("round %d: delivered %d of %d (stats %+v)", round, len(rb.tun), batch, dpB.Stats())
-		}
-		for i, g := range rb.tun {
-			if !bytes.Equal(g, pkts[i]) {
-				t.Fatalf("round %d: packet %d out of order or changed", round, i)
-			}
+	}
+
+	var dgrams [][][]byte
+	rest = sent
+	for _, k := range shape {
+		dgrams = append(dgrams, rest[:k])
+		rest = rest[k:]
+	}
+	src := rxMeta{Src: netip.AddrPortFrom(ua4, DefaultNATTPort), Dst: ub4}
+	ins := make([]*inPath, dpB.workers.depth())
+	for i := range ins {
+		ins[i] = memIn(dpB, sockUDP4NATT, &rb, batch)
+	}
+	dpB.receive(&feedSocket{batches: dgrams, meta: src}, ins)
+	if len(rb.tun) != total {
+		t.Fatalf("delivered %d of %d (stats %+v)", len(rb.tun), total, dpB.Stats())
+	}
+	for i, g := range rb.tun {
+		if !bytes.Equal(g, pkts[i]) {
+			t.Fatalf("packet %d out of order or changed", i)
 		}
 	}
 	if st := dpB.Stats(); st.Replay != 0 || st.AuthFailed != 0 {
 		t.Errorf("stats %+v", st)
 	}
-	// A replayed batch is refused whole, in the in-order stage.
-	pushIn(in, func() []rxMeta {
-		ms := make([]rxMeta, batch)
-		for i := range ms {
-			ms[i] = rxMeta{Src: netip.AddrPortFrom(ua4, DefaultNATTPort), Dst: ub4}
-		}
-		return ms
-	}(), ra.sent[sockUDP4NATT]...)
-	if st := dpB.Stats(); st.Replay != batch || st.InPackets != 3*batch {
-		t.Errorf("after a replayed batch: stats %+v, want %d replays", st, batch)
+
+	dpB.receive(&feedSocket{batches: dgrams[len(dgrams)-1:], meta: src}, ins)
+	if st := dpB.Stats(); st.Replay != 64 || st.InPackets != uint64(total) {
+		t.Errorf("after a replayed batch: stats %+v, want 64 replays", st)
 	}
 }
 
 // BenchmarkOneSA measures one SA's outbound (seal) and inbound (open, the
-// replay window on) paths for batches of 128 1400-octet packets, with the
-// cryptography spread over GOMAXPROCS goroutines. Run it with -cpu 1,2,4
-// to see how one SA scales with cores.
+// replay window on) pipelines for batches of 128 1400-octet packets, with
+// one worker per GOMAXPROCS (none at 1: the reader works inline). The
+// reader's copy of each batch into its buffers stands for the TUN or
+// socket read and is part of the cost. Run it with -cpu 1,2,4 to see how
+// one SA scales with cores.
 func BenchmarkOneSA(b *testing.B) {
 	const batch, size = 128, 1400
-	helpers := runtime.GOMAXPROCS(0) - 1
+	workers := runtime.GOMAXPROCS(0)
 	b.Run("seal", func(b *testing.B) {
-		dpA, _ := parallelLink(b, helpers, 1024)
-		out := dpA.newOutPath(batch)
-		sent := 0
-		out.send = func(role int, msgs []txMsg) { sent += len(msgs) }
+		dpA, _ := parallelLink(b, workers, 1024)
+		paths := dpA.newOutPaths(batch)
+		var sent atomic.Int64
+		for _, o := range paths {
+			o.send = func(role int, msgs []txMsg) { sent.Add(int64(len(msgs))) }
+		}
 		pkts := numbered(batch, size)
+		var read int
+		tun := func(bufs [][]byte, sizes []int, offset int) (int, error) {
+			if read == b.N {
+				return 0, os.ErrClosed
+			}
+			read++
+			for i, p := range pkts {
+				sizes[i] = copy(bufs[i][offset:], p)
+			}
+			return batch, nil
+		}
 		b.SetBytes(batch * size)
 		b.ReportAllocs()
-		for b.Loop() {
-			for i, p := range pkts {
-				out.sizes[i] = copy(out.bufs[i][HeadRoom:], p)
-			}
-			out.process(batch)
-		}
-		if sent == 0 {
-			b.Fatal("nothing sent")
+		b.ResetTimer()
+		dpA.outbound(tun, paths)
+		b.StopTimer()
+		if sent.Load() != int64(b.N)*batch {
+			b.Fatalf("sent %d, want %d", sent.Load(), b.N*batch)
 		}
 	})
 	b.Run("open", func(b *testing.B) {
-		const chunk = 16 // batches sealed ahead, with the timer stopped
-		dpA, dpB := parallelLink(b, helpers, 1024)
+		// Sealed datagrams are made ahead, chunk batches at a time with
+		// the timer stopped, and fed to one long-running inbound
+		// pipeline.
+		const chunk = 64
+		dpA, dpB := parallelLink(b, workers, 1024)
 		store := make([][]byte, chunk*batch)
 		for i := range store {
 			store[i] = make([]byte, 0, 2048)
@@ -138,37 +213,68 @@ func BenchmarkOneSA(b *testing.B) {
 			}
 		}
 		pkts := numbered(batch, size)
-		var ready [][]byte
-		seal := func() {
-			n = 0
-			for range chunk {
-				pushOut(out, pkts...)
+		feed := make(chan [][]byte, chunk)
+		var delivered atomic.Int64
+		caught := make(chan struct{}, 1)
+		var target atomic.Int64
+		paths := make([]*inPath, dpB.workers.depth())
+		for i := range paths {
+			paths[i] = dpB.newInPath(sockUDP4NATT, batch)
+			paths[i].writeTUN = func(bufs [][]byte) {
+				if delivered.Add(int64(len(bufs))) == target.Load() {
+					caught <- struct{}{}
+				}
 			}
-			ready = store[:n]
 		}
-		in := dpB.newInPath(sockUDP4NATT, batch)
-		delivered := 0
-		in.writeTUN = func(bufs [][]byte) { delivered += len(bufs) }
-		m := rxMeta{Src: netip.AddrPortFrom(ua4, DefaultNATTPort), Dst: ub4}
-		seal()
+		src := rxMeta{Src: netip.AddrPortFrom(ua4, DefaultNATTPort), Dst: ub4}
+		sock := &chanSocket{feed: feed, meta: src}
+		finished := make(chan struct{})
+		go func() { dpB.receive(sock, paths); close(finished) }()
 		b.SetBytes(batch * size)
 		b.ReportAllocs()
-		for b.Loop() {
-			if len(ready) < batch {
-				b.StopTimer()
-				seal()
-				b.StartTimer()
+		b.ResetTimer()
+		for left := b.N; left > 0; {
+			b.StopTimer()
+			k := min(left, chunk)
+			n = 0
+			for range k {
+				pushOut(out, pkts...)
 			}
-			for i, d := range ready[:batch] {
-				copy(in.slots[i][HeadRoom:], d)
-				in.meta[i] = m
-				in.meta[i].N = len(d)
+			target.Add(int64(k * batch))
+			b.StartTimer()
+			for i := range k {
+				feed <- store[i*batch : (i+1)*batch]
 			}
-			ready = ready[batch:]
-			in.process(batch)
+			<-caught
+			left -= k
 		}
-		if st := dpB.Stats(); delivered == 0 || st.Replay != 0 || st.AuthFailed != 0 {
-			b.Fatalf("delivered %d: %+v", delivered, st)
+		b.StopTimer()
+		close(feed)
+		<-finished
+		if st := dpB.Stats(); delivered.Load() != int64(b.N)*batch || st.Replay != 0 || st.AuthFailed != 0 {
+			b.Fatalf("delivered %d of %d: %+v", delivered.Load(), b.N*batch, st)
 		}
 	})
 }
+
+// chanSocket is a socket whose batches of datagrams come from a channel;
+// closing the channel closes the socket.
+type chanSocket struct {
+	feed <-chan [][]byte
+	meta rxMeta
+}
+
+func (c *chanSocket) recv(bufs [][]byte, meta []rxMeta) (int, error) {
+	b, ok := <-c.feed
+	if !ok {
+		return 0, net.ErrClosed
+	}
+	for i, d := range b {
+		copy(bufs[i], d)
+		meta[i] = c.meta
+		meta[i].N = len(d)
+	}
+	return len(b), nil
+}
+
+func (c *chanSocket) drain([][]byte, []rxMeta) (int, error) { return 0, nil }

@@ -4,14 +4,12 @@
 // and AH without encapsulation, over IPv4 and IPv6.
 //
 // Outbound, one goroutine reads a batch from the TUN, looks every packet up
-// in the SPD (Out; once per run of one flow), and for protect policies seals
-// it in place with the outbound SA of the policy's [Route] (the policy's
-// Handle), then sends the batch with one sendmmsg per socket. Sealing is
-// three stages: sequence numbers are reserved in the batch's order (one
-// atomic operation per run of one SA), the packets are sealed on a crew of
-// GOMAXPROCS-1 helper goroutines and the owner together (fork-join, the
-// next packet taken by an atomic index), and the datagrams are queued in the
-// batch's order. On the NAT-T socket, runs of equal-size datagrams to one
+// in the SPD (Out; once per run of one flow), queues the packets of protect
+// policies for sealing with the outbound SA of the policy's [Route] (the
+// policy's Handle) and reserves their sequence numbers in the batch's order
+// (one atomic operation per run of one SA). A worker seals the whole batch
+// in place, and an in-order writer sends it with one sendmmsg per socket.
+// On the NAT-T socket, runs of equal-size datagrams to one
 // peer (the ESP packets of one TSO burst) leave as one UDP_SEGMENT send
 // (UDP GSO), which the kernel may refuse (EIO, EINVAL): GSO is then off for
 // that socket and the datagrams go one by one. Discard and bypass verdicts are
@@ -22,21 +20,34 @@
 //
 // Inbound, one goroutine per socket reads a batch with recvmmsg (and drains
 // what else has arrived with a second, non-blocking one), finds the SA by
-// SPI among those given to [DataPlane.AddSA], opens it in place (rebuilding
-// the outer header in the buffer's head room when the socket stripped it
-// and the engine needs it), checks the inner packet against the SPD (In: it
-// must match a protect policy whose Handle is the SA's Route) and writes
-// the batch to the TUN with one call. Opening is split like sealing: the
-// ICV checks and decryption (esp.SA.Verify, which reads the replay window
-// but does not move it) run on the crew, then the window takes each
+// SPI among those given to [DataPlane.AddSA] and queues the packet for
+// opening (rebuilding the outer header in the buffer's head room when the
+// socket stripped it and the engine needs it). A worker checks the ICVs and
+// decrypts the batch (esp.SA.Verify, which reads the replay window but does
+// not move it); the in-order writer then moves the window for each
 // sequence number (esp.SA.Finish) in arrival order, so it only moves for
-// authentic packets, in order, whatever its size. The NAT-T sockets ask for
+// authentic packets, in order, whatever its size, checks the inner packet
+// against the SPD (In: it must match a protect policy whose Handle is the
+// SA's Route) and writes the batch to the TUN with one call. The NAT-T
+// sockets ask for
 // UDP GRO: a datagram the kernel coalesced from one flow is split by its
 // segment size, every segment after the first copied into a buffer of its
 // own (the TUN's write coalescing grows a packet over what follows it). IKE messages go to
 // Config.IKE, with the non-ESP marker stripped on port 4500;
 // NAT-keepalives are counted and ignored. [DataPlane] implements the IKE
 // transport (SendIKE, Source).
+//
+// The reader, the workers and the writer form a pipeline (pipeline.go), as
+// in wireguard-go's device/send.go: a fixed set of batches circulates from
+// the reader to a worker (one per core, shared by every path) and to the
+// writer, which takes them in the order the reader submitted them, so one
+// SA's packets are sealed and opened on every core and still leave and
+// arrive in order. Each batch is sealed on one core: its packets do not
+// cross between caches in the middle of the crypto. While nothing is in
+// flight a small batch (a few ACKs) is done by the reader itself, and with
+// one core there are no workers. A batch that must be flushed before it is
+// full (its jobs or spare buffers ran out) first waits for the batches
+// ahead of it.
 //
 // IKE and ESP also travel over TCP (RFC 9329, tcp.go): a listener on the
 // TCP port, and connections this host opens to the gateways
@@ -45,7 +56,7 @@
 // packets for a peer reached over TCP are framed and written on its
 // connection, one write per batch.
 //
-// Buffers are allocated once per worker ([HeadRoom] + packet + [TailRoom]);
+// Buffers are allocated once per batch ([HeadRoom] + packet + [TailRoom]);
 // the per-packet path does not allocate. Every dropped packet is counted by
 // reason in [Stats]; every SA counts its bytes and packets.
 //

@@ -24,7 +24,7 @@ import (
 
 // TCP encapsulation (RFC 9329). One TCP connection carries the IKE
 // messages and the ESP packets of one IKE SA, framed by package tcpencap;
-// the ESP packets go through the same engines, crew and TUN as ESP in UDP.
+// the ESP packets go through the same engines and TUN as ESP in UDP.
 //
 // The TCP originator is always the IKE initiator (this host, towards a
 // gateway configured with [DataPlane.SetTCPGateways]); it sends the stream

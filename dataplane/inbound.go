@@ -135,11 +135,10 @@ func (dp *DataPlane) receive(r datagramReader, paths []*inPath) {
 		q.barrier = p.wait
 	}
 	for {
-		s, ok := p.get()
+		i, q, ok := p.get()
 		if !ok {
 			return
 		}
-		q := s.b
 		n, err := r.recv(q.rx, q.meta)
 		if err == nil && n < len(q.rx) {
 			// Take what else has arrived meanwhile, so one TUN write
@@ -160,11 +159,11 @@ func (dp *DataPlane) receive(r datagramReader, paths []*inPath) {
 			dp.ctr.other.Add(1)
 			// A persistent error must not spin: back off a little.
 			time.Sleep(10 * time.Millisecond)
-			p.put(s)
+			p.put(i)
 			continue
 		}
 		q.prepare(n)
-		p.submit(s)
+		p.submit(i)
 	}
 }
 

@@ -111,11 +111,10 @@ func (dp *DataPlane) outbound(read tunReader, paths []*outPath) {
 		o.barrier = p.wait
 	}
 	for {
-		s, ok := p.get()
+		i, o, ok := p.get()
 		if !ok {
 			return
 		}
-		o := s.b
 		n, err := read(o.bufs, o.sizes, HeadRoom)
 		if err != nil {
 			select {
@@ -135,11 +134,11 @@ func (dp *DataPlane) outbound(read tunReader, paths []*outPath) {
 			}
 		}
 		if n <= 0 {
-			p.put(s)
+			p.put(i)
 			continue
 		}
 		o.prepare(n)
-		p.submit(s)
+		p.submit(i)
 	}
 }
 

@@ -95,7 +95,10 @@ func (f *feedSocket) drain([][]byte, []rxMeta) (int, error) { return 0, nil }
 func TestParallelOrder(t *testing.T) {
 	const batch = 64
 	dpA, dpB := parallelLink(t, 3, 32)
-	shape := []int{64, 3, 64, 64, 1, 64, 9, 64, 64, 64, 2, 64, 64, 7, 64, 64}
+	var shape []int
+	for range 40 {
+		shape = append(shape, 64, 3, 64, 64, 1, 64, 9, 64, 64, 64, 2, 64, 64, 7, 64, 64)
+	}
 	var total int
 	for _, k := range shape {
 		total += k
@@ -113,8 +116,19 @@ func TestParallelOrder(t *testing.T) {
 	if len(outs) != 5 {
 		t.Fatalf("%d outbound batches circulate, want 5 (3 workers)", len(outs))
 	}
+	// One socket is never sent on from two goroutines at once: a small
+	// batch the reader sends itself must wait until the last batch in
+	// flight has been sent, not only taken off the queue.
+	var sending atomic.Bool
+	send := func(role int, msgs []txMsg) {
+		if sending.Swap(true) {
+			t.Error("two goroutines send at once")
+		}
+		ra.send(role, msgs)
+		sending.Store(false)
+	}
 	for _, o := range outs {
-		o.send, o.writeTUN = ra.send, ra.writeTUN
+		o.send, o.writeTUN = send, ra.writeTUN
 	}
 	dpA.outbound(feedTUN(in), outs)
 	sent := ra.sent[sockUDP4NATT]

@@ -1,7 +1,7 @@
 package dataplane
 
 import (
-	"sync/atomic"
+	"sync"
 )
 
 // minParallel is the smallest batch that goes through the pipeline while
@@ -34,10 +34,16 @@ type workers struct {
 	done <-chan struct{}
 }
 
-// work is a batch and the channel its crypt signals on.
+// work is batch i of a pipeline.
 type work struct {
-	b     batch
-	ready chan<- struct{}
+	p runner
+	i int
+}
+
+// runner is a pipeline as its workers see it.
+type runner interface {
+	// run does the crypto of batch i and hands on what is ready in order.
+	run(i int)
 }
 
 // newWorkers starts n workers that run until done is closed; with fewer
@@ -67,128 +73,146 @@ func (w *workers) loop() {
 	for {
 		select {
 		case j := <-w.q:
-			j.b.crypt()
-			j.ready <- struct{}{}
+			j.p.run(j.i)
 		case <-w.done:
 			return
 		}
 	}
 }
 
-// slot is one batch of a pipeline with the channel its worker signals.
-type slot[B batch] struct {
-	b     B
-	ready chan struct{}
-}
-
 // pipeline moves the batches of one reader (the TUN, or one socket)
-// through the workers and one in-order writer. The reader takes a free
-// batch, reads into it, does what must happen in arrival order (the SPD,
-// sequence numbers, finding the SA) and submits it; a worker does its
-// crypto; the writer waits for the batches in the order they were
-// submitted and hands each on. A fixed set of batches circulates, so
-// nothing is allocated and a reader ahead of the workers waits for a free
-// batch. With no workers, or while the pipeline is idle and a batch is
-// small, the reader does everything itself.
+// through the workers. The reader takes a free batch, reads into it, does
+// what must happen in arrival order (the SPD, sequence numbers, finding the
+// SA) and submits it; a worker does its crypto; then the batches are handed
+// on in the order they were submitted, by whichever worker finds the oldest
+// one done (a sequencer, not a writer goroutine: one wake-up less per
+// batch, and a batch is sent from the core that sealed it). A fixed set of
+// batches circulates, so nothing is allocated and a reader ahead of the
+// workers waits for a free batch. With no workers, or while the pipeline
+// is idle and a batch is small, the reader does everything itself.
 type pipeline[B batch] struct {
-	w     *workers
-	done  <-chan struct{}
-	free  chan slot[B]
-	order chan slot[B]
-	// inflight counts the submitted batches the writer has not handed on;
-	// drained gets a token whenever it falls to zero.
-	inflight atomic.Int32
-	drained  chan struct{}
-	// exited is closed when the writer returns.
-	exited chan struct{}
+	w       *workers
+	done    <-chan struct{}
+	batches []B
+	free    chan int
+
+	mu sync.Mutex
+	// ring holds the submitted batches not yet handed on, oldest at head.
+	ring    []int
+	head, n int
+	ready   []bool
+	// handing is set while a worker hands batches on.
+	handing bool
+	// drained gets a token whenever the last batch in flight is handed on.
+	drained chan struct{}
 }
 
 // newPipeline circulates batches (at least one) through w; with w nil
 // only the first batch is used, inline.
 func newPipeline[B batch](w *workers, done <-chan struct{}, batches []B) *pipeline[B] {
-	p := &pipeline[B]{w: w, done: done, drained: make(chan struct{}, 1), exited: make(chan struct{})}
 	if w == nil {
 		batches = batches[:1]
 	}
-	p.free = make(chan slot[B], len(batches))
-	p.order = make(chan slot[B], len(batches))
-	for _, b := range batches {
-		p.free <- slot[B]{b: b, ready: make(chan struct{}, 1)}
+	p := &pipeline[B]{w: w, done: done, batches: batches, free: make(chan int, len(batches)),
+		ring: make([]int, len(batches)), ready: make([]bool, len(batches)), drained: make(chan struct{}, 1)}
+	for i := range batches {
+		p.free <- i
 	}
-	go p.writer()
 	return p
 }
 
-// get returns a free batch, waiting for the writer to hand one on when
-// all are in flight; false when the data plane is closing.
-func (p *pipeline[B]) get() (slot[B], bool) {
+// get returns a free batch, waiting for one to be handed on when all are
+// in flight; false when the data plane is closing.
+func (p *pipeline[B]) get() (int, B, bool) {
 	select {
-	case s := <-p.free:
-		return s, true
+	case i := <-p.free:
+		return i, p.batches[i], true
 	case <-p.done:
-		return slot[B]{}, false
-	}
-}
-
-// submit sends s on its way: inline when there are no workers, or when
-// nothing is in flight and the batch is too small to be worth a worker;
-// otherwise to a worker and, in order, to the writer.
-func (p *pipeline[B]) submit(s slot[B]) {
-	if p.w == nil || (s.b.pending() < minParallel && p.inflight.Load() == 0) {
-		s.b.crypt()
-		s.b.handOn()
-		p.free <- s
-		return
-	}
-	p.inflight.Add(1)
-	p.order <- s // never blocks: it holds every batch
-	select {
-	case p.w.q <- work{b: s.b, ready: s.ready}:
-	case <-p.done:
+		var none B
+		return 0, none, false
 	}
 }
 
 // put returns a batch that carried nothing.
-func (p *pipeline[B]) put(s slot[B]) { p.free <- s }
+func (p *pipeline[B]) put(i int) { p.free <- i }
+
+// submit sends batch i on its way: inline when there are no workers, or
+// when nothing is in flight and the batch is too small to be worth a
+// worker; otherwise to a worker.
+func (p *pipeline[B]) submit(i int) {
+	b := p.batches[i]
+	p.mu.Lock()
+	idle := p.n == 0
+	if p.w != nil && !(idle && b.pending() < minParallel) {
+		p.ring[(p.head+p.n)%len(p.ring)] = i
+		p.n++
+		p.ready[i] = false
+		p.mu.Unlock()
+		select {
+		case p.w.q <- work{p: p, i: i}:
+		case <-p.done:
+		}
+		return
+	}
+	p.mu.Unlock()
+	b.crypt()
+	b.handOn()
+	p.free <- i
+}
+
+// run does batch i's crypto on a worker, then hands on, oldest first,
+// every batch that is done, unless another worker is at it already (it
+// will find this one done when it gets there).
+func (p *pipeline[B]) run(i int) {
+	p.batches[i].crypt()
+	p.mu.Lock()
+	p.ready[i] = true
+	if p.handing {
+		p.mu.Unlock()
+		return
+	}
+	p.handing = true
+	for p.n > 0 && p.ready[p.ring[p.head]] {
+		j := p.ring[p.head]
+		p.mu.Unlock()
+		p.batches[j].handOn()
+		p.mu.Lock()
+		// Only now is it gone: until the batch is handed on, the reader
+		// must not find the pipeline idle and send a batch itself (one
+		// socket is not sent on from two goroutines at once).
+		p.head = (p.head + 1) % len(p.ring)
+		p.n--
+		p.free <- j
+	}
+	p.handing = false
+	if p.n == 0 {
+		select {
+		case p.drained <- struct{}{}:
+		default:
+		}
+	}
+	p.mu.Unlock()
+}
 
 // wait returns when every submitted batch has been handed on, so the
 // reader may send something itself without overtaking them (a batch that
 // must be flushed before it is full); false when the data plane is closing.
 func (p *pipeline[B]) wait() bool {
-	for p.inflight.Load() > 0 {
+	for {
+		p.mu.Lock()
+		n := p.n
+		p.mu.Unlock()
+		if n == 0 {
+			return true
+		}
 		select {
 		case <-p.drained:
 		case <-p.done:
 			return false
 		}
 	}
-	return true
 }
 
-// writer hands the submitted batches on in the order they were submitted.
-func (p *pipeline[B]) writer() {
-	defer close(p.exited)
-	for s := range p.order {
-		select {
-		case <-s.ready:
-		case <-p.done:
-			return
-		}
-		s.b.handOn()
-		if p.inflight.Add(-1) == 0 {
-			select {
-			case p.drained <- struct{}{}:
-			default:
-			}
-		}
-		p.free <- s
-	}
-}
-
-// close lets what is in flight finish, stops the writer and waits for it
-// (it returns at once when the data plane is closing).
-func (p *pipeline[B]) close() {
-	p.wait()
-	close(p.order)
-	<-p.exited
-}
+// close lets what is in flight finish (it returns at once when the data
+// plane is closing).
+func (p *pipeline[B]) close() { p.wait() }

@@ -11,6 +11,8 @@
 #   --encap yes|no   ESP in UDP (default yes) or raw ESP (IP protocol 50)
 #   --esp P          ESP proposal (default aes128gcm16)
 #   --seconds N      length of the profiled transfer (default 8)
+#   --binary PATH    profile this cygnet binary instead of building bin/cygnet
+#                    (to compare two builds back to back)
 #   --keep           keep the work directory (perf.data, logs) afterwards
 #
 # Only 10.99.x addresses inside the namespaces it creates are used; they, the
@@ -18,14 +20,15 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ENCAP=yes ESP=aes128gcm16 SECS=8 KEEP=0
+ENCAP=yes ESP=aes128gcm16 SECS=8 KEEP=0 BINARY=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --encap) ENCAP=${2:?}; shift 2 ;;
     --esp) ESP=${2:?}; shift 2 ;;
     --seconds) SECS=${2:?}; shift 2 ;;
+    --binary) BINARY=${2:?}; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "profile-bulk.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -37,8 +40,12 @@ PATH="$(scripts/ensure-go.sh):$PATH"
 CYGNET_SKIP_GO_TOOLS=1 scripts/install-deps.sh >/dev/null
 command -v perf >/dev/null || { apt-get install -y -qq linux-perf >/dev/null 2>&1 || true; }
 command -v perf >/dev/null || { log "perf not found (Debian: linux-perf)"; exit 1; }
-go build -o bin/cygnet ./cmd/cygnet
-CYGNET=$(pwd)/bin/cygnet
+if [[ -n $BINARY ]]; then
+  CYGNET=$(realpath "$BINARY")
+else
+  go build -o bin/cygnet ./cmd/cygnet
+  CYGNET=$(pwd)/bin/cygnet
+fi
 
 PFX="pf$(( $$ % 1000 ))"
 WORK=$(mktemp -d /tmp/cygnet-profile.XXXXXX)
@@ -112,8 +119,11 @@ ip netns exec "$PFX-a" iperf3 -c 10.99.2.1 -B 10.99.1.1 -p 5201 -t $((SECS + 2))
 client=$!
 sleep 1 # let the transfer reach its pace before sampling (not a synchronisation)
 pids=$(IFS=,; echo "${DPIDS[*]}")
+ticks() { local t=0 p; for p in "${DPIDS[@]}"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo $t; }
+t0=$(ticks)
 perf stat -x, -e context-switches,cpu-migrations -o "$WORK/stat.csv" -p "$pids" -- \
   perf record -q -g -F 999 -o "$WORK/perf.data" -p "$pids" -- sleep "$SECS" 2>/dev/null
+t1=$(ticks)
 wait "$client" || true
 mbits=$(python3 -c "import json; print(round(json.load(open('$WORK/iperf.json'))['end']['sum_received']['bits_per_second']/1e6))" 2>/dev/null || echo "?")
 switches=$(awk -F, '$3 == "context-switches" {print $1}' "$WORK/stat.csv")
@@ -152,6 +162,7 @@ echo "cygnet bulk-transfer profile, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) C
 echo "encap=$ENCAP esp=$ESP, one TCP stream for ${SECS} s: $mbits Mbit/s while profiled; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ $mbits =~ ^[0-9]+$ && $switches =~ ^[0-9]+$ ]]; then
   # 1400-octet packets that crossed while sampled, at the transfer's average rate
+  echo "CPU time of both daemons: $(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v m="$mbits" -v s="$SECS" 'BEGIN { printf "%.2f", 1e6 * t / hz / (m * 1e6 * s / 8 / 1400) }') us per 1400 octets (perf running)"
   echo "context switches of both daemons: $switches, $(awk -v s="$switches" -v m="$mbits" -v t="$SECS" 'BEGIN { printf "%.1f", 1000 * s / (m * 1e6 * t / 8 / 1400) }') per 1000 packets of 1400 octets"
 fi
 echo "share of both daemons' samples:"

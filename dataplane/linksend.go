@@ -28,8 +28,7 @@ const (
 )
 
 // Neighbour states whose link-layer address may be used (include/uapi/
-// linux/neighbour.h). NUD_STALE is usable but asks for a nudge: see
-// linkHop.stale.
+// linux/neighbour.h).
 const (
 	nudReachable = 0x02
 	nudStale     = 0x04
@@ -49,6 +48,14 @@ const (
 // packet taps (no PACKET_QDISC_BYPASS: tcpdump and tc see them), but
 // netfilter's OUTPUT and POSTROUTING chains do not. One batch of one peer
 // is one sendmmsg with one sockaddr_ll.
+//
+// The first run of packets after each lookup of a hop (once a second per
+// peer under traffic) still takes the IP path, so that what the kernel
+// learns only from packets it sends stays alive: the neighbour entry is
+// confirmed (a STALE entry moves through DELAY and PROBE back to REACHABLE,
+// or fails and the link socket stops using it) and connection tracking
+// keeps an entry for the ESP flow, which a stateful firewall that admits
+// inbound ESP as "established" relies on.
 //
 // A message goes through the raw IP socket instead when its next hop is
 // not usable: no route or a non-unicast one (local), not an Ethernet
@@ -93,12 +100,9 @@ type linkHop struct {
 	ifindex int32
 	mac     [6]byte
 	mtu     int
-	// stale: the neighbour entry was NUD_STALE. The kernel confirms an
-	// entry only when the IP stack sends through it, which the link
-	// socket bypasses; so the first run after each lookup of a stale
-	// entry takes the IP path, which moves the entry to DELAY and PROBE
-	// (a unicast ARP or NS) and back to REACHABLE, or fails it.
-	stale bool
+	// viaIP sends the next run through the IP stack (set at each
+	// lookup; see linkSender).
+	viaIP bool
 	// why says why a hop is not usable (for tests and debugging).
 	why string
 	// until is when the hop is looked up again.
@@ -197,6 +201,7 @@ func (l *linkSender) hop(k hopKey, now time.Time) *linkHop {
 	}
 	if !now.Before(h.until) {
 		*h = l.resolve(k.src, k.dst)
+		h.viaIP = h.ok
 		ttl := linkHopTTL
 		switch {
 		case !h.ok && h.why == whyNoNeighbour:
@@ -222,8 +227,8 @@ func (l *linkSender) split(msgs []txMsg, v6 bool, now time.Time) (int, bool) {
 	}
 	h := l.hop(k, now)
 	via := h.ok && len(msgs[0].b) <= h.mtu
-	if via && h.stale {
-		h.stale = false // this run nudges the kernel's neighbour entry
+	if via && h.viaIP {
+		h.viaIP = false
 		via = false
 	}
 	n := 1
@@ -348,7 +353,7 @@ func (r *nlResolver) resolve(src, dst netip.Addr) linkHop {
 		if n.State&nudUsable == 0 || len(n.HardwareAddr) != 6 {
 			break
 		}
-		h := linkHop{ok: true, ifindex: int32(rt.LinkIndex), mtu: a.MTU, stale: n.State&nudStale != 0}
+		h := linkHop{ok: true, ifindex: int32(rt.LinkIndex), mtu: a.MTU}
 		if rt.MTU > 0 && rt.MTU < h.mtu {
 			h.mtu = rt.MTU
 		}

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"regexp"
@@ -13,6 +14,8 @@ import (
 	"github.com/cygnet-ipsec/cygnet/internal/testnet"
 	"github.com/cygnet-ipsec/cygnet/ipsec"
 	"github.com/cygnet-ipsec/cygnet/netcfg"
+	"github.com/cygnet-ipsec/cygnet/packet"
+	"golang.org/x/sys/unix"
 )
 
 // rawPair is tunnelPair for raw ESP with each end's Config.
@@ -244,5 +247,63 @@ func TestNetnsLinkResolver(t *testing.T) {
 	mac := strings.TrimSpace(p.Exec(p.B, "cat", "/sys/class/net/"+p.IfB+"/address"))
 	if !h.ok || net.HardwareAddr(h.mac[:]).String() != mac {
 		t.Errorf("IPv6 peer: %+v, want MAC %s", h, mac)
+	}
+}
+
+// Sending a batch through the link socket allocates nothing.
+func TestNetnsLinkSendZeroAllocs(t *testing.T) {
+	testnet.RequireRoot(t)
+	p := testnet.NewPair(t, testnet.PairOptions{})
+	testnet.PingFrom(t, p.A, testnet.UnderlayA, testnet.UnderlayB, 1) // the neighbour entry
+	var pc net.PacketConn
+	var link *linkSender
+	var sent atomic.Uint64
+	err := testnet.InNamespace(p.A, func() error {
+		var err error
+		if pc, err = net.ListenPacket("ip4:50", testnet.UnderlayA.String()); err != nil {
+			return err
+		}
+		link, err = newLinkSender(false, 0, 64, &sent)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	defer link.close()
+	sc, err := pc.(*net.IPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := sc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_HDRINCL, 1) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	c := newBatchIO(sc, 64, false)
+	c.link = link
+	msgs := make([]txMsg, 64)
+	for i := range msgs {
+		m := outer4(testnet.UnderlayA.String(), testnet.UnderlayB.String(), 1400)
+		binary.BigEndian.PutUint16(m.b[2:], 1400)
+		m.b[8], m.b[9] = 64, 50
+		packet.SetIPv4Checksum(m.b)
+		msgs[i] = m
+	}
+	for range 2 { // the lookup, and the run through the IP stack after it
+		if failed, err := c.send(msgs); failed != 0 {
+			t.Fatalf("send: %d failed: %v", failed, err)
+		}
+	}
+	before := sent.Load()
+	allocs := testing.AllocsPerRun(50, func() {
+		if failed, err := c.send(msgs); failed != 0 {
+			t.Fatalf("send: %d failed: %v", failed, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per batch of %d", allocs, len(msgs))
+	}
+	if n := sent.Load() - before; n < 50*uint64(len(msgs)) {
+		t.Errorf("%d datagrams through the link socket, want %d", n, 50*len(msgs))
 	}
 }

@@ -69,6 +69,7 @@ type linkSender struct {
 	rc    syscall.RawConn
 	file  *os.File
 	nl    *netlink.Handle
+	nlr   *nlResolver
 	proto uint16 // ETH_P_IP or ETH_P_IPV6, in network order (sockaddr_ll)
 	// resolve finds the next hop of packets from src to dst (the netlink
 	// resolver; tests inject their own). now is the clock.
@@ -138,9 +139,9 @@ func newLinkSender(v6 bool, mark uint32, batch int, sent *atomic.Uint64) (*linkS
 	if v6 {
 		ethP = unix.ETH_P_IPV6
 	}
-	r := &nlResolver{h: h, mark: mark, v6: v6}
+	r := newNLResolver(h, mark, v6)
 	l := newLinkSenderWith(rc, htons(ethP), batch, r.resolve, sent)
-	l.file, l.nl = file, h
+	l.file, l.nl, l.nlr = file, h, r
 	return l, nil
 }
 
@@ -302,10 +303,39 @@ const whyNoNeighbour = "no neighbour entry"
 // plane's firewall mark, so the policy-routing rule into the TUN is
 // skipped as for the IP socket), its device, and the neighbour entry of its
 // gateway or of the destination itself.
+//
+// The route is asked for per peer (one request); what the peers share is
+// cached: a device's attributes for linkHopTTL, and its neighbour table,
+// dumped at most once per linkHopTTL (once per linkNoNeighTTL while a
+// next hop is missing from it), so many peers behind one router cost one
+// dump a second, not one each. It is used under its linkSender's mutex.
 type nlResolver struct {
 	h    *netlink.Handle
 	mark uint32
 	v6   bool
+	now  func() time.Time
+
+	links  map[int]*nlLink
+	neighs map[int]*nlNeighs
+	// dumps counts the neighbour table dumps (for tests).
+	dumps int
+}
+
+// nlLink is a device as the resolver last saw it.
+type nlLink struct {
+	until time.Time
+	mtu   int
+	why   string // not usable when set
+}
+
+// nlNeighs is a device's neighbour table (usable entries only).
+type nlNeighs struct {
+	at  time.Time
+	mac map[netip.Addr][6]byte
+}
+
+func newNLResolver(h *netlink.Handle, mark uint32, v6 bool) *nlResolver {
+	return &nlResolver{h: h, mark: mark, v6: v6, now: time.Now, links: map[int]*nlLink{}, neighs: map[int]*nlNeighs{}}
 }
 
 func (r *nlResolver) resolve(src, dst netip.Addr) linkHop {
@@ -321,13 +351,10 @@ func (r *nlResolver) resolve(src, dst netip.Addr) linkHop {
 	if rt.Type != unix.RTN_UNICAST || rt.LinkIndex <= 0 || rt.Via != nil {
 		return linkHop{why: "not a unicast route over one device"}
 	}
-	link, err := r.h.LinkByIndex(rt.LinkIndex)
-	if err != nil {
-		return linkHop{why: fmt.Sprintf("device %d: %v", rt.LinkIndex, err)}
-	}
-	a := link.Attrs()
-	if a.EncapType != "ether" || len(a.HardwareAddr) != 6 || a.Flags&net.FlagUp == 0 {
-		return linkHop{why: fmt.Sprintf("device %s is not an Ethernet link that is up", a.Name)}
+	now := r.now()
+	dev := r.link(rt.LinkIndex, now)
+	if dev.why != "" {
+		return linkHop{why: dev.why}
 	}
 	next := dst
 	if len(rt.Gw) > 0 {
@@ -337,28 +364,75 @@ func (r *nlResolver) resolve(src, dst netip.Addr) linkHop {
 		}
 		next = gw.Unmap()
 	}
+	mac, ok := r.neighbour(rt.LinkIndex, next, now)
+	if !ok {
+		return linkHop{why: whyNoNeighbour}
+	}
+	h := linkHop{ok: true, ifindex: int32(rt.LinkIndex), mtu: dev.mtu, mac: mac}
+	if rt.MTU > 0 && rt.MTU < h.mtu {
+		h.mtu = rt.MTU
+	}
+	return h
+}
+
+// link returns device idx, looked up again after linkHopTTL.
+func (r *nlResolver) link(idx int, now time.Time) *nlLink {
+	if l := r.links[idx]; l != nil && now.Before(l.until) {
+		return l
+	}
+	if len(r.links) >= 1024 {
+		clear(r.links)
+	}
+	l := &nlLink{until: now.Add(linkHopTTL)}
+	r.links[idx] = l
+	link, err := r.h.LinkByIndex(idx)
+	if err != nil {
+		l.why = fmt.Sprintf("device %d: %v", idx, err)
+		return l
+	}
+	a := link.Attrs()
+	if a.EncapType != "ether" || len(a.HardwareAddr) != 6 || a.Flags&net.FlagUp == 0 {
+		l.why = fmt.Sprintf("device %s is not an Ethernet link that is up", a.Name)
+	}
+	l.mtu = a.MTU
+	return l
+}
+
+// neighbour returns the MAC of next on device idx from the cached
+// neighbour table, dumped again when it is linkHopTTL old, or
+// linkNoNeighTTL old and next is not in it.
+func (r *nlResolver) neighbour(idx int, next netip.Addr, now time.Time) ([6]byte, bool) {
+	t := r.neighs[idx]
+	if t != nil {
+		age := now.Sub(t.at)
+		if mac, ok := t.mac[next]; ok && age < linkHopTTL {
+			return mac, true
+		}
+		if age < linkNoNeighTTL {
+			return [6]byte{}, false
+		}
+	}
+	if len(r.neighs) >= 1024 {
+		clear(r.neighs)
+	}
+	t = &nlNeighs{at: now, mac: map[netip.Addr][6]byte{}}
+	r.neighs[idx] = t
 	fam := netlink.FAMILY_V4
 	if r.v6 {
 		fam = netlink.FAMILY_V6
 	}
-	neighs, err := r.h.NeighList(rt.LinkIndex, fam)
+	r.dumps++
+	list, err := r.h.NeighList(idx, fam)
 	if err != nil {
-		return linkHop{why: fmt.Sprintf("neighbours of %s: %v", a.Name, err)}
+		return [6]byte{}, false
 	}
-	for _, n := range neighs {
+	for _, n := range list {
 		ip, ok := netip.AddrFromSlice(n.IP)
-		if !ok || ip.Unmap() != next {
+		if !ok || n.State&nudUsable == 0 || len(n.HardwareAddr) != 6 {
 			continue
 		}
-		if n.State&nudUsable == 0 || len(n.HardwareAddr) != 6 {
-			break
-		}
-		h := linkHop{ok: true, ifindex: int32(rt.LinkIndex), mtu: a.MTU}
-		if rt.MTU > 0 && rt.MTU < h.mtu {
-			h.mtu = rt.MTU
-		}
-		copy(h.mac[:], n.HardwareAddr)
-		return h
+		t.mac[ip.Unmap()] = [6]byte(n.HardwareAddr)
 	}
-	return linkHop{why: whyNoNeighbour}
+	mac, ok := t.mac[next]
+	return mac, ok
 }

@@ -241,6 +241,16 @@ func TestNetnsLinkResolver(t *testing.T) {
 			t.Errorf("%s: MTU %d", c.dst, h.mtu)
 		}
 	}
+	// Many peers behind one gateway share one neighbour table dump.
+	dumps := l4.nlr.dumps
+	for i := range 50 {
+		if h := l4.resolve(src, netip.AddrFrom4([4]byte{10, 99, 78, byte(10 + i)})); !h.ok {
+			t.Fatalf("peer %d behind the gateway: %s", i, h.why)
+		}
+	}
+	if n := l4.nlr.dumps - dumps; n > 1 {
+		t.Errorf("50 peers behind one gateway: %d neighbour table dumps", n)
+	}
 	// IPv6: the neighbour entry comes from neighbour discovery.
 	testnet.PingFrom(t, p.A, testnet.UnderlayA6, testnet.UnderlayB6, 1)
 	h := l6.resolve(testnet.UnderlayA6, testnet.UnderlayB6)

@@ -123,6 +123,14 @@ func newLinkSender(v6 bool, mark uint32, batch int, sent *atomic.Uint64) (*linkS
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBuf) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sockBuf)
 	}
+	if mark != 0 {
+		// The packets carry the mark as the IP socket's do (tc filters
+		// and qdiscs may classify by it).
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(mark)); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("dataplane: AF_PACKET socket mark: %w", err)
+		}
+	}
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		unix.Close(fd)

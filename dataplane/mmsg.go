@@ -73,6 +73,11 @@ type batchIO struct {
 	rc syscall.RawConn
 	// gso sends runs of equal datagrams with UDP_SEGMENT (sender only).
 	gso bool
+	// link, on the raw ESP sockets, sends what it can through an
+	// AF_PACKET socket to the next hop's MAC (linksend.go); nil: all
+	// through rc. v6 is the socket's family.
+	link *linkSender
+	v6   bool
 
 	rxHdrs   []unix.Mmsghdr
 	rxIovs   []unix.Iovec
@@ -201,9 +206,41 @@ func (c *batchIO) doSend(fd uintptr) bool {
 
 // send writes msgs with as few sendmmsg calls as the kernel allows (one per
 // batch normally), runs of equal datagrams to one peer as one UDP_SEGMENT
-// send when gso is on. A datagram the kernel refuses is skipped and counted
-// in failed; the first such error is returned.
+// send when gso is on, runs to a peer with a usable next hop through the
+// link socket when there is one. A datagram the kernel refuses is skipped
+// and counted in failed; the first such error is returned.
 func (c *batchIO) send(msgs []txMsg) (failed int, first error) {
+	if c.link == nil {
+		return c.sendIP(msgs)
+	}
+	l := c.link
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	for len(msgs) > 0 {
+		k, via := l.split(msgs, c.v6, now)
+		if via {
+			sent := l.send(msgs[:k], l.last, now)
+			msgs = msgs[sent:]
+			if sent == k {
+				continue
+			}
+			// The link socket refused msgs[0]: the IP socket tries it,
+			// and the rest of the run after it.
+			k -= sent
+		}
+		f, err := c.sendIP(msgs[:k])
+		failed += f
+		if first == nil {
+			first = err
+		}
+		msgs = msgs[k:]
+	}
+	return failed, first
+}
+
+// sendIP is send through the socket itself.
+func (c *batchIO) sendIP(msgs []txMsg) (failed int, first error) {
 	for len(msgs) > 0 {
 		c.txCount = c.fill(msgs)
 		if err := c.rc.Write(c.txFn); err != nil {

@@ -168,6 +168,14 @@ func (dp *DataPlane) openSocket(role int, v6 bool, local netip.Addr) (*socket, e
 		batch = min(batch, ikeBatch) // IKE is not bulk traffic
 	}
 	s.io = newBatchIO(sc, batch, role&^1 == sockUDP4NATT)
+	s.io.v6 = v6
+	if role&^1 == sockESP4 && !dp.cfg.NoLinkSend {
+		// Without the link socket (no CAP_NET_RAW, no AF_PACKET) raw ESP
+		// goes through the IP socket alone, as it always could.
+		if l, err := newLinkSender(v6, dp.cfg.FwMark, batch, &dp.ctr.linkSent); err == nil {
+			s.io.link = l
+		}
+	}
 	return s, nil
 }
 
@@ -182,6 +190,9 @@ func (dp *DataPlane) closeSockets() {
 	for _, s := range dp.socks {
 		if s != nil {
 			s.pc.Close()
+			if s.io != nil && s.io.link != nil {
+				s.io.link.close()
+			}
 		}
 	}
 }

@@ -42,6 +42,10 @@ type Stats struct {
 	// Dummy: authentic dummy packets (RFC 4303 section 2.6), dropped
 	// silently.
 	Dummy uint64
+	// LinkSent counts the raw ESP datagrams (of OutPackets) sent through
+	// the AF_PACKET socket to the next hop's MAC instead of the IP
+	// socket.
+	LinkSent uint64
 	// SendErrors and TUNErrors: the kernel refused a datagram or a TUN
 	// write.
 	SendErrors, TUNErrors uint64
@@ -70,6 +74,7 @@ type counters struct {
 	ecnDrop              atomic.Uint64
 	dummy                atomic.Uint64
 	sendErrors           atomic.Uint64
+	linkSent             atomic.Uint64
 	tunErrors            atomic.Uint64
 	keepalives           atomic.Uint64
 	ike                  atomic.Uint64
@@ -94,6 +99,7 @@ func (c *counters) snapshot() Stats {
 		ECNDrop:        c.ecnDrop.Load(),
 		Dummy:          c.dummy.Load(),
 		SendErrors:     c.sendErrors.Load(),
+		LinkSent:       c.linkSent.Load(),
 		TUNErrors:      c.tunErrors.Load(),
 		Keepalives:     c.keepalives.Load(),
 		IKE:            c.ike.Load(),

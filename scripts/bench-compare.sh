@@ -3,11 +3,17 @@
 # strongSwan (kernel-libipsec) and wireguard-go, in one run, on this machine.
 # Run as root. See docs/PERFORMANCE.md.
 #
-# Usage: scripts/bench-compare.sh [--seconds N] [--runs R] [--ciphers LIST] [--keep-logs]
+# Usage: scripts/bench-compare.sh [--seconds N] [--runs R] [--ciphers LIST] [--only LIST] [--tcp1] [--keep-logs]
 #   --seconds N     length of one measurement (default 10)
 #   --runs R        runs per contestant, interleaved; medians are reported (default 3)
 #   --ciphers LIST  ESP ciphers for cygnet and strongSwan, comma-separated
 #                   (default aes128gcm16,aes256gcm16,chacha20poly1305)
+#   --only LIST     only these contestants, comma-separated, of veth, cygnet,
+#                   cygnet-udp, strongswan, wireguard-go (default all); the
+#                   handshake rate is measured only when cygnet and strongswan
+#                   both run
+#   --tcp1          only the tcp1 measurement (and its cpu), no handshakes:
+#                   a quick before/after check of one path
 #   --keep-logs     keep the work directory (configs, daemon logs) afterwards
 #
 # Contestants, each in its own pair of network namespaces (test/netns.sh,
@@ -41,6 +47,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 SECS=10 RUNS=3 KEEP=0 CIPHERS=aes128gcm16,aes256gcm16,chacha20poly1305
+ONLY=veth,cygnet,cygnet-udp,strongswan,wireguard-go TCP1ONLY=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --seconds) SECS=${2:?--seconds needs a value}; shift 2 ;;
@@ -49,6 +56,9 @@ while [[ $# -gt 0 ]]; do
     --runs=*) RUNS=${1#*=}; shift ;;
     --ciphers) CIPHERS=${2:?--ciphers needs a value}; shift 2 ;;
     --ciphers=*) CIPHERS=${1#*=}; shift ;;
+    --only) ONLY=${2:?--only needs a value}; shift 2 ;;
+    --only=*) ONLY=${1#*=}; shift ;;
+    --tcp1) TCP1ONLY=1; shift ;;
     --keep-logs) KEEP=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-compare.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
@@ -62,6 +72,16 @@ for c in "${CIPHER_LIST[@]}"; do
     *) echo "bench-compare.sh: unknown cipher $c (aes128gcm16, aes256gcm16, chacha20poly1305)" >&2; exit 2 ;; esac
 done
 (( ${#CIPHER_LIST[@]} >= 1 && ${#CIPHER_LIST[@]} <= 3 )) || { echo "bench-compare.sh: --ciphers needs 1..3 ciphers" >&2; exit 2; }
+declare -A WANT
+IFS=, read -r -a ONLY_LIST <<<"$ONLY"
+for c in "${ONLY_LIST[@]}"; do
+  case $c in veth|cygnet|cygnet-udp|strongswan|wireguard-go) WANT[$c]=1 ;;
+    *) echo "bench-compare.sh: unknown contestant $c in --only (veth, cygnet, cygnet-udp, strongswan, wireguard-go)" >&2; exit 2 ;; esac
+done
+(( ${#WANT[@]} >= 1 )) || { echo "bench-compare.sh: --only needs at least one contestant" >&2; exit 2; }
+want() { [[ -n ${WANT[$1]:-} ]]; }
+HANDSHAKES=0
+if [[ $TCP1ONLY == 0 ]] && want cygnet && want strongswan; then HANDSHAKES=1; fi
 
 log() { echo "bench-compare.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -142,8 +162,14 @@ go build -o bin/wireguard-go golang.zx2c4.com/wireguard
 CYGNET=$ROOT/bin/cygnet
 WGGO=$ROOT/bin/wireguard-go
 
-TAGS=(p w)
-for i in "${!CIPHER_LIST[@]}"; do TAGS+=("c$i" "u$i" "s$i"); done
+TAGS=()
+want veth && TAGS+=(p)
+want wireguard-go && TAGS+=(w)
+for i in "${!CIPHER_LIST[@]}"; do
+  want cygnet && TAGS+=("c$i")
+  want cygnet-udp && TAGS+=("u$i")
+  want strongswan && TAGS+=("s$i")
+done
 for t in "${TAGS[@]}"; do
   test/netns.sh up "$PFX$t" >/dev/null || die "could not create namespaces $PFX$t-a/-b"
   PAIRS+=("$PFX$t")
@@ -356,6 +382,10 @@ measure() {
     M[$name,cpu]+="$(awk -v t=$(( c1 - c0 )) -v hz="$HZ" -v n="$pk" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }') "
   fi
   M[$name,retr]+="$(jget "j['end']['sum_sent']['retransmits']" <<<"$j") "
+  if [[ $TCP1ONLY == 1 ]]; then
+    log "run $r/$RUNS $name: tcp1 $(last "${M[$name,tcp1]}") Mbit/s (retr $(last "${M[$name,retr]}")), cpu $(last "${M[$name,cpu]:-}") us/pkt"
+    return 0
+  fi
   j=$(iperf_json "$ns" "$src" "$dst" -O 1 -P 4)
   M[$name,tcp4]+="$(jget "round(j['end']['sum_received']['bits_per_second']/1e6)" <<<"$j") "
   j=$(iperf_json "$ns" "$src" "$dst" -u -b 0 -l 36)
@@ -408,19 +438,28 @@ LOAD_START=$(loadavg)
 DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 log "start: $DATE, load average $LOAD_START, $(nproc) CPUs, $SECS s x $RUNS runs, ciphers $CIPHERS"
 
-NAMES=(veth) DESCS=()
+NAMES=()
 declare -A NS TAG_OF DESC
-NS[veth]="${PFX}p-a" DESC[veth]="plain veth, no tunnel"
+if want veth; then NAMES+=(veth) NS[veth]="${PFX}p-a" DESC[veth]="plain veth, no tunnel"; fi
 for i in "${!CIPHER_LIST[@]}"; do
   c=${CIPHER_LIST[$i]}
-  setup_cygnet "c$i" no "$c" || die "cygnet setup failed"
-  setup_cygnet "u$i" yes "$c" || die "cygnet ESP-in-UDP setup failed"
-  setup_strongswan "s$i" "$c" || die "strongSwan setup failed"
-  NAMES+=("cygnet/$c" "cygnet-udp/$c" "strongswan/$c")
-  TAG_OF[cygnet/$c]=c$i TAG_OF[cygnet-udp/$c]=u$i TAG_OF[strongswan/$c]=s$i
+  if want cygnet; then
+    setup_cygnet "c$i" no "$c" || die "cygnet setup failed"
+    NAMES+=("cygnet/$c") TAG_OF[cygnet/$c]=c$i
+  fi
+  if want cygnet-udp; then
+    setup_cygnet "u$i" yes "$c" || die "cygnet ESP-in-UDP setup failed"
+    NAMES+=("cygnet-udp/$c") TAG_OF[cygnet-udp/$c]=u$i
+  fi
+  if want strongswan; then
+    setup_strongswan "s$i" "$c" || die "strongSwan setup failed"
+    NAMES+=("strongswan/$c") TAG_OF[strongswan/$c]=s$i
+  fi
 done
-setup_wireguard || die "wireguard-go setup failed"
-NAMES+=(wireguard-go) TAG_OF[wireguard-go]=w
+if want wireguard-go; then
+  setup_wireguard || die "wireguard-go setup failed"
+  NAMES+=(wireguard-go) TAG_OF[wireguard-go]=w
+fi
 for name in "${NAMES[@]}"; do
   [[ $name == veth ]] && continue
   t=${TAG_OF[$name]}
@@ -445,7 +484,7 @@ for name in "${NAMES[@]}"; do
 done
 for name in "${NAMES[@]}"; do log "$name: ${DESC[$name]}"; done
 
-iperf_server "${PFX}p-b" "$B_UL"
+want veth && iperf_server "${PFX}p-b" "$B_UL"
 for name in "${NAMES[@]}"; do [[ $name == veth ]] || iperf_server "${NS[$name]%-a}-b" "$B_HOST"; done
 
 for r in $(seq 1 "$RUNS"); do
@@ -455,21 +494,23 @@ for r in $(seq 1 "$RUNS"); do
   done
 done
 
-swant c0 list-sas >/dev/null 2>&1 || true
-cygnet_down || die "cygnet tunnel did not go down"
-swan_down || die "strongSwan tunnel did not go down"
 declare -A HS
-for r in $(seq 1 "$RUNS"); do
-  v=$(handshake_run cygnet_initiate cygnet_down); log "handshake run $r/$RUNS cygnet: $v tunnels/s"; HS[cygnet]+="$v "
-  v=$(handshake_run swan_up swan_down); log "handshake run $r/$RUNS strongswan: $v tunnels/s"; HS[strongswan]+="$v "
-done
+if [[ $HANDSHAKES == 1 ]]; then
+  swant c0 list-sas >/dev/null 2>&1 || true
+  cygnet_down || die "cygnet tunnel did not go down"
+  swan_down || die "strongSwan tunnel did not go down"
+  for r in $(seq 1 "$RUNS"); do
+    v=$(handshake_run cygnet_initiate cygnet_down); log "handshake run $r/$RUNS cygnet: $v tunnels/s"; HS[cygnet]+="$v "
+    v=$(handshake_run swan_up swan_down); log "handshake run $r/$RUNS strongswan: $v tunnels/s"; HS[strongswan]+="$v "
+  done
+fi
 LOAD_END=$(loadavg)
 
 med() { tr ' ' '\n' <<<"${1:-}" | { grep . || true; } | median; }
 METRICS=(tcp1 retr tcp4 udp64 udp1400 p50 p99 cpu cpuu)
 declare -A MED
 for name in "${NAMES[@]}"; do for m in "${METRICS[@]}"; do MED[$name,$m]=$(med "${M[$name,$m]:-}"); done; done
-MED[veth,cpu]="-" MED[veth,cpuu]="-"
+want veth && MED[veth,cpu]="-" MED[veth,cpuu]="-"
 
 echo
 echo "cygnet benchmark comparison, $DATE, $(nproc) CPUs, kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
@@ -488,15 +529,18 @@ for name in "${NAMES[@]}"; do
 done
 echo "cpu: us of daemon CPU time (both ends) per 1400 octets moved (tcp1) and per packet that arrived (udp1400)"
 echo
-echo "handshakes (tunnels/s, median): cygnet $(med "${HS[cygnet]}")  strongswan $(med "${HS[strongswan]}")  (per run: cygnet ${HS[cygnet]}; strongswan ${HS[strongswan]})"
-echo
+if [[ $HANDSHAKES == 1 ]]; then
+  echo "handshakes (tunnels/s, median): cygnet $(med "${HS[cygnet]}")  strongswan $(med "${HS[strongswan]}")  (per run: cygnet ${HS[cygnet]}; strongswan ${HS[strongswan]})"
+  echo
+fi
 echo "ratios of medians (tcp1 tcp4 udp64 udp1400):"
 rat4() { echo "$(ratio "${MED[$1,tcp1]}" "${MED[$2,tcp1]}") $(ratio "${MED[$1,tcp4]}" "${MED[$2,tcp4]}") $(ratio "${MED[$1,udp64]}" "${MED[$2,udp64]}") $(ratio "${MED[$1,udp1400]}" "${MED[$2,udp1400]}")"; }
 for c in "${CIPHER_LIST[@]}"; do
-  printf '  %-44s %s\n' "cygnet/$c / wireguard-go:" "$(rat4 "cygnet/$c" wireguard-go)"
-  printf '  %-44s %s\n' "cygnet-udp/$c / wireguard-go:" "$(rat4 "cygnet-udp/$c" wireguard-go)"
-  printf '  %-44s %s\n' "cygnet/$c / strongswan/$c:" "$(rat4 "cygnet/$c" "strongswan/$c")"
-  printf '  %-44s %s\n' "cygnet-udp/$c / strongswan/$c:" "$(rat4 "cygnet-udp/$c" "strongswan/$c")"
+  for v in cygnet cygnet-udp; do
+    want $v || continue
+    want wireguard-go && printf '  %-44s %s\n' "$v/$c / wireguard-go:" "$(rat4 "$v/$c" wireguard-go)"
+    want strongswan && printf '  %-44s %s\n' "$v/$c / strongswan/$c:" "$(rat4 "$v/$c" "strongswan/$c")"
+  done
 done
 echo
 echo "per-run values:"

@@ -125,12 +125,19 @@ type installed struct {
 	vips     []netip.Addr // virtual IPs this Child SA holds on the TUN
 }
 
+// PacketPathOptions are the data plane's settings from the command line.
+type PacketPathOptions struct {
+	// TCPPort is where IKE and ESP over TCP are accepted (RFC 9329); 0
+	// opens no TCP listener.
+	TCPPort uint16
+	// ESPLinkSocket sends raw ESP through an AF_PACKET socket to the next
+	// hop (dataplane.Config.LinkSend).
+	ESPLinkSocket bool
+}
+
 // NewPacketPath creates the TUN device, the sockets, the SPD and the
 // routing rule that sends protected traffic into the TUN.
-//
-// tcpPort is where IKE and ESP over TCP are accepted (RFC 9329); 0 opens
-// no TCP listener.
-func NewPacketPath(tunName string, routes Routes, log *slog.Logger, tcpPort uint16) (PacketPath, error) {
+func NewPacketPath(tunName string, routes Routes, log *slog.Logger, opts PacketPathOptions) (PacketPath, error) {
 	p := &packetPath{spd: &spd.DB{}, routes: routes, log: log, ike: make(chan IKEDatagram, 256), events: make(chan dataplane.Event, 64),
 		children: map[uint32]*installed{}, bySA: map[sad.ID]uint32{}, vips: map[netip.Addr]int{},
 		polRefs: map[uint64]int{}, byRoute: map[*dataplane.Route][]*installed{}}
@@ -143,8 +150,9 @@ func NewPacketPath(tunName string, routes Routes, log *slog.Logger, tcpPort uint
 		SPD:       p.spd,
 		Events:    p.events,
 		Keepalive: natKeepalive(log),
-		TCPPort:   tcpPort,
-		NoTCP:     tcpPort == 0,
+		TCPPort:   opts.TCPPort,
+		NoTCP:     opts.TCPPort == 0,
+		LinkSend:  opts.ESPLinkSocket,
 		IKE: func(msg []byte, local, remote netip.AddrPort) {
 			select {
 			case p.ike <- IKEDatagram{Data: append([]byte(nil), msg...), Local: local, Remote: remote}:

@@ -79,12 +79,13 @@ type Config struct {
 	// routing rule can keep the data plane's own packets out of the
 	// routes into the TUN (netcfg's rule skips this mark).
 	FwMark uint32
-	// NoLinkSend keeps raw ESP on the raw IP sockets. By default sealed
-	// raw ESP packets to a peer on an Ethernet link whose neighbour
-	// entry the kernel has go through an AF_PACKET socket to its MAC
-	// (linksend.go): that skips the IP output path per packet, and with
-	// it netfilter's OUTPUT and POSTROUTING chains for those packets.
-	NoLinkSend bool
+	// LinkSend sends sealed raw ESP packets to a peer on an Ethernet
+	// link whose neighbour entry the kernel has through an AF_PACKET
+	// socket to its MAC (linksend.go): that skips the IP output path per
+	// packet, and with it netfilter's OUTPUT and POSTROUTING chains for
+	// those packets, which is why it is an opt-in. Off, raw ESP leaves
+	// through the raw IP sockets.
+	LinkSend bool
 	// Events receives acquires and soft expiries; the packet path never
 	// blocks on it (events are dropped when it is full). Nil discards them.
 	Events chan<- Event

@@ -79,7 +79,7 @@ func TestNetnsLinkSend(t *testing.T) {
 			name = "ipv6"
 		}
 		t.Run(name, func(t *testing.T) {
-			p, sa, sb := rawPair(t, outer6, Config{}, Config{})
+			p, sa, sb := rawPair(t, outer6, Config{LinkSend: true}, Config{LinkSend: true})
 			ipA := countESPOutput(t, p, p.A)
 			ipB := countESPOutput(t, p, p.B)
 			capt := p.Capture(p.B)
@@ -120,12 +120,12 @@ func TestNetnsLinkSend(t *testing.T) {
 }
 
 // Without a neighbour entry the IP stack sends (and resolves the peer),
-// and the link socket takes over once the entry is there; NoLinkSend keeps
+// and the link socket takes over once the entry is there; without LinkSend,
 // everything on the IP socket.
 func TestNetnsLinkSendFallback(t *testing.T) {
 	testnet.RequireRoot(t)
 	t.Run("no-neighbour", func(t *testing.T) {
-		p, sa, _ := rawPair(t, false, Config{}, Config{})
+		p, sa, _ := rawPair(t, false, Config{LinkSend: true}, Config{LinkSend: true})
 		ipA := countESPOutput(t, p, p.A)
 		// Nothing has been sealed yet, so the data plane has not looked
 		// the peer up: forget what the kernel knows of it.
@@ -146,13 +146,13 @@ func TestNetnsLinkSendFallback(t *testing.T) {
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
-		p, sa, sb := rawPair(t, false, Config{NoLinkSend: true}, Config{NoLinkSend: true})
+		p, sa, sb := rawPair(t, false, Config{}, Config{})
 		ipA := countESPOutput(t, p, p.A)
 		testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
 		testnet.PingFrom(t, p.B, testnet.HostB, testnet.HostA, 3)
 		for _, s := range []*nsSite{sa, sb} {
 			if st := s.dp.Stats(); st.LinkSent != 0 {
-				t.Errorf("%s: %d through the link socket with NoLinkSend", s.ns, st.LinkSent)
+				t.Errorf("%s: %d through the link socket without LinkSend", s.ns, st.LinkSent)
 			}
 		}
 		if n, out := ipA.packets(t), sa.dp.Stats().OutPackets; n != out {
@@ -163,7 +163,7 @@ func TestNetnsLinkSendFallback(t *testing.T) {
 		// A wrong MAC (a peer replaced behind the same address) is
 		// followed within the hop's TTL once the neighbour table is
 		// right again.
-		p, sa, _ := rawPair(t, false, Config{}, Config{})
+		p, sa, _ := rawPair(t, false, Config{LinkSend: true}, Config{LinkSend: true})
 		p.Exec(p.A, "ip", "neigh", "replace", testnet.UnderlayB.String(), "lladdr", "02:00:00:00:00:99", "dev", p.IfA, "nud", "permanent")
 		// The first echo after the lookup goes through the IP stack (and
 		// so to the wrong MAC too, from the neighbour table); the others

@@ -169,7 +169,7 @@ func (dp *DataPlane) openSocket(role int, v6 bool, local netip.Addr) (*socket, e
 	}
 	s.io = newBatchIO(sc, batch, role&^1 == sockUDP4NATT)
 	s.io.v6 = v6
-	if role&^1 == sockESP4 && !dp.cfg.NoLinkSend {
+	if role&^1 == sockESP4 && dp.cfg.LinkSend {
 		// Without the link socket (no CAP_NET_RAW, no AF_PACKET) raw ESP
 		// goes through the IP socket alone, as it always could.
 		if l, err := newLinkSender(v6, dp.cfg.FwMark, batch, &dp.ctr.linkSent); err == nil {

@@ -9,7 +9,7 @@
 #   --ciphers LIST  ESP ciphers for cygnet and strongSwan, comma-separated
 #                   (default aes128gcm16,aes256gcm16,chacha20poly1305)
 #   --only LIST     only these contestants, comma-separated, of veth, cygnet,
-#                   cygnet-udp, strongswan, wireguard-go (default all); the
+#                   cygnet-link, cygnet-udp, strongswan, wireguard-go (default all); the
 #                   handshake rate is measured only when cygnet and strongswan
 #                   both run
 #   --tcp1          only the tcp1 measurement (and its cpu), no handshakes:
@@ -21,6 +21,8 @@
 #   veth          no tunnel: 10.99.0.1 -> 10.99.0.2 (reference)
 #   cygnet/C      cygnet daemon <-> cygnet daemon, IKEv2 PSK, x25519, ESP cipher C,
 #                 raw ESP (protocol 50), TUN
+#   cygnet-link/C the same with `cygnet daemon --esp-link-socket` (raw ESP
+#                 through an AF_PACKET socket to the next hop); first cipher only
 #   cygnet-udp/C  the same with encap = yes: ESP in UDP/4500 (UDP GSO/GRO)
 #   strongswan/C  charon + kernel-libipsec <-> same, ESP cipher C, ESP in UDP
 #   wireguard-go  wireguard-go <-> wireguard-go, ChaCha20-Poly1305, TUN
@@ -47,7 +49,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 SECS=10 RUNS=3 KEEP=0 CIPHERS=aes128gcm16,aes256gcm16,chacha20poly1305
-ONLY=veth,cygnet,cygnet-udp,strongswan,wireguard-go TCP1ONLY=0
+ONLY=veth,cygnet,cygnet-link,cygnet-udp,strongswan,wireguard-go TCP1ONLY=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --seconds) SECS=${2:?--seconds needs a value}; shift 2 ;;
@@ -75,8 +77,8 @@ done
 declare -A WANT
 IFS=, read -r -a ONLY_LIST <<<"$ONLY"
 for c in "${ONLY_LIST[@]}"; do
-  case $c in veth|cygnet|cygnet-udp|strongswan|wireguard-go) WANT[$c]=1 ;;
-    *) echo "bench-compare.sh: unknown contestant $c in --only (veth, cygnet, cygnet-udp, strongswan, wireguard-go)" >&2; exit 2 ;; esac
+  case $c in veth|cygnet|cygnet-link|cygnet-udp|strongswan|wireguard-go) WANT[$c]=1 ;;
+    *) echo "bench-compare.sh: unknown contestant $c in --only (veth, cygnet, cygnet-link, cygnet-udp, strongswan, wireguard-go)" >&2; exit 2 ;; esac
 done
 (( ${#WANT[@]} >= 1 )) || { echo "bench-compare.sh: --only needs at least one contestant" >&2; exit 2; }
 want() { [[ -n ${WANT[$1]:-} ]]; }
@@ -167,6 +169,7 @@ want veth && TAGS+=(p)
 want wireguard-go && TAGS+=(w)
 for i in "${!CIPHER_LIST[@]}"; do
   want cygnet && TAGS+=("c$i")
+  (( i == 0 )) && want cygnet-link && TAGS+=("k$i")
   want cygnet-udp && TAGS+=("u$i")
   want strongswan && TAGS+=("s$i")
 done
@@ -225,8 +228,9 @@ cyg_sock() { echo "$WORK/cyg-$1-a/cygnet.sock"; }
 cygt() { local tag=$1; shift; timeout 40 "$CYGNET" --socket "$(cyg_sock "$tag")" "$@"; }
 cyg() { cygt c0 "$@"; }
 
-setup_cygnet() { # TAG ENCAP ESP
+setup_cygnet() { # TAG ENCAP ESP [DAEMON FLAG...]
   local tag=$1 encap=$2 esp=$3 side ns dir
+  local extra=("${@:4}")
   for side in a b; do
     ns="$PFX$tag-$side" dir="$WORK/cyg-$tag-$side"
     mkdir -p "$dir"
@@ -236,7 +240,7 @@ setup_cygnet() { # TAG ENCAP ESP
       swanctl_conf $B_UL $A_UL b.bench.cygnet a.bench.cygnet $B_NET $A_NET "$encap" "$esp" >"$dir/swanctl.conf"
     fi
     # ip netns exec execs the daemon: the pid is the daemon's
-    start_bg "$dir/daemon.log" ip netns exec "$ns" "$CYGNET" --socket "$dir/cygnet.sock" daemon --config "$dir/swanctl.conf"
+    start_bg "$dir/daemon.log" ip netns exec "$ns" "$CYGNET" --socket "$dir/cygnet.sock" daemon --config "$dir/swanctl.conf" "${extra[@]}"
     PIDS_OF[$tag]+="${PIDS[-1]} "
     wait_for 15 "cygnet daemon in $ns" timeout 5 "$CYGNET" --socket "$dir/cygnet.sock" list-conns ||
       { tail -n 20 "$dir/daemon.log" >&2; return 1; }
@@ -447,6 +451,10 @@ for i in "${!CIPHER_LIST[@]}"; do
     setup_cygnet "c$i" no "$c" || die "cygnet setup failed"
     NAMES+=("cygnet/$c") TAG_OF[cygnet/$c]=c$i
   fi
+  if (( i == 0 )) && want cygnet-link; then
+    setup_cygnet "k$i" no "$c" --esp-link-socket || die "cygnet link-socket setup failed"
+    NAMES+=("cygnet-link/$c") TAG_OF[cygnet-link/$c]=k$i
+  fi
   if want cygnet-udp; then
     setup_cygnet "u$i" yes "$c" || die "cygnet ESP-in-UDP setup failed"
     NAMES+=("cygnet-udp/$c") TAG_OF[cygnet-udp/$c]=u$i
@@ -477,6 +485,7 @@ encap_of() { if grep -q -- '-in-UDP' "$1"; then echo ESP-in-UDP; else echo raw E
 for name in "${NAMES[@]}"; do
   t=${TAG_OF[$name]:-}
   case $name in
+    cygnet-link*) DESC[$name]="cygnet, raw ESP, link socket" ;;
     cygnet*) DESC[$name]="cygnet, $(encap_of "$WORK/sas-$t.txt")" ;;
     strongswan*) DESC[$name]="kernel-libipsec, $(encap_of "$WORK/sas-$t.txt")" ;;
     wireguard-go) DESC[$name]="ChaCha20-Poly1305, UDP" ;;
@@ -536,8 +545,8 @@ fi
 echo "ratios of medians (tcp1 tcp4 udp64 udp1400):"
 rat4() { echo "$(ratio "${MED[$1,tcp1]}" "${MED[$2,tcp1]}") $(ratio "${MED[$1,tcp4]}" "${MED[$2,tcp4]}") $(ratio "${MED[$1,udp64]}" "${MED[$2,udp64]}") $(ratio "${MED[$1,udp1400]}" "${MED[$2,udp1400]}")"; }
 for c in "${CIPHER_LIST[@]}"; do
-  for v in cygnet cygnet-udp; do
-    want $v || continue
+  for v in cygnet cygnet-link cygnet-udp; do
+    want $v && [[ -n ${TAG_OF[$v/$c]:-} ]] || continue
     want wireguard-go && printf '  %-44s %s\n' "$v/$c / wireguard-go:" "$(rat4 "$v/$c" wireguard-go)"
     want strongswan && printf '  %-44s %s\n' "$v/$c / strongswan/$c:" "$(rat4 "$v/$c" "strongswan/$c")"
   done

@@ -17,7 +17,7 @@ type daemonArgs struct {
 	config, strongswanConf, socket, tun string
 	vici, metrics, keylog               string
 	logFormat, logLevel, audit          string
-	debug                               bool
+	debug, espLinkSocket                bool
 	tcpPort                             uint
 }
 
@@ -45,6 +45,8 @@ func daemonFlags(a *daemonArgs, socket string) *flag.FlagSet {
 	fs.StringVar(&a.socket, "socket", socket, "control socket to listen on")
 	fs.StringVar(&a.tun, "tun", "cygnet0", "name of the TUN device")
 	fs.UintVar(&a.tcpPort, "tcp-port", 4500, "accept IKE and ESP over TCP (RFC 9329) on this port; 0 for no TCP listener")
+	fs.BoolVar(&a.espLinkSocket, "esp-link-socket", false, "send raw ESP (encap = no) through an AF_PACKET socket straight to the next hop's MAC: "+
+		"a third more throughput, but those packets skip netfilter's OUTPUT and POSTROUTING chains")
 	fs.StringVar(&a.vici, "vici", "", "also listen for strongSwan's VICI protocol (swanctl --uri unix://PATH, govici) on this Unix socket")
 	fs.StringVar(&a.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9107), at /metrics")
 	fs.StringVar(&a.keylog, "keylog", "", "write the SAs' keys for Wireshark into this folder (ikev2_decryption_table, esp_sa; debugging only)")
@@ -85,7 +87,8 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 		if err != nil {
 			return nil, err
 		}
-		return daemon.NewPacketPath(a.tun, routes, logging.Subsystem(log, "esp"), uint16(a.tcpPort))
+		return daemon.NewPacketPath(a.tun, routes, logging.Subsystem(log, "esp"),
+			daemon.PacketPathOptions{TCPPort: uint16(a.tcpPort), ESPLinkSocket: a.espLinkSocket})
 	})
 	if err != nil {
 		return err

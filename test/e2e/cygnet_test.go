@@ -57,8 +57,9 @@ type cygnet struct {
 }
 
 // startCygnet writes conf as swanctl.conf (with pki's credentials for name,
-// if given) and starts the daemon in ns.
-func startCygnet(t *testing.T, ns, conf string, pki *testnet.PKI, name string) *cygnet {
+// if given) and starts the daemon in ns, with flags added to its command
+// line.
+func startCygnet(t *testing.T, ns, conf string, pki *testnet.PKI, name string, flags ...string) *cygnet {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "cyg-")
 	if err != nil {
@@ -74,7 +75,8 @@ func startCygnet(t *testing.T, ns, conf string, pki *testnet.PKI, name string) *
 		t.Fatal(err)
 	}
 	c := &cygnet{t: t, ns: ns, dir: dir, socket: filepath.Join(dir, "cygnet.sock")}
-	c.proc = testnet.StartProcess(t, ns, cygnetBin, "--socket", c.socket, "daemon", "--debug", "--config", filepath.Join(dir, "swanctl.conf"))
+	args := append([]string{cygnetBin, "--socket", c.socket, "daemon", "--debug", "--config", filepath.Join(dir, "swanctl.conf")}, flags...)
+	c.proc = testnet.StartProcess(t, ns, args...)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := control.Call(c.socket, control.Request{Command: control.CmdListConns}, time.Second); err == nil {

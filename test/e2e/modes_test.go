@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/netip"
 	"regexp"
 	"testing"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/control"
 	"github.com/cygnet-ipsec/cygnet/internal/testnet"
 )
 
@@ -19,12 +21,16 @@ func TestCygnetModes(t *testing.T) {
 		transport bool
 		encap     bool
 		six       bool // IKE, ESP and (in transport mode) the protected hosts on IPv6
+		flags     []string
 	}{
-		{"transport/raw-esp/ipv4", true, false, false},
-		{"transport/raw-esp/ipv6", true, false, true},
-		{"transport/esp-in-udp/ipv4", true, true, false},
-		{"tunnel/esp-in-udp/ipv4", false, true, false},
-		{"tunnel/esp-in-udp/ipv6", false, true, true},
+		{"transport/raw-esp/ipv4", true, false, false, nil},
+		{"transport/raw-esp/ipv6", true, false, true, nil},
+		{"transport/esp-in-udp/ipv4", true, true, false, nil},
+		{"tunnel/esp-in-udp/ipv4", false, true, false, nil},
+		{"tunnel/esp-in-udp/ipv6", false, true, true, nil},
+		// Raw ESP through the AF_PACKET socket to the next hop: the
+		// counters below show it carried the traffic.
+		{"tunnel/raw-esp-link-socket", false, false, false, []string{"--esp-link-socket"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := testnet.NewPair(t, testnet.PairOptions{})
@@ -56,8 +62,8 @@ func TestCygnetModes(t *testing.T) {
 			// protects the peer's address itself, so afterwards only IKE
 			// and ESP reach it until the SA is up.
 			warmUnderlay(t, p, hostB)
-			b := startCygnet(t, p.B, confB.Swanctl(), nil, "")
-			a := startCygnet(t, p.A, confA.Swanctl(), nil, "")
+			b := startCygnet(t, p.B, confB.Swanctl(), nil, "", c.flags...)
+			a := startCygnet(t, p.A, confA.Swanctl(), nil, "", c.flags...)
 			if c.transport {
 				if r, err := testnet.TryPing(p.A, netip.Addr{}, hostB, 1); err == nil && r.Received > 0 {
 					t.Fatalf("plain ping to the transport-mode peer %s crossed before the SA was up", hostB)
@@ -104,6 +110,12 @@ func TestCygnetModes(t *testing.T) {
 					tsA: wantTSA, tsB: wantTSB, bytesAToB: bytes, implA: implCygnet, implB: implCygnet})
 			}
 			t.Logf("%s: %.0f Mbit/s IPv4, %.0f Mbit/s IPv6", c.name, res.xfer4.Mbps(), res.xfer6.Mbps())
+			for _, end := range []*cygnet{a, b} {
+				link, out := linkSent(t, end)
+				if len(c.flags) > 0 && link < out/2 || len(c.flags) == 0 && link != 0 {
+					t.Errorf("%s: %d of %d ESP packets left through the link socket (flags %v)", end.ns, link, out, c.flags)
+				}
+			}
 
 			// IKE still reaches the peer while the SA's policy and route
 			// cover the peer's whole address: the DELETE gets through.
@@ -118,4 +130,24 @@ func TestCygnetModes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// linkSent returns how many packets a daemon's data plane sent through the
+// raw-ESP link socket, and how many it sent in all (stats --json).
+func linkSent(t *testing.T, c *cygnet) (link, out uint64) {
+	t.Helper()
+	resp, err := control.Call(c.socket, control.Request{Command: control.CmdStats}, 5*time.Second)
+	if err != nil {
+		t.Fatalf("stats: %v", err)
+	}
+	var st struct {
+		Dataplane struct {
+			LinkSent   *uint64
+			OutPackets uint64
+		} `json:"dataplane"`
+	}
+	if err := json.Unmarshal(resp.Stats, &st); err != nil || st.Dataplane.LinkSent == nil {
+		t.Fatalf("stats without the data plane's LinkSent: %s (%v)", resp.Stats, err)
+	}
+	return *st.Dataplane.LinkSent, st.Dataplane.OutPackets
 }

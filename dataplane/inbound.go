@@ -59,9 +59,13 @@ type inPath struct {
 // the ESP packet alone (tunnel mode from a socket that stripped the
 // header), inside slot.
 type openJob struct {
-	sa    *SA
-	slot  []byte
-	b     []byte
+	sa   *SA
+	slot []byte
+	b    []byte
+	// from, when set, is where b's octets still are: a segment of a
+	// GRO-coalesced datagram, copied into its own buffer by crypt, on the
+	// worker, right before it is opened there.
+	from  []byte
 	whole bool
 	encap bool
 	tos   uint8
@@ -98,7 +102,8 @@ func (dp *DataPlane) newInPathSized(role, batch, slotLen int) *inPath {
 	for i, s := range p.slots {
 		p.rx[i] = s[HeadRoom:]
 	}
-	p.jobs = make([]openJob, 0, batch)
+	// Room for a batch and for every segment of one coalesced datagram.
+	p.jobs = make([]openJob, 0, batch+1+maxSegs)
 	return p
 }
 
@@ -299,25 +304,46 @@ func (p *inPath) splitGRO(slot []byte, m *rxMeta) {
 		p.dp.ctr.malformed.Add(uint64(rest - maxSegs))
 		rest = maxSegs
 	}
-	if p.nSegs+rest > maxSegs {
+	// No flush may come between the segments: one would hand the first
+	// segment's packet to the TUN, whose write coalescing may grow it
+	// over the segments after it in slot, not yet copied out.
+	if p.nSegs+rest > maxSegs || len(p.jobs)+1+rest > cap(p.jobs) {
 		p.flush()
 	}
 	first := p.nSegs
-	for j := range rest {
-		off := HeadRoom + (j+1)*m.GSO
-		end := min(off+m.GSO, HeadRoom+m.N)
-		copy(p.segs[first+j][HeadRoom:], slot[off:end])
-	}
 	p.nSegs += rest
 	seg := *m
 	seg.GSO = 0
 	seg.N = m.GSO
 	p.natt(slot, slot[HeadRoom:HeadRoom+seg.N], &seg)
 	for j := range rest {
-		seg.N = min(m.GSO, m.N-(j+1)*m.GSO)
+		off := HeadRoom + (j+1)*m.GSO
+		end := min(off+m.GSO, HeadRoom+m.N)
+		seg.N = end - off
 		s := p.segs[first+j]
+		if b := slot[off:end]; esp.ClassifyUDP(b) == esp.UDPESP && p.espDeferred(s, b, &seg) {
+			continue
+		}
+		copy(s[HeadRoom:], slot[off:end])
 		p.natt(s, s[HeadRoom:HeadRoom+seg.N], &seg)
 	}
+}
+
+// espDeferred queues the tunnel-mode ESP packet b, a segment of a
+// coalesced datagram, to be copied into seg (at HeadRoom) by crypt instead
+// of now: the copy is spread over the workers with the crypto, not done by
+// the reader. It reports false for what must be copied now (transport mode
+// rebuilds the outer header in seg before crypt).
+func (p *inPath) espDeferred(seg, b []byte, m *rxMeta) bool {
+	if len(b) < espHeaderLen {
+		return false
+	}
+	sa := p.dp.inbound(ipsec.ProtoESP, binary.BigEndian.Uint32(b))
+	if sa == nil || sa.ESP == nil || sa.Mode != ipsec.ModeTunnel {
+		return false
+	}
+	p.queue(openJob{sa: sa, slot: seg, b: seg[HeadRoom : HeadRoom+len(b)], from: b, encap: true, tos: m.TOS, src: m.Src})
+	return true
 }
 
 // ike hands an IKE message to the daemon.
@@ -432,6 +458,9 @@ func (p *inPath) finishJobs() {
 // verifyOne checks and decrypts job i.
 func (p *inPath) verifyOne(i int) {
 	j := &p.jobs[i]
+	if j.from != nil {
+		copy(j.b, j.from)
+	}
 	if j.whole {
 		j.v, j.err = j.sa.ESP.Verify(j.b)
 	} else {

@@ -40,6 +40,15 @@ type Verified struct {
 	espOff  int // the ESP header's offset in pkt
 	encap   bool
 	outerTC uint8
+
+	// What the ICV vouched for, worked out by Verify so that Finish, the
+	// serial half, only moves the window: the payload without padding,
+	// the next header, the tunnel-mode inner packet, and the error the
+	// padding or the inner packet gave.
+	data  []byte
+	nh    uint8
+	inner []byte
+	err   error
 }
 
 // Open decapsulates an IPv4 or IPv6 packet carrying ESP, directly or in UDP
@@ -114,8 +123,20 @@ func (sa *SA) Verify(pkt []byte) (Verified, error) {
 		return Verified{}, fmt.Errorf("%w: IPv6 destination options before ESP", ErrMalformed)
 	}
 	v := Verified{pkt: pkt, esp: pkt[espOff:], hl: hl, nhAt: u.NextHeaderAt, espOff: espOff, encap: encap, outerTC: packet.TrafficClass(pkt)}
-	v.seq, err = sa.decrypt(v.esp)
-	return v, err
+	if v.seq, err = sa.decrypt(v.esp); err != nil {
+		return v, err
+	}
+	sa.unwrap(&v)
+	return v, nil
+}
+
+// unwrap checks the padding of a decrypted packet and, in tunnel mode,
+// the inner packet, leaving the results in v for Finish.
+func (sa *SA) unwrap(v *Verified) {
+	v.data, v.nh, v.err = sa.stripTrailer(v.esp)
+	if v.err == nil && v.nh != packet.ProtoNoNext && sa.mode == ipsec.ModeTunnel {
+		v.inner, v.err = sa.tunnelInner(v.data, v.nh, v.outerTC)
+	}
 }
 
 // OpenESP decapsulates a tunnel-mode ESP packet given without its outer IP
@@ -141,8 +162,11 @@ func (sa *SA) VerifyESP(esp []byte, outerTC uint8) (Verified, error) {
 	}
 	v := Verified{esp: esp, outerTC: outerTC}
 	var err error
-	v.seq, err = sa.decrypt(esp)
-	return v, err
+	if v.seq, err = sa.decrypt(esp); err != nil {
+		return v, err
+	}
+	sa.unwrap(&v)
+	return v, nil
 }
 
 // Finish is the second half of Open and OpenESP for a packet Verify or
@@ -150,16 +174,18 @@ func (sa *SA) VerifyESP(esp []byte, outerTC uint8) (Verified, error) {
 // fails if another packet with it came first), the padding is checked and
 // the inner packet is returned.
 func (sa *SA) Finish(v *Verified) (Opened, error) {
-	data, nh, err := sa.accept(v.esp, v.seq)
-	if err != nil {
+	if err := sa.win.Accept(v.seq); err != nil {
 		return Opened{}, err
+	}
+	data, nh := v.data, v.nh
+	if v.err != nil && v.inner == nil {
+		return Opened{}, v.err
 	}
 	if nh == packet.ProtoNoNext {
 		return Opened{Seq: v.seq, NextHeader: nh, Dummy: true}, nil
 	}
 	if sa.mode == ipsec.ModeTunnel {
-		inner, err := sa.tunnelInner(data, nh, v.outerTC)
-		return Opened{Packet: inner, Seq: v.seq, NextHeader: nh}, err
+		return Opened{Packet: v.inner, Seq: v.seq, NextHeader: nh}, v.err
 	}
 
 	// Transport mode: move the IP header (and the extension headers
@@ -209,12 +235,9 @@ func (sa *SA) decrypt(esp []byte) (seq uint64, err error) {
 	return seq, nil
 }
 
-// accept moves the replay window for an authentic packet and returns the
-// decrypted payload without padding and trailer.
-func (sa *SA) accept(esp []byte, seq uint64) (data []byte, nh uint8, err error) {
-	if err := sa.win.Accept(seq); err != nil {
-		return nil, 0, err
-	}
+// stripTrailer returns the decrypted payload of an authentic packet without
+// padding and trailer, and its next header.
+func (sa *SA) stripTrailer(esp []byte) (data []byte, nh uint8, err error) {
 	payload := esp[espHeaderLen+sa.ivLen : len(esp)-sa.icvLen]
 	nh = payload[len(payload)-1]
 	padLen := int(payload[len(payload)-2])

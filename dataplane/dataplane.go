@@ -100,8 +100,9 @@ type DataPlane struct {
 	spd  *spd.DB
 	sad  *sad.DB
 	ctr  counters
-	// workers seal and open batches on every core (nil: inline).
-	workers *workers
+	// lanes is how many cores one source's batches are read, sealed and
+	// sent on (pipeline.go); below two, one.
+	lanes int
 
 	// socks holds the sockets by role; nil entries are not open.
 	socks [numSocks]*socket
@@ -205,7 +206,7 @@ func (dp *DataPlane) TUNName() string { return dp.name }
 // Start runs the packet path: one goroutine reading the TUN (outbound), one
 // per socket (inbound, IKE), and one sending NAT-keepalives.
 func (dp *DataPlane) Start() {
-	dp.workers = newWorkers(runtime.GOMAXPROCS(0), dp.done)
+	dp.lanes = runtime.GOMAXPROCS(0)
 	dp.wg.Add(2)
 	go func() { defer dp.wg.Done(); dp.runOutbound() }()
 	go func() { defer dp.wg.Done(); dp.runKeepalives() }()

@@ -19,7 +19,7 @@ const (
 	ahMinLen     = 12
 )
 
-// inPath is one socket's inbound worker state, allocated once.
+// inPath is one batch of a socket's inbound path, allocated once.
 type inPath struct {
 	dp       *DataPlane
 	role     int
@@ -63,8 +63,8 @@ type openJob struct {
 	slot []byte
 	b    []byte
 	// from, when set, is where b's octets still are: a segment of a
-	// GRO-coalesced datagram, copied into its own buffer by crypt, on the
-	// worker, right before it is opened there.
+	// GRO-coalesced datagram, copied into its own buffer by crypt right
+	// before it is opened, outside the pipeline's read lock.
 	from  []byte
 	whole bool
 	encap bool
@@ -108,16 +108,16 @@ func (dp *DataPlane) newInPathSized(role, batch, slotLen int) *inPath {
 }
 
 func (dp *DataPlane) runInbound(s *socket) {
-	// Only ESP is worth a pipeline: IKE and AH are opened by the reader.
-	depth := 1
+	// Only ESP is worth several lanes: IKE and AH are not bulk traffic.
+	lanes := 1
 	if r := s.role &^ 1; r == sockUDP4NATT || r == sockESP4 {
-		depth = dp.workers.depth()
+		lanes = dp.lanes
 	}
-	paths := make([]*inPath, depth)
+	paths := make([]*inPath, lanesBatches(lanes))
 	for i := range paths {
 		paths[i] = dp.newInPath(s.role, len(s.io.rxHdrs))
 	}
-	dp.receive(s.io, paths)
+	dp.receive(s.io, lanes, paths)
 }
 
 // datagramReader receives a batch of datagrams, waiting for the first
@@ -128,22 +128,13 @@ type datagramReader interface {
 }
 
 // receive reads batches of datagrams from r until the data plane closes and
-// moves them through the pipeline of paths.
-func (dp *DataPlane) receive(r datagramReader, paths []*inPath) {
-	var w *workers
-	if len(paths) > 1 {
-		w = dp.workers
-	}
-	p := newPipeline(w, dp.done, paths)
-	defer p.close()
+// moves them through a pipeline of lanes with the batches paths.
+func (dp *DataPlane) receive(r datagramReader, lanes int, paths []*inPath) {
+	p := newPipeline(dp.done, lanes, paths)
 	for _, q := range paths {
 		q.barrier = p.wait
 	}
-	for {
-		i, q, ok := p.get()
-		if !ok {
-			return
-		}
+	p.run(func(q *inPath) (got, stop bool) {
 		n, err := r.recv(q.rx, q.meta)
 		if err == nil && n < len(q.rx) {
 			// Take what else has arrived meanwhile, so one TUN write
@@ -155,21 +146,20 @@ func (dp *DataPlane) receive(r datagramReader, paths []*inPath) {
 		if err != nil {
 			select {
 			case <-dp.done:
-				return
+				return false, true
 			default:
 			}
 			if errors.Is(err, net.ErrClosed) {
-				return
+				return false, true
 			}
 			dp.ctr.other.Add(1)
 			// A persistent error must not spin: back off a little.
 			time.Sleep(10 * time.Millisecond)
-			p.put(i)
-			continue
+			return false, false
 		}
 		q.prepare(n)
-		p.submit(i)
-	}
+		return true, false
+	})
 }
 
 // process handles the n datagrams in p.slots (each at HeadRoom, described
@@ -231,9 +221,6 @@ func (p *inPath) prepare(n int) {
 	}
 }
 
-// pending is how many packets crypt will open.
-func (p *inPath) pending() int { return len(p.jobs) }
-
 // flush opens and delivers what the batch holds so far, before it is
 // full: its jobs or segment buffers ran out.
 func (p *inPath) flush() {
@@ -245,8 +232,7 @@ func (p *inPath) flush() {
 }
 
 // crypt checks and decrypts the queued ESP packets (esp.SA.Verify reads
-// the replay window but does not move it); in a pipeline it runs on a
-// worker.
+// the replay window but does not move it).
 func (p *inPath) crypt() {
 	for i := range p.jobs {
 		p.verifyOne(i)
@@ -331,8 +317,8 @@ func (p *inPath) splitGRO(slot []byte, m *rxMeta) {
 
 // espDeferred queues the tunnel-mode ESP packet b, a segment of a
 // coalesced datagram, to be copied into seg (at HeadRoom) by crypt instead
-// of now: the copy is spread over the workers with the crypto, not done by
-// the reader. It reports false for what must be copied now (transport mode
+// of now: the copy is done with the crypto, in parallel, not under the
+// pipeline's read lock. It reports false for what must be copied now (transport mode
 // rebuilds the outer header in seg before crypt).
 func (p *inPath) espDeferred(seg, b []byte, m *rxMeta) bool {
 	if len(b) < espHeaderLen {

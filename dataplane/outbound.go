@@ -17,7 +17,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/transform"
 )
 
-// outPath is the outbound worker's state: the TUN read batch, spare buffers
+// outPath is one batch of the outbound path: the TUN read batch, spare buffers
 // for fragments and ICMP errors, and the per-socket send lists. All of it
 // is allocated once; a batch allocates nothing.
 type outPath struct {
@@ -72,10 +72,9 @@ func (dp *DataPlane) newOutPath(batch int) *outPath {
 	return o
 }
 
-// newOutPaths returns the batches the outbound pipeline circulates: one
-// being read, one per worker being sealed, one being sent.
+// newOutPaths returns the batches of the outbound pipeline's lanes.
 func (dp *DataPlane) newOutPaths(batch int) []*outPath {
-	paths := make([]*outPath, dp.workers.depth())
+	paths := make([]*outPath, lanesBatches(dp.lanes))
 	for i := range paths {
 		paths[i] = dp.newOutPath(batch)
 	}
@@ -105,25 +104,20 @@ type tunReader func(bufs [][]byte, sizes []int, offset int) (int, error)
 // outbound reads batches with read until the data plane closes (or read
 // says the TUN is gone), and moves them through the pipeline of paths.
 func (dp *DataPlane) outbound(read tunReader, paths []*outPath) {
-	p := newPipeline(dp.workers, dp.done, paths)
-	defer p.close()
+	p := newPipeline(dp.done, dp.lanes, paths)
 	for _, o := range paths {
 		o.barrier = p.wait
 	}
-	for {
-		i, o, ok := p.get()
-		if !ok {
-			return
-		}
+	p.run(func(o *outPath) (got, stop bool) {
 		n, err := read(o.bufs, o.sizes, HeadRoom)
 		if err != nil {
 			select {
 			case <-dp.done:
-				return
+				return false, true
 			default:
 			}
 			if errors.Is(err, os.ErrClosed) {
-				return
+				return false, true
 			}
 			if errors.Is(err, tun.ErrTooManySegments) {
 				dp.ctr.malformed.Add(1)
@@ -134,12 +128,11 @@ func (dp *DataPlane) outbound(read tunReader, paths []*outPath) {
 			}
 		}
 		if n <= 0 {
-			p.put(i)
-			continue
+			return false, false
 		}
 		o.prepare(n)
-		p.submit(i)
-	}
+		return true, false
+	})
 }
 
 // process runs the n packets in o.bufs (each at HeadRoom, o.sizes long)
@@ -207,9 +200,6 @@ func (o *outPath) prepare(n int) {
 	}
 	o.reserve()
 }
-
-// pending is how many packets crypt will seal.
-func (o *outPath) pending() int { return len(o.jobs) }
 
 // oversized answers a packet above the SA's limit with ICMP (DF or IPv6) or
 // fragments it (IPv4 without DF) and seals the fragments.
@@ -308,7 +298,7 @@ func (o *outPath) reserve() {
 	}
 }
 
-// crypt seals the queued ESP packets; in a pipeline it runs on a worker.
+// crypt seals the queued ESP packets.
 func (o *outPath) crypt() {
 	for i := range o.jobs {
 		o.sealOne(i)

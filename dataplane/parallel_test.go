@@ -15,8 +15,8 @@ import (
 )
 
 // parallelLink is a tunnel-mode ESP-in-UDP link whose data planes run
-// their pipelines on n workers (none below two); B's inbound SA has a
-// replay window of window packets.
+// their pipelines on n lanes; B's inbound SA has a replay window of window
+// packets.
 func parallelLink(t testing.TB, n, window int) (dpA, dpB *DataPlane) {
 	t.Helper()
 	s := tunnelSpec(ua4, ub4, true)
@@ -28,11 +28,7 @@ func parallelLink(t testing.TB, n, window int) (dpA, dpB *DataPlane) {
 	}
 	b.in = &SA{ESP: x, Direction: ipsec.Inbound, Mode: ipsec.ModeTunnel, Route: b.route}
 	dpA, dpB = memDP(t, a), memDP(t, b)
-	for _, dp := range []*DataPlane{dpA, dpB} {
-		done := make(chan struct{})
-		dp.workers = newWorkers(n, done)
-		t.Cleanup(func() { close(done) })
-	}
+	dpA.lanes, dpB.lanes = n, n
 	return dpA, dpB
 }
 
@@ -113,8 +109,8 @@ func TestParallelOrder(t *testing.T) {
 
 	var ra, rb recorder
 	outs := dpA.newOutPaths(batch)
-	if len(outs) != 5 {
-		t.Fatalf("%d outbound batches circulate, want 5 (3 workers)", len(outs))
+	if len(outs) != 6 {
+		t.Fatalf("%d outbound batches, want 6 (3 lanes)", len(outs))
 	}
 	// One socket is never sent on from two goroutines at once: a small
 	// batch the reader sends itself must wait until the last batch in
@@ -148,11 +144,11 @@ func TestParallelOrder(t *testing.T) {
 		rest = rest[k:]
 	}
 	src := rxMeta{Src: netip.AddrPortFrom(ua4, DefaultNATTPort), Dst: ub4}
-	ins := make([]*inPath, dpB.workers.depth())
+	ins := make([]*inPath, lanesBatches(dpB.lanes))
 	for i := range ins {
 		ins[i] = memIn(dpB, sockUDP4NATT, &rb, batch)
 	}
-	dpB.receive(&feedSocket{batches: dgrams, meta: src}, ins)
+	dpB.receive(&feedSocket{batches: dgrams, meta: src}, dpB.lanes, ins)
 	if len(rb.tun) != total {
 		t.Fatalf("delivered %d of %d (stats %+v)", len(rb.tun), total, dpB.Stats())
 	}
@@ -165,7 +161,7 @@ func TestParallelOrder(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 
-	dpB.receive(&feedSocket{batches: dgrams[len(dgrams)-1:], meta: src}, ins)
+	dpB.receive(&feedSocket{batches: dgrams[len(dgrams)-1:], meta: src}, dpB.lanes, ins)
 	if st := dpB.Stats(); st.Replay != 64 || st.InPackets != uint64(total) {
 		t.Errorf("after a replayed batch: stats %+v, want 64 replays", st)
 	}
@@ -179,9 +175,9 @@ func TestParallelOrder(t *testing.T) {
 // one SA scales with cores.
 func BenchmarkOneSA(b *testing.B) {
 	const batch, size = 128, 1400
-	workers := runtime.GOMAXPROCS(0)
+	lanes := runtime.GOMAXPROCS(0)
 	b.Run("seal", func(b *testing.B) {
-		dpA, _ := parallelLink(b, workers, 1024)
+		dpA, _ := parallelLink(b, lanes, 1024)
 		paths := dpA.newOutPaths(batch)
 		var sent atomic.Int64
 		for _, o := range paths {
@@ -213,7 +209,7 @@ func BenchmarkOneSA(b *testing.B) {
 		// the timer stopped, and fed to one long-running inbound
 		// pipeline.
 		const chunk = 64
-		dpA, dpB := parallelLink(b, workers, 1024)
+		dpA, dpB := parallelLink(b, lanes, 1024)
 		store := make([][]byte, chunk*batch)
 		for i := range store {
 			store[i] = make([]byte, 0, 2048)
@@ -231,7 +227,7 @@ func BenchmarkOneSA(b *testing.B) {
 		var delivered atomic.Int64
 		caught := make(chan struct{}, 1)
 		var target atomic.Int64
-		paths := make([]*inPath, dpB.workers.depth())
+		paths := make([]*inPath, lanesBatches(dpB.lanes))
 		for i := range paths {
 			paths[i] = dpB.newInPath(sockUDP4NATT, batch)
 			paths[i].writeTUN = func(bufs [][]byte) {
@@ -243,7 +239,7 @@ func BenchmarkOneSA(b *testing.B) {
 		src := rxMeta{Src: netip.AddrPortFrom(ua4, DefaultNATTPort), Dst: ub4}
 		sock := &chanSocket{feed: feed, meta: src}
 		finished := make(chan struct{})
-		go func() { dpB.receive(sock, paths); close(finished) }()
+		go func() { dpB.receive(sock, dpB.lanes, paths); close(finished) }()
 		b.SetBytes(batch * size)
 		b.ReportAllocs()
 		b.ResetTimer()

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Rejection reasons. The data plane counts drops by reason, so Check and
@@ -84,6 +85,12 @@ type Window struct {
 	top    uint64   // highest accepted sequence number (0: none yet)
 	topPos int      // index in blocks of the block holding top
 	blocks []uint64 // ring of size/64+1 blocks
+	// topSeen is top for readers that take no lock: Check of a number
+	// above it and Infer. On several cores the lock taken per packet by
+	// both the goroutines that check and the one that accepts bounced
+	// between their caches; a read of a number the acceptor writes costs
+	// less, and a stale one is harmless (Accept checks again).
+	topSeen atomic.Uint64
 }
 
 // New returns a window of size packets, rounded up to a multiple of 64. A
@@ -131,10 +138,7 @@ func (w *Window) Infer(low uint32) uint64 {
 	if !w.esn {
 		return uint64(low)
 	}
-	w.mu.Lock()
-	top := w.top
-	w.mu.Unlock()
-	return infer(top, w.inferSize(), low)
+	return infer(w.topSeen.Load(), w.inferSize(), low)
 }
 
 // inferSize is the W of Appendix A2.2. A disabled window has no bitmap, so
@@ -179,6 +183,14 @@ func (w *Window) Check(seq uint64) error {
 	if w.size == 0 {
 		return nil
 	}
+	if top := w.topSeen.Load(); seq > top {
+		// Newer than anything accepted (or than what was, a moment
+		// ago): no bitmap to look at.
+		if (!w.esn && seq > 1<<32-1) || (w.esn && seq-top > maxESNJump) {
+			return Error{Reason: ErrOutOfWindow, Seq: seq, Top: top, Size: w.size}
+		}
+		return nil
+	}
 	w.mu.Lock()
 	err := w.check(seq)
 	w.mu.Unlock()
@@ -195,6 +207,7 @@ func (w *Window) Accept(seq uint64) error {
 			w.mu.Lock()
 			if seq > w.top && seq-w.top <= maxESNJump {
 				w.top = seq
+				w.topSeen.Store(seq)
 			}
 			w.mu.Unlock()
 		}
@@ -221,6 +234,7 @@ func (w *Window) Accept(seq uint64) error {
 			w.blocks[w.topPos] = 0
 		}
 		w.top = seq
+		w.topSeen.Store(seq)
 	}
 	w.blocks[w.pos(seq)] |= 1 << (seq % blockBits)
 	return nil

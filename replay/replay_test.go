@@ -226,6 +226,7 @@ func TestInfer(t *testing.T) {
 		w := mustNew(t, W, true)
 		if tc.top != 0 {
 			w.top = tc.top
+			w.topSeen.Store(tc.top)
 		}
 		got := w.Infer(tc.low)
 		if got != tc.want {

@@ -7,8 +7,8 @@
 // in the SPD (Out; once per run of one flow), queues the packets of protect
 // policies for sealing with the outbound SA of the policy's [Route] (the
 // policy's Handle) and reserves their sequence numbers in the batch's order
-// (one atomic operation per run of one SA). A worker seals the whole batch
-// in place, and an in-order writer sends it with one sendmmsg per socket.
+// (one atomic operation per run of one SA). The batch is then sealed in
+// place and, in order, sent with one sendmmsg per socket.
 // On the NAT-T socket, runs of equal-size datagrams to one
 // peer (the ESP packets of one TSO burst) leave as one UDP_SEGMENT send
 // (UDP GSO), which the kernel may refuse (EIO, EINVAL): GSO is then off for
@@ -22,9 +22,10 @@
 // what else has arrived with a second, non-blocking one), finds the SA by
 // SPI among those given to [DataPlane.AddSA] and queues the packet for
 // opening (rebuilding the outer header in the buffer's head room when the
-// socket stripped it and the engine needs it). A worker checks the ICVs and
-// decrypts the batch (esp.SA.Verify, which reads the replay window but does
-// not move it); the in-order writer then moves the window for each
+// socket stripped it and the engine needs it). The ICVs are checked and the
+// batch decrypted (esp.SA.Verify, which reads the replay window but does
+// not move it, and checks the padding); the in-order stage then moves the
+// window for each
 // sequence number (esp.SA.Finish) in arrival order, so it only moves for
 // authentic packets, in order, whatever its size, checks the inner packet
 // against the SPD (In: it must match a protect policy whose Handle is the
@@ -37,17 +38,16 @@
 // NAT-keepalives are counted and ignored. [DataPlane] implements the IKE
 // transport (SendIKE, Source).
 //
-// The reader, the workers and the writer form a pipeline (pipeline.go), as
-// in wireguard-go's device/send.go: a fixed set of batches circulates from
-// the reader to a worker (one per core, shared by every path) and to the
-// writer, which takes them in the order the reader submitted them, so one
+// Each source (the TUN, each ESP socket) runs on lanes (pipeline.go), one
+// goroutine per core: a lane takes the source's read lock, reads a batch
+// and does the in-order first stage above (SPD, sequence numbers, SA
+// lookup), lets go of the lock, seals or opens the batch itself, and hands
+// it to a sequencer that hands the batches on (sends them, or moves the
+// replay window and writes the TUN) in the order they were read. So one
 // SA's packets are sealed and opened on every core and still leave and
-// arrive in order. Each batch is sealed on one core: its packets do not
-// cross between caches in the middle of the crypto. While nothing is in
-// flight a small batch (a few ACKs) is done by the reader itself, and with
-// one core there are no workers. A batch that must be flushed before it is
-// full (its jobs or spare buffers ran out) first waits for the batches
-// ahead of it.
+// arrive in order, and a batch's data stays in the cache of the core that
+// read it. A batch that must be flushed before it is full (its jobs or
+// spare buffers ran out) first waits for the batches ahead of it.
 //
 // IKE and ESP also travel over TCP (RFC 9329, tcp.go): a listener on the
 // TCP port, and connections this host opens to the gateways

@@ -74,7 +74,7 @@ type openJob struct {
 	err   error
 }
 
-// maxSegs is how many split segments an inbound worker holds before it
+// maxSegs is how many split segments an inbound batch holds before it
 // writes to the TUN: more than one GRO datagram carries (64).
 const maxSegs = 128
 

@@ -82,11 +82,10 @@ func (f *feedSocket) recv(bufs [][]byte, meta []rxMeta) (int, error) {
 func (f *feedSocket) drain([][]byte, []rxMeta) (int, error) { return 0, nil }
 
 // TestParallelOrder runs batches of one SA through both pipelines on
-// three workers, big batches mixed with small ones (which go inline only
-// while nothing is in flight): the datagrams leave with consecutive
-// sequence numbers in the order the packets came from the TUN, and B
-// delivers every packet, in order, with a replay window (32) smaller than
-// a batch (64), which holds only if the window moves in arrival order
+// three lanes, big batches mixed with small ones: the datagrams leave with
+// consecutive sequence numbers in the order the packets came from the TUN,
+// and B delivers every packet, in order, with a replay window (32) smaller
+// than a batch (64), which holds only if the window moves in arrival order
 // after the ICV. A replayed batch is then refused whole.
 func TestParallelOrder(t *testing.T) {
 	const batch = 64
@@ -112,9 +111,9 @@ func TestParallelOrder(t *testing.T) {
 	if len(outs) != 6 {
 		t.Fatalf("%d outbound batches, want 6 (3 lanes)", len(outs))
 	}
-	// One socket is never sent on from two goroutines at once: a small
-	// batch the reader sends itself must wait until the last batch in
-	// flight has been sent, not only taken off the queue.
+	// One socket is never sent on from two goroutines at once: a batch
+	// flushed early must wait until the last batch in flight has been
+	// sent, not only taken off the queue.
 	var sending atomic.Bool
 	send := func(role int, msgs []txMsg) {
 		if sending.Swap(true) {
@@ -168,11 +167,10 @@ func TestParallelOrder(t *testing.T) {
 }
 
 // BenchmarkOneSA measures one SA's outbound (seal) and inbound (open, the
-// replay window on) pipelines for batches of 128 1400-octet packets, with
-// one worker per GOMAXPROCS (none at 1: the reader works inline). The
-// reader's copy of each batch into its buffers stands for the TUN or
-// socket read and is part of the cost. Run it with -cpu 1,2,4 to see how
-// one SA scales with cores.
+// replay window on) pipelines for batches of 128 1400-octet packets, on one
+// lane per GOMAXPROCS. The lanes' copy of each batch into their buffers,
+// under the read lock, stands for the TUN or socket read and is part of the
+// cost. Run it with -cpu 1,2,4 to see how one SA scales with cores.
 func BenchmarkOneSA(b *testing.B) {
 	const batch, size = 128, 1400
 	lanes := runtime.GOMAXPROCS(0)

@@ -25,7 +25,7 @@ const (
 )
 
 // sockBuf is the socket buffer size asked for: a burst of 128 datagrams of
-// up to 64 KiB (GRO) must fit while the worker is busy.
+// up to 64 KiB (GRO) must fit while the lanes are busy.
 const sockBuf = 8 << 20
 
 // ikeBatch is the batch of the IKE port's socket.

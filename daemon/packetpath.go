@@ -89,6 +89,13 @@ type packetPath struct {
 	// goes only with its last holder, so taking a Child SA out never
 	// visits the others.
 	routeHolders map[netip.Prefix][]routeHolder
+	// routeSrc is the source hint of each route as cygnet last put it in
+	// the kernel (the invalid address for none). A Child SA whose prefix
+	// is already routed with the same hint costs no netlink request: a
+	// gateway whose clients share their remote selectors (every
+	// road-warrior's 0.0.0.0/0, a load-tester's one subnet) made a
+	// RouteReplace per Child SA, a tenth of its CPU per SA.
+	routeSrc map[netip.Prefix]netip.Addr
 
 	// hostAddrs caches the host's addresses for route source hints
 	// (hostAddrsLocked), read at hostAddrsAt.
@@ -494,15 +501,40 @@ func (p *packetPath) addRoutes(route *dataplane.Route, local, remote []spd.Endpo
 		if len(r) == 0 {
 			continue
 		}
-		prefixes := rangesToPrefixes(r)
-		for _, pfx := range prefixes {
+		src := p.localSource(l)
+		var stale []netip.Prefix
+		for _, pfx := range rangesToPrefixes(r) {
 			p.holdRouteLocked(pfx, routeHolder{route: route, local: l})
+			if cur, ok := p.routeSrc[pfx]; !ok || cur != src {
+				stale = append(stale, pfx)
+			}
 		}
-		if err := p.routes.AddRoutes(p.tun, prefixes, p.localSource(l)); err != nil {
+		if err := p.setRoutesLocked(stale, src); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// setRoutesLocked puts the prefixes' routes with source hint src into the
+// kernel and notes the hint; after a failure the routes' state is unknown
+// and the next holder writes them again.
+func (p *packetPath) setRoutesLocked(prefixes []netip.Prefix, src netip.Addr) error {
+	if len(prefixes) == 0 {
+		return nil
+	}
+	if p.routeSrc == nil {
+		p.routeSrc = map[netip.Prefix]netip.Addr{}
+	}
+	err := p.routes.AddRoutes(p.tun, prefixes, src)
+	for _, pfx := range prefixes {
+		if err != nil {
+			delete(p.routeSrc, pfx)
+		} else {
+			p.routeSrc[pfx] = src
+		}
+	}
+	return err
 }
 
 // holdRouteLocked makes h the latest holder of the prefix's route.
@@ -533,7 +565,11 @@ func (p *packetPath) dropRoutesLocked(route *dataplane.Route, remote []spd.Endpo
 			gone = append(gone, pfx)
 		case latest:
 			p.routeHolders[pfx] = hs
-			if err := p.routes.AddRoutes(p.tun, []netip.Prefix{pfx}, p.localSource(hs[len(hs)-1].local)); err != nil {
+			src := p.localSource(hs[len(hs)-1].local)
+			if cur, ok := p.routeSrc[pfx]; ok && cur == src {
+				break // the kernel has the hint already
+			}
+			if err := p.setRoutesLocked([]netip.Prefix{pfx}, src); err != nil {
 				p.log.Warn("restoring a route failed", "prefix", pfx, "err", err)
 			}
 		default:
@@ -541,6 +577,9 @@ func (p *packetPath) dropRoutesLocked(route *dataplane.Route, remote []spd.Endpo
 		}
 	}
 	if len(gone) > 0 {
+		for _, pfx := range gone {
+			delete(p.routeSrc, pfx)
+		}
 		if err := p.routes.DelRoutes(p.tun, gone); err != nil {
 			p.log.Warn("removing routes failed", "route", route.Name, "err", err)
 		}
@@ -548,7 +587,8 @@ func (p *packetPath) dropRoutesLocked(route *dataplane.Route, remote []spd.Endpo
 }
 
 // forgetRoutesLocked drops route as a holder without touching the kernel:
-// its successor holds the same routes.
+// its successor holds the same routes (routeSrc still says what the kernel
+// has).
 func (p *packetPath) forgetRoutesLocked(route *dataplane.Route, remote []spd.Endpoint) {
 	for _, pfx := range rangesToPrefixes(remote) {
 		hs := slices.DeleteFunc(p.routeHolders[pfx], func(x routeHolder) bool { return x.route == route })

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/cygnet-ipsec/cygnet/daemon"
 	"github.com/cygnet-ipsec/cygnet/internal/logging"
@@ -57,6 +58,9 @@ func daemonFlags(a *daemonArgs, socket string) *flag.FlagSet {
 }
 
 // cmdDaemon runs the daemon in the foreground until SIGTERM.
+// logFlushDelay is how late the daemon's log lines may reach stderr.
+const logFlushDelay = 10 * time.Millisecond
+
 func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 	a, err := parseDaemonArgs(args, socket)
 	if err != nil {
@@ -75,7 +79,12 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(stderr, a.logFormat, levels)
+	// Lines reach stderr in batches, at most logFlushDelay late
+	// (logging.Buffered); the deferred Flush writes the last ones, also
+	// when a panic unwinds.
+	out := logging.NewBuffered(stderr, logFlushDelay)
+	defer func() { _ = out.Flush() }()
+	log, err := logging.New(out, a.logFormat, levels)
 	if err != nil {
 		return err
 	}

@@ -89,13 +89,16 @@ type packetPath struct {
 	// goes only with its last holder, so taking a Child SA out never
 	// visits the others.
 	routeHolders map[netip.Prefix][]routeHolder
-	// routeSrc is the source hint of each route as cygnet last put it in
-	// the kernel (the invalid address for none). A Child SA whose prefix
-	// is already routed with the same hint costs no netlink request: a
-	// gateway whose clients share their remote selectors (every
-	// road-warrior's 0.0.0.0/0, a load-tester's one subnet) made a
-	// RouteReplace per Child SA, a tenth of its CPU per SA.
-	routeSrc map[netip.Prefix]netip.Addr
+	// routeSrc is each route as cygnet last put it in the kernel: its
+	// source hint (the invalid address for none) and when. A Child SA
+	// whose prefix was routed with the same hint less than routeRefresh
+	// ago costs no netlink request: a gateway whose clients share their
+	// remote selectors (every road-warrior's 0.0.0.0/0, a load-tester's
+	// one subnet) made a RouteReplace per Child SA, a tenth of its CPU per
+	// SA.
+	routeSrc map[netip.Prefix]writtenRoute
+	// clock is time.Now but in tests.
+	clock func() time.Time
 
 	// hostAddrs caches the host's addresses for route source hints
 	// (hostAddrsLocked), read at hostAddrsAt.
@@ -505,7 +508,7 @@ func (p *packetPath) addRoutes(route *dataplane.Route, local, remote []spd.Endpo
 		var stale []netip.Prefix
 		for _, pfx := range rangesToPrefixes(r) {
 			p.holdRouteLocked(pfx, routeHolder{route: route, local: l})
-			if cur, ok := p.routeSrc[pfx]; !ok || cur != src {
+			if !p.routeCurrentLocked(pfx, src) {
 				stale = append(stale, pfx)
 			}
 		}
@@ -516,6 +519,32 @@ func (p *packetPath) addRoutes(route *dataplane.Route, local, remote []spd.Endpo
 	return errors.Join(errs...)
 }
 
+// routeRefresh is how long a route cygnet wrote counts as still in the
+// kernel. Someone may take it out behind cygnet's back (an address that
+// was its source hint deleted, ip route flush): the first Child SA after
+// that long writes it again, as every Child SA did before.
+const routeRefresh = time.Second
+
+// writtenRoute is a route cygnet wrote: its source hint, and when.
+type writtenRoute struct {
+	src netip.Addr
+	at  time.Time
+}
+
+func (p *packetPath) now() time.Time {
+	if p.clock != nil {
+		return p.clock()
+	}
+	return time.Now()
+}
+
+// routeCurrentLocked tells whether the kernel has the prefix's route with
+// source hint src, written less than routeRefresh ago.
+func (p *packetPath) routeCurrentLocked(pfx netip.Prefix, src netip.Addr) bool {
+	w, ok := p.routeSrc[pfx]
+	return ok && w.src == src && p.now().Sub(w.at) < routeRefresh
+}
+
 // setRoutesLocked puts the prefixes' routes with source hint src into the
 // kernel and notes the hint; after a failure the routes' state is unknown
 // and the next holder writes them again.
@@ -524,14 +553,15 @@ func (p *packetPath) setRoutesLocked(prefixes []netip.Prefix, src netip.Addr) er
 		return nil
 	}
 	if p.routeSrc == nil {
-		p.routeSrc = map[netip.Prefix]netip.Addr{}
+		p.routeSrc = map[netip.Prefix]writtenRoute{}
 	}
 	err := p.routes.AddRoutes(p.tun, prefixes, src)
+	now := p.now()
 	for _, pfx := range prefixes {
 		if err != nil {
 			delete(p.routeSrc, pfx)
 		} else {
-			p.routeSrc[pfx] = src
+			p.routeSrc[pfx] = writtenRoute{src: src, at: now}
 		}
 	}
 	return err
@@ -566,7 +596,7 @@ func (p *packetPath) dropRoutesLocked(route *dataplane.Route, remote []spd.Endpo
 		case latest:
 			p.routeHolders[pfx] = hs
 			src := p.localSource(hs[len(hs)-1].local)
-			if cur, ok := p.routeSrc[pfx]; ok && cur == src {
+			if p.routeCurrentLocked(pfx, src) {
 				break // the kernel has the hint already
 			}
 			if err := p.setRoutesLocked([]netip.Prefix{pfx}, src); err != nil {

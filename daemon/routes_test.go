@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/cygnet-ipsec/cygnet/dataplane"
 	"github.com/cygnet-ipsec/cygnet/spd"
@@ -105,11 +106,14 @@ func TestRouteHolders(t *testing.T) {
 
 // Child SAs that share a remote prefix and a source hint (a gateway's
 // clients with the same remote selectors) cost one netlink request for the
-// first, none for the others, and none as they go until the last; a holder
-// with another hint is written, and its going restores the one before.
+// first, none for the others within routeRefresh, and none as they go
+// until the last; a holder with another hint is written, and its going
+// restores the one before. A route taken out behind cygnet's back comes
+// back with the first Child SA after routeRefresh.
 func TestRouteHoldersWriteOnlyChanges(t *testing.T) {
 	k := &kernelRoutes{table: map[netip.Prefix]netip.Addr{}}
-	p := &packetPath{routes: k, tun: "cygnet0", log: slog.New(slog.DiscardHandler)}
+	now := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	p := &packetPath{routes: k, tun: "cygnet0", log: slog.New(slog.DiscardHandler), clock: func() time.Time { return now }}
 	remote := endpoints("10.99.1.0/24")
 	pfx := netip.MustParsePrefix("10.99.1.0/24")
 	// local subnets with no host address in them: no source hint
@@ -157,5 +161,23 @@ func TestRouteHoldersWriteOnlyChanges(t *testing.T) {
 	}
 	if _, ok := k.table[pfx]; !ok {
 		t.Fatal("the route a failed write left out was not written by the next holder")
+	}
+	// someone deletes the route (ip route flush): within routeRefresh the
+	// next Child SA trusts the note, after it writes the route again
+	delete(k.table, pfx)
+	calls := k.calls
+	now = now.Add(routeRefresh / 2)
+	if err := p.addRoutes(routes[2], endpoints("10.99.2.0/24"), remote); err != nil {
+		t.Fatal(err)
+	}
+	if k.calls != calls {
+		t.Fatalf("%d netlink calls within routeRefresh, want none", k.calls-calls)
+	}
+	now = now.Add(routeRefresh)
+	if err := p.addRoutes(routes[3], endpoints("10.99.2.0/24"), remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.table[pfx]; !ok || k.calls != calls+1 {
+		t.Fatalf("after routeRefresh: route there %v after %d calls, want written again by 1", ok, k.calls-calls)
 	}
 }

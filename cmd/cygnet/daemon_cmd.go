@@ -79,9 +79,10 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Lines reach stderr in batches, at most logFlushDelay late
-	// (logging.Buffered); the deferred Flush writes the last ones, also
-	// when a panic unwinds.
+	// Lines reach stderr in batches: the event loop's after each of its
+	// steps and before each control answer (Options.LogFlush), other
+	// goroutines' at most logFlushDelay late (logging.Buffered); the
+	// deferred Flush writes the last ones, also when a panic unwinds.
 	out := logging.NewBuffered(stderr, logFlushDelay)
 	defer func() { _ = out.Flush() }()
 	log, err := logging.New(out, a.logFormat, levels)
@@ -89,7 +90,7 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 		return err
 	}
 	d, err := daemon.New(daemon.Options{ConfigPath: a.config, StrongswanConf: a.strongswanConf, SocketPath: a.socket, Log: log,
-		VICIPath: a.vici, Version: version, MetricsAddr: a.metrics, KeylogDir: a.keylog, AuditPath: a.audit}, func() (daemon.PacketPath, error) {
+		VICIPath: a.vici, Version: version, MetricsAddr: a.metrics, KeylogDir: a.keylog, AuditPath: a.audit, LogFlush: func() { _ = out.Flush() }}, func() (daemon.PacketPath, error) {
 		routes, err := netcfg.New(netcfg.Config{})
 		if err != nil {
 			return nil, err

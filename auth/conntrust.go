@@ -200,13 +200,16 @@ func (t *ConnTrust) verifyPinned(trust *TrustStore, remote identity.ID, method w
 // and the peer's CERT payloads and every CA of trust as intermediates.
 // When it does not, the error says where the chain does end.
 func (t *ConnTrust) verifyScoped(trust *TrustStore, end *x509.Certificate, inter [][]byte, now time.Time) ([]*x509.Certificate, error) {
-	all := append([][]byte(nil), inter...)
+	// every CA cygnet trusts may be an intermediate below the
+	// connection's anchors; they are parsed already (passed as DER, each
+	// was parsed again for every IKE_AUTH)
+	var cas []*x509.Certificate
 	for _, c := range trust.certs {
 		if isCA(c) {
-			all = append(all, c.Raw)
+			cas = append(cas, c)
 		}
 	}
-	chain, err := t.anchors.VerifiedChain(end, all, now)
+	chain, err := t.anchors.verifyWith(end, inter, cas, now)
 	if err == nil || !errors.Is(err, ErrUntrusted) {
 		return chain, err
 	}

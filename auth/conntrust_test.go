@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +154,48 @@ func TestConnTrustVerifyChain(t *testing.T) {
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("case %d: err = %v, want %q", i+1, err, tc.want)
 		}
+	}
+}
+
+// TestConnTrustScopedCostWithManyCAs: a connection scoped to its cacerts
+// verifies a peer without parsing every CA cygnet trusts again per
+// IKE_AUTH: the allocations of one verification grow by a few per extra
+// trusted CA (its place in the intermediates pool), not by a certificate
+// parse (about 70 allocations).
+func TestConnTrustScopedCostWithManyCAs(t *testing.T) {
+	root := makeCert(t, certSpec{subject: name("Root"), ca: true, key: key(t, "p256")}, nil, nil)
+	peerKey := key(t, "p256")
+	end := makeCert(t, certSpec{subject: name("peer"), dns: []string{"peer.test"}, key: peerKey}, root, key(t, "p256"))
+	ct, err := NewConnTrust(&config.Connection{Name: "scoped",
+		Local:  []*config.Auth{{Method: config.AuthPubkey}},
+		Remote: []*config.Auth{{Method: config.AuthPubkey, CACerts: []*config.Cert{{X509: root}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSigner(peerKey, SignerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	octets := []byte("octets")
+	method, data, err := s.Sign(octets, SupportedHashes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := identity.ID{Type: wire.ID_FQDN, Data: []byte("peer.test")}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	allocs := func(trust *TrustStore) float64 {
+		return testing.AllocsPerRun(20, func() {
+			if err := ct.VerifyPeer(trust, peer, [][]byte{end.Raw}, method, data, octets, now); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	others := []*x509.Certificate{root}
+	for i := range 20 {
+		others = append(others, makeCert(t, certSpec{subject: name(fmt.Sprintf("Other CA %d", i)), ca: true, key: key(t, "p256")}, nil, nil))
+	}
+	one, many := allocs(NewTrustStore(root)), allocs(NewTrustStore(others...))
+	if perCA := (many - one) / 20; perCA > 20 {
+		t.Fatalf("%.0f allocations with 1 trusted CA, %.0f with 21: %.0f per extra CA, want a few", one, many, perCA)
 	}
 }

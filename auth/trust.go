@@ -91,6 +91,12 @@ func (t *TrustStore) VerifiedChain(end *x509.Certificate, intermediates [][]byte
 }
 
 func (t *TrustStore) verify(end *x509.Certificate, intermediates [][]byte, now time.Time) ([]*x509.Certificate, error) {
+	return t.verifyWith(end, intermediates, nil, now)
+}
+
+// verifyWith is verify with more intermediates that are parsed already
+// (another store's CA certificates).
+func (t *TrustStore) verifyWith(end *x509.Certificate, intermediates [][]byte, parsedInter []*x509.Certificate, now time.Time) ([]*x509.Certificate, error) {
 	if end == nil {
 		return nil, errors.New("verify certificate: no certificate")
 	}
@@ -109,6 +115,10 @@ func (t *TrustStore) verify(end *x509.Certificate, intermediates [][]byte, now t
 		if err != nil {
 			return nil, fmt.Errorf("verify certificate %s: CERT payload %d: %w", identity.DNString(end.RawSubject), i+1, err)
 		}
+		inter.AddCert(c)
+		parsed = append(parsed, c)
+	}
+	for _, c := range parsedInter {
 		inter.AddCert(c)
 		parsed = append(parsed, c)
 	}

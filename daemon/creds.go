@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/auth"
@@ -22,6 +23,22 @@ import (
 type identityCert struct {
 	cert          *x509.Certificate
 	intermediates []*x509.Certificate
+	// sent is what IKE_AUTH carries: the certificate and the
+	// intermediates that are not self-signed roots, end entity first.
+	// Worked out once: the self-signature check is an ECDSA or RSA
+	// verification, and made per IKE_AUTH it was a twentieth of a
+	// certificate gateway's CPU.
+	sent [][]byte
+}
+
+func newIdentityCert(cert *x509.Certificate, intermediates []*x509.Certificate) identityCert {
+	o := identityCert{cert: cert, intermediates: intermediates, sent: [][]byte{cert.Raw}}
+	for _, c := range intermediates {
+		if !isSelfSigned(c) {
+			o.sent = append(o.sent, c.Raw)
+		}
+	}
+	return o
 }
 
 // pubkeyCredentials adds certificate authentication to credentials: our
@@ -61,7 +78,7 @@ func newPubkeyCredentials(cfg *config.Config, base *credentials) (*pubkeyCredent
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Path, err)
 		}
-		pc.own = append(pc.own, identityCert{cert: c.X509, intermediates: pc.trust.Issuers(c.X509)})
+		pc.own = append(pc.own, newIdentityCert(c.X509, pc.trust.Issuers(c.X509)))
 	}
 	for _, c := range cfg.Connections {
 		if len(c.Local) != 1 || len(c.Remote) != 1 {
@@ -96,13 +113,7 @@ func (p *pubkeyCredentials) LocalCertificates(conn string, local identity.ID) ([
 	if err != nil {
 		return nil, err
 	}
-	out := [][]byte{o.cert.Raw}
-	for _, c := range o.intermediates {
-		if !isSelfSigned(c) {
-			out = append(out, c.Raw)
-		}
-	}
-	return out, nil
+	return slices.Clone(o.sent), nil
 }
 
 func isSelfSigned(c *x509.Certificate) bool {

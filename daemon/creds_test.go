@@ -334,3 +334,41 @@ func writeFiles(t *testing.T, dir string, files map[string][]byte) {
 		}
 	}
 }
+
+// TestLocalCertificatesWithoutRoot: IKE_AUTH carries our certificate
+// without the self-signed root it chains to, and that is worked out once at
+// load, not per IKE_AUTH (a self-signature check is a signature
+// verification): a root whose signature no longer checks out after load
+// still stays out of IKE_AUTH.
+func TestLocalCertificatesWithoutRoot(t *testing.T) {
+	pc := trustCreds(t)
+	p := pkis(t)
+	id, err := identity.Parse("b.cygnet.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o identityCert
+	for _, c := range pc.own {
+		if string(c.cert.Raw) == string(p.a.Hosts["b"].Cert.Raw) {
+			o = c
+		}
+	}
+	if len(o.intermediates) == 0 || !isSelfSigned(o.intermediates[len(o.intermediates)-1]) {
+		t.Fatalf("b.crt's issuers %d, want its root CA among them", len(o.intermediates))
+	}
+	for round := range 2 {
+		certs, err := pc.LocalCertificates("for-ca-a", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(certs) != 1 || string(certs[0]) != string(p.a.Hosts["b"].Cert.Raw) {
+			t.Fatalf("round %d: %d certificates sent, want b.crt alone (no root)", round, len(certs))
+		}
+		certs[0] = nil // the caller's copy: the next IKE_AUTH still sends b.crt
+		// pc's certificates were parsed from its own files: the shared
+		// test PKI is untouched
+		root := o.intermediates[len(o.intermediates)-1]
+		root.Signature = append([]byte(nil), root.Signature...)
+		root.Signature[len(root.Signature)-1] ^= 1
+	}
+}

@@ -54,6 +54,12 @@ type Options struct {
 	// AuditPath, if set, is the audit stream's file (JSON lines, mode
 	// 0600): SAs up and down, authentication failures, reloads.
 	AuditPath string
+	// LogFlush, if set, writes the log lines Log holds back (a batching
+	// writer such as logging.Buffered). The daemon calls it after each
+	// step of its event loop and before a control or VICI answer leaves,
+	// so that whoever reads the log after an answer or an IKE exchange
+	// finds its lines there.
+	LogFlush func()
 }
 
 // IKEDatagram is an IKE message the data plane received, without the
@@ -352,6 +358,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			})
 		}
 		d.guardIKE("IKE events", d.afterStep)
+		d.flushLog()
 		next := time.Second - time.Since(lastTick)
 		if dl := d.mgr.NextDeadline(); !dl.IsZero() {
 			next = min(next, time.Until(dl))
@@ -529,9 +536,17 @@ func (d *Daemon) handle(req control.Request) (resp control.Response) {
 	}
 	select {
 	case r := <-reply:
+		d.flushLog()
 		return r
 	case <-time.After(60 * time.Second):
 		return control.Response{Error: "no answer from the daemon's event loop"}
+	}
+}
+
+// flushLog writes the log lines held back (Options.LogFlush).
+func (d *Daemon) flushLog() {
+	if d.opts.LogFlush != nil {
+		d.opts.LogFlush()
 	}
 }
 

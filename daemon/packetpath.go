@@ -89,6 +89,16 @@ type packetPath struct {
 	// goes only with its last holder, so taking a Child SA out never
 	// visits the others.
 	routeHolders map[netip.Prefix][]routeHolder
+	// routeSrc is each route as cygnet last put it in the kernel: its
+	// source hint (the invalid address for none) and when. A Child SA
+	// whose prefix was routed with the same hint less than routeRefresh
+	// ago costs no netlink request: a gateway whose clients share their
+	// remote selectors (every road-warrior's 0.0.0.0/0, a load-tester's
+	// one subnet) made a RouteReplace per Child SA, a tenth of its CPU per
+	// SA.
+	routeSrc map[netip.Prefix]writtenRoute
+	// clock is time.Now but in tests.
+	clock func() time.Time
 
 	// hostAddrs caches the host's addresses for route source hints
 	// (hostAddrsLocked), read at hostAddrsAt.
@@ -502,15 +512,67 @@ func (p *packetPath) addRoutes(route *dataplane.Route, local, remote []spd.Endpo
 		if len(r) == 0 {
 			continue
 		}
-		prefixes := rangesToPrefixes(r)
-		for _, pfx := range prefixes {
+		src := p.localSource(l)
+		var stale []netip.Prefix
+		for _, pfx := range rangesToPrefixes(r) {
 			p.holdRouteLocked(pfx, routeHolder{route: route, local: l})
+			if !p.routeCurrentLocked(pfx, src) {
+				stale = append(stale, pfx)
+			}
 		}
-		if err := p.routes.AddRoutes(p.tun, prefixes, p.localSource(l)); err != nil {
+		if err := p.setRoutesLocked(stale, src); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// routeRefresh is how long a route cygnet wrote counts as still in the
+// kernel. Someone may take it out behind cygnet's back (an address that
+// was its source hint deleted, ip route flush): the first Child SA after
+// that long writes it again, as every Child SA did before.
+const routeRefresh = time.Second
+
+// writtenRoute is a route cygnet wrote: its source hint, and when.
+type writtenRoute struct {
+	src netip.Addr
+	at  time.Time
+}
+
+func (p *packetPath) now() time.Time {
+	if p.clock != nil {
+		return p.clock()
+	}
+	return time.Now()
+}
+
+// routeCurrentLocked tells whether the kernel has the prefix's route with
+// source hint src, written less than routeRefresh ago.
+func (p *packetPath) routeCurrentLocked(pfx netip.Prefix, src netip.Addr) bool {
+	w, ok := p.routeSrc[pfx]
+	return ok && w.src == src && p.now().Sub(w.at) < routeRefresh
+}
+
+// setRoutesLocked puts the prefixes' routes with source hint src into the
+// kernel and notes the hint; after a failure the routes' state is unknown
+// and the next holder writes them again.
+func (p *packetPath) setRoutesLocked(prefixes []netip.Prefix, src netip.Addr) error {
+	if len(prefixes) == 0 {
+		return nil
+	}
+	if p.routeSrc == nil {
+		p.routeSrc = map[netip.Prefix]writtenRoute{}
+	}
+	err := p.routes.AddRoutes(p.tun, prefixes, src)
+	now := p.now()
+	for _, pfx := range prefixes {
+		if err != nil {
+			delete(p.routeSrc, pfx)
+		} else {
+			p.routeSrc[pfx] = writtenRoute{src: src, at: now}
+		}
+	}
+	return err
 }
 
 // holdRouteLocked makes h the latest holder of the prefix's route.
@@ -541,7 +603,11 @@ func (p *packetPath) dropRoutesLocked(route *dataplane.Route, remote []spd.Endpo
 			gone = append(gone, pfx)
 		case latest:
 			p.routeHolders[pfx] = hs
-			if err := p.routes.AddRoutes(p.tun, []netip.Prefix{pfx}, p.localSource(hs[len(hs)-1].local)); err != nil {
+			src := p.localSource(hs[len(hs)-1].local)
+			if p.routeCurrentLocked(pfx, src) {
+				break // the kernel has the hint already
+			}
+			if err := p.setRoutesLocked([]netip.Prefix{pfx}, src); err != nil {
 				p.log.Warn("restoring a route failed", "prefix", pfx, "err", err)
 			}
 		default:
@@ -549,6 +615,9 @@ func (p *packetPath) dropRoutesLocked(route *dataplane.Route, remote []spd.Endpo
 		}
 	}
 	if len(gone) > 0 {
+		for _, pfx := range gone {
+			delete(p.routeSrc, pfx)
+		}
 		if err := p.routes.DelRoutes(p.tun, gone); err != nil {
 			p.log.Warn("removing routes failed", "route", route.Name, "err", err)
 		}
@@ -556,7 +625,8 @@ func (p *packetPath) dropRoutesLocked(route *dataplane.Route, remote []spd.Endpo
 }
 
 // forgetRoutesLocked drops route as a holder without touching the kernel:
-// its successor holds the same routes.
+// its successor holds the same routes (routeSrc still says what the kernel
+// has).
 func (p *packetPath) forgetRoutesLocked(route *dataplane.Route, remote []spd.Endpoint) {
 	for _, pfx := range rangesToPrefixes(remote) {
 		hs := slices.DeleteFunc(p.routeHolders[pfx], func(x routeHolder) bool { return x.route == route })

@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"errors"
 	"log/slog"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/cygnet-ipsec/cygnet/dataplane"
 	"github.com/cygnet-ipsec/cygnet/spd"
@@ -16,10 +18,14 @@ type kernelRoutes struct {
 	protectRecorder
 	table map[netip.Prefix]netip.Addr
 	calls int
+	fail  bool // AddRoutes fails and writes nothing
 }
 
 func (k *kernelRoutes) AddRoutes(_ string, ps []netip.Prefix, src netip.Addr) error {
 	k.calls++
+	if k.fail {
+		return errors.New("netlink: no buffer space")
+	}
 	for _, p := range ps {
 		k.table[p] = src
 	}
@@ -95,5 +101,83 @@ func TestRouteHolders(t *testing.T) {
 	p.dropRoutesLocked(b, remote)
 	if _, ok := k.table[pfx]; ok {
 		t.Fatal("the moved Child SA's route outlived it")
+	}
+}
+
+// Child SAs that share a remote prefix and a source hint (a gateway's
+// clients with the same remote selectors) cost one netlink request for the
+// first, none for the others within routeRefresh, and none as they go
+// until the last; a holder with another hint is written, and its going
+// restores the one before. A route taken out behind cygnet's back comes
+// back with the first Child SA after routeRefresh.
+func TestRouteHoldersWriteOnlyChanges(t *testing.T) {
+	k := &kernelRoutes{table: map[netip.Prefix]netip.Addr{}}
+	now := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	p := &packetPath{routes: k, tun: "cygnet0", log: slog.New(slog.DiscardHandler), clock: func() time.Time { return now }}
+	remote := endpoints("10.99.1.0/24")
+	pfx := netip.MustParsePrefix("10.99.1.0/24")
+	// local subnets with no host address in them: no source hint
+	var routes []*dataplane.Route
+	for i := range 50 {
+		r := &dataplane.Route{Name: "c"}
+		routes = append(routes, r)
+		if err := p.addRoutes(r, endpoints("10.99.2.0/24"), remote); err != nil {
+			t.Fatal(err)
+		}
+		if k.calls != 1 {
+			t.Fatalf("after %d Child SAs on one prefix: %d netlink calls, want 1", i+1, k.calls)
+		}
+	}
+	vip := netip.MustParseAddr("10.3.0.1")
+	odd := &dataplane.Route{Name: "vip"}
+	if err := p.addRoutes(odd, endpoints(vip.String()+"/32"), remote); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.table[pfx]; got != vip || k.calls != 2 {
+		t.Fatalf("a holder with hint %v: route %v after %d calls, want its hint after 2", vip, got, k.calls)
+	}
+	p.dropRoutesLocked(odd, remote)
+	if got, ok := k.table[pfx]; !ok || got.IsValid() || k.calls != 3 {
+		t.Fatalf("its going: route %v %v after %d calls, want no hint after 3", got, ok, k.calls)
+	}
+	for _, r := range routes[1:] {
+		p.dropRoutesLocked(r, remote)
+	}
+	if _, ok := k.table[pfx]; !ok || k.calls != 3 {
+		t.Fatalf("49 of 50 gone: route there %v after %d calls, want there after 3", ok, k.calls)
+	}
+	p.dropRoutesLocked(routes[0], remote)
+	if _, ok := k.table[pfx]; ok || k.calls != 4 {
+		t.Fatalf("last gone: route there %v after %d calls, want gone after 4", ok, k.calls)
+	}
+	// a failed write is retried by the next holder
+	k.fail = true
+	if err := p.addRoutes(routes[0], endpoints("10.99.2.0/24"), remote); err == nil {
+		t.Fatal("failing AddRoutes: no error")
+	}
+	k.fail = false
+	if err := p.addRoutes(routes[1], endpoints("10.99.2.0/24"), remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.table[pfx]; !ok {
+		t.Fatal("the route a failed write left out was not written by the next holder")
+	}
+	// someone deletes the route (ip route flush): within routeRefresh the
+	// next Child SA trusts the note, after it writes the route again
+	delete(k.table, pfx)
+	calls := k.calls
+	now = now.Add(routeRefresh / 2)
+	if err := p.addRoutes(routes[2], endpoints("10.99.2.0/24"), remote); err != nil {
+		t.Fatal(err)
+	}
+	if k.calls != calls {
+		t.Fatalf("%d netlink calls within routeRefresh, want none", k.calls-calls)
+	}
+	now = now.Add(routeRefresh)
+	if err := p.addRoutes(routes[3], endpoints("10.99.2.0/24"), remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.table[pfx]; !ok || k.calls != calls+1 {
+		t.Fatalf("after routeRefresh: route there %v after %d calls, want written again by 1", ok, k.calls-calls)
 	}
 }

@@ -86,6 +86,7 @@ func (d *Daemon) onLoop(f func()) error {
 	}
 	select {
 	case r := <-reply:
+		d.flushLog()
 		if r.Error != "" {
 			return fmt.Errorf("%s", r.Error)
 		}

@@ -228,13 +228,8 @@ func Compile(policies []Policy) (*Table, error) {
 
 // compile is Compile with an explicit list budget per selector (see maxSpan).
 func compile(policies []Policy, span int) (*Table, error) {
-	t := &Table{policies: make([]Policy, len(policies))}
+	out := make([]Policy, len(policies))
 	ids := make(map[uint64]struct{}, len(policies))
-	type keyed struct {
-		s        csel
-		priority uint32
-	}
-	var sels [3][2][]keyed
 	for i := range policies {
 		p := policies[i].clone()
 		if _, dup := ids[p.ID]; dup {
@@ -250,13 +245,30 @@ func compile(policies []Policy, span int) (*Table, error) {
 				return nil, fmt.Errorf("policy %d selector %d: %w", p.ID, j, err)
 			}
 			p.Selectors[j] = s
+		}
+		out[i] = p
+	}
+	return buildTable(out, span), nil
+}
+
+// buildTable indexes policies that are valid, normalised and the table's
+// own (their Selectors shared only with tables that never change them).
+func buildTable(policies []Policy, span int) *Table {
+	t := &Table{policies: policies}
+	type keyed struct {
+		s        csel
+		priority uint32
+	}
+	var sels [3][2][]keyed
+	for i := range policies {
+		p := &policies[i]
+		for _, s := range p.Selectors {
 			fam := 1
 			if s.Local.Is4() {
 				fam = 0
 			}
 			sels[p.Direction-1][fam] = append(sels[p.Direction-1][fam], keyed{compileSelector(s, int32(i)), p.Priority})
 		}
-		t.policies[i] = p
 	}
 	for d := range sels {
 		for f := range sels[d] {
@@ -269,7 +281,7 @@ func compile(policies []Policy, span int) (*Table, error) {
 			t.idx[d][f] = buildFamIndex(cs, f == 0, span)
 		}
 	}
-	return t, nil
+	return t
 }
 
 func (p *Policy) validate() error {
@@ -414,7 +426,7 @@ func (db *DB) Update(del []uint64, add []Policy) error {
 			if len(keep) == 0 {
 				continue
 			}
-			t := mustCompile(keep)
+			t := recompile(keep)
 			db.index(t)
 			levels = append(levels, t)
 		}
@@ -437,7 +449,7 @@ func (db *DB) pushLevel(t *Table) {
 		if len(older.policies) > 2*len(newer.policies) && len(older.policies)+len(newer.policies) > smallPart {
 			break
 		}
-		merged := mustCompile(append(slices.Clip(older.policies), newer.policies...))
+		merged := recompile(append(slices.Clip(older.policies), newer.policies...))
 		db.levels = append(db.levels[:n-2], merged)
 		db.index(merged)
 	}
@@ -454,13 +466,13 @@ func (db *DB) index(t *Table) {
 	}
 }
 
-// mustCompile compiles policies that already compiled once.
-func mustCompile(policies []Policy) *Table {
-	t, err := Compile(policies)
-	if err != nil {
-		panic(fmt.Sprintf("spd: recompiling valid policies: %v", err))
-	}
-	return t
+// recompile builds a part from policies of parts that compiled before
+// (merged, or what is left after deletions) into a new slice: they were
+// checked, copied and normalised then, so it only indexes them. Checking
+// them again cost a responder half of its SPD work per Child SA, as every
+// add merges the small parts and every delete rebuilds one.
+func recompile(policies []Policy) *Table {
+	return buildTable(policies, maxSpan)
 }
 
 func (db *DB) publish() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/cygnet-ipsec/cygnet/daemon"
 	"github.com/cygnet-ipsec/cygnet/internal/logging"
@@ -59,6 +60,9 @@ func daemonFlags(a *daemonArgs, socket string) *flag.FlagSet {
 }
 
 // cmdDaemon runs the daemon in the foreground until SIGTERM.
+// logFlushDelay is how late the daemon's log lines may reach stderr.
+const logFlushDelay = 10 * time.Millisecond
+
 func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 	a, err := parseDaemonArgs(args, socket)
 	if err != nil {
@@ -77,12 +81,18 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(stderr, a.logFormat, levels)
+	// Lines reach stderr in batches: the event loop's after each of its
+	// steps and before each control answer (Options.LogFlush), other
+	// goroutines' at most logFlushDelay late (logging.Buffered); the
+	// deferred Flush writes the last ones, also when a panic unwinds.
+	out := logging.NewBuffered(stderr, logFlushDelay)
+	defer func() { _ = out.Flush() }()
+	log, err := logging.New(out, a.logFormat, levels)
 	if err != nil {
 		return err
 	}
 	d, err := daemon.New(daemon.Options{ConfigPath: a.config, StrongswanConf: a.strongswanConf, SocketPath: a.socket, Log: log,
-		VICIPath: a.vici, Version: version, MetricsAddr: a.metrics, KeylogDir: a.keylog, AuditPath: a.audit}, func() (daemon.PacketPath, error) {
+		VICIPath: a.vici, Version: version, MetricsAddr: a.metrics, KeylogDir: a.keylog, AuditPath: a.audit, LogFlush: func() { _ = out.Flush() }}, func() (daemon.PacketPath, error) {
 		routes, err := netcfg.New(netcfg.Config{})
 		if err != nil {
 			return nil, err

@@ -123,8 +123,10 @@ func NewKeyExchange(method uint16, rand io.Reader) (KeyExchange, error) {
 	switch method {
 	case KEMODP1024, KEMODP2048, KEMODP3072, KEMODP4096:
 		return newMODP(method, rand)
-	case KEECP256, KEECP384, KEECP521, KECurve25519:
+	case KEECP256, KEECP384, KEECP521:
 		return newECDH(method, rand)
+	case KECurve25519:
+		return newX25519(rand)
 	case KEMLKEM512, KEMLKEM768, KEMLKEM1024:
 		return newMLKEM(method, rand)
 	}
@@ -289,14 +291,14 @@ func (k *modpKE) SharedSecret(peer []byte) ([]byte, error) {
 	return s, nil
 }
 
-// --- ECP groups (RFC 5903) and Curve25519 (RFC 8031) ---
+// --- ECP groups (RFC 5903); Curve25519 is in x25519.go ---
 
 type ecdhKE struct {
 	method uint16
 	curve  ecdh.Curve
 	priv   *ecdh.PrivateKey
 	pub    []byte // Key Exchange Data, kept after priv is dropped
-	coord  int    // octets of one coordinate; 0 for X25519
+	coord  int    // octets of one coordinate
 }
 
 func newECDH(method uint16, rand io.Reader) (*ecdhKE, error) {
@@ -309,17 +311,11 @@ func newECDH(method uint16, rand io.Reader) (*ecdhKE, error) {
 		k.curve, k.coord = ecdh.P384(), 48
 	case KEECP521:
 		k.curve, k.coord, mask = ecdh.P521(), 66, 0x01
-	case KECurve25519:
-		k.curve = ecdh.X25519()
 	}
 	// ecdh's GenerateKey ignores its reader since Go 1.26, so draw the
 	// scalar from rand ourselves and let NewPrivateKey reject values
 	// outside [1, n-1] (rejection sampling, as FIPS 186-5 A.4.2).
-	n := k.coord
-	if n == 0 {
-		n = 32
-	}
-	b := make([]byte, n)
+	b := make([]byte, k.coord)
 	defer clear(b)
 	for range 100 {
 		if _, err := io.ReadFull(rand, b); err != nil {
@@ -328,11 +324,8 @@ func newECDH(method uint16, rand io.Reader) (*ecdhKE, error) {
 		b[0] &= mask
 		priv, err := k.curve.NewPrivateKey(b)
 		if err == nil {
-			k.priv, k.pub = priv, priv.PublicKey().Bytes()
-			if k.coord != 0 {
-				// Uncompressed SEC1 point without the 0x04 prefix (RFC 5903 section 7).
-				k.pub = k.pub[1:]
-			}
+			// Uncompressed SEC1 point without the 0x04 prefix (RFC 5903 section 7).
+			k.priv, k.pub = priv, priv.PublicKey().Bytes()[1:]
 			return k, nil
 		}
 	}
@@ -348,25 +341,17 @@ func (k *ecdhKE) SharedSecret(peer []byte) ([]byte, error) {
 		return nil, ErrKeyExchangeDone
 	}
 	want := 2 * k.coord
-	if k.coord == 0 {
-		want = 32
-	}
 	if len(peer) != want {
 		return nil, fmt.Errorf("key exchange method %d: %d octets, want %d: %w", k.method, len(peer), want, ErrInvalidPublicValue)
 	}
-	enc := peer
-	if k.coord != 0 {
-		enc = make([]byte, 0, 1+len(peer))
-		enc = append(append(enc, 4), peer...)
-	}
+	enc := make([]byte, 0, 1+len(peer))
+	enc = append(append(enc, 4), peer...)
 	pub, err := k.curve.NewPublicKey(enc)
 	if err != nil {
 		return nil, fmt.Errorf("key exchange method %d: point not on curve: %w", k.method, ErrInvalidPublicValue)
 	}
 	s, err := k.priv.ECDH(pub)
 	if err != nil {
-		// X25519: the all-zero output of a low-order point (RFC 8031
-		// section 2.3, RFC 7748 section 6.1).
 		return nil, fmt.Errorf("key exchange method %d: %v: %w", k.method, err, ErrInvalidPublicValue)
 	}
 	k.priv = nil

@@ -372,7 +372,7 @@ func marshalChain(b *cryptobyte.Builder, payloads []Payload) PayloadType {
 			flags = 0x80
 		}
 		b.AddUint8(flags)
-		addIKELength(b, 4, p.Type().String()+" payload", p.marshalBody)
+		addIKELength(b, 4, payloadName(p.Type()), p.marshalBody)
 	}
 	if len(payloads) == 0 {
 		return PayloadNone

@@ -241,8 +241,13 @@ const (
 
 // addIKELength writes a 16-bit length that counts hdr octets already written plus the body that f produces, then
 // the body: the IKE convention, where lengths include their own header.
-func addIKELength(b *cryptobyte.Builder, hdr int, what string, f func(*cryptobyte.Builder)) {
-	child := cryptobyte.NewBuilder(nil)
+// what names the structure in the error for an oversized one; a
+// payloadName rather than a string made per payload, as marshalling every
+// message built that name for each payload whether it failed or not.
+func addIKELength(b *cryptobyte.Builder, hdr int, what fmt.Stringer, f func(*cryptobyte.Builder)) {
+	// room for most payloads' bodies (nonce, KE, SA, TS, AUTH): grown
+	// from nil, a body was reallocated at each doubling from 8 octets
+	child := cryptobyte.NewBuilder(make([]byte, 0, 64))
 	f(child)
 	body, err := child.Bytes()
 	if err != nil {
@@ -256,6 +261,16 @@ func addIKELength(b *cryptobyte.Builder, hdr int, what string, f func(*cryptobyt
 	b.AddUint16(uint16(hdr + len(body)))
 	b.AddBytes(body)
 }
+
+// structName is a fixed structure name for addIKELength.
+type structName string
+
+func (n structName) String() string { return string(n) }
+
+// payloadName is a payload's name for addIKELength, made only for an error.
+type payloadName PayloadType
+
+func (t payloadName) String() string { return PayloadType(t).String() + " payload" }
 
 // Marshalling.
 
@@ -276,7 +291,7 @@ func (p *SA) marshalBody(b *cryptobyte.Builder) {
 		}
 		b.AddUint8(more)
 		b.AddUint8(0)
-		addIKELength(b, 4, "proposal", func(b *cryptobyte.Builder) {
+		addIKELength(b, 4, structName("proposal"), func(b *cryptobyte.Builder) {
 			b.AddUint8(pr.Number)
 			b.AddUint8(uint8(pr.Protocol))
 			b.AddUint8(uint8(len(pr.SPI)))
@@ -290,7 +305,7 @@ func (p *SA) marshalBody(b *cryptobyte.Builder) {
 				}
 				b.AddUint8(more)
 				b.AddUint8(0)
-				addIKELength(b, 4, "transform", func(b *cryptobyte.Builder) {
+				addIKELength(b, 4, structName("transform"), func(b *cryptobyte.Builder) {
 					b.AddUint8(uint8(t.Type))
 					b.AddUint8(0)
 					b.AddUint16(t.ID)
@@ -391,7 +406,7 @@ func (p *TrafficSelectors) marshalBody(b *cryptobyte.Builder) {
 		ts := &p.Selectors[i]
 		b.AddUint8(uint8(ts.Type))
 		b.AddUint8(ts.IPProtocol)
-		addIKELength(b, 4, "traffic selector", func(b *cryptobyte.Builder) {
+		addIKELength(b, 4, structName("traffic selector"), func(b *cryptobyte.Builder) {
 			switch ts.Type {
 			case TS_IPV4_ADDR_RANGE:
 				if !ts.StartAddr.Is4() || !ts.EndAddr.Is4() {
@@ -465,7 +480,7 @@ func (p *Configuration) marshalBody(b *cryptobyte.Builder) {
 func (p *EAP) marshalBody(b *cryptobyte.Builder) {
 	b.AddUint8(p.Code)
 	b.AddUint8(p.Identifier)
-	addIKELength(b, 4, "EAP message", func(b *cryptobyte.Builder) {
+	addIKELength(b, 4, structName("EAP message"), func(b *cryptobyte.Builder) {
 		if p.HasType() {
 			b.AddUint8(p.EAPType)
 		}

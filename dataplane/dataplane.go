@@ -24,6 +24,10 @@ const (
 	// DefaultKeepalive is the NAT-keepalive interval (RFC 3948 section 4
 	// leaves it to the implementation; strongSwan uses 20 s).
 	DefaultKeepalive = 20 * time.Second
+	// maxLanes bounds the lanes per source of packets: each lane holds
+	// two batches (an inbound one is 128 buffers of 64 KiB), and one SA's
+	// ESP rarely keeps more cores than that busy.
+	maxLanes = 8
 	// DefaultBatch is how many packets one read or send call moves.
 	DefaultBatch = 128
 	// tunWriteOffset is the head room the TUN write path gets in front of
@@ -206,7 +210,7 @@ func (dp *DataPlane) TUNName() string { return dp.name }
 // Start runs the packet path: one goroutine reading the TUN (outbound), one
 // per socket (inbound, IKE), and one sending NAT-keepalives.
 func (dp *DataPlane) Start() {
-	dp.lanes = runtime.GOMAXPROCS(0)
+	dp.lanes = min(runtime.GOMAXPROCS(0), maxLanes)
 	dp.wg.Add(2)
 	go func() { defer dp.wg.Done(); dp.runOutbound() }()
 	go func() { defer dp.wg.Done(); dp.runKeepalives() }()

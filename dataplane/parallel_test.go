@@ -58,29 +58,6 @@ func feedTUN(batches [][][]byte) tunReader {
 	}
 }
 
-// feedSocket is a socket that hands out batches of datagrams from one
-// source, one batch per receive, then says it is closed.
-type feedSocket struct {
-	batches [][][]byte
-	meta    rxMeta
-}
-
-func (f *feedSocket) recv(bufs [][]byte, meta []rxMeta) (int, error) {
-	if len(f.batches) == 0 {
-		return 0, net.ErrClosed
-	}
-	b := f.batches[0]
-	f.batches = f.batches[1:]
-	for i, d := range b {
-		copy(bufs[i], d)
-		meta[i] = f.meta
-		meta[i].N = len(d)
-	}
-	return len(b), nil
-}
-
-func (f *feedSocket) drain([][]byte, []rxMeta) (int, error) { return 0, nil }
-
 // TestParallelOrder runs batches of one SA through both pipelines on
 // three lanes, big batches mixed with small ones: the datagrams leave with
 // consecutive sequence numbers in the order the packets came from the TUN,
@@ -147,7 +124,7 @@ func TestParallelOrder(t *testing.T) {
 	for i := range ins {
 		ins[i] = memIn(dpB, sockUDP4NATT, &rb, batch)
 	}
-	dpB.receive(&feedSocket{batches: dgrams, meta: src}, dpB.lanes, ins)
+	dpB.receive(&chanSocket{feed: feedBatches(dgrams), meta: src}, dpB.lanes, ins)
 	if len(rb.tun) != total {
 		t.Fatalf("delivered %d of %d (stats %+v)", len(rb.tun), total, dpB.Stats())
 	}
@@ -160,7 +137,7 @@ func TestParallelOrder(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 
-	dpB.receive(&feedSocket{batches: dgrams[len(dgrams)-1:], meta: src}, dpB.lanes, ins)
+	dpB.receive(&chanSocket{feed: feedBatches(dgrams[len(dgrams)-1:]), meta: src}, dpB.lanes, ins)
 	if st := dpB.Stats(); st.Replay != 64 || st.InPackets != uint64(total) {
 		t.Errorf("after a replayed batch: stats %+v, want 64 replays", st)
 	}
@@ -286,3 +263,13 @@ func (c *chanSocket) recv(bufs [][]byte, meta []rxMeta) (int, error) {
 }
 
 func (c *chanSocket) drain([][]byte, []rxMeta) (int, error) { return 0, nil }
+
+// feedBatches returns a closed channel holding batches.
+func feedBatches(batches [][][]byte) <-chan [][]byte {
+	c := make(chan [][]byte, len(batches))
+	for _, b := range batches {
+		c <- b
+	}
+	close(c)
+	return c
+}

@@ -290,15 +290,11 @@ func (l *linkSender) send(msgs []txMsg, h *linkHop, now time.Time) int {
 }
 
 func (l *linkSender) doSend(fd uintptr) bool {
-	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&l.hdrs[0])), uintptr(l.count), unix.MSG_DONTWAIT, 0, 0)
-	if e == unix.EAGAIN || e == unix.EINTR {
+	n, again, err := sendmmsg(fd, l.hdrs[:l.count])
+	if again {
 		return false
 	}
-	if e != 0 {
-		l.n, l.err = 0, e
-		return true
-	}
-	l.n, l.err = int(n), nil
+	l.n, l.err = n, err
 	return true
 }
 

@@ -192,16 +192,29 @@ func (c *batchIO) recvOnce(bufs [][]byte, meta []rxMeta, noWait bool) (int, erro
 }
 
 func (c *batchIO) doSend(fd uintptr) bool {
-	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.txHdrs[0])), uintptr(c.txCount), unix.MSG_DONTWAIT, 0, 0)
-	if e == unix.EAGAIN || e == unix.EINTR {
+	n, again, err := sendmmsg(fd, c.txHdrs[:c.txCount])
+	if again {
 		return false
 	}
-	if e != 0 {
-		c.txN, c.txErr = 0, e
-		return true
-	}
-	c.txN, c.txErr = int(n), nil
+	c.txN, c.txErr = n, err
 	return true
+}
+
+// sendmmsg sends hdrs on fd without waiting (MSG_DONTWAIT), as a raw
+// syscall (see doRecv); again reports EAGAIN or EINTR: wait for the socket
+// and try again.
+func sendmmsg(fd uintptr, hdrs []unix.Mmsghdr) (n int, again bool, err error) {
+	if len(hdrs) == 0 {
+		return 0, false, nil
+	}
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)), unix.MSG_DONTWAIT, 0, 0)
+	switch {
+	case e == unix.EAGAIN || e == unix.EINTR:
+		return 0, true, nil
+	case e != 0:
+		return 0, false, e
+	}
+	return int(r), false, nil
 }
 
 // send writes msgs with as few sendmmsg calls as the kernel allows (one per

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -36,15 +37,7 @@ func TestConnTrustScope(t *testing.T) {
 	}
 	onlyA := conn("only-a", &config.Cert{X509: rootA})
 	anyCA := conn("any")
-	s, err := NewSigner(peerKey, SignerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	octets := []byte("octets")
-	method, data, err := s.Sign(octets, SupportedHashes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	method, data, octets := signedOctets(t, peerKey)
 	peer := identity.ID{Type: wire.ID_FQDN, Data: []byte("peer.test")}
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	i := 0
@@ -172,15 +165,7 @@ func TestConnTrustScopedCostWithManyCAs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewSigner(peerKey, SignerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	octets := []byte("octets")
-	method, data, err := s.Sign(octets, SupportedHashes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	method, data, octets := signedOctets(t, peerKey)
 	peer := identity.ID{Type: wire.ID_FQDN, Data: []byte("peer.test")}
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	allocs := func(trust *TrustStore) float64 {
@@ -198,4 +183,19 @@ func TestConnTrustScopedCostWithManyCAs(t *testing.T) {
 	if perCA := (many - one) / 20; perCA > 20 {
 		t.Fatalf("%.0f allocations with 1 trusted CA, %.0f with 21: %.0f per extra CA, want a few", one, many, perCA)
 	}
+}
+
+// signedOctets signs some octets with key, as a peer's AUTH payload does.
+func signedOctets(t *testing.T, key crypto.Signer) (method wire.AuthMethod, data, octets []byte) {
+	t.Helper()
+	s, err := NewSigner(key, SignerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	octets = []byte("octets")
+	method, data, err = s.Sign(octets, SupportedHashes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return method, data, octets
 }

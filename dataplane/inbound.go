@@ -72,7 +72,22 @@ type openJob struct {
 	src   netip.AddrPort
 	v     esp.Verified
 	err   error
+	// allowed records the SPD's verdict on a tunnel-mode inner packet,
+	// looked up by crypt, in parallel, instead of in the in-order stage;
+	// unchecked leaves it to deliver.
+	allowed verdict
 }
+
+// verdict is the inbound policy's answer for an inner packet.
+type verdict uint8
+
+const (
+	unchecked verdict = iota
+	allow
+	refuse
+	// unreadable: the inner packet's addresses or ports cannot be read.
+	unreadable
+)
 
 // maxSegs is how many split segments an inbound batch holds before it
 // writes to the TUN: more than one GRO datagram carries (64).
@@ -435,7 +450,11 @@ func (p *inPath) finishJobs() {
 		} else if j.encap {
 			p.checkSource(j.sa, j.src)
 		}
-		p.deliver(j.sa, j.slot, op.Packet, op.Dummy)
+		if op.Dummy || j.allowed == unchecked {
+			p.deliver(j.sa, j.slot, op.Packet, op.Dummy)
+		} else {
+			p.admit(j.sa, j.slot, op.Packet, j.allowed)
+		}
 	}
 	clear(jobs)
 	p.jobs = jobs[:0]
@@ -451,6 +470,9 @@ func (p *inPath) verifyOne(i int) {
 		j.v, j.err = j.sa.ESP.Verify(j.b)
 	} else {
 		j.v, j.err = j.sa.ESP.VerifyESP(j.b, j.tos)
+	}
+	if inner := j.v.Inner(); j.err == nil && inner != nil {
+		j.allowed = p.check(j.sa, inner)
 	}
 }
 
@@ -518,26 +540,44 @@ func rebuildOuter(slot []byte, m *rxMeta, encap bool, nattPort uint16) (int, boo
 // deliver checks a decrypted inner packet against the SA's inbound policy
 // and queues it for the TUN.
 func (p *inPath) deliver(sa *SA, slot, inner []byte, dummy bool) {
-	dp := p.dp
 	if dummy {
-		dp.ctr.dummy.Add(1)
+		p.dp.ctr.dummy.Add(1)
 		return
 	}
+	p.admit(sa, slot, inner, p.check(sa, inner))
+}
+
+// check is the SA's inbound policy's verdict on an inner packet. It
+// counts nothing, so that crypt may run it on an opened packet the replay
+// window then refuses.
+func (p *inPath) check(sa *SA, inner []byte) verdict {
 	f, err := spd.ExtractFlow(inner)
 	if err != nil {
-		dp.ctr.malformed.Add(1)
-		return
+		return unreadable
 	}
 	// A batch is mostly one flow: look its policy up once per batch.
 	if !p.looked || f != p.lastFlow {
 		if p.tbl == nil {
-			p.tbl = dp.spd.Table()
+			p.tbl = p.dp.spd.Table()
 		}
 		p.lastPol = p.tbl.Lookup(spd.In, f)
 		p.lastFlow, p.looked = f, true
 	}
-	pol := p.lastPol
-	if pol == nil || pol.Action != spd.Protect || pol.Handle != any(sa.Route) {
+	if pol := p.lastPol; pol == nil || pol.Action != spd.Protect || pol.Handle != any(sa.Route) {
+		return refuse
+	}
+	return allow
+}
+
+// admit acts on the verdict v on an inner packet: one the policy allows
+// is charged to its SA's lifetime and queued for the batch's TUN write.
+func (p *inPath) admit(sa *SA, slot, inner []byte, v verdict) {
+	dp := p.dp
+	switch v {
+	case unreadable:
+		dp.ctr.malformed.Add(1)
+		return
+	case refuse:
 		dp.ctr.policy.Add(1)
 		return
 	}

@@ -218,8 +218,11 @@ func TestInboundDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	pushOut(out, udpPacket(hA4, netip.MustParseAddr("10.9.0.1"), 200, false))
-	pushIn(in, m, ra.sent[sockESP4][0])
-	if st := dpB.Stats(); st.PolicyMismatch != 1 || st.InPackets != 1 {
+	// Twice in one batch: both copies open before the replay window
+	// moves, and the policy's verdict is found as they open, but only the
+	// first counts as a mismatch; the second is a replay.
+	pushIn(in, []rxMeta{m[0], m[0]}, ra.sent[sockESP4][0], ra.sent[sockESP4][0])
+	if st := dpB.Stats(); st.PolicyMismatch != 1 || st.Replay != 2 || st.InPackets != 1 {
 		t.Errorf("policy: stats %+v", st)
 	}
 }

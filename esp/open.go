@@ -51,6 +51,17 @@ type Verified struct {
 	err   error
 }
 
+// Inner is the tunnel-mode inner packet Verify found: what Finish returns
+// once the replay window takes the packet, for checks that need not wait
+// for it. It is nil in transport mode, for a dummy packet and when the
+// padding or the inner packet was refused.
+func (v *Verified) Inner() []byte {
+	if v.err != nil {
+		return nil
+	}
+	return v.inner
+}
+
 // Open decapsulates an IPv4 or IPv6 packet carrying ESP, directly or in UDP
 // (RFC 3948), in place. It checks the SPI, the replay window, the ICV (before
 // decrypting), updates the window only after the ICV verified, checks the

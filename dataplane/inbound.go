@@ -63,8 +63,9 @@ type openJob struct {
 	slot []byte
 	b    []byte
 	// from, when set, is where b's octets still are: a segment of a
-	// GRO-coalesced datagram, copied into its own buffer by crypt right
-	// before it is opened, outside the pipeline's read lock.
+	// GRO-coalesced datagram, which crypt decrypts from there into b, its
+	// own buffer (the decryption is the copy), outside the pipeline's read
+	// lock.
 	from  []byte
 	whole bool
 	encap bool
@@ -331,10 +332,11 @@ func (p *inPath) splitGRO(slot []byte, m *rxMeta) {
 }
 
 // espDeferred queues the tunnel-mode ESP packet b, a segment of a
-// coalesced datagram, to be copied into seg (at HeadRoom) by crypt instead
-// of now: the copy is done with the crypto, in parallel, not under the
-// pipeline's read lock. It reports false for what must be copied now (transport mode
-// rebuilds the outer header in seg before crypt).
+// coalesced datagram, to be decrypted from where it is into seg (at
+// HeadRoom) by crypt instead of copied now: the decryption makes the copy,
+// in parallel, not under the pipeline's read lock. It reports false for
+// what must be copied now (transport mode rebuilds the outer header in seg
+// before crypt).
 func (p *inPath) espDeferred(seg, b []byte, m *rxMeta) bool {
 	if len(b) < espHeaderLen {
 		return false
@@ -463,12 +465,12 @@ func (p *inPath) finishJobs() {
 // verifyOne checks and decrypts job i.
 func (p *inPath) verifyOne(i int) {
 	j := &p.jobs[i]
-	if j.from != nil {
-		copy(j.b, j.from)
-	}
-	if j.whole {
+	switch {
+	case j.from != nil:
+		j.v, j.err = j.sa.ESP.VerifyESPFrom(j.b, j.from, j.tos)
+	case j.whole:
 		j.v, j.err = j.sa.ESP.Verify(j.b)
-	} else {
+	default:
 		j.v, j.err = j.sa.ESP.VerifyESP(j.b, j.tos)
 	}
 	if inner := j.v.Inner(); j.err == nil && inner != nil {

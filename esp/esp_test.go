@@ -3,6 +3,7 @@ package esp
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -100,5 +101,54 @@ func checkOuter(t *testing.T, p Packet, mode ipsec.Mode, udp bool) {
 	}
 	if packet.Version(b) == 4 && packet.Fold(packet.Sum(b[:20], 0)) != 0xffff {
 		t.Fatal("bad IPv4 header checksum")
+	}
+}
+
+// TestVerifyESPFrom opens tunnel-mode packets as a UDP socket delivers
+// them (ESP alone) out of place, for transforms that decrypt out of place
+// and for those that copy first: the same inner packet as OpenESP, the
+// source left as it was, the replay window moved only by Finish, and a
+// tampered packet refused.
+func TestVerifyESPFrom(t *testing.T) {
+	for _, a := range algos {
+		t.Run(a.name, func(t *testing.T) {
+			cfg := Config{SPI: 0x2000, Mode: ipsec.ModeTunnel, Src: out4a, Dst: out4b, ReplayWindow: 64, UDP: &UDPEncap{SrcPort: 4500, DstPort: 4500}}
+			out, in := pair(t, a, cfg)
+			inner := udpPacket(in4a, in4b, 0, bytes.Repeat([]byte{7}, 1000))
+			p, _ := seal(t, out, inner)
+			src := append([]byte(nil), p.Bytes[p.ESP:]...)
+			kept := append([]byte(nil), src...)
+			dst := make([]byte, len(src)+100)
+			v, err := in.VerifyESPFrom(dst, src, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(src, kept) {
+				t.Fatal("VerifyESPFrom changed its source")
+			}
+			if !bytes.Equal(v.Inner(), inner) {
+				t.Fatalf("inner packet before Finish\n%x\nwant\n%x", v.Inner(), inner)
+			}
+			// Verified, not yet finished: the same packet still verifies.
+			if _, err := in.VerifyESPFrom(make([]byte, len(src)), src, 0); err != nil {
+				t.Fatalf("second Verify before Finish: %v", err)
+			}
+			res, err := in.Finish(&v)
+			if err != nil || !bytes.Equal(res.Packet, inner) {
+				t.Fatalf("Finish: %v", err)
+			}
+			if _, err := in.VerifyESPFrom(dst, src, 0); !errors.Is(err, ErrReplayed) {
+				t.Fatalf("replayed: %v, want ErrReplayed", err)
+			}
+			p2, _ := seal(t, out, inner)
+			bad := append([]byte(nil), p2.Bytes[p2.ESP:]...)
+			bad[len(bad)-1] ^= 1
+			if _, err := in.VerifyESPFrom(make([]byte, len(bad)), bad, 0); err == nil {
+				t.Fatal("tampered packet verified")
+			}
+			if _, err := in.VerifyESPFrom(make([]byte, len(bad)-1), bad, 0); err == nil {
+				t.Fatal("short destination accepted")
+			}
+		})
 	}
 }

@@ -180,6 +180,35 @@ func (sa *SA) VerifyESP(esp []byte, outerTC uint8) (Verified, error) {
 	return v, nil
 }
 
+// VerifyESPFrom is VerifyESP for an ESP packet src that is decrypted into
+// dst, at least as long and not overlapping it, instead of in place: a
+// packet that needs a buffer of its own (a segment of a coalesced
+// datagram) is copied there by its decryption. The Verified packet lives
+// in dst. Transforms that only decrypt in place get src copied first.
+func (sa *SA) VerifyESPFrom(dst, src []byte, outerTC uint8) (Verified, error) {
+	if len(dst) < len(src) {
+		return Verified{}, fmt.Errorf("esp: %d-octet packet into a %d-octet buffer: %w", len(src), len(dst), ErrMalformed)
+	}
+	dst = dst[:len(src)]
+	if sa.xTo == nil {
+		copy(dst, src)
+		return sa.VerifyESP(dst, outerTC)
+	}
+	if sa.dir != ipsec.Inbound {
+		return Verified{}, ErrWrongDirection
+	}
+	if sa.mode != ipsec.ModeTunnel {
+		return Verified{}, fmt.Errorf("esp: OpenESP needs tunnel mode: %w", ErrWrongDirection)
+	}
+	v := Verified{esp: dst, outerTC: outerTC}
+	var err error
+	if v.seq, err = sa.decryptFrom(dst, src); err != nil {
+		return v, err
+	}
+	sa.unwrap(&v)
+	return v, nil
+}
+
 // Finish is the second half of Open and OpenESP for a packet Verify or
 // VerifyESP passed: the replay window takes its sequence number (which
 // fails if another packet with it came first), the padding is checked and
@@ -224,6 +253,11 @@ func (sa *SA) Finish(v *Verified) (Opened, error) {
 // decrypt runs the SPI, replay and ICV checks over an ESP packet and
 // decrypts it in place; the window is not changed.
 func (sa *SA) decrypt(esp []byte) (seq uint64, err error) {
+	return sa.decryptFrom(nil, esp)
+}
+
+// decryptFrom is decrypt into dst (out of place) when dst is not nil.
+func (sa *SA) decryptFrom(dst, esp []byte) (seq uint64, err error) {
 	if sa.wiped.Load() {
 		return 0, transform.ErrWiped
 	}
@@ -237,7 +271,12 @@ func (sa *SA) decrypt(esp []byte) (seq uint64, err error) {
 	if err := sa.win.Check(seq); err != nil {
 		return seq, err
 	}
-	if err := sa.x.Open(esp, seq, sa.esn); err != nil {
+	if dst != nil {
+		err = sa.xTo.OpenTo(dst, esp, seq, sa.esn)
+	} else {
+		err = sa.x.Open(esp, seq, sa.esn)
+	}
+	if err != nil {
 		if errors.Is(err, transform.ErrLength) {
 			return seq, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}

@@ -74,10 +74,12 @@ type Config struct {
 
 // SA is one direction of an ESP Security Association.
 type SA struct {
-	spi      uint32
-	mode     ipsec.Mode
-	dir      ipsec.Direction
-	x        transform.ESP
+	spi  uint32
+	mode ipsec.Mode
+	dir  ipsec.Direction
+	x    transform.ESP
+	// xTo is x when it decrypts out of place (VerifyESPFrom).
+	xTo      transform.OpenerTo
 	src, dst netip.Addr
 	outer6   bool
 	esn      bool
@@ -129,6 +131,7 @@ func New(cfg Config) (*SA, error) {
 		icvLen:   cfg.Transform.ICVLen(),
 		align:    max(cfg.Transform.BlockSize(), 4),
 	}
+	sa.xTo, _ = cfg.Transform.(transform.OpenerTo)
 	if sa.align&(sa.align-1) != 0 || sa.align > 256 {
 		return nil, fmt.Errorf("esp: transform block size %d is not a power of two", sa.align)
 	}

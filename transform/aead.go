@@ -126,6 +126,25 @@ func (t *aeadESP) Open(esp []byte, seq uint64, esn bool) error {
 	return nil
 }
 
+// OpenTo is Open out of place (OpenerTo).
+func (t *aeadESP) OpenTo(dst, src []byte, seq uint64, esn bool) error {
+	if t.wiped.Load() {
+		return ErrWiped
+	}
+	if len(src) < 8+8+t.icvLen || len(dst) < len(src) {
+		return fmt.Errorf("%s: %d octets into %d: %w", t.name, len(src), len(dst), ErrLength)
+	}
+	copy(dst[:16], src[:16])
+	s := t.scratch.Get().(*aeadScratch)
+	aad := t.prepare(s, src, seq, esn)
+	_, err := t.aead.Open(dst[16:16], s.nonce[:t.saltLen+8], src[16:], aad)
+	t.scratch.Put(s)
+	if err != nil {
+		return ErrAuth
+	}
+	return nil
+}
+
 func (t *aeadESP) Wipe() {
 	t.wiped.Store(true)
 	clear(t.salt[:])

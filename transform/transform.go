@@ -63,6 +63,16 @@ type ESP interface {
 	Wipe()
 }
 
+// OpenerTo is implemented by the ESP transforms that can decrypt out of
+// place. OpenTo verifies the ICV of the ESP packet src, then decrypts its
+// payload into dst, which is at least as long and does not overlap it: it
+// copies the SPI, sequence number and IV into dst too, but not the ICV. A
+// packet that must be copied into a buffer of its own anyway (a segment of
+// a coalesced datagram) is then copied by its decryption.
+type OpenerTo interface {
+	OpenTo(dst, src []byte, seq uint64, esn bool) error
+}
+
 // Integrity is an integrity-only algorithm keyed for one SA, for AH
 // (RFC 4302). The ICV is computed over the concatenation of parts (the
 // caller zeroes mutable fields and the ICV field first, as AH requires);

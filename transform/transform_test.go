@@ -495,3 +495,61 @@ func TestZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenTo checks every out-of-place opener against Open in place: the
+// same payload and header in dst, src left as it was, a flipped octet
+// refused, a short dst refused, and no allocation.
+func TestOpenTo(t *testing.T) {
+	var n int
+	for _, s := range allSuites() {
+		x := newSuite(t, s)
+		o, ok := x.(OpenerTo)
+		if !ok {
+			continue
+		}
+		n++
+		for _, esn := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/esn=%v", s, esn), func(t *testing.T) {
+				payload := make([]byte, 1400)
+				for i := range payload {
+					payload[i] = byte(i * 3)
+				}
+				seq := uint64(0x2_0000_0009)
+				src := espBuf(0x4321, uint32(seq), x.IVLen(), payload, x.ICVLen())
+				if err := x.Seal(src, seq, esn); err != nil {
+					t.Fatal(err)
+				}
+				sealed := append([]byte(nil), src...)
+				dst := make([]byte, len(src)+32)
+				if err := o.OpenTo(dst, src, seq, esn); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(src, sealed) {
+					t.Fatal("OpenTo changed its source")
+				}
+				if !bytes.Equal(dst[:16], src[:16]) {
+					t.Errorf("header and IV %x, want %x", dst[:16], src[:16])
+				}
+				if got := dst[8+x.IVLen() : len(src)-x.ICVLen()]; !bytes.Equal(got, payload) {
+					t.Fatal("OpenTo's payload differs from the plaintext")
+				}
+				for _, i := range []int{0, 9, 20, len(src) - 1} {
+					c := append([]byte(nil), sealed...)
+					c[i] ^= 0x08
+					if err := o.OpenTo(dst, c, seq, esn); !errors.Is(err, ErrAuth) {
+						t.Fatalf("octet %d flipped: OpenTo = %v, want ErrAuth", i, err)
+					}
+				}
+				if err := o.OpenTo(dst[:len(src)-1], src, seq, esn); !errors.Is(err, ErrLength) {
+					t.Fatalf("short dst: %v, want ErrLength", err)
+				}
+				if a := testing.AllocsPerRun(20, func() { _ = o.OpenTo(dst, src, seq, esn) }); a != 0 && !raceEnabled {
+					t.Errorf("%v allocations per OpenTo", a)
+				}
+			})
+		}
+	}
+	if n == 0 {
+		t.Fatal("no transform opens out of place")
+	}
+}

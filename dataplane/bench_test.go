@@ -106,3 +106,74 @@ func BenchmarkInbound(b *testing.B) {
 		b.Fatalf("delivered %d: %+v", delivered, st)
 	}
 }
+
+// BenchmarkInboundGRO is BenchmarkInbound for datagrams as UDP GRO hands
+// them over: each batch of benchBatch ESP-in-UDP packets arrives as
+// coalesced datagrams of up to groSegs equal segments (one recvmmsg slot
+// each), which the path splits into a buffer per packet.
+func BenchmarkInboundGRO(b *testing.B) {
+	const chunk, groSegs = 32, 40
+	a, bs := makeLink(b, tunnelSpec(ua4, ub4, true))
+	dpA, dpB := memDP(b, a), memDP(b, bs)
+	store := make([][]byte, chunk*benchBatch)
+	for i := range store {
+		store[i] = make([]byte, 0, 2048)
+	}
+	n := 0
+	out := dpA.newOutPath(benchBatch)
+	out.send = func(role int, msgs []txMsg) {
+		for _, m := range msgs {
+			if role == sockUDP4NATT && n < len(store) {
+				store[n] = append(store[n][:0], m.b...)
+				n++
+			}
+		}
+	}
+	pkts := make([][]byte, benchBatch)
+	for i := range pkts {
+		pkts[i] = udpPacket(hA4, hB4, 1400, false)
+	}
+	var dgrams [][]byte
+	seal := func() {
+		n = 0
+		for range chunk {
+			pushOut(out, pkts...)
+		}
+		if n != len(store) {
+			b.Fatalf("sealed %d datagrams, want %d", n, len(store))
+		}
+		dgrams = store
+	}
+	in := dpB.newInPath(sockUDP4NATT, benchBatch)
+	delivered := 0
+	in.writeTUN = func(bufs [][]byte) { delivered += len(bufs) }
+	m := rxMeta{Src: netip.AddrPortFrom(ua4, 4500), Dst: ub4}
+	seal()
+	b.SetBytes(int64(benchBatch * 1400))
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(dgrams) == 0 {
+			b.StopTimer()
+			seal()
+			b.StartTimer()
+		}
+		k := 0
+		for rest := dgrams[:benchBatch]; len(rest) > 0; k++ {
+			segs := rest[:min(groSegs, len(rest))]
+			rest = rest[len(segs):]
+			in.meta[k] = m
+			in.meta[k].GSO = len(segs[0])
+			at := HeadRoom
+			for _, d := range segs {
+				at += copy(in.slots[k][at:], d)
+			}
+			in.meta[k].N = at - HeadRoom
+		}
+		dgrams = dgrams[benchBatch:]
+		in.process(k)
+	}
+	st := dpB.Stats()
+	if delivered == 0 || st.Replay != 0 || st.AuthFailed != 0 || st.InPackets != uint64(delivered) {
+		b.Fatalf("delivered %d: %+v", delivered, st)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -211,5 +212,86 @@ func TestGROSplit(t *testing.T) {
 	}
 	if st := dpB.Stats(); st.InPackets != 5+20*5+5 || st.AuthFailed != 0 {
 		t.Errorf("stats %+v after the allocation runs", st)
+	}
+}
+
+// queueSocket hands out queued datagrams as they "arrive": a read takes
+// at most the rest of the current arrival and as many as it asks for
+// (recorded in asked); nothing arrives during a read. Empty, it is closed.
+type queueSocket struct {
+	dgrams   [][]byte
+	meta     []rxMeta
+	arrivals []int
+	asked    []int
+}
+
+func (q *queueSocket) recv(bufs [][]byte, meta []rxMeta) (int, error) {
+	if len(q.dgrams) == 0 {
+		return 0, net.ErrClosed
+	}
+	q.asked = append(q.asked, len(bufs))
+	n := min(len(bufs), q.arrivals[0])
+	if q.arrivals[0] -= n; q.arrivals[0] == 0 {
+		q.arrivals = q.arrivals[1:]
+	}
+	for i := range n {
+		meta[i] = q.meta[i]
+		meta[i].N = copy(bufs[i], q.dgrams[i])
+	}
+	q.dgrams, q.meta = q.dgrams[n:], q.meta[n:]
+	return n, nil
+}
+
+func (q *queueSocket) drain([][]byte, []rxMeta) (int, error) { return 0, nil }
+
+// TestGROReadsWhatFits: after a batch of GRO-coalesced datagrams, the
+// inbound path reads only as many datagrams as its segment buffers hold
+// (else it must open and deliver half a batch under the read lock, while
+// the other lanes wait), and all of them again once datagrams arrive
+// uncoalesced. Every packet reaches the TUN in order either way.
+func TestGROReadsWhatFits(t *testing.T) {
+	const batch, perDgram = 64, 40
+	a, b := makeLink(t, tunnelSpec(ua4, ub4, true))
+	dpA, dpB := memDP(t, a), memDP(t, b)
+	var ra, rb recorder
+	out := memOut(dpA, &ra, perDgram)
+	pkts := numbered(12*perDgram+5, 1000)
+	for i := 0; i < 12*perDgram; i += perDgram {
+		pushOut(out, pkts[i:i+perDgram]...)
+	}
+	pushOut(out, pkts[12*perDgram:]...)
+	sent := ra.sent[sockUDP4NATT]
+	src := rxMeta{Src: netip.AddrPortFrom(ua4, DefaultNATTPort), Dst: ub4}
+	sock := &queueSocket{arrivals: []int{4, 8, 5}}
+	for i := 0; i < 12*perDgram; i += perDgram {
+		var d []byte
+		for _, s := range sent[i : i+perDgram] {
+			d = append(d, s...)
+		}
+		m := src
+		m.GSO = len(sent[i])
+		sock.dgrams, sock.meta = append(sock.dgrams, d), append(sock.meta, m)
+	}
+	for _, s := range sent[12*perDgram:] {
+		sock.dgrams, sock.meta = append(sock.dgrams, s), append(sock.meta, src)
+	}
+	in := memIn(dpB, sockUDP4NATT, &rb, batch)
+	dpB.receive(sock, 1, []*inPath{in})
+
+	// 12 coalesced datagrams of 39 segments after the first arrive, 4 then
+	// 8, then 5 uncoalesced ones. The first read takes the 4 (and has to
+	// deliver half of them early); after it, 128/39 = 3 datagrams fit; a
+	// read of uncoalesced ones asks for a whole batch again.
+	want := []int{batch, 3, 3, 3, 3, batch}
+	if !slices.Equal(sock.asked, want) {
+		t.Errorf("datagrams asked for per read: %v, want %v", sock.asked, want)
+	}
+	if len(rb.tun) != len(pkts) {
+		t.Fatalf("TUN got %d of %d packets (stats %+v)", len(rb.tun), len(pkts), dpB.Stats())
+	}
+	for i, g := range rb.tun {
+		if !bytes.Equal(g, pkts[i]) {
+			t.Fatalf("packet %d out of order or changed", i)
+		}
 	}
 }

@@ -39,6 +39,9 @@ type inPath struct {
 	// packet in place over what follows it. Made on the first one.
 	segs  [][]byte
 	nSegs int
+	// mostSegs is the most segments after the first that one datagram of
+	// the batch carried (0: nothing was coalesced).
+	mostSegs int
 
 	// jobs are the ESP packets of the batch waiting to be opened, in
 	// arrival order.
@@ -150,13 +153,20 @@ func (dp *DataPlane) receive(r datagramReader, lanes int, paths []*inPath) {
 	for _, q := range paths {
 		q.barrier = p.wait
 	}
+	// want is how many datagrams the next batch reads: all its slots,
+	// unless the last batch's datagrams were GRO-coalesced; then as many
+	// as the segment buffers hold if they are coalesced as much. A batch
+	// that runs out of segment buffers opens and delivers what it has
+	// before it reads on, under the read lock, so its lanes would take
+	// turns instead of working side by side.
+	want := len(paths[0].rx)
 	p.run(func(q *inPath) (got, stop bool) {
-		n, err := r.recv(q.rx, q.meta)
-		if err == nil && n < len(q.rx) {
+		n, err := r.recv(q.rx[:want], q.meta[:want])
+		if err == nil && n < want {
 			// Take what else has arrived meanwhile, so one TUN write
 			// carries as much as possible (its coalescing works within
 			// one write).
-			m, _ := r.drain(q.rx[n:], q.meta[n:])
+			m, _ := r.drain(q.rx[n:want], q.meta[n:want])
 			n += m
 		}
 		if err != nil {
@@ -174,6 +184,10 @@ func (dp *DataPlane) receive(r datagramReader, lanes int, paths []*inPath) {
 			return false, false
 		}
 		q.prepare(n)
+		want = len(q.rx)
+		if q.mostSegs > 0 {
+			want = max(1, min(want, maxSegs/q.mostSegs))
+		}
 		return true, false
 	})
 }
@@ -192,6 +206,7 @@ func (p *inPath) process(n int) {
 // queued for opening with their SA.
 func (p *inPath) prepare(n int) {
 	dp := p.dp
+	p.mostSegs = 0
 	for i := range n {
 		m := &p.meta[i]
 		slot := p.slots[i]
@@ -309,6 +324,7 @@ func (p *inPath) splitGRO(slot []byte, m *rxMeta) {
 	// No flush may come between the segments: one would hand the first
 	// segment's packet to the TUN, whose write coalescing may grow it
 	// over the segments after it in slot, not yet copied out.
+	p.mostSegs = max(p.mostSegs, rest)
 	if p.nSegs+rest > maxSegs || len(p.jobs)+1+rest > cap(p.jobs) {
 		p.flush()
 	}

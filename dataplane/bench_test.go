@@ -38,6 +38,47 @@ func BenchmarkOutbound(b *testing.B) {
 	}
 }
 
+// sealer seals batches of one SA's packets ahead of a benchmark, into
+// buffers allocated once: garbage here would make the collector empty the
+// engines' pools, and the receive path would be charged for refilling them.
+type sealer struct {
+	out   *outPath
+	pkts  [][]byte
+	store [][]byte
+	n     int
+}
+
+// newSealer makes a sealer for batches of pkts through dp (ESP-in-UDP),
+// with room for batches of them at a time.
+func newSealer(dp *DataPlane, pkts [][]byte, batches int) *sealer {
+	s := &sealer{out: dp.newOutPath(len(pkts)), pkts: pkts, store: make([][]byte, batches*len(pkts))}
+	for i := range s.store {
+		s.store[i] = make([]byte, 0, 2048)
+	}
+	s.out.send = func(role int, msgs []txMsg) {
+		for _, m := range msgs {
+			if role == sockUDP4NATT && s.n < len(s.store) {
+				s.store[s.n] = append(s.store[s.n][:0], m.b...)
+				s.n++
+			}
+		}
+	}
+	return s
+}
+
+// seal seals k batches and returns their datagrams, valid until the next
+// call.
+func (s *sealer) seal(tb testing.TB, k int) [][]byte {
+	s.n = 0
+	for range k {
+		pushOut(s.out, s.pkts...)
+	}
+	if s.n != k*len(s.pkts) {
+		tb.Fatalf("sealed %d datagrams, want %d", s.n, k*len(s.pkts))
+	}
+	return s.store[:s.n]
+}
+
 // BenchmarkInbound measures the in-memory inbound path for one batch of
 // ESP-in-UDP datagrams as a peer sends them: SPI lookup, the anti-replay
 // check, opening in place, the window update, the inbound policy check and
@@ -45,122 +86,27 @@ func BenchmarkOutbound(b *testing.B) {
 // the replay window advances as in real traffic; the datagrams are sealed
 // ahead, a chunk of batches at a time, with the timer stopped.
 func BenchmarkInbound(b *testing.B) {
-	const chunk = 32 // batches sealed ahead at a time
-	a, bs := makeLink(b, tunnelSpec(ua4, ub4, true))
-	dpA, dpB := memDP(b, a), memDP(b, bs)
-	// The sealed datagrams go into buffers allocated once: garbage here
-	// would make the collector empty the engines' pools, and the receive
-	// path would be charged for refilling them.
-	store := make([][]byte, chunk*benchBatch)
-	for i := range store {
-		store[i] = make([]byte, 0, 2048)
-	}
-	n := 0
-	out := dpA.newOutPath(benchBatch)
-	out.send = func(role int, msgs []txMsg) {
-		for _, m := range msgs {
-			if role == sockUDP4NATT && n < len(store) {
-				store[n] = append(store[n][:0], m.b...)
-				n++
-			}
-		}
-	}
-	pkts := make([][]byte, benchBatch)
-	for i := range pkts {
-		pkts[i] = udpPacket(hA4, hB4, 1400, false)
-	}
-	var dgrams [][]byte // sealed, not yet received
-	seal := func() {
-		n = 0
-		for range chunk {
-			pushOut(out, pkts...)
-		}
-		if n != len(store) {
-			b.Fatalf("sealed %d datagrams, want %d", n, len(store))
-		}
-		dgrams = store
-	}
-	in := dpB.newInPath(sockUDP4NATT, benchBatch)
-	delivered := 0
-	in.writeTUN = func(bufs [][]byte) { delivered += len(bufs) }
-	m := rxMeta{Src: netip.AddrPortFrom(ua4, 4500), Dst: ub4}
-	seal()
-	b.SetBytes(int64(benchBatch * 1400))
-	b.ReportAllocs()
-	for b.Loop() {
-		if len(dgrams) == 0 {
-			b.StopTimer()
-			seal()
-			b.StartTimer()
-		}
-		for i, d := range dgrams[:benchBatch] {
+	benchInbound(b, func(in *inPath, dgrams [][]byte, m rxMeta) int {
+		for i, d := range dgrams {
 			copy(in.slots[i][HeadRoom:], d)
 			in.meta[i] = m
 			in.meta[i].N = len(d)
 		}
-		dgrams = dgrams[benchBatch:]
-		in.process(benchBatch)
-	}
-	st := dpB.Stats()
-	if delivered == 0 || st.Replay != 0 || st.AuthFailed != 0 || st.InPackets != uint64(delivered) {
-		b.Fatalf("delivered %d: %+v", delivered, st)
-	}
+		return len(dgrams)
+	})
 }
 
 // BenchmarkInboundGRO is BenchmarkInbound for datagrams as UDP GRO hands
 // them over: each batch of benchBatch ESP-in-UDP packets arrives as
-// coalesced datagrams of up to groSegs equal segments (one recvmmsg slot
-// each), which the path splits into a buffer per packet.
+// coalesced datagrams of up to 40 equal segments (one recvmmsg slot each),
+// which the path splits into a buffer per packet.
 func BenchmarkInboundGRO(b *testing.B) {
-	const chunk, groSegs = 32, 40
-	a, bs := makeLink(b, tunnelSpec(ua4, ub4, true))
-	dpA, dpB := memDP(b, a), memDP(b, bs)
-	store := make([][]byte, chunk*benchBatch)
-	for i := range store {
-		store[i] = make([]byte, 0, 2048)
-	}
-	n := 0
-	out := dpA.newOutPath(benchBatch)
-	out.send = func(role int, msgs []txMsg) {
-		for _, m := range msgs {
-			if role == sockUDP4NATT && n < len(store) {
-				store[n] = append(store[n][:0], m.b...)
-				n++
-			}
-		}
-	}
-	pkts := make([][]byte, benchBatch)
-	for i := range pkts {
-		pkts[i] = udpPacket(hA4, hB4, 1400, false)
-	}
-	var dgrams [][]byte
-	seal := func() {
-		n = 0
-		for range chunk {
-			pushOut(out, pkts...)
-		}
-		if n != len(store) {
-			b.Fatalf("sealed %d datagrams, want %d", n, len(store))
-		}
-		dgrams = store
-	}
-	in := dpB.newInPath(sockUDP4NATT, benchBatch)
-	delivered := 0
-	in.writeTUN = func(bufs [][]byte) { delivered += len(bufs) }
-	m := rxMeta{Src: netip.AddrPortFrom(ua4, 4500), Dst: ub4}
-	seal()
-	b.SetBytes(int64(benchBatch * 1400))
-	b.ReportAllocs()
-	for b.Loop() {
-		if len(dgrams) == 0 {
-			b.StopTimer()
-			seal()
-			b.StartTimer()
-		}
+	const groSegs = 40
+	benchInbound(b, func(in *inPath, dgrams [][]byte, m rxMeta) int {
 		k := 0
-		for rest := dgrams[:benchBatch]; len(rest) > 0; k++ {
-			segs := rest[:min(groSegs, len(rest))]
-			rest = rest[len(segs):]
+		for ; len(dgrams) > 0; k++ {
+			segs := dgrams[:min(groSegs, len(dgrams))]
+			dgrams = dgrams[len(segs):]
 			in.meta[k] = m
 			in.meta[k].GSO = len(segs[0])
 			at := HeadRoom
@@ -169,8 +115,37 @@ func BenchmarkInboundGRO(b *testing.B) {
 			}
 			in.meta[k].N = at - HeadRoom
 		}
+		return k
+	})
+}
+
+// benchInbound runs the inbound path over batches of benchBatch sealed
+// datagrams of 1400-octet packets; put lays one batch out in the path's
+// slots as the socket would and returns how many slots it filled.
+func benchInbound(b *testing.B, put func(in *inPath, dgrams [][]byte, m rxMeta) int) {
+	const chunk = 32 // batches sealed ahead at a time
+	a, bs := makeLink(b, tunnelSpec(ua4, ub4, true))
+	dpA, dpB := memDP(b, a), memDP(b, bs)
+	pkts := make([][]byte, benchBatch)
+	for i := range pkts {
+		pkts[i] = udpPacket(hA4, hB4, 1400, false)
+	}
+	sl := newSealer(dpA, pkts, chunk)
+	in := dpB.newInPath(sockUDP4NATT, benchBatch)
+	delivered := 0
+	in.writeTUN = func(bufs [][]byte) { delivered += len(bufs) }
+	m := rxMeta{Src: netip.AddrPortFrom(ua4, 4500), Dst: ub4}
+	dgrams := sl.seal(b, chunk)
+	b.SetBytes(int64(benchBatch * 1400))
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(dgrams) == 0 {
+			b.StopTimer()
+			dgrams = sl.seal(b, chunk)
+			b.StartTimer()
+		}
+		in.process(put(in, dgrams[:benchBatch], m))
 		dgrams = dgrams[benchBatch:]
-		in.process(k)
 	}
 	st := dpB.Stats()
 	if delivered == 0 || st.Replay != 0 || st.AuthFailed != 0 || st.InPackets != uint64(delivered) {

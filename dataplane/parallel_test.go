@@ -197,19 +197,7 @@ func BenchmarkOneSA(b *testing.B) {
 func benchOpen(b *testing.B, lanes, chunk int) {
 	const batch, size = 128, 1400
 	dpA, dpB := parallelLink(b, lanes, 1024)
-	store := make([][]byte, chunk*batch)
-	for i := range store {
-		store[i] = make([]byte, 0, 2048)
-	}
-	n := 0
-	out := dpA.newOutPath(batch)
-	out.send = func(role int, msgs []txMsg) {
-		for _, m := range msgs {
-			store[n] = append(store[n][:0], m.b...)
-			n++
-		}
-	}
-	pkts := numbered(batch, size)
+	sl := newSealer(dpA, numbered(batch, size), chunk)
 	feed := make(chan [][]byte, chunk)
 	var delivered atomic.Int64
 	caught := make(chan struct{}, 1)
@@ -233,14 +221,11 @@ func benchOpen(b *testing.B, lanes, chunk int) {
 	for left := b.N; left > 0; {
 		b.StopTimer()
 		k := min(left, chunk)
-		n = 0
-		for range k {
-			pushOut(out, pkts...)
-		}
+		dgrams := sl.seal(b, k)
 		target.Add(int64(k * batch))
 		b.StartTimer()
 		for i := range k {
-			feed <- store[i*batch : (i+1)*batch]
+			feed <- dgrams[i*batch : (i+1)*batch]
 		}
 		<-caught
 		left -= k

@@ -165,6 +165,11 @@ func (sa *SA) OpenESP(esp []byte, outerTC uint8) (Opened, error) {
 // VerifyESP is the first half of OpenESP, as Verify is of Open. It is safe
 // for concurrent use.
 func (sa *SA) VerifyESP(esp []byte, outerTC uint8) (Verified, error) {
+	return sa.verifyESP(nil, esp, outerTC)
+}
+
+// verifyESP is VerifyESP, decrypting into dst when it is not nil.
+func (sa *SA) verifyESP(dst, esp []byte, outerTC uint8) (Verified, error) {
 	if sa.dir != ipsec.Inbound {
 		return Verified{}, ErrWrongDirection
 	}
@@ -172,8 +177,11 @@ func (sa *SA) VerifyESP(esp []byte, outerTC uint8) (Verified, error) {
 		return Verified{}, fmt.Errorf("esp: OpenESP needs tunnel mode: %w", ErrWrongDirection)
 	}
 	v := Verified{esp: esp, outerTC: outerTC}
+	if dst != nil {
+		v.esp = dst
+	}
 	var err error
-	if v.seq, err = sa.decrypt(esp); err != nil {
+	if v.seq, err = sa.decryptFrom(dst, esp); err != nil {
 		return v, err
 	}
 	sa.unwrap(&v)
@@ -194,19 +202,7 @@ func (sa *SA) VerifyESPFrom(dst, src []byte, outerTC uint8) (Verified, error) {
 		copy(dst, src)
 		return sa.VerifyESP(dst, outerTC)
 	}
-	if sa.dir != ipsec.Inbound {
-		return Verified{}, ErrWrongDirection
-	}
-	if sa.mode != ipsec.ModeTunnel {
-		return Verified{}, fmt.Errorf("esp: OpenESP needs tunnel mode: %w", ErrWrongDirection)
-	}
-	v := Verified{esp: dst, outerTC: outerTC}
-	var err error
-	if v.seq, err = sa.decryptFrom(dst, src); err != nil {
-		return v, err
-	}
-	sa.unwrap(&v)
-	return v, nil
+	return sa.verifyESP(dst, src, outerTC)
 }
 
 // Finish is the second half of Open and OpenESP for a packet Verify or

@@ -148,14 +148,6 @@ func TestParallelOrder(t *testing.T) {
 // lane per GOMAXPROCS. The lanes' copy of each batch into their buffers,
 // under the read lock, stands for the TUN or socket read and is part of the
 // cost. Run it with -cpu 1,2,4 to see how one SA scales with cores.
-//
-// Where the copy reads from matters: "open" feeds datagrams sealed 64
-// batches (16 MiB) ahead, long gone from the caches, so the serial copy
-// costs about as much as the decryption; "open-warm" seals 8 batches (2
-// MiB) ahead, as a socket's receive queue holds what the peer has just
-// written, and the copy costs about half the decryption, as the kernel's
-// copy does in a profile of the daemons. "seal" copies one batch that
-// stays in the cache, as the TUN's read does.
 func BenchmarkOneSA(b *testing.B) {
 	const batch, size = 128, 1400
 	lanes := runtime.GOMAXPROCS(0)
@@ -187,15 +179,14 @@ func BenchmarkOneSA(b *testing.B) {
 			b.Fatalf("sent %d, want %d", sent.Load(), b.N*batch)
 		}
 	})
-	b.Run("open", func(b *testing.B) { benchOpen(b, lanes, 64) })
-	b.Run("open-warm", func(b *testing.B) { benchOpen(b, lanes, 8) })
+	b.Run("open", func(b *testing.B) { benchOpen(b, lanes) })
 }
 
 // benchOpen runs BenchmarkOneSA's open: sealed datagrams are made ahead,
 // chunk batches at a time with the timer stopped, and fed to one
 // long-running inbound pipeline.
-func benchOpen(b *testing.B, lanes, chunk int) {
-	const batch, size = 128, 1400
+func benchOpen(b *testing.B, lanes int) {
+	const batch, size, chunk = 128, 1400, 64
 	dpA, dpB := parallelLink(b, lanes, 1024)
 	sl := newSealer(dpA, numbered(batch, size), chunk)
 	feed := make(chan [][]byte, chunk)

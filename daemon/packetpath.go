@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/ah"
@@ -64,6 +65,10 @@ type packetPath struct {
 	log    *slog.Logger
 	ike    chan IKEDatagram
 	events chan dataplane.Event
+	// direct takes IKE messages on the IKE port's receiver when the event
+	// loop is idle (Daemon.stepIKE); nil, or when it declines, they go
+	// to ike.
+	direct atomic.Pointer[func(IKEDatagram) bool]
 
 	mu       sync.Mutex
 	children map[uint32]*installed // by ChildSA.UniqueID
@@ -163,13 +168,7 @@ func NewPacketPath(tunName string, routes Routes, log *slog.Logger, opts PacketP
 		TCPPort:   opts.TCPPort,
 		NoTCP:     opts.TCPPort == 0,
 		LinkSend:  opts.ESPLinkSocket,
-		IKE: func(msg []byte, local, remote netip.AddrPort) {
-			select {
-			case p.ike <- IKEDatagram{Data: append([]byte(nil), msg...), Local: local, Remote: remote}:
-			default:
-				// The event loop is behind; IKE retransmits.
-			}
-		},
+		IKE:       p.receiveIKE,
 	})
 	if err != nil {
 		return nil, err
@@ -243,6 +242,34 @@ func tcpGateways(conns []*ike.PeerConfig) map[netip.Addr]dataplane.TCPGateway {
 }
 
 func (p *packetPath) IKE() <-chan IKEDatagram { return p.ike }
+
+// SetIKEHandler implements directIKE; nil sends every message to IKE().
+func (p *packetPath) SetIKEHandler(h func(IKEDatagram) bool) {
+	if h == nil {
+		p.direct.Store(nil)
+		return
+	}
+	p.direct.Store(&h)
+}
+
+// receiveIKE is the data plane's IKE callback. Messages to the IKE port go
+// to the direct handler when there is one: that socket's receiver reads
+// nothing else. The NAT-T port's receivers also read ESP, which must not
+// wait for an IKE exchange's crypto, and TCP's belong to one connection
+// each, so their messages queue for the event loop.
+func (p *packetPath) receiveIKE(msg []byte, local, remote netip.AddrPort) {
+	dg := IKEDatagram{Data: append([]byte(nil), msg...), Local: local, Remote: remote}
+	if local.Port() == dataplane.DefaultIKEPort {
+		if h := p.direct.Load(); h != nil && (*h)(dg) {
+			return
+		}
+	}
+	select {
+	case p.ike <- dg:
+	default:
+		// The event loop is behind; IKE retransmits.
+	}
+}
 
 // Stats returns the data plane's drop and traffic counters.
 func (p *packetPath) Stats() dataplane.Stats { return p.dp.Stats() }

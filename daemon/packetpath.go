@@ -253,10 +253,11 @@ func (p *packetPath) SetIKEHandler(h func(IKEDatagram) bool) {
 }
 
 // receiveIKE is the data plane's IKE callback. Messages to the IKE port go
-// to the direct handler when there is one: that socket's receiver reads
-// nothing else. The NAT-T port's receivers also read ESP, which must not
-// wait for an IKE exchange's crypto, and TCP's belong to one connection
-// each, so their messages queue for the event loop.
+// to the direct handler when there is one: that UDP socket's receiver reads
+// nothing else (and a TCP connection's reader, for a connection that
+// carries the IKE port's SA, holds no lock while it hands a message on).
+// The NAT-T port's receivers also read ESP, which must not wait for an IKE
+// exchange's crypto, so their messages queue for the event loop.
 func (p *packetPath) receiveIKE(msg []byte, local, remote netip.AddrPort) {
 	dg := IKEDatagram{Data: append([]byte(nil), msg...), Local: local, Remote: remote}
 	if local.Port() == dataplane.DefaultIKEPort {

@@ -83,18 +83,39 @@ func TestSendIKEOnTheWire(t *testing.T) {
 func TestSendIKEWaitsWhenFull(t *testing.T) {
 	s, rx := ikeSocketPair(t)
 	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	// A real full socket becomes writable when the kernel frees a datagram
+	// it held; the poller learns it from that edge. The fake EAGAIN makes
+	// one: a datagram to another socket, freed as loopback delivers it.
+	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var sa unix.SockaddrInet4
+	sa.Addr = [4]byte{127, 0, 0, 1}
+	sa.Port = other.LocalAddr().(*net.UDPAddr).Port
 	calls := 0
 	ikeSendmmsg = func(fd uintptr, hdrs []unix.Mmsghdr) (int, bool, error) {
 		calls++
 		if calls == 1 {
+			if err := unix.Sendto(int(fd), []byte("filler"), unix.MSG_DONTWAIT, &sa); err != nil {
+				t.Errorf("filler: %v", err)
+			}
 			return 0, true, nil
 		}
 		return sendmmsg(fd, hdrs)
 	}
 	t.Cleanup(func() { ikeSendmmsg = sendmmsg })
 	msg := []byte("a whole IKE message")
-	if err := s.sendIKE(msg, false, netip.Addr{}, to); err != nil {
-		t.Fatal(err)
+	sent := make(chan error, 1)
+	go func() { sent <- s.sendIKE(msg, false, netip.Addr{}, to) }()
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("sendIKE still waits 5 s after the socket became writable")
 	}
 	if calls != 2 {
 		t.Errorf("%d send attempts, want 2 (EAGAIN, then the send)", calls)

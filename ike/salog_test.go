@@ -50,6 +50,9 @@ time=2026-12-07T06:00:00.123Z level=WARN msg=odd subsys=ike conn=rw ike=4711 pee
 		t.Errorf("json at ike=warn: %s", got)
 	}
 
+	if raceEnabled {
+		return
+	}
 	m.log = logging.Subsystem(base, "ike")
 	l = sa.saLogger()
 	ts := []string{"10.99.1.0/24"}

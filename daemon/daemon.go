@@ -338,6 +338,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	dpEvents := dataplaneEvents(d.path)
 	addrChanges := watchAddresses(ctx, d.log)
 	timer := time.NewTimer(time.Second)
+	d.armed = time.Now().Add(time.Second)
 	defer timer.Stop()
 	// The periodic tick (the SAD's clock, lifetimes, IKE timers) comes at
 	// most a second after the last one, however often other events wake

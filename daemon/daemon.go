@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -159,6 +160,13 @@ type Daemon struct {
 	keylog  *keylog           // nil without --keylog
 	audit   *audit.Log        // nil without --audit
 	acct    *radiusAccounting // nil without eap-radius accounting = yes
+
+	// loop is held by whoever runs a step of the event loop: the loop
+	// itself, or the data plane's IKE receiver (stepIKE). armed is when
+	// the loop's timer fires next; rearm asks the loop to set it again.
+	loop  sync.Mutex
+	armed time.Time
+	rearm chan struct{}
 }
 
 type ctlCall struct {
@@ -232,7 +240,7 @@ func New(opts Options, newPath func() (PacketPath, error)) (*Daemon, error) {
 		path.Close()
 		return nil, err
 	}
-	d := &Daemon{opts: opts, log: opts.Log, cfgLog: cfgLog, netLog: logging.Subsystem(opts.Log, "net"), path: path, reqs: make(chan ctlCall), creds: &reloadableCreds{cur: pc}, pools: newPoolManager(),
+	d := &Daemon{opts: opts, log: opts.Log, cfgLog: cfgLog, netLog: logging.Subsystem(opts.Log, "net"), path: path, reqs: make(chan ctlCall), rearm: make(chan struct{}, 1), creds: &reloadableCreds{cur: pc}, pools: newPoolManager(),
 		stopped: make(chan struct{}), vici: face}
 	d.creds.radius = newRADIUSBackend(RADIUSClient(charonRADIUS(charon)), d.post)
 	if err := d.pools.configure(cfg); err != nil {
@@ -319,10 +327,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer signal.Stop(sigs)
 
 	d.log.Info("cygnet daemon started", "config", d.opts.ConfigPath, "socket", d.opts.SocketPath, "connections", len(d.mgr.Conns()))
+	// Every step runs under d.loop; the loop lets go of it only while it
+	// waits. Once it returns (shutdown) it keeps it: nothing else steps.
+	d.loop.Lock()
+	if p, ok := d.path.(directIKE); ok {
+		p.SetIKEHandler(d.stepIKE)
+		defer p.SetIKEHandler(nil)
+	}
 	d.startActions()
 	dpEvents := dataplaneEvents(d.path)
 	addrChanges := watchAddresses(ctx, d.log)
 	timer := time.NewTimer(time.Second)
+	d.armed = time.Now().Add(time.Second)
 	defer timer.Stop()
 	// The periodic tick (the SAD's clock, lifetimes, IKE timers) comes at
 	// most a second after the last one, however often other events wake
@@ -331,26 +347,37 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// a busy tunnel for an idle one.
 	lastTick := time.Now()
 	for {
+		d.loop.Unlock()
 		select {
 		case <-ctx.Done():
+			d.loop.Lock()
 			return d.shutdown("stopped")
 		case s := <-sigs:
+			d.loop.Lock()
 			if s == syscall.SIGHUP {
 				_, _ = d.reload() // logged and audited
 				break
 			}
 			return d.shutdown("signal " + s.String())
 		case dg := <-d.path.IKE():
+			d.loop.Lock()
 			d.handleIKE(dg)
 		case call := <-d.reqs:
+			d.loop.Lock()
 			d.dispatchGuarded(call)
 		case ev := <-d.path.Lifetimes():
+			d.loop.Lock()
 			d.guardIKE("an SA lifetime event", func() { d.lifetimeEvent(ev) })
 		case ev := <-dpEvents:
+			d.loop.Lock()
 			d.guardIKE("a data plane event", func() { d.dataplaneEvent(ev) })
 		case <-addrChanges:
+			d.loop.Lock()
 			d.guardIKE("an address change", d.mgr.AddressesChanged)
+		case <-d.rearm:
+			d.loop.Lock()
 		case <-timer.C:
+			d.loop.Lock()
 			lastTick = time.Now()
 			d.guardIKE("the IKE timers", func() {
 				d.path.Expire(lastTick)
@@ -364,6 +391,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			next = min(next, time.Until(dl))
 		}
 		next = max(next, time.Millisecond)
+		d.armed = time.Now().Add(next)
 		if !timer.Stop() {
 			select {
 			case <-timer.C:

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/ah"
@@ -46,12 +48,48 @@ type Routes interface {
 func rangesToPrefixes(ts []spd.Endpoint) []netip.Prefix {
 	var out []netip.Prefix
 	for _, t := range ts {
+		if p, ok := rangePrefix(t.Addrs.From, t.Addrs.To); ok {
+			out = append(out, p)
+			continue
+		}
 		ps, err := netcfg.RangePrefixes(t.Addrs.From, t.Addrs.To)
 		if err == nil {
 			out = append(out, ps...)
 		}
 	}
 	return out
+}
+
+// rangePrefix returns the prefix from-to is, when it is exactly one (a
+// subnet, an address): the Child SAs of a gateway's clients, whose routes
+// are worked out twice per Child SA. netcfg.RangePrefixes handles every
+// range, with big integers and allocations in a loop; it was 1.3 % of a
+// responder's CPU per SA.
+func rangePrefix(from, to netip.Addr) (netip.Prefix, bool) {
+	from, to = from.Unmap(), to.Unmap()
+	if !from.IsValid() || !to.IsValid() || from.Is4() != to.Is4() {
+		return netip.Prefix{}, false
+	}
+	a, b := from.As16(), to.As16()
+	ahi, alo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
+	bhi, blo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	common := bits.LeadingZeros64(ahi ^ bhi)
+	if common == 64 {
+		common += bits.LeadingZeros64(alo ^ blo)
+	}
+	// The block of the common leading bits must start at from and end at
+	// to: from's other bits all 0, to's all 1.
+	// (A shift by 64 gives 0.)
+	var mhi, mlo uint64
+	if host := 128 - common; host >= 64 {
+		mhi, mlo = ^uint64(0)>>(128-host), ^uint64(0)
+	} else {
+		mlo = ^uint64(0) >> (64 - host)
+	}
+	if ahi&mhi != 0 || alo&mlo != 0 || bhi&mhi != mhi || blo&mlo != mlo {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(from, common-(128-from.BitLen())), true
 }
 
 // packetPath binds the IKE state machine to the data plane: it turns
@@ -64,6 +102,10 @@ type packetPath struct {
 	log    *slog.Logger
 	ike    chan IKEDatagram
 	events chan dataplane.Event
+	// direct takes IKE messages on the IKE port's receiver when the event
+	// loop is idle (Daemon.stepIKE); nil, or when it declines, they go
+	// to ike.
+	direct atomic.Pointer[func(IKEDatagram) bool]
 
 	mu       sync.Mutex
 	children map[uint32]*installed // by ChildSA.UniqueID
@@ -163,13 +205,7 @@ func NewPacketPath(tunName string, routes Routes, log *slog.Logger, opts PacketP
 		TCPPort:   opts.TCPPort,
 		NoTCP:     opts.TCPPort == 0,
 		LinkSend:  opts.ESPLinkSocket,
-		IKE: func(msg []byte, local, remote netip.AddrPort) {
-			select {
-			case p.ike <- IKEDatagram{Data: append([]byte(nil), msg...), Local: local, Remote: remote}:
-			default:
-				// The event loop is behind; IKE retransmits.
-			}
-		},
+		IKE:       p.receiveIKE,
 	})
 	if err != nil {
 		return nil, err
@@ -243,6 +279,35 @@ func tcpGateways(conns []*ike.PeerConfig) map[netip.Addr]dataplane.TCPGateway {
 }
 
 func (p *packetPath) IKE() <-chan IKEDatagram { return p.ike }
+
+// SetIKEHandler implements directIKE; nil sends every message to IKE().
+func (p *packetPath) SetIKEHandler(h func(IKEDatagram) bool) {
+	if h == nil {
+		p.direct.Store(nil)
+		return
+	}
+	p.direct.Store(&h)
+}
+
+// receiveIKE is the data plane's IKE callback. Messages to the IKE port go
+// to the direct handler when there is one: that UDP socket's receiver reads
+// nothing else (and a TCP connection's reader, for a connection that
+// carries the IKE port's SA, holds no lock while it hands a message on).
+// The NAT-T port's receivers also read ESP, which must not wait for an IKE
+// exchange's crypto, so their messages queue for the event loop.
+func (p *packetPath) receiveIKE(msg []byte, local, remote netip.AddrPort) {
+	dg := IKEDatagram{Data: append([]byte(nil), msg...), Local: local, Remote: remote}
+	if local.Port() == dataplane.DefaultIKEPort {
+		if h := p.direct.Load(); h != nil && (*h)(dg) {
+			return
+		}
+	}
+	select {
+	case p.ike <- dg:
+	default:
+		// The event loop is behind; IKE retransmits.
+	}
+}
 
 // Stats returns the data plane's drop and traffic counters.
 func (p *packetPath) Stats() dataplane.Stats { return p.dp.Stats() }

@@ -379,7 +379,7 @@ func FuzzConfigurationPayload(f *testing.F) {
 			return
 		}
 		cp := payloads[0].(*wire.Configuration)
-		log := slog.New(slog.DiscardHandler)
+		log := saLog{h: slog.DiscardHandler}
 		client := &IKESA{cfg: clientConfig(t, 1, "0.0.0.0", "::"), log: log, m: &Manager{}, Initiator: true}
 		cp.CFGType = wire.CFG_REPLY
 		if _, err := alloctestBytes(func() { _ = client.acceptCFGReply(payloads) }, len(body)); err != nil {

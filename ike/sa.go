@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/netip"
 	"time"
@@ -45,7 +44,7 @@ func (s State) String() string {
 type IKESA struct {
 	m     *Manager
 	cfg   *PeerConfig
-	log   *slog.Logger
+	log   saLog
 	sched schedEntry // the Manager's timer heap and peer index (schedule.go)
 
 	UniqueID  uint32

@@ -85,7 +85,7 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 	// steps and before each control answer (Options.LogFlush), other
 	// goroutines' at most logFlushDelay late (logging.Buffered); the
 	// deferred Flush writes the last ones, also when a panic unwinds.
-	out := logging.NewBuffered(stderr, logFlushDelay)
+	out := logging.NewBuffered(logging.Direct(stderr), logFlushDelay)
 	defer func() { _ = out.Flush() }()
 	log, err := logging.New(out, a.logFormat, levels)
 	if err != nil {

@@ -22,17 +22,22 @@ type Buffered struct {
 	w     io.Writer
 	delay time.Duration
 	buf   []byte
-	timer *time.Timer // armed while buf holds lines
+	timer *time.Timer
+	// armed is set from the first line written after the timer last
+	// fired until it fires again (reset arms it). Flush leaves it armed:
+	// the event loop flushes after each of its steps, and re-arming the
+	// timer for every step (a Reset and a Stop, and the poller woken to
+	// take the new deadline) cost more than the write.
 	armed bool
+	reset func(time.Duration)
 }
 
 // NewBuffered is a Buffered writing to w at most delay after a line.
 func NewBuffered(w io.Writer, delay time.Duration) *Buffered {
 	b := &Buffered{w: w, delay: delay}
-	// a failed write in the background has nobody to tell: the log is
-	// where errors go
-	b.timer = time.AfterFunc(time.Hour, func() { _ = b.Flush() })
+	b.timer = time.AfterFunc(time.Hour, b.fired)
 	b.timer.Stop()
+	b.reset = func(d time.Duration) { b.timer.Reset(d) }
 	return b
 }
 
@@ -46,9 +51,19 @@ func (b *Buffered) Write(p []byte) (int, error) {
 	}
 	if !b.armed {
 		b.armed = true
-		b.timer.Reset(b.delay)
+		b.reset(b.delay)
 	}
 	return len(p), nil
+}
+
+// fired writes what the timer finds and lets the next line arm it again.
+func (b *Buffered) fired() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.armed = false
+	// a failed write in the background has nobody to tell: the log is
+	// where errors go
+	_ = b.flushLocked()
 }
 
 // Flush writes the lines held now.
@@ -59,10 +74,6 @@ func (b *Buffered) Flush() error {
 }
 
 func (b *Buffered) flushLocked() error {
-	if b.armed {
-		b.armed = false
-		b.timer.Stop()
-	}
 	if len(b.buf) == 0 {
 		return nil
 	}

@@ -2,10 +2,7 @@ package daemon
 
 import (
 	"fmt"
-	"log/slog"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -14,19 +11,7 @@ import (
 // the test takes the loop's steps itself.
 func newStoppedMemDaemon(t *testing.T, conf string, p *memPath) *Daemon {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "swanctl.conf")
-	if err := os.WriteFile(filepath.Join(dir, "strongswan.conf"), []byte("charon {\n  retransmit_timeout = 0.2\n}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(Options{ConfigPath: path, SocketPath: filepath.Join(dir, "c.sock"), Log: slog.New(slog.NewTextHandler(&syncBuffer{}, nil))},
-		func() (PacketPath, error) { return p, nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, _ := newMemDaemon(t, conf, p, &syncBuffer{})
 	return d
 }
 

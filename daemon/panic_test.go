@@ -126,25 +126,33 @@ secrets {
 }
 `
 
-// startMemDaemon runs a daemon on p until the test ends.
-func startMemDaemon(t *testing.T, name, conf string, p *memPath) (socket string, log *syncBuffer) {
+// newMemDaemon builds a daemon on p with conf as its swanctl.conf, without
+// running it. It retransmits quickly (an answer may be lost to an injected
+// panic) and logs to log.
+func newMemDaemon(t *testing.T, conf string, p *memPath, log *syncBuffer) (d *Daemon, socket string) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "swanctl.conf")
-	// Retransmit quickly: the first answer is lost to the injected panic.
 	if err := os.WriteFile(filepath.Join(dir, "strongswan.conf"), []byte("charon {\n  retransmit_timeout = 0.2\n}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	log = &syncBuffer{}
 	socket = filepath.Join(dir, "c.sock")
 	d, err := New(Options{ConfigPath: path, SocketPath: socket, Log: slog.New(slog.NewTextHandler(log, nil))},
 		func() (PacketPath, error) { return p, nil })
 	if err != nil {
-		t.Fatalf("%s: %v", name, err)
+		t.Fatal(err)
 	}
+	return d, socket
+}
+
+// startMemDaemon runs a daemon on p until the test ends.
+func startMemDaemon(t *testing.T, name, conf string, p *memPath) (socket string, log *syncBuffer) {
+	t.Helper()
+	log = &syncBuffer{}
+	d, socket := newMemDaemon(t, conf, p, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()

@@ -2,25 +2,14 @@ package ike
 
 import (
 	"io"
-	"log/slog"
-	"net/netip"
 	"testing"
-	"time"
-
-	"github.com/cygnet-ipsec/cygnet/internal/logging"
 )
 
 // BenchmarkSALogLines formats the Info lines a responder writes for one
 // client's IKE SA and Child SA coming up, through the daemon's text handler
 // and an IKE SA's logger.
 func BenchmarkSALogLines(b *testing.B) {
-	base, err := logging.New(io.Discard, "text", logging.Levels{Default: slog.LevelInfo})
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := &Manager{log: logging.Subsystem(base, "ike"), clock: &fakeClock{now: time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)}}
-	sa := &IKESA{m: m, cfg: &PeerConfig{Name: "rw"}, UniqueID: 4711,
-		Local: netip.MustParseAddrPort("192.0.2.1:500"), Remote: netip.MustParseAddrPort("198.51.100.7:500")}
+	sa, _ := logSA(b, io.Discard)
 	l := sa.saLogger()
 	ts := []string{"10.99.1.0/24"}
 	b.ReportAllocs()

@@ -2,6 +2,7 @@ package ike
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -17,13 +18,8 @@ import (
 // 8 allocations for a line with an address and a list.
 func TestSALogLines(t *testing.T) {
 	var out bytes.Buffer
-	base, err := logging.New(&out, "text", logging.Levels{Default: slog.LevelInfo, Sub: map[string]slog.Level{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &Manager{log: logging.Subsystem(base, "ike"), clock: &fakeClock{now: time.Date(2026, 12, 7, 6, 0, 0, 123e6, time.UTC)}}
-	sa := &IKESA{m: m, cfg: &PeerConfig{Name: "rw"}, UniqueID: 4711,
-		Local: netip.MustParseAddrPort("192.0.2.1:500"), Remote: netip.MustParseAddrPort("198.51.100.7:4500")}
+	sa, base := logSA(t, &out)
+	m := sa.m
 	l := sa.saLogger()
 
 	l.Info("IKE SA established", "local", sa.Local, "remote_id", "c 17", "nat_local", false, "local_ts", []string{"10.99.1.0/24"})
@@ -62,4 +58,17 @@ time=2026-12-07T06:00:00.123Z level=WARN msg=odd subsys=ike conn=rw ike=4711 pee
 	}); a > 8 {
 		t.Errorf("%v allocations per line, want at most 8", a)
 	}
+}
+
+// logSA is an IKE SA of connection rw (unique id 4711, peer 198.51.100.7)
+// whose manager logs text lines at Info to w, at 2026-12-07 06:00:00.123
+// UTC by its clock; base is the logger under the ike subsystem's.
+func logSA(tb testing.TB, w io.Writer) (sa *IKESA, base *slog.Logger) {
+	base, err := logging.New(w, "text", logging.Levels{Default: slog.LevelInfo})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := &Manager{log: logging.Subsystem(base, "ike"), clock: &fakeClock{now: time.Date(2026, 12, 7, 6, 0, 0, 123e6, time.UTC)}}
+	return &IKESA{m: m, cfg: &PeerConfig{Name: "rw"}, UniqueID: 4711,
+		Local: netip.MustParseAddrPort("192.0.2.1:500"), Remote: netip.MustParseAddrPort("198.51.100.7:4500")}, base
 }

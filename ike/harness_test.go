@@ -2,6 +2,7 @@ package ike
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -128,7 +129,12 @@ func newPair(t testing.TB, ca, cb *PeerConfig, credsA, credsB Credentials) *pair
 	}
 	pr := &pair{t: t, clock: clock, a: mk("a", "10.99.0.1", ca, credsA, 1), b: mk("b", "10.99.0.2", cb, credsB, 2)}
 	t.Cleanup(func() {
-		if t.Failed() {
+		// Not in a fuzz worker: there a failure without a message of
+		// ours is the coordinator stopping it at the end of -fuzztime,
+		// which scripts/test.sh recognises only when that message is
+		// alone; a real finding is saved and rerun as a plain test,
+		// which prints the logs.
+		if t.Failed() && !inFuzzWorker() {
 			t.Logf("peer a log:\n%s\npeer b log:\n%s", pr.a.logs, pr.b.logs)
 		}
 	})
@@ -178,3 +184,9 @@ func onlySA(t testing.TB, p *peer) *IKESA {
 }
 
 func logHas(p *peer, s string) bool { return strings.Contains(p.logs.String(), s) }
+
+// inFuzzWorker reports whether the test runs in a fuzzing worker process.
+func inFuzzWorker() bool {
+	f := flag.Lookup("test.fuzzworker")
+	return f != nil && f.Value.String() == "true"
+}

@@ -35,7 +35,6 @@ func (d *Daemon) stepIKE(dg IKEDatagram) bool {
 	}
 	d.handleIKE(dg)
 	d.guardIKE("IKE events", d.afterStep)
-	d.flushLog()
 	// The loop's timer is set for the deadlines it knew of; a step here
 	// that brings one forward (a retransmission, a DPD) must re-arm it.
 	if dl := d.mgr.NextDeadline(); !dl.IsZero() && dl.Before(d.armed) {

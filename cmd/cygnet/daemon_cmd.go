@@ -81,10 +81,10 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Lines reach stderr in batches: the event loop's after each of its
-	// steps and before each control answer (Options.LogFlush), other
-	// goroutines' at most logFlushDelay late (logging.Buffered); the
-	// deferred Flush writes the last ones, also when a panic unwinds.
+	// Lines reach stderr in batches: at most logFlushDelay late
+	// (logging.Buffered), and at once before each control answer
+	// (Options.LogFlush); the deferred Flush writes the last ones, also
+	// when a panic unwinds.
 	out := logging.NewBuffered(logging.Direct(stderr), logFlushDelay)
 	defer func() { _ = out.Flush() }()
 	log, err := logging.New(out, a.logFormat, levels)

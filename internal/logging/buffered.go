@@ -25,9 +25,9 @@ type Buffered struct {
 	timer *time.Timer
 	// armed is set from the first line written after the timer last
 	// fired until it fires again (reset arms it). Flush leaves it armed:
-	// the event loop flushes after each of its steps, and re-arming the
-	// timer for every step (a Reset and a Stop, and the poller woken to
-	// take the new deadline) cost more than the write.
+	// the daemon flushes before each control answer, and re-arming the
+	// timer each time (a Reset and a Stop, and the poller woken to take
+	// the new deadline) cost more than the write.
 	armed bool
 	reset func(time.Duration)
 }

@@ -151,8 +151,14 @@ func (c *cygnet) reload(conf string) error {
 	return nil
 }
 
-// logText is what the daemon has logged so far.
-func (c *cygnet) logText() string { return c.proc.Output() }
+// logText is what the daemon has logged so far. The daemon holds its
+// lines back for up to 10 ms but writes them before it answers a control
+// request, so one goes first: a line of the exchange that just ended is
+// then in (a daemon that is gone simply does not answer).
+func (c *cygnet) logText() string {
+	_, _ = control.Call(c.socket, control.Request{Command: control.CmdListConns}, time.Second)
+	return c.proc.Output()
+}
 
 func pairConfigs(auth string) (a, b testnet.TunnelConfig) { return pairConfigsOn(auth, false) }
 

@@ -1069,10 +1069,12 @@ func jitter(rand, limit uint64) uint64 {
 // rekeys happen.
 const SoftSeqLimitEnv = "CYGNET_SOFT_SEQ_LIMIT"
 
-func softSeqLimit() uint64 {
+// softSeqLimit reads SoftSeqLimitEnv once per process: the environment's
+// lock and scan were read per Child SA installed.
+var softSeqLimit = sync.OnceValue(func() uint64 {
 	n, err := strconv.ParseUint(os.Getenv(SoftSeqLimitEnv), 10, 64)
 	if err != nil {
 		return 0
 	}
 	return n
-}
+})

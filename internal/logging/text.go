@@ -269,12 +269,12 @@ func (s *textState) appendTwoStrings(prefix []byte, key string) {
 		s.buf = append(s.buf, key...)
 		return
 	}
-	s.buf = strconv.AppendQuote(s.buf, string(prefix)+key)
+	s.buf = appendQuote(s.buf, string(prefix)+key)
 }
 
 func (s *textState) appendString(str string) {
 	if needsQuoting(str) {
-		s.buf = strconv.AppendQuote(s.buf, str)
+		s.buf = appendQuote(s.buf, str)
 	} else {
 		s.buf = append(s.buf, str...)
 	}
@@ -377,8 +377,28 @@ func (s *textState) appendAny(a any) {
 func (s *textState) quoteTail(pos int) {
 	if needsQuotingBytes(s.buf[pos:]) {
 		text := string(s.buf[pos:])
-		s.buf = strconv.AppendQuote(s.buf[:pos], text)
+		s.buf = appendQuote(s.buf[:pos], text)
 	}
+}
+
+// appendQuote is strconv.AppendQuote, quicker for the common case of
+// printable ASCII (a message with spaces), where only '"' and '\\' are
+// escaped.
+func appendQuote(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return strconv.AppendQuote(b, s)
+		}
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			b = append(b, '\\', c)
+		} else {
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 // byteSlice is a as a []byte if its type's underlying type is a slice

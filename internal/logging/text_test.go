@@ -41,6 +41,16 @@ type panicMarshaler struct{}
 
 func (panicMarshaler) MarshalText() ([]byte, error) { panic("marshal exploded") }
 
+type panicStringer struct{}
+
+func (panicStringer) String() string { panic("stringer exploded") }
+
+type formatter struct{}
+
+func (formatter) Format(f fmt.State, verb rune) { fmt.Fprintf(f, "formatted %c plus=%v", verb, f.Flag('+')) }
+
+func (formatter) Error() string { return "not this" }
+
 type valuer struct{ v slog.Value }
 
 func (v valuer) LogValue() slog.Value { return v.v }
@@ -154,7 +164,7 @@ func textCases() []textCase {
 	add(textCase{name: "any", msg: "any", attrs: []slog.Attr{
 		slog.Any("nil", nil), slog.Any("", nil), slog.Any("nilerr", nilErr), slog.Any("err", fmt.Errorf("wrap: %w", errors.New("inner"))),
 		slog.Any("nilstringer", nilStringer), slog.Any("nilmarshaler", nilMarshaler), slog.Any("panic", panicMarshaler{}),
-		slog.Any("failing", failingMarshaler{}), slog.Any("marshaler", &ptrMarshaler{"ptr"}),
+		slog.Any("failing", failingMarshaler{}), slog.Any("panicstringer", panicStringer{}), slog.Any("formatter", formatter{}), slog.Any("marshaler", &ptrMarshaler{"ptr"}),
 		slog.Any("bytes", []byte(nil)), slog.Any("bytes2", []byte{0, 1, 'a'}), slog.Any("byteNamed", []byteNamed{'h', 'i'}),
 		slog.Any("raw", json.RawMessage(`{"a":1}`)), slog.Any("kind", slog.KindInt64), slog.Any("value", slog.IntValue(3)),
 		slog.Any("strs", []string(nil)), slog.Any("strs0", []string{}), slog.Any("strs1", []string{"10.99.1.0/24"}),

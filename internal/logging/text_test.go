@@ -47,7 +47,9 @@ func (panicStringer) String() string { panic("stringer exploded") }
 
 type formatter struct{}
 
-func (formatter) Format(f fmt.State, verb rune) { fmt.Fprintf(f, "formatted %c plus=%v", verb, f.Flag('+')) }
+func (formatter) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "formatted %c plus=%v", verb, f.Flag('+'))
+}
 
 func (formatter) Error() string { return "not this" }
 

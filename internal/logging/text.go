@@ -144,14 +144,21 @@ func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	s.buf = append(s.buf, '\n')
 
-	h.mu.Lock()
-	_, err := h.w.Write(s.buf)
-	h.mu.Unlock()
+	err := h.write(s.buf)
 
 	if cap(s.buf) <= maxPooled {
 		s.h = nil
 		statePool.Put(s)
 	}
+	return err
+}
+
+// write writes a line, alone; the lock is released even if the writer
+// panics (the daemon recovers from a panic, and must log afterwards).
+func (h *textHandler) write(line []byte) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := h.w.Write(line)
 	return err
 }
 

@@ -410,6 +410,44 @@ func TestTextHandlerConcurrent(t *testing.T) {
 	}
 }
 
+// panicWriter panics on its first write.
+type panicWriter struct {
+	bytes.Buffer
+	panicked bool
+}
+
+func (p *panicWriter) Write(b []byte) (int, error) {
+	if !p.panicked {
+		p.panicked = true
+		panic("disk on fire")
+	}
+	return p.Buffer.Write(b)
+}
+
+// A writer's panic (which the daemon recovers from) leaves the handler
+// usable: the next line is written, not blocked on the lock.
+func TestTextHandlerWriterPanic(t *testing.T) {
+	w := &panicWriter{}
+	l := slog.New(newTextHandler(w, nil))
+	func() {
+		defer func() { _ = recover() }()
+		l.Info("first")
+	}()
+	done := make(chan struct{})
+	go func() {
+		l.Info("second")
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the line after a writer's panic blocked")
+	}
+	if !strings.HasSuffix(w.String(), "level=INFO msg=second\n") {
+		t.Errorf("wrote %q", w.String())
+	}
+}
+
 // The common kinds (and the IKE SA line's addresses) format without an
 // allocation per line.
 func TestTextHandlerAllocs(t *testing.T) {

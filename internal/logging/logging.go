@@ -78,7 +78,7 @@ func New(w io.Writer, format string, lv Levels) (*slog.Logger, error) {
 	var h slog.Handler
 	switch format {
 	case "", "text":
-		h = slog.NewTextHandler(w, opts)
+		h = newTextHandler(w, opts)
 	case "json":
 		h = slog.NewJSONHandler(w, opts)
 	default:

@@ -53,7 +53,7 @@ func (l saLog) log(level slog.Level, msg string, args []any) {
 		return
 	}
 	r := slog.NewRecord(l.clock.Now(), level, msg, 0)
-	r.AddAttrs(slog.String("conn", l.conn), slog.Any("ike", l.ike), slog.String("peer", l.peer))
+	r.AddAttrs(slog.String("conn", l.conn), slog.Uint64("ike", uint64(l.ike)), slog.String("peer", l.peer))
 	r.Add(args...)
 	_ = l.h.Handle(ctx, r)
 }

@@ -469,7 +469,7 @@ func (dp *DataPlane) sendKeepalives() {
 		if s == nil {
 			continue
 		}
-		if _, err := s.udp.WriteToUDPAddrPort(keepalive, sa.CurrentPeer()); err != nil {
+		if err := s.sendIKE(keepalive, false, netip.Addr{}, sa.CurrentPeer()); err != nil {
 			dp.ctr.sendErrors.Add(1)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,7 +66,7 @@ const (
 // the mutex only keeps a second sender correct.
 type linkSender struct {
 	rc    syscall.RawConn
-	file  *os.File
+	conn  *pollConn
 	nl    *netlink.Handle
 	nlr   *nlResolver
 	proto uint16 // ETH_P_IP or ETH_P_IPV6, in network order (sockaddr_ll)
@@ -136,10 +135,10 @@ func newLinkSender(v6 bool, mark uint32, batch int, sent *atomic.Uint64) (*linkS
 		unix.Close(fd)
 		return nil, fmt.Errorf("dataplane: netlink handle: %w", err)
 	}
-	file := os.NewFile(uintptr(fd), "packet")
-	rc, err := file.SyscallConn()
+	// Out of Go's poller, as the IP sockets (see pollConn): each packet
+	// freed would wake it.
+	conn, err := newPollConn(fd, false)
 	if err != nil {
-		file.Close()
 		h.Close()
 		return nil, fmt.Errorf("dataplane: AF_PACKET socket: %w", err)
 	}
@@ -148,8 +147,8 @@ func newLinkSender(v6 bool, mark uint32, batch int, sent *atomic.Uint64) (*linkS
 		ethP = unix.ETH_P_IPV6
 	}
 	r := newNLResolver(h, mark, v6)
-	l := newLinkSenderWith(rc, htons(ethP), batch, r.resolve, sent)
-	l.file, l.nl, l.nlr = file, h, r
+	l := newLinkSenderWith(conn, htons(ethP), batch, r.resolve, sent)
+	l.conn, l.nl, l.nlr = conn, h, r
 	return l, nil
 }
 
@@ -170,8 +169,8 @@ func newLinkSenderWith(rc syscall.RawConn, proto uint16, batch int, resolve func
 }
 
 func (l *linkSender) close() {
-	if l.file != nil {
-		l.file.Close()
+	if l.conn != nil {
+		l.conn.Close()
 	}
 	if l.nl != nil {
 		l.nl.Close()

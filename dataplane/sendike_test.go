@@ -19,7 +19,7 @@ func ikeSocketPair(t *testing.T) (*socket, *net.UDPConn) {
 	if err != nil {
 		t.Skipf("no IKE socket on loopback: %v", err)
 	}
-	t.Cleanup(func() { s.pc.Close() })
+	t.Cleanup(func() { s.conn.Close() })
 	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +47,10 @@ func readDatagram(t *testing.T, rx *net.UDPConn) ([]byte, netip.AddrPort) {
 func TestSendIKEOnTheWire(t *testing.T) {
 	s, rx := ikeSocketPair(t)
 	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
-	own := s.udp.LocalAddr().(*net.UDPAddr).AddrPort()
+	own, err := s.conn.localAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	msg := bytes.Repeat([]byte{0xa5, 0x17}, 150)
 
 	if err := s.sendIKE(msg, false, netip.Addr{}, to); err != nil {

@@ -3,10 +3,8 @@ package dataplane
 import (
 	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,8 +41,7 @@ func pick(role4 int, v6 bool) int {
 type socket struct {
 	role int
 	v6   bool
-	pc   net.PacketConn
-	udp  *net.UDPConn // UDP roles only
+	conn *pollConn
 	io   *batchIO
 
 	ikeMu  sync.Mutex // guards the ike fields
@@ -83,45 +80,30 @@ func (dp *DataPlane) openSockets() error {
 
 func (dp *DataPlane) openSocket(role int, v6 bool, local netip.Addr) (*socket, error) {
 	s := &socket{role: role, v6: v6}
-	fam, ipnet := "udp4", "ip4"
-	if v6 {
-		fam, ipnet = "udp6", "ip6"
-	}
-	host := ""
-	if local.IsValid() {
-		host = local.String()
-	}
-	var err error
+	sotype, proto := unix.SOCK_DGRAM, 0
+	var port uint16
 	switch role &^ 1 {
-	case sockUDP4IKE, sockUDP4NATT:
-		port := dp.cfg.IKEPort
-		if role&^1 == sockUDP4NATT {
-			port = dp.cfg.NATTPort
-		}
-		var laddr *net.UDPAddr
-		if local.IsValid() {
-			laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, port))
-		} else {
-			laddr = &net.UDPAddr{Port: int(port)}
-		}
-		s.udp, err = net.ListenUDP(fam, laddr)
-		s.pc = s.udp
+	case sockUDP4IKE:
+		port = dp.cfg.IKEPort
+	case sockUDP4NATT:
+		port = dp.cfg.NATTPort
 	case sockESP4:
-		s.pc, err = net.ListenPacket(ipnet+":50", host)
+		sotype, proto = unix.SOCK_RAW, unix.IPPROTO_ESP
 	case sockAH4:
-		s.pc, err = net.ListenPacket(ipnet+":51", host)
+		sotype, proto = unix.SOCK_RAW, unix.IPPROTO_AH
 	}
+	conn, err := listenPoll(v6, sotype, proto, local, port)
 	if err != nil {
+		fam := "IPv4"
+		if v6 {
+			fam = "IPv6"
+		}
 		return nil, fmt.Errorf("dataplane: open socket %d (%s): %w", role, fam, err)
 	}
-	sc, err := s.pc.(syscall.Conn).SyscallConn()
-	if err != nil {
-		s.pc.Close()
-		return nil, fmt.Errorf("dataplane: socket %d: %w", role, err)
-	}
+	s.conn = conn
 	raw := role >= sockESP4
 	var serr error
-	cerr := sc.Control(func(fd uintptr) {
+	cerr := conn.Control(func(fd uintptr) {
 		set := func(level, opt, v int) {
 			if e := unix.SetsockoptInt(int(fd), level, opt, v); e != nil && serr == nil {
 				serr = fmt.Errorf("setsockopt %d/%d: %w", level, opt, e)
@@ -167,14 +149,14 @@ func (dp *DataPlane) openSocket(role int, v6 bool, local netip.Addr) (*socket, e
 		cerr = serr
 	}
 	if cerr != nil {
-		s.pc.Close()
+		conn.Close()
 		return nil, fmt.Errorf("dataplane: socket %d: %w", role, cerr)
 	}
 	batch := dp.cfg.Batch
 	if role&^1 == sockUDP4IKE {
 		batch = min(batch, ikeBatch) // IKE is not bulk traffic
 	}
-	s.io = newBatchIO(sc, batch, role&^1 == sockUDP4NATT)
+	s.io = newBatchIO(conn, batch, role&^1 == sockUDP4NATT)
 	s.io.v6 = v6
 	if role&^1 == sockESP4 && dp.cfg.LinkSend {
 		// Without the link socket (no CAP_NET_RAW, no AF_PACKET) raw ESP
@@ -196,7 +178,7 @@ func (dp *DataPlane) closeSockets() {
 	dp.ctl4, dp.ctl6 = -1, -1
 	for _, s := range dp.socks {
 		if s != nil {
-			s.pc.Close()
+			s.conn.Close()
 			if s.io != nil && s.io.link != nil {
 				s.io.link.close()
 			}

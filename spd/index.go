@@ -144,6 +144,12 @@ type axis struct {
 	pmin, pmax      u128
 	shift, bbits    uint
 	lowEnd, highEnd int
+
+	// shadows are the ranks that closed an interval before a later
+	// entry could be listed in it: masking one of them out (a deleted
+	// policy, see famIndex.without) would hide that entry, so their
+	// policy's part is rebuilt instead.
+	shadows []uint32
 }
 
 // upperBound returns how many of the sorted bounds are <= k.
@@ -345,19 +351,26 @@ func buildAxis(sels []csel, cand []uint32, k axisKey, famLo, famHi u128, span in
 	}
 	a.ents = make([]uint32, counts[n])
 	clear(closed)
+	closer := make([]uint32, n)
 	for _, r := range narrow {
 		lo, hi := sels[r].span(k)
 		for i := upperBound(bounds, lo); i <= upperBound(bounds, hi); i++ {
 			iv := &a.ivs[i]
 			switch {
 			case closed[i]:
+				if c := closer[i]; len(a.shadows) == 0 || a.shadows[len(a.shadows)-1] != c {
+					a.shadows = append(a.shadows, c)
+				}
+				continue
 			case iv.first == math.MaxUint32:
 				iv.first = r
 			default:
 				a.ents[iv.end] = r
 				iv.end++
 			}
-			closed[i] = closed[i] || sels[r].closes(k)
+			if sels[r].closes(k) {
+				closed[i], closer[i] = true, r
+			}
 		}
 	}
 	a.buildBuckets()
@@ -370,10 +383,13 @@ type famIndex struct {
 	remote axis   // selectors narrow on the remote address
 	local  axis   // the rest, narrow on the local address
 	wide   []uint32
+	// wideShadow is the rank that ended the wide list before other
+	// entries (see axis.shadows), or math.MaxUint32.
+	wideShadow uint32
 }
 
 func buildFamIndex(sels []csel, is4 bool, span int) famIndex {
-	ix := famIndex{sels: sels}
+	ix := famIndex{sels: sels, wideShadow: math.MaxUint32}
 	if len(sels) == 0 {
 		return ix
 	}
@@ -385,13 +401,51 @@ func buildFamIndex(sels []csel, is4 bool, span int) famIndex {
 	var rest []uint32
 	ix.remote, rest = buildAxis(sels, all, onRemote, famLo, famHi, span)
 	ix.local, rest = buildAxis(sels, rest, onLocal, famLo, famHi, span)
-	for _, r := range rest {
+	for i, r := range rest {
 		ix.wide = append(ix.wide, r)
 		if s := &sels[r]; s.fullLocal && s.fullRemote && s.unconstrained() {
+			if i < len(rest)-1 {
+				ix.wideShadow = r
+			}
 			break
 		}
 	}
 	return ix
+}
+
+// shadows reports whether rank r hides later entries of a list (see
+// axis.shadows).
+func (ix *famIndex) shadows(r uint32) bool {
+	return r == ix.wideShadow || slices.Contains(ix.remote.shadows, r) || slices.Contains(ix.local.shadows, r)
+}
+
+// deadSel is a compiled selector that matches no flow: its remote range
+// is empty (from above to below every key). A masked-out selector takes
+// this form, so lookups skip it at no cost of their own.
+var deadSel = csel{rLo: u128{math.MaxUint64, math.MaxUint64}, pol: -1}
+
+// without returns a copy of ix in which the selectors of the policies
+// (by index into the table's policies) in dead match nothing, or false
+// when one of them hides later entries of a list (then the part must be
+// rebuilt). The lists and intervals are shared with ix: they still name
+// the dead ranks, which a lookup tests and passes over.
+func (ix *famIndex) without(dead func(pol int32) bool) (famIndex, bool) {
+	out := *ix
+	copied := false
+	for r := range ix.sels {
+		if !dead(ix.sels[r].pol) {
+			continue
+		}
+		if ix.shadows(uint32(r)) {
+			return famIndex{}, false
+		}
+		if !copied {
+			out.sels = slices.Clone(ix.sels)
+			copied = true
+		}
+		out.sels[r] = deadSel
+	}
+	return out, true
 }
 
 // scan returns the rank of the first entry of list below best that matches p, or best.
@@ -416,5 +470,5 @@ func (ix *famIndex) lookup(p *probe) uint32 {
 }
 
 func (a *axis) bytes() int {
-	return len(a.ivs)*int(unsafe.Sizeof(interval{})) + len(a.ents)*4 + len(a.buckets)*4
+	return len(a.ivs)*int(unsafe.Sizeof(interval{})) + len(a.ents)*4 + len(a.buckets)*4 + len(a.shadows)*4
 }

@@ -126,9 +126,9 @@ type Table struct {
 	// the oldest first; such a table has no policies or index of its own.
 	parts []*Table
 	// dead marks (a bit per index into policies) the policies deleted
-	// from a part since it was built, ndead counts them: their selectors
-	// match nothing in idx (see famIndex.without), and they are left out
-	// when the part merges or is rebuilt.
+	// from a part since it was built, ndead counts them: lookups pass over
+	// their selectors (see famIndex.masked), and they are left out when
+	// the part merges or is rebuilt.
 	dead  []uint64
 	ndead int
 }
@@ -201,7 +201,7 @@ func (t *Table) IndexBytes() int {
 	for d := range t.idx {
 		for f := range t.idx[d] {
 			ix := &t.idx[d][f]
-			n += len(ix.sels)*int(unsafe.Sizeof(csel{})) + ix.remote.bytes() + ix.local.bytes() + len(ix.wide)*4
+			n += len(ix.sels)*int(unsafe.Sizeof(csel{})) + ix.remote.bytes() + ix.local.bytes() + len(ix.wide)*4 + len(ix.shadows)*4 + len(ix.dead)*8
 		}
 	}
 	return n
@@ -211,26 +211,12 @@ func (t *Table) IndexBytes() int {
 // does (the verdict is then Discard). The returned policy belongs to the table and must
 // not be modified. Lookup does not allocate.
 func (t *Table) Lookup(dir Direction, f Flow) *Policy {
-	if t != nil && t.parts != nil {
-		// Older parts hold earlier policies, which win priority ties.
-		var best *Policy
-		for _, p := range t.parts {
-			if m := p.Lookup(dir, f); m != nil && (best == nil || m.Priority < best.Priority) {
-				best = m
-			}
-		}
-		return best
-	}
 	if t == nil || dir < Out || dir > Fwd || !f.Src.IsValid() || !f.Dst.IsValid() || f.Src.Is4() != f.Dst.Is4() {
 		return nil
 	}
 	fam := 1
 	if f.Src.Is4() {
 		fam = 0
-	}
-	ix := &t.idx[dir-1][fam]
-	if len(ix.sels) == 0 {
-		return nil
 	}
 	p := probe{proto: f.Proto, opaque: f.PortsOpaque, typ: f.SrcPort, code: f.DstPort}
 	if dir == Out {
@@ -240,7 +226,33 @@ func (t *Table) Lookup(dir Direction, f Flow) *Policy {
 		p.l, p.r = addrKey(f.Dst), addrKey(f.Src)
 		p.lport, p.rport = f.DstPort, f.SrcPort
 	}
-	r := ix.lookup(&p)
+	if t.parts == nil {
+		return t.lookup(dir, fam, &p)
+	}
+	// The flow is oriented once for all parts. Older parts hold earlier
+	// policies, which win priority ties.
+	// A part whose best priority cannot beat the match so far is skipped:
+	// a gateway's Child SAs share one priority, so a lookup asks the
+	// parts only up to the one that holds its match.
+	var best *Policy
+	for _, pt := range t.parts {
+		if best != nil && pt.idx[dir-1][fam].minPrio >= best.Priority {
+			continue
+		}
+		if m := pt.lookup(dir, fam, &p); m != nil && (best == nil || m.Priority < best.Priority) {
+			best = m
+		}
+	}
+	return best
+}
+
+// lookup is Lookup in one compiled set, for a flow oriented as p.
+func (t *Table) lookup(dir Direction, fam int, p *probe) *Policy {
+	ix := &t.idx[dir-1][fam]
+	if len(ix.sels) == 0 {
+		return nil
+	}
+	r := ix.lookup(p)
 	if r == math.MaxUint32 {
 		return nil
 	}
@@ -307,6 +319,9 @@ func buildTable(policies []Policy, span int) *Table {
 				cs[i] = ks[i].s
 			}
 			t.idx[d][f] = buildFamIndex(cs, f == 0, span)
+			if len(ks) > 0 {
+				t.idx[d][f].minPrio = ks[0].priority
+			}
 		}
 	}
 	return t
@@ -468,10 +483,10 @@ func (db *DB) Update(del []uint64, add []Policy) error {
 }
 
 // without returns part t without the policies with the given IDs (all
-// of them in t), or nil when none is left. The deleted policies are masked
-// out of a copy of t; a part most of which would then be dead, or one in
-// which a deleted selector ends lists that hold others after it, is
-// rebuilt from the rest instead.
+// of them in t), or nil when none is left. The deleted policies' selectors
+// are masked out of a copy of t that shares its policies and index; a part
+// most of which would then be dead, or one in which a deleted selector
+// ends lists that hold others after it, is rebuilt from the rest instead.
 func (t *Table) without(ids []uint64) *Table {
 	var dead []uint64
 	if t.ndead > 0 {
@@ -480,23 +495,28 @@ func (t *Table) without(ids []uint64) *Table {
 		dead = make([]uint64, (len(t.policies)+63)/64)
 	}
 	n := t.ndead
+	var ranks [3][2][]uint32
 	for i := range t.policies {
-		if slices.Contains(ids, t.policies[i].ID) {
-			dead[i>>6] |= 1 << (i & 63)
-			n++
+		if !slices.Contains(ids, t.policies[i].ID) {
+			continue
+		}
+		dead[i>>6] |= 1 << (i & 63)
+		n++
+		d := t.policies[i].Direction - 1
+		for f := range ranks[d] {
+			ranks[d][f] = t.idx[d][f].ranksOf(t.policies, int32(i), ranks[d][f])
 		}
 	}
 	if n == len(t.policies) {
 		return nil
 	}
-	isDead := func(pol int32) bool { return pol >= 0 && dead[pol>>6]&(1<<(pol&63)) != 0 }
 	if 2*n <= len(t.policies) {
 		m := &Table{policies: t.policies, idx: t.idx, dead: dead, ndead: n}
 		ok := true
-		for d := range m.idx {
-			for f := range m.idx[d] {
-				if ok {
-					m.idx[d][f], ok = t.idx[d][f].without(isDead)
+		for d := range ranks {
+			for f := range ranks[d] {
+				if ok && len(ranks[d][f]) > 0 {
+					m.idx[d][f], ok = t.idx[d][f].masked(ranks[d][f])
 				}
 			}
 		}
@@ -529,9 +549,12 @@ func (db *DB) pushLevel(t *Table) {
 }
 
 // smallPart is the size up to which parts merge regardless of their
-// ratio: recompiling a few dozen policies costs less than another part to
-// ask on every lookup.
-const smallPart = 64
+// ratio: recompiling a few policies costs less than another part to ask
+// on every lookup. It was 64, and a responder with a few dozen Child SAs
+// recompiled all of their policies for every new one; with the parts
+// skipped by priority (Table.Lookup), the extra parts of 16 cost lookups
+// little (BenchmarkLookupChurned).
+const smallPart = 16
 
 // index makes t a new part and points its policies' IDs at it.
 func (db *DB) index(t *Table) *part {

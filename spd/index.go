@@ -1,6 +1,7 @@
 package spd
 
 import (
+	"cmp"
 	"encoding/binary"
 	"math"
 	"math/bits"
@@ -147,8 +148,9 @@ type axis struct {
 
 	// shadows are the ranks that closed an interval before a later
 	// entry could be listed in it: masking one of them out (a deleted
-	// policy, see famIndex.without) would hide that entry, so their
-	// policy's part is rebuilt instead.
+	// policy, see famIndex.masked) would hide that entry, so their
+	// policy's part is rebuilt instead. buildFamIndex moves them to the
+	// famIndex.
 	shadows []uint32
 }
 
@@ -206,7 +208,7 @@ func (ix *famIndex) scanAxis(a *axis, k u128, p *probe, best uint32) uint32 {
 	if iv.first >= best {
 		return best
 	}
-	if ix.sels[iv.first].match(p) {
+	if ix.hit(iv.first, p) {
 		return iv.first
 	}
 	return ix.scan(a.ents[iv.off:iv.end], p, best)
@@ -383,13 +385,20 @@ type famIndex struct {
 	remote axis   // selectors narrow on the remote address
 	local  axis   // the rest, narrow on the local address
 	wide   []uint32
-	// wideShadow is the rank that ended the wide list before other
-	// entries (see axis.shadows), or math.MaxUint32.
-	wideShadow uint32
+	// shadows are the ranks, ascending, that end a list holding others
+	// after them (axis.shadows of both axes, and a catch-all that ends
+	// the wide list early).
+	shadows []uint32
+	// dead marks, one bit per rank, the selectors of policies deleted
+	// since the part was built (see masked); nil when there are none.
+	dead []uint64
+	// minPrio is the priority of rank 0, the best in the set (a bound
+	// only, once policies are masked out).
+	minPrio uint32
 }
 
 func buildFamIndex(sels []csel, is4 bool, span int) famIndex {
-	ix := famIndex{sels: sels, wideShadow: math.MaxUint32}
+	ix := famIndex{sels: sels}
 	if len(sels) == 0 {
 		return ix
 	}
@@ -401,51 +410,48 @@ func buildFamIndex(sels []csel, is4 bool, span int) famIndex {
 	var rest []uint32
 	ix.remote, rest = buildAxis(sels, all, onRemote, famLo, famHi, span)
 	ix.local, rest = buildAxis(sels, rest, onLocal, famLo, famHi, span)
+	ix.shadows = append(ix.remote.shadows, ix.local.shadows...)
+	ix.remote.shadows, ix.local.shadows = nil, nil
 	for i, r := range rest {
 		ix.wide = append(ix.wide, r)
 		if s := &sels[r]; s.fullLocal && s.fullRemote && s.unconstrained() {
 			if i < len(rest)-1 {
-				ix.wideShadow = r
+				ix.shadows = append(ix.shadows, r)
 			}
 			break
 		}
 	}
+	slices.Sort(ix.shadows)
+	ix.shadows = slices.Clip(slices.Compact(ix.shadows))
 	return ix
 }
 
-// shadows reports whether rank r hides later entries of a list (see
-// axis.shadows).
-func (ix *famIndex) shadows(r uint32) bool {
-	return r == ix.wideShadow || slices.Contains(ix.remote.shadows, r) || slices.Contains(ix.local.shadows, r)
-}
-
-// deadSel is a compiled selector that matches no flow: its remote range
-// is empty (from above to below every key). A masked-out selector takes
-// this form, so lookups skip it at no cost of their own.
-var deadSel = csel{rLo: u128{math.MaxUint64, math.MaxUint64}, pol: -1}
-
-// without returns a copy of ix in which the selectors of the policies
-// (by index into the table's policies) in dead match nothing, or false
-// when one of them hides later entries of a list (then the part must be
-// rebuilt). The lists and intervals are shared with ix: they still name
-// the dead ranks, which a lookup tests and passes over.
-func (ix *famIndex) without(dead func(pol int32) bool) (famIndex, bool) {
+// masked returns a copy of ix in which the selectors with the given
+// ranks are dead: lookups pass over them. It returns false when one of
+// them ends a list that holds entries after it (see axis.shadows): with
+// it dead those would be missed, so the part must be rebuilt instead. The
+// copy shares everything but the dead bitmap with ix.
+func (ix *famIndex) masked(ranks []uint32) (famIndex, bool) {
 	out := *ix
-	copied := false
-	for r := range ix.sels {
-		if !dead(ix.sels[r].pol) {
-			continue
-		}
-		if ix.shadows(uint32(r)) {
+	if ix.dead != nil {
+		out.dead = slices.Clone(ix.dead)
+	} else {
+		out.dead = make([]uint64, (len(ix.sels)+63)/64)
+	}
+	for _, r := range ranks {
+		if _, found := slices.BinarySearch(ix.shadows, r); found {
 			return famIndex{}, false
 		}
-		if !copied {
-			out.sels = slices.Clone(ix.sels)
-			copied = true
-		}
-		out.sels[r] = deadSel
+		out.dead[r>>6] |= 1 << (r & 63)
 	}
 	return out, true
+}
+
+// hit reports whether the selector with rank r matches p and was not
+// masked out. The bitmap is read only after a match, once per lookup and
+// axis at most: a table without deletions pays one nil check per hit.
+func (ix *famIndex) hit(r uint32, p *probe) bool {
+	return ix.sels[r].match(p) && (ix.dead == nil || ix.dead[r>>6]&(1<<(r&63)) == 0)
 }
 
 // scan returns the rank of the first entry of list below best that matches p, or best.
@@ -454,7 +460,7 @@ func (ix *famIndex) scan(list []uint32, p *probe, best uint32) uint32 {
 		if r >= best {
 			break
 		}
-		if ix.sels[r].match(p) {
+		if ix.hit(r, p) {
 			return r
 		}
 	}
@@ -470,5 +476,23 @@ func (ix *famIndex) lookup(p *probe) uint32 {
 }
 
 func (a *axis) bytes() int {
-	return len(a.ivs)*int(unsafe.Sizeof(interval{})) + len(a.ents)*4 + len(a.buckets)*4 + len(a.shadows)*4
+	return len(a.ivs)*int(unsafe.Sizeof(interval{})) + len(a.ents)*4 + len(a.buckets)*4
+}
+
+// ranksOf appends to ranks those of policy pol's selectors in ix. Ranks
+// follow (priority, policy index), and a policy's selectors in one
+// direction and family share its priority: they are one run, found by
+// binary search.
+func (ix *famIndex) ranksOf(policies []Policy, pol int32, ranks []uint32) []uint32 {
+	prio := policies[pol].Priority
+	r, _ := slices.BinarySearchFunc(ix.sels, pol, func(s csel, pol int32) int {
+		if c := cmp.Compare(policies[s.pol].Priority, prio); c != 0 {
+			return c
+		}
+		return cmp.Compare(s.pol, pol)
+	})
+	for ; r < len(ix.sels) && ix.sels[r].pol == pol; r++ {
+		ranks = append(ranks, uint32(r))
+	}
+	return ranks
 }

@@ -145,13 +145,6 @@ type axis struct {
 	pmin, pmax      u128
 	shift, bbits    uint
 	lowEnd, highEnd int
-
-	// shadows are the ranks that closed an interval before a later
-	// entry could be listed in it: masking one of them out (a deleted
-	// policy, see famIndex.masked) would hide that entry, so their
-	// policy's part is rebuilt instead. buildFamIndex moves them to the
-	// famIndex.
-	shadows []uint32
 }
 
 // upperBound returns how many of the sorted bounds are <= k.
@@ -284,8 +277,11 @@ func axisBounds(sels []csel, ranks []uint32, k axisKey, famLo, famHi u128) []u12
 }
 
 // buildAxis indexes the candidate ranks (ascending) on axis k and returns the ranks
-// left out by the memory budget, for the next level.
-func buildAxis(sels []csel, cand []uint32, k axisKey, famLo, famHi u128, span int) (axis, []uint32) {
+// left out by the memory budget, for the next level. It appends to shadows
+// the ranks that closed an interval before a later entry could be listed
+// in it: masking one of them out (a deleted policy, see famIndex.masked)
+// would hide that entry, so their part is rebuilt instead.
+func buildAxis(sels []csel, cand []uint32, k axisKey, famLo, famHi u128, span int, shadows *[]uint32) (axis, []uint32) {
 	var a axis
 	if len(cand) == 0 {
 		return a, nil
@@ -360,8 +356,8 @@ func buildAxis(sels []csel, cand []uint32, k axisKey, famLo, famHi u128, span in
 			iv := &a.ivs[i]
 			switch {
 			case closed[i]:
-				if c := closer[i]; len(a.shadows) == 0 || a.shadows[len(a.shadows)-1] != c {
-					a.shadows = append(a.shadows, c)
+				if c := closer[i]; len(*shadows) == 0 || (*shadows)[len(*shadows)-1] != c {
+					*shadows = append(*shadows, c)
 				}
 				continue
 			case iv.first == math.MaxUint32:
@@ -386,8 +382,8 @@ type famIndex struct {
 	local  axis   // the rest, narrow on the local address
 	wide   []uint32
 	// shadows are the ranks, ascending, that end a list holding others
-	// after them (axis.shadows of both axes, and a catch-all that ends
-	// the wide list early).
+	// after them (see buildAxis; and a catch-all that ends the wide list
+	// early).
 	shadows []uint32
 	// dead marks, one bit per rank, the selectors of policies deleted
 	// since the part was built (see masked); nil when there are none.
@@ -408,10 +404,8 @@ func buildFamIndex(sels []csel, is4 bool, span int) famIndex {
 		all[i] = uint32(i)
 	}
 	var rest []uint32
-	ix.remote, rest = buildAxis(sels, all, onRemote, famLo, famHi, span)
-	ix.local, rest = buildAxis(sels, rest, onLocal, famLo, famHi, span)
-	ix.shadows = append(ix.remote.shadows, ix.local.shadows...)
-	ix.remote.shadows, ix.local.shadows = nil, nil
+	ix.remote, rest = buildAxis(sels, all, onRemote, famLo, famHi, span, &ix.shadows)
+	ix.local, rest = buildAxis(sels, rest, onLocal, famLo, famHi, span, &ix.shadows)
 	for i, r := range rest {
 		ix.wide = append(ix.wide, r)
 		if s := &sels[r]; s.fullLocal && s.fullRemote && s.unconstrained() {
@@ -428,7 +422,7 @@ func buildFamIndex(sels []csel, is4 bool, span int) famIndex {
 
 // masked returns a copy of ix in which the selectors with the given
 // ranks are dead: lookups pass over them. It returns false when one of
-// them ends a list that holds entries after it (see axis.shadows): with
+// them ends a list that holds entries after it (see buildAxis): with
 // it dead those would be missed, so the part must be rebuilt instead. The
 // copy shares everything but the dead bitmap with ix.
 func (ix *famIndex) masked(ranks []uint32) (famIndex, bool) {

@@ -442,8 +442,9 @@ func (ix *famIndex) masked(ranks []uint32) (famIndex, bool) {
 }
 
 // hit reports whether the selector with rank r matches p and was not
-// masked out. The bitmap is read only after a match, once per lookup and
-// axis at most: a table without deletions pays one nil check per hit.
+// masked out. The bitmap is read only for a selector that matches, so the
+// scans' inner loop is unchanged, and a part without deletions pays one
+// nil check per match.
 func (ix *famIndex) hit(r uint32, p *probe) bool {
 	return ix.sels[r].match(p) && (ix.dead == nil || ix.dead[r>>6]&(1<<(r&63)) == 0)
 }

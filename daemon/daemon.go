@@ -503,7 +503,9 @@ func (d *Daemon) lifetimeEvent(ev sad.Event) {
 
 // afterStep logs events and answers waiting initiate commands.
 func (d *Daemon) afterStep() {
+	flush := false
 	for _, ev := range d.mgr.TakeEvents() {
+		flush = flush || operatorDown(ev)
 		d.updown.event(ev)
 		d.viciEvent(ev)
 		d.metricsEvent(ev)
@@ -531,6 +533,9 @@ func (d *Daemon) afterStep() {
 				i--
 			}
 		}
+	}
+	if flush {
+		d.flushRoutes()
 	}
 	if d.acct != nil {
 		d.acct.step()

@@ -34,7 +34,10 @@ type memPath struct {
 
 	mu        sync.Mutex
 	installed int
+	flushes   atomic.Int32 // FlushRoutes calls (routeFlusher)
 }
+
+func (p *memPath) FlushRoutes() { p.flushes.Add(1) }
 
 func newMemPath(local string) *memPath {
 	return &memPath{local: netip.MustParseAddrPort(local), in: make(chan IKEDatagram, 64)}

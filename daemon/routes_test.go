@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/control"
 	"github.com/cygnet-ipsec/cygnet/dataplane"
 	"github.com/cygnet-ipsec/cygnet/spd"
 )
@@ -179,5 +181,134 @@ func TestRouteHoldersWriteOnlyChanges(t *testing.T) {
 	}
 	if _, ok := k.table[pfx]; !ok || k.calls != calls+1 {
 		t.Fatalf("after routeRefresh: route there %v after %d calls, want written again by 1", ok, k.calls-calls)
+	}
+}
+
+// A Child SA's route stays for routeGrace after it goes: the next Child SA
+// with the same remote subnet and source hint (a load-tester's clients,
+// one at a time) takes it over with no netlink request, where the route
+// was deleted and added again for every client. Without a new Child SA
+// the route goes once the grace is over; FlushRoutes (an operator's
+// terminate or unload, shutdown) takes kept routes out at once, and a
+// trap's route still goes with the trap.
+func TestRouteGraceChildChurn(t *testing.T) {
+	k := &kernelRoutes{table: map[netip.Prefix]netip.Addr{}}
+	now := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	p := &packetPath{routes: k, tun: "cygnet0", log: slog.New(slog.DiscardHandler), clock: func() time.Time { return now }}
+	local, remote := endpoints("10.99.2.0/24"), endpoints("10.99.1.0/24")
+	pfx := netip.MustParsePrefix("10.99.1.0/24")
+
+	a, b := &dataplane.Route{Name: "a"}, &dataplane.Route{Name: "b"}
+	if err := p.addRoutes(a, local, remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.table[pfx]; !ok || k.calls != 1 {
+		t.Fatalf("first Child SA: route there %v after %d netlink calls, want there after 1", ok, k.calls)
+	}
+	p.releaseRoutesLocked(a, remote) // DeleteChildSA
+	now = now.Add(time.Millisecond)
+	if err := p.addRoutes(b, local, remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.table[pfx]; !ok || k.calls != 1 {
+		t.Fatalf("Child SA a went, b came 1 ms later: route there %v, %d netlink calls after the first add, want there and none", ok, k.calls-1)
+	}
+	// b's going starts the grace again; the sweeps of the event loop's
+	// tick leave the route until it is over
+	p.releaseRoutesLocked(b, remote)
+	now = now.Add(routeGrace - time.Millisecond)
+	p.expireRoutes()
+	if _, ok := k.table[pfx]; !ok || k.calls != 1 {
+		t.Fatalf("within the grace: route there %v after %d calls, want there after 1", ok, k.calls)
+	}
+	now = now.Add(time.Millisecond)
+	p.expireRoutes()
+	if _, ok := k.table[pfx]; ok || k.calls != 2 || len(p.routeGrace) != 0 || len(p.routeSrc) != 0 {
+		t.Fatalf("grace over: route there %v after %d calls (kept %v, noted %v), want gone after 2", ok, k.calls, p.routeGrace, p.routeSrc)
+	}
+	// the next Child SA writes the route again
+	if err := p.addRoutes(a, local, remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.table[pfx]; !ok || k.calls != 3 {
+		t.Fatalf("a Child SA after the grace: route there %v after %d calls, want there after 3", ok, k.calls)
+	}
+	// an operator's terminate: the kept route goes at once
+	p.releaseRoutesLocked(a, remote)
+	p.FlushRoutes()
+	if _, ok := k.table[pfx]; ok || k.calls != 4 {
+		t.Fatalf("flushed: route there %v after %d calls, want gone after 4", ok, k.calls)
+	}
+	// a trap's route is not kept
+	trap := &dataplane.Route{Name: "trap"}
+	if err := p.addRoutes(trap, local, remote); err != nil {
+		t.Fatal(err)
+	}
+	p.dropRoutesLocked(trap, remote)
+	if _, ok := k.table[pfx]; ok || len(p.routeGrace) != 0 {
+		t.Fatalf("trap uninstalled: route there %v (kept %v), want gone", ok, p.routeGrace)
+	}
+}
+
+// The grace keeps only routes cygnet knows to be in the kernel: one whose
+// source hint was a virtual IP that left the TUN with the Child SA (the
+// kernel drops such routes) is not kept, and the next Child SA with that
+// hint writes it again.
+func TestRouteGraceNotForDroppedSource(t *testing.T) {
+	k := &kernelRoutes{table: map[netip.Prefix]netip.Addr{}}
+	now := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	p := &packetPath{routes: k, tun: "cygnet0", log: slog.New(slog.DiscardHandler), clock: func() time.Time { return now },
+		vips: map[netip.Addr]int{}}
+	vip := netip.MustParseAddr("10.3.0.1")
+	local, remote := endpoints(vip.String()+"/32"), endpoints("10.99.1.0/24")
+	a, b := &dataplane.Route{Name: "a"}, &dataplane.Route{Name: "b"}
+	if err := p.addRoutes(a, local, remote); err != nil {
+		t.Fatal(err)
+	}
+	p.vips[vip] = 1
+	p.dropVIPsLocked(&installed{vips: []netip.Addr{vip}})
+	p.releaseRoutesLocked(a, remote)
+	if len(p.routeGrace) != 0 {
+		t.Fatalf("a route whose source left the TUN is kept: %v", p.routeGrace)
+	}
+	calls := k.calls
+	if err := p.addRoutes(b, local, remote); err != nil {
+		t.Fatal(err)
+	}
+	if k.calls != calls+1 {
+		t.Fatalf("the next Child SA made %d netlink calls, want the route written again", k.calls-calls)
+	}
+}
+
+// The daemon flushes the routes kept after their Child SAs when the
+// operator terminates a tunnel (the same for a connection unloaded, which
+// terminates its IKE SAs), not when the peer deletes one: the end that
+// terminates flushes once its Child SA is down, the peer does not.
+func TestOperatorTerminateFlushesRoutes(t *testing.T) {
+	pa, pb := newMemPath("192.0.2.1:500"), newMemPath("192.0.2.2:500")
+	pa.peer, pb.peer = pb, pa
+	sockB, _ := startMemDaemon(t, "b", fmt.Sprintf(memConf, "192.0.2.2", "192.0.2.1", "b", "a", "10.2.0.0/16", "10.1.0.0/16"), pb)
+	sockA, _ := startMemDaemon(t, "a", fmt.Sprintf(memConf, "192.0.2.1", "192.0.2.2", "a", "b", "10.1.0.0/16", "10.2.0.0/16"), pa)
+	if _, err := control.Call(sockA, control.Request{Command: control.CmdInitiate, Child: "net"}, 30*time.Second); err != nil {
+		t.Fatalf("initiate: %v", err)
+	}
+	if n := pa.flushes.Load() + pb.flushes.Load(); n != 0 {
+		t.Fatalf("%d route flushes while the tunnel came up, want none", n)
+	}
+	if _, err := control.Call(sockA, control.Request{Command: control.CmdTerminate, Child: "net"}, 10*time.Second); err != nil {
+		t.Fatalf("terminate: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); readStats(t, sockA).ChildSAs != 0 || readStats(t, sockB).ChildSAs != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the Child SA is still up 10 s after terminate")
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); pa.flushes.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the terminating daemon never flushed the kept routes")
+		}
+	}
+	if n := pb.flushes.Load(); n != 0 {
+		t.Fatalf("the peer, whose Child SA the other end deleted, flushed %d times: its routes get no grace", n)
 	}
 }

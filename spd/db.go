@@ -125,6 +125,32 @@ type Table struct {
 	// parts, in a table a DB publishes, are the compiled sets that make it,
 	// the oldest first; such a table has no policies or index of its own.
 	parts []*Table
+	// dead marks (a bit per index into policies) the policies deleted
+	// from a part since it was built, ndead counts them: lookups pass over
+	// their selectors (see famIndex.masked), and they are left out when
+	// the part merges or is rebuilt.
+	dead  []uint64
+	ndead int
+}
+
+// isDead reports whether policy i of a part was deleted.
+func (t *Table) isDead(i int) bool {
+	return t.ndead > 0 && t.dead[i>>6]&(1<<(i&63)) != 0
+}
+
+// live returns the policies of a part that were not deleted, in order,
+// sharing the slice when none was.
+func (t *Table) live() []Policy {
+	if t.ndead == 0 {
+		return t.policies
+	}
+	out := make([]Policy, 0, len(t.policies)-t.ndead)
+	for i := range t.policies {
+		if !t.isDead(i) {
+			out = append(out, t.policies[i])
+		}
+	}
+	return out
 }
 
 // Generation counts the tables a DB has installed; a newer table has a larger one.
@@ -140,9 +166,9 @@ func (t *Table) Len() int {
 	if t == nil {
 		return 0
 	}
-	n := len(t.policies)
+	n := len(t.policies) - t.ndead
 	for _, p := range t.parts {
-		n += len(p.policies)
+		n += len(p.policies) - p.ndead
 	}
 	return n
 }
@@ -155,7 +181,9 @@ func (t *Table) Policies() []Policy {
 	out := make([]Policy, 0, t.Len())
 	for _, p := range append([]*Table{t}, t.parts...) {
 		for i := range p.policies {
-			out = append(out, p.policies[i].clone())
+			if !p.isDead(i) {
+				out = append(out, p.policies[i].clone())
+			}
 		}
 	}
 	return out
@@ -173,7 +201,7 @@ func (t *Table) IndexBytes() int {
 	for d := range t.idx {
 		for f := range t.idx[d] {
 			ix := &t.idx[d][f]
-			n += len(ix.sels)*int(unsafe.Sizeof(csel{})) + ix.remote.bytes() + ix.local.bytes() + len(ix.wide)*4
+			n += len(ix.sels)*int(unsafe.Sizeof(csel{})) + ix.remote.bytes() + ix.local.bytes() + len(ix.wide)*4 + len(ix.shadows)*4 + len(ix.dead)*8
 		}
 	}
 	return n
@@ -183,26 +211,12 @@ func (t *Table) IndexBytes() int {
 // does (the verdict is then Discard). The returned policy belongs to the table and must
 // not be modified. Lookup does not allocate.
 func (t *Table) Lookup(dir Direction, f Flow) *Policy {
-	if t != nil && t.parts != nil {
-		// Older parts hold earlier policies, which win priority ties.
-		var best *Policy
-		for _, p := range t.parts {
-			if m := p.Lookup(dir, f); m != nil && (best == nil || m.Priority < best.Priority) {
-				best = m
-			}
-		}
-		return best
-	}
 	if t == nil || dir < Out || dir > Fwd || !f.Src.IsValid() || !f.Dst.IsValid() || f.Src.Is4() != f.Dst.Is4() {
 		return nil
 	}
 	fam := 1
 	if f.Src.Is4() {
 		fam = 0
-	}
-	ix := &t.idx[dir-1][fam]
-	if len(ix.sels) == 0 {
-		return nil
 	}
 	p := probe{proto: f.Proto, opaque: f.PortsOpaque, typ: f.SrcPort, code: f.DstPort}
 	if dir == Out {
@@ -212,7 +226,33 @@ func (t *Table) Lookup(dir Direction, f Flow) *Policy {
 		p.l, p.r = addrKey(f.Dst), addrKey(f.Src)
 		p.lport, p.rport = f.DstPort, f.SrcPort
 	}
-	r := ix.lookup(&p)
+	if t.parts == nil {
+		return t.lookup(dir, fam, &p)
+	}
+	// The flow is oriented once for all parts. Older parts hold earlier
+	// policies, which win priority ties.
+	// A part whose best priority cannot beat the match so far is skipped:
+	// a gateway's Child SAs share one priority, so a lookup asks the
+	// parts only up to the one that holds its match.
+	var best *Policy
+	for _, pt := range t.parts {
+		if best != nil && pt.idx[dir-1][fam].minPrio >= best.Priority {
+			continue
+		}
+		if m := pt.lookup(dir, fam, &p); m != nil && (best == nil || m.Priority < best.Priority) {
+			best = m
+		}
+	}
+	return best
+}
+
+// lookup is Lookup in one compiled set, for a flow oriented as p.
+func (t *Table) lookup(dir Direction, fam int, p *probe) *Policy {
+	ix := &t.idx[dir-1][fam]
+	if len(ix.sels) == 0 {
+		return nil
+	}
+	r := ix.lookup(p)
 	if r == math.MaxUint32 {
 		return nil
 	}
@@ -279,6 +319,9 @@ func buildTable(policies []Policy, span int) *Table {
 				cs[i] = ks[i].s
 			}
 			t.idx[d][f] = buildFamIndex(cs, f == 0, span)
+			if len(ks) > 0 {
+				t.idx[d][f].minPrio = ks[0].priority
+			}
 		}
 	}
 	return t
@@ -321,15 +364,21 @@ func compileSelector(s TrafficSelector, pol int32) csel {
 // it while that one is no more than twice its size. A lookup asks
 // O(log n) parts, each policy is compiled O(log n) times over its life, and
 // adding the policies of client 10,000 costs about what client 100's did.
-// Deleting a policy recompiles the part that holds it. The zero value is an
-// empty database that discards everything.
+// Deleting a policy masks it out of the part that holds it (a copy of the
+// part's compiled selectors in which its own match nothing); the part is
+// rebuilt only once most of it is dead, or when it merges. The zero value
+// is an empty database that discards everything.
 type DB struct {
 	mu     sync.Mutex // serialises writers
 	cur    atomic.Pointer[Table]
-	gen    uint64            // guarded by mu
-	levels []*Table          // guarded by mu; the parts, oldest first
-	where  map[uint64]*Table // guarded by mu; the part holding each policy ID
+	gen    uint64           // guarded by mu
+	levels []*part          // guarded by mu; the parts, oldest first
+	where  map[uint64]*part // guarded by mu; the part holding each policy ID
 }
+
+// part is a slot of the DB's levels: its table changes as policies in it
+// are deleted, while the policies' entries in DB.where keep pointing here.
+type part struct{ t *Table }
 
 // Table returns the current table, for several lookups against one consistent set.
 // It may be nil, which behaves as an empty table.
@@ -354,7 +403,7 @@ func (db *DB) Replace(policies []Policy) error {
 	if err != nil {
 		return err
 	}
-	db.levels, db.where = nil, map[uint64]*Table{}
+	db.levels, db.where = nil, map[uint64]*part{}
 	if len(policies) > 0 {
 		db.pushLevel(t)
 	}
@@ -380,7 +429,7 @@ func (db *DB) Update(del []uint64, add []Policy) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.where == nil {
-		db.where = map[uint64]*Table{}
+		db.where = map[uint64]*part{}
 	}
 	add = slices.Clone(add)
 	var gone []uint64
@@ -392,7 +441,9 @@ func (db *DB) Update(del []uint64, add []Policy) error {
 		if db.where[id] == nil {
 			return fmt.Errorf("delete policy %d: %w", id, ErrNotFound)
 		}
-		gone = append(gone, id)
+		if !slices.Contains(gone, id) {
+			gone = append(gone, id)
+		}
 	}
 	for _, p := range add {
 		if db.where[p.ID] != nil && !slices.Contains(gone, p.ID) {
@@ -407,30 +458,22 @@ func (db *DB) Update(del []uint64, add []Policy) error {
 		}
 		fresh = t
 	}
-	// Deletions recompile the parts that hold them; nothing below fails
-	// once the new part compiled, as every policy in an old part is valid.
-	byLevel := map[*Table][]uint64{}
-	for _, id := range gone {
-		byLevel[db.where[id]] = append(byLevel[db.where[id]], id)
-		delete(db.where, id)
-	}
-	if len(byLevel) > 0 {
-		levels := db.levels[:0:0]
-		for _, l := range db.levels {
-			ids := byLevel[l]
-			if ids == nil {
-				levels = append(levels, l)
-				continue
-			}
-			keep := slices.DeleteFunc(slices.Clone(l.policies), func(p Policy) bool { return slices.Contains(ids, p.ID) })
-			if len(keep) == 0 {
-				continue
-			}
-			t := recompile(keep)
-			db.index(t)
-			levels = append(levels, t)
+	// Nothing below fails once the new part compiled, as every policy in
+	// an old part is valid.
+	if len(gone) > 0 {
+		touched := map[*part][]uint64{}
+		for _, id := range gone {
+			touched[db.where[id]] = append(touched[db.where[id]], id)
+			delete(db.where, id)
 		}
-		db.levels = levels
+		emptied := false
+		for pt, ids := range touched {
+			pt.t = pt.t.without(ids)
+			emptied = emptied || pt.t == nil
+		}
+		if emptied {
+			db.levels = slices.DeleteFunc(db.levels, func(pt *part) bool { return pt.t == nil })
+		}
 	}
 	if fresh != nil {
 		db.pushLevel(fresh)
@@ -439,31 +482,87 @@ func (db *DB) Update(del []uint64, add []Policy) error {
 	return nil
 }
 
+// without returns part t without the policies with the given IDs (all
+// of them in t), or nil when none is left. The deleted policies' selectors
+// are masked out of a copy of t that shares its policies and index; a part
+// most of which would then be dead, or one in which a deleted selector
+// ends lists that hold others after it, is rebuilt from the rest instead.
+func (t *Table) without(ids []uint64) *Table {
+	var dead []uint64
+	if t.ndead > 0 {
+		dead = slices.Clone(t.dead)
+	} else {
+		dead = make([]uint64, (len(t.policies)+63)/64)
+	}
+	n := t.ndead
+	var ranks [3][2][]uint32
+	for i := range t.policies {
+		if !slices.Contains(ids, t.policies[i].ID) {
+			continue
+		}
+		dead[i>>6] |= 1 << (i & 63)
+		n++
+		d := t.policies[i].Direction - 1
+		for f := range ranks[d] {
+			ranks[d][f] = t.idx[d][f].ranksOf(t.policies, int32(i), ranks[d][f])
+		}
+	}
+	if n == len(t.policies) {
+		return nil
+	}
+	if 2*n <= len(t.policies) {
+		m := &Table{policies: t.policies, idx: t.idx, dead: dead, ndead: n}
+		ok := true
+		for d := range ranks {
+			for f := range ranks[d] {
+				if ok && len(ranks[d][f]) > 0 {
+					m.idx[d][f], ok = t.idx[d][f].masked(ranks[d][f])
+				}
+			}
+		}
+		if ok {
+			return m
+		}
+	}
+	keep := make([]Policy, 0, len(t.policies)-n)
+	for i := range t.policies {
+		if dead[i>>6]&(1<<(i&63)) == 0 {
+			keep = append(keep, t.policies[i])
+		}
+	}
+	return recompile(keep)
+}
+
 // pushLevel appends a new part and merges parts while the older neighbour
-// is no more than twice as large (or both are small).
+// is no more than twice as large (or both are small), counting the live
+// policies: a merge leaves the dead ones out.
 func (db *DB) pushLevel(t *Table) {
-	db.levels = append(db.levels, t)
-	db.index(t)
+	db.levels = append(db.levels, db.index(t))
 	for n := len(db.levels); n >= 2; n = len(db.levels) {
-		older, newer := db.levels[n-2], db.levels[n-1]
-		if len(older.policies) > 2*len(newer.policies) && len(older.policies)+len(newer.policies) > smallPart {
+		older, newer := db.levels[n-2].t, db.levels[n-1].t
+		if ol, nl := older.Len(), newer.Len(); ol > 2*nl && ol+nl > smallPart {
 			break
 		}
-		merged := recompile(append(slices.Clip(older.policies), newer.policies...))
-		db.levels = append(db.levels[:n-2], merged)
-		db.index(merged)
+		merged := recompile(append(slices.Clip(older.live()), newer.live()...))
+		db.levels = append(db.levels[:n-2], db.index(merged))
 	}
 }
 
 // smallPart is the size up to which parts merge regardless of their
-// ratio: recompiling a few dozen policies costs less than another part to
-// ask on every lookup.
-const smallPart = 64
+// ratio: recompiling a few policies costs less than another part to ask
+// on every lookup. It was 64, and a responder with a few dozen Child SAs
+// recompiled all of their policies for every new one; with the parts
+// skipped by priority (Table.Lookup), the extra parts of 16 cost lookups
+// little (BenchmarkLookupChurned).
+const smallPart = 16
 
-func (db *DB) index(t *Table) {
+// index makes t a new part and points its policies' IDs at it.
+func (db *DB) index(t *Table) *part {
+	pt := &part{t: t}
 	for i := range t.policies {
-		db.where[t.policies[i].ID] = t
+		db.where[t.policies[i].ID] = pt
 	}
+	return pt
 }
 
 // recompile builds a part from policies of parts that compiled before
@@ -477,5 +576,9 @@ func recompile(policies []Policy) *Table {
 
 func (db *DB) publish() {
 	db.gen++
-	db.cur.Store(&Table{gen: db.gen, parts: slices.Clone(db.levels)})
+	parts := make([]*Table, len(db.levels))
+	for i, pt := range db.levels {
+		parts[i] = pt.t
+	}
+	db.cur.Store(&Table{gen: db.gen, parts: parts})
 }

@@ -145,11 +145,32 @@ func FuzzIndex(f *testing.F) {
 			t.Fatalf("generated policies refused: %v", err)
 		}
 		naive := newNaive(ps)
+		// The same policies in a DB, then some deleted one Update at a
+		// time: masked out of their part until most of it is dead, then
+		// rebuilt from the rest.
+		var db DB
+		if err := db.Update(nil, ps); err != nil {
+			t.Fatalf("generated policies refused by the DB: %v", err)
+		}
+		del := r.byte()
+		var kept []Policy
+		for i, p := range ps {
+			if del>>(i%8)&1 == 0 {
+				kept = append(kept, p)
+			} else if err := db.Delete(p.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dbTab, dbNaive := db.Table(), newNaive(kept)
 		check := func(fl Flow) {
 			for dir := Out; dir <= Fwd; dir++ {
 				got, want := tab.Lookup(dir, fl), naive.lookup(dir, fl)
 				if (got == nil) != (want == nil) || (got != nil && got.ID != want.ID) {
 					t.Fatalf("%s %+v: index chose %s, linear scan %s", dir, fl, describe(got), describe(want))
+				}
+				got, want = dbTab.Lookup(dir, fl), dbNaive.lookup(dir, fl)
+				if (got == nil) != (want == nil) || (got != nil && got.ID != want.ID) {
+					t.Fatalf("%s %+v after deletions (mask %08b): DB chose %s, linear scan %s", dir, fl, del, describe(got), describe(want))
 				}
 			}
 		}

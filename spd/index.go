@@ -1,6 +1,7 @@
 package spd
 
 import (
+	"cmp"
 	"encoding/binary"
 	"math"
 	"math/bits"
@@ -200,7 +201,7 @@ func (ix *famIndex) scanAxis(a *axis, k u128, p *probe, best uint32) uint32 {
 	if iv.first >= best {
 		return best
 	}
-	if ix.sels[iv.first].match(p) {
+	if ix.hit(iv.first, p) {
 		return iv.first
 	}
 	return ix.scan(a.ents[iv.off:iv.end], p, best)
@@ -276,8 +277,11 @@ func axisBounds(sels []csel, ranks []uint32, k axisKey, famLo, famHi u128) []u12
 }
 
 // buildAxis indexes the candidate ranks (ascending) on axis k and returns the ranks
-// left out by the memory budget, for the next level.
-func buildAxis(sels []csel, cand []uint32, k axisKey, famLo, famHi u128, span int) (axis, []uint32) {
+// left out by the memory budget, for the next level. It appends to shadows
+// the ranks that closed an interval before a later entry could be listed
+// in it: masking one of them out (a deleted policy, see famIndex.masked)
+// would hide that entry, so their part is rebuilt instead.
+func buildAxis(sels []csel, cand []uint32, k axisKey, famLo, famHi u128, span int, shadows *[]uint32) (axis, []uint32) {
 	var a axis
 	if len(cand) == 0 {
 		return a, nil
@@ -345,19 +349,26 @@ func buildAxis(sels []csel, cand []uint32, k axisKey, famLo, famHi u128, span in
 	}
 	a.ents = make([]uint32, counts[n])
 	clear(closed)
+	closer := make([]uint32, n)
 	for _, r := range narrow {
 		lo, hi := sels[r].span(k)
 		for i := upperBound(bounds, lo); i <= upperBound(bounds, hi); i++ {
 			iv := &a.ivs[i]
 			switch {
 			case closed[i]:
+				if c := closer[i]; len(*shadows) == 0 || (*shadows)[len(*shadows)-1] != c {
+					*shadows = append(*shadows, c)
+				}
+				continue
 			case iv.first == math.MaxUint32:
 				iv.first = r
 			default:
 				a.ents[iv.end] = r
 				iv.end++
 			}
-			closed[i] = closed[i] || sels[r].closes(k)
+			if sels[r].closes(k) {
+				closed[i], closer[i] = true, r
+			}
 		}
 	}
 	a.buildBuckets()
@@ -370,6 +381,16 @@ type famIndex struct {
 	remote axis   // selectors narrow on the remote address
 	local  axis   // the rest, narrow on the local address
 	wide   []uint32
+	// shadows are the ranks, ascending, that end a list holding others
+	// after them (see buildAxis; and a catch-all that ends the wide list
+	// early).
+	shadows []uint32
+	// dead marks, one bit per rank, the selectors of policies deleted
+	// since the part was built (see masked); nil when there are none.
+	dead []uint64
+	// minPrio is the priority of rank 0, the best in the set (a bound
+	// only, once policies are masked out).
+	minPrio uint32
 }
 
 func buildFamIndex(sels []csel, is4 bool, span int) famIndex {
@@ -383,15 +404,49 @@ func buildFamIndex(sels []csel, is4 bool, span int) famIndex {
 		all[i] = uint32(i)
 	}
 	var rest []uint32
-	ix.remote, rest = buildAxis(sels, all, onRemote, famLo, famHi, span)
-	ix.local, rest = buildAxis(sels, rest, onLocal, famLo, famHi, span)
-	for _, r := range rest {
+	ix.remote, rest = buildAxis(sels, all, onRemote, famLo, famHi, span, &ix.shadows)
+	ix.local, rest = buildAxis(sels, rest, onLocal, famLo, famHi, span, &ix.shadows)
+	for i, r := range rest {
 		ix.wide = append(ix.wide, r)
 		if s := &sels[r]; s.fullLocal && s.fullRemote && s.unconstrained() {
+			if i < len(rest)-1 {
+				ix.shadows = append(ix.shadows, r)
+			}
 			break
 		}
 	}
+	slices.Sort(ix.shadows)
+	ix.shadows = slices.Clip(slices.Compact(ix.shadows))
 	return ix
+}
+
+// masked returns a copy of ix in which the selectors with the given
+// ranks are dead: lookups pass over them. It returns false when one of
+// them ends a list that holds entries after it (see buildAxis): with
+// it dead those would be missed, so the part must be rebuilt instead. The
+// copy shares everything but the dead bitmap with ix.
+func (ix *famIndex) masked(ranks []uint32) (famIndex, bool) {
+	out := *ix
+	if ix.dead != nil {
+		out.dead = slices.Clone(ix.dead)
+	} else {
+		out.dead = make([]uint64, (len(ix.sels)+63)/64)
+	}
+	for _, r := range ranks {
+		if _, found := slices.BinarySearch(ix.shadows, r); found {
+			return famIndex{}, false
+		}
+		out.dead[r>>6] |= 1 << (r & 63)
+	}
+	return out, true
+}
+
+// hit reports whether the selector with rank r matches p and was not
+// masked out. The bitmap is read only for a selector that matches, so the
+// scans' inner loop is unchanged, and a part without deletions pays one
+// nil check per match.
+func (ix *famIndex) hit(r uint32, p *probe) bool {
+	return ix.sels[r].match(p) && (ix.dead == nil || ix.dead[r>>6]&(1<<(r&63)) == 0)
 }
 
 // scan returns the rank of the first entry of list below best that matches p, or best.
@@ -400,7 +455,7 @@ func (ix *famIndex) scan(list []uint32, p *probe, best uint32) uint32 {
 		if r >= best {
 			break
 		}
-		if ix.sels[r].match(p) {
+		if ix.hit(r, p) {
 			return r
 		}
 	}
@@ -417,4 +472,22 @@ func (ix *famIndex) lookup(p *probe) uint32 {
 
 func (a *axis) bytes() int {
 	return len(a.ivs)*int(unsafe.Sizeof(interval{})) + len(a.ents)*4 + len(a.buckets)*4
+}
+
+// ranksOf appends to ranks those of policy pol's selectors in ix. Ranks
+// follow (priority, policy index), and a policy's selectors in one
+// direction and family share its priority: they are one run, found by
+// binary search.
+func (ix *famIndex) ranksOf(policies []Policy, pol int32, ranks []uint32) []uint32 {
+	prio := policies[pol].Priority
+	r, _ := slices.BinarySearchFunc(ix.sels, pol, func(s csel, pol int32) int {
+		if c := cmp.Compare(policies[s.pol].Priority, prio); c != 0 {
+			return c
+		}
+		return cmp.Compare(s.pol, pol)
+	})
+	for ; r < len(ix.sels) && ix.sels[r].pol == pol; r++ {
+		ranks = append(ranks, uint32(r))
+	}
+	return ranks
 }

@@ -3,7 +3,6 @@ package logging
 import (
 	"context"
 	"encoding"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -271,7 +270,7 @@ func (s *textState) appendKey(key string) {
 // appendTwoStrings appends prefix and key as one key: bare if neither
 // needs quoting on its own (as slog decides it), else quoted together.
 func (s *textState) appendTwoStrings(prefix []byte, key string) {
-	if !needsQuotingBytes(prefix) && !needsQuoting(key) {
+	if !needsQuoting(prefix) && !needsQuoting(key) {
 		s.buf = append(s.buf, prefix...)
 		s.buf = append(s.buf, key...)
 		return
@@ -382,7 +381,7 @@ func (s *textState) appendAny(a any) {
 
 // quoteTail quotes what was appended from pos on, if it needs quoting.
 func (s *textState) quoteTail(pos int) {
-	if needsQuotingBytes(s.buf[pos:]) {
+	if needsQuoting(s.buf[pos:]) {
 		text := string(s.buf[pos:])
 		s.buf = appendQuote(s.buf[:pos], text)
 	}
@@ -443,7 +442,7 @@ var quoteASCII = func() (t [utf8.RuneSelf]bool) {
 // needsQuoting is slog's rule for text keys and values: empty, or
 // holding a space (Unicode's included), '=', '"', a character that is
 // not printable, or invalid UTF-8 (or U+FFFD itself).
-func needsQuoting(s string) bool {
+func needsQuoting[T string | []byte](s T) bool {
 	if len(s) == 0 {
 		return true
 	}
@@ -465,7 +464,7 @@ func needsQuoting(s string) bool {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := decodeRune(s[i:])
 		if r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r) {
 			return true
 		}
@@ -474,33 +473,12 @@ func needsQuoting(s string) bool {
 	return false
 }
 
-// needsQuotingBytes is needsQuoting for a []byte.
-func needsQuotingBytes(s []byte) bool {
-	if len(s) == 0 {
-		return true
+// decodeRune is utf8.DecodeRuneInString or utf8.DecodeRune, as s is.
+func decodeRune[T string | []byte](s T) (rune, int) {
+	if b, ok := any(s).([]byte); ok {
+		return utf8.DecodeRune(b)
 	}
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		if quoteOrNonASCII(binary.LittleEndian.Uint64(s[i:])) {
-			break
-		}
-	}
-	for i < len(s) {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if quoteASCII[b] {
-				return true
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return true
-		}
-		i += size
-	}
-	return false
+	return utf8.DecodeRuneInString(string(s))
 }
 
 // quoteOrNonASCII reports whether one of the eight octets in x is one

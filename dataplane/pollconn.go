@@ -166,25 +166,6 @@ func (c *pollConn) Close() error {
 	return err
 }
 
-// localAddr is the address and port the socket is bound to.
-func (c *pollConn) localAddr() (netip.AddrPort, error) {
-	var sa unix.Sockaddr
-	var serr error
-	if err := c.Control(func(fd uintptr) { sa, serr = unix.Getsockname(int(fd)) }); err != nil {
-		return netip.AddrPort{}, err
-	}
-	if serr != nil {
-		return netip.AddrPort{}, fmt.Errorf("getsockname: %w", serr)
-	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), nil
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)), nil
-	}
-	return netip.AddrPort{}, errors.New("getsockname: not an IP socket")
-}
-
 // listenPoll opens a non-blocking socket of type sotype and protocol proto
 // bound to local (any address when invalid) and port, as a pollConn. An
 // IPv6 UDP socket takes IPv6 only, as Go's net package makes them (a raw

@@ -364,9 +364,9 @@ func compileSelector(s TrafficSelector, pol int32) csel {
 // it while that one is no more than twice its size. A lookup asks
 // O(log n) parts, each policy is compiled O(log n) times over its life, and
 // adding the policies of client 10,000 costs about what client 100's did.
-// Deleting a policy masks it out of the part that holds it (a copy of the
-// part's compiled selectors in which its own match nothing); the part is
-// rebuilt only once most of it is dead, or when it merges. The zero value
+// Deleting a policy marks it dead in the part that holds it (bitmaps that
+// lookups read only after a match; the compiled selectors are shared); the
+// part is rebuilt only once most of it is dead, or when it merges. The zero value
 // is an empty database that discards everything.
 type DB struct {
 	mu     sync.Mutex // serialises writers
@@ -483,8 +483,8 @@ func (db *DB) Update(del []uint64, add []Policy) error {
 }
 
 // without returns part t without the policies with the given IDs (all
-// of them in t), or nil when none is left. The deleted policies' selectors
-// are masked out of a copy of t that shares its policies and index; a part
+// of them in t), or nil when none is left. The deleted policies are marked
+// dead in a copy of t that shares its policies and compiled selectors; a part
 // most of which would then be dead, or one in which a deleted selector
 // ends lists that hold others after it, is rebuilt from the rest instead.
 func (t *Table) without(ids []uint64) *Table {
@@ -524,13 +524,7 @@ func (t *Table) without(ids []uint64) *Table {
 			return m
 		}
 	}
-	keep := make([]Policy, 0, len(t.policies)-n)
-	for i := range t.policies {
-		if dead[i>>6]&(1<<(i&63)) == 0 {
-			keep = append(keep, t.policies[i])
-		}
-	}
-	return recompile(keep)
+	return recompile((&Table{policies: t.policies, dead: dead, ndead: n}).live())
 }
 
 // pushLevel appends a new part and merges parts while the older neighbour

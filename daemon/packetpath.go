@@ -194,6 +194,9 @@ type PacketPathOptions struct {
 	// ESPLinkSocket sends raw ESP through an AF_PACKET socket to the next
 	// hop (dataplane.Config.LinkSend).
 	ESPLinkSocket bool
+	// ESPXDP receives raw ESP through AF_XDP sockets fed by an XDP
+	// program on the links (dataplane.Config.XDP).
+	ESPXDP bool
 }
 
 // NewPacketPath creates the TUN device, the sockets, the SPD and the
@@ -214,6 +217,7 @@ func NewPacketPath(tunName string, routes Routes, log *slog.Logger, opts PacketP
 		TCPPort:   opts.TCPPort,
 		NoTCP:     opts.TCPPort == 0,
 		LinkSend:  opts.ESPLinkSocket,
+		XDP:       opts.ESPXDP,
 		IKE:       p.receiveIKE,
 	})
 	if err != nil {

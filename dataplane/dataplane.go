@@ -90,6 +90,11 @@ type Config struct {
 	// those packets, which is why it is an opt-in. Off, raw ESP leaves
 	// through the raw IP sockets.
 	LinkSend bool
+	// XDP receives raw ESP through AF_XDP sockets that an XDP program on
+	// each Ethernet link holding a local address feeds (xsk.go), instead
+	// of through the IP stack and the raw sockets. Attaching fails when a
+	// link has an XDP program already.
+	XDP bool
 	// Events receives acquires and soft expiries; the packet path never
 	// blocks on it (events are dropped when it is full). Nil discards them.
 	Events chan<- Event
@@ -112,6 +117,8 @@ type DataPlane struct {
 	socks [numSocks]*socket
 	// tcp is IKE and ESP over TCP (tcp.go).
 	tcp tcpTable
+	// xdp is the ESP steering of each link (Config.XDP).
+	xdp []*xdpSteering
 
 	// ctl4 and ctl6 are unbound UDP sockets opened in New (so in the
 	// network namespace New ran in): SetMTU's ioctls and Source's route
@@ -170,6 +177,13 @@ func New(cfg Config) (*DataPlane, error) {
 		dp.closeSockets()
 		return nil, err
 	}
+	if cfg.XDP {
+		if err := dp.openXDP(); err != nil {
+			dp.unmapXDP()
+			dp.closeSockets()
+			return nil, err
+		}
+	}
 	dev := cfg.TUN
 	if dev == nil {
 		mtu := cfg.MTU
@@ -226,6 +240,7 @@ func (dp *DataPlane) Start() {
 		dp.wg.Add(1)
 		go func() { defer dp.wg.Done(); dp.runInbound(s) }()
 	}
+	dp.startXDP()
 	dp.startTCP()
 }
 
@@ -244,6 +259,7 @@ func (dp *DataPlane) Close() error {
 	dp.closeSockets()
 	err := dp.tun.Close()
 	dp.wg.Wait()
+	dp.unmapXDP()
 	return err
 }
 
@@ -320,7 +336,11 @@ func (dp *DataPlane) inbound(proto ipsec.Protocol, spi uint32) *SA {
 func (dp *DataPlane) SAD() *sad.DB { return dp.sad }
 
 // Stats returns the packet counters.
-func (dp *DataPlane) Stats() Stats { return dp.ctr.snapshot() }
+func (dp *DataPlane) Stats() Stats {
+	st := dp.ctr.snapshot()
+	st.XDPDropped = dp.xdpDropped()
+	return st
+}
 
 func (dp *DataPlane) emit(e Event) {
 	if dp.cfg.Events == nil {

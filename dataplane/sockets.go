@@ -169,6 +169,7 @@ func (dp *DataPlane) openSocket(role int, v6 bool, local netip.Addr) (*socket, e
 }
 
 func (dp *DataPlane) closeSockets() {
+	dp.closeXDP()
 	dp.closeTCP()
 	for _, fd := range []int{dp.ctl4, dp.ctl6} {
 		if fd >= 0 {

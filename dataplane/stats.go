@@ -46,6 +46,11 @@ type Stats struct {
 	// the AF_PACKET socket to the next hop's MAC instead of the IP
 	// socket.
 	LinkSent uint64
+	// XDPReceived counts the raw ESP datagrams taken from the AF_XDP
+	// sockets (Config.XDP) instead of the raw IP sockets; XDPDropped,
+	// those the kernel dropped on their way there (no free frame, a full
+	// ring), from the sockets' own statistics.
+	XDPReceived, XDPDropped uint64
 	// SendErrors and TUNErrors: the kernel refused a datagram or a TUN
 	// write.
 	SendErrors, TUNErrors uint64
@@ -75,6 +80,7 @@ type counters struct {
 	dummy                atomic.Uint64
 	sendErrors           atomic.Uint64
 	linkSent             atomic.Uint64
+	xdpReceived          atomic.Uint64
 	tunErrors            atomic.Uint64
 	keepalives           atomic.Uint64
 	ike                  atomic.Uint64
@@ -100,6 +106,7 @@ func (c *counters) snapshot() Stats {
 		Dummy:          c.dummy.Load(),
 		SendErrors:     c.sendErrors.Load(),
 		LinkSent:       c.linkSent.Load(),
+		XDPReceived:    c.xdpReceived.Load(),
 		TUNErrors:      c.tunErrors.Load(),
 		Keepalives:     c.keepalives.Load(),
 		IKE:            c.ike.Load(),

@@ -13,6 +13,8 @@
 #   --seconds N      length of the profiled transfer (default 8)
 #   --binary PATH    profile this cygnet binary instead of building bin/cygnet
 #                    (to compare two builds back to back)
+#   --daemon-flag F  pass F to both `cygnet daemon`s (repeatable), e.g.
+#                    --daemon-flag --esp-xdp
 #   --keep           keep the work directory (perf.data, logs) afterwards
 #
 # Only 10.99.x addresses inside the namespaces it creates are used; they, the
@@ -20,15 +22,16 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ENCAP=yes ESP=aes128gcm16 SECS=8 KEEP=0 BINARY=
+ENCAP=yes ESP=aes128gcm16 SECS=8 KEEP=0 BINARY= DFLAGS=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --encap) ENCAP=${2:?}; shift 2 ;;
     --esp) ESP=${2:?}; shift 2 ;;
     --seconds) SECS=${2:?}; shift 2 ;;
     --binary) BINARY=${2:?}; shift 2 ;;
+    --daemon-flag) DFLAGS+=("${2:?}"); shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "profile-bulk.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -104,7 +107,7 @@ for side in a b; do
   else
     conf 10.99.0.2 10.99.0.1 b.profile.cygnet a.profile.cygnet 10.99.2.0/24 10.99.1.0/24 >"$dir/swanctl.conf"
   fi
-  ip netns exec "$PFX-$side" "$CYGNET" --socket "$dir/cygnet.sock" daemon --config "$dir/swanctl.conf" \
+  ip netns exec "$PFX-$side" "$CYGNET" --socket "$dir/cygnet.sock" daemon --config "$dir/swanctl.conf" "${DFLAGS[@]}" \
     </dev/null >"$dir/daemon.log" 2>&1 &
   PIDS+=("$!") DPIDS+=("$!")
   wait_for 15 "cygnet in $PFX-$side" "$CYGNET" --socket "$dir/cygnet.sock" list-conns

@@ -18,7 +18,7 @@ type daemonArgs struct {
 	config, strongswanConf, socket, tun string
 	vici, metrics, keylog               string
 	logFormat, logLevel, audit          string
-	debug, espLinkSocket                bool
+	debug, espLinkSocket, espXDP        bool
 	tcpPort                             uint
 }
 
@@ -48,6 +48,8 @@ func daemonFlags(a *daemonArgs, socket string) *flag.FlagSet {
 	fs.UintVar(&a.tcpPort, "tcp-port", 4500, "accept IKE and ESP over TCP (RFC 9329) on this port; 0 for no TCP listener")
 	fs.BoolVar(&a.espLinkSocket, "esp-link-socket", false, "send raw ESP (encap = no) through an AF_PACKET socket straight to the next hop's MAC: "+
 		"a third more throughput, but those packets skip netfilter's OUTPUT and POSTROUTING chains")
+	fs.BoolVar(&a.espXDP, "esp-xdp", false, "receive raw ESP (encap = no) through AF_XDP sockets: an XDP program on every Ethernet link that holds a local address "+
+		"takes ESP for those addresses off the link before the IP stack; those packets skip netfilter's INPUT chain")
 	fs.StringVar(&a.vici, "vici", "", "also listen for strongSwan's VICI protocol (swanctl --uri unix://PATH, govici) on this Unix socket")
 	fs.StringVar(&a.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9107), at /metrics")
 	fs.StringVar(&a.keylog, "keylog", "", "write the SAs' keys for Wireshark into this folder (ikev2_decryption_table, esp_sa; debugging only)")
@@ -98,7 +100,7 @@ func cmdDaemon(args []string, socket string, stderr io.Writer) error {
 			return nil, err
 		}
 		return daemon.NewPacketPath(a.tun, routes, logging.Subsystem(log, "esp"),
-			daemon.PacketPathOptions{TCPPort: uint16(a.tcpPort), ESPLinkSocket: a.espLinkSocket})
+			daemon.PacketPathOptions{TCPPort: uint16(a.tcpPort), ESPLinkSocket: a.espLinkSocket, ESPXDP: a.espXDP})
 	})
 	if err != nil {
 		return err

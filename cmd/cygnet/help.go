@@ -30,7 +30,7 @@ var helpPages = map[string]helpPage{
 	"daemon": {
 		name: "run the IKE daemon and the data plane",
 		synopsis: "cygnet daemon [--config FILE] [--strongswan-conf FILE] [--socket PATH] [--tun NAME] [--vici PATH] [--metrics ADDR]\n" +
-			"              [--tcp-port N] [--esp-link-socket]\n" +
+			"              [--tcp-port N] [--esp-link-socket] [--esp-xdp]\n" +
 			"              [--keylog DIR] [--audit FILE] [--log-format text|json] [--log-level SPEC] [--debug]",
 		description: `Runs the IKEv2 daemon and the ESP/AH data plane in the foreground until SIGTERM or SIGINT, when it
 deletes every SA (telling the peers) and removes its TUN device and routes. Connections, secrets, pools

@@ -224,6 +224,9 @@ func NewPacketPath(tunName string, routes Routes, log *slog.Logger, opts PacketP
 		return nil, err
 	}
 	p.dp, p.tun = dp, dp.TUNName()
+	if opts.ESPXDP {
+		log.Info("raw ESP arrives through AF_XDP", "links", dp.XDPLinks())
+	}
 	if err := routes.LinkUp(dp.TUNName()); err != nil {
 		dp.Close()
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // openXDP attaches ESP steering (xsk.go) to every link that is up, is
@@ -98,6 +99,25 @@ func (dp *DataPlane) closeXDP() {
 	for _, x := range dp.xdp {
 		x.close()
 	}
+}
+
+// XDPLinks describes the links whose ESP arrives through AF_XDP
+// (Config.XDP): name, how the program runs (driver or generic) and the
+// number of queues, e.g. "eth0 (driver, 4 queues)".
+func (dp *DataPlane) XDPLinks() []string {
+	var out []string
+	for _, x := range dp.xdp {
+		mode := "driver"
+		if x.mode == unix.XDP_FLAGS_SKB_MODE {
+			mode = "generic"
+		}
+		q := "queues"
+		if len(x.socks) == 1 {
+			q = "queue"
+		}
+		out = append(out, fmt.Sprintf("%s (%s, %d %s)", x.link.Attrs().Name, mode, len(x.socks), q))
+	}
+	return out
 }
 
 // xdpDropped sums what the kernel dropped on the way to the AF_XDP

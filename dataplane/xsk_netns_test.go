@@ -3,6 +3,7 @@ package dataplane
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -177,6 +178,9 @@ func TestNetnsXDP(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			p, sa, sb := rawPair(t, outer6, Config{XDP: true, LinkSend: true}, Config{XDP: true})
+			if got, want := sa.dp.XDPLinks(), []string{p.IfA + " (driver, 1 queue)"}; !slices.Equal(got, want) {
+				t.Errorf("XDPLinks %q, want %q", got, want)
+			}
 			inA := countESPInput(t, p, p.A)
 			inB := countESPInput(t, p, p.B)
 			testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)

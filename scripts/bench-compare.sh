@@ -9,7 +9,7 @@
 #   --ciphers LIST  ESP ciphers for cygnet and strongSwan, comma-separated
 #                   (default aes128gcm16,aes256gcm16,chacha20poly1305)
 #   --only LIST     only these contestants, comma-separated, of veth, cygnet,
-#                   cygnet-link, cygnet-udp, strongswan, wireguard-go (default all); the
+#                   cygnet-link, cygnet-xdp, cygnet-udp, strongswan, wireguard-go (default all); the
 #                   handshake rate is measured only when cygnet and strongswan
 #                   both run
 #   --tcp1          only the tcp1 measurement (and its cpu), no handshakes:
@@ -23,6 +23,8 @@
 #                 raw ESP (protocol 50), TUN
 #   cygnet-link/C the same with `cygnet daemon --esp-link-socket` (raw ESP
 #                 through an AF_PACKET socket to the next hop); first cipher only
+#   cygnet-xdp/C  raw ESP out through the link socket and in through AF_XDP
+#                 (`--esp-link-socket --esp-xdp`); first cipher only
 #   cygnet-udp/C  the same with encap = yes: ESP in UDP/4500 (UDP GSO/GRO)
 #   strongswan/C  charon + kernel-libipsec <-> same, ESP cipher C, ESP in UDP
 #   wireguard-go  wireguard-go <-> wireguard-go, ChaCha20-Poly1305, TUN
@@ -49,7 +51,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 SECS=10 RUNS=3 KEEP=0 CIPHERS=aes128gcm16,aes256gcm16,chacha20poly1305
-ONLY=veth,cygnet,cygnet-link,cygnet-udp,strongswan,wireguard-go TCP1ONLY=0
+ONLY=veth,cygnet,cygnet-link,cygnet-xdp,cygnet-udp,strongswan,wireguard-go TCP1ONLY=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --seconds) SECS=${2:?--seconds needs a value}; shift 2 ;;
@@ -77,8 +79,8 @@ done
 declare -A WANT
 IFS=, read -r -a ONLY_LIST <<<"$ONLY"
 for c in "${ONLY_LIST[@]}"; do
-  case $c in veth|cygnet|cygnet-link|cygnet-udp|strongswan|wireguard-go) WANT[$c]=1 ;;
-    *) echo "bench-compare.sh: unknown contestant $c in --only (veth, cygnet, cygnet-link, cygnet-udp, strongswan, wireguard-go)" >&2; exit 2 ;; esac
+  case $c in veth|cygnet|cygnet-link|cygnet-xdp|cygnet-udp|strongswan|wireguard-go) WANT[$c]=1 ;;
+    *) echo "bench-compare.sh: unknown contestant $c in --only (veth, cygnet, cygnet-link, cygnet-xdp, cygnet-udp, strongswan, wireguard-go)" >&2; exit 2 ;; esac
 done
 (( ${#WANT[@]} >= 1 )) || { echo "bench-compare.sh: --only needs at least one contestant" >&2; exit 2; }
 want() { [[ -n ${WANT[$1]:-} ]]; }
@@ -170,6 +172,7 @@ want wireguard-go && TAGS+=(w)
 for i in "${!CIPHER_LIST[@]}"; do
   want cygnet && TAGS+=("c$i")
   (( i == 0 )) && want cygnet-link && TAGS+=("k$i")
+  (( i == 0 )) && want cygnet-xdp && TAGS+=("x$i")
   want cygnet-udp && TAGS+=("u$i")
   want strongswan && TAGS+=("s$i")
 done
@@ -455,6 +458,10 @@ for i in "${!CIPHER_LIST[@]}"; do
     setup_cygnet "k$i" no "$c" --esp-link-socket || die "cygnet link-socket setup failed"
     NAMES+=("cygnet-link/$c") TAG_OF[cygnet-link/$c]=k$i
   fi
+  if (( i == 0 )) && want cygnet-xdp; then
+    setup_cygnet "x$i" no "$c" --esp-link-socket --esp-xdp || die "cygnet AF_XDP setup failed"
+    NAMES+=("cygnet-xdp/$c") TAG_OF[cygnet-xdp/$c]=x$i
+  fi
   if want cygnet-udp; then
     setup_cygnet "u$i" yes "$c" || die "cygnet ESP-in-UDP setup failed"
     NAMES+=("cygnet-udp/$c") TAG_OF[cygnet-udp/$c]=u$i
@@ -486,6 +493,7 @@ for name in "${NAMES[@]}"; do
   t=${TAG_OF[$name]:-}
   case $name in
     cygnet-link*) DESC[$name]="cygnet, raw ESP, link socket" ;;
+    cygnet-xdp*) DESC[$name]="cygnet, raw ESP, link + AF_XDP" ;;
     cygnet*) DESC[$name]="cygnet, $(encap_of "$WORK/sas-$t.txt")" ;;
     strongswan*) DESC[$name]="kernel-libipsec, $(encap_of "$WORK/sas-$t.txt")" ;;
     wireguard-go) DESC[$name]="ChaCha20-Poly1305, UDP" ;;
@@ -545,7 +553,7 @@ fi
 echo "ratios of medians (tcp1 tcp4 udp64 udp1400):"
 rat4() { echo "$(ratio "${MED[$1,tcp1]}" "${MED[$2,tcp1]}") $(ratio "${MED[$1,tcp4]}" "${MED[$2,tcp4]}") $(ratio "${MED[$1,udp64]}" "${MED[$2,udp64]}") $(ratio "${MED[$1,udp1400]}" "${MED[$2,udp1400]}")"; }
 for c in "${CIPHER_LIST[@]}"; do
-  for v in cygnet cygnet-link cygnet-udp; do
+  for v in cygnet cygnet-link cygnet-xdp cygnet-udp; do
     want $v && [[ -n ${TAG_OF[$v/$c]:-} ]] || continue
     want wireguard-go && printf '  %-44s %s\n' "$v/$c / wireguard-go:" "$(rat4 "$v/$c" wireguard-go)"
     want strongswan && printf '  %-44s %s\n' "$v/$c / strongswan/$c:" "$(rat4 "$v/$c" "strongswan/$c")"

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,9 +29,10 @@ func TestCygnetModes(t *testing.T) {
 		{"transport/esp-in-udp/ipv4", true, true, false, nil},
 		{"tunnel/esp-in-udp/ipv4", false, true, false, nil},
 		{"tunnel/esp-in-udp/ipv6", false, true, true, nil},
-		// Raw ESP through the AF_PACKET socket to the next hop: the
-		// counters below show it carried the traffic.
-		{"tunnel/raw-esp-link-socket", false, false, false, []string{"--esp-link-socket"}},
+		// Raw ESP out through the AF_PACKET socket to the next hop and in
+		// through AF_XDP: the counters below show they carried the
+		// traffic.
+		{"tunnel/raw-esp-link-socket-xdp", false, false, false, []string{"--esp-link-socket", "--esp-xdp"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := testnet.NewPair(t, testnet.PairOptions{})
@@ -110,10 +112,18 @@ func TestCygnetModes(t *testing.T) {
 					tsA: wantTSA, tsB: wantTSB, bytesAToB: bytes, implA: implCygnet, implB: implCygnet})
 			}
 			t.Logf("%s: %.0f Mbit/s IPv4, %.0f Mbit/s IPv6", c.name, res.xfer4.Mbps(), res.xfer6.Mbps())
-			for _, end := range []*cygnet{a, b} {
-				link, out := linkSent(t, end)
-				if len(c.flags) > 0 && link < out/2 || len(c.flags) == 0 && link != 0 {
-					t.Errorf("%s: %d of %d ESP packets left through the link socket (flags %v)", end.ns, link, out, c.flags)
+			linkOn, xdpOn := slices.Contains(c.flags, "--esp-link-socket"), slices.Contains(c.flags, "--esp-xdp")
+			sa, sb := dataplaneStats(t, a), dataplaneStats(t, b)
+			for _, e := range []struct {
+				ns       string
+				st, peer dpStats
+			}{{a.ns, sa, sb}, {b.ns, sb, sa}} {
+				if linkOn && e.st.LinkSent < e.st.OutPackets/2 || !linkOn && e.st.LinkSent != 0 {
+					t.Errorf("%s: %d of %d ESP packets left through the link socket (flags %v)", e.ns, e.st.LinkSent, e.st.OutPackets, c.flags)
+				}
+				// The peer's sealed packets, IKE's own not among them.
+				if xdpOn && e.st.XDPReceived < e.peer.OutPackets/2 || !xdpOn && e.st.XDPReceived != 0 {
+					t.Errorf("%s: %d of the peer's %d ESP packets came in through AF_XDP (flags %v)", e.ns, e.st.XDPReceived, e.peer.OutPackets, c.flags)
 				}
 			}
 
@@ -132,9 +142,13 @@ func TestCygnetModes(t *testing.T) {
 	}
 }
 
-// linkSent returns how many packets a daemon's data plane sent through the
-// raw-ESP link socket, and how many it sent in all (stats --json).
-func linkSent(t *testing.T, c *cygnet) (link, out uint64) {
+// dpStats are the data plane's counters the modes check.
+type dpStats struct {
+	LinkSent, XDPReceived, OutPackets uint64
+}
+
+// dataplaneStats returns a daemon's data-plane counters (stats --json).
+func dataplaneStats(t *testing.T, c *cygnet) dpStats {
 	t.Helper()
 	resp, err := control.Call(c.socket, control.Request{Command: control.CmdStats}, 5*time.Second)
 	if err != nil {
@@ -142,12 +156,12 @@ func linkSent(t *testing.T, c *cygnet) (link, out uint64) {
 	}
 	var st struct {
 		Dataplane struct {
-			LinkSent   *uint64
-			OutPackets uint64
+			LinkSent, XDPReceived *uint64
+			OutPackets            uint64
 		} `json:"dataplane"`
 	}
-	if err := json.Unmarshal(resp.Stats, &st); err != nil || st.Dataplane.LinkSent == nil {
-		t.Fatalf("stats without the data plane's LinkSent: %s (%v)", resp.Stats, err)
+	if err := json.Unmarshal(resp.Stats, &st); err != nil || st.Dataplane.LinkSent == nil || st.Dataplane.XDPReceived == nil {
+		t.Fatalf("stats without the data plane's LinkSent and XDPReceived: %s (%v)", resp.Stats, err)
 	}
-	return *st.Dataplane.LinkSent, st.Dataplane.OutPackets
+	return dpStats{LinkSent: *st.Dataplane.LinkSent, XDPReceived: *st.Dataplane.XDPReceived, OutPackets: st.Dataplane.OutPackets}
 }

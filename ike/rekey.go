@@ -393,6 +393,34 @@ func (sa *IKESA) quietGone(c *ChildSA) bool {
 	return false
 }
 
+// passToSuccessor hands c, a Child SA of an IKE SA that goes, to the Child
+// SA of another IKE SA installed to replace it and not sealing yet: the
+// peer reauthenticated make before break and now deletes the old IKE SA.
+// The successor seals from now on and c lingers under its IKE SA for
+// rekeyGrace, as a Child SA the peer rekeyed does (rekeyedDeletedByPeer):
+// the peer sealed with c's outbound SA until it switched, just before its
+// DELETE, and those packets may be processed here after the DELETE (the
+// ESP and IKE sockets are read by different goroutines); a packet being
+// sealed here with c's outbound SA as the switch happens must find it
+// still in the SAD. Removing c at once lost such packets. It reports
+// whether c was handed over.
+func (sa *IKESA) passToSuccessor(c *ChildSA) bool {
+	if c.state != childInstalled && c.state != childDeleting {
+		return false
+	}
+	s := sa.m.waitingSuccessor(c)
+	if s == nil || s.IKE == nil || s.IKE == sa || s.IKE.state != stateEstablished {
+		return false
+	}
+	n := s.IKE
+	n.activate(s)
+	c.IKE = n
+	n.children = append(n.children, c)
+	n.linger(c)
+	sa.m.touch(n) // its timers now include c's retirement
+	return true
+}
+
 // waitingSuccessor returns the Child SA installed to replace c that does
 // not seal yet (we answered the peer's rekey of c, or the peer
 // reauthenticated), nil without one.

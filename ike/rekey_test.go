@@ -22,6 +22,17 @@ type dpModel struct {
 	seal     map[string]uint32 // Child SA name -> outbound SPI of its route
 	switches int
 	err      error
+	// clock and left, for inFlight: when the route last sealed with each
+	// outbound SPI it has since switched away from.
+	clock *fakeClock
+	left  map[uint32]time.Time
+}
+
+// leave notes that the route of Child SA name no longer seals with spi.
+func (d *dpModel) leave(name string, spi uint32) {
+	if old := d.seal[name]; old != 0 && old != spi {
+		d.left[old] = d.clock.now
+	}
 }
 
 func (d *dpModel) InstallChildSA(c *ChildSA) error {
@@ -41,6 +52,7 @@ func (d *dpModel) SwitchOutbound(c *ChildSA) error {
 	if !d.out[c.SPIOut] {
 		d.err = fmt.Errorf("%s: switch to outbound SA %08x that is not installed", d.name, c.SPIOut)
 	}
+	d.leave(c.Name, c.SPIOut)
 	d.seal[c.Name] = c.SPIOut
 	d.switches++
 	return nil
@@ -51,6 +63,7 @@ func (d *dpModel) DeleteChildSA(c *ChildSA) {
 	delete(d.in, c.SPIIn)
 	delete(d.out, c.SPIOut)
 	if d.seal[c.Name] == c.SPIOut {
+		d.leave(c.Name, 0)
 		d.seal[c.Name] = 0
 	}
 }
@@ -58,7 +71,7 @@ func (d *dpModel) DeleteChildSA(c *ChildSA) {
 // models puts a dpModel behind both peers of a pair.
 func models(p *pair) (a, b *dpModel) {
 	mk := func(x *peer) *dpModel {
-		d := &dpModel{peer: x, in: map[uint32]bool{}, out: map[uint32]bool{}, seal: map[string]uint32{}}
+		d := &dpModel{peer: x, in: map[uint32]bool{}, out: map[uint32]bool{}, seal: map[string]uint32{}, clock: p.clock, left: map[uint32]time.Time{}}
 		x.m.installer = d
 		return d
 	}
@@ -80,6 +93,30 @@ func flows(a, b *dpModel) error {
 			}
 			if !x[1].in[spi] {
 				return fmt.Errorf("%s seals %s with %08x, which %s cannot open (its inbound SAs: %v)", x[0].name, name, spi, x[1].name, keysOf(x[1].in))
+			}
+		}
+	}
+	return nil
+}
+
+// inFlight checks the make-before-break invariant for packets sealed just
+// before a switch: for rekeyGrace after a side's route stopped sealing with
+// an outbound SA, that SA stays installed (a packet may be being sealed
+// with it as the route switches) and the other side still opens it (its
+// packets may be in flight, or read after the IKE message that made the
+// other side switch: ESP and IKE arrive on different sockets).
+func inFlight(a, b *dpModel) error {
+	for _, x := range [][2]*dpModel{{a, b}, {b, a}} {
+		for spi, at := range x[0].left {
+			if x[0].clock.now.Sub(at) >= rekeyGrace {
+				continue
+			}
+			if !x[0].out[spi] {
+				return fmt.Errorf("%s removed outbound SA %08x %v after it stopped sealing with it", x[0].name, spi, x[0].clock.now.Sub(at))
+			}
+			if !x[1].in[spi] {
+				return fmt.Errorf("%s stopped sealing with %08x %v ago, and %s no longer opens it (its inbound SAs: %v)",
+					x[0].name, spi, x[0].clock.now.Sub(at), x[1].name, keysOf(x[1].in))
 			}
 		}
 	}
@@ -484,6 +521,69 @@ func TestReauthenticationMakeBeforeBreak(t *testing.T) {
 	}
 	if err := flows(ma, mb); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Reauthentication under traffic, started by either side, twice (as
+// TestReauthUnderLoad does): for rekeyGrace after each side switched to the
+// new Child SA, it keeps its old outbound SA and the other side keeps
+// opening the old one. The responder of the reauthentication used to
+// remove its old Child SA together with the old IKE SA at the initiator's
+// DELETE, although the initiator sealed with it until just before sending
+// that DELETE: an echo read after it was lost.
+func TestReauthenticationKeepsOldChildForPacketsInFlight(t *testing.T) {
+	for _, initiator := range []string{"a", "b"} {
+		t.Run(initiator, func(t *testing.T) {
+			p := newPair(t, siteConfig(t, 1, 2), siteConfig(t, 2, 1), testPSK, testPSK)
+			ma, mb := models(p)
+			establish(t, p)
+			who := p.a
+			if initiator == "b" {
+				who = p.b
+			}
+			check := func() error {
+				if err := flows(ma, mb); err != nil {
+					return err
+				}
+				return inFlight(ma, mb)
+			}
+			for round := 1; round <= 2; round++ {
+				oldA, oldB := ma.seal["net"], mb.seal["net"]
+				if err := who.m.RekeyIKE("site", true); err != nil {
+					t.Fatal(err)
+				}
+				p.pumpChecked(check)
+				if ma.seal["net"] == oldA || mb.seal["net"] == oldB || ma.switches != round || mb.switches != round {
+					t.Fatalf("round %d: a seals with %08x (was %08x), b with %08x (was %08x); switches a %d b %d",
+						round, ma.seal["net"], oldA, mb.seal["net"], oldB, ma.switches, mb.switches)
+				}
+				for _, x := range []*peer{p.a, p.b} {
+					if len(x.m.SAs()) != 1 {
+						t.Fatalf("round %d: %s has %d IKE SAs after the reauthentication", round, x.name, len(x.m.SAs()))
+					}
+				}
+				// Old and new pairs both decrypt while packets sealed
+				// with the old ones may still arrive.
+				if len(ma.in) != 2 || len(mb.in) != 2 {
+					t.Fatalf("round %d: inbound SAs a %v b %v right after the switch, want the old and the new", round, keysOf(ma.in), keysOf(mb.in))
+				}
+				p.advance(rekeyGrace - time.Second)
+				if err := check(); err != nil {
+					t.Fatalf("round %d, %v after the switch: %v", round, rekeyGrace-time.Second, err)
+				}
+				p.advance(time.Second)
+				if err := check(); err != nil {
+					t.Fatal(err)
+				}
+				ia, ib := installed(p.a), installed(p.b)
+				if len(ma.in) != 1 || len(mb.in) != 1 || len(ia) != 1 || len(ib) != 1 || len(onlySA(t, p.a).Children()) != 1 || len(onlySA(t, p.b).Children()) != 1 {
+					t.Fatalf("round %d, after the grace: inbound SAs a %v b %v, %d and %d Child SAs", round, keysOf(ma.in), keysOf(mb.in), len(ia), len(ib))
+				}
+			}
+			if ea, eb := eventsOf(p.a), eventsOf(p.b); ea[EventChildDown]+eb[EventChildDown] != 0 || ea[EventChildRekeyed] != 2 || eb[EventChildRekeyed] != 2 {
+				t.Fatalf("events a %v b %v", ea, eb)
+			}
+		})
 	}
 }
 

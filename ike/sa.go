@@ -557,7 +557,9 @@ func (sa *IKESA) destroy(reason string) {
 	wasUp := sa.state == stateEstablished || sa.state == stateDeleting
 	sa.dropFollowup()
 	for _, c := range sa.children {
-		sa.uninstallChild(c, reason)
+		if !sa.passToSuccessor(c) {
+			sa.uninstallChild(c, reason)
+		}
 	}
 	sa.children = nil
 	sa.state = stateDead

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -407,6 +408,12 @@ func TestReauthUnderLoad(t *testing.T) {
 			t.Logf("cygnet -> %s: %d echoes sent in %v, %d answered, %d lost; %d late; cygnet logged %d \"IKE SA reauthenticated\", %d \"Child SA rekeyed\"",
 				peer, res.sent, time.Since(start).Round(time.Millisecond), res.received, res.sent-res.received, len(res.late),
 				strings.Count(logA, "IKE SA reauthenticated"), strings.Count(logA, `msg="Child SA rekeyed"`))
+			// Which drop a lost echo hit (none is expected).
+			for _, e := range []tunnelEnd{a, b} {
+				if c, ok := e.(cygnetEnd); ok {
+					t.Logf("%s's data plane drops: %s", e.impl(), dataplaneDrops(t, c.cygnet))
+				}
+			}
 			if res.sent != count || res.received != res.sent {
 				t.Errorf("lost %d of %d echoes across the reauthentications (late or lost icmp_seq %v)", res.sent-res.received, res.sent, res.late)
 			}
@@ -436,6 +443,37 @@ func TestReauthUnderLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dataplaneDrops returns a cygnet daemon's nonzero data-plane drop
+// counters (stats --json), "none" without any.
+func dataplaneDrops(t *testing.T, c *cygnet) string {
+	t.Helper()
+	resp, err := control.Call(c.socket, control.Request{Command: control.CmdStats}, 5*time.Second)
+	if err != nil {
+		return fmt.Sprintf("stats: %v", err)
+	}
+	var st struct {
+		Dataplane map[string]uint64 `json:"dataplane"`
+	}
+	if err := json.Unmarshal(resp.Stats, &st); err != nil {
+		return fmt.Sprintf("stats %s: %v", resp.Stats, err)
+	}
+	var out []string
+	for k, v := range st.Dataplane {
+		switch k {
+		case "OutPackets", "OutBytes", "InPackets", "InBytes", "LinkSent", "Keepalives", "IKE", "Fragmented":
+			continue // traffic, not drops
+		}
+		if v != 0 {
+			out = append(out, fmt.Sprintf("%s=%d", k, v))
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
 }
 
 // pollIKECount waits until an end has exactly n IKE SAs, all ESTABLISHED.

@@ -49,6 +49,8 @@ type inPath struct {
 	// barrier, when the path is one batch of a pipeline, waits until the
 	// batches before it are delivered (see outPath.barrier).
 	barrier func() bool
+	// full is set when the read filled the batch (see busy).
+	full bool
 	// inPackets and inBytes are charged to the counters once a batch.
 	inPackets, inBytes uint64
 	// tbl is the SPD as the batch found it, and the last inbound lookup.
@@ -183,6 +185,7 @@ func (dp *DataPlane) receive(r datagramReader, lanes int, paths []*inPath) {
 			time.Sleep(10 * time.Millisecond)
 			return false, false
 		}
+		q.full = n == want
 		q.prepare(n)
 		want = len(q.rx)
 		if q.mostSegs > 0 {
@@ -269,6 +272,10 @@ func (p *inPath) crypt() {
 		p.verifyOne(i)
 	}
 }
+
+// busy reports that the batch took all it asked for: the socket may hold
+// more.
+func (p *inPath) busy() bool { return p.full }
 
 // handOn is the batch's in-order last stage: the replay window takes the
 // opened packets' sequence numbers, the inner packets are checked against

@@ -400,6 +400,12 @@ func (o *outPath) flush() {
 	o.handOn()
 }
 
+// busy reports that the batch is full. One TUN read returns one TSO burst
+// (about 45 packets of a 64 KiB one), which the lane that read it seals
+// in a few microseconds: sealing a burst on another core cost more in
+// wake-ups than it saved.
+func (o *outPath) busy() bool { return len(o.jobs) >= len(o.bufs) }
+
 // handOn is the batch's in-order last stage: it queues the sealed
 // packets, sends everything queued (one call per socket) and the ICMP
 // errors (one TUN write), and frees the spare buffers.

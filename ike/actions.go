@@ -181,6 +181,11 @@ func (m *Manager) applyActions(old *IKESA, acts []childAction, which string) {
 	}
 	var restart []*ChildConfig
 	for _, a := range acts {
+		// A Child SA that lives on under another IKE SA (the successor
+		// of a reauthentication) was not closed: no action applies.
+		if m.childActive(old.cfg, a.cc) {
+			continue
+		}
 		switch a.action {
 		case ActionTrap:
 			if _, err := m.installTrap(old.cfg, a.cc, remote); err != nil {

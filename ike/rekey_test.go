@@ -720,3 +720,32 @@ func BenchmarkChildRekey(b *testing.B) {
 		})
 	}
 }
+
+// A peer's reauthentication deletes the old IKE SA once the new one
+// carries the Child SAs: close_action is for a tunnel the peer closed, so
+// with close_action = trap the responder installs no trap (its Child SA
+// lives on under the new IKE SA), and a peer's plain delete still traps.
+func TestReauthenticationByPeerAppliesNoCloseAction(t *testing.T) {
+	ca, cb := siteConfig(t, 1, 2), siteConfig(t, 2, 1)
+	cb.Children[0].CloseAction = ActionTrap
+	p := newPair(t, ca, cb, testPSK, testPSK)
+	lb := withLifecycle(p.b)
+	establish(t, p)
+	if err := p.a.m.RekeyIKE("site", true); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	if sa := onlySA(t, p.b); sa.State() != "ESTABLISHED" || len(sa.Children()) == 0 {
+		t.Fatalf("b after the reauthentication: %s with %d Child SAs", sa.State(), len(sa.Children()))
+	}
+	if traps := p.b.m.Traps(); len(traps) != 0 || len(lb.traps) != 0 {
+		t.Fatalf("b installed traps %v during a's reauthentication", traps)
+	}
+	if err := p.a.m.TerminateIKE("site"); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	if traps := p.b.m.Traps(); len(traps) != 1 {
+		t.Fatalf("b's traps after a's delete: %v, want one (close_action = trap)", traps)
+	}
+}

@@ -34,27 +34,30 @@ func rawPair(t *testing.T, outer6 bool, cfgA, cfgB Config) (*testnet.Pair, *nsSi
 	return p, sa, sb
 }
 
-// espOutput counts, in ns, the ESP packets that pass netfilter's OUTPUT
-// hook, i.e. those the IP stack sent (the link socket's do not).
-type espOutput struct {
-	p  *testnet.Pair
-	ns string
+// espCounter counts, in ns, the ESP packets that pass one of netfilter's
+// hooks: output (what the IP stack sent; the link socket's packets do not
+// pass it) or input (what it received; AF_XDP's packets do not).
+type espCounter struct {
+	p     *testnet.Pair
+	ns    string
+	chain string
 }
 
-func countESPOutput(t *testing.T, p *testnet.Pair, ns string) *espOutput {
+func countESP(t *testing.T, p *testnet.Pair, ns, hook string) *espCounter {
 	t.Helper()
 	testnet.RequireTools(t, "nft")
+	chain := "esp" + hook
 	p.Exec(ns, "nft", "add table inet cylink")
-	p.Exec(ns, "nft", "add chain inet cylink out { type filter hook output priority 0 ; }")
-	p.Exec(ns, "nft", "add rule inet cylink out meta l4proto esp counter")
-	return &espOutput{p: p, ns: ns}
+	p.Exec(ns, "nft", "add chain inet cylink "+chain+" { type filter hook "+hook+" priority 0 ; }")
+	p.Exec(ns, "nft", "add rule inet cylink "+chain+" meta l4proto esp counter")
+	return &espCounter{p: p, ns: ns, chain: chain}
 }
 
 var nftPackets = regexp.MustCompile(`counter packets (\d+)`)
 
-func (e *espOutput) packets(t *testing.T) uint64 {
+func (e *espCounter) packets(t *testing.T) uint64 {
 	t.Helper()
-	out := e.p.Exec(e.ns, "nft", "list chain inet cylink out")
+	out := e.p.Exec(e.ns, "nft", "list chain inet cylink "+e.chain)
 	m := nftPackets.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no counter in %q", out)
@@ -80,8 +83,8 @@ func TestNetnsLinkSend(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			p, sa, sb := rawPair(t, outer6, Config{LinkSend: true}, Config{LinkSend: true})
-			ipA := countESPOutput(t, p, p.A)
-			ipB := countESPOutput(t, p, p.B)
+			ipA := countESP(t, p, p.A, "output")
+			ipB := countESP(t, p, p.B, "output")
 			capt := p.Capture(p.B)
 			testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
 			testnet.PingFrom(t, p.B, testnet.HostB, testnet.HostA, 3)
@@ -98,7 +101,7 @@ func TestNetnsLinkSend(t *testing.T) {
 			}
 			for _, c := range []struct {
 				s  *nsSite
-				ip *espOutput
+				ip *espCounter
 			}{{sa, ipA}, {sb, ipB}} {
 				st := c.s.dp.Stats()
 				viaIP := c.ip.packets(t)
@@ -126,7 +129,7 @@ func TestNetnsLinkSendFallback(t *testing.T) {
 	testnet.RequireRoot(t)
 	t.Run("no-neighbour", func(t *testing.T) {
 		p, sa, _ := rawPair(t, false, Config{LinkSend: true}, Config{LinkSend: true})
-		ipA := countESPOutput(t, p, p.A)
+		ipA := countESP(t, p, p.A, "output")
 		// Nothing has been sealed yet, so the data plane has not looked
 		// the peer up: forget what the kernel knows of it.
 		p.Exec(p.A, "ip", "neigh", "flush", "dev", p.IfA)
@@ -147,7 +150,7 @@ func TestNetnsLinkSendFallback(t *testing.T) {
 	})
 	t.Run("disabled", func(t *testing.T) {
 		p, sa, sb := rawPair(t, false, Config{}, Config{})
-		ipA := countESPOutput(t, p, p.A)
+		ipA := countESP(t, p, p.A, "output")
 		testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
 		testnet.PingFrom(t, p.B, testnet.HostB, testnet.HostA, 3)
 		for _, s := range []*nsSite{sa, sb} {

@@ -152,17 +152,6 @@ func TestXDPSteeringVerdicts(t *testing.T) {
 	}
 }
 
-// espInput counts, in ns, the ESP packets that reach netfilter's INPUT
-// hook, i.e. those the IP stack received (the AF_XDP sockets' do not).
-func countESPInput(t *testing.T, p *testnet.Pair, ns string) *espOutput {
-	t.Helper()
-	testnet.RequireTools(t, "nft")
-	p.Exec(ns, "nft", "add table inet cylink")
-	p.Exec(ns, "nft", "add chain inet cylink out { type filter hook input priority 0 ; }")
-	p.Exec(ns, "nft", "add rule inet cylink out meta l4proto esp counter")
-	return &espOutput{p: p, ns: ns}
-}
-
 // Raw ESP arrives through the AF_XDP sockets: pings both ways and a TCP
 // transfer over IPv4 and IPv6 outer headers; every ESP packet a site sent
 // was received by its peer either through AF_XDP or through the IP stack
@@ -181,8 +170,8 @@ func TestNetnsXDP(t *testing.T) {
 			if got, want := sa.dp.XDPLinks(), []string{p.IfA + " (driver, 1 queue)"}; !slices.Equal(got, want) {
 				t.Errorf("XDPLinks %q, want %q", got, want)
 			}
-			inA := countESPInput(t, p, p.A)
-			inB := countESPInput(t, p, p.B)
+			inA := countESP(t, p, p.A, "input")
+			inB := countESP(t, p, p.B, "input")
 			testnet.PingFrom(t, p.A, testnet.HostA, testnet.HostB, 3)
 			testnet.PingFrom(t, p.B, testnet.HostB, testnet.HostA, 3)
 			testnet.PingFrom(t, p.A, testnet.HostA6, testnet.HostB6, 3)
@@ -194,7 +183,7 @@ func TestNetnsXDP(t *testing.T) {
 			p.Exec(p.A, "ping", "-c", "1", "-W", "2", testnet.UnderlayB6.String())
 			for _, c := range []struct {
 				s, peer *nsSite
-				in      *espOutput
+				in      *espCounter
 			}{{sa, sb, inA}, {sb, sa, inB}} {
 				st, sent := c.s.dp.Stats(), c.peer.dp.Stats().OutPackets
 				viaIP := c.in.packets(t)
@@ -275,13 +264,7 @@ func TestNetnsXDPRefusesTakenLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs := xdpOn(p.B, p.IfB)
-	err = testnet.InNamespace(p.B, func() error {
-		dp, err := New(Config{TUNName: "cy0", SPD: &spd.DB{}, XDP: true, NoTCP: true})
-		if err == nil {
-			dp.Close()
-		}
-		return err
-	})
+	err = tryNew(p.B, Config{TUNName: "cy0", SPD: &spd.DB{}, XDP: true, NoTCP: true})
 	if err == nil || !strings.Contains(err.Error(), p.IfB+": the link has an XDP program already") {
 		t.Errorf("data plane on %s with another XDP program: %v", p.IfB, err)
 	}
@@ -301,17 +284,22 @@ func TestNetnsXDPRefusesTakenLink(t *testing.T) {
 	}
 	defer first.Close()
 	ours := xdpOn(p.A, p.IfA)
-	err = testnet.InNamespace(p.A, func() error {
-		second, err := New(Config{TUNName: "cy1", SPD: &spd.DB{}, XDP: true, NoTCP: true, IKEPort: 5500, NATTPort: 5501})
-		if err == nil {
-			second.Close()
-		}
-		return err
-	})
+	err = tryNew(p.A, Config{TUNName: "cy1", SPD: &spd.DB{}, XDP: true, NoTCP: true, IKEPort: 5500, NATTPort: 5501})
 	if err == nil || !strings.Contains(err.Error(), p.IfA+": bind AF_XDP socket to queue 0: another AF_XDP socket has it") {
 		t.Errorf("second data plane on %s: %v", p.IfA, err)
 	}
 	if id := xdpOn(p.A, p.IfA); id != ours || id == 0 {
 		t.Errorf("XDP program on %s: id %d, want the first data plane's %d", p.IfA, id, ours)
 	}
+}
+
+// tryNew makes a data plane with cfg in ns and closes it again: New's error.
+func tryNew(ns string, cfg Config) error {
+	return testnet.InNamespace(ns, func() error {
+		dp, err := New(cfg)
+		if err == nil {
+			dp.Close()
+		}
+		return err
+	})
 }

@@ -34,7 +34,7 @@ func (d *Daemon) metricsSnapshot() (metrics.Snapshot, error) {
 	s.Drops = map[string]uint64{
 		"replay": dp.Replay, "icv": dp.AuthFailed, "no_sa": dp.NoSA, "policy": dp.PolicyMismatch + dp.Discarded,
 		"malformed": dp.Malformed,
-		"other":     dp.Bypassed + dp.TooBig + dp.Expired + dp.ECNDrop + dp.SendErrors + dp.TUNErrors + dp.Other,
+		"other":     dp.OtherDrops(),
 	}
 	return s, nil
 }

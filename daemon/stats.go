@@ -103,7 +103,7 @@ func (d *Daemon) stats() ([]byte, error) {
 		Drops: statsDrops{
 			Replay: dp.Replay, ICV: dp.AuthFailed, NoSA: dp.NoSA, Policy: dp.PolicyMismatch + dp.Discarded,
 			Malformed: dp.Malformed,
-			Other:     dp.Bypassed + dp.TooBig + dp.Expired + dp.ECNDrop + dp.SendErrors + dp.TUNErrors + dp.Other,
+			Other:     dp.OtherDrops(),
 		},
 		Panics:    statsPanics{IKE: d.panics.ike.Load(), Control: d.panics.control.Load()},
 		IKE:       d.mgr.StatsJSON(),

@@ -63,6 +63,12 @@ type Stats struct {
 	Other uint64
 }
 
+// OtherDrops sums the drops that stats and metrics do not name on their
+// own (replay, ICV, no SA, policy and malformed are named).
+func (s Stats) OtherDrops() uint64 {
+	return s.Bypassed + s.TooBig + s.Expired + s.ECNDrop + s.SendErrors + s.TUNErrors + s.XDPDropped + s.Other
+}
+
 type counters struct {
 	outPackets, outBytes atomic.Uint64
 	inPackets, inBytes   atomic.Uint64

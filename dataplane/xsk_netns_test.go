@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/vishvananda/netlink"
@@ -185,8 +186,18 @@ func TestNetnsXDP(t *testing.T) {
 				s, peer *nsSite
 				in      *espCounter
 			}{{sa, sb, inA}, {sb, sa, inB}} {
-				st, sent := c.s.dp.Stats(), c.peer.dp.Stats().OutPackets
-				viaIP := c.in.packets(t)
+				// The last packets (the transfer's final ACKs) may still be
+				// on their way: wait, boundedly, for the counts to meet.
+				var st Stats
+				var sent, viaIP uint64
+				for deadline := time.Now().Add(3 * time.Second); ; {
+					sent = c.peer.dp.Stats().OutPackets
+					st, viaIP = c.s.dp.Stats(), c.in.packets(t)
+					if st.XDPReceived+viaIP >= sent || time.Now().After(deadline) {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
 				t.Logf("%s: peer sealed %d, %d through AF_XDP, %d through the IP stack, %d dropped by AF_XDP", c.s.ns, sent, st.XDPReceived, viaIP, st.XDPDropped)
 				if st.AuthFailed+st.Replay+st.Malformed+st.PolicyMismatch+st.NoSA+st.XDPDropped != 0 {
 					t.Errorf("%s: unexpected drops %+v", c.s.ns, st)

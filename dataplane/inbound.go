@@ -134,11 +134,17 @@ func (dp *DataPlane) runInbound(s *socket) {
 	if r := s.role &^ 1; r == sockUDP4NATT || r == sockESP4 {
 		lanes = dp.lanes
 	}
+	dp.receiveOn(s.io, s.role, len(s.io.rxHdrs), lanes)
+}
+
+// receiveOn runs receive on r with the batches of lanes lanes, each of
+// batch datagrams for a socket of role.
+func (dp *DataPlane) receiveOn(r datagramReader, role, batch, lanes int) {
 	paths := make([]*inPath, lanesBatches(lanes))
 	for i := range paths {
-		paths[i] = dp.newInPath(s.role, len(s.io.rxHdrs))
+		paths[i] = dp.newInPath(role, batch)
 	}
-	dp.receive(s.io, lanes, paths)
+	dp.receive(r, lanes, paths)
 }
 
 // datagramReader receives a batch of datagrams, waiting for the first

@@ -81,14 +81,7 @@ func (dp *DataPlane) startXDP() {
 	for _, x := range dp.xdp {
 		for _, s := range x.socks {
 			dp.wg.Add(1)
-			go func() {
-				defer dp.wg.Done()
-				paths := make([]*inPath, lanesBatches(dp.lanes))
-				for i := range paths {
-					paths[i] = dp.newInPath(sockESP4, dp.cfg.Batch)
-				}
-				dp.receive(s, dp.lanes, paths)
-			}()
+			go func() { defer dp.wg.Done(); dp.receiveOn(s, sockESP4, dp.cfg.Batch, dp.lanes) }()
 		}
 	}
 }

@@ -109,6 +109,8 @@ type DataPlane struct {
 	spd  *spd.DB
 	sad  *sad.DB
 	ctr  counters
+	// early holds ESP packets that came before their SA.
+	early earlyHold
 	// lanes is how many cores one source's batches are read, sealed and
 	// sent on (pipeline.go); below two, one.
 	lanes int

@@ -32,6 +32,9 @@ type inPath struct {
 	writeTUN func(bufs [][]byte)
 	// tcp is the TCP connection this path reads (nil: a socket's).
 	tcp *tcpConn
+	// early is set on the paths that open held packets (earlyHold): what
+	// they cannot open is not held again.
+	early bool
 
 	// segs receive the segments of GRO-coalesced datagrams after the
 	// first (which is opened where it arrived): each inner packet needs
@@ -240,7 +243,7 @@ func (p *inPath) prepare(n int) {
 			if p.v6 {
 				p.espOnly(slot, m, false)
 			} else {
-				p.whole(slot, b, ipsec.ProtoESP)
+				p.whole(slot, b, m, ipsec.ProtoESP)
 			}
 		case sockAH4:
 			if p.v6 {
@@ -256,7 +259,7 @@ func (p *inPath) prepare(n int) {
 				h.Put(slot[start:])
 				b = slot[start : HeadRoom+m.N]
 			}
-			p.whole(slot, b, ipsec.ProtoAH)
+			p.whole(slot, b, m, ipsec.ProtoAH)
 		}
 	}
 }
@@ -389,8 +392,8 @@ func (p *inPath) ike(msg []byte, port uint16, m *rxMeta) {
 }
 
 // whole opens a whole IP packet b (from a raw IPv4 socket, or an IPv6 one
-// with its header rebuilt) that lives in slot.
-func (p *inPath) whole(slot, b []byte, proto ipsec.Protocol) {
+// with its header rebuilt) that lives in slot, described by m.
+func (p *inPath) whole(slot, b []byte, m *rxMeta, proto ipsec.Protocol) {
 	dp := p.dp
 	u, err := packet.ParseUpperLayer(b)
 	if err != nil {
@@ -406,9 +409,14 @@ func (p *inPath) whole(slot, b []byte, proto ipsec.Protocol) {
 		dp.ctr.malformed.Add(1)
 		return
 	}
-	sa := dp.inbound(proto, binary.BigEndian.Uint32(b[spiAt:]))
+	spi := binary.BigEndian.Uint32(b[spiAt:])
+	sa := dp.inbound(proto, spi)
 	if sa == nil {
-		dp.ctr.noSA.Add(1)
+		if proto == ipsec.ProtoESP {
+			p.hold(slot, m, spi)
+		} else {
+			dp.ctr.noSA.Add(1)
+		}
 		return
 	}
 	if sa.ESP != nil {
@@ -435,8 +443,13 @@ func (p *inPath) espOnly(slot []byte, m *rxMeta, encap bool) {
 		dp.ctr.malformed.Add(1)
 		return
 	}
-	sa := dp.inbound(ipsec.ProtoESP, binary.BigEndian.Uint32(b))
-	if sa == nil || sa.ESP == nil {
+	spi := binary.BigEndian.Uint32(b)
+	sa := dp.inbound(ipsec.ProtoESP, spi)
+	if sa == nil {
+		p.hold(slot, m, spi)
+		return
+	}
+	if sa.ESP == nil {
 		dp.ctr.noSA.Add(1)
 		return
 	}

@@ -14,8 +14,9 @@ type Stats struct {
 	// Malformed: not a valid IP / ESP / AH packet, bad padding, a
 	// truncated datagram.
 	Malformed uint64
-	// NoSA: an inbound SPI not in the table, or a protect policy whose
-	// route has no outbound SA yet (an acquire is raised).
+	// NoSA: an inbound SPI not in the table when the packet arrived (see
+	// EarlyOpened), or a protect policy whose route has no outbound SA yet
+	// (an acquire is raised).
 	NoSA uint64
 	// AuthFailed: the ICV did not verify.
 	AuthFailed uint64
@@ -51,6 +52,10 @@ type Stats struct {
 	// those the kernel dropped on their way there (no free frame, a full
 	// ring), from the sockets' own statistics.
 	XDPReceived, XDPDropped uint64
+	// EarlyOpened counts ESP packets that came before their SA: counted
+	// under NoSA when they arrived, held, and opened once IKE installed
+	// the SA (so they count in InPackets too, or under a drop reason).
+	EarlyOpened uint64
 	// SendErrors and TUNErrors: the kernel refused a datagram or a TUN
 	// write.
 	SendErrors, TUNErrors uint64
@@ -87,6 +92,7 @@ type counters struct {
 	sendErrors           atomic.Uint64
 	linkSent             atomic.Uint64
 	xdpReceived          atomic.Uint64
+	early                atomic.Uint64
 	tunErrors            atomic.Uint64
 	keepalives           atomic.Uint64
 	ike                  atomic.Uint64
@@ -113,6 +119,7 @@ func (c *counters) snapshot() Stats {
 		SendErrors:     c.sendErrors.Load(),
 		LinkSent:       c.linkSent.Load(),
 		XDPReceived:    c.xdpReceived.Load(),
+		EarlyOpened:    c.early.Load(),
 		TUNErrors:      c.tunErrors.Load(),
 		Keepalives:     c.keepalives.Load(),
 		IKE:            c.ike.Load(),

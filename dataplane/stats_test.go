@@ -16,7 +16,7 @@ func TestOtherDrops(t *testing.T) {
 		"Replay": true, "AuthFailed": true, "NoSA": true, "PolicyMismatch": true, "Discarded": true, "Malformed": true,
 		// traffic and events, not drops
 		"OutPackets": true, "OutBytes": true, "InPackets": true, "InBytes": true, "Fragmented": true, "Dummy": true,
-		"LinkSent": true, "XDPReceived": true, "Keepalives": true, "IKE": true, "TCPRetransmits": true,
+		"LinkSent": true, "XDPReceived": true, "EarlyOpened": true, "Keepalives": true, "IKE": true, "TCPRetransmits": true,
 	}
 	typ := reflect.TypeFor[Stats]()
 	for i := range typ.NumField() {

@@ -99,9 +99,10 @@ if [[ ${CYGNET_SKIP_FUZZ:-0} != 1 ]]; then
   for p in "${all[@]}"; do
     dir=$(go list -f '{{.Dir}}' "$p")
     for f in $(go test -list '^Fuzz' "$p" 2>/dev/null | grep '^Fuzz' || true); do
+      fuzztime=${FUZZTIME:-5s}
       for attempt in 1 2; do
-        echo "-- $p $f"
-        if go test -run='^$' -fuzz="^$f\$" -fuzztime="${FUZZTIME:-5s}" "$p" 2>&1 | tee "$fuzzlog"; then
+        echo "-- $p $f (-fuzztime $fuzztime)"
+        if go test -run='^$' -fuzz="^$f\$" -fuzztime="$fuzztime" "$p" 2>&1 | tee "$fuzzlog"; then
           continue 2
         fi
         # A finding leaves its input in testdata/fuzz and fails the suite.
@@ -111,8 +112,13 @@ if [[ ${CYGNET_SKIP_FUZZ:-0} != 1 ]]; then
         # Without one, only the coordinator's benign deadline race earns one
         # more run; a crash or out-of-memory kill leaves no file either and
         # must not turn green on a retry.
+        # The retry is bounded by the executions the first run reached, not
+        # by time: without a wall-clock deadline the race cannot happen (two
+        # timed runs in a row have lost it on a loaded machine).
         if [[ $attempt == 1 ]] && deadline_only "$fuzzlog" "$f"; then
-          echo "-- $p $f: the fuzzer stopped with 'context deadline exceeded' at the end of -fuzztime, no finding (golang/go#75804); running it once more"
+          execs=$(grep -oE 'execs: [0-9]+' "$fuzzlog" | tail -n 1 | grep -oE '[0-9]+' || true)
+          fuzztime="$(( ${execs:-0} > 1000 ? execs : 1000 ))x"
+          echo "-- $p $f: the fuzzer stopped with 'context deadline exceeded' at the end of -fuzztime, no finding (golang/go#75804); running it once more, for as many executions"
           continue
         fi
         echo "fuzz target $f failed without leaving a failing input (a crash, an out-of-memory kill, or a killed worker): see its output above"

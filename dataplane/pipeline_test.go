@@ -102,3 +102,57 @@ func TestPipelineCallsLanesForBigBatches(t *testing.T) {
 	}
 	t.Logf("full batches among others: %d of %d on other lanes", others, len(big))
 }
+
+// A lane waiting for the read lock spins only so long, then sleeps until
+// the holder lets go; the lock stays exclusive either way.
+func TestLockReadWaitsForTheHolder(t *testing.T) {
+	p := newPipeline(make(chan struct{}), 2, make([]*fakeBatch, lanesBatches(2)))
+	p.read.Lock()
+	start := time.Now()
+	got := make(chan time.Time)
+	go func() {
+		p.lockRead()
+		got <- time.Now()
+	}()
+	// Hold the lock well past the spin.
+	for time.Since(start) < 20*readSpin {
+		select {
+		case <-got:
+			t.Fatal("lockRead returned while the lock was held")
+		default:
+		}
+		time.Sleep(readSpin / 2)
+	}
+	released := time.Now()
+	p.read.Unlock()
+	select {
+	case at := <-got:
+		if at.Before(released) {
+			t.Fatalf("lockRead returned %v before the holder let go", released.Sub(at))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("lockRead did not return within 5 s of the unlock")
+	}
+	if p.read.TryLock() {
+		t.Fatal("the read lock is free after lockRead returned")
+	}
+	p.read.Unlock()
+
+	// Mutual exclusion among spinning lanes (the race detector watches n).
+	var n, wg = 0, sync.WaitGroup{}
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 1000 {
+				p.lockRead()
+				n++
+				p.read.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if n != 4000 {
+		t.Fatalf("n = %d after 4000 increments under the read lock", n)
+	}
+}

@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"sync"
-	"time"
 )
 
 // batch is a batch of packets as a pipeline moves it: its crypto runs on
@@ -135,7 +134,7 @@ func (p *pipeline[B]) lane(l int, fill func(B) (got, stop bool)) {
 			return
 		}
 		b := p.batches[i]
-		p.lockRead()
+		p.read.Lock()
 		got, stop := fill(b)
 		if stop || !got {
 			p.read.Unlock()
@@ -163,40 +162,6 @@ func (p *pipeline[B]) lane(l int, fill func(B) (got, stop bool)) {
 		p.read.Unlock()
 		b.crypt()
 		p.finish(t)
-	}
-}
-
-// readSpin is how long a lane spins for the read lock before it sleeps:
-// about two reads of a batch.
-const readSpin = 50 * time.Microsecond
-
-// lockRead takes the read lock, spinning for up to readSpin first when
-// there are other lanes. A lane that sleeps on the lock is woken by the
-// lane that lets it go, and Go queues it on that lane's core, which goes on
-// with its batch's crypto; the core the waiting lane left has meanwhile
-// gone idle, and on the 2-vCPU VMs this was measured on, waking an idle
-// vCPU took about 100 us. The lanes took turns instead of working side by
-// side: one SA opened 1.13 times as fast on two cores as on one, and 1.9
-// to 2.1 times with the spin (BenchmarkOneSA).
-func (p *pipeline[B]) lockRead() {
-	if p.lanes == 1 {
-		p.read.Lock()
-		return
-	}
-	var deadline time.Time
-	for i := 0; ; i++ {
-		if p.read.TryLock() {
-			return
-		}
-		if i%64 == 63 {
-			now := time.Now()
-			if deadline.IsZero() {
-				deadline = now.Add(readSpin)
-			} else if now.After(deadline) {
-				p.read.Lock()
-				return
-			}
-		}
 	}
 }
 

@@ -508,11 +508,8 @@ func (p *packetPath) InstallChildSA(c *ike.ChildSA) error {
 	}
 	// The peer may have sealed with the new SA before its answer reached
 	// us: open what it sent meanwhile, now that the policies are in.
-	p.mu.Lock()
-	inst := p.children[c.UniqueID]
-	p.mu.Unlock()
-	if inst != nil {
-		if n := p.dp.OpenEarly(inst.in); n > 0 {
+	if c.Protocol == ipsec.ProtoESP {
+		if n := p.dp.OpenEarly(c.SPIIn); n > 0 {
 			p.log.Debug("opened ESP packets that came before their SA", "child", c.Name, "spi", fmt.Sprintf("%08x", c.SPIIn), "packets", n)
 		}
 	}

@@ -3,8 +3,6 @@ package dataplane
 import (
 	"sync"
 	"time"
-
-	"github.com/cygnet-ipsec/cygnet/ipsec"
 )
 
 // earlyHold keeps, for a moment, the last ESP packets that arrived for an
@@ -71,16 +69,12 @@ func (p *inPath) hold(slot []byte, m *rxMeta, spi uint32) {
 	copy(e.buf, slot[HeadRoom:HeadRoom+m.N])
 }
 
-// OpenEarly opens the ESP packets held because they arrived for sa's SPI
-// before sa was in the SAD, in their order of arrival, and writes what
+// OpenEarly opens the ESP packets held because they arrived for SPI spi
+// before its SA was in the SAD, in their order of arrival, and writes what
 // they carry to the TUN. IKE calls it once the Child SA, with its
 // policies, is installed. Each counts as NoSA when it arrived and as
 // received (or dropped for its reason) now.
-func (dp *DataPlane) OpenEarly(sa *SA) int {
-	if sa == nil || sa.ESP == nil || sa.Direction != ipsec.Inbound {
-		return 0
-	}
-	spi := sa.SPI()
+func (dp *DataPlane) OpenEarly(spi uint32) int {
 	h := &dp.early
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -88,7 +82,7 @@ func (dp *DataPlane) OpenEarly(sa *SA) int {
 	now := time.Now()
 	for k := range h.pkts {
 		e := &h.pkts[(h.next+k)%len(h.pkts)]
-		if e.spi != spi || e.buf == nil || now.Sub(e.at) > earlyAge {
+		if e.spi != spi || now.Sub(e.at) > earlyAge {
 			continue
 		}
 		p := h.paths[e.role]

@@ -65,7 +65,7 @@ func TestEarlyPacketsOpenOnceTheirSAIsIn(t *testing.T) {
 			if err := dpB.AddSA(b.in, sad.Lifetime{}); err != nil {
 				t.Fatal(err)
 			}
-			if n := dpB.OpenEarly(b.in); n != 3 {
+			if n := dpB.OpenEarly(b.in.SPI()); n != 3 {
 				t.Errorf("OpenEarly opened %d, want 3", n)
 			}
 			if len(re.tun) != 3 {
@@ -84,7 +84,7 @@ func TestEarlyPacketsOpenOnceTheirSAIsIn(t *testing.T) {
 			if st := dpB.Stats(); st.InPackets != 3 || st.EarlyOpened != 3 || st.NoSA != 5 {
 				t.Errorf("after the SA: stats %+v", st)
 			}
-			if n := dpB.OpenEarly(b.in); n != 0 {
+			if n := dpB.OpenEarly(b.in.SPI()); n != 0 {
 				t.Errorf("a second OpenEarly opened %d", n)
 			}
 			// The held copies went through the replay window.

@@ -146,7 +146,7 @@ func BenchmarkLinearScan(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ix := &tab.idx[Out-1][0]
+		ix := tab.idx[Out-1][0]
 		all := make([]uint32, len(ix.sels))
 		for i := range all {
 			all[i] = uint32(i)

@@ -121,7 +121,11 @@ func (p *Policy) clone() Policy {
 type Table struct {
 	gen      uint64
 	policies []Policy
-	idx      [3][2]famIndex // [Direction-1][0 for IPv4, 1 for IPv6]
+	// idx is the index by [Direction-1][0 for IPv4, 1 for IPv6], nil where
+	// no selector is: a part is built and published for every Child SA a
+	// responder installs, and six empty indexes inline made each table
+	// 2.6 KB to allocate and clear.
+	idx [3][2]*famIndex
 	// parts, in a table a DB publishes, are the compiled sets that make it,
 	// the oldest first; such a table has no policies or index of its own.
 	parts []*Table
@@ -200,7 +204,10 @@ func (t *Table) IndexBytes() int {
 	}
 	for d := range t.idx {
 		for f := range t.idx[d] {
-			ix := &t.idx[d][f]
+			ix := t.idx[d][f]
+			if ix == nil {
+				continue
+			}
 			n += len(ix.sels)*int(unsafe.Sizeof(csel{})) + ix.remote.bytes() + ix.local.bytes() + len(ix.wide)*4 + len(ix.shadows)*4 + len(ix.dead)*8
 		}
 	}
@@ -236,7 +243,7 @@ func (t *Table) Lookup(dir Direction, f Flow) *Policy {
 	// parts only up to the one that holds its match.
 	var best *Policy
 	for _, pt := range t.parts {
-		if best != nil && pt.idx[dir-1][fam].minPrio >= best.Priority {
+		if ix := pt.idx[dir-1][fam]; ix == nil || best != nil && ix.minPrio >= best.Priority {
 			continue
 		}
 		if m := pt.lookup(dir, fam, &p); m != nil && (best == nil || m.Priority < best.Priority) {
@@ -248,8 +255,8 @@ func (t *Table) Lookup(dir Direction, f Flow) *Policy {
 
 // lookup is Lookup in one compiled set, for a flow oriented as p.
 func (t *Table) lookup(dir Direction, fam int, p *probe) *Policy {
-	ix := &t.idx[dir-1][fam]
-	if len(ix.sels) == 0 {
+	ix := t.idx[dir-1][fam]
+	if ix == nil || len(ix.sels) == 0 {
 		return nil
 	}
 	r := ix.lookup(p)
@@ -295,36 +302,46 @@ func compile(policies []Policy, span int) (*Table, error) {
 // own (their Selectors shared only with tables that never change them).
 func buildTable(policies []Policy, span int) *Table {
 	t := &Table{policies: policies}
-	type keyed struct {
-		s        csel
-		priority uint32
+	// Counted first, so that each index's selectors take one allocation.
+	var n [3][2]int
+	for i := range policies {
+		for _, s := range policies[i].Selectors {
+			n[policies[i].Direction-1][family(s)]++
+		}
 	}
-	var sels [3][2][]keyed
+	var sels [3][2][]csel
 	for i := range policies {
 		p := &policies[i]
 		for _, s := range p.Selectors {
-			fam := 1
-			if s.Local.Is4() {
-				fam = 0
+			d, f := p.Direction-1, family(s)
+			if sels[d][f] == nil {
+				sels[d][f] = make([]csel, 0, n[d][f])
 			}
-			sels[p.Direction-1][fam] = append(sels[p.Direction-1][fam], keyed{compileSelector(s, int32(i)), p.Priority})
+			sels[d][f] = append(sels[d][f], compileSelector(s, int32(i)))
 		}
 	}
 	for d := range sels {
-		for f := range sels[d] {
-			ks := sels[d][f]
-			slices.SortStableFunc(ks, func(a, b keyed) int { return cmp.Compare(a.priority, b.priority) })
-			cs := make([]csel, len(ks))
-			for i := range ks {
-				cs[i] = ks[i].s
+		for f, cs := range sels[d] {
+			if len(cs) == 0 {
+				continue
 			}
-			t.idx[d][f] = buildFamIndex(cs, f == 0, span)
-			if len(ks) > 0 {
-				t.idx[d][f].minPrio = ks[0].priority
-			}
+			slices.SortStableFunc(cs, func(a, b csel) int {
+				return cmp.Compare(policies[a.pol].Priority, policies[b.pol].Priority)
+			})
+			ix := buildFamIndex(cs, f == 0, span)
+			ix.minPrio = policies[cs[0].pol].Priority
+			t.idx[d][f] = &ix
 		}
 	}
 	return t
+}
+
+// family is a selector's index into Table.idx: 0 for IPv4, 1 for IPv6.
+func family(s TrafficSelector) int {
+	if s.Local.Is4() {
+		return 0
+	}
+	return 1
 }
 
 func (p *Policy) validate() error {
@@ -504,7 +521,9 @@ func (t *Table) without(ids []uint64) *Table {
 		n++
 		d := t.policies[i].Direction - 1
 		for f := range ranks[d] {
-			ranks[d][f] = t.idx[d][f].ranksOf(t.policies, int32(i), ranks[d][f])
+			if ix := t.idx[d][f]; ix != nil {
+				ranks[d][f] = ix.ranksOf(t.policies, int32(i), ranks[d][f])
+			}
 		}
 	}
 	if n == len(t.policies) {
@@ -516,7 +535,9 @@ func (t *Table) without(ids []uint64) *Table {
 		for d := range ranks {
 			for f := range ranks[d] {
 				if ok && len(ranks[d][f]) > 0 {
-					m.idx[d][f], ok = t.idx[d][f].masked(ranks[d][f])
+					var ix famIndex
+					ix, ok = t.idx[d][f].masked(ranks[d][f])
+					m.idx[d][f] = &ix
 				}
 			}
 		}

@@ -23,7 +23,7 @@ func TestLookupWorkFlat(t *testing.T) {
 			if is6 {
 				fam = 1
 			}
-			ix := &tab.idx[Out-1][fam]
+			ix := tab.idx[Out-1][fam]
 			naive := newNaive(ps)
 			tested, searched := 0, 0
 			for _, f := range flows {

@@ -77,7 +77,7 @@ func TestIndexWideSelectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix := &tab.idx[Out-1][0]
+	ix := tab.idx[Out-1][0]
 	listed := func(a *axis) int {
 		n := 0
 		for _, iv := range a.ivs {

@@ -21,7 +21,7 @@ import (
 // sees it and puts it in an AF_XDP socket's ring; the reader takes a whole
 // NAPI poll's worth at once from shared memory, with one wake-up.
 //
-// Each receive queue of the link has a socket and its UMEM: xskFrames
+// Each receive queue of the link has a socket and its UMEM: xskFramesFor
 // frames of xskFrameSize octets, all in the fill ring while free. The
 // kernel copies a frame in (copy mode: veth and generic XDP have no zero
 // copy, and a copy is what the raw socket costs too); the reader copies
@@ -29,8 +29,6 @@ import (
 
 const (
 	xskFrameSize = 4096
-	xskFrames    = 2048 // per queue: 8 MiB, the raw socket's buffer
-	xskRingSize  = xskFrames
 	// xskCompRingSize is the completion ring's size: required by the
 	// kernel, unused (nothing is sent through the socket).
 	xskCompRingSize = 64
@@ -38,6 +36,21 @@ const (
 	// headroom the kernel keeps in front of it (XDP_PACKET_HEADROOM).
 	xskMaxFrame = xskFrameSize - unix.XDP_PACKET_HEADROOM
 )
+
+// xskFramesFor is how many frames (and ring slots) each socket of a link
+// with queues receive queues gets. 2048 frames (8 MiB, the raw socket's
+// buffer) overflowed on a veth in some runs of scripts/bench-compare.sh:
+// the kernel dropped a few hundred of a second's 250,000 packets while the
+// reader's vCPU was busy with the other end, and TCP retransmitted them.
+// A link of one or two queues (veth uses one) gets 4096 frames, 16 MiB; a
+// NIC that spreads its traffic over more queues keeps 2048 per queue, so
+// that the memory stays bounded.
+func xskFramesFor(queues int) uint32 {
+	if queues <= 2 {
+		return 4096
+	}
+	return 2048
+}
 
 // xskRing is one of a socket's rings in shared memory.
 type xskRing struct {
@@ -86,8 +99,9 @@ type xskSocket struct {
 	takeFn func(uintptr) bool
 }
 
-// newXSKSocket opens an AF_XDP socket on queue of the link ifindex.
-func newXSKSocket(ifindex, queue int, received *atomic.Uint64) (_ *xskSocket, err error) {
+// newXSKSocket opens an AF_XDP socket on queue of the link ifindex, with
+// frames frames (a power of two).
+func newXSKSocket(ifindex, queue int, frames uint32, received *atomic.Uint64) (_ *xskSocket, err error) {
 	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("AF_XDP socket: %w", err)
@@ -99,7 +113,7 @@ func newXSKSocket(ifindex, queue int, received *atomic.Uint64) (_ *xskSocket, er
 			unix.Close(fd)
 		}
 	}()
-	s.umem, err = unix.Mmap(-1, 0, xskFrames*xskFrameSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+	s.umem, err = unix.Mmap(-1, 0, int(frames)*xskFrameSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
 	if err != nil {
 		return nil, fmt.Errorf("UMEM: %w", err)
 	}
@@ -108,9 +122,9 @@ func newXSKSocket(ifindex, queue int, received *atomic.Uint64) (_ *xskSocket, er
 		return nil, fmt.Errorf("register UMEM: %w", err)
 	}
 	for _, r := range []struct{ opt, n int }{
-		{unix.XDP_UMEM_FILL_RING, xskRingSize},
+		{unix.XDP_UMEM_FILL_RING, int(frames)},
 		{unix.XDP_UMEM_COMPLETION_RING, xskCompRingSize},
-		{unix.XDP_RX_RING, xskRingSize},
+		{unix.XDP_RX_RING, int(frames)},
 	} {
 		if err := unix.SetsockoptInt(fd, unix.SOL_XDP, r.opt, r.n); err != nil {
 			return nil, fmt.Errorf("XDP ring %d: %w", r.opt, err)
@@ -122,20 +136,20 @@ func newXSKSocket(ifindex, queue int, received *atomic.Uint64) (_ *xskSocket, er
 		uintptr(unsafe.Pointer(&off)), uintptr(unsafe.Pointer(&size)), 0); e != 0 {
 		return nil, fmt.Errorf("XDP ring offsets: %w", e)
 	}
-	if s.rx, err = mapRing(fd, off.Rx, unix.XDP_PGOFF_RX_RING, xskRingSize, int(unsafe.Sizeof(unix.XDPDesc{}))); err != nil {
+	if s.rx, err = mapRing(fd, off.Rx, unix.XDP_PGOFF_RX_RING, int(frames), int(unsafe.Sizeof(unix.XDPDesc{}))); err != nil {
 		return nil, err
 	}
-	if s.fill, err = mapRing(fd, off.Fr, unix.XDP_UMEM_PGOFF_FILL_RING, xskRingSize, 8); err != nil {
+	if s.fill, err = mapRing(fd, off.Fr, unix.XDP_UMEM_PGOFF_FILL_RING, int(frames), 8); err != nil {
 		return nil, err
 	}
 	if s.comp, err = mapRing(fd, off.Cr, unix.XDP_UMEM_PGOFF_COMPLETION_RING, xskCompRingSize, 8); err != nil {
 		return nil, err
 	}
 	// Every frame starts free, in the fill ring.
-	for i := range uint32(xskFrames) {
+	for i := range frames {
 		*s.fillSlot(i) = uint64(i) * xskFrameSize
 	}
-	s.fillProd = xskFrames
+	s.fillProd = frames
 	atomic.StoreUint32(s.fill.producer, s.fillProd)
 	if err := unix.Bind(fd, &unix.SockaddrXDP{Ifindex: uint32(ifindex), QueueID: uint32(queue)}); err != nil {
 		if errors.Is(err, unix.EBUSY) {
@@ -287,7 +301,7 @@ func attachXDP(link netlink.Link, locals []netip.Addr, received *atomic.Uint64) 
 		return nil, err
 	}
 	for q := range queues {
-		s, err := newXSKSocket(attrs.Index, q, received)
+		s, err := newXSKSocket(attrs.Index, q, xskFramesFor(queues), received)
 		if q > 0 && errors.Is(err, unix.EINVAL) {
 			// The link allocated more queues than it uses (veth: one per
 			// CPU, one in use); a queue past those in use is refused.

@@ -86,7 +86,7 @@ func TestXDPSteeringVerdicts(t *testing.T) {
 		}
 		ifindex := link.Attrs().Index
 		var received atomic.Uint64
-		s, err := newXSKSocket(ifindex, 0, &received)
+		s, err := newXSKSocket(ifindex, 0, xskFramesFor(1), &received)
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,8 @@
 #                   both run
 #   --tcp1          only the tcp1 measurement (and its cpu), no handshakes:
 #                   a quick before/after check of one path
-#   --keep-logs     keep the work directory (configs, daemon logs) afterwards
+#   --keep-logs     keep the work directory (configs, daemon logs, both cygnet
+#                   daemons' counters after the runs: stats-TAG-a.txt, -b.txt) afterwards
 #
 # Contestants, each in its own pair of network namespaces (test/netns.sh,
 # underlay 10.99.0.1 <-> 10.99.0.2, protected hosts 10.99.1.1 and 10.99.2.1):
@@ -508,6 +509,15 @@ for r in $(seq 1 "$RUNS"); do
   for name in "${NAMES[@]}"; do
     if [[ $name == veth ]]; then measure "$name" "${NS[$name]}" "$A_UL" "$B_UL" ""
     else measure "$name" "${NS[$name]}" "$A_HOST" "$B_HOST" "${PIDS_OF[${TAG_OF[$name]}]}"; fi
+  done
+done
+
+# Both ends' counters after the runs (drops by reason), kept with --keep-logs.
+for name in "${NAMES[@]}"; do
+  t=${TAG_OF[$name]:-}
+  [[ $name == cygnet* ]] || continue
+  for side in a b; do
+    timeout 10 "$CYGNET" --socket "$WORK/cyg-$t-$side/cygnet.sock" stats >"$WORK/stats-$t-$side.txt" 2>&1 || true
   done
 done
 

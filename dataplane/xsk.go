@@ -40,8 +40,9 @@ const (
 // xskFramesFor is how many frames (and ring slots) each socket of a link
 // with queues receive queues gets. 2048 frames (8 MiB, the raw socket's
 // buffer) overflowed on a veth in some runs of scripts/bench-compare.sh:
-// the kernel dropped a few hundred of a second's 250,000 packets while the
-// reader's vCPU was busy with the other end, and TCP retransmitted them.
+// the kernel dropped a few hundred of a second's 250,000 packets
+// (XDPDropped), most likely while the reader's vCPU ran the other end or
+// iperf3, and TCP retransmitted them.
 // A link of one or two queues (veth uses one) gets 4096 frames, 16 MiB; a
 // NIC that spreads its traffic over more queues keeps 2048 per queue, so
 // that the memory stays bounded.

@@ -310,13 +310,17 @@ func buildTable(policies []Policy, span int) *Table {
 		}
 	}
 	var sels [3][2][]csel
+	for d := range n {
+		for f, k := range n[d] {
+			if k > 0 {
+				sels[d][f] = make([]csel, 0, k)
+			}
+		}
+	}
 	for i := range policies {
 		p := &policies[i]
 		for _, s := range p.Selectors {
 			d, f := p.Direction-1, family(s)
-			if sels[d][f] == nil {
-				sels[d][f] = make([]csel, 0, n[d][f])
-			}
 			sels[d][f] = append(sels[d][f], compileSelector(s, int32(i)))
 		}
 	}
